@@ -1,0 +1,126 @@
+package crossbar
+
+import (
+	"context"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// Connection is one client's presence in a session. A page may hold several.
+// It outlives a dropped transport for the server's reconnect grace period.
+type Connection struct {
+	id        string
+	session   *Session
+	token     *TokenInfo
+	created   time.Time
+	resumeKey string
+
+	// out queues encoded messages for the client. Only the session sends on
+	// it, under the session lock; it is closed when the connection ends.
+	out chan []byte
+
+	// Guarded by session.mu.
+	link  *link       // the current transport; nil while detached
+	grace *time.Timer // running while detached
+	gone  bool
+}
+
+// outboxSize bounds the messages queued for one client. A client that falls
+// this far behind is disconnected rather than allowed to grow memory.
+const outboxSize = 512
+
+// ID returns the connection id.
+func (c *Connection) ID() string { return c.id }
+
+// Session returns the session the connection belongs to.
+func (c *Connection) Session() *Session { return c.session }
+
+// CreationTime returns when the connection was made.
+func (c *Connection) CreationTime() time.Time { return c.created }
+
+// Data returns the connection data from the token.
+func (c *Connection) Data() string { return c.token.Data }
+
+// Role returns the token's role.
+func (c *Connection) Role() Role { return c.token.Role }
+
+// TokenID returns the id of the token the connection used (see TokenID).
+func (c *Connection) TokenID() string { return c.token.ID }
+
+func (c *Connection) describe() signaling.Connection {
+	return signaling.Connection{
+		ID:           c.id,
+		CreationTime: c.created.UnixMilli(),
+		Data:         c.token.Data,
+		Role:         string(c.token.Role),
+	}
+}
+
+// send queues b for the client. It must be called with the session lock
+// held. It reports false when the client is too far behind.
+func (c *Connection) send(b []byte) bool {
+	if c.gone {
+		return true
+	}
+	select {
+	case c.out <- b:
+		return true
+	default:
+		return false
+	}
+}
+
+// link is one transport attached to a connection, with the goroutine that
+// writes the connection's queued messages to it.
+type link struct {
+	t    signaling.Transport
+	done chan struct{} // closed when the link is replaced or the connection ends
+}
+
+// writeTimeout bounds one write to a client.
+const writeTimeout = 10 * time.Second
+
+// writeLoop writes first, then copies the connection's queued messages to l's
+// transport until the link is replaced or the connection ends. When the
+// connection ends it flushes what is queued and closes the transport.
+func (c *Connection) writeLoop(l *link, first []byte) {
+	if first != nil && !write(l.t, first) {
+		return
+	}
+	for {
+		select {
+		case b, ok := <-c.out:
+			if !ok {
+				l.t.Close()
+				return
+			}
+			if !write(l.t, b) {
+				return
+			}
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// write sends b, and drops the transport if that fails: the reader then sees
+// the broken transport and detaches the connection.
+func write(t signaling.Transport, b []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := t.WriteMessage(ctx, b); err != nil {
+		closeNow(t)
+		return false
+	}
+	return true
+}
+
+// closeNow drops a transport without waiting for a closing handshake.
+func closeNow(t signaling.Transport) {
+	if n, ok := t.(interface{ CloseNow() error }); ok {
+		n.CloseNow()
+		return
+	}
+	t.Close()
+}

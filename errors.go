@@ -1,0 +1,101 @@
+package crossbar
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// Errors returned by Crossbar. Test for them with errors.Is; each maps to a
+// stable client-visible code (see ClientError).
+var (
+	ErrInvalidToken       = errors.New("crossbar: invalid token")
+	ErrTokenExpired       = errors.New("crossbar: token expired")
+	ErrTokenNotYetValid   = errors.New("crossbar: token not yet valid")
+	ErrTokenRevoked       = errors.New("crossbar: token revoked")
+	ErrWrongSession       = errors.New("crossbar: token is for another session")
+	ErrPermissionDenied   = errors.New("crossbar: permission denied")
+	ErrInvalidSessionID   = errors.New("crossbar: invalid session id")
+	ErrSessionNotFound    = errors.New("crossbar: session not found")
+	ErrSessionClosed      = errors.New("crossbar: session closed")
+	ErrConnectionLimit    = errors.New("crossbar: session connection limit reached")
+	ErrConnectionNotFound = errors.New("crossbar: connection not found")
+	ErrStreamNotFound     = errors.New("crossbar: stream not found")
+	ErrInvalidSignal      = errors.New("crossbar: invalid signal")
+	ErrSignalTooLarge     = errors.New("crossbar: signal too large")
+	ErrInvalidOption      = errors.New("crossbar: invalid option")
+	ErrNotConnected       = errors.New("crossbar: not connected")
+	ErrRateLimited        = errors.New("crossbar: rate limit exceeded")
+	ErrBadRequest         = errors.New("crossbar: bad request")
+)
+
+// PermissionError reports an action the connection's role does not permit.
+// It matches ErrPermissionDenied with errors.Is.
+type PermissionError struct {
+	Role   Role
+	Action Action
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("crossbar: role %s may not %s", e.Role, e.Action)
+}
+
+// Is reports whether target is ErrPermissionDenied.
+func (e *PermissionError) Is(target error) bool { return target == ErrPermissionDenied }
+
+// clientCodes maps each error to the code and name a client sees. Codes are
+// OpenTok's where OpenTok has one.
+var clientCodes = []struct {
+	err  error
+	code int
+	name string
+}{
+	{ErrInvalidToken, 1004, "OT_AUTHENTICATION_ERROR"},
+	{ErrTokenExpired, 1004, "OT_AUTHENTICATION_ERROR"},
+	{ErrTokenNotYetValid, 1004, "OT_AUTHENTICATION_ERROR"},
+	{ErrTokenRevoked, 1004, "OT_AUTHENTICATION_ERROR"},
+	{ErrWrongSession, 1004, "OT_AUTHENTICATION_ERROR"},
+	{ErrInvalidSessionID, 1005, "OT_INVALID_SESSION_ID"},
+	{ErrSessionNotFound, 1005, "OT_INVALID_SESSION_ID"},
+	{ErrSessionClosed, 1005, "OT_INVALID_SESSION_ID"},
+	{ErrNotConnected, 1010, "OT_NOT_CONNECTED"},
+	{ErrConnectionLimit, 1027, "OT_CONNECTION_LIMIT_EXCEEDED"},
+	{ErrInvalidOption, 1011, "OT_INVALID_PARAMETER"},
+	{ErrBadRequest, 1011, "OT_INVALID_PARAMETER"},
+	{ErrInvalidSignal, 400, "OT_INVALID_PARAMETER"},
+	{ErrConnectionNotFound, 404, "OT_CONNECTION_NOT_FOUND"},
+	{ErrSignalTooLarge, 413, "OT_INVALID_PARAMETER"},
+	{ErrStreamNotFound, 1535, "OT_STREAM_NOT_FOUND"},
+	{ErrRateLimited, 1560, "OT_RATE_LIMIT_EXCEEDED"},
+}
+
+// permissionCodes gives the code of a refused action, as OpenTok reports it.
+var permissionCodes = map[Action]int{
+	ActionConnect:         1004,
+	ActionPublish:         1500,
+	ActionSubscribe:       1501,
+	ActionSignal:          403,
+	ActionForceDisconnect: 1520,
+	ActionForceUnpublish:  1530,
+	ActionForceMute:       1540,
+}
+
+// ClientError converts err into the error a client is shown. Errors that are
+// not Crossbar's become code 2000, without their text.
+func ClientError(err error) *signaling.Error {
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		return &signaling.Error{Code: permissionCodes[pe.Action], Name: "OT_PERMISSION_DENIED", Message: err.Error()}
+	}
+	var se *signaling.Error
+	if errors.As(err, &se) {
+		return se
+	}
+	for _, c := range clientCodes {
+		if errors.Is(err, c.err) {
+			return &signaling.Error{Code: c.code, Name: c.name, Message: err.Error()}
+		}
+	}
+	return &signaling.Error{Code: 2000, Name: "OT_INTERNAL_ERROR", Message: "internal error"}
+}

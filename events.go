@@ -1,0 +1,95 @@
+package crossbar
+
+import (
+	"log/slog"
+	"sync"
+)
+
+// Reason says why a connection or stream ended. The values are OpenTok's,
+// plus a few for cases OpenTok has no name for.
+type Reason string
+
+// Reasons.
+const (
+	ReasonClientDisconnected  Reason = "clientDisconnected"
+	ReasonForceDisconnected   Reason = "forceDisconnected"
+	ReasonNetworkDisconnected Reason = "networkDisconnected"
+	ReasonTokenRevoked        Reason = "tokenRevoked"
+	ReasonSessionClosed       Reason = "sessionClosed"
+	ReasonClientUnpublished   Reason = "clientUnpublished"
+	ReasonForceUnpublished    Reason = "forceUnpublished"
+	ReasonMediaStopped        Reason = "mediaStopped"
+)
+
+// Signal is an application message sent in a session.
+type Signal struct {
+	From *Connection // nil when the host sent it
+	To   *Connection // nil when sent to everyone
+	Type string
+	Data string
+}
+
+// StreamPropertyChange reports a stream property that changed: "hasAudio",
+// "hasVideo" or "videoDimensions".
+type StreamPropertyChange struct {
+	Stream   *Stream
+	Property string
+	OldValue any
+	NewValue any
+}
+
+// handlers are the host's callbacks on a session.
+type handlers struct {
+	connectionCreated     func(*Connection)
+	connectionDestroyed   func(*Connection, Reason)
+	streamCreated         func(*Stream)
+	streamDestroyed       func(*Stream, Reason)
+	streamPropertyChanged func(StreamPropertyChange)
+	signal                func(Signal)
+}
+
+// dispatcher runs a session's callbacks one at a time, in the order they were
+// posted, on a goroutine of its own that exists only while work is queued. A
+// slow callback delays later callbacks, never the session.
+type dispatcher struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+}
+
+func (d *dispatcher) post(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.queue = append(d.queue, f)
+	if !d.running {
+		d.running = true
+		go d.run()
+	}
+}
+
+func (d *dispatcher) run() {
+	for {
+		d.mu.Lock()
+		if len(d.queue) == 0 {
+			d.queue = nil
+			d.running = false
+			d.mu.Unlock()
+			return
+		}
+		f := d.queue[0]
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+		d.mu.Unlock()
+		d.call(f)
+	}
+}
+
+func (d *dispatcher) call(f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("session callback panicked", "panic", r)
+		}
+	}()
+	f()
+}

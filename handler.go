@@ -1,0 +1,63 @@
+package crossbar
+
+import (
+	"context"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// Handler returns the HTTP handler a host mounts on its own mux, at a prefix
+// of its choosing:
+//
+//	mux.Handle("/crossbar/", srv.Handler())
+//
+// Below the prefix, "ws" is the signaling WebSocket.
+func (srv *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch path.Base(r.URL.Path) {
+		case "ws":
+			srv.serveWebSocket(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	ws, err := signaling.AcceptWebSocket(w, r, srv.cfg.OriginPatterns)
+	if err != nil {
+		srv.log.Debug("websocket upgrade failed", "err", err)
+		return // Accept has written the HTTP error
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go srv.keepAlive(ctx, ws)
+	if err := srv.ServeTransport(ctx, ws); err != nil {
+		srv.log.Debug("client transport ended", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// keepAlive pings the client until ctx ends, and drops a client that stops
+// answering, so that a dead network ends the connection (after the reconnect
+// grace period) instead of leaving it open forever.
+func (srv *Server) keepAlive(ctx context.Context, ws *signaling.WebSocket) {
+	tick := time.NewTicker(srv.cfg.PingInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			pctx, cancel := context.WithTimeout(ctx, srv.cfg.PingInterval)
+			err := ws.Ping(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				ws.CloseNow()
+				return
+			}
+		}
+	}
+}

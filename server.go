@@ -1,0 +1,307 @@
+package crossbar
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Server.
+type Config struct {
+	// APIKey and APISecret identify the project and sign its tokens, as
+	// OpenTok's do: tokens that OpenTok's server SDKs make with the same
+	// pair are accepted.
+	APIKey    string
+	APISecret string
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+
+	// Store keeps session records and revocations; nil keeps them in
+	// memory (NewMemoryStore).
+	Store Store
+
+	// ReconnectGrace is how long a connection whose transport dropped
+	// without a goodbye waits for its client to resume before it ends
+	// with reason networkDisconnected. Zero means 10 s; negative, none.
+	ReconnectGrace time.Duration
+
+	// MaxConnectionsPerSession refuses further connects (code 1027).
+	// Zero means 3000, OpenTok's limit.
+	MaxConnectionsPerSession int
+
+	// OriginPatterns lists the cross-origin hosts whose pages may open the
+	// signaling WebSocket; nil allows same-origin pages only.
+	OriginPatterns []string
+
+	// PingInterval is how often the WebSocket handler checks that a client
+	// still answers. Zero means 15 s.
+	PingInterval time.Duration
+}
+
+// Server is the top-level object a host app creates: it makes sessions and
+// tokens, and serves clients through Handler or ServeTransport.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store Store
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	closed   bool
+	onNew    func(*Session)
+}
+
+// New returns a Server for the project cfg names.
+func New(cfg Config) (*Server, error) {
+	if cfg.APIKey == "" || strings.Contains(cfg.APIKey, "~") {
+		return nil, fmt.Errorf("%w: API key must be non-empty and free of '~'", ErrInvalidOption)
+	}
+	if len(cfg.APISecret) < 16 {
+		return nil, fmt.Errorf("%w: API secret must be at least 16 bytes", ErrInvalidOption)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.ReconnectGrace == 0 {
+		cfg.ReconnectGrace = 10 * time.Second
+	}
+	if cfg.MaxConnectionsPerSession <= 0 {
+		cfg.MaxConnectionsPerSession = 3000
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, sessions: map[string]*Session{}}, nil
+}
+
+// OnSession sets a callback run whenever a Session object comes to life in
+// this process: on CreateSession, or when a session made elsewhere (a shared
+// Store) is first used here. It is the place to set the session's callbacks.
+func (srv *Server) OnSession(f func(*Session)) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	srv.onNew = f
+}
+
+// SessionOptions are the options of CreateSession.
+type SessionOptions struct {
+	MediaMode MediaMode         // Routed (default) or Relayed
+	Location  string            // an IP address hint, or empty
+	Metadata  map[string]string // the host's own data, kept with the session
+}
+
+// CreateSession makes a session and returns it. Its id has OpenTok's shape.
+func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Session, error) {
+	switch opts.MediaMode {
+	case "":
+		opts.MediaMode = Routed
+	case Routed, Relayed:
+	default:
+		return nil, fmt.Errorf("%w: media mode %q", ErrInvalidOption, opts.MediaMode)
+	}
+	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
+		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
+	}
+	now := time.Now()
+	info := SessionInfo{
+		ID:        newSessionID(srv.cfg.APIKey, opts.Location, now),
+		MediaMode: opts.MediaMode,
+		Location:  opts.Location,
+		Metadata:  maps.Clone(opts.Metadata),
+		CreatedAt: now,
+	}
+	if err := srv.store.PutSession(ctx, info); err != nil {
+		return nil, fmt.Errorf("crossbar: store session: %w", err)
+	}
+	return srv.live(info)
+}
+
+// Session returns the session with the given id.
+func (srv *Server) Session(ctx context.Context, id string) (*Session, error) {
+	srv.mu.Lock()
+	s, ok := srv.sessions[id]
+	srv.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	if _, err := parseSessionID(id, srv.cfg.APIKey); err != nil {
+		return nil, err
+	}
+	info, err := srv.store.GetSession(ctx, id)
+	if err != nil {
+		if errors.Is(err, ErrSessionNotFound) {
+			return nil, fmt.Errorf("%w: %q", ErrSessionNotFound, id)
+		}
+		return nil, fmt.Errorf("crossbar: look up session: %w", err)
+	}
+	return srv.live(info)
+}
+
+// Sessions returns every session in the store, oldest first.
+func (srv *Server) Sessions(ctx context.Context) ([]*Session, error) {
+	infos, err := srv.store.ListSessions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crossbar: list sessions: %w", err)
+	}
+	list := make([]*Session, 0, len(infos))
+	for _, info := range infos {
+		s, err := srv.live(info)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, s)
+	}
+	return list, nil
+}
+
+// live returns the process's Session object for info, making it if needed.
+func (srv *Server) live(info SessionInfo) (*Session, error) {
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		return nil, ErrSessionClosed
+	}
+	s, ok := srv.sessions[info.ID]
+	if ok {
+		srv.mu.Unlock()
+		return s, nil
+	}
+	s = newSession(srv, info)
+	srv.sessions[info.ID] = s
+	onNew := srv.onNew
+	srv.mu.Unlock()
+	if onNew != nil {
+		onNew(s)
+	}
+	return s, nil
+}
+
+// forget drops a closed session from the live set.
+func (srv *Server) forget(s *Session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.sessions[s.info.ID] == s {
+		delete(srv.sessions, s.info.ID)
+	}
+}
+
+// GenerateToken returns a token that lets a client connect to the session
+// with the given options. Options out of range are errors, not clamped.
+func (srv *Server) GenerateToken(sessionID string, opts TokenOptions) (string, error) {
+	if _, err := parseSessionID(sessionID, srv.cfg.APIKey); err != nil {
+		return "", err
+	}
+	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, time.Now())
+}
+
+// VerifyToken checks a token as a connecting client's is checked, but for
+// the session: signature, claims, expiry and revocation.
+func (srv *Server) VerifyToken(ctx context.Context, token string) (*TokenInfo, error) {
+	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.checkRevoked(ctx, info.ID); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func (srv *Server) checkRevoked(ctx context.Context, tokenID string) error {
+	revoked, err := srv.store.IsRevoked(ctx, tokenID)
+	if err != nil {
+		return fmt.Errorf("crossbar: check revocation: %w", err)
+	}
+	if revoked {
+		return ErrTokenRevoked
+	}
+	return nil
+}
+
+// RevokeToken revokes a token by its id (see TokenID and
+// Connection.TokenID): it can no longer connect or act, and every connection
+// that used it ends with reason tokenRevoked.
+func (srv *Server) RevokeToken(ctx context.Context, tokenID string) error {
+	if err := srv.store.RevokeToken(ctx, tokenID, time.Now().Add(MaxTokenTTL)); err != nil {
+		return fmt.Errorf("crossbar: revoke token: %w", err)
+	}
+	srv.mu.Lock()
+	live := slices.Collect(maps.Values(srv.sessions))
+	srv.mu.Unlock()
+	for _, s := range live {
+		s.mu.Lock()
+		for _, c := range s.connectionsLocked() {
+			if c.token.ID == tokenID {
+				s.removeLocked(c, ReasonTokenRevoked)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// Close ends every connection this process serves (reason
+// networkDisconnected, so clients may reconnect elsewhere) and refuses new
+// ones. Session records stay in the store.
+func (srv *Server) Close() error {
+	srv.mu.Lock()
+	srv.closed = true
+	live := slices.Collect(maps.Values(srv.sessions))
+	srv.sessions = map[string]*Session{}
+	srv.mu.Unlock()
+	for _, s := range live {
+		s.mu.Lock()
+		s.closed = true
+		for _, c := range s.connectionsLocked() {
+			s.removeLocked(c, ReasonNetworkDisconnected)
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// newSessionID makes an id of OpenTok's shape: "1_" and the URL-safe base64
+// of "1~<apiKey>~<location>~<createTimeMs>~<random>", with 128 random bits.
+func newSessionID(apiKey, location string, now time.Time) string {
+	var r [16]byte
+	rand.Read(r[:])
+	raw := strings.Join([]string{"1", apiKey, location, strconv.FormatInt(now.UnixMilli(), 10), base64.RawURLEncoding.EncodeToString(r[:])}, "~")
+	return "1_" + base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// parseSessionID checks that id has OpenTok's shape and names apiKey, and
+// returns its decoded fields.
+func parseSessionID(id, apiKey string) ([]string, error) {
+	if len(id) > 255 || !(strings.HasPrefix(id, "1_") || strings.HasPrefix(id, "2_")) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidSessionID, id)
+	}
+	// OpenTok's decoders accept padded and unpadded, standard and URL-safe.
+	body := strings.NewReplacer("-", "+", "_", "/").Replace(strings.TrimRight(id[2:], "="))
+	raw, err := base64.RawStdEncoding.DecodeString(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %v", ErrInvalidSessionID, id, err)
+	}
+	parts := strings.Split(string(raw), "~")
+	if len(parts) < 5 {
+		return nil, fmt.Errorf("%w: %q has %d fields, want 5", ErrInvalidSessionID, id, len(parts))
+	}
+	if parts[1] != apiKey {
+		return nil, fmt.Errorf("%w: %q belongs to API key %q", ErrInvalidSessionID, id, parts[1])
+	}
+	return parts, nil
+}

@@ -1,0 +1,481 @@
+package crossbar
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// Signal limits, as OpenTok sets them.
+const (
+	MaxSignalType = 128      // characters of [A-Za-z0-9-_~]
+	MaxSignalData = 8 * 1024 // bytes
+)
+
+// Session is a room: the crossbar switch between its connections' streams.
+// It is live in the process that serves it; its record is in the Store.
+type Session struct {
+	srv    *Server
+	info   SessionInfo
+	log    *slog.Logger
+	events dispatcher
+
+	mu      sync.Mutex
+	h       handlers
+	conns   map[string]*Connection
+	streams map[string]*Stream
+	closed  bool
+}
+
+func newSession(srv *Server, info SessionInfo) *Session {
+	log := srv.log.With("session", info.ID)
+	return &Session{
+		srv:     srv,
+		info:    info,
+		log:     log,
+		events:  dispatcher{log: log},
+		conns:   map[string]*Connection{},
+		streams: map[string]*Stream{},
+	}
+}
+
+// ID returns the session id.
+func (s *Session) ID() string { return s.info.ID }
+
+// MediaMode returns whether media is routed through the server or relayed.
+func (s *Session) MediaMode() MediaMode { return s.info.MediaMode }
+
+// Location returns the location hint given at creation.
+func (s *Session) Location() string { return s.info.Location }
+
+// Metadata returns a copy of the metadata given at creation.
+func (s *Session) Metadata() map[string]string { return maps.Clone(s.info.Metadata) }
+
+// CreatedAt returns when the session was created.
+func (s *Session) CreatedAt() time.Time { return s.info.CreatedAt }
+
+// OnConnectionCreated sets the callback run when a client connects.
+// Callbacks of a session run one at a time, in the order of the events, on a
+// goroutine of their own: a slow callback delays only later callbacks.
+func (s *Session) OnConnectionCreated(f func(*Connection)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.connectionCreated = f
+}
+
+// OnConnectionDestroyed sets the callback run when a connection ends.
+func (s *Session) OnConnectionDestroyed(f func(*Connection, Reason)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.connectionDestroyed = f
+}
+
+// OnStreamCreated sets the callback run when a stream is published.
+func (s *Session) OnStreamCreated(f func(*Stream)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.streamCreated = f
+}
+
+// OnStreamDestroyed sets the callback run when a stream ends.
+func (s *Session) OnStreamDestroyed(f func(*Stream, Reason)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.streamDestroyed = f
+}
+
+// OnStreamPropertyChanged sets the callback run when a stream's audio, video
+// or dimensions change.
+func (s *Session) OnStreamPropertyChanged(f func(StreamPropertyChange)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.streamPropertyChanged = f
+}
+
+// OnSignal sets the callback run for every signal sent in the session,
+// including the host's own.
+func (s *Session) OnSignal(f func(Signal)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h.signal = f
+}
+
+// Connections returns the session's connections, oldest first.
+func (s *Session) Connections() []*Connection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connectionsLocked()
+}
+
+func (s *Session) connectionsLocked() []*Connection {
+	list := slices.Collect(maps.Values(s.conns))
+	slices.SortFunc(list, func(a, b *Connection) int { return a.created.Compare(b.created) })
+	return list
+}
+
+// Connection returns the connection with the given id.
+func (s *Session) Connection(id string) (*Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrConnectionNotFound, id)
+	}
+	return c, nil
+}
+
+// Streams returns the session's streams, oldest first.
+func (s *Session) Streams() []*Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streamsLocked()
+}
+
+func (s *Session) streamsLocked() []*Stream {
+	list := slices.Collect(maps.Values(s.streams))
+	slices.SortFunc(list, func(a, b *Stream) int { return a.created.Compare(b.created) })
+	return list
+}
+
+// Stream returns the stream with the given id.
+func (s *Session) Stream(id string) (*Stream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.streams[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, id)
+	}
+	return st, nil
+}
+
+// SignalOptions are the options of Session.Signal.
+type SignalOptions struct {
+	To   string // connection id; empty sends to everyone
+	Type string // at most 128 characters of [A-Za-z0-9-_~]
+	Data string // at most 8 kB
+}
+
+// Signal sends a signal from the host to one connection or to all.
+func (s *Session) Signal(opts SignalOptions) error {
+	return s.signal(nil, opts)
+}
+
+func (s *Session) signal(from *Connection, opts SignalOptions) error {
+	if err := validateSignal(opts.Type, opts.Data); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSessionClosed
+	}
+	sig := &signaling.Signal{Type: opts.Type, Data: opts.Data}
+	if from != nil {
+		sig.From = from.id
+	}
+	msg := &signaling.Message{Type: signaling.TypeSignal, Signal: sig}
+	var to *Connection
+	if opts.To == "" {
+		s.broadcastLocked(msg, nil)
+	} else {
+		c, ok := s.conns[opts.To]
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrConnectionNotFound, opts.To)
+		}
+		to = c
+		s.sendLocked(c, msg)
+	}
+	if f := s.h.signal; f != nil {
+		ev := Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}
+		s.events.post(func() { f(ev) })
+	}
+	return nil
+}
+
+func validateSignal(typ, data string) error {
+	if len(typ) > MaxSignalType {
+		return fmt.Errorf("%w: type is %d characters, at most %d", ErrSignalTooLarge, len(typ), MaxSignalType)
+	}
+	if len(data) > MaxSignalData {
+		return fmt.Errorf("%w: data is %d bytes, at most %d", ErrSignalTooLarge, len(data), MaxSignalData)
+	}
+	for _, r := range typ {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-_~", r)) {
+			return fmt.Errorf("%w: type %q has a character outside [A-Za-z0-9-_~]", ErrInvalidSignal, typ)
+		}
+	}
+	return nil
+}
+
+// ForceDisconnect ends a connection; everyone sees it go with reason
+// forceDisconnected.
+func (s *Session) ForceDisconnect(connectionID string) error {
+	return s.disconnect(connectionID, ReasonForceDisconnected)
+}
+
+func (s *Session) disconnect(connectionID string, reason Reason) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[connectionID]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrConnectionNotFound, connectionID)
+	}
+	s.removeLocked(c, reason)
+	return nil
+}
+
+// ForceUnpublish ends a stream; everyone sees it go with reason
+// forceUnpublished.
+func (s *Session) ForceUnpublish(streamID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.streams[streamID]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
+	}
+	s.removeStreamLocked(st, ReasonForceUnpublished)
+	return nil
+}
+
+// Close ends every connection (reason sessionClosed), forgets the session's
+// record and refuses further connects.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, c := range s.connectionsLocked() {
+		s.removeLocked(c, ReasonSessionClosed)
+	}
+	s.mu.Unlock()
+	s.srv.forget(s)
+	return s.srv.store.DeleteSession(context.Background(), s.info.ID)
+}
+
+// join adds a connection for a verified token, attached to l.
+func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrSessionClosed
+	}
+	if max := s.srv.cfg.MaxConnectionsPerSession; len(s.conns) >= max {
+		return nil, fmt.Errorf("%w: %d connections", ErrConnectionLimit, max)
+	}
+	c := &Connection{
+		id:        newID(),
+		session:   s,
+		token:     tok,
+		created:   time.Now(),
+		resumeKey: newID(),
+		out:       make(chan []byte, outboxSize),
+	}
+	s.conns[c.id] = c
+	s.attachLocked(c, l, re, false)
+	d := c.describe()
+	s.broadcastLocked(&signaling.Message{Type: signaling.TypeConnectionCreated, Connection: &d}, c)
+	if f := s.h.connectionCreated; f != nil {
+		s.events.post(func() { f(c) })
+	}
+	s.log.Info("connection created", "connection", c.id, "role", tok.Role)
+	return c, nil
+}
+
+// resume reattaches a detached (or still attached, dropped) connection to a
+// new transport, as asked by r with a token whose id matches the original.
+func (s *Session) resume(tok *TokenInfo, r *signaling.Resume, l *link, re uint64) (*Connection, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[r.ConnectionID]
+	if !ok || c.resumeKey != r.Key || c.token.ID != tok.ID {
+		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.ConnectionID)
+	}
+	if c.grace != nil {
+		c.grace.Stop()
+		c.grace = nil
+	}
+	s.attachLocked(c, l, re, true)
+	s.log.Info("connection resumed", "connection", c.id)
+	return c, nil
+}
+
+// attachLocked makes l the connection's transport and starts its writer with
+// the "connected" message first. A new connection's message holds everyone
+// and every stream; a resumed one's holds only the connection itself, since
+// the events queued while it was detached follow and bring the client up to
+// date without repeating anything.
+func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool) {
+	if c.link != nil {
+		close(c.link.done)
+		closeNow(c.link.t)
+	}
+	c.link = l
+	own := c.describe()
+	own.ResumeKey = c.resumeKey
+	msg := &signaling.Message{
+		Type:         signaling.TypeConnected,
+		Re:           re,
+		SessionID:    s.info.ID,
+		Connection:   &own,
+		Capabilities: capabilities(c.token.Role),
+		Resumed:      resumed,
+	}
+	if !resumed {
+		for _, o := range s.connectionsLocked() {
+			msg.Connections = append(msg.Connections, o.describe())
+		}
+		for _, st := range s.streamsLocked() {
+			msg.Streams = append(msg.Streams, st.describe())
+		}
+	}
+	b, err := signaling.Encode(msg)
+	if err != nil {
+		s.log.Error("encode failed", "err", err)
+	}
+	go c.writeLoop(l, b)
+}
+
+func capabilities(r Role) *signaling.Capabilities {
+	b := func(a Action) int {
+		if r.Can(a) {
+			return 1
+		}
+		return 0
+	}
+	return &signaling.Capabilities{
+		Publish:         b(ActionPublish),
+		Subscribe:       b(ActionSubscribe),
+		Signal:          b(ActionSignal),
+		ForceDisconnect: b(ActionForceDisconnect),
+		ForceUnpublish:  b(ActionForceUnpublish),
+		ForceMute:       b(ActionForceMute),
+	}
+}
+
+// linkEnded notes that l, the transport of c, ended. A clean close is the
+// client leaving. After a failure the connection stays for the grace period,
+// waiting for the client to resume, then ends with reason networkDisconnected.
+func (s *Session) linkEnded(c *Connection, l *link, clean bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.gone || c.link != l {
+		return // already ended, or already resumed on another link
+	}
+	if clean {
+		s.removeLocked(c, ReasonClientDisconnected)
+		return
+	}
+	close(l.done)
+	c.link = nil
+	grace := s.srv.cfg.ReconnectGrace
+	if grace <= 0 {
+		s.removeLocked(c, ReasonNetworkDisconnected)
+		return
+	}
+	s.log.Info("connection detached", "connection", c.id, "grace", grace)
+	c.grace = time.AfterFunc(grace, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !c.gone && c.link == nil {
+			s.removeLocked(c, ReasonNetworkDisconnected)
+		}
+	})
+}
+
+// removeLocked ends a connection and its streams, tells everyone, and sends
+// the client its reason before closing its transport.
+func (s *Session) removeLocked(c *Connection, reason Reason) {
+	if c.gone {
+		return
+	}
+	for _, st := range s.streamsLocked() {
+		if st.connection == c {
+			s.removeStreamLocked(st, reason)
+		}
+	}
+	delete(s.conns, c.id)
+	if c.grace != nil {
+		c.grace.Stop()
+	}
+	d := c.describe()
+	s.broadcastLocked(&signaling.Message{Type: signaling.TypeConnectionDestroyed, Connection: &d, Reason: string(reason)}, c)
+	if reason != ReasonClientDisconnected {
+		if b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeSessionDisconnected, Reason: string(reason)}); err == nil {
+			c.send(b) // best effort: a client too far behind does not get it
+		}
+	}
+	c.gone = true
+	close(c.out) // the writer flushes what is queued, then closes the transport
+	if f := s.h.connectionDestroyed; f != nil {
+		s.events.post(func() { f(c, reason) })
+	}
+	s.log.Info("connection destroyed", "connection", c.id, "reason", reason)
+}
+
+// removeStreamLocked ends a stream and tells everyone.
+func (s *Session) removeStreamLocked(st *Stream, reason Reason) {
+	if st.gone {
+		return
+	}
+	st.gone = true
+	delete(s.streams, st.id)
+	d := st.describe()
+	s.broadcastLocked(&signaling.Message{Type: signaling.TypeStreamDestroyed, Stream: &d, Reason: string(reason)}, nil)
+	if f := s.h.streamDestroyed; f != nil {
+		s.events.post(func() { f(st, reason) })
+	}
+	s.log.Info("stream destroyed", "stream", st.id, "reason", reason)
+}
+
+// broadcastLocked sends msg to every connection but except.
+func (s *Session) broadcastLocked(msg *signaling.Message, except *Connection) {
+	b, err := signaling.Encode(msg)
+	if err != nil {
+		s.log.Error("encode failed", "err", err)
+		return
+	}
+	for _, c := range s.conns {
+		if c != except {
+			s.queueLocked(c, b)
+		}
+	}
+}
+
+// sendLocked sends msg to one connection.
+func (s *Session) sendLocked(c *Connection, msg *signaling.Message) {
+	b, err := signaling.Encode(msg)
+	if err != nil {
+		s.log.Error("encode failed", "err", err)
+		return
+	}
+	s.queueLocked(c, b)
+}
+
+// queueLocked queues b for c, and ends c if it is too far behind: one client
+// that never reads must not hold memory or the session.
+func (s *Session) queueLocked(c *Connection, b []byte) {
+	if c.send(b) {
+		return
+	}
+	s.log.Warn("client too slow, disconnecting", "connection", c.id)
+	// Ending it here would change s.conns under a caller's iteration.
+	go s.disconnect(c.id, ReasonNetworkDisconnected)
+}
+
+// newID returns a random, URL-safe identifier of 128 bits.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

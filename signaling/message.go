@@ -1,0 +1,177 @@
+// Package signaling defines Crossbar's client protocol: the JSON messages a
+// client and the server exchange, and the transports that carry them.
+//
+// The protocol is documented in PROTOCOL.md beside this file. The package has
+// no knowledge of sessions or media; the crossbar package gives the messages
+// their meaning.
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Version is the protocol version this package speaks. Every message carries
+// it in the field "v".
+const Version = 1
+
+// MaxMessageSize caps one encoded message, in bytes. Transports refuse larger
+// frames: a signal's data is at most 8 kB and a session description a few tens
+// of kilobytes.
+const MaxMessageSize = 128 << 10
+
+// Type names a message.
+type Type string
+
+// Messages a client sends.
+const (
+	TypeConnect         Type = "connect"
+	TypeDisconnect      Type = "disconnect"
+	TypeSignal          Type = "signal"
+	TypeForceDisconnect Type = "forceDisconnect"
+	TypeForceUnpublish  Type = "forceUnpublish"
+)
+
+// Messages the server sends.
+const (
+	TypeConnected             Type = "connected"
+	TypeOK                    Type = "ok"
+	TypeError                 Type = "error"
+	TypeSessionDisconnected   Type = "sessionDisconnected"
+	TypeConnectionCreated     Type = "connectionCreated"
+	TypeConnectionDestroyed   Type = "connectionDestroyed"
+	TypeStreamCreated         Type = "streamCreated"
+	TypeStreamDestroyed       Type = "streamDestroyed"
+	TypeStreamPropertyChanged Type = "streamPropertyChanged"
+)
+
+// Message is one protocol message. Which fields are set depends on Type;
+// PROTOCOL.md lists them for each type.
+type Message struct {
+	V    int    `json:"v"`
+	Type Type   `json:"type"`
+	ID   uint64 `json:"id,omitempty"` // request id, chosen by the client
+	Re   uint64 `json:"re,omitempty"` // the request id a reply answers
+
+	SessionID    string  `json:"sessionId,omitempty"`
+	Token        string  `json:"token,omitempty"`
+	Resume       *Resume `json:"resume,omitempty"`
+	Resumed      bool    `json:"resumed,omitempty"` // "connected" after a resume
+	ConnectionID string  `json:"connectionId,omitempty"`
+	StreamID     string  `json:"streamId,omitempty"`
+	Reason       string  `json:"reason,omitempty"`
+
+	Connection   *Connection   `json:"connection,omitempty"`
+	Connections  []Connection  `json:"connections,omitempty"`
+	Stream       *Stream       `json:"stream,omitempty"`
+	Streams      []Stream      `json:"streams,omitempty"`
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
+
+	Signal *Signal         `json:"signal,omitempty"`
+	Change *PropertyChange `json:"change,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Resume asks to take back a connection whose transport dropped, within the
+// server's grace period. Key is the secret the server sent in "connected".
+type Resume struct {
+	ConnectionID string `json:"connectionId"`
+	Key          string `json:"key"`
+}
+
+// Connection describes a client's presence in a session.
+type Connection struct {
+	ID           string `json:"connectionId"`
+	CreationTime int64  `json:"creationTime"` // ms since the epoch
+	Data         string `json:"data"`
+	Role         string `json:"role,omitempty"`
+	ResumeKey    string `json:"resumeKey,omitempty"` // only in "connected", to the connection's own client
+}
+
+// Stream describes one published audio/video signal.
+type Stream struct {
+	ID              string      `json:"streamId"`
+	ConnectionID    string      `json:"connectionId"`
+	CreationTime    int64       `json:"creationTime"`
+	Name            string      `json:"name"`
+	HasAudio        bool        `json:"hasAudio"`
+	HasVideo        bool        `json:"hasVideo"`
+	VideoType       string      `json:"videoType,omitempty"`
+	VideoDimensions *Dimensions `json:"videoDimensions,omitempty"`
+}
+
+// Dimensions is a video size in pixels.
+type Dimensions struct {
+	Width  int `json:"width"`
+	Height int `json:"height"`
+}
+
+// Capabilities says which actions the connection's role permits, as OpenTok's
+// Session.capabilities does (1 allowed, 0 not).
+type Capabilities struct {
+	Publish         int `json:"publish"`
+	Subscribe       int `json:"subscribe"`
+	Signal          int `json:"signal"`
+	ForceDisconnect int `json:"forceDisconnect"`
+	ForceUnpublish  int `json:"forceUnpublish"`
+	ForceMute       int `json:"forceMute"`
+}
+
+// Signal is an application message between clients. From is set by the
+// server; it is empty for signals the host sends.
+type Signal struct {
+	To   string `json:"to,omitempty"`
+	From string `json:"from,omitempty"`
+	Type string `json:"type,omitempty"`
+	Data string `json:"data"`
+}
+
+// PropertyChange reports a changed stream property.
+type PropertyChange struct {
+	Property string `json:"changedProperty"`
+	OldValue any    `json:"oldValue"`
+	NewValue any    `json:"newValue"`
+}
+
+// Error is a failure reported to a client. Code and Name follow OpenTok's
+// exception codes so that client code written for OpenTok keeps working.
+type Error struct {
+	Code    int    `json:"code"`
+	Name    string `json:"name"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (%d): %s", e.Name, e.Code, e.Message) }
+
+// ErrMalformed is returned by Decode for input that is not a protocol message.
+var ErrMalformed = errors.New("signaling: malformed message")
+
+// Decode parses one message and checks its envelope: the version and a type.
+// It does not judge whether the type is one the receiver accepts.
+func Decode(b []byte) (*Message, error) {
+	if len(b) > MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds the %d byte limit", ErrMalformed, len(b), MaxMessageSize)
+	}
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if m.V != Version {
+		return nil, fmt.Errorf("%w: protocol version %d, want %d", ErrMalformed, m.V, Version)
+	}
+	if m.Type == "" {
+		return nil, fmt.Errorf("%w: no type", ErrMalformed)
+	}
+	return &m, nil
+}
+
+// Encode serialises m, setting its version.
+func Encode(m *Message) ([]byte, error) {
+	m.V = Version
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("signaling: encode %s: %w", m.Type, err)
+	}
+	return b, nil
+}

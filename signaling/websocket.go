@@ -1,0 +1,83 @@
+package signaling
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/coder/websocket"
+)
+
+// Subprotocol is the WebSocket subprotocol name of this protocol version.
+const Subprotocol = "crossbar.v1"
+
+// WebSocket is a Transport over a WebSocket connection.
+type WebSocket struct {
+	conn *websocket.Conn
+}
+
+// AcceptWebSocket upgrades an HTTP request to a WebSocket transport. Frames
+// larger than MaxMessageSize close the connection. originPatterns lists the
+// cross-origin hosts allowed besides the request's own (see
+// websocket.AcceptOptions.OriginPatterns); nil allows same-origin only.
+func AcceptWebSocket(w http.ResponseWriter, r *http.Request, originPatterns []string) (*WebSocket, error) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{Subprotocol},
+		OriginPatterns: originPatterns,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signaling: websocket upgrade: %w", err)
+	}
+	c.SetReadLimit(MaxMessageSize)
+	return &WebSocket{conn: c}, nil
+}
+
+// DialWebSocket opens a WebSocket transport to url (ws:// or wss://).
+func DialWebSocket(ctx context.Context, url string, header http.Header) (*WebSocket, error) {
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		Subprotocols: []string{Subprotocol},
+		HTTPHeader:   header,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signaling: dial %s: %w", url, err)
+	}
+	c.SetReadLimit(MaxMessageSize)
+	return &WebSocket{conn: c}, nil
+}
+
+// ReadMessage implements Transport.
+func (ws *WebSocket) ReadMessage(ctx context.Context) ([]byte, error) {
+	typ, b, err := ws.conn.Read(ctx)
+	if err != nil {
+		switch websocket.CloseStatus(err) {
+		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+			return nil, ErrClosed
+		}
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		return nil, fmt.Errorf("%w: binary frame", ErrMalformed)
+	}
+	return b, nil
+}
+
+// WriteMessage implements Transport.
+func (ws *WebSocket) WriteMessage(ctx context.Context, b []byte) error {
+	return ws.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// Close implements Transport with a normal closure.
+func (ws *WebSocket) Close() error {
+	return ws.conn.Close(websocket.StatusNormalClosure, "")
+}
+
+// CloseNow drops the connection without a closing handshake, as a failed
+// network would. Tests use it to simulate an abrupt disconnect.
+func (ws *WebSocket) CloseNow() error {
+	return ws.conn.CloseNow()
+}
+
+// Ping checks that the peer still answers.
+func (ws *WebSocket) Ping(ctx context.Context) error {
+	return ws.conn.Ping(ctx)
+}

@@ -1,0 +1,118 @@
+package crossbar
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MediaMode says how a session's media travels.
+type MediaMode string
+
+// Media modes.
+const (
+	// Routed media goes through the server's forwarding engine. The default.
+	Routed MediaMode = "routed"
+	// Relayed media goes peer to peer; the server only signals.
+	Relayed MediaMode = "relayed"
+)
+
+// SessionInfo is the stored, shareable part of a session: what CreateSession
+// made. Live state (connections, streams) stays in the process serving it.
+type SessionInfo struct {
+	ID        string
+	MediaMode MediaMode
+	Location  string
+	Metadata  map[string]string
+	CreatedAt time.Time
+}
+
+// Store keeps session records and token revocations. The default is in
+// memory; an implementation on a shared database lets several servers accept
+// each other's sessions and revocations. Methods are safe for concurrent use.
+type Store interface {
+	PutSession(ctx context.Context, info SessionInfo) error
+	// GetSession returns ErrSessionNotFound for an unknown id.
+	GetSession(ctx context.Context, id string) (SessionInfo, error)
+	DeleteSession(ctx context.Context, id string) error
+	ListSessions(ctx context.Context) ([]SessionInfo, error)
+	// RevokeToken records a revoked token id; the record may be forgotten
+	// after until, when the token has expired anyway.
+	RevokeToken(ctx context.Context, tokenID string, until time.Time) error
+	IsRevoked(ctx context.Context, tokenID string) (bool, error)
+}
+
+// MemoryStore is the default Store, in process memory.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	sessions map[string]SessionInfo
+	revoked  map[string]time.Time
+	now      func() time.Time
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{sessions: map[string]SessionInfo{}, revoked: map[string]time.Time{}, now: time.Now}
+}
+
+// PutSession implements Store.
+func (m *MemoryStore) PutSession(_ context.Context, info SessionInfo) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	info.Metadata = maps.Clone(info.Metadata)
+	m.sessions[info.ID] = info
+	return nil
+}
+
+// GetSession implements Store.
+func (m *MemoryStore) GetSession(_ context.Context, id string) (SessionInfo, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	info, ok := m.sessions[id]
+	if !ok {
+		return SessionInfo{}, ErrSessionNotFound
+	}
+	info.Metadata = maps.Clone(info.Metadata)
+	return info, nil
+}
+
+// DeleteSession implements Store.
+func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, id)
+	return nil
+}
+
+// ListSessions implements Store, oldest first.
+func (m *MemoryStore) ListSessions(_ context.Context) ([]SessionInfo, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	list := slices.Collect(maps.Values(m.sessions))
+	slices.SortFunc(list, func(a, b SessionInfo) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return list, nil
+}
+
+// RevokeToken implements Store. Expired records are pruned as new ones come.
+func (m *MemoryStore) RevokeToken(_ context.Context, tokenID string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for id, u := range m.revoked {
+		if now.After(u) {
+			delete(m.revoked, id)
+		}
+	}
+	m.revoked[tokenID] = until
+	return nil
+}
+
+// IsRevoked implements Store.
+func (m *MemoryStore) IsRevoked(_ context.Context, tokenID string) (bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.revoked[tokenID]
+	return ok, nil
+}

@@ -1,0 +1,226 @@
+package crossbar
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Role is what a token lets its connection do, with OpenTok's names.
+type Role string
+
+// Roles, from least to most privileged (RolePublisherOnly aside).
+const (
+	// RoleSubscriber may connect, subscribe and signal.
+	RoleSubscriber Role = "subscriber"
+	// RolePublisher may also publish. It is the default.
+	RolePublisher Role = "publisher"
+	// RoleModerator may also force disconnects, unpublishes and mutes.
+	RoleModerator Role = "moderator"
+	// RolePublisherOnly may connect and publish, and nothing else.
+	RolePublisherOnly Role = "publisheronly"
+)
+
+// Action is a client action checked against the connection's token.
+type Action string
+
+// Actions.
+const (
+	ActionConnect         Action = "connect"
+	ActionPublish         Action = "publish"
+	ActionSubscribe       Action = "subscribe"
+	ActionSignal          Action = "signal"
+	ActionForceDisconnect Action = "forceDisconnect"
+	ActionForceUnpublish  Action = "forceUnpublish"
+	ActionForceMute       Action = "forceMute"
+)
+
+// Can reports whether r permits a.
+func (r Role) Can(a Action) bool {
+	switch a {
+	case ActionConnect:
+		return r.valid()
+	case ActionPublish:
+		return r == RolePublisher || r == RoleModerator || r == RolePublisherOnly
+	case ActionSubscribe, ActionSignal:
+		return r == RoleSubscriber || r == RolePublisher || r == RoleModerator
+	case ActionForceDisconnect, ActionForceUnpublish, ActionForceMute:
+		return r == RoleModerator
+	}
+	return false
+}
+
+func (r Role) valid() bool {
+	switch r {
+	case RoleSubscriber, RolePublisher, RoleModerator, RolePublisherOnly:
+		return true
+	}
+	return false
+}
+
+// Token limits, as OpenTok sets them.
+const (
+	DefaultTokenTTL   = 24 * time.Hour
+	MaxTokenTTL       = 30 * 24 * time.Hour
+	MaxConnectionData = 1000 // bytes
+	MaxLayoutClasses  = 1000 // bytes, the class list joined with spaces
+)
+
+// TokenOptions are the options of GenerateToken. The zero value makes a
+// publisher token valid for 24 hours.
+type TokenOptions struct {
+	Role                   Role      // default RolePublisher
+	ExpireTime             time.Time // default now + 24 h; at most now + 30 days
+	Data                   string    // connection data, at most 1000 bytes
+	InitialLayoutClassList []string
+}
+
+// TokenInfo is what a verified token says.
+type TokenInfo struct {
+	ID                     string // see TokenID
+	SessionID              string
+	Role                   Role
+	Data                   string
+	InitialLayoutClassList []string
+	IssuedAt               time.Time
+	ExpireTime             time.Time
+}
+
+// tokenClaims are OpenTok's JWT token claims, so that tokens made by OpenTok's
+// server SDKs with the same key and secret are accepted too.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Ist                    string `json:"ist"`
+	Nonce                  any    `json:"nonce"`
+	Scope                  string `json:"scope"`
+	SessionID              string `json:"session_id"`
+	Role                   string `json:"role"`
+	ConnectionData         string `json:"connection_data,omitempty"`
+	InitialLayoutClassList string `json:"initial_layout_class_list,omitempty"`
+}
+
+const tokenScope = "session.connect"
+
+// TokenID identifies a token for revocation: the hex SHA-256 of its text,
+// truncated to 128 bits. It is the same for every holder of the token.
+func TokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
+}
+
+// generateToken signs a token for sessionID with the API key and secret.
+func generateToken(apiKey, secret, sessionID string, opts TokenOptions, now time.Time) (string, error) {
+	if opts.Role == "" {
+		opts.Role = RolePublisher
+	}
+	if !opts.Role.valid() {
+		return "", fmt.Errorf("%w: unknown role %q", ErrInvalidOption, opts.Role)
+	}
+	exp := opts.ExpireTime
+	if exp.IsZero() {
+		exp = now.Add(DefaultTokenTTL)
+	}
+	if !exp.After(now) {
+		return "", fmt.Errorf("%w: expire time %s is not in the future", ErrInvalidOption, exp.Format(time.RFC3339))
+	}
+	if exp.Sub(now) > MaxTokenTTL {
+		return "", fmt.Errorf("%w: expire time %s is more than 30 days ahead", ErrInvalidOption, exp.Format(time.RFC3339))
+	}
+	if len(opts.Data) > MaxConnectionData {
+		return "", fmt.Errorf("%w: connection data is %d bytes, at most %d", ErrInvalidOption, len(opts.Data), MaxConnectionData)
+	}
+	layout := strings.Join(opts.InitialLayoutClassList, " ")
+	if len(layout) > MaxLayoutClasses {
+		return "", fmt.Errorf("%w: layout class list is %d bytes, at most %d", ErrInvalidOption, len(layout), MaxLayoutClasses)
+	}
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return "", fmt.Errorf("crossbar: token nonce: %w", err)
+	}
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    apiKey,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+		},
+		Ist:                    "project",
+		Nonce:                  hex.EncodeToString(nonce[:]),
+		Scope:                  tokenScope,
+		SessionID:              sessionID,
+		Role:                   string(opts.Role),
+		ConnectionData:         opts.Data,
+		InitialLayoutClassList: layout,
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		return "", fmt.Errorf("crossbar: sign token: %w", err)
+	}
+	return s, nil
+}
+
+// tokenLeeway tolerates clock skew between the host that signed a token and
+// this one, for the not-before and issued-at checks only.
+const tokenLeeway = 30 * time.Second
+
+// verifyToken checks a token's signature (HS256 only), its claims and its
+// validity at now. It does not check revocation or the session it names.
+func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) {
+	var c tokenClaims
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(tokenLeeway),
+	)
+	_, err := p.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil })
+	switch {
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, fmt.Errorf("%w: expired at %s", ErrTokenExpired, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return nil, fmt.Errorf("%w: %v", ErrTokenNotYetValid, err)
+	default:
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	// The leeway must not extend a token's life: check expiry exactly.
+	if !now.Before(c.ExpiresAt.Time) {
+		return nil, fmt.Errorf("%w: expired at %s", ErrTokenExpired, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case c.Issuer != apiKey:
+		return nil, fmt.Errorf("%w: issued for API key %q", ErrInvalidToken, c.Issuer)
+	case c.Ist != "project":
+		return nil, fmt.Errorf("%w: issuer type %q, want \"project\"", ErrInvalidToken, c.Ist)
+	case c.Scope != tokenScope:
+		return nil, fmt.Errorf("%w: scope %q, want %q", ErrInvalidToken, c.Scope, tokenScope)
+	case c.SessionID == "":
+		return nil, fmt.Errorf("%w: no session_id", ErrInvalidToken)
+	}
+	info := &TokenInfo{
+		ID:         TokenID(raw),
+		SessionID:  c.SessionID,
+		Role:       Role(c.Role),
+		Data:       c.ConnectionData,
+		ExpireTime: c.ExpiresAt.Time,
+	}
+	if info.Role == "" {
+		info.Role = RolePublisher
+	}
+	if !info.Role.valid() {
+		return nil, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, c.Role)
+	}
+	if c.IssuedAt != nil {
+		info.IssuedAt = c.IssuedAt.Time
+	}
+	if c.InitialLayoutClassList != "" {
+		info.InitialLayoutClassList = strings.Fields(c.InitialLayoutClassList)
+	}
+	return info, nil
+}
