@@ -1,0 +1,17 @@
+// Package sfu is crossbar's in-process selective forwarding unit.
+//
+// It knows nothing about sessions, tokens or signaling messages. An Engine
+// owns the network side (one shared UDP port, optional ICE-TCP, NAT 1:1) and
+// a single webrtc.API; each client connection is a Peer with two
+// PeerConnections: a publishing one, on which the client offers and the
+// engine answers, and a subscribing one, on which the engine offers and the
+// client answers. Every published media source is a Track; every
+// subscription of a Track is a DownTrack that rewrites SSRC, payload type,
+// sequence numbers and timestamps so that each subscriber sees one
+// continuous stream across pauses, mutes and source switches.
+//
+// Forwarding never blocks on a subscriber: a Track hands each packet to every
+// DownTrack's bounded queue, and each DownTrack has its own writer goroutine.
+// Packets that do not fit are dropped and counted. Retransmissions requested
+// by subscribers are served from one packet cache per Track.
+package sfu

@@ -1,0 +1,323 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v3"
+)
+
+// ErrEngineClosed is returned by NewPeer after Close.
+var ErrEngineClosed = errors.New("sfu: engine closed")
+
+// tcpMuxWriteBuffer bounds what may wait for one ICE-TCP connection: a slow
+// TCP subscriber loses packets instead of blocking its writer.
+const tcpMuxWriteBuffer = 4 << 20
+
+// Config configures an Engine. The zero value works on any host: one UDP
+// port chosen by the system, shared by every PeerConnection.
+type Config struct {
+	// Logger receives the engine's and Pion's logs; nil discards them.
+	Logger *slog.Logger
+	// UDPAddr is the address of the UDP socket shared by every
+	// PeerConnection (ICE UDP mux). A specific IP gets one socket; an
+	// unspecified IP ("0.0.0.0", "::" or empty host) gets one socket per
+	// local interface address on the same port. Default "0.0.0.0:0", or
+	// "127.0.0.1:0" with LoopbackOnly.
+	UDPAddr string
+	// PortMin and PortMax, when set and UDPAddr is empty, give every
+	// PeerConnection its own ephemeral UDP port in this range instead of
+	// the shared socket.
+	PortMin, PortMax uint16
+	// TCPAddr is the address of an optional ICE-TCP listener (ICE TCP mux)
+	// for clients whose UDP is blocked; empty disables ICE-TCP.
+	TCPAddr string
+	// PublicIPs are the public addresses of a host behind a 1:1 NAT; they
+	// replace the local addresses in host candidates.
+	PublicIPs []string
+	// ICEServers are the STUN/TURN servers handed to clients (the engine
+	// itself uses none).
+	ICEServers []webrtc.ICEServer
+	// LoopbackOnly gathers only loopback candidates (tests).
+	LoopbackOnly bool
+}
+
+// Engine is one server's forwarding engine: one webrtc.API and one set of
+// network listeners shared by every Peer.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	api     *webrtc.API
+	taps    tapFactory
+	udpMux  ice.UDPMux
+	tcpMux  *ice.TCPMuxDefault
+	closers []func() error
+
+	mu     sync.Mutex
+	closed bool
+	peers  map[*Peer]struct{}
+}
+
+// New builds an Engine: its media engine (Opus, VP8, VP9, H.264), its
+// interceptors (NACK generator, RTCP reports, TWCC feedback) and its network
+// listeners.
+func New(cfg Config) (*Engine, error) {
+	e := &Engine{cfg: cfg, log: cfg.Logger, peers: make(map[*Peer]struct{})}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	media, err := newMediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	registry, err := e.newInterceptorRegistry(media)
+	if err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{e.log}}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if err := e.setupNetwork(&se); err != nil {
+		_ = e.closeListeners()
+		return nil, err
+	}
+	e.api = webrtc.NewAPI(
+		webrtc.WithMediaEngine(media),
+		webrtc.WithInterceptorRegistry(registry),
+		webrtc.WithSettingEngine(se),
+	)
+	return e, nil
+}
+
+// newMediaEngine registers the codecs every Peer can publish and receive.
+func newMediaEngine() (*webrtc.MediaEngine, error) {
+	m := &webrtc.MediaEngine{}
+	codecs := []struct {
+		kind  webrtc.RTPCodecType
+		codec webrtc.RTPCodecParameters
+	}{
+		{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 98, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 102, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 125, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
+			return nil, fmt.Errorf("sfu: register codec %s: %w", c.codec.MimeType, err)
+		}
+	}
+	for _, fb := range []webrtc.RTCPFeedback{
+		{Type: webrtc.TypeRTCPFBNACK},
+		{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+	} {
+		m.RegisterFeedback(fb, webrtc.RTPCodecTypeVideo)
+	}
+	return m, nil
+}
+
+// newInterceptorRegistry builds the interceptors of every PeerConnection:
+// the statistics tap (first, to see what the others write), NACKs to
+// publishers, sender and receiver reports, and TWCC feedback to publishers.
+// NACKs from subscribers are answered by the DownTracks from each Track's
+// shared cache, not by an interceptor.
+func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor.Registry, error) {
+	r := &interceptor.Registry{}
+	r.Add(&e.taps)
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create NACK generator: %w", err)
+	}
+	r.Add(generator)
+	if err := webrtc.ConfigureRTCPReports(r); err != nil {
+		return nil, fmt.Errorf("sfu: configure RTCP reports: %w", err)
+	}
+	if err := webrtc.ConfigureTWCCSender(media, r); err != nil {
+		return nil, fmt.Errorf("sfu: configure TWCC feedback: %w", err)
+	}
+	return r, nil
+}
+
+// setupNetwork opens the shared UDP socket(s) (or sets the port range), the
+// optional ICE-TCP listener, and the candidate filters.
+func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
+	cfg := e.cfg
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if cfg.LoopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if cfg.UDPAddr == "" && cfg.PortMin != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
+			return fmt.Errorf("sfu: UDP port range %d-%d: %w", cfg.PortMin, cfg.PortMax, err)
+		}
+	} else {
+		mux, err := e.listenUDP()
+		if err != nil {
+			return err
+		}
+		e.udpMux = mux
+		e.closers = append(e.closers, mux.Close)
+		se.SetICEUDPMux(mux)
+	}
+	if cfg.TCPAddr != "" {
+		l, err := net.Listen("tcp", cfg.TCPAddr)
+		if err != nil {
+			return fmt.Errorf("sfu: ICE-TCP listener on %s: %w", cfg.TCPAddr, err)
+		}
+		e.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener:        l,
+			Logger:          pionLoggerFactory{e.log}.NewLogger("tcpmux"),
+			ReadBufferSize:  64,
+			WriteBufferSize: tcpMuxWriteBuffer,
+		})
+		e.closers = append(e.closers, e.tcpMux.Close)
+		se.SetICETCPMux(e.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	return nil
+}
+
+// listenUDP opens the UDP mux on Config.UDPAddr.
+func (e *Engine) listenUDP() (ice.UDPMux, error) {
+	addr := e.cfg.UDPAddr
+	if addr == "" {
+		addr = "0.0.0.0:0"
+		if e.cfg.LoopbackOnly {
+			addr = "127.0.0.1:0"
+		}
+	}
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: UDP address %q: %w", addr, err)
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: UDP port in %q: %w", addr, err)
+	}
+	logger := pionLoggerFactory{e.log}.NewLogger("udpmux")
+	ip := net.ParseIP(host)
+	if host != "" && ip == nil {
+		return nil, fmt.Errorf("sfu: UDP address %q: host is not an IP address", addr)
+	}
+	if ip != nil && !ip.IsUnspecified() {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: int(port)})
+		if err != nil {
+			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
+		}
+		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: conn}), nil
+	}
+	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger)}
+	if ip != nil && ip.To4() != nil {
+		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+	}
+	if e.cfg.LoopbackOnly {
+		opts = append(opts, ice.UDPMuxFromPortWithLoopback(),
+			ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(int(port), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: UDP sockets on %s: %w", addr, err)
+	}
+	return mux, nil
+}
+
+// LocalAddrs returns the addresses the engine listens on for media: the
+// shared UDP socket(s) and the ICE-TCP listener. It is empty with a port range.
+func (e *Engine) LocalAddrs() []net.Addr {
+	var addrs []net.Addr
+	if e.udpMux != nil {
+		addrs = append(addrs, e.udpMux.GetListenAddresses()...)
+	}
+	if e.tcpMux != nil {
+		addrs = append(addrs, e.tcpMux.LocalAddr())
+	}
+	return addrs
+}
+
+// ICEServers returns the STUN/TURN servers clients should use.
+func (e *Engine) ICEServers() []webrtc.ICEServer {
+	return append([]webrtc.ICEServer(nil), e.cfg.ICEServers...)
+}
+
+// newPeerConnection creates a PeerConnection whose outgoing RTCP is shown
+// to observe (nil: not observed).
+func (e *Engine) newPeerConnection(observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+	e.taps.mu.Lock()
+	defer e.taps.mu.Unlock()
+	e.taps.next = observe
+	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	e.taps.next = nil
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// Close closes every Peer and the network listeners.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	peers := make([]*Peer, 0, len(e.peers))
+	for p := range e.peers {
+		peers = append(peers, p)
+	}
+	e.mu.Unlock()
+
+	var errs []error
+	for _, p := range peers {
+		errs = append(errs, p.Close())
+	}
+	errs = append(errs, e.closeListeners())
+	return errors.Join(errs...)
+}
+
+func (e *Engine) closeListeners() error {
+	var errs []error
+	for _, c := range e.closers {
+		if err := c(); err != nil {
+			errs = append(errs, fmt.Errorf("sfu: close listener: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// addPeer registers a Peer so that Close closes it.
+func (e *Engine) addPeer(p *Peer) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrEngineClosed
+	}
+	e.peers[p] = struct{}{}
+	return nil
+}
+
+func (e *Engine) removePeer(p *Peer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.peers, p)
+}

@@ -1,0 +1,442 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v3"
+)
+
+var (
+	// ErrPeerClosed is returned by the methods of a closed Peer.
+	ErrPeerClosed = errors.New("sfu: peer closed")
+	// ErrNotSubscribed is returned by Unsubscribe for a DownTrack that is
+	// not (or no longer) a subscription of the Peer.
+	ErrNotSubscribed = errors.New("sfu: not subscribed")
+	// ErrNoOffer is returned by SetSubscriberAnswer when no offer is outstanding.
+	ErrNoOffer = errors.New("sfu: no subscriber offer outstanding")
+)
+
+// gatherTimeout bounds the wait for the engine's ICE candidates before an
+// SDP is handed out. The engine does not trickle: its offers and answers
+// carry all its candidates.
+const gatherTimeout = 5 * time.Second
+
+// PCKind names one of a Peer's two PeerConnections.
+type PCKind uint8
+
+const (
+	// PCPublish is the client's publishing PeerConnection: the client
+	// offers (Peer.Publish) and the engine answers.
+	PCPublish PCKind = iota + 1
+	// PCSubscribe is the client's subscribing PeerConnection: the engine
+	// offers (PeerConfig.OnSubscriberOffer) and the client answers
+	// (Peer.SetSubscriberAnswer).
+	PCSubscribe
+)
+
+// String returns "publish" or "subscribe".
+func (k PCKind) String() string {
+	switch k {
+	case PCPublish:
+		return "publish"
+	case PCSubscribe:
+		return "subscribe"
+	}
+	return fmt.Sprintf("PCKind(%d)", uint8(k))
+}
+
+// PeerConfig holds a Peer's callbacks. Each is optional and must not block
+// for long.
+type PeerConfig struct {
+	// OnTrack is called when a track published by this Peer starts
+	// arriving; Track.Mid identifies its transceiver in the client's offer.
+	OnTrack func(*Track)
+	// OnSubscriberOffer delivers an engine-made offer for the subscribing
+	// PeerConnection; the client's answer goes to SetSubscriberAnswer. It is
+	// called on its own goroutine, one offer at a time: the next offer
+	// follows only after the answer to the previous one.
+	OnSubscriberOffer func(sdp string)
+	// OnConnectionStateChange reports state changes of either
+	// PeerConnection; on webrtc.PeerConnectionStateFailed the session
+	// should close the Peer.
+	OnConnectionStateChange func(PCKind, webrtc.PeerConnectionState)
+}
+
+// Peer is one client connection: a publishing and a subscribing
+// PeerConnection.
+type Peer struct {
+	e        *Engine
+	cfg      PeerConfig
+	pub, sub *webrtc.PeerConnection
+	subReady atomic.Bool // the subscribing connection is connected
+
+	trackMu sync.Mutex
+	tracks  map[uint32]*Track // published tracks by SSRC
+
+	mu          sync.Mutex // guards the fields below and serializes negotiation
+	closed      bool
+	downTracks  map[*DownTrack]*webrtc.RTPSender
+	negotiating bool // an offer is waiting for its answer
+	renegotiate bool // changes were made while negotiating
+	wg          sync.WaitGroup
+}
+
+// NewPeer creates a Peer with its two PeerConnections.
+func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
+	p := &Peer{
+		e:          e,
+		cfg:        cfg,
+		tracks:     make(map[uint32]*Track),
+		downTracks: make(map[*DownTrack]*webrtc.RTPSender),
+	}
+	pub, err := e.newPeerConnection(p.observePublisherRTCP)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := e.newPeerConnection(nil)
+	if err != nil {
+		_ = pub.Close()
+		return nil, err
+	}
+	p.pub, p.sub = pub, sub
+	pub.OnTrack(p.handleTrack)
+	pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCPublish, s) })
+	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCSubscribe, s) })
+	if err := e.addPeer(p); err != nil {
+		_ = pub.Close()
+		_ = sub.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Publish applies the client's offer for its publishing PeerConnection and
+// returns the engine's answer, with all its ICE candidates. It is called
+// again for every renegotiation (tracks added or removed).
+func (p *Peer) Publish(offerSDP string) (answerSDP string, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return "", ErrPeerClosed
+	}
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}
+	if err := p.pub.SetRemoteDescription(offer); err != nil {
+		return "", fmt.Errorf("sfu: publish: apply offer: %w", err)
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("sfu: publish: create answer: %w", err)
+	}
+	sdp, err := setLocalAndGather(p.pub, answer)
+	if err != nil {
+		return "", fmt.Errorf("sfu: publish: %w", err)
+	}
+	return sdp, nil
+}
+
+// SetSubscriberAnswer applies the client's answer to the engine's latest
+// subscriber offer. Subscription changes made meanwhile are sent in a new
+// offer.
+func (p *Peer) SetSubscriberAnswer(sdp string) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPeerClosed
+	}
+	if !p.negotiating {
+		p.mu.Unlock()
+		return ErrNoOffer
+	}
+	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	if err := p.sub.SetRemoteDescription(answer); err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("sfu: apply subscriber answer: %w", err)
+	}
+	p.negotiating = false
+	var offer string
+	var err error
+	if p.renegotiate {
+		p.renegotiate = false
+		offer, err = p.negotiateLocked()
+	}
+	p.mu.Unlock()
+	p.deliverOffer(offer)
+	return err
+}
+
+// AddICECandidate adds a candidate trickled by the client for one of its
+// PeerConnections.
+func (p *Peer) AddICECandidate(pc PCKind, c webrtc.ICECandidateInit) error {
+	var conn *webrtc.PeerConnection
+	switch pc {
+	case PCPublish:
+		conn = p.pub
+	case PCSubscribe:
+		conn = p.sub
+	default:
+		return fmt.Errorf("sfu: add ICE candidate: unknown connection %v", pc)
+	}
+	if err := conn.AddICECandidate(c); err != nil {
+		return fmt.Errorf("sfu: add ICE candidate to %v connection: %w", pc, err)
+	}
+	return nil
+}
+
+// Subscribe sends Track t to this Peer: it adds a DownTrack to the
+// subscribing PeerConnection and renegotiates. If the renegotiation fails,
+// the DownTrack is returned with the error and stays subscribed until
+// Unsubscribe or Close; the Peer is then best closed.
+func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
+	d := newDownTrack(t, opts, &p.subReady)
+	d.onTrackClosed = func() { p.goTracked(func() { _ = p.Unsubscribe(d) }) }
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrPeerClosed
+	}
+	if err := t.addDownTrack(d); err != nil {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("sfu: subscribe to track %q: %w", t.ID(), err)
+	}
+	sender, err := p.sub.AddTrack(d)
+	if err != nil {
+		t.removeDownTrack(d)
+		d.close()
+		p.mu.Unlock()
+		return nil, fmt.Errorf("sfu: subscribe to track %q: add to connection: %w", t.ID(), err)
+	}
+	p.downTracks[d] = sender
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		d.writeLoop()
+	}()
+	go func() {
+		defer p.wg.Done()
+		d.readRTCP(sender)
+	}()
+	offer, err := p.negotiateLocked()
+	p.mu.Unlock()
+	p.deliverOffer(offer)
+	return d, err
+}
+
+// Unsubscribe stops sending a DownTrack's Track to this Peer and
+// renegotiates. It is done automatically when the Track closes.
+func (p *Peer) Unsubscribe(d *DownTrack) error {
+	p.mu.Lock()
+	sender, ok := p.downTracks[d]
+	if !ok {
+		p.mu.Unlock()
+		return ErrNotSubscribed
+	}
+	delete(p.downTracks, d)
+	d.track.removeDownTrack(d)
+	d.close()
+	var offer string
+	err := p.sub.RemoveTrack(sender)
+	if err != nil {
+		err = fmt.Errorf("sfu: unsubscribe from track %q: %w", d.track.ID(), err)
+	} else {
+		offer, err = p.negotiateLocked()
+	}
+	p.mu.Unlock()
+	p.deliverOffer(offer)
+	return err
+}
+
+// negotiateLocked starts an offer on the subscribing connection, or records
+// that one is needed once the outstanding one is answered. It returns the
+// offer to deliver, if any. The caller holds p.mu.
+func (p *Peer) negotiateLocked() (string, error) {
+	if p.negotiating {
+		p.renegotiate = true
+		return "", nil
+	}
+	offer, err := p.sub.CreateOffer(nil)
+	if err != nil {
+		return "", fmt.Errorf("sfu: create subscriber offer: %w", err)
+	}
+	sdp, err := setLocalAndGather(p.sub, offer)
+	if err != nil {
+		return "", fmt.Errorf("sfu: subscriber offer: %w", err)
+	}
+	p.negotiating = true
+	return sdp, nil
+}
+
+// deliverOffer hands an offer to OnSubscriberOffer on its own goroutine.
+func (p *Peer) deliverOffer(sdp string) {
+	if f := p.cfg.OnSubscriberOffer; sdp != "" && f != nil {
+		p.goTracked(func() { f(sdp) })
+	}
+}
+
+// setLocalAndGather applies a local description and waits for ICE
+// gathering, so the returned SDP carries every candidate.
+func setLocalAndGather(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("apply local %s: %w", desc.Type, err)
+	}
+	timer := time.NewTimer(gatherTimeout)
+	defer timer.Stop()
+	select {
+	case <-gathered:
+	case <-timer.C:
+		return "", fmt.Errorf("gathering ICE candidates: timed out after %v", gatherTimeout)
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
+// goTracked runs f on a goroutine that Close waits for, unless the Peer is closed.
+func (p *Peer) goTracked(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+// handleTrack runs on Pion's goroutine for each published track: it makes
+// the Track, announces it and feeds it until the publisher stops sending.
+func (p *Peer) handleTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(2)
+	p.mu.Unlock()
+	defer p.wg.Done()
+
+	go func() {
+		defer p.wg.Done()
+		drainRTCP(receiver)
+	}()
+	ssrc := uint32(remote.SSRC())
+	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
+	t := newRemoteTrack(remote, p.midOf(receiver), func() { _ = p.pub.WriteRTCP(pli) })
+	p.trackMu.Lock()
+	p.tracks[ssrc] = t
+	p.trackMu.Unlock()
+
+	if f := p.cfg.OnTrack; f != nil {
+		f(t)
+	}
+	t.readLoop(remote)
+	t.Close()
+
+	p.trackMu.Lock()
+	delete(p.tracks, ssrc)
+	p.trackMu.Unlock()
+}
+
+// midOf returns the mid of the publishing transceiver owning receiver.
+func (p *Peer) midOf(receiver *webrtc.RTPReceiver) string {
+	for _, tr := range p.pub.GetTransceivers() {
+		if tr.Receiver() == receiver {
+			return tr.Mid()
+		}
+	}
+	return ""
+}
+
+// drainRTCP reads a receiver's incoming RTCP (the publisher's sender
+// reports) so the report interceptor sees it, until the receiver stops.
+func drainRTCP(r *webrtc.RTPReceiver) {
+	buf := make([]byte, maxPacket)
+	for {
+		if _, _, err := r.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// observePublisherRTCP counts the NACKs the publishing connection sends,
+// per Track.
+func (p *Peer) observePublisherRTCP(pkts []rtcp.Packet) {
+	for _, pkt := range pkts {
+		n, ok := pkt.(*rtcp.TransportLayerNack)
+		if !ok {
+			continue
+		}
+		p.trackMu.Lock()
+		t := p.tracks[n.MediaSSRC]
+		p.trackMu.Unlock()
+		if t == nil {
+			continue
+		}
+		for _, pair := range n.Nacks {
+			t.nacksSent.Add(nackedCount(pair))
+		}
+	}
+}
+
+// connectionStateChanged asks for keyframes once the subscribing
+// connection can carry media, and reports the change.
+func (p *Peer) connectionStateChanged(kind PCKind, s webrtc.PeerConnectionState) {
+	if kind == PCSubscribe && s == webrtc.PeerConnectionStateConnected && !p.subReady.Swap(true) {
+		p.mu.Lock()
+		tracks := make([]*Track, 0, len(p.downTracks))
+		for d := range p.downTracks {
+			tracks = append(tracks, d.track)
+		}
+		p.mu.Unlock()
+		for _, t := range tracks {
+			t.RequestKeyframe()
+		}
+	}
+	if f := p.cfg.OnConnectionStateChange; f != nil {
+		f(kind, s)
+	}
+}
+
+// Close closes both PeerConnections, ends the Peer's published Tracks and
+// subscriptions, and waits for all of the Peer's goroutines.
+func (p *Peer) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	downTracks := p.downTracks
+	p.downTracks = make(map[*DownTrack]*webrtc.RTPSender)
+	p.mu.Unlock()
+
+	for d := range downTracks {
+		d.track.removeDownTrack(d)
+		d.close()
+	}
+	var errs []error
+	if err := p.pub.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("sfu: close publishing connection: %w", err))
+	}
+	if err := p.sub.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("sfu: close subscribing connection: %w", err))
+	}
+	p.trackMu.Lock()
+	tracks := make([]*Track, 0, len(p.tracks))
+	for _, t := range p.tracks {
+		tracks = append(tracks, t)
+	}
+	p.trackMu.Unlock()
+	for _, t := range tracks {
+		t.Close()
+	}
+	p.wg.Wait()
+	p.e.removePeer(p)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,40 @@
+package sfu
+
+// queueEntry is one packet waiting to be sent to a subscriber: which cached
+// packet, and how to rewrite it.
+type queueEntry struct {
+	ext     uint64 // the Track's extended sequence number
+	seq     uint16 // output sequence number
+	tsDelta uint32 // output timestamp = source timestamp - tsDelta
+}
+
+// queue is a fixed-size FIFO of queueEntry. It is not synchronized.
+type queue struct {
+	entries    []queueEntry
+	head, size int
+}
+
+func newQueue(capacity int) queue {
+	return queue{entries: make([]queueEntry, capacity)}
+}
+
+// push appends e, reporting false if the queue is full.
+func (q *queue) push(e queueEntry) bool {
+	if q.size == len(q.entries) {
+		return false
+	}
+	q.entries[(q.head+q.size)%len(q.entries)] = e
+	q.size++
+	return true
+}
+
+// pop removes and returns the oldest entry.
+func (q *queue) pop() (queueEntry, bool) {
+	if q.size == 0 {
+		return queueEntry{}, false
+	}
+	e := q.entries[q.head]
+	q.head = (q.head + 1) % len(q.entries)
+	q.size--
+	return e, true
+}

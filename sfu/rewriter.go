@@ -1,0 +1,119 @@
+package sfu
+
+import "time"
+
+// rewriter maps the sequence numbers and timestamps of a source onto one
+// subscriber's output stream so that the output stays continuous when
+// packets are deliberately not forwarded (pause, mute, waiting for a
+// keyframe) or when the source changes (a simulcast layer switch).
+//
+// Output is produced in segments. Within a segment the mapping is a fixed
+// offset, so reordered packets keep their order and retransmissions map back
+// to the source. A new segment starts after a gap or a source switch: its
+// first packet gets the sequence number following the last one sent, and a
+// timestamp that keeps the source's own timeline (same source) or advances
+// by the wall-clock time since the last packet (new source).
+type rewriter struct {
+	clockRate uint32
+
+	started   bool // at least one packet has been rewritten
+	resync    bool // the next packet starts a new segment
+	newSource bool // the next segment comes from a different source
+
+	seqDelta uint16 // out = in - seqDelta
+	tsDelta  uint32 // out = in - tsDelta
+	segStart uint16 // first source sequence number of the current segment
+	lastIn   uint16 // highest source sequence number of the current segment
+
+	lastSeq  uint16 // highest output sequence number
+	lastTS   uint32 // output timestamp of lastSeq
+	lastTime int64  // wall clock (ns) when lastSeq was produced
+}
+
+// newRewriter returns a rewriter whose first output packet carries firstSeq
+// and firstTS.
+func newRewriter(clockRate uint32, firstSeq uint16, firstTS uint32) rewriter {
+	if clockRate == 0 {
+		clockRate = 90000
+	}
+	return rewriter{
+		clockRate: clockRate,
+		resync:    true,
+		newSource: true,
+		lastSeq:   firstSeq - 1,
+		lastTS:    firstTS,
+	}
+}
+
+// gap records that a packet of the source was not forwarded: the next
+// forwarded packet starts a new segment right after the last one sent.
+func (r *rewriter) gap() { r.resync = true }
+
+// switchSource records that the next packet comes from another source with
+// unrelated sequence numbers and timestamps.
+func (r *rewriter) switchSource() {
+	r.resync = true
+	r.newSource = true
+}
+
+// rewrite returns the output sequence number and timestamp of a source
+// packet received at now (ns), or ok=false if the packet predates the
+// current segment and must be dropped.
+func (r *rewriter) rewrite(seq uint16, ts uint32, now int64) (outSeq uint16, outTS uint32, ok bool) {
+	if r.resync {
+		r.startSegment(seq, ts, now)
+	} else if int16(seq-r.segStart) < 0 {
+		return 0, 0, false
+	}
+	outSeq, outTS = seq-r.seqDelta, ts-r.tsDelta
+	if int16(seq-r.lastIn) > 0 {
+		r.lastIn, r.lastSeq, r.lastTS, r.lastTime = seq, outSeq, outTS, now
+	}
+	return outSeq, outTS, true
+}
+
+func (r *rewriter) startSegment(seq uint16, ts uint32, now int64) {
+	outSeq := r.lastSeq + 1
+	outTS := r.lastTS
+	if r.started {
+		sameTimeline := ts - r.tsDelta
+		if !r.newSource && int32(sameTimeline-r.lastTS) > 0 {
+			outTS = sameTimeline
+		} else {
+			outTS = r.lastTS + r.ticksSince(now)
+		}
+	}
+	r.seqDelta, r.tsDelta = seq-outSeq, ts-outTS
+	r.segStart, r.lastIn = seq, seq
+	r.lastSeq, r.lastTS, r.lastTime = outSeq, outTS, now
+	r.started, r.resync, r.newSource = true, false, false
+}
+
+// ticksSince converts the wall-clock time since the last output packet into
+// RTP ticks, at least one so that timestamps always advance.
+func (r *rewriter) ticksSince(now int64) uint32 {
+	d := now - r.lastTime
+	if d <= 0 {
+		return 1
+	}
+	sec, frac := uint64(d/int64(time.Second)), uint64(d%int64(time.Second))
+	ticks := sec*uint64(r.clockRate) + frac*uint64(r.clockRate)/uint64(time.Second)
+	if ticks == 0 {
+		return 1
+	}
+	return uint32(ticks)
+}
+
+// source maps an output sequence number back to the source sequence number
+// and the timestamp offset that was applied, for answering NACKs. Only packets
+// of the current segment can be mapped.
+func (r *rewriter) source(outSeq uint16) (seq uint16, tsDelta uint32, ok bool) {
+	if !r.started {
+		return 0, 0, false
+	}
+	seq = outSeq + r.seqDelta
+	if int16(seq-r.segStart) < 0 || int16(r.lastIn-seq) < 0 {
+		return 0, 0, false
+	}
+	return seq, r.tsDelta, true
+}

@@ -1,0 +1,154 @@
+package sfu
+
+import (
+	"math/bits"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v3"
+)
+
+// readRTCP handles the subscriber's RTCP for this DownTrack until the
+// sender stops: keyframe requests go to the publisher (throttled by the
+// Track), NACKs are answered from the Track's cache, receiver reports feed
+// the statistics.
+func (d *DownTrack) readRTCP(s *webrtc.RTPSender) {
+	buf := make([]byte, maxPacket)
+	for {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		d.handleRTCP(pkts, time.Now())
+	}
+}
+
+func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
+	for _, pkt := range pkts {
+		switch p := pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			d.plisReceived.Add(1)
+			d.track.RequestKeyframe()
+		case *rtcp.TransportLayerNack:
+			d.answerNACK(p)
+		case *rtcp.ReceiverReport:
+			d.receptionReports(p.Reports, now)
+		case *rtcp.SenderReport:
+			d.receptionReports(p.Reports, now)
+		}
+	}
+}
+
+// answerNACK queues retransmissions of the packets a subscriber lost,
+// mapping its sequence numbers back to the Track's.
+func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack) {
+	var received, answered uint64
+	d.mu.Lock()
+	for _, pair := range p.Nacks {
+		pair.Range(func(seq uint16) bool {
+			received++
+			src, tsDelta, ok := d.rw.source(seq)
+			if !ok {
+				return true
+			}
+			ext, ok := d.track.cache.extend(src)
+			if ok && d.track.cache.contains(ext) && d.q.push(queueEntry{ext: ext, seq: seq, tsDelta: tsDelta}) {
+				answered++
+			}
+			return true
+		})
+	}
+	d.mu.Unlock()
+	d.nacksReceived.Add(received)
+	d.nacksAnswered.Add(answered)
+	if answered > 0 {
+		d.notify()
+	}
+}
+
+// receptionReports takes the subscriber's report about this DownTrack's SSRC.
+func (d *DownTrack) receptionReports(reports []rtcp.ReceptionReport, now time.Time) {
+	d.mu.Lock()
+	ssrc := d.ssrc
+	d.mu.Unlock()
+	for _, r := range reports {
+		if r.SSRC != ssrc {
+			continue
+		}
+		d.fractionLost.Store(uint32(r.FractionLost))
+		d.packetsLost.Store(uint64(r.TotalLost))
+		if rtt, ok := rttFromReport(r, now); ok {
+			d.rtt.Store(int64(rtt))
+		}
+	}
+}
+
+// rttFromReport computes the round-trip time from a reception report's last
+// sender report time and delay (RFC 3550 section 6.4.1).
+func rttFromReport(r rtcp.ReceptionReport, now time.Time) (time.Duration, bool) {
+	if r.LastSenderReport == 0 {
+		return 0, false
+	}
+	rtt := int32(ntpMiddle(now) - r.LastSenderReport - r.Delay)
+	if rtt < 0 {
+		return 0, false
+	}
+	return rttDuration(int64(rtt)), true
+}
+
+// rttDuration converts a duration in 1/65536 s to time.Duration.
+func rttDuration(units int64) time.Duration {
+	return time.Duration(units * int64(time.Second) >> 16)
+}
+
+// ntpMiddle returns the middle 32 bits of the NTP timestamp of t.
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	ns := t.UnixNano()
+	sec := uint64(ns/int64(time.Second)) + ntpEpochOffset
+	frac := uint64(ns%int64(time.Second)) << 32 / uint64(time.Second)
+	return uint32((sec<<32 | frac) >> 16)
+}
+
+// nackedCount returns how many sequence numbers a NACK pair requests.
+func nackedCount(p rtcp.NackPair) uint64 {
+	return 1 + uint64(bits.OnesCount16(uint16(p.LostPackets)))
+}
+
+// rtcpTap is an interceptor that shows a PeerConnection's outgoing RTCP
+// (NACKs from the NACK generator, PLIs) to its Peer, for statistics. It must
+// be the first interceptor of the chain so it sees what the others write.
+type rtcpTap struct {
+	interceptor.NoOp
+	observe func([]rtcp.Packet)
+}
+
+// BindRTCPWriter wraps the connection's RTCP writer.
+func (t *rtcpTap) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	if t.observe == nil {
+		return w
+	}
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		t.observe(pkts)
+		return w.Write(pkts, a)
+	})
+}
+
+// tapFactory hands each new PeerConnection an rtcpTap with the observer set
+// by the Engine just before creating it (under mu, as Pion builds the
+// interceptors synchronously inside NewPeerConnection).
+type tapFactory struct {
+	mu   sync.Mutex
+	next func([]rtcp.Packet)
+}
+
+// NewInterceptor implements interceptor.Factory.
+func (f *tapFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &rtcpTap{observe: f.next}, nil
+}

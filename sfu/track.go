@@ -1,0 +1,358 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+)
+
+const (
+	// keyframeRequestInterval is the minimum time between two keyframe
+	// requests sent to a publisher; requests in between are merged.
+	keyframeRequestInterval = 500 * time.Millisecond
+
+	videoCacheSize = 512 // packets kept per video Track for retransmissions
+	audioCacheSize = 128 // packets kept per audio Track
+
+	// maxPacket is the size of the buffers raw RTP packets are read into.
+	maxPacket = maxPayload + 100
+)
+
+var (
+	// ErrTrackClosed is returned when writing to, subscribing to or reading
+	// from a closed Track.
+	ErrTrackClosed = errors.New("sfu: track closed")
+	// ErrRemoteTrack is returned by WriteRTP on a Track fed by a remote peer.
+	ErrRemoteTrack = errors.New("sfu: track is fed by a remote peer")
+)
+
+// Track is one published RTP source, audio or video, fed either by a remote
+// WebRTC publisher or from Go (NewLocalTrack). It forwards every packet to
+// its DownTracks and Readers and keeps recent packets for retransmissions.
+type Track struct {
+	id, streamID, mid string
+	kind              webrtc.RTPCodecType
+	codec             webrtc.RTPCodecParameters
+	remote            bool
+	isKeyframe        func([]byte) bool // nil for codecs without keyframes
+	cache             *packetCache
+
+	// Ingest state, guarded by ingestMu: one packet at a time.
+	ingestMu sync.Mutex
+	hdr      rtp.Header
+	raw      []byte // marshal buffer of local tracks
+	baseExt  uint64 // lowest extended sequence number seen
+	highest  uint64 // highest extended sequence number seen
+	meter    bitrateMeter
+
+	downTracks atomic.Pointer[[]*DownTrack] // copy on write
+	muted      atomic.Bool
+	isClosed   atomic.Bool
+
+	mu                sync.Mutex // guards the fields below and changes of downTracks
+	closed            bool
+	onClose           []func()
+	requestKeyframeFn func()
+
+	lastKeyframeRequest atomic.Int64
+	packetsIn           atomic.Uint64
+	bytesIn             atomic.Uint64
+	expected            atomic.Uint64
+	nacksSent           atomic.Uint64
+	plisSent            atomic.Uint64
+}
+
+func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) *Track {
+	size := videoCacheSize
+	if kind == webrtc.RTPCodecTypeAudio {
+		size = audioCacheSize
+	}
+	t := &Track{
+		id:         id,
+		streamID:   streamID,
+		kind:       kind,
+		codec:      codec,
+		isKeyframe: keyframeDetector(codec.MimeType),
+		cache:      newPacketCache(size),
+	}
+	t.downTracks.Store(new([]*DownTrack))
+	return t
+}
+
+// NewLocalTrack returns a Track published from Go: feed it with WriteRTP.
+// The codec's MIME type decides its kind ("audio/..." or "video/...").
+// Keyframe requests from subscribers are passed to the function set with
+// OnKeyframeRequest.
+func NewLocalTrack(id string, codec webrtc.RTPCodecCapability) *Track {
+	kind := webrtc.RTPCodecTypeVideo
+	if len(codec.MimeType) >= 6 && codec.MimeType[:6] == "audio/" {
+		kind = webrtc.RTPCodecTypeAudio
+	}
+	t := newTrack(id, id, webrtc.RTPCodecParameters{RTPCodecCapability: codec}, kind)
+	t.raw = make([]byte, maxPacket)
+	return t
+}
+
+// newRemoteTrack returns a Track fed by a publisher's TrackRemote;
+// requestKeyframe sends a PLI to the publisher.
+func newRemoteTrack(r *webrtc.TrackRemote, mid string, requestKeyframe func()) *Track {
+	t := newTrack(r.ID(), r.StreamID(), r.Codec(), r.Kind())
+	t.mid = mid
+	t.remote = true
+	t.requestKeyframeFn = requestKeyframe
+	return t
+}
+
+// ID returns the track id (the publisher's MediaStreamTrack id for remote tracks).
+func (t *Track) ID() string { return t.id }
+
+// StreamID returns the publisher's stream id (msid) of a remote track, or
+// the id of a local one.
+func (t *Track) StreamID() string { return t.streamID }
+
+// Mid returns the media id of the publishing transceiver; empty for local tracks.
+func (t *Track) Mid() string { return t.mid }
+
+// Kind returns whether this is an audio or a video track.
+func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
+
+// Codec returns the codec the publisher sends; the payload type is the
+// publisher's (zero for local tracks).
+func (t *Track) Codec() webrtc.RTPCodecParameters { return t.codec }
+
+// Stats returns a snapshot of the Track's counters.
+func (t *Track) Stats() TrackStats {
+	in := t.packetsIn.Load()
+	var lost uint64
+	if exp := t.expected.Load(); exp > in {
+		lost = exp - in
+	}
+	return TrackStats{
+		PacketsIn:   in,
+		BytesIn:     t.bytesIn.Load(),
+		PacketsLost: lost,
+		NACKsSent:   t.nacksSent.Load(),
+		PLIsSent:    t.plisSent.Load(),
+		Bitrate:     t.meter.bitrate(time.Now().UnixNano()),
+	}
+}
+
+// WriteRTP publishes a packet on a local Track. The packet is copied; the
+// caller may reuse it. It is safe for concurrent use.
+func (t *Track) WriteRTP(p *rtp.Packet) error {
+	if t.remote {
+		return ErrRemoteTrack
+	}
+	t.ingestMu.Lock()
+	defer t.ingestMu.Unlock()
+	if t.isClosed.Load() {
+		return ErrTrackClosed
+	}
+	n, err := p.MarshalTo(t.raw)
+	if err != nil {
+		return fmt.Errorf("sfu: marshal RTP packet for track %q: %w", t.id, err)
+	}
+	t.ingest(t.raw[:n], time.Now().UnixNano())
+	return nil
+}
+
+// readLoop feeds the Track from a remote track until it ends.
+func (t *Track) readLoop(r *webrtc.TrackRemote) {
+	buf := make([]byte, maxPacket)
+	for {
+		n, _, err := r.Read(buf)
+		if err != nil {
+			return
+		}
+		t.ingestMu.Lock()
+		t.ingest(buf[:n], time.Now().UnixNano())
+		t.ingestMu.Unlock()
+	}
+}
+
+// forwardPacket is what a Track tells its DownTracks about a packet.
+type forwardPacket struct {
+	ext      uint64
+	seq      uint16
+	ts       uint32
+	keyframe bool
+	muted    bool
+	now      int64
+}
+
+// ingest stores one raw RTP packet and forwards it. The caller holds ingestMu.
+func (t *Track) ingest(raw []byte, now int64) {
+	hl, err := t.hdr.Unmarshal(raw)
+	if err != nil {
+		return
+	}
+	payload := raw[hl:]
+	media := payload
+	if t.hdr.Padding {
+		if len(payload) == 0 || int(payload[len(payload)-1]) > len(payload) {
+			return
+		}
+		media = payload[:len(payload)-int(payload[len(payload)-1])]
+	}
+	ext := t.extend(t.hdr.SequenceNumber)
+	meta := packetMeta{ts: t.hdr.Timestamp, payloadType: t.hdr.PayloadType, marker: t.hdr.Marker, padding: t.hdr.Padding}
+	if !t.cache.put(ext, payload, meta) {
+		return
+	}
+	t.packetsIn.Add(1)
+	t.bytesIn.Add(uint64(len(raw)))
+	t.meter.add(len(raw), now)
+
+	p := forwardPacket{
+		ext:      ext,
+		seq:      t.hdr.SequenceNumber,
+		ts:       t.hdr.Timestamp,
+		keyframe: t.isKeyframe == nil || t.isKeyframe(media),
+		muted:    t.muted.Load(),
+		now:      now,
+	}
+	for _, d := range *t.downTracks.Load() {
+		d.forward(&p)
+	}
+}
+
+// extend returns the extended sequence number of seq and updates the
+// expected packet count. The caller holds ingestMu.
+func (t *Track) extend(seq uint16) uint64 {
+	if t.highest == 0 {
+		t.highest = 1<<16 + uint64(seq)
+		t.baseExt = t.highest
+		t.expected.Store(1)
+		return t.highest
+	}
+	ext := unwrapSeq(t.highest, seq)
+	if ext > t.highest {
+		t.highest = ext
+	}
+	if ext < t.baseExt {
+		t.baseExt = ext
+	}
+	t.expected.Store(t.highest - t.baseExt + 1)
+	return ext
+}
+
+// SetMuted stops (true) or resumes (false) forwarding to every subscriber.
+// Subscribers' streams stay continuous; resuming a video track waits for, and
+// requests, a keyframe.
+func (t *Track) SetMuted(muted bool) {
+	if t.muted.Swap(muted) && !muted {
+		t.RequestKeyframe()
+	}
+}
+
+// Muted reports whether the Track is muted with SetMuted.
+func (t *Track) Muted() bool { return t.muted.Load() }
+
+// RequestKeyframe asks the publisher of a video track for a keyframe (a PLI
+// for remote tracks, the OnKeyframeRequest function for local ones). Requests
+// closer than 500 ms to the previous one are merged into it.
+func (t *Track) RequestKeyframe() {
+	if t.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.lastKeyframeRequest.Load()
+	if last != 0 && now-last < int64(keyframeRequestInterval) {
+		return
+	}
+	if !t.lastKeyframeRequest.CompareAndSwap(last, now) {
+		return
+	}
+	t.mu.Lock()
+	send, closed := t.requestKeyframeFn, t.closed
+	t.mu.Unlock()
+	if closed || send == nil {
+		return
+	}
+	t.plisSent.Add(1)
+	send()
+}
+
+// OnKeyframeRequest sets the function a local Track calls when a subscriber
+// needs a keyframe (already throttled). It must not block.
+func (t *Track) OnKeyframeRequest(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.remote {
+		t.requestKeyframeFn = f
+	}
+}
+
+// OnClose registers f to be called once when the Track closes (when its
+// publisher stops sending it, its Peer closes, or Close is called). If the
+// Track is already closed, f is called at once.
+func (t *Track) OnClose(f func()) {
+	t.mu.Lock()
+	if !t.closed {
+		t.onClose = append(t.onClose, f)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	f()
+}
+
+// Close stops forwarding the Track: every DownTrack is removed from its
+// subscriber (which renegotiates) and every Reader ends. A remote
+// publisher's packets are discarded until it renegotiates the track away
+// or its Peer closes.
+func (t *Track) Close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	t.isClosed.Store(true)
+	downTracks := *t.downTracks.Swap(new([]*DownTrack))
+	callbacks := t.onClose
+	t.onClose = nil
+	t.mu.Unlock()
+
+	for _, d := range downTracks {
+		d.trackClosed()
+	}
+	for _, f := range callbacks {
+		f()
+	}
+}
+
+func (t *Track) addDownTrack(d *DownTrack) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrTrackClosed
+	}
+	old := *t.downTracks.Load()
+	list := make([]*DownTrack, len(old), len(old)+1)
+	copy(list, old)
+	list = append(list, d)
+	t.downTracks.Store(&list)
+	return nil
+}
+
+func (t *Track) removeDownTrack(d *DownTrack) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.downTracks.Load()
+	list := make([]*DownTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			list = append(list, x)
+		}
+	}
+	t.downTracks.Store(&list)
+}
+
+// subscriberCount returns how many DownTracks and Readers receive the Track.
+func (t *Track) subscriberCount() int { return len(*t.downTracks.Load()) }
