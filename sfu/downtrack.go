@@ -54,6 +54,7 @@ type DownTrack struct {
 	q            queue
 	paused       bool
 	needKeyframe bool
+	keyframeAsk  int64 // when (ns) this subscriber last asked for a keyframe while waiting
 	bound        bool
 	closed       bool
 	ssrc         uint32
@@ -220,22 +221,24 @@ func (d *DownTrack) Stats() DownTrackStats {
 }
 
 // forward rewrites one packet of the Track for this subscriber and queues
-// it. It never blocks on the subscriber's transport.
-func (d *DownTrack) forward(p *forwardPacket) {
+// it. It never blocks on the subscriber's transport. It reports whether the
+// subscriber has been waiting for a keyframe long enough to ask again.
+func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 	d.mu.Lock()
 	if !d.bound || d.paused || p.muted || !d.ready.Load() {
 		d.rw.gap()
 		d.needKeyframe = d.video && d.track.isKeyframe != nil
 		d.mu.Unlock()
-		return
+		return false
 	}
-	if d.needKeyframe {
-		if !p.keyframe {
-			d.mu.Unlock()
-			return
+	if d.needKeyframe && !p.keyframe {
+		if p.now-d.keyframeAsk >= int64(keyframeRetryInterval) {
+			d.keyframeAsk, wantKeyframe = p.now, true
 		}
-		d.needKeyframe = false
+		d.mu.Unlock()
+		return wantKeyframe
 	}
+	d.needKeyframe = false
 	seq, ts, ok := d.rw.rewrite(p.seq, p.ts, p.now)
 	queued := ok && d.q.push(queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts})
 	d.mu.Unlock()
@@ -245,6 +248,7 @@ func (d *DownTrack) forward(p *forwardPacket) {
 	case ok:
 		d.dropped.Add(1)
 	}
+	return false
 }
 
 // notify wakes the consumer of the queue without blocking.

@@ -13,8 +13,12 @@ import (
 
 const (
 	// keyframeRequestInterval is the minimum time between two keyframe
-	// requests sent to a publisher; requests in between are merged.
+	// requests sent to a publisher; requests in between are merged into
+	// one sent when the interval is over.
 	keyframeRequestInterval = 500 * time.Millisecond
+	// keyframeRetryInterval is how often a subscriber still waiting for a
+	// keyframe asks again.
+	keyframeRetryInterval = time.Second
 
 	videoCacheSize = 512 // packets kept per video Track for retransmissions
 	audioCacheSize = 128 // packets kept per audio Track
@@ -54,17 +58,18 @@ type Track struct {
 	muted      atomic.Bool
 	isClosed   atomic.Bool
 
-	mu                sync.Mutex // guards the fields below and changes of downTracks
-	closed            bool
-	onClose           []func()
-	requestKeyframeFn func()
+	mu                  sync.Mutex // guards the fields below and changes of downTracks
+	closed              bool
+	onClose             []func()
+	requestKeyframeFn   func()
+	lastKeyframeRequest time.Time
+	keyframeTimer       *time.Timer // a merged request waiting for the throttle
 
-	lastKeyframeRequest atomic.Int64
-	packetsIn           atomic.Uint64
-	bytesIn             atomic.Uint64
-	expected            atomic.Uint64
-	nacksSent           atomic.Uint64
-	plisSent            atomic.Uint64
+	packetsIn atomic.Uint64
+	bytesIn   atomic.Uint64
+	expected  atomic.Uint64
+	nacksSent atomic.Uint64
+	plisSent  atomic.Uint64
 }
 
 func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) *Track {
@@ -149,15 +154,20 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 		return ErrRemoteTrack
 	}
 	t.ingestMu.Lock()
-	defer t.ingestMu.Unlock()
 	if t.isClosed.Load() {
+		t.ingestMu.Unlock()
 		return ErrTrackClosed
 	}
 	n, err := p.MarshalTo(t.raw)
 	if err != nil {
+		t.ingestMu.Unlock()
 		return fmt.Errorf("sfu: marshal RTP packet for track %q: %w", t.id, err)
 	}
-	t.ingest(t.raw[:n], time.Now().UnixNano())
+	wantKeyframe := t.ingest(t.raw[:n], time.Now().UnixNano())
+	t.ingestMu.Unlock()
+	if wantKeyframe {
+		t.RequestKeyframe()
+	}
 	return nil
 }
 
@@ -170,8 +180,11 @@ func (t *Track) readLoop(r *webrtc.TrackRemote) {
 			return
 		}
 		t.ingestMu.Lock()
-		t.ingest(buf[:n], time.Now().UnixNano())
+		wantKeyframe := t.ingest(buf[:n], time.Now().UnixNano())
 		t.ingestMu.Unlock()
+		if wantKeyframe {
+			t.RequestKeyframe()
+		}
 	}
 }
 
@@ -185,24 +198,26 @@ type forwardPacket struct {
 	now      int64
 }
 
-// ingest stores one raw RTP packet and forwards it. The caller holds ingestMu.
-func (t *Track) ingest(raw []byte, now int64) {
+// ingest stores one raw RTP packet and forwards it. It reports whether a
+// subscriber waits for a keyframe that should be requested; the caller holds
+// ingestMu and requests it after releasing ingestMu.
+func (t *Track) ingest(raw []byte, now int64) (wantKeyframe bool) {
 	hl, err := t.hdr.Unmarshal(raw)
 	if err != nil {
-		return
+		return false
 	}
 	payload := raw[hl:]
 	media := payload
 	if t.hdr.Padding {
 		if len(payload) == 0 || int(payload[len(payload)-1]) > len(payload) {
-			return
+			return false
 		}
 		media = payload[:len(payload)-int(payload[len(payload)-1])]
 	}
 	ext := t.extend(t.hdr.SequenceNumber)
 	meta := packetMeta{ts: t.hdr.Timestamp, payloadType: t.hdr.PayloadType, marker: t.hdr.Marker, padding: t.hdr.Padding}
 	if !t.cache.put(ext, payload, meta) {
-		return
+		return false
 	}
 	t.packetsIn.Add(1)
 	t.bytesIn.Add(uint64(len(raw)))
@@ -217,8 +232,11 @@ func (t *Track) ingest(raw []byte, now int64) {
 		now:      now,
 	}
 	for _, d := range *t.downTracks.Load() {
-		d.forward(&p)
+		if d.forward(&p) {
+			wantKeyframe = true
+		}
 	}
+	return wantKeyframe
 }
 
 // extend returns the extended sequence number of seq and updates the
@@ -254,32 +272,45 @@ func (t *Track) SetMuted(muted bool) {
 func (t *Track) Muted() bool { return t.muted.Load() }
 
 // RequestKeyframe asks the publisher of a video track for a keyframe (a PLI
-// for remote tracks, the OnKeyframeRequest function for local ones). Requests
-// closer than 500 ms to the previous one are merged into it.
+// for remote tracks, the OnKeyframeRequest function for local ones). At most
+// one request is sent per 500 ms: requests within that time are merged into
+// one sent when it is over.
 func (t *Track) RequestKeyframe() {
 	if t.kind != webrtc.RTPCodecTypeVideo {
 		return
 	}
-	now := time.Now().UnixNano()
-	last := t.lastKeyframeRequest.Load()
-	if last != 0 && now-last < int64(keyframeRequestInterval) {
-		return
-	}
-	if !t.lastKeyframeRequest.CompareAndSwap(last, now) {
-		return
-	}
 	t.mu.Lock()
-	send, closed := t.requestKeyframeFn, t.closed
-	t.mu.Unlock()
-	if closed || send == nil {
+	if t.closed || t.requestKeyframeFn == nil {
+		t.mu.Unlock()
 		return
 	}
+	now := time.Now()
+	if wait := t.lastKeyframeRequest.Add(keyframeRequestInterval).Sub(now); wait > 0 {
+		if t.keyframeTimer == nil {
+			t.keyframeTimer = time.AfterFunc(wait, t.sendMergedKeyframeRequest)
+		}
+		t.mu.Unlock()
+		return
+	}
+	t.lastKeyframeRequest = now
+	send := t.requestKeyframeFn
+	t.mu.Unlock()
 	t.plisSent.Add(1)
 	send()
 }
 
+// sendMergedKeyframeRequest sends the requests merged during the throttle.
+func (t *Track) sendMergedKeyframeRequest() {
+	t.mu.Lock()
+	t.keyframeTimer = nil
+	t.mu.Unlock()
+	t.RequestKeyframe()
+}
+
 // OnKeyframeRequest sets the function a local Track calls when a subscriber
-// needs a keyframe (already throttled). It must not block.
+// needs a keyframe (already throttled). It is called on the goroutine that
+// caused the request (never inside WriteRTP's critical section, so it may
+// write the keyframe at once) and must not block.
 func (t *Track) OnKeyframeRequest(f func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -314,6 +345,10 @@ func (t *Track) Close() {
 	}
 	t.closed = true
 	t.isClosed.Store(true)
+	if t.keyframeTimer != nil {
+		t.keyframeTimer.Stop()
+		t.keyframeTimer = nil
+	}
 	downTracks := *t.downTracks.Swap(new([]*DownTrack))
 	callbacks := t.onClose
 	t.onClose = nil

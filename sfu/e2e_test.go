@@ -1,0 +1,191 @@
+package sfu
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+)
+
+// checkReceived verifies one subscribed track: at least min packets, every
+// output sequence number between the first and the last one received
+// exactly once, and every source packet from the first one received on.
+func checkReceived(t *testing.T, who string, r *received, min int, lastSource uint32) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.seqs) < min {
+		t.Errorf("%s: %d packets, want at least %d", who, len(r.seqs), min)
+		return
+	}
+	// Unwrap the output sequence numbers, which start at a random value.
+	var first uint16
+	for s := range r.seqs {
+		first = s
+		break
+	}
+	lo, hi := int64(0), int64(0)
+	for s, n := range r.seqs {
+		if n != 1 {
+			t.Errorf("%s: seq %d arrived %d times", who, s, n)
+		}
+		d := int64(int16(s - first))
+		lo, hi = min64(lo, d), max64(hi, d)
+	}
+	if span := hi - lo + 1; span != int64(len(r.seqs)) {
+		t.Errorf("%s: %d sequence numbers over a span of %d: not continuous", who, len(r.seqs), span)
+	}
+	var firstSource uint32 = 1 << 31
+	for s := range r.sources {
+		if s < firstSource {
+			firstSource = s
+		}
+	}
+	var missing []uint32
+	for s := firstSource; s <= lastSource; s++ {
+		if r.sources[s] == 0 {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%s: %d source packets missing between %d and %d: %v", who, len(missing), firstSource, lastSource, head(missing))
+	}
+}
+
+func min64(a, b int64) int64 {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func head(s []uint32) []uint32 {
+	if len(s) > 10 {
+		return s[:10]
+	}
+	return s
+}
+
+// lastSource returns the highest packet index a Track got from its publisher.
+func lastSource(t *testing.T, tr *Track) uint32 {
+	t.Helper()
+	r := tr.cache
+	r.mu.RLock()
+	ext := r.highest
+	r.mu.RUnlock()
+	buf := make([]byte, maxPayload)
+	n, _, ok := tr.cache.get(ext, buf)
+	if !ok || n < 8 {
+		t.Fatalf("track %s: last packet not in cache", tr.ID())
+	}
+	return uint32(buf[4])<<24 | uint32(buf[5])<<16 | uint32(buf[6])<<8 | uint32(buf[7])
+}
+
+func waitReceiving(t *testing.T, c *testClient, keys []string, packets int) {
+	t.Helper()
+	waitFor(t, 15*time.Second, fmt.Sprintf("%s receiving %v", c.name, keys), func() bool {
+		for _, k := range keys {
+			r := c.track(k)
+			if r == nil {
+				return false
+			}
+			if _, n := r.counts(); n < packets {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestEndToEnd(t *testing.T) {
+	e := newTestEngine(t)
+	alice := newTestClient(t, e, "alice", clientOptions{})
+	bob := newTestClient(t, e, "bob", clientOptions{})
+	aliceAudio, aliceVideo := alice.publish()
+	bobAudio, bobVideo := bob.publish()
+
+	subs := []struct {
+		client *testClient
+		tracks map[string]*Track
+	}{
+		{newTestClient(t, e, "sub1", clientOptions{}), map[string]*Track{
+			"s-alice/audio": aliceAudio, "s-alice/video": aliceVideo, "s-bob/audio": bobAudio, "s-bob/video": bobVideo}},
+		{newTestClient(t, e, "sub2", clientOptions{}), map[string]*Track{
+			"s-alice/video": aliceVideo, "s-bob/audio": bobAudio}},
+		{newTestClient(t, e, "sub3", clientOptions{}), map[string]*Track{
+			"s-bob/video": bobVideo}},
+	}
+	downTracks := map[string]*DownTrack{}
+	for _, s := range subs {
+		for key, tr := range s.tracks {
+			stream, id := splitKey(key)
+			downTracks[s.client.name+" "+key] = s.client.subscribe(tr, stream, id)
+		}
+	}
+	for _, s := range subs {
+		waitReceiving(t, s.client, keysOf(s.tracks), 20)
+	}
+	time.Sleep(1500 * time.Millisecond) // long enough for sender and receiver reports
+	alice.stopPublishing()
+	bob.stopPublishing()
+	time.Sleep(300 * time.Millisecond)
+
+	for _, s := range subs {
+		got := s.client.trackKeys()
+		sort.Strings(got)
+		want := keysOf(s.tracks)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s received tracks %v, want %v", s.client.name, got, want)
+		}
+		for key, tr := range s.tracks {
+			r := s.client.track(key)
+			if r == nil {
+				continue
+			}
+			checkReceived(t, s.client.name+" "+key, r, 50, lastSource(t, tr))
+			st := downTracks[s.client.name+" "+key].Stats()
+			if packets, _ := r.counts(); st.PacketsOut != uint64(packets) {
+				t.Errorf("%s %s: DownTrack sent %d packets, client got %d", s.client.name, key, st.PacketsOut, packets)
+			}
+			if st.RTT <= 0 || st.RTT > time.Second {
+				t.Errorf("%s %s: RTT %v from receiver reports", s.client.name, key, st.RTT)
+			}
+		}
+	}
+	for _, tr := range []*Track{aliceAudio, aliceVideo, bobAudio, bobVideo} {
+		st := tr.Stats()
+		if st.PacketsIn < 50 || st.PacketsLost != 0 || st.Bitrate == 0 {
+			t.Errorf("track %s/%s stats %+v", tr.StreamID(), tr.ID(), st)
+		}
+		if tr.Kind() == webrtc.RTPCodecTypeVideo && st.PLIsSent == 0 {
+			t.Errorf("track %s/%s: no keyframe requested for new subscribers", tr.StreamID(), tr.ID())
+		}
+	}
+}
+
+func splitKey(key string) (stream, track string) {
+	for i := range key {
+		if key[i] == '/' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return key, ""
+}
+
+func keysOf(m map[string]*Track) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
