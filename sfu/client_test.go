@@ -123,6 +123,11 @@ func newClientAPI(t *testing.T, opts clientOptions) *webrtc.API {
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if opts.receiveLoss > 0 {
+		// The loss is simulated after SRTP decryption, so SRTP has seen the
+		// "lost" packet and would reject its retransmission as a replay.
+		se.DisableSRTPReplayProtection(true)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(r), webrtc.WithSettingEngine(se))
 }
 
