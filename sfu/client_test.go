@@ -271,6 +271,30 @@ func (c *testClient) publish() (audio, video *Track) {
 	return audio, video
 }
 
+// unpublish stops sending the track of the given kind and renegotiates.
+func (c *testClient) unpublish(kind webrtc.RTPCodecType) error {
+	for _, s := range c.pub.GetSenders() {
+		if s.Track() != nil && s.Track().Kind() == kind {
+			if err := c.pub.RemoveTrack(s); err != nil {
+				return err
+			}
+		}
+	}
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	offerSDP, err := gather(c.pub, offer)
+	if err != nil {
+		return err
+	}
+	answer, err := c.peer.Publish(offerSDP)
+	if err != nil {
+		return err
+	}
+	return c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+}
+
 // readSenderRTCP drains a sender's RTCP (so the NACK responder sees NACKs)
 // and signals keyframe requests.
 func readSenderRTCP(s *webrtc.RTPSender, keyframe chan<- struct{}) {

@@ -388,6 +388,3 @@ func (t *Track) removeDownTrack(d *DownTrack) {
 	}
 	t.downTracks.Store(&list)
 }
-
-// subscriberCount returns how many DownTracks and Readers receive the Track.
-func (t *Track) subscriberCount() int { return len(*t.downTracks.Load()) }
