@@ -2,6 +2,7 @@ package crossbar
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -20,10 +21,17 @@ type Connection struct {
 	// it, under the session lock; it is closed when the connection ends.
 	out chan []byte
 
+	// The messages writers took from out, kept for replay after a resume:
+	// the last outboxSize of them, in a ring. Guarded by sentMu.
+	sentMu  sync.Mutex
+	sent    [][]byte
+	written uint64
+
 	// Guarded by session.mu.
-	link  *link       // the current transport; nil while detached
-	grace *time.Timer // running while detached
-	gone  bool
+	link   *link       // the current transport; nil while detached
+	writer *link       // the link whose writer started last
+	grace  *time.Timer // running while detached
+	gone   bool
 }
 
 // outboxSize bounds the messages queued for one client. A client that falls
@@ -74,19 +82,35 @@ func (c *Connection) send(b []byte) bool {
 // link is one transport attached to a connection, with the goroutine that
 // writes the connection's queued messages to it.
 type link struct {
-	t    signaling.Transport
-	done chan struct{} // closed when the link is replaced or the connection ends
+	t      signaling.Transport
+	done   chan struct{} // closed when the link is replaced or the connection ends
+	exited chan struct{} // closed when its writer has stopped
+}
+
+func newLink(t signaling.Transport) *link {
+	return &link{t: t, done: make(chan struct{}), exited: make(chan struct{})}
 }
 
 // writeTimeout bounds one write to a client.
 const writeTimeout = 10 * time.Second
 
-// writeLoop writes first, then copies the connection's queued messages to l's
-// transport until the link is replaced or the connection ends. When the
-// connection ends it flushes what is queued and closes the transport.
-func (c *Connection) writeLoop(l *link, first []byte) {
+// writeLoop runs the writer of link l. Once the previous link's writer has
+// stopped (prev, if any), it writes first, then the messages after number
+// replayFrom that earlier writers took, then copies queued messages until the
+// link is replaced or the connection ends. When the connection ends it
+// flushes what is queued and closes the transport.
+func (c *Connection) writeLoop(l *link, prev *link, first []byte, replayFrom uint64) {
+	defer close(l.exited)
+	if prev != nil {
+		<-prev.exited
+	}
 	if first != nil && !write(l.t, first) {
 		return
+	}
+	for _, b := range c.replay(replayFrom) {
+		if !write(l.t, b) {
+			return
+		}
 	}
 	for {
 		select {
@@ -95,6 +119,7 @@ func (c *Connection) writeLoop(l *link, first []byte) {
 				l.t.Close()
 				return
 			}
+			c.record(b)
 			if !write(l.t, b) {
 				return
 			}
@@ -102,6 +127,35 @@ func (c *Connection) writeLoop(l *link, first []byte) {
 			return
 		}
 	}
+}
+
+// record keeps b, a message about to be written, for replay.
+func (c *Connection) record(b []byte) {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	if c.sent == nil {
+		c.sent = make([][]byte, outboxSize)
+	}
+	c.sent[c.written%outboxSize] = b
+	c.written++
+}
+
+// canReplay reports whether the messages after number from are all kept.
+func (c *Connection) canReplay(from uint64) bool {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	return from <= c.written && c.written-from <= outboxSize
+}
+
+// replay returns the kept messages after number from.
+func (c *Connection) replay(from uint64) [][]byte {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	var list [][]byte
+	for i := from; i < c.written; i++ {
+		list = append(list, c.sent[i%outboxSize])
+	}
+	return list
 }
 
 // write sends b, and drops the transport if that fails: the reader then sees

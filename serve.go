@@ -59,7 +59,7 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 func (srv *Server) handshake(ctx context.Context, t signaling.Transport) (*Connection, *link, error) {
 	m, err := readConnect(ctx, t)
 	var c *Connection
-	l := &link{t: t, done: make(chan struct{})}
+	l := newLink(t)
 	if err == nil {
 		c, err = srv.connect(ctx, m, l)
 	}

@@ -282,7 +282,7 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) 
 		out:       make(chan []byte, outboxSize),
 	}
 	s.conns[c.id] = c
-	s.attachLocked(c, l, re, false)
+	s.attachLocked(c, l, re, false, 0)
 	d := c.describe()
 	s.broadcastLocked(&signaling.Message{Type: signaling.TypeConnectionCreated, Connection: &d}, c)
 	if f := s.h.connectionCreated; f != nil {
@@ -301,26 +301,31 @@ func (s *Session) resume(tok *TokenInfo, r *signaling.Resume, l *link, re uint64
 	if !ok || c.resumeKey != r.Key || c.token.ID != tok.ID {
 		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.ConnectionID)
 	}
+	if !c.canReplay(r.Received) {
+		return nil, fmt.Errorf("%w: connection %q missed too much to resume", ErrConnectionNotFound, r.ConnectionID)
+	}
 	if c.grace != nil {
 		c.grace.Stop()
 		c.grace = nil
 	}
-	s.attachLocked(c, l, re, true)
+	s.attachLocked(c, l, re, true, r.Received)
 	s.log.Info("connection resumed", "connection", c.id)
 	return c, nil
 }
 
 // attachLocked makes l the connection's transport and starts its writer with
 // the "connected" message first. A new connection's message holds everyone
-// and every stream; a resumed one's holds only the connection itself, since
-// the events queued while it was detached follow and bring the client up to
-// date without repeating anything.
-func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool) {
+// and every stream. A resumed one holds only the connection itself: the
+// messages it missed are replayed, then those queued while it was detached
+// follow, which brings the client up to date without repeating anything.
+// received is how many messages the client got before its transport dropped.
+func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, received uint64) {
 	if c.link != nil {
 		close(c.link.done)
 		closeNow(c.link.t)
 	}
-	c.link = l
+	prev := c.writer
+	c.link, c.writer = l, l
 	own := c.describe()
 	own.ResumeKey = c.resumeKey
 	msg := &signaling.Message{
@@ -343,7 +348,7 @@ func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool) 
 	if err != nil {
 		s.log.Error("encode failed", "err", err)
 	}
-	go c.writeLoop(l, b)
+	go c.writeLoop(l, prev, b, received)
 }
 
 func capabilities(r Role) *signaling.Capabilities {

@@ -74,10 +74,13 @@ type Message struct {
 }
 
 // Resume asks to take back a connection whose transport dropped, within the
-// server's grace period. Key is the secret the server sent in "connected".
+// server's grace period. Key is the secret the server sent in "connected";
+// Received counts the messages the client got after its first "connected",
+// so that the server resends those lost with the old transport.
 type Resume struct {
 	ConnectionID string `json:"connectionId"`
 	Key          string `json:"key"`
+	Received     uint64 `json:"received"`
 }
 
 // Connection describes a client's presence in a session.

@@ -1,0 +1,183 @@
+package crossbar_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+func dialRaw(t *testing.T, url string) *signaling.WebSocket {
+	t.Helper()
+	ws, err := signaling.DialWebSocket(context.Background(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	return ws
+}
+
+func send(t *testing.T, ws *signaling.WebSocket, m *signaling.Message) {
+	t.Helper()
+	b, err := signaling.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteMessage(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, ws *signaling.WebSocket) *signaling.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b, err := ws.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	m, err := signaling.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// readUntilClosed reads until the server closes the transport, and fails
+// the test if it does not within a few seconds.
+func readUntilClosed(t *testing.T, ws *signaling.WebSocket) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		if _, err := ws.ReadMessage(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.Fatal("server did not close the transport")
+			}
+			return
+		}
+	}
+}
+
+func rawConnect(t *testing.T, h *harness, s *crossbar.Session) *signaling.WebSocket {
+	t.Helper()
+	ws := dialRaw(t, h.ws)
+	send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: h.token(s, crossbar.RolePublisher, "raw")})
+	if m := read(t, ws); m.Type != signaling.TypeConnected || m.Re != 1 {
+		t.Fatalf("got %+v", m)
+	}
+	return ws
+}
+
+func TestBadInputBeforeConnect(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	cases := map[string]string{
+		"malformed json":   `{"v":1,"type":`,
+		"wrong version":    `{"v":99,"type":"connect"}`,
+		"signal first":     `{"v":1,"type":"signal","id":3,"signal":{"data":"x"}}`,
+		"no type":          `{"v":1}`,
+		"connect no token": `{"v":1,"type":"connect","id":1}`,
+	}
+	want := map[string]int{"malformed json": 1011, "wrong version": 1011, "signal first": 1010, "no type": 1011, "connect no token": 1004}
+	for name, msg := range cases {
+		t.Run(name, func(t *testing.T) {
+			ws := dialRaw(t, h.ws)
+			if err := ws.WriteMessage(context.Background(), []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			if m := read(t, ws); m.Type != signaling.TypeError || m.Error.Code != want[name] {
+				t.Fatalf("got %+v %+v", m, m.Error)
+			}
+			readUntilClosed(t, ws)
+		})
+	}
+}
+
+func TestBadInputAfterConnect(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	ws := rawConnect(t, h, s)
+	for _, msg := range []string{`nonsense`, `{"v":1,"type":"teleport","id":7}`, `{"v":1,"type":"signal","id":8}`, `{"v":1,"type":"connect","id":9}`} {
+		if err := ws.WriteMessage(context.Background(), []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if m := read(t, ws); m.Type != signaling.TypeError || m.Error.Code != 1011 {
+			t.Fatalf("%s: got %+v %+v", msg, m, m.Error)
+		}
+	}
+	// The connection survives bad input.
+	send(t, ws, &signaling.Message{Type: signaling.TypeSignal, ID: 10, Signal: &signaling.Signal{Data: "ok"}})
+	if m := read(t, ws); m.Type != signaling.TypeSignal {
+		t.Fatalf("got %+v", m)
+	}
+	if m := read(t, ws); m.Type != signaling.TypeOK || m.Re != 10 {
+		t.Fatalf("got %+v", m)
+	}
+}
+
+func TestOversizedFrameClosesTransport(t *testing.T) {
+	h := newHarness(t, crossbar.Config{ReconnectGrace: -1})
+	s := h.session()
+	ws := rawConnect(t, h, s)
+	big := `{"v":1,"type":"signal","signal":{"data":"` + strings.Repeat("x", signaling.MaxMessageSize) + `"}}`
+	ws.WriteMessage(context.Background(), []byte(big))
+	readUntilClosed(t, ws)
+	waitConnections(t, s, 0)
+}
+
+func TestFloodIsRateLimited(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	ws := rawConnect(t, h, s)
+	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeSignal, Signal: &signaling.Signal{To: "nobody", Data: "x"}})
+	for range 300 {
+		if err := ws.WriteMessage(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limited := 0
+	for range 300 {
+		m := read(t, ws)
+		if m.Type == signaling.TypeError && m.Error.Code == 1560 {
+			limited++
+		}
+	}
+	if limited < 100 {
+		t.Fatalf("only %d of 300 flooded messages were rate limited", limited)
+	}
+}
+
+// A client that never reads is disconnected once its queue is full, and the
+// session carries on.
+func TestClientThatNeverReadsIsDropped(t *testing.T) {
+	h := newHarness(t, crossbar.Config{ReconnectGrace: -1})
+	s := h.session()
+	rawConnect(t, h, s) // never read again
+	talker := h.connect(s, crossbar.RolePublisher, "talker")
+	data := strings.Repeat("x", 8000)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(s.Connections()) > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the silent client was never dropped")
+		}
+		s.Signal(crossbar.SignalOptions{Data: data})
+		time.Sleep(time.Millisecond) // a pace the reading client keeps up with
+	}
+	if err := talker.Signal(context.Background(), "", "t", "x"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitConnections(t *testing.T, s *crossbar.Session, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Connections()) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, want %d", len(s.Connections()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

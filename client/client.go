@@ -1,0 +1,495 @@
+// Package client is Crossbar's Go client: it connects to a session as a
+// browser would, for bots, tools, load tests and tests of application logic.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// Event is something that happened in the session, as the client sees it.
+// Type is a message type of the protocol (connectionCreated, streamCreated,
+// signal, sessionDisconnected...) or one of the client's own:
+// TypeReconnecting and TypeReconnected.
+type Event struct {
+	Type       signaling.Type
+	Connection *signaling.Connection
+	Stream     *signaling.Stream
+	Signal     *signaling.Signal
+	Change     *signaling.PropertyChange
+	Reason     string
+}
+
+// Client-side event types.
+const (
+	TypeReconnecting signaling.Type = "sessionReconnecting"
+	TypeReconnected  signaling.Type = "sessionReconnected"
+)
+
+// ErrDisconnected is returned by requests on a session that has ended.
+var ErrDisconnected = errors.New("client: session disconnected")
+
+// Options tune Connect. The zero value is fine.
+type Options struct {
+	// ReconnectFor is how long the client tries to resume its connection
+	// after the transport drops. Zero means 10 s; negative, no retries.
+	ReconnectFor time.Duration
+}
+
+// Session is a client's connection to a Crossbar session.
+type Session struct {
+	url, token string
+	opts       Options
+	events     chan Event
+	wake       chan struct{} // an event was queued
+	done       chan struct{} // closed when the session ends
+	abandoned  chan struct{} // closed by Disconnect: stop delivering events
+	delivered  chan struct{} // closed when delivery has stopped
+
+	mu          sync.Mutex
+	t           *signaling.WebSocket
+	self        signaling.Connection
+	caps        signaling.Capabilities
+	connections map[string]signaling.Connection
+	streams     map[string]signaling.Stream
+	pending     map[uint64]chan *signaling.Message
+	nextID      uint64
+	ended       bool
+	reason      string
+	received    uint64  // messages read after the first "connected"
+	queue       []Event // events not yet taken from the Events channel
+	finished    bool    // the final event is queued
+	doneOnce    sync.Once
+	abandonOnce sync.Once
+}
+
+// Connect opens a session with a token the host generated. url is the
+// WebSocket endpoint of the host's mounted handler, e.g.
+// "ws://127.0.0.1:8080/crossbar/ws".
+func Connect(ctx context.Context, url, token string, opts *Options) (*Session, error) {
+	s := &Session{
+		url:         url,
+		token:       token,
+		events:      make(chan Event),
+		delivered:   make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		abandoned:   make(chan struct{}),
+		connections: map[string]signaling.Connection{},
+		streams:     map[string]signaling.Stream{},
+		pending:     map[uint64]chan *signaling.Message{},
+	}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.ReconnectFor == 0 {
+		s.opts.ReconnectFor = 10 * time.Second
+	}
+	t, connected, err := s.dial(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.t = t
+	s.self = *connected.Connection
+	if connected.Capabilities != nil {
+		s.caps = *connected.Capabilities
+	}
+	// Like opentok.js: every connection, our own included, then every stream.
+	var initial []Event
+	for _, c := range connected.Connections {
+		s.connections[c.ID] = c
+		initial = append(initial, Event{Type: signaling.TypeConnectionCreated, Connection: &c})
+	}
+	for _, st := range connected.Streams {
+		s.streams[st.ID] = st
+		initial = append(initial, Event{Type: signaling.TypeStreamCreated, Stream: &st})
+	}
+	for _, ev := range initial {
+		s.emit(ev)
+	}
+	go s.run(t)
+	go s.deliver()
+	return s, nil
+}
+
+// dial opens a transport and completes the connect handshake, resuming
+// when resume is set.
+func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (*signaling.WebSocket, *signaling.Message, error) {
+	t, err := signaling.DialWebSocket(ctx, s.url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: s.token, Resume: resume})
+	if err == nil {
+		err = t.WriteMessage(ctx, b)
+	}
+	if err != nil {
+		t.CloseNow()
+		return nil, nil, fmt.Errorf("client: send connect: %w", err)
+	}
+	b, err = t.ReadMessage(ctx)
+	if err != nil {
+		t.CloseNow()
+		return nil, nil, fmt.Errorf("client: read connected: %w", err)
+	}
+	m, err := signaling.Decode(b)
+	if err != nil {
+		t.CloseNow()
+		return nil, nil, err
+	}
+	if m.Type == signaling.TypeError && m.Error != nil {
+		t.CloseNow()
+		return nil, nil, m.Error
+	}
+	if m.Type != signaling.TypeConnected || m.Connection == nil {
+		t.CloseNow()
+		return nil, nil, fmt.Errorf("client: unexpected %q in reply to connect", m.Type)
+	}
+	return t, m, nil
+}
+
+// run reads the transport and turns messages into events and replies,
+// reconnecting when the transport fails, until the session ends.
+func (s *Session) run(t *signaling.WebSocket) {
+	defer s.closeDone()
+	for !s.isEnded() {
+		b, err := t.ReadMessage(context.Background())
+		if err != nil {
+			if s.isEnded() || errors.Is(err, signaling.ErrClosed) {
+				break
+			}
+			t.CloseNow()
+			if nt := s.reconnect(); nt != nil {
+				t = nt
+				continue
+			}
+			break
+		}
+		s.mu.Lock()
+		s.received++
+		s.mu.Unlock()
+		m, err := signaling.Decode(b)
+		if err != nil {
+			continue // a newer server's message this client cannot read
+		}
+		if ev, ok := s.apply(m); ok {
+			s.emit(ev)
+		}
+	}
+	s.end("networkDisconnected")
+	s.failPending()
+	t.CloseNow()
+	s.mu.Lock()
+	s.queue = append(s.queue, Event{Type: signaling.TypeSessionDisconnected, Reason: s.reason})
+	s.finished = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+// emit queues ev for the Events channel. It never blocks: replies must get
+// through while the consumer is busy.
+func (s *Session) emit(ev Event) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Session) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// deliver moves queued events to the Events channel, and closes it after
+// the final event, or at once after Disconnect.
+func (s *Session) deliver() {
+	defer close(s.delivered)
+	defer close(s.events)
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			finished := s.finished
+			s.mu.Unlock()
+			if finished {
+				return
+			}
+			select {
+			case <-s.wake:
+			case <-s.abandoned:
+				return
+			}
+			continue
+		}
+		ev := s.queue[0]
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		select {
+		case s.events <- ev:
+		case <-s.abandoned:
+			return
+		}
+	}
+}
+
+// reconnect resumes the connection on a new transport, or ends the session
+// when that fails within the reconnect window. It returns the new transport.
+func (s *Session) reconnect() *signaling.WebSocket {
+	s.failPending()
+	if s.opts.ReconnectFor < 0 {
+		return nil
+	}
+	s.emit(Event{Type: TypeReconnecting})
+	deadline := time.Now().Add(s.opts.ReconnectFor)
+	for wait := 50 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, time.Second) {
+		select {
+		case <-s.done:
+			return nil
+		case <-time.After(wait):
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		s.mu.Lock()
+		resume := &signaling.Resume{ConnectionID: s.self.ID, Key: s.self.ResumeKey, Received: s.received}
+		s.mu.Unlock()
+		t, _, err := s.dial(ctx, resume)
+		cancel()
+		var se *signaling.Error
+		if errors.As(err, &se) {
+			break // the server no longer has the connection
+		}
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
+			t.CloseNow()
+			return nil
+		}
+		s.t = t
+		s.mu.Unlock()
+		s.emit(Event{Type: TypeReconnected})
+		return t
+	}
+	return nil
+}
+
+// apply updates the client's view of the session with m and returns the
+// event it makes, if any.
+func (s *Session) apply(m *signaling.Message) (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.Re != 0 {
+		if ch, ok := s.pending[m.Re]; ok {
+			delete(s.pending, m.Re)
+			ch <- m
+			return Event{}, false
+		}
+	}
+	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason}
+	switch m.Type {
+	case signaling.TypeConnectionCreated:
+		if m.Connection == nil {
+			return ev, false
+		}
+		s.connections[m.Connection.ID] = *m.Connection
+	case signaling.TypeConnectionDestroyed:
+		if m.Connection == nil {
+			return ev, false
+		}
+		delete(s.connections, m.Connection.ID)
+	case signaling.TypeStreamCreated:
+		if m.Stream == nil {
+			return ev, false
+		}
+		s.streams[m.Stream.ID] = *m.Stream
+	case signaling.TypeStreamDestroyed:
+		if m.Stream == nil {
+			return ev, false
+		}
+		delete(s.streams, m.Stream.ID)
+	case signaling.TypeStreamPropertyChanged:
+		if m.Stream == nil {
+			return ev, false
+		}
+		s.streams[m.Stream.ID] = *m.Stream
+	case signaling.TypeSessionDisconnected:
+		// The final event is sent by run as the session ends.
+		s.reason = m.Reason
+		s.ended = true
+		return ev, false
+	case signaling.TypeSignal:
+	default:
+		return ev, false
+	}
+	return ev, true
+}
+
+// Events returns the session's events in order. It is closed after the
+// final sessionDisconnected event, or by Disconnect. Events wait in memory
+// until read: read them, or call Disconnect, so that the client can finish.
+func (s *Session) Events() <-chan Event { return s.events }
+
+// Connection returns the client's own connection.
+func (s *Session) Connection() signaling.Connection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.self
+}
+
+// Capabilities returns what the client's role permits.
+func (s *Session) Capabilities() signaling.Capabilities {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.caps
+}
+
+// Connections returns the session's connections as the client knows them.
+func (s *Session) Connections() []signaling.Connection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := slices.Collect(maps.Values(s.connections))
+	slices.SortFunc(list, func(a, b signaling.Connection) int { return int(a.CreationTime - b.CreationTime) })
+	return list
+}
+
+// Streams returns the session's streams as the client knows them.
+func (s *Session) Streams() []signaling.Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := slices.Collect(maps.Values(s.streams))
+	slices.SortFunc(list, func(a, b signaling.Stream) int { return int(a.CreationTime - b.CreationTime) })
+	return list
+}
+
+// Signal sends a signal to one connection (to is its id) or, with to empty,
+// to everyone including this client.
+func (s *Session) Signal(ctx context.Context, to, typ, data string) error {
+	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeSignal, Signal: &signaling.Signal{To: to, Type: typ, Data: data}})
+	return err
+}
+
+// ForceDisconnect ends another connection. It needs a moderator token.
+func (s *Session) ForceDisconnect(ctx context.Context, connectionID string) error {
+	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeForceDisconnect, ConnectionID: connectionID})
+	return err
+}
+
+// ForceUnpublish ends another connection's stream. It needs a moderator token.
+func (s *Session) ForceUnpublish(ctx context.Context, streamID string) error {
+	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeForceUnpublish, StreamID: streamID})
+	return err
+}
+
+// Disconnect leaves the session and closes the Events channel; events not
+// yet read are dropped.
+func (s *Session) Disconnect() error {
+	defer func() {
+		s.abandonOnce.Do(func() { close(s.abandoned) })
+		<-s.delivered
+	}()
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	t := s.t
+	s.mu.Unlock()
+	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeDisconnect})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = t.WriteMessage(ctx, b)
+		cancel()
+	}
+	s.end("clientDisconnected")
+	s.closeDone()
+	t.CloseNow()
+	return err
+}
+
+// request sends m and waits for the server's reply.
+func (s *Session) request(ctx context.Context, m *signaling.Message) (*signaling.Message, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil, ErrDisconnected
+	}
+	s.nextID++
+	m.ID = s.nextID
+	ch := make(chan *signaling.Message, 1)
+	s.pending[m.ID] = ch
+	t := s.t
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, m.ID)
+		s.mu.Unlock()
+	}()
+	b, err := signaling.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.WriteMessage(ctx, b); err != nil {
+		return nil, fmt.Errorf("client: send %s: %w", m.Type, err)
+	}
+	select {
+	case r := <-ch:
+		if r == nil {
+			return nil, ErrDisconnected
+		}
+		if r.Type == signaling.TypeError && r.Error != nil {
+			return nil, r.Error
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, ErrDisconnected
+	}
+}
+
+// failPending ends every request waiting for a reply from a lost transport.
+func (s *Session) failPending() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, ch := range s.pending {
+		delete(s.pending, id)
+		ch <- nil
+	}
+}
+
+func (s *Session) isEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
+func (s *Session) reasonOr(def string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reason != "" {
+		return s.reason
+	}
+	return def
+}
+
+// end marks the session over, with reason unless the server gave one.
+func (s *Session) end(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reason == "" {
+		s.reason = reason
+	}
+	s.ended = true
+}
+
+// closeDone releases everything waiting on the session.
+func (s *Session) closeDone() { s.doneOnce.Do(func() { close(s.done) }) }
