@@ -44,6 +44,8 @@ const (
 	TypeStreamCreated         Type = "streamCreated"
 	TypeStreamDestroyed       Type = "streamDestroyed"
 	TypeStreamPropertyChanged Type = "streamPropertyChanged"
+	TypeMuteForced            Type = "muteForced"
+	TypeSubscriberOffer       Type = "subscriberOffer" // subscribing PC: the server's (re)offer
 )
 
 // Message is one protocol message. Which fields are set depends on Type;
@@ -71,6 +73,44 @@ type Message struct {
 	Signal *Signal         `json:"signal,omitempty"`
 	Change *PropertyChange `json:"change,omitempty"`
 	Error  *Error          `json:"error,omitempty"`
+
+	// Media.
+	ICEServers []ICEServer   `json:"iceServers,omitempty"` // in "connected"
+	SDP        string        `json:"sdp,omitempty"`
+	PC         string        `json:"pc,omitempty"` // "publisher" or "subscriber"
+	Candidate  *ICECandidate `json:"candidate,omitempty"`
+	Tracks     []Track       `json:"tracks,omitempty"`
+	Audio      *bool         `json:"audio,omitempty"` // subscribe, subscription, streamUpdate
+	Video      *bool         `json:"video,omitempty"`
+	Active     *bool         `json:"active,omitempty"`   // muteForced
+	Excluded   []string      `json:"excluded,omitempty"` // forceMuteAll: stream ids left alone
+}
+
+// The two peer connections of a routed connection.
+const (
+	PCPublisher  = "publisher"  // the client offers; it carries the client's streams
+	PCSubscriber = "subscriber" // the server offers; it carries subscribed streams
+)
+
+// ICEServer is a STUN or TURN server for the client's peer connections.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// ICECandidate is a trickled ICE candidate, as RTCIceCandidateInit.
+type ICECandidate struct {
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+}
+
+// Track names one media track of a published stream by the mid of its
+// transceiver on the publishing peer connection.
+type Track struct {
+	Mid  string `json:"mid"`
+	Kind string `json:"kind"` // "audio" or "video"
 }
 
 // Resume asks to take back a connection whose transport dropped, within the
