@@ -27,6 +27,8 @@ type Connection struct {
 	sent    [][]byte
 	written uint64
 
+	media connMedia
+
 	// Guarded by session.mu.
 	link   *link       // the current transport; nil while detached
 	writer *link       // the link whose writer started last

@@ -34,6 +34,7 @@ type harness struct {
 func newHarness(t *testing.T, cfg crossbar.Config) *harness {
 	t.Helper()
 	cfg.APIKey, cfg.APISecret = testKey, testSecret
+	cfg.Media.LoopbackOnly = true
 	srv, err := crossbar.New(cfg)
 	if err != nil {
 		t.Fatal(err)

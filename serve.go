@@ -37,20 +37,21 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 			return err
 		}
 		if !limit.allow(time.Now()) {
-			s.reply(c, 0, ErrRateLimited)
+			s.reply(c, 0, nil, ErrRateLimited)
 			continue
 		}
 		m, err := signaling.Decode(b)
 		if err != nil {
-			s.reply(c, 0, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			s.reply(c, 0, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
 			continue
 		}
 		if m.Type == signaling.TypeDisconnect {
-			s.reply(c, m.ID, nil)
+			s.reply(c, m.ID, nil, nil)
 			s.disconnect(c.id, ReasonClientDisconnected)
 			return nil
 		}
-		s.reply(c, m.ID, s.handle(ctx, c, m))
+		r, err := s.handle(ctx, c, m)
+		s.reply(c, m.ID, r, err)
 	}
 }
 
@@ -127,49 +128,92 @@ func (s *Session) authorize(ctx context.Context, c *Connection, a Action) error 
 	return nil
 }
 
-// handle carries out one client request.
-func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Message) error {
+// handle carries out one client request and returns its reply, nil for a
+// plain "ok".
+func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 	action, ok := actions[m.Type]
 	if !ok {
-		return fmt.Errorf("%w: unknown message type %q", ErrBadRequest, m.Type)
+		return nil, fmt.Errorf("%w: unknown message type %q", ErrBadRequest, m.Type)
 	}
 	if err := s.authorize(ctx, c, action); err != nil {
-		return err
+		return nil, err
 	}
 	switch m.Type {
 	case signaling.TypeSignal:
 		if m.Signal == nil {
-			return fmt.Errorf("%w: signal without a signal field", ErrBadRequest)
+			return nil, fmt.Errorf("%w: signal without a signal field", ErrBadRequest)
 		}
-		return s.signal(c, SignalOptions{To: m.Signal.To, Type: m.Signal.Type, Data: m.Signal.Data})
+		return nil, s.signal(c, SignalOptions{To: m.Signal.To, Type: m.Signal.Type, Data: m.Signal.Data})
 	case signaling.TypeForceDisconnect:
-		return s.disconnect(m.ConnectionID, ReasonForceDisconnected)
+		return nil, s.disconnect(m.ConnectionID, ReasonForceDisconnected)
 	case signaling.TypeForceUnpublish:
-		return s.ForceUnpublish(m.StreamID)
+		return nil, s.ForceUnpublish(m.StreamID)
+	case signaling.TypeForceMuteStream:
+		return nil, s.ForceMuteStream(m.StreamID)
+	case signaling.TypeForceMuteAll:
+		return nil, s.ForceMuteAll(m.Excluded...)
+	case signaling.TypeDisableForceMute:
+		return nil, s.DisableForceMute()
+	case signaling.TypePublish:
+		return s.publish(c, m)
+	case signaling.TypeOffer:
+		return s.republish(c, m)
+	case signaling.TypeUnpublish:
+		return nil, s.unpublish(c, m)
+	case signaling.TypeStreamUpdate:
+		return nil, s.updateStream(c, m)
+	case signaling.TypeSubscribe:
+		return nil, s.subscribe(c, m)
+	case signaling.TypeSubscription:
+		return nil, s.updateSubscription(c, m)
+	case signaling.TypeUnsubscribe:
+		return nil, s.unsubscribe(c, m)
+	case signaling.TypeAnswer:
+		return nil, s.answer(c, m)
+	case signaling.TypeCandidate:
+		return nil, s.candidate(c, m)
 	}
-	return fmt.Errorf("%w: unhandled message type %q", ErrBadRequest, m.Type)
+	return nil, fmt.Errorf("%w: unhandled message type %q", ErrBadRequest, m.Type)
 }
 
-// actions gives the action each request needs permission for.
+// actions gives the action each request needs permission for. Negotiation
+// messages need the right to publish or subscribe, whichever peer
+// connection they are for; ActionConnect stands for "either".
 var actions = map[signaling.Type]Action{
-	signaling.TypeSignal:          ActionSignal,
-	signaling.TypeForceDisconnect: ActionForceDisconnect,
-	signaling.TypeForceUnpublish:  ActionForceUnpublish,
+	signaling.TypeSignal:           ActionSignal,
+	signaling.TypeForceDisconnect:  ActionForceDisconnect,
+	signaling.TypeForceUnpublish:   ActionForceUnpublish,
+	signaling.TypeForceMuteStream:  ActionForceMute,
+	signaling.TypeForceMuteAll:     ActionForceMute,
+	signaling.TypeDisableForceMute: ActionForceMute,
+	signaling.TypePublish:          ActionPublish,
+	signaling.TypeOffer:            ActionPublish,
+	signaling.TypeUnpublish:        ActionPublish,
+	signaling.TypeStreamUpdate:     ActionPublish,
+	signaling.TypeSubscribe:        ActionSubscribe,
+	signaling.TypeSubscription:     ActionSubscribe,
+	signaling.TypeUnsubscribe:      ActionSubscribe,
+	signaling.TypeAnswer:           ActionSubscribe,
+	signaling.TypeCandidate:        ActionConnect,
 }
 
-// reply answers request re with "ok" or the client form of err. A message
-// that was not a request (re 0) gets a reply only when it failed.
-func (s *Session) reply(c *Connection, re uint64, err error) {
+// reply answers request re with m (nil: a plain "ok") or the client form of
+// err. A message that was not a request (re 0) gets a reply only when it
+// failed.
+func (s *Session) reply(c *Connection, re uint64, m *signaling.Message, err error) {
 	if re == 0 && err == nil {
 		return
 	}
-	m := &signaling.Message{Type: signaling.TypeOK, Re: re}
+	if m == nil || err != nil {
+		m = &signaling.Message{Type: signaling.TypeOK}
+	}
+	m.Re = re
 	if err != nil {
 		m.Type = signaling.TypeError
 		m.Error = ClientError(err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.sendLocked(c, m)
 }
 

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/crossbar-rtc/crossbar/sfu"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // Config configures a Server.
@@ -48,14 +51,21 @@ type Config struct {
 	// PingInterval is how often the WebSocket handler checks that a client
 	// still answers. Zero means 15 s.
 	PingInterval time.Duration
+
+	// Media configures the forwarding engine of routed sessions: UDP port
+	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
+	// servers handed to clients. The zero value works on localhost.
+	Media sfu.Config
 }
 
 // Server is the top-level object a host app creates: it makes sessions and
 // tokens, and serves clients through Handler or ServeTransport.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store Store
+	cfg        Config
+	log        *slog.Logger
+	store      Store
+	engine     *sfu.Engine
+	iceServers []signaling.ICEServer
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -86,7 +96,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 15 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, sessions: map[string]*Session{}}, nil
+	if cfg.Media.Logger == nil {
+		cfg.Media.Logger = cfg.Logger.With("component", "sfu")
+	}
+	engine, err := sfu.New(cfg.Media)
+	if err != nil {
+		return nil, fmt.Errorf("crossbar: media engine: %w", err)
+	}
+	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}}
+	for _, ice := range engine.ICEServers() {
+		cred, _ := ice.Credential.(string)
+		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
+	}
+	return srv, nil
 }
 
 // OnSession sets a callback run whenever a Session object comes to life in
@@ -250,7 +272,7 @@ func (srv *Server) RevokeToken(ctx context.Context, tokenID string) error {
 				s.removeLocked(c, ReasonTokenRevoked)
 			}
 		}
-		s.mu.Unlock()
+		s.unlock()
 	}
 	return nil
 }
@@ -270,9 +292,9 @@ func (srv *Server) Close() error {
 		for _, c := range s.connectionsLocked() {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}
-		s.mu.Unlock()
+		s.unlock()
 	}
-	return nil
+	return srv.engine.Close()
 }
 
 // newSessionID makes an id of OpenTok's shape: "1_" and the URL-safe base64

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 func TestSessionIDHasOpenTokShape(t *testing.T) {
@@ -68,8 +69,8 @@ func TestSessionsLookupListClose(t *testing.T) {
 func TestSharedStore(t *testing.T) {
 	ctx := context.Background()
 	store := crossbar.NewMemoryStore()
-	one, _ := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Store: store})
-	two, _ := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Store: store})
+	one, _ := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Store: store, Media: sfu.Config{LoopbackOnly: true}})
+	two, _ := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Store: store, Media: sfu.Config{LoopbackOnly: true}})
 	defer one.Close()
 	defer two.Close()
 	var seen []string

@@ -34,6 +34,25 @@ type Session struct {
 	conns   map[string]*Connection
 	streams map[string]*Stream
 	closed  bool
+	muteAll *muteAll // set by ForceMuteAll until DisableForceMute
+
+	// after holds work to do once mu is released: closing media, which
+	// may call back into the session.
+	after []func()
+}
+
+// later queues f to run when the session lock is released. The caller
+// holds s.mu.
+func (s *Session) later(f func()) { s.after = append(s.after, f) }
+
+// unlock releases s.mu, then runs the work queued with later.
+func (s *Session) unlock() {
+	work := s.after
+	s.after = nil
+	s.mu.Unlock()
+	for _, f := range work {
+		f()
+	}
 }
 
 func newSession(srv *Server, info SessionInfo) *Session {
@@ -68,28 +87,28 @@ func (s *Session) CreatedAt() time.Time { return s.info.CreatedAt }
 // goroutine of their own: a slow callback delays only later callbacks.
 func (s *Session) OnConnectionCreated(f func(*Connection)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.h.connectionCreated = f
 }
 
 // OnConnectionDestroyed sets the callback run when a connection ends.
 func (s *Session) OnConnectionDestroyed(f func(*Connection, Reason)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.h.connectionDestroyed = f
 }
 
 // OnStreamCreated sets the callback run when a stream is published.
 func (s *Session) OnStreamCreated(f func(*Stream)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.h.streamCreated = f
 }
 
 // OnStreamDestroyed sets the callback run when a stream ends.
 func (s *Session) OnStreamDestroyed(f func(*Stream, Reason)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.h.streamDestroyed = f
 }
 
@@ -97,7 +116,7 @@ func (s *Session) OnStreamDestroyed(f func(*Stream, Reason)) {
 // or dimensions change.
 func (s *Session) OnStreamPropertyChanged(f func(StreamPropertyChange)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.h.streamPropertyChanged = f
 }
 
@@ -105,14 +124,14 @@ func (s *Session) OnStreamPropertyChanged(f func(StreamPropertyChange)) {
 // including the host's own.
 func (s *Session) OnSignal(f func(Signal)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	s.h.signal = f
 }
 
 // Connections returns the session's connections, oldest first.
 func (s *Session) Connections() []*Connection {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.connectionsLocked()
 }
 
@@ -125,7 +144,7 @@ func (s *Session) connectionsLocked() []*Connection {
 // Connection returns the connection with the given id.
 func (s *Session) Connection(id string) (*Connection, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	c, ok := s.conns[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrConnectionNotFound, id)
@@ -136,7 +155,7 @@ func (s *Session) Connection(id string) (*Connection, error) {
 // Streams returns the session's streams, oldest first.
 func (s *Session) Streams() []*Stream {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.streamsLocked()
 }
 
@@ -149,7 +168,7 @@ func (s *Session) streamsLocked() []*Stream {
 // Stream returns the stream with the given id.
 func (s *Session) Stream(id string) (*Stream, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	st, ok := s.streams[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, id)
@@ -174,7 +193,7 @@ func (s *Session) signal(from *Connection, opts SignalOptions) error {
 		return err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return ErrSessionClosed
 	}
@@ -224,7 +243,7 @@ func (s *Session) ForceDisconnect(connectionID string) error {
 
 func (s *Session) disconnect(connectionID string, reason Reason) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	c, ok := s.conns[connectionID]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrConnectionNotFound, connectionID)
@@ -237,7 +256,7 @@ func (s *Session) disconnect(connectionID string, reason Reason) error {
 // forceUnpublished.
 func (s *Session) ForceUnpublish(streamID string) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	st, ok := s.streams[streamID]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
@@ -251,14 +270,14 @@ func (s *Session) ForceUnpublish(streamID string) error {
 func (s *Session) Close() error {
 	s.mu.Lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.unlock()
 		return nil
 	}
 	s.closed = true
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}
-	s.mu.Unlock()
+	s.unlock()
 	s.srv.forget(s)
 	return s.srv.store.DeleteSession(context.Background(), s.info.ID)
 }
@@ -266,7 +285,7 @@ func (s *Session) Close() error {
 // join adds a connection for a verified token, attached to l.
 func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return nil, ErrSessionClosed
 	}
@@ -296,7 +315,7 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) 
 // new transport, as asked by r with a token whose id matches the original.
 func (s *Session) resume(tok *TokenInfo, r *signaling.Resume, l *link, re uint64) (*Connection, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	c, ok := s.conns[r.ConnectionID]
 	if !ok || c.resumeKey != r.Key || c.token.ID != tok.ID {
 		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.ConnectionID)
@@ -335,6 +354,7 @@ func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, 
 		Connection:   &own,
 		Capabilities: capabilities(c.token.Role),
 		Resumed:      resumed,
+		ICEServers:   s.srv.iceServers,
 	}
 	if !resumed {
 		for _, o := range s.connectionsLocked() {
@@ -373,7 +393,7 @@ func capabilities(r Role) *signaling.Capabilities {
 // waiting for the client to resume, then ends with reason networkDisconnected.
 func (s *Session) linkEnded(c *Connection, l *link, clean bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if c.gone || c.link != l {
 		return // already ended, or already resumed on another link
 	}
@@ -391,7 +411,7 @@ func (s *Session) linkEnded(c *Connection, l *link, clean bool) {
 	s.log.Info("connection detached", "connection", c.id, "grace", grace)
 	c.grace = time.AfterFunc(grace, func() {
 		s.mu.Lock()
-		defer s.mu.Unlock()
+		defer s.unlock()
 		if !c.gone && c.link == nil {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}
@@ -409,6 +429,12 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 			s.removeStreamLocked(st, reason)
 		}
 	}
+	for id, p := range c.media.pending {
+		delete(c.media.pending, id)
+		s.later(p.pub.close)
+	}
+	c.media.subs = nil
+	s.later(c.closeMedia)
 	delete(s.conns, c.id)
 	if c.grace != nil {
 		c.grace.Stop()
@@ -434,7 +460,17 @@ func (s *Session) removeStreamLocked(st *Stream, reason Reason) {
 		return
 	}
 	st.gone = true
+	if s.streams[st.id] != st { // never announced: its tracks had not all arrived
+		s.later(st.pub.close)
+		return
+	}
 	delete(s.streams, st.id)
+	for _, c := range s.conns {
+		delete(c.media.subs, st.id)
+	}
+	if st.pub != nil {
+		s.later(st.pub.close)
+	}
 	d := st.describe()
 	s.broadcastLocked(&signaling.Message{Type: signaling.TypeStreamDestroyed, Stream: &d, Reason: string(reason)}, nil)
 	if f := s.h.streamDestroyed; f != nil {

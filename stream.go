@@ -1,6 +1,7 @@
 package crossbar
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -32,10 +33,60 @@ type Stream struct {
 	name       string
 	videoType  VideoType
 
+	pub *Publisher // nil in relayed sessions
+
 	// Guarded by session.mu.
 	hasAudio, hasVideo bool
 	dimensions         Dimensions
+	forceMuted         bool
 	gone               bool
+}
+
+// newStream makes a stream of c from what its client announced.
+func newStream(c *Connection, d *signaling.Stream) (*Stream, error) {
+	if len(d.Name) > MaxStreamName {
+		return nil, fmt.Errorf("%w: stream name is %d bytes, at most %d", ErrBadRequest, len(d.Name), MaxStreamName)
+	}
+	vt := VideoType(d.VideoType)
+	switch {
+	case !d.HasVideo:
+		vt = ""
+	case vt == "":
+		vt = VideoCamera
+	case vt != VideoCamera && vt != VideoScreen && vt != VideoCustom:
+		return nil, fmt.Errorf("%w: video type %q", ErrBadRequest, d.VideoType)
+	}
+	st := &Stream{
+		id:         newID(),
+		connection: c,
+		created:    time.Now(),
+		name:       d.Name,
+		videoType:  vt,
+		hasAudio:   d.HasAudio,
+		hasVideo:   d.HasVideo,
+	}
+	if v := d.VideoDimensions; v != nil && v.Width > 0 && v.Height > 0 && v.Width <= 16384 && v.Height <= 16384 {
+		st.dimensions = Dimensions{Width: v.Width, Height: v.Height}
+	}
+	return st, nil
+}
+
+// Publisher returns the stream's media in the forwarding engine, or nil in
+// a relayed session.
+func (s *Stream) Publisher() *Publisher { return s.pub }
+
+// Subscribers returns the stream's subscriptions by client connections.
+func (s *Stream) Subscribers() []*Subscriber {
+	sess := s.connection.session
+	sess.mu.Lock()
+	defer sess.unlock()
+	var list []*Subscriber
+	for _, c := range sess.connectionsLocked() {
+		if sub := c.media.subs[s.id]; sub != nil {
+			list = append(list, sub)
+		}
+	}
+	return list
 }
 
 // ID returns the stream id.

@@ -11,11 +11,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 func newServer(t testing.TB) *crossbar.Server {
 	t.Helper()
-	srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret})
+	srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Media: sfu.Config{LoopbackOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

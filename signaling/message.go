@@ -26,11 +26,23 @@ type Type string
 
 // Messages a client sends.
 const (
-	TypeConnect         Type = "connect"
-	TypeDisconnect      Type = "disconnect"
-	TypeSignal          Type = "signal"
-	TypeForceDisconnect Type = "forceDisconnect"
-	TypeForceUnpublish  Type = "forceUnpublish"
+	TypeConnect          Type = "connect"
+	TypeDisconnect       Type = "disconnect"
+	TypeSignal           Type = "signal"
+	TypeForceDisconnect  Type = "forceDisconnect"
+	TypeForceUnpublish   Type = "forceUnpublish"
+	TypeForceMuteStream  Type = "forceMuteStream"
+	TypeForceMuteAll     Type = "forceMuteAll"
+	TypeDisableForceMute Type = "disableForceMute"
+	TypePublish          Type = "publish"
+	TypeUnpublish        Type = "unpublish"
+	TypeStreamUpdate     Type = "streamUpdate"
+	TypeSubscribe        Type = "subscribe"
+	TypeUnsubscribe      Type = "unsubscribe"
+	TypeSubscription     Type = "subscription"
+	TypeOffer            Type = "offer"     // publishing PC: the client's (re)offer
+	TypeAnswer           Type = "answer"    // subscribing PC: the client's answer
+	TypeCandidate        Type = "candidate" // either PC: a trickled ICE candidate
 )
 
 // Messages the server sends.
