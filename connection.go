@@ -16,6 +16,7 @@ type Connection struct {
 	token     *TokenInfo
 	created   time.Time
 	resumeKey string
+	inProcess bool // the host's own, for a stream it publishes from Go
 
 	// out queues encoded messages for the client. Only the session sends on
 	// it, under the session lock; it is closed when the connection ends.
@@ -70,7 +71,7 @@ func (c *Connection) describe() signaling.Connection {
 // send queues b for the client. It must be called with the session lock
 // held. It reports false when the client is too far behind.
 func (c *Connection) send(b []byte) bool {
-	if c.gone {
+	if c.gone || c.inProcess {
 		return true
 	}
 	select {

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/sfu"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // Publisher is the media side of a routed stream: the stream's audio and
@@ -98,4 +99,80 @@ func (p *Publisher) setAudioMuted(muted bool) {
 	if a, _ := p.tracks(); a != nil {
 		a.SetMuted(muted)
 	}
+}
+
+// PublishOptions describe a stream the host publishes from Go (a bot playing
+// a file, say). A zero codec means no track of that kind.
+type PublishOptions struct {
+	Name           string
+	ConnectionData string // the data of the stream's in-process connection
+	Audio          webrtc.RTPCodecCapability
+	Video          webrtc.RTPCodecCapability
+	VideoType      VideoType // default camera
+	Dimensions     Dimensions
+}
+
+// Publish publishes a stream from Go into a routed session. The stream
+// belongs to an in-process connection of its own, which clients see come and
+// go with the stream. Feed it with WriteRTP; end it with Unpublish.
+func (s *Session) Publish(opts PublishOptions) (*Publisher, error) {
+	if err := s.routed(); err != nil {
+		return nil, err
+	}
+	if opts.Audio.MimeType == "" && opts.Video.MimeType == "" {
+		return nil, fmt.Errorf("%w: publish needs an audio or a video codec", ErrInvalidOption)
+	}
+	if len(opts.ConnectionData) > MaxConnectionData {
+		return nil, fmt.Errorf("%w: connection data is %d bytes, at most %d", ErrInvalidOption, len(opts.ConnectionData), MaxConnectionData)
+	}
+	c, err := s.joinInProcess(opts.ConnectionData)
+	if err != nil {
+		return nil, err
+	}
+	st, err := newStream(c, &signaling.Stream{
+		Name:            opts.Name,
+		HasAudio:        opts.Audio.MimeType != "",
+		HasVideo:        opts.Video.MimeType != "",
+		VideoType:       string(opts.VideoType),
+		VideoDimensions: &signaling.Dimensions{Width: opts.Dimensions.Width, Height: opts.Dimensions.Height},
+	})
+	if err != nil {
+		s.disconnect(c.id, ReasonClientDisconnected)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	st.pub = &Publisher{stream: st}
+	if opts.Audio.MimeType != "" {
+		st.pub.audio = sfu.NewLocalTrack(st.id+"-audio", opts.Audio)
+	}
+	if opts.Video.MimeType != "" {
+		st.pub.video = sfu.NewLocalTrack(st.id+"-video", opts.Video)
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	s.addStreamLocked(st)
+	return st.pub, nil
+}
+
+// OnKeyframeRequest sets the function called when a subscriber of a stream
+// the host publishes needs a video keyframe (requests are already merged and
+// throttled). It must not block.
+func (p *Publisher) OnKeyframeRequest(f func()) {
+	if _, v := p.tracks(); v != nil {
+		v.OnKeyframeRequest(f)
+	}
+}
+
+// Unpublish ends a stream the host publishes, and its in-process
+// connection (reason clientUnpublished, then clientDisconnected).
+func (p *Publisher) Unpublish() error {
+	s := p.stream.connection.session
+	s.mu.Lock()
+	defer s.unlock()
+	c := p.stream.connection
+	if !c.inProcess {
+		return fmt.Errorf("%w: stream %s is published by a client", ErrBadRequest, p.stream.id)
+	}
+	s.removeStreamLocked(p.stream, ReasonClientUnpublished)
+	s.removeLocked(c, ReasonClientDisconnected)
+	return nil
 }

@@ -300,14 +300,39 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) 
 		resumeKey: newID(),
 		out:       make(chan []byte, outboxSize),
 	}
-	s.conns[c.id] = c
+	s.addConnectionLocked(c)
 	s.attachLocked(c, l, re, false, 0)
+	return c, nil
+}
+
+// addConnectionLocked adds c to the session and announces it to everyone
+// else and to the host.
+func (s *Session) addConnectionLocked(c *Connection) {
+	s.conns[c.id] = c
 	d := c.describe()
 	s.broadcastLocked(&signaling.Message{Type: signaling.TypeConnectionCreated, Connection: &d}, c)
 	if f := s.h.connectionCreated; f != nil {
 		s.events.post(func() { f(c) })
 	}
-	s.log.Info("connection created", "connection", c.id, "role", tok.Role)
+	s.log.Info("connection created", "connection", c.id, "role", c.token.Role, "inProcess", c.inProcess)
+}
+
+// joinInProcess adds a connection with no client, owned by the host.
+func (s *Session) joinInProcess(data string) (*Connection, error) {
+	s.mu.Lock()
+	defer s.unlock()
+	if s.closed {
+		return nil, ErrSessionClosed
+	}
+	c := &Connection{
+		id:        newID(),
+		session:   s,
+		token:     &TokenInfo{Role: RolePublisher, Data: data, SessionID: s.info.ID, ExpireTime: time.Now().Add(MaxTokenTTL)},
+		created:   time.Now(),
+		inProcess: true,
+		out:       make(chan []byte),
+	}
+	s.addConnectionLocked(c)
 	return c, nil
 }
 

@@ -25,6 +25,7 @@ type Event struct {
 	Signal     *signaling.Signal
 	Change     *signaling.PropertyChange
 	Reason     string
+	Active     *bool // muteForced
 }
 
 // Client-side event types.
@@ -294,7 +295,7 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 			return Event{}, false
 		}
 	}
-	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason}
+	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason, Active: m.Active}
 	switch m.Type {
 	case signaling.TypeConnectionCreated:
 		if m.Connection == nil {
@@ -326,7 +327,7 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 		s.reason = m.Reason
 		s.ended = true
 		return ev, false
-	case signaling.TypeSignal:
+	case signaling.TypeSignal, signaling.TypeMuteForced:
 	default:
 		return ev, false
 	}
@@ -386,6 +387,26 @@ func (s *Session) ForceDisconnect(ctx context.Context, connectionID string) erro
 // ForceUnpublish ends another connection's stream. It needs a moderator token.
 func (s *Session) ForceUnpublish(ctx context.Context, streamID string) error {
 	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeForceUnpublish, StreamID: streamID})
+	return err
+}
+
+// ForceMuteStream mutes another connection's stream. It needs a moderator
+// token.
+func (s *Session) ForceMuteStream(ctx context.Context, streamID string) error {
+	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeForceMuteStream, StreamID: streamID})
+	return err
+}
+
+// ForceMuteAll mutes every stream but the excluded ones, and those published
+// later, until DisableForceMute. It needs a moderator token.
+func (s *Session) ForceMuteAll(ctx context.Context, excluded ...string) error {
+	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeForceMuteAll, Excluded: excluded})
+	return err
+}
+
+// DisableForceMute ends ForceMuteAll. It needs a moderator token.
+func (s *Session) DisableForceMute(ctx context.Context) error {
+	_, err := s.request(ctx, &signaling.Message{Type: signaling.TypeDisableForceMute})
 	return err
 }
 
