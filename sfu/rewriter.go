@@ -22,7 +22,7 @@ type rewriter struct {
 
 	seqDelta uint16 // out = in - seqDelta
 	tsDelta  uint32 // out = in - tsDelta
-	segStart uint16 // first source sequence number of the current segment
+	segLen   uint16 // lastIn - first source seq of the current segment, saturating at maxSegLen
 	lastIn   uint16 // highest source sequence number of the current segment
 
 	lastSeq  uint16 // highest output sequence number
@@ -56,17 +56,24 @@ func (r *rewriter) switchSource() {
 	r.newSource = true
 }
 
+// maxSegLen caps rewriter.segLen: half the sequence number space, beyond
+// which older and newer cannot be told apart anyway.
+const maxSegLen = 1 << 15
+
 // rewrite returns the output sequence number and timestamp of a source
 // packet received at now (ns), or ok=false if the packet predates the
 // current segment and must be dropped.
 func (r *rewriter) rewrite(seq uint16, ts uint32, now int64) (outSeq uint16, outTS uint32, ok bool) {
 	if r.resync {
 		r.startSegment(seq, ts, now)
-	} else if int16(seq-r.segStart) < 0 {
+	}
+	newer := int16(seq - r.lastIn)
+	if newer <= 0 && uint16(-int32(newer)) > r.segLen {
 		return 0, 0, false
 	}
 	outSeq, outTS = seq-r.seqDelta, ts-r.tsDelta
-	if int16(seq-r.lastIn) > 0 {
+	if newer > 0 {
+		r.segLen = min(r.segLen+uint16(newer), maxSegLen)
 		r.lastIn, r.lastSeq, r.lastTS, r.lastTime = seq, outSeq, outTS, now
 	}
 	return outSeq, outTS, true
@@ -84,7 +91,7 @@ func (r *rewriter) startSegment(seq uint16, ts uint32, now int64) {
 		}
 	}
 	r.seqDelta, r.tsDelta = seq-outSeq, ts-outTS
-	r.segStart, r.lastIn = seq, seq
+	r.segLen, r.lastIn = 0, seq
 	r.lastSeq, r.lastTS, r.lastTime = outSeq, outTS, now
 	r.started, r.resync, r.newSource = true, false, false
 }
@@ -112,7 +119,7 @@ func (r *rewriter) source(outSeq uint16) (seq uint16, tsDelta uint32, ok bool) {
 		return 0, 0, false
 	}
 	seq = outSeq + r.seqDelta
-	if int16(seq-r.segStart) < 0 || int16(r.lastIn-seq) < 0 {
+	if back := int16(r.lastIn - seq); back < 0 || uint16(back) > r.segLen {
 		return 0, 0, false
 	}
 	return seq, r.tsDelta, true

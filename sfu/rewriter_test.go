@@ -145,3 +145,25 @@ func TestRewriterTicksSinceLongGap(t *testing.T) {
 		t.Fatalf("ts %d, want %d", ts, want)
 	}
 }
+
+func TestRewriterLongSegment(t *testing.T) {
+	// A segment longer than the sequence number space keeps forwarding, and
+	// reordered packets are still accepted.
+	r := newRewriter(90000, 0, 0)
+	var last uint16
+	for i := 0; i < 3*65536; i++ {
+		seq, _, ok := r.rewrite(uint16(1000+i), uint32(i)*3000, 0)
+		if !ok || (i > 0 && seq != last+1) {
+			t.Fatalf("packet %d: seq %d ok=%v after %d", i, seq, ok, last)
+		}
+		last = seq
+	}
+	count := 1000 + 3*65536 - 1
+	in := uint16(count)
+	if seq, _, ok := r.rewrite(in-100, 0, 0); !ok || seq != last-100 {
+		t.Fatalf("reordered packet: %d %v", seq, ok)
+	}
+	if src, _, ok := r.source(last - 30000); !ok || src != in-30000 {
+		t.Fatalf("source of an old packet: %d %v", src, ok)
+	}
+}
