@@ -62,16 +62,6 @@ func readUntilClosed(t *testing.T, ws *signaling.WebSocket) {
 	}
 }
 
-func rawConnect(t *testing.T, h *harness, s *crossbar.Session) *signaling.WebSocket {
-	t.Helper()
-	ws := dialRaw(t, h.ws)
-	send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: h.token(s, crossbar.RolePublisher, "raw")})
-	if m := read(t, ws); m.Type != signaling.TypeConnected || m.Re != 1 {
-		t.Fatalf("got %+v", m)
-	}
-	return ws
-}
-
 func TestBadInputBeforeConnect(t *testing.T) {
 	h := newHarness(t, crossbar.Config{})
 	cases := map[string]string{
@@ -99,7 +89,7 @@ func TestBadInputBeforeConnect(t *testing.T) {
 func TestBadInputAfterConnect(t *testing.T) {
 	h := newHarness(t, crossbar.Config{})
 	s := h.session()
-	ws := rawConnect(t, h, s)
+	ws := rawJoin(t, h, s, crossbar.RolePublisher).ws
 	for _, msg := range []string{`nonsense`, `{"v":1,"type":"teleport","id":7}`, `{"v":1,"type":"signal","id":8}`, `{"v":1,"type":"connect","id":9}`} {
 		if err := ws.WriteMessage(context.Background(), []byte(msg)); err != nil {
 			t.Fatal(err)
@@ -121,7 +111,7 @@ func TestBadInputAfterConnect(t *testing.T) {
 func TestOversizedFrameClosesTransport(t *testing.T) {
 	h := newHarness(t, crossbar.Config{ReconnectGrace: -1})
 	s := h.session()
-	ws := rawConnect(t, h, s)
+	ws := rawJoin(t, h, s, crossbar.RolePublisher).ws
 	big := `{"v":1,"type":"signal","signal":{"data":"` + strings.Repeat("x", signaling.MaxMessageSize) + `"}}`
 	ws.WriteMessage(context.Background(), []byte(big))
 	readUntilClosed(t, ws)
@@ -131,7 +121,7 @@ func TestOversizedFrameClosesTransport(t *testing.T) {
 func TestFloodIsRateLimited(t *testing.T) {
 	h := newHarness(t, crossbar.Config{})
 	s := h.session()
-	ws := rawConnect(t, h, s)
+	ws := rawJoin(t, h, s, crossbar.RolePublisher).ws
 	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeSignal, Signal: &signaling.Signal{To: "nobody", Data: "x"}})
 	for range 300 {
 		if err := ws.WriteMessage(context.Background(), b); err != nil {
@@ -155,7 +145,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	h := newHarness(t, crossbar.Config{ReconnectGrace: -1})
 	s := h.session()
-	rawConnect(t, h, s) // never read again
+	rawJoin(t, h, s, crossbar.RolePublisher).ws // never read again
 	talker := h.connect(s, crossbar.RolePublisher, "talker")
 	data := strings.Repeat("x", 8000)
 	deadline := time.Now().Add(20 * time.Second)

@@ -93,8 +93,8 @@ func (s *Session) routed() error {
 // publish handles a client's "publish": a new stream on its publishing
 // peer connection. The stream is announced when its tracks arrive.
 func (s *Session) publish(c *Connection, m *signaling.Message) (*signaling.Message, error) {
-	if err := s.routed(); err != nil {
-		return nil, err
+	if s.info.MediaMode == Relayed {
+		return s.publishRelayed(c, m)
 	}
 	if m.Stream == nil || m.SDP == "" || len(m.Tracks) == 0 || len(m.Tracks) > 2 {
 		return nil, fmt.Errorf("%w: publish needs stream, sdp and one or two tracks", ErrBadRequest)
@@ -296,9 +296,6 @@ func (s *Session) propertyChangedLocked(st *Stream, name string, old, v any) {
 // subscribe handles a client's "subscribe": the stream's tracks are added
 // to the connection's subscribing peer connection, which renegotiates.
 func (s *Session) subscribe(c *Connection, m *signaling.Message) error {
-	if err := s.routed(); err != nil {
-		return err
-	}
 	s.mu.Lock()
 	st, ok := s.streams[m.StreamID]
 	if !ok {
@@ -314,6 +311,12 @@ func (s *Session) subscribe(c *Connection, m *signaling.Message) error {
 		c.media.subs = map[string]*Subscriber{}
 	}
 	c.media.subs[st.id] = sub
+	if st.pub == nil { // relayed: the publisher's client sends the media
+		s.sendLocked(st.connection, &signaling.Message{Type: signaling.TypePeerSubscribed,
+			ConnectionID: c.id, StreamID: st.id, Audio: m.Audio, Video: m.Video})
+		s.unlock()
+		return nil
+	}
 	s.unlock()
 
 	err := s.attachSubscriber(c, sub, m.Audio == nil || *m.Audio, m.Video == nil || *m.Video)
@@ -385,6 +388,9 @@ func (s *Session) unsubscribe(c *Connection, m *signaling.Message) error {
 	s.mu.Lock()
 	sub := c.media.subs[m.StreamID]
 	delete(c.media.subs, m.StreamID)
+	if sub != nil && sub.stream.pub == nil && !sub.stream.gone {
+		s.sendLocked(sub.stream.connection, &signaling.Message{Type: signaling.TypePeerUnsubscribed, ConnectionID: c.id, StreamID: sub.stream.id})
+	}
 	s.unlock()
 	if sub == nil {
 		return fmt.Errorf("%w: not subscribed to %q", ErrStreamNotFound, m.StreamID)

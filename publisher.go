@@ -86,6 +86,9 @@ func (p *Publisher) attach(t *sfu.Track) (complete bool) {
 // close ends the stream's tracks; their subscribers' copies go with them.
 // It must not be called with the session lock held.
 func (p *Publisher) close() {
+	if p == nil {
+		return // a relayed stream: no media here
+	}
 	a, v := p.tracks()
 	for _, t := range []*sfu.Track{a, v} {
 		if t != nil {

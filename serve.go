@@ -172,6 +172,8 @@ func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Messag
 		return nil, s.answer(c, m)
 	case signaling.TypeCandidate:
 		return nil, s.candidate(c, m)
+	case signaling.TypeRelay:
+		return nil, s.relay(c, m)
 	}
 	return nil, fmt.Errorf("%w: unhandled message type %q", ErrBadRequest, m.Type)
 }
@@ -195,6 +197,7 @@ var actions = map[signaling.Type]Action{
 	signaling.TypeUnsubscribe:      ActionSubscribe,
 	signaling.TypeAnswer:           ActionSubscribe,
 	signaling.TypeCandidate:        ActionConnect,
+	signaling.TypeRelay:            ActionConnect,
 }
 
 // reply answers request re with m (nil: a plain "ok") or the client form of

@@ -43,6 +43,7 @@ const (
 	TypeOffer            Type = "offer"     // publishing PC: the client's (re)offer
 	TypeAnswer           Type = "answer"    // subscribing PC: the client's answer
 	TypeCandidate        Type = "candidate" // either PC: a trickled ICE candidate
+	TypeRelay            Type = "relay"     // relayed sessions: negotiation between two clients
 )
 
 // Messages the server sends.
@@ -57,7 +58,9 @@ const (
 	TypeStreamDestroyed       Type = "streamDestroyed"
 	TypeStreamPropertyChanged Type = "streamPropertyChanged"
 	TypeMuteForced            Type = "muteForced"
-	TypeSubscriberOffer       Type = "subscriberOffer" // subscribing PC: the server's (re)offer
+	TypeSubscriberOffer       Type = "subscriberOffer"  // subscribing PC: the server's (re)offer
+	TypePeerSubscribed        Type = "peerSubscribed"   // relayed sessions: a client subscribed to your stream
+	TypePeerUnsubscribed      Type = "peerUnsubscribed" // relayed sessions: it unsubscribed
 )
 
 // Message is one protocol message. Which fields are set depends on Type;

@@ -1,0 +1,103 @@
+package crossbar_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// rawClient is a client speaking the protocol by hand, as a browser does.
+type rawClient struct {
+	t  *testing.T
+	ws *signaling.WebSocket
+	id string
+	n  uint64
+}
+
+func rawJoin(t *testing.T, h *harness, s *crossbar.Session, role crossbar.Role) *rawClient {
+	ws := dialRaw(t, h.ws)
+	send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: h.token(s, role, "")})
+	m := read(t, ws)
+	if m.Type != signaling.TypeConnected {
+		t.Fatalf("connect: %+v", m)
+	}
+	return &rawClient{t: t, ws: ws, id: m.Connection.ID, n: 1}
+}
+
+// request sends m and returns the reply, skipping events.
+func (c *rawClient) request(m *signaling.Message) *signaling.Message {
+	c.n++
+	m.ID = c.n
+	send(c.t, c.ws, m)
+	for {
+		r := read(c.t, c.ws)
+		if r.Re == m.ID {
+			return r
+		}
+	}
+}
+
+// await returns the next message of type typ, skipping others.
+func (c *rawClient) await(typ signaling.Type) *signaling.Message {
+	for {
+		if m := read(c.t, c.ws); m.Type == typ {
+			return m
+		}
+	}
+}
+
+func TestRelayedSessionCarriesNegotiationBetweenClients(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s, err := h.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := rawJoin(t, h, s, crossbar.RolePublisher)
+	sub := rawJoin(t, h, s, crossbar.RoleSubscriber)
+	other := rawJoin(t, h, s, crossbar.RolePublisher)
+
+	r := pub.request(&signaling.Message{Type: signaling.TypePublish, Stream: &signaling.Stream{Name: "cam", HasAudio: true, HasVideo: true}})
+	if r.Type != signaling.TypeOK || r.StreamID == "" || r.SDP != "" {
+		t.Fatalf("publish: %+v", r)
+	}
+	streamID := r.StreamID
+	if m := sub.await(signaling.TypeStreamCreated); m.Stream.ID != streamID || m.Stream.VideoType != "camera" {
+		t.Fatalf("streamCreated %+v", m.Stream)
+	}
+	if s.Streams()[0].Publisher() != nil {
+		t.Fatal("a relayed stream has media on the server")
+	}
+
+	// Nobody may talk to the publisher about a stream they did not subscribe to.
+	if r := other.request(&signaling.Message{Type: signaling.TypeRelay, ConnectionID: pub.id, StreamID: streamID, SDP: "v=0"}); r.Type != signaling.TypeError || r.Error.Code != 1011 {
+		t.Fatalf("relay before subscribing: %+v", r)
+	}
+	if r := sub.request(&signaling.Message{Type: signaling.TypeSubscribe, StreamID: streamID}); r.Type != signaling.TypeOK {
+		t.Fatalf("subscribe: %+v %+v", r, r.Error)
+	}
+	if m := pub.await(signaling.TypePeerSubscribed); m.ConnectionID != sub.id || m.StreamID != streamID {
+		t.Fatalf("peerSubscribed %+v", m)
+	}
+	if r := pub.request(&signaling.Message{Type: signaling.TypeRelay, ConnectionID: sub.id, StreamID: streamID, SDP: "offer"}); r.Type != signaling.TypeOK {
+		t.Fatalf("relay offer: %+v", r)
+	}
+	if m := sub.await(signaling.TypeRelay); m.ConnectionID != pub.id || m.SDP != "offer" {
+		t.Fatalf("relayed offer %+v", m)
+	}
+	mid := "0"
+	sub.request(&signaling.Message{Type: signaling.TypeRelay, ConnectionID: pub.id, StreamID: streamID, Candidate: &signaling.ICECandidate{Candidate: "candidate:1", SDPMid: &mid}})
+	if m := pub.await(signaling.TypeRelay); m.ConnectionID != sub.id || m.Candidate == nil || m.Candidate.Candidate != "candidate:1" {
+		t.Fatalf("relayed candidate %+v", m)
+	}
+	if r := sub.request(&signaling.Message{Type: signaling.TypeUnsubscribe, StreamID: streamID}); r.Type != signaling.TypeOK {
+		t.Fatalf("unsubscribe: %+v", r)
+	}
+	if m := pub.await(signaling.TypePeerUnsubscribed); m.ConnectionID != sub.id {
+		t.Fatalf("peerUnsubscribed %+v", m)
+	}
+	if r := pub.request(&signaling.Message{Type: signaling.TypeRelay, ConnectionID: sub.id, StreamID: streamID, SDP: "again"}); r.Type != signaling.TypeError {
+		t.Fatalf("relay after unsubscribe: %+v", r)
+	}
+}
