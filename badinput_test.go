@@ -145,7 +145,7 @@ func TestFloodIsRateLimited(t *testing.T) {
 func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	h := newHarness(t, crossbar.Config{ReconnectGrace: -1})
 	s := h.session()
-	rawJoin(t, h, s, crossbar.RolePublisher).ws // never read again
+	rawJoin(t, h, s, crossbar.RolePublisher) // never read again
 	talker := h.connect(s, crossbar.RolePublisher, "talker")
 	data := strings.Repeat("x", 8000)
 	deadline := time.Now().Add(20 * time.Second)
