@@ -14,12 +14,17 @@ import (
 //
 //	mux.Handle("/crossbar/", srv.Handler())
 //
-// Below the prefix, "ws" is the signaling WebSocket.
+// Below the prefix, "ws" is the signaling WebSocket, and "crossbar.js",
+// "crossbar.mjs" and "crossbar.d.ts" are the browser client.
 func (srv *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch path.Base(r.URL.Path) {
 		case "ws":
 			srv.serveWebSocket(w, r)
+		case "crossbar.js", "crossbar.mjs":
+			serveAsset(w, r, path.Base(r.URL.Path), "text/javascript; charset=utf-8")
+		case "crossbar.d.ts":
+			serveAsset(w, r, "crossbar.d.ts", "application/typescript; charset=utf-8")
 		default:
 			http.NotFound(w, r)
 		}

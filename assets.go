@@ -1,0 +1,23 @@
+package crossbar
+
+import (
+	"embed"
+	"net/http"
+)
+
+// The browser client, served by Handler below its prefix.
+//
+//go:embed js
+var assets embed.FS
+
+// serveAsset writes the file js/name with the given content type.
+func serveAsset(w http.ResponseWriter, r *http.Request, name, contentType string) {
+	b, err := assets.ReadFile("js/" + name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(b)
+}

@@ -1,0 +1,241 @@
+// Package browsertest drives a headless Chromium for tests of the browser
+// client and the example apps. The browser gets a fresh profile, fake
+// camera and microphone, and reaches nothing but 127.0.0.1.
+//
+// Without Chromium the tests that use it are skipped, unless the variable
+// CI is set: there a missing browser is a failure.
+package browsertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// Binaries are the names under which Chromium is looked for in PATH, after
+// the variable CHROMIUM (a path).
+var Binaries = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+
+// findChromium returns the browser's path, or "".
+func findChromium() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range Binaries {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Browser is one headless Chromium process.
+type Browser struct {
+	ctx context.Context
+}
+
+// New starts a browser that ends with the test. It skips the test, or with
+// CI set fails it, when Chromium is not installed.
+func New(t testing.TB) *Browser {
+	t.Helper()
+	path := findChromium()
+	if path == "" {
+		msg := "browser test needs Chromium (apt-get install chromium, or set CHROMIUM to its path)"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		// Background tabs must keep decoding: several pages play at once.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		// Loopback only: no name resolution, WebRTC on 127.0.0.1 with real
+		// (not mDNS) candidates.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return &Browser{ctx: ctx}
+}
+
+// Page is one browser tab.
+type Page struct {
+	t    testing.TB
+	ctx  context.Context
+	name string
+
+	mu  sync.Mutex
+	log []string
+}
+
+// Open opens url in a new tab that closes with the test. The tab's console
+// output and uncaught errors are printed if the test fails.
+func (b *Browser) Open(t testing.TB, name, url string) *Page {
+	t.Helper()
+	p := &Page{t: t, name: name}
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithListener(func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range ev.Args {
+				if a.Value != nil {
+					parts = append(parts, string(a.Value))
+				} else {
+					parts = append(parts, a.Description)
+				}
+			}
+			p.record(fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(parts, " ")))
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			p.record("exception: " + msg)
+		}
+	}))
+	p.ctx = ctx
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("page %s log:\n\t%s", name, strings.Join(p.log, "\n\t"))
+			p.mu.Unlock()
+		}
+		cancel()
+	})
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("page %s: open %s: %v", name, url, err)
+	}
+	return p
+}
+
+func (p *Page) record(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = append(p.log, time.Now().Format("15:04:05.000 ")+line)
+}
+
+// Eval runs a JavaScript expression in the page, awaits it if it is a
+// promise, and stores its JSON value in out (which may be nil). A thrown
+// error or rejection fails the test.
+func (p *Page) Eval(js string, out any) {
+	p.t.Helper()
+	if err := p.Try(js, out); err != nil {
+		p.t.Fatalf("page %s: %v", p.name, err)
+	}
+}
+
+// Try is Eval returning the error instead of failing the test.
+func (p *Page) Try(js string, out any) error {
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return fmt.Errorf("eval %s: %w", abbrev(js), err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("eval %s: result %s: %w", abbrev(js), raw, err)
+		}
+	}
+	return nil
+}
+
+// Wait polls a JavaScript condition until it is true, and fails the test
+// when it is not within timeout. what describes the condition.
+func (p *Page) Wait(what, js string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var ok bool
+		err := p.Try("Boolean("+js+")", &ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("page %s: %s: not within %v (last error: %v)", p.name, what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func abbrev(js string) string {
+	js = strings.Join(strings.Fields(js), " ")
+	if len(js) > 120 {
+		return js[:120] + "…"
+	}
+	return js
+}
+
+// videosPlay is true when at least n videos match the selector, and every
+// one of them has a size and decodes new frames within 400 ms.
+const videosPlay = `(async (selector, n) => {
+  const videos = [...document.querySelectorAll(selector)];
+  if (videos.length < n) return false;
+  const before = videos.map((v) => v.getVideoPlaybackQuality().totalVideoFrames);
+  await new Promise((r) => setTimeout(r, 400));
+  return videos.every((v, i) => v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > before[i]);
+})`
+
+// WaitVideos waits until at least n video elements match selector and every
+// one of them plays: its size is known and its decoded frame count grows.
+func (p *Page) WaitVideos(selector string, n int, timeout time.Duration) {
+	p.t.Helper()
+	q, _ := json.Marshal(selector)
+	p.Wait(fmt.Sprintf("%d playing videos %s", n, selector), fmt.Sprintf("%s(%s, %d)", videosPlay, q, n), timeout)
+}
+
+// audioFlows is true when every subscriber of the page (OT.subscribers of
+// the Crossbar client) receives audio packets: their count grows.
+const audioFlows = `(async () => {
+  const subs = OT.subscribers.map((s) => s);
+  if (!subs.length) return false;
+  const count = async () => Promise.all(subs.map(async (s) => (await s.getStats()).audio.packetsReceived));
+  const before = await count();
+  await new Promise((r) => setTimeout(r, 400));
+  const after = await count();
+  return after.every((n, i) => n > before[i]);
+})()`
+
+// WaitInboundAudio waits until every subscriber of the page receives audio
+// packets, as getStats counts them.
+func (p *Page) WaitInboundAudio(timeout time.Duration) {
+	p.t.Helper()
+	p.Wait("inbound audio on every subscriber", audioFlows, timeout)
+}

@@ -1,0 +1,302 @@
+// TypeScript declarations of the Crossbar browser client (crossbar.js, the
+// global OT, and crossbar.mjs, its ES module form). The API is OpenTok's.
+
+declare namespace OT {
+  const version: string;
+
+  /** Every error the client reports. */
+  class OTError extends Error {
+    name: string;
+    code: number;
+  }
+
+  type Callback<T = void> = (error: OTError | undefined, value?: T) => void;
+
+  class Event<Type extends string = string, Target = any> {
+    type: Type;
+    cancelable: boolean;
+    target: Target;
+    preventDefault(): void;
+    isDefaultPrevented(): boolean;
+  }
+
+  type Handler<E> = (event: E) => void;
+
+  class EventEmitter<EventMap = Record<string, Event>> {
+    on<K extends keyof EventMap & string>(type: K, handler: Handler<EventMap[K]>, context?: object): this;
+    on(type: string, handler: Handler<Event>, context?: object): this;
+    on(handlers: { [K in keyof EventMap]?: Handler<EventMap[K]> }, context?: object): this;
+    once<K extends keyof EventMap & string>(type: K, handler: Handler<EventMap[K]>, context?: object): this;
+    once(type: string, handler: Handler<Event>, context?: object): this;
+    once(handlers: { [K in keyof EventMap]?: Handler<EventMap[K]> }, context?: object): this;
+    off(type?: string, handler?: Handler<any>, context?: object): this;
+    off(handlers: { [K in keyof EventMap]?: Handler<EventMap[K]> }, context?: object): this;
+    addEventListener(type: string, handler: Handler<any>, context?: object): this;
+    removeEventListener(type: string, handler?: Handler<any>, context?: object): this;
+  }
+
+  class Collection<T> implements Iterable<T> {
+    readonly length: number;
+    get(id: string): T | undefined;
+    has(id: string): boolean;
+    find(filter?: string | ((item: T) => boolean) | Partial<T>): T | undefined;
+    where(filter?: string | ((item: T) => boolean) | Partial<T>): T[];
+    forEach(fn: (item: T) => void, context?: object): void;
+    map<U>(fn: (item: T) => U, context?: object): U[];
+    [Symbol.iterator](): Iterator<T>;
+  }
+
+  class Connection {
+    connectionId: string;
+    id: string;
+    creationTime: number;
+    data: string;
+  }
+
+  interface Dimensions {
+    width: number;
+    height: number;
+  }
+
+  class Stream {
+    streamId: string;
+    id: string;
+    connection: Connection;
+    creationTime: number;
+    name: string;
+    hasAudio: boolean;
+    hasVideo: boolean;
+    videoType?: 'camera' | 'screen' | 'custom';
+    videoDimensions?: Dimensions;
+  }
+
+  type InsertMode = 'replace' | 'after' | 'before' | 'append';
+
+  interface WidgetProperties {
+    insertMode?: InsertMode;
+    insertDefaultUI?: boolean;
+    width?: number | string;
+    height?: number | string;
+    fitMode?: 'cover' | 'contain';
+    style?: { nameDisplayMode?: 'auto' | 'off' | 'on' };
+  }
+
+  type Resolution = '1920x1080' | '1280x960' | '1280x720' | '640x480' | '640x360' | '320x240' | '320x180';
+
+  interface PublisherProperties extends WidgetProperties {
+    name?: string;
+    publishAudio?: boolean;
+    publishVideo?: boolean;
+    /** A deviceId, a track, null or false for none, or 'screen' (also 'window', 'application', 'browser') to share the screen. */
+    videoSource?: string | MediaStreamTrack | null | false;
+    audioSource?: string | MediaStreamTrack | null | false;
+    resolution?: Resolution;
+    frameRate?: 30 | 15 | 7 | 1;
+    maxResolution?: Dimensions;
+    facingMode?: 'user' | 'environment' | 'left' | 'right';
+    mirror?: boolean;
+    echoCancellation?: boolean;
+    noiseSuppression?: boolean;
+    autoGainControl?: boolean;
+    disableAudioProcessing?: boolean;
+  }
+
+  interface SubscriberProperties extends WidgetProperties {
+    subscribeToAudio?: boolean;
+    subscribeToVideo?: boolean;
+    audioVolume?: number;
+  }
+
+  interface RtpStats {
+    packetsLost: number;
+  }
+
+  interface PublisherStats {
+    stats: {
+      audio: RtpStats & { bytesSent: number; packetsSent: number };
+      video: RtpStats & { bytesSent: number; packetsSent: number; frameRate: number };
+      timestamp: number;
+    };
+  }
+
+  interface SubscriberStats {
+    audio: RtpStats & { bytesReceived: number; packetsReceived: number };
+    video: RtpStats & { bytesReceived: number; packetsReceived: number; frameRate: number };
+    timestamp: number;
+  }
+
+  type StreamEvent = Event & { stream: Stream; reason?: string };
+  type AudioLevelEvent = Event & { audioLevel: number };
+  type VideoElementEvent = Event & { element: HTMLVideoElement };
+  type DimensionsEvent = Event & { oldValue: Dimensions; newValue: Dimensions };
+
+  interface PublisherEvents {
+    accessAllowed: Event;
+    accessDenied: Event & { message: string };
+    audioLevelUpdated: AudioLevelEvent;
+    destroyed: Event & { reason: string };
+    mediaStopped: Event & { track: MediaStreamTrack };
+    muteForced: Event;
+    streamCreated: StreamEvent;
+    streamDestroyed: StreamEvent;
+    videoDimensionsChanged: DimensionsEvent;
+    videoElementCreated: VideoElementEvent;
+  }
+
+  class Publisher extends EventEmitter<PublisherEvents> {
+    id: string;
+    element?: HTMLElement;
+    stream?: Stream;
+    session?: Session;
+    accessAllowed: boolean;
+    publishAudio(on: boolean): this;
+    publishVideo(on: boolean): this;
+    destroy(): this;
+    getAudioSource(): MediaStreamTrack | undefined;
+    getVideoSource(): { deviceId?: string; type: 'camera' | 'screen' | 'custom' | null; track: MediaStreamTrack | null };
+    getImgData(): string | null;
+    getStats(callback?: Callback<PublisherStats[]>): Promise<PublisherStats[]>;
+    getRtcStatsReport(): Promise<{ rtcStatsReport: Map<string, any> }[]>;
+    videoWidth(): number;
+    videoHeight(): number;
+  }
+
+  interface SubscriberEvents {
+    audioBlocked: Event;
+    audioUnblocked: Event;
+    audioLevelUpdated: AudioLevelEvent;
+    destroyed: Event & { reason: string };
+    videoDimensionsChanged: DimensionsEvent;
+    videoDisabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' };
+    videoElementCreated: VideoElementEvent;
+    videoEnabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' };
+  }
+
+  class Subscriber extends EventEmitter<SubscriberEvents> {
+    id: string;
+    element?: HTMLElement;
+    stream: Stream;
+    subscribeToAudio(on: boolean): this;
+    subscribeToVideo(on: boolean): this;
+    setAudioVolume(volume: number): this;
+    getAudioVolume(): number;
+    isAudioBlocked(): boolean;
+    getImgData(): string | null;
+    getStats(callback?: Callback<SubscriberStats>): Promise<SubscriberStats>;
+    getRtcStatsReport(): Promise<Map<string, any>>;
+    videoWidth(): number;
+    videoHeight(): number;
+  }
+
+  interface Capabilities {
+    publish: 0 | 1;
+    subscribe: 0 | 1;
+    signal: 0 | 1;
+    forceDisconnect: 0 | 1;
+    forceUnpublish: 0 | 1;
+    forceMute: 0 | 1;
+    supportsWebRTC: 0 | 1;
+  }
+
+  type SignalEvent = Event & { data: string; from: Connection | null };
+
+  interface SessionEvents {
+    sessionConnected: Event;
+    sessionDisconnected: Event & { reason: string };
+    sessionReconnecting: Event;
+    sessionReconnected: Event;
+    connectionCreated: Event & { connection: Connection };
+    connectionDestroyed: Event & { connection: Connection; reason: string };
+    streamCreated: StreamEvent;
+    streamDestroyed: StreamEvent;
+    streamPropertyChanged: Event & {
+      stream: Stream;
+      changedProperty: 'hasAudio' | 'hasVideo' | 'videoDimensions';
+      oldValue: any;
+      newValue: any;
+    };
+    signal: SignalEvent;
+    muteForced: Event & { active: boolean };
+    [signalType: `signal:${string}`]: SignalEvent;
+  }
+
+  interface SessionOptions {
+    /** The signaling WebSocket URL; by default "ws" beside crossbar.js. */
+    url?: string;
+  }
+
+  class Session extends EventEmitter<SessionEvents> {
+    sessionId: string;
+    connection?: Connection;
+    capabilities: Partial<Capabilities>;
+    connections: Collection<Connection>;
+    streams: Collection<Stream>;
+    currentState: 'disconnected' | 'connecting' | 'connected' | 'reconnecting';
+    isConnected(): boolean;
+    connect(token: string, callback?: Callback): Promise<void>;
+    disconnect(): void;
+    publish(publisher: Publisher, callback?: Callback): Publisher;
+    publish(target?: HTMLElement | string, properties?: PublisherProperties, callback?: Callback): Publisher;
+    unpublish(publisher: Publisher): void;
+    subscribe(stream: Stream, target?: HTMLElement | string, properties?: SubscriberProperties, callback?: Callback): Subscriber;
+    subscribe(stream: Stream, target: HTMLElement | string, callback: Callback): Subscriber;
+    subscribe(stream: Stream, callback: Callback): Subscriber;
+    unsubscribe(subscriber: Subscriber): void;
+    signal(signal: { type?: string; data?: string; to?: Connection | string; retryAfterReconnect?: boolean }, callback?: Callback): Promise<void>;
+    forceDisconnect(connection: Connection | string, callback?: Callback): Promise<void>;
+    forceUnpublish(stream: Stream | string, callback?: Callback): Promise<void>;
+    forceMuteStream(stream: Stream | string): Promise<void>;
+    forceMuteAll(excludedStreams?: (Stream | string)[]): Promise<void>;
+    disableForceMute(): Promise<void>;
+    getPublisherForStream(stream: Stream): Publisher | undefined;
+    getSubscribersForStream(stream: Stream): Subscriber[];
+  }
+
+  const ExceptionCodes: Record<string, number>;
+  const sessions: Collection<Session>;
+  const publishers: Collection<Publisher>;
+  const subscribers: Collection<Subscriber>;
+  const NONE: 0, ERROR: 1, WARN: 2, INFO: 3, LOG: 4, DEBUG: 5;
+
+  function initSession(apiKey: string, sessionId: string, options?: SessionOptions): Session;
+  function initPublisher(target?: HTMLElement | string, properties?: PublisherProperties, callback?: Callback): Publisher;
+  function initPublisher(target: HTMLElement | string | undefined, callback: Callback): Publisher;
+  function checkSystemRequirements(): 0 | 1;
+  function checkScreenSharingCapability(
+    callback: (response: { supported: boolean; supportedSources: Record<string, boolean> }) => void,
+  ): void;
+  function getDevices(
+    callback?: Callback<{ kind: 'audioInput' | 'videoInput'; deviceId: string; label: string }[]>,
+  ): Promise<{ kind: 'audioInput' | 'videoInput'; deviceId: string; label: string }[]>;
+  function getUserMedia(constraints?: MediaStreamConstraints): Promise<MediaStream>;
+  function unblockAudio(): Promise<void>;
+  function setLogLevel(level: number): void;
+  function log(...args: any[]): void;
+  function on(type: string, handler: Handler<Event>, context?: object): typeof OT;
+  function once(type: string, handler: Handler<Event>, context?: object): typeof OT;
+  function off(type?: string, handler?: Handler<Event>, context?: object): typeof OT;
+}
+
+declare module '*/crossbar.mjs' {
+  export default OT;
+  export import initSession = OT.initSession;
+  export import initPublisher = OT.initPublisher;
+  export import checkSystemRequirements = OT.checkSystemRequirements;
+  export import checkScreenSharingCapability = OT.checkScreenSharingCapability;
+  export import getDevices = OT.getDevices;
+  export import getUserMedia = OT.getUserMedia;
+  export import unblockAudio = OT.unblockAudio;
+  export import setLogLevel = OT.setLogLevel;
+  export import Event = OT.Event;
+  export import EventEmitter = OT.EventEmitter;
+  export import OTError = OT.OTError;
+  export import Session = OT.Session;
+  export import Publisher = OT.Publisher;
+  export import Subscriber = OT.Subscriber;
+  export import Connection = OT.Connection;
+  export import Stream = OT.Stream;
+  export import ExceptionCodes = OT.ExceptionCodes;
+  export import sessions = OT.sessions;
+  export import publishers = OT.publishers;
+  export import subscribers = OT.subscribers;
+}
