@@ -39,6 +39,7 @@ func newTestEngine(t *testing.T) *Engine {
 // receives (first arrivals only).
 type clientOptions struct {
 	publishLoss, receiveLoss float64
+	tcpOnly                  bool // gather only TCP candidates (ICE-TCP)
 }
 
 // testClient is one client connection.
@@ -122,6 +123,9 @@ func newClientAPI(t *testing.T, opts clientOptions) *webrtc.API {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.tcpOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if opts.receiveLoss > 0 {
 		// The loss is simulated after SRTP decryption, so SRTP has seen the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 
 	"github.com/pion/ice/v2"
@@ -206,35 +205,27 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 			addr = "127.0.0.1:0"
 		}
 	}
-	host, portText, err := net.SplitHostPort(addr)
+	udpAddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: UDP address %q: %w", addr, err)
 	}
-	port, err := strconv.ParseUint(portText, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("sfu: UDP port in %q: %w", addr, err)
-	}
 	logger := pionLoggerFactory{e.log}.NewLogger("udpmux")
-	ip := net.ParseIP(host)
-	if host != "" && ip == nil {
-		return nil, fmt.Errorf("sfu: UDP address %q: host is not an IP address", addr)
-	}
-	if ip != nil && !ip.IsUnspecified() {
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: int(port)})
+	if ip := udpAddr.IP; ip != nil && !ip.IsUnspecified() {
+		conn, err := net.ListenUDP("udp", udpAddr)
 		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
 		}
 		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: conn}), nil
 	}
 	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger)}
-	if ip != nil && ip.To4() != nil {
+	if udpAddr.IP != nil && udpAddr.IP.To4() != nil {
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
 	}
 	if e.cfg.LoopbackOnly {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback(),
 			ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
 	}
-	mux, err := ice.NewMultiUDPMuxFromPort(int(port), opts...)
+	mux, err := ice.NewMultiUDPMuxFromPort(udpAddr.Port, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: UDP sockets on %s: %w", addr, err)
 	}

@@ -1,0 +1,175 @@
+package sfu
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pion/webrtc/v3"
+)
+
+// candidates returns the a=candidate lines of an SDP.
+func candidates(sdp string) []string {
+	var lines []string
+	for _, l := range strings.Split(sdp, "\r\n") {
+		if strings.HasPrefix(l, "a=candidate:") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// offerAudio returns a client offer sending one audio track, with candidates.
+func offerAudio(t *testing.T) string {
+	t.Helper()
+	pc, err := newClientAPI(t, clientOptions{}).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdp, err := gather(pc, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdp
+}
+
+func answerFrom(t *testing.T, cfg Config) (*Engine, string) {
+	t.Helper()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	p, err := e.NewPeer(PeerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := p.Publish(offerAudio(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, answer
+}
+
+func TestSharedUDPPort(t *testing.T) {
+	e, answer := answerFrom(t, Config{LoopbackOnly: true})
+	addrs := e.LocalAddrs()
+	if len(addrs) != 1 {
+		t.Fatalf("listening on %v, want one UDP socket", addrs)
+	}
+	port := strconv.Itoa(addrs[0].(*net.UDPAddr).Port)
+	cands := candidates(answer)
+	if len(cands) == 0 {
+		t.Fatal("answer has no candidates")
+	}
+	for _, c := range cands {
+		if !strings.Contains(c, " udp ") || !strings.Contains(c, " 127.0.0.1 "+port+" ") {
+			t.Errorf("candidate %q is not the shared socket 127.0.0.1:%s", c, port)
+		}
+	}
+}
+
+func TestPortRange(t *testing.T) {
+	e, answer := answerFrom(t, Config{LoopbackOnly: true, PortMin: 42100, PortMax: 42199})
+	if addrs := e.LocalAddrs(); len(addrs) != 0 {
+		t.Fatalf("shared sockets %v with a port range", addrs)
+	}
+	cands := candidates(answer)
+	if len(cands) == 0 {
+		t.Fatal("answer has no candidates")
+	}
+	for _, c := range cands {
+		f := strings.Fields(c)
+		if port, _ := strconv.Atoi(f[5]); port < 42100 || port > 42199 {
+			t.Errorf("candidate %q outside the port range", c)
+		}
+	}
+}
+
+func TestNAT1To1(t *testing.T) {
+	_, answer := answerFrom(t, Config{LoopbackOnly: true, PublicIPs: []string{"203.0.113.7"}})
+	cands := candidates(answer)
+	if len(cands) == 0 {
+		t.Fatal("answer has no candidates")
+	}
+	for _, c := range cands {
+		if !strings.Contains(c, " 203.0.113.7 ") {
+			t.Errorf("candidate %q does not carry the public IP", c)
+		}
+	}
+}
+
+func TestICETCP(t *testing.T) {
+	e, err := New(Config{LoopbackOnly: true, TCPAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	// A publisher whose UDP is blocked reaches the engine over ICE-TCP.
+	pub := newTestClient(t, e, "tcp", clientOptions{tcpOnly: true})
+	sub := newTestClient(t, e, "udp", clientOptions{})
+	_, video := pub.publish()
+	sub.subscribe(video, "s", "v")
+	waitReceiving(t, sub, []string{"s/v"}, 20)
+	pair, err := pub.pub.GetSenders()[0].Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+		t.Fatalf("publisher's selected pair %v (%v), want TCP", pair, err)
+	}
+	if got := e.ICEServers(); len(got) != 0 {
+		t.Errorf("ICE servers %v, want none", got)
+	}
+}
+
+func TestICEServersHandedOut(t *testing.T) {
+	servers := []webrtc.ICEServer{{URLs: []string{"stun:stun.example.org:3478"}}}
+	e, err := New(Config{LoopbackOnly: true, ICEServers: servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	got := e.ICEServers()
+	if len(got) != 1 || got[0].URLs[0] != servers[0].URLs[0] {
+		t.Fatalf("ICEServers() = %v", got)
+	}
+	got[0].URLs = nil // callers get a copy
+	if e.ICEServers()[0].URLs == nil {
+		t.Fatal("ICEServers returned the engine's own slice")
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{UDPAddr: "nonsense"},
+		{UDPAddr: "192.0.2.1:99999"},
+		{TCPAddr: "256.0.0.1:0", LoopbackOnly: true},
+		{PortMin: 50000, PortMax: 40000},
+	} {
+		if e, err := New(cfg); err == nil {
+			e.Close()
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}
+
+func TestUDPAddrForms(t *testing.T) {
+	for _, addr := range []string{"localhost:0", "0.0.0.0:0", ":0"} {
+		e, answer := answerFrom(t, Config{LoopbackOnly: true, UDPAddr: addr})
+		if len(e.LocalAddrs()) == 0 {
+			t.Errorf("%s: no socket", addr)
+		}
+		for _, c := range candidates(answer) {
+			if !strings.Contains(c, " 127.0.0.1 ") && !strings.Contains(c, " ::1 ") {
+				t.Errorf("%s: candidate %q is not loopback", addr, c)
+			}
+		}
+	}
+}
