@@ -132,6 +132,8 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
 
 // Bind is called by Pion when the subscriber's PeerConnection starts
 // sending this track; it picks the negotiated codec matching the Track's.
+// Forwarding starts with the first packet after Bind once the subscriber's
+// connection is up: video waits for a keyframe, which that packet requests.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codec, ok := matchCodec(d.track.codec.RTPCodecCapability, ctx.CodecParameters())
 	if !ok {
@@ -141,9 +143,6 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.ssrc, d.pt, d.ws = uint32(ctx.SSRC()), uint8(codec.PayloadType), ctx.WriteStream()
 	d.bound = true
 	d.mu.Unlock()
-	if d.ready.Load() {
-		d.track.RequestKeyframe()
-	}
 	return codec, nil
 }
 
@@ -187,15 +186,11 @@ func fmtpValue(line, key string) string {
 
 // SetPaused stops (true) or resumes (false) forwarding to this subscriber,
 // as when a client stops subscribing to video. The stream stays continuous;
-// resuming video waits for, and requests, a keyframe.
+// resumed video waits for, and requests, a keyframe.
 func (d *DownTrack) SetPaused(paused bool) {
 	d.mu.Lock()
-	resumed := d.paused && !paused
 	d.paused = paused
 	d.mu.Unlock()
-	if resumed {
-		d.track.RequestKeyframe()
-	}
 }
 
 // Paused reports whether the DownTrack is paused.
@@ -221,13 +216,15 @@ func (d *DownTrack) Stats() DownTrackStats {
 }
 
 // forward rewrites one packet of the Track for this subscriber and queues
-// it. It never blocks on the subscriber's transport. It reports whether the
-// subscriber has been waiting for a keyframe long enough to ask again.
+// it. It never blocks on the subscriber's transport. It reports whether a
+// keyframe should be requested: the subscriber waits for one and has not
+// asked yet, or not for keyframeRetryInterval.
 func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 	d.mu.Lock()
 	if !d.bound || d.paused || p.muted || !d.ready.Load() {
 		d.rw.gap()
 		d.needKeyframe = d.video && d.track.isKeyframe != nil
+		d.keyframeAsk = 0
 		d.mu.Unlock()
 		return false
 	}

@@ -384,19 +384,11 @@ func (p *Peer) observePublisherRTCP(pkts []rtcp.Packet) {
 	}
 }
 
-// connectionStateChanged asks for keyframes once the subscribing
+// connectionStateChanged lets the DownTracks forward once the subscribing
 // connection can carry media, and reports the change.
 func (p *Peer) connectionStateChanged(kind PCKind, s webrtc.PeerConnectionState) {
-	if kind == PCSubscribe && s == webrtc.PeerConnectionStateConnected && !p.subReady.Swap(true) {
-		p.mu.Lock()
-		tracks := make([]*Track, 0, len(p.downTracks))
-		for d := range p.downTracks {
-			tracks = append(tracks, d.track)
-		}
-		p.mu.Unlock()
-		for _, t := range tracks {
-			t.RequestKeyframe()
-		}
+	if kind == PCSubscribe && s == webrtc.PeerConnectionStateConnected {
+		p.subReady.Store(true)
 	}
 	if f := p.cfg.OnConnectionStateChange; f != nil {
 		f(kind, s)

@@ -29,7 +29,6 @@ func (t *Track) NewReader(bufPackets int) (*Reader, error) {
 	if err := t.addDownTrack(d); err != nil {
 		return nil, fmt.Errorf("sfu: reader for track %q: %w", t.id, err)
 	}
-	t.RequestKeyframe()
 	return &Reader{d: d}, nil
 }
 

@@ -262,11 +262,7 @@ func (t *Track) extend(seq uint16) uint64 {
 // SetMuted stops (true) or resumes (false) forwarding to every subscriber.
 // Subscribers' streams stay continuous; resuming a video track waits for, and
 // requests, a keyframe.
-func (t *Track) SetMuted(muted bool) {
-	if t.muted.Swap(muted) && !muted {
-		t.RequestKeyframe()
-	}
-}
+func (t *Track) SetMuted(muted bool) { t.muted.Store(muted) }
 
 // Muted reports whether the Track is muted with SetMuted.
 func (t *Track) Muted() bool { return t.muted.Load() }
@@ -320,8 +316,9 @@ func (t *Track) OnKeyframeRequest(f func()) {
 }
 
 // OnClose registers f to be called once when the Track closes (when its
-// publisher stops sending it, its Peer closes, or Close is called). If the
-// Track is already closed, f is called at once.
+// publisher stops sending it, its Peer closes, or Close is called), on the
+// goroutine that closes it; f must not block. If the Track is already
+// closed, f is called at once.
 func (t *Track) OnClose(f func()) {
 	t.mu.Lock()
 	if !t.closed {
