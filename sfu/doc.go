@@ -10,6 +10,14 @@
 // sequence numbers and timestamps so that each subscriber sees one
 // continuous stream across pauses, mutes and source switches.
 //
+// Negotiation: the client offers on its publishing PeerConnection and
+// Peer.Publish returns the answer; the engine offers on the subscribing
+// PeerConnection (PeerConfig.OnSubscriberOffer) whenever subscriptions
+// change, and the client's answer goes to Peer.SetSubscriberAnswer. Only one
+// subscriber offer is outstanding at a time; changes made meanwhile are
+// folded into the next offer. The engine does not trickle: its SDPs carry
+// all its candidates. Clients may trickle theirs with Peer.AddICECandidate.
+//
 // Forwarding never blocks on a subscriber: a Track hands each packet to every
 // DownTrack's bounded queue, and each DownTrack has its own writer goroutine.
 // Packets that do not fit are dropped and counted. Retransmissions requested
