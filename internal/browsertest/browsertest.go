@@ -184,7 +184,7 @@ func (p *Page) Wait(what, js string, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
 		var ok bool
-		err := p.Try("Boolean("+js+")", &ok)
+		err := p.Try("Promise.resolve("+js+").then(Boolean)", &ok)
 		if err == nil && ok {
 			return
 		}
