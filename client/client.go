@@ -42,6 +42,8 @@ type Options struct {
 	// ReconnectFor is how long the client tries to resume its connection
 	// after the transport drops. Zero means 10 s; negative, no retries.
 	ReconnectFor time.Duration
+	// Media tunes the peer connections of Publish and Subscribe.
+	Media MediaOptions
 }
 
 // Session is a client's connection to a Crossbar session.
@@ -58,6 +60,7 @@ type Session struct {
 	t           *signaling.WebSocket
 	self        signaling.Connection
 	caps        signaling.Capabilities
+	iceServers  []signaling.ICEServer // from "connected", for the peer connections
 	connections map[string]signaling.Connection
 	streams     map[string]signaling.Stream
 	pending     map[uint64]chan *signaling.Message
@@ -69,6 +72,8 @@ type Session struct {
 	finished    bool    // the final event is queued
 	doneOnce    sync.Once
 	abandonOnce sync.Once
+
+	media mediaState // peer connections, publishers and subscribers (media.go)
 }
 
 // Connect opens a session with a token the host generated. url is the
@@ -99,6 +104,7 @@ func Connect(ctx context.Context, url, token string, opts *Options) (*Session, e
 	}
 	s.t = t
 	s.self = *connected.Connection
+	s.iceServers = connected.ICEServers
 	if connected.Capabilities != nil {
 		s.caps = *connected.Capabilities
 	}
@@ -183,9 +189,11 @@ func (s *Session) run(t *signaling.WebSocket) {
 		if ev, ok := s.apply(m); ok {
 			s.emit(ev)
 		}
+		s.routeMedia(m)
 	}
 	s.end("networkDisconnected")
 	s.failPending()
+	s.closeMedia()
 	t.CloseNow()
 	s.mu.Lock()
 	s.queue = append(s.queue, Event{Type: signaling.TypeSessionDisconnected, Reason: s.reason})
@@ -346,6 +354,14 @@ func (s *Session) Connection() signaling.Connection {
 	return s.self
 }
 
+// ICEServers returns the STUN and TURN servers the server handed out in
+// "connected", for the client's peer connections.
+func (s *Session) ICEServers() []signaling.ICEServer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.iceServers)
+}
+
 // Capabilities returns what the client's role permits.
 func (s *Session) Capabilities() signaling.Capabilities {
 	s.mu.Lock()
@@ -410,10 +426,11 @@ func (s *Session) DisableForceMute(ctx context.Context) error {
 	return err
 }
 
-// Disconnect leaves the session and closes the Events channel; events not
-// yet read are dropped.
+// Disconnect leaves the session, closes its peer connections and the Events
+// channel; events not yet read are dropped.
 func (s *Session) Disconnect() error {
 	defer func() {
+		s.closeMedia()
 		s.abandonOnce.Do(func() { close(s.abandoned) })
 		<-s.delivered
 	}()

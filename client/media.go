@@ -1,0 +1,308 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// negotiationTimeout bounds the requests the client makes on its own, to
+// answer the server's offers and release transceivers.
+const negotiationTimeout = 10 * time.Second
+
+// MediaOptions tune the client's WebRTC peer connections. The zero value
+// uses Pion's default codecs and interceptors on every network interface.
+type MediaOptions struct {
+	// API builds the peer connections; nil means one with Pion's default
+	// codecs and interceptors (NACK, RTCP reports, TWCC, statistics).
+	API *webrtc.API
+	// LoopbackOnly gathers only IPv4 loopback candidates, for tests on one
+	// host. It is ignored when API is set.
+	LoopbackOnly bool
+}
+
+// mediaState holds a Session's peer connections and the publishers and
+// subscribers using them. Its zero value is ready.
+type mediaState struct {
+	mu          sync.Mutex
+	closed      bool
+	api         *webrtc.API
+	pub, sub    *webrtc.PeerConnection
+	pubTrickle  *trickle
+	subTrickle  *trickle
+	publishers  map[string]*Publisher  // by stream id
+	subscribers map[string]*Subscriber // by stream id
+	tasks       []func()               // work for the media goroutine, in order
+	working     bool                   // the media goroutine is running
+	wg          sync.WaitGroup         // every goroutine the media side started
+
+	negotiating sync.Mutex // held through each publisher PC negotiation
+	closeOnce   sync.Once
+}
+
+// newAPI builds the default webrtc.API for opts.
+func newAPI(opts MediaOptions) (*webrtc.API, error) {
+	if opts.API != nil {
+		return opts.API, nil
+	}
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("client: register codecs: %w", err)
+	}
+	r := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, r); err != nil {
+		return nil, fmt.Errorf("client: register interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	if opts.LoopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(r), webrtc.WithSettingEngine(se)), nil
+}
+
+// peerConnection returns the publisher or subscriber PC, creating it with
+// the server's ICE servers on first use.
+func (s *Session) peerConnection(pc string) (*webrtc.PeerConnection, *trickle, error) {
+	m := &s.media
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, nil, ErrDisconnected
+	}
+	conn, tr := m.pub, m.pubTrickle
+	if pc == signaling.PCSubscriber {
+		conn, tr = m.sub, m.subTrickle
+	}
+	if conn != nil {
+		return conn, tr, nil
+	}
+	if m.api == nil {
+		api, err := newAPI(s.opts.Media)
+		if err != nil {
+			return nil, nil, err
+		}
+		m.api = api
+	}
+	var servers []webrtc.ICEServer
+	for _, is := range s.ICEServers() {
+		servers = append(servers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
+	conn, err := m.api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: create %s peer connection: %w", pc, err)
+	}
+	tr = &trickle{s: s, pc: pc}
+	conn.OnICECandidate(tr.add)
+	if pc == signaling.PCSubscriber {
+		conn.OnTrack(s.onSubscriberTrack)
+		m.sub, m.subTrickle = conn, tr
+	} else {
+		m.pub, m.pubTrickle = conn, tr
+	}
+	return conn, tr, nil
+}
+
+// goTracked runs f on a goroutine that closeMedia waits for, unless the
+// media side is closed. It reports whether f was started.
+func (m *mediaState) goTracked(f func()) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return false
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// enqueue runs f on the media goroutine after the work queued before it.
+func (m *mediaState) enqueue(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.tasks = append(m.tasks, f)
+	if m.working {
+		return
+	}
+	m.working = true
+	m.wg.Add(1)
+	go m.work()
+}
+
+// work runs queued tasks until none is left.
+func (m *mediaState) work() {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		if len(m.tasks) == 0 || m.closed {
+			m.tasks = nil
+			m.working = false
+			m.mu.Unlock()
+			return
+		}
+		f := m.tasks[0]
+		m.tasks = m.tasks[1:]
+		m.mu.Unlock()
+		f()
+	}
+}
+
+// routeMedia hands the media side a message from the server: subscriber
+// offers, and the stream events about our publishers and subscriptions.
+// apply has already updated the session's view with it.
+func (s *Session) routeMedia(msg *signaling.Message) {
+	m := &s.media
+	switch msg.Type {
+	case signaling.TypeSubscriberOffer:
+		sdp := msg.SDP
+		m.enqueue(func() { s.answerSubscriberOffer(sdp) })
+	case signaling.TypeStreamCreated:
+		if msg.Stream == nil {
+			return
+		}
+		m.mu.Lock()
+		p := m.publishers[msg.Stream.ID]
+		m.mu.Unlock()
+		if p != nil {
+			p.announce(*msg.Stream)
+		}
+	case signaling.TypeStreamDestroyed:
+		if msg.Stream == nil {
+			return
+		}
+		m.mu.Lock()
+		p := m.publishers[msg.Stream.ID]
+		sub := m.subscribers[msg.Stream.ID]
+		m.mu.Unlock()
+		if p != nil && p.end(msg.Reason) {
+			// The server ended the stream: release its transceivers.
+			m.enqueue(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
+				defer cancel()
+				_ = s.release(ctx, p)
+			})
+		}
+		if sub != nil {
+			sub.end(fmt.Errorf("%w: stream destroyed (%s)", ErrSubscriptionEnded, msg.Reason))
+		}
+	}
+}
+
+// closeMedia closes the peer connections, ends every publisher and
+// subscriber, and waits for the media goroutines. It may be called more
+// than once.
+func (s *Session) closeMedia() {
+	m := &s.media
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		pcs := []*webrtc.PeerConnection{m.pub, m.sub}
+		pubs, subs := m.publishers, m.subscribers
+		m.publishers, m.subscribers = nil, nil
+		m.mu.Unlock()
+		for _, pc := range pcs {
+			if pc != nil {
+				_ = pc.Close()
+			}
+		}
+		reason := s.reasonOr("clientDisconnected")
+		for _, p := range pubs {
+			p.end(reason)
+		}
+		for _, sub := range subs {
+			sub.end(fmt.Errorf("%w: %s", ErrDisconnected, reason))
+		}
+		m.wg.Wait()
+	})
+}
+
+// send writes msg without waiting for a reply: the server answers only
+// if it fails, and that answer is not read.
+func (s *Session) send(ctx context.Context, msg *signaling.Message) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return ErrDisconnected
+	}
+	t := s.t
+	s.mu.Unlock()
+	b, err := signaling.Encode(msg)
+	if err != nil {
+		return err
+	}
+	if err := t.WriteMessage(ctx, b); err != nil {
+		return fmt.Errorf("client: send %s: %w", msg.Type, err)
+	}
+	return nil
+}
+
+// trickle sends a peer connection's ICE candidates to the server, holding
+// them until the server has applied the description they belong to.
+type trickle struct {
+	s       *Session
+	pc      string
+	mu      sync.Mutex // held while sending, to keep candidates in order
+	ready   bool
+	pending []webrtc.ICECandidateInit
+}
+
+// add is the peer connection's OnICECandidate handler.
+func (t *trickle) add(c *webrtc.ICECandidate) {
+	if c == nil {
+		return // gathering is complete
+	}
+	init := c.ToJSON()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.ready {
+		t.pending = append(t.pending, init)
+		return
+	}
+	t.sendLocked(init)
+}
+
+// start sends the candidates held so far, and later ones as they come.
+func (t *trickle) start() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ready {
+		return
+	}
+	t.ready = true
+	for _, c := range t.pending {
+		t.sendLocked(c)
+	}
+	t.pending = nil
+}
+
+// sendLocked sends one candidate. A candidate that cannot be sent is
+// dropped: ICE then goes on with the others.
+func (t *trickle) sendLocked(c webrtc.ICECandidateInit) {
+	ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
+	defer cancel()
+	_ = t.s.send(ctx, &signaling.Message{
+		Type: signaling.TypeCandidate,
+		PC:   t.pc,
+		Candidate: &signaling.ICECandidate{
+			Candidate:     c.Candidate,
+			SDPMid:        c.SDPMid,
+			SDPMLineIndex: c.SDPMLineIndex,
+		},
+	})
+}

@@ -1,0 +1,346 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// ErrSubscriptionEnded is returned by the methods of a Subscriber whose
+// subscription has ended.
+var ErrSubscriptionEnded = errors.New("client: subscription ended")
+
+// receiveMTU bounds one received RTP or RTCP packet.
+const receiveMTU = 1500
+
+// SubscribeOptions say what to receive of a stream.
+type SubscribeOptions struct {
+	// Audio and Video select the stream's tracks to receive; set both for
+	// the whole stream. SubscribeToAudio and SubscribeToVideo change them
+	// later.
+	Audio, Video bool
+	// QueueSize is how many packets ReadRTP may fall behind by before
+	// packets are dropped; default 1024.
+	QueueSize int
+}
+
+// Subscriber receives one stream on the client's subscriber peer
+// connection. Its tracks are read as soon as they arrive, whether or not
+// ReadRTP is called: packets that do not fit in the queue are dropped and
+// counted.
+type Subscriber struct {
+	s        *Session
+	streamID string
+	queue    chan received
+	done     chan struct{}
+
+	mu     sync.Mutex
+	err    error // why the subscription ended
+	codecs map[webrtc.RTPCodecType]webrtc.RTPCodecParameters
+
+	audio, video counters
+	dropped      atomic.Uint64
+}
+
+// received is one queued packet.
+type received struct {
+	pkt  *rtp.Packet
+	kind webrtc.RTPCodecType
+}
+
+// counters count what arrived on the tracks of one kind.
+type counters struct{ packets, bytes atomic.Uint64 }
+
+// TrackStats count what arrived on a subscription's tracks of one kind.
+type TrackStats struct {
+	Packets uint64 // RTP packets
+	Bytes   uint64 // RTP bytes, headers included
+}
+
+// SubscriberStats count what a subscription received.
+type SubscriberStats struct {
+	Audio, Video TrackStats
+	// Dropped counts packets that arrived while the ReadRTP queue was full.
+	Dropped uint64
+}
+
+// Subscribe subscribes to a stream of the session. The server then offers
+// the stream's tracks on the client's subscriber peer connection (created
+// on the first offer), and the client answers; the packets are read with
+// ReadRTP.
+func (s *Session) Subscribe(ctx context.Context, streamID string, opts SubscribeOptions) (*Subscriber, error) {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	sub := &Subscriber{
+		s:        s,
+		streamID: streamID,
+		queue:    make(chan received, opts.QueueSize),
+		done:     make(chan struct{}),
+		codecs:   map[webrtc.RTPCodecType]webrtc.RTPCodecParameters{},
+	}
+	m := &s.media
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return nil, ErrDisconnected
+	case m.subscribers[streamID] != nil:
+		m.mu.Unlock()
+		return nil, fmt.Errorf("client: subscribe to stream %s: already subscribed", streamID)
+	}
+	if m.subscribers == nil {
+		m.subscribers = map[string]*Subscriber{}
+	}
+	m.subscribers[streamID] = sub
+	m.mu.Unlock()
+	msg := &signaling.Message{Type: signaling.TypeSubscribe, StreamID: streamID, Audio: &opts.Audio, Video: &opts.Video}
+	if _, err := s.request(ctx, msg); err != nil {
+		s.removeSubscriber(sub)
+		sub.end(err)
+		return nil, fmt.Errorf("client: subscribe to stream %s: %w", streamID, err)
+	}
+	return sub, nil
+}
+
+// removeSubscriber stops routing tracks and events to sub.
+func (s *Session) removeSubscriber(sub *Subscriber) {
+	m := &s.media
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.subscribers[sub.streamID] == sub {
+		delete(m.subscribers, sub.streamID)
+	}
+}
+
+// StreamID returns the id of the subscribed stream.
+func (sub *Subscriber) StreamID() string { return sub.streamID }
+
+// ReadRTP returns the next packet of the stream and whether it is audio or
+// video. Once the subscription ended and the queue is empty, it returns an
+// ErrSubscriptionEnded (or ErrDisconnected) error.
+func (sub *Subscriber) ReadRTP(ctx context.Context) (*rtp.Packet, webrtc.RTPCodecType, error) {
+	select {
+	case r := <-sub.queue:
+		return r.pkt, r.kind, nil
+	default:
+	}
+	select {
+	case r := <-sub.queue:
+		return r.pkt, r.kind, nil
+	case <-sub.done:
+		select {
+		case r := <-sub.queue:
+			return r.pkt, r.kind, nil
+		default:
+			return nil, 0, sub.Err()
+		}
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("client: read stream %s: %w", sub.streamID, ctx.Err())
+	}
+}
+
+// Codec returns the negotiated codec of the stream's track of the given
+// kind, once that track arrived.
+func (sub *Subscriber) Codec(kind webrtc.RTPCodecType) (webrtc.RTPCodecParameters, bool) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	c, ok := sub.codecs[kind]
+	return c, ok
+}
+
+// Stats returns what the subscription received so far.
+func (sub *Subscriber) Stats() SubscriberStats {
+	return SubscriberStats{
+		Audio:   TrackStats{Packets: sub.audio.packets.Load(), Bytes: sub.audio.bytes.Load()},
+		Video:   TrackStats{Packets: sub.video.packets.Load(), Bytes: sub.video.bytes.Load()},
+		Dropped: sub.dropped.Load(),
+	}
+}
+
+// Done is closed when the subscription ends: Unsubscribe, the stream
+// ended, or the session ended. Err then says why.
+func (sub *Subscriber) Done() <-chan struct{} { return sub.done }
+
+// Err returns nil while the subscription is live, and then why it ended.
+func (sub *Subscriber) Err() error {
+	select {
+	case <-sub.done:
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		return sub.err
+	default:
+		return nil
+	}
+}
+
+// end ends the subscription with err.
+func (sub *Subscriber) end(err error) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	select {
+	case <-sub.done:
+	default:
+		sub.err = err
+		close(sub.done)
+	}
+}
+
+// SubscribeToAudio stops or resumes the stream's audio, as opentok.js's
+// subscribeToAudio does.
+func (sub *Subscriber) SubscribeToAudio(ctx context.Context, on bool) error {
+	return sub.subscribeTo(ctx, webrtc.RTPCodecTypeAudio, on)
+}
+
+// SubscribeToVideo stops or resumes the stream's video, as opentok.js's
+// subscribeToVideo does.
+func (sub *Subscriber) SubscribeToVideo(ctx context.Context, on bool) error {
+	return sub.subscribeTo(ctx, webrtc.RTPCodecTypeVideo, on)
+}
+
+func (sub *Subscriber) subscribeTo(ctx context.Context, kind webrtc.RTPCodecType, on bool) error {
+	if err := sub.Err(); err != nil {
+		return err
+	}
+	msg := &signaling.Message{Type: signaling.TypeSubscription, StreamID: sub.streamID}
+	if kind == webrtc.RTPCodecTypeAudio {
+		msg.Audio = &on
+	} else {
+		msg.Video = &on
+	}
+	if _, err := sub.s.request(ctx, msg); err != nil {
+		return fmt.Errorf("client: set %s of subscription to stream %s to %v: %w", kind, sub.streamID, on, err)
+	}
+	return nil
+}
+
+// Unsubscribe ends the subscription. The server then renegotiates the
+// subscriber peer connection without the stream's tracks.
+func (sub *Subscriber) Unsubscribe(ctx context.Context) error {
+	if sub.Err() != nil {
+		return nil
+	}
+	if _, err := sub.s.request(ctx, &signaling.Message{Type: signaling.TypeUnsubscribe, StreamID: sub.streamID}); err != nil {
+		return fmt.Errorf("client: unsubscribe from stream %s: %w", sub.streamID, err)
+	}
+	sub.s.removeSubscriber(sub)
+	sub.end(fmt.Errorf("%w: unsubscribed from stream %s", ErrSubscriptionEnded, sub.streamID))
+	return nil
+}
+
+// deliver counts and queues one packet of the subscription's tracks.
+func (sub *Subscriber) deliver(kind webrtc.RTPCodecType, b []byte) {
+	select {
+	case <-sub.done:
+		return
+	default:
+	}
+	c := &sub.audio
+	if kind == webrtc.RTPCodecTypeVideo {
+		c = &sub.video
+	}
+	c.packets.Add(1)
+	c.bytes.Add(uint64(len(b)))
+	pkt := &rtp.Packet{}
+	if err := pkt.Unmarshal(bytes.Clone(b)); err != nil {
+		return
+	}
+	select {
+	case sub.queue <- received{pkt: pkt, kind: kind}:
+	default:
+		sub.dropped.Add(1)
+	}
+}
+
+// answerSubscriberOffer answers a server offer for the subscriber peer
+// connection. It runs on the media goroutine, one offer at a time. When
+// it fails, the subscriber peer connection is unusable and every
+// subscription ends with the error.
+func (s *Session) answerSubscriberOffer(sdp string) {
+	err := s.applySubscriberOffer(sdp)
+	if err == nil || errors.Is(err, ErrDisconnected) {
+		return
+	}
+	m := &s.media
+	m.mu.Lock()
+	subs := m.subscribers
+	m.subscribers = nil
+	m.mu.Unlock()
+	for _, sub := range subs {
+		sub.end(err)
+	}
+}
+
+func (s *Session) applySubscriberOffer(sdp string) error {
+	pc, tr, err := s.peerConnection(signaling.PCSubscriber)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("client: apply the server's subscriber offer: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(answer)
+	}
+	if err != nil {
+		return fmt.Errorf("client: answer the server's subscriber offer: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
+	defer cancel()
+	if _, err := s.request(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: pc.LocalDescription().SDP}); err != nil {
+		return fmt.Errorf("client: send subscriber answer: %w", err)
+	}
+	tr.start()
+	return nil
+}
+
+// onSubscriberTrack reads a track of the subscriber peer connection, on
+// Pion's goroutine, until the track ends: its packets go to the
+// subscription of its stream (the msid stream id), and its receiver's RTCP
+// is read so that the interceptors see it.
+func (s *Session) onSubscriberTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	m := &s.media
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.wg.Add(2)
+	sub := m.subscribers[remote.StreamID()]
+	m.mu.Unlock()
+	defer m.wg.Done()
+	go func() {
+		defer m.wg.Done()
+		buf := make([]byte, receiveMTU)
+		for {
+			if _, _, err := receiver.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	kind := remote.Kind()
+	if sub != nil {
+		sub.mu.Lock()
+		sub.codecs[kind] = remote.Codec()
+		sub.mu.Unlock()
+	}
+	buf := make([]byte, receiveMTU)
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		if sub != nil {
+			sub.deliver(kind, buf[:n])
+		}
+	}
+}
