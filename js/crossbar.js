@@ -1372,9 +1372,25 @@
       });
     }
 
+    // publisherLink returns the publisher PC, making it on first use. Its
+    // first m-section is a data channel that lives as long as the PC: when
+    // every stream is unpublished and their transceivers stopped, it keeps
+    // the BUNDLE transport, which the next stream then reuses.
     #publisherLink() {
-      if (!this.#pub) this.#pub = new PeerLink('publisher', this.#iceServers, (m) => this.#sig && this.#sig.send(m));
-      return this.#pub;
+      if (this.#pub) return this.#pub;
+      const link = new PeerLink('publisher', this.#iceServers, (m) => this.#sig && this.#sig.send(m));
+      link.pc.createDataChannel('crossbar');
+      link.serially(() => this.#offer(link)).catch((err) => log.error('cannot set up the publisher connection:', err.message));
+      this.#pub = link;
+      return link;
+    }
+
+    // offer renegotiates the publisher PC with an "offer" request.
+    async #offer(link) {
+      await link.pc.setLocalDescription(await link.pc.createOffer());
+      const r = this.#request({ type: 'offer', sdp: link.pc.localDescription.sdp });
+      link.described();
+      await link.pc.setRemoteDescription({ type: 'answer', sdp: (await r).sdp });
     }
 
     #negotiatePublish(p) {
@@ -1412,10 +1428,7 @@
       link
         .serially(async () => {
           transceivers.forEach((t) => t.stop());
-          if (!this.isConnected()) return;
-          await link.pc.setLocalDescription(await link.pc.createOffer());
-          const r = await this.#request({ type: 'offer', sdp: link.pc.localDescription.sdp });
-          await link.pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+          if (this.isConnected()) await this.#offer(link);
         })
         .catch((err) => log.warn('renegotiation after unpublish failed:', err.message));
     }
