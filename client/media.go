@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v2"
@@ -43,6 +45,7 @@ type mediaState struct {
 	tasks       []func()               // work for the media goroutine, in order
 	working     bool                   // the media goroutine is running
 	wg          sync.WaitGroup         // every goroutine the media side started
+	unrouted    atomic.Uint64          // packets of tracks no subscription wanted
 
 	negotiating sync.Mutex // held through each publisher PC negotiation
 	closeOnce   sync.Once
@@ -277,8 +280,9 @@ func (t *trickle) add(c *webrtc.ICECandidate) {
 	t.sendLocked(init)
 }
 
-// start sends the candidates held so far, and later ones as they come.
-func (t *trickle) start() {
+// start sends the candidates held so far but those in sent, the
+// description the server has, and later ones as they come.
+func (t *trickle) start(sent string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ready {
@@ -286,7 +290,9 @@ func (t *trickle) start() {
 	}
 	t.ready = true
 	for _, c := range t.pending {
-		t.sendLocked(c)
+		if !strings.Contains(sent, "a="+c.Candidate+"\r\n") {
+			t.sendLocked(c)
+		}
 	}
 	t.pending = nil
 }

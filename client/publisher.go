@@ -213,7 +213,8 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		stream.VideoType = opts.VideoType
 		stream.VideoDimensions = &signaling.Dimensions{Width: opts.Width, Height: opts.Height}
 	}
-	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, SDP: pc.LocalDescription().SDP, Stream: stream, Tracks: wire})
+	sent := pc.LocalDescription().SDP
+	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, SDP: sent, Stream: stream, Tracks: wire})
 	if err != nil {
 		p.abandon(pc, true)
 		return nil, fmt.Errorf("client: publish: %w", err)
@@ -231,7 +232,7 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		_, _ = s.request(ctx, &signaling.Message{Type: signaling.TypeUnpublish, StreamID: p.id})
 		return nil, fmt.Errorf("client: publish: apply the server's answer: %w", err)
 	}
-	tr.start()
+	tr.start(sent)
 	for _, sender := range p.senders {
 		if !s.media.goTracked(func() { p.readRTCP(sender) }) {
 			return nil, ErrDisconnected

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
@@ -20,6 +21,10 @@ var ErrSubscriptionEnded = errors.New("client: subscription ended")
 
 // receiveMTU bounds one received RTP or RTCP packet.
 const receiveMTU = 1500
+
+// answerGatherWait bounds the wait for ICE candidates before the client
+// answers a subscriber offer.
+const answerGatherWait = 500 * time.Millisecond
 
 // SubscribeOptions say what to receive of a stream.
 type SubscribeOptions struct {
@@ -236,11 +241,12 @@ func (sub *Subscriber) Unsubscribe(ctx context.Context) error {
 	return nil
 }
 
-// deliver counts and queues one packet of the subscription's tracks.
-func (sub *Subscriber) deliver(kind webrtc.RTPCodecType, b []byte) {
+// deliver counts and queues one packet of the subscription's tracks. It
+// reports false once the subscription ended.
+func (sub *Subscriber) deliver(kind webrtc.RTPCodecType, b []byte) bool {
 	select {
 	case <-sub.done:
-		return
+		return false
 	default:
 	}
 	c := &sub.audio
@@ -251,13 +257,14 @@ func (sub *Subscriber) deliver(kind webrtc.RTPCodecType, b []byte) {
 	c.bytes.Add(uint64(len(b)))
 	pkt := &rtp.Packet{}
 	if err := pkt.Unmarshal(bytes.Clone(b)); err != nil {
-		return
+		return true // counted, but there is nothing to read
 	}
 	select {
 	case sub.queue <- received{pkt: pkt, kind: kind}:
 	default:
 		sub.dropped.Add(1)
 	}
+	return true
 }
 
 // answerSubscriberOffer answers a server offer for the subscriber peer
@@ -288,18 +295,30 @@ func (s *Session) applySubscriberOffer(sdp string) error {
 		return fmt.Errorf("client: apply the server's subscriber offer: %w", err)
 	}
 	answer, err := pc.CreateAnswer(nil)
-	if err == nil {
-		err = pc.SetLocalDescription(answer)
-	}
 	if err != nil {
 		return fmt.Errorf("client: answer the server's subscriber offer: %w", err)
 	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("client: apply subscriber answer: %w", err)
+	}
+	// The answer carries the candidates gathered within answerGatherWait,
+	// and later ones are trickled. Were they all trickled, the server's
+	// ICE agent would learn this end's address from its checks first, as
+	// a peer-reflexive candidate, which Pion nominates only after a second.
+	timer := time.NewTimer(answerGatherWait)
+	select {
+	case <-gathered:
+	case <-timer.C:
+	}
+	timer.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
 	defer cancel()
-	if _, err := s.request(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: pc.LocalDescription().SDP}); err != nil {
+	sent := pc.LocalDescription().SDP
+	if _, err := s.request(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: sent}); err != nil {
 		return fmt.Errorf("client: send subscriber answer: %w", err)
 	}
-	tr.start()
+	tr.start(sent)
 	return nil
 }
 
@@ -339,8 +358,8 @@ func (s *Session) onSubscriberTrack(remote *webrtc.TrackRemote, receiver *webrtc
 		if err != nil {
 			return
 		}
-		if sub != nil {
-			sub.deliver(kind, buf[:n])
+		if sub == nil || !sub.deliver(kind, buf[:n]) {
+			m.unrouted.Add(1)
 		}
 	}
 }
