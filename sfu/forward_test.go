@@ -158,7 +158,7 @@ func TestDownTrackRewritesAndWaitsForKeyframe(t *testing.T) {
 	if keyframeRequests.Load() != 1 {
 		t.Fatalf("%d keyframe requests while waiting, want 1", keyframeRequests.Load())
 	}
-	for i := 0; i < 6; i++ {                             // crosses the 16-bit wrap
+	for i := 0; i < 6; i++ { // crosses the 16-bit wrap
 		// Paced so the writer never falls a cache's length behind.
 		seq, ts = writeFrames(t, tr, seq, ts, 50, i == 0)
 		waitFor(t, time.Second, "packets", func() bool { return len(rec.snapshot()) == (i+1)*150 })
