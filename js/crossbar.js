@@ -1248,9 +1248,11 @@
           break;
         }
         case 'muteForced': {
-          this.emit(new Event('muteForced', { active: m.active !== false, streamId: m.streamId }));
-          const p = [...this.#publishing].find((x) => x.streamId && x.streamId === m.streamId);
+          // One stream muted: its publisher hears of it. Everyone muted (or
+          // allowed to unmute): the session does.
+          const p = m.streamId && [...this.#publishing].find((x) => x.streamId === m.streamId);
           if (p) p.forcedMute();
+          else if (!m.streamId) this.emit(new Event('muteForced', { active: m.active !== false }));
           break;
         }
         case 'subscriberOffer':
