@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,6 +27,7 @@ type server struct {
 	srv     *crossbar.Server
 	session *crossbar.Session
 	url     string // the signaling WebSocket
+	page    string // browserPage's URL
 }
 
 func newServer(t *testing.T) *server {
@@ -40,6 +42,7 @@ func newServer(t *testing.T) *server {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/crossbar/", srv.Handler())
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, browserPage) })
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
@@ -50,17 +53,24 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{t: t, srv: srv, session: s, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/crossbar/ws"}
+	return &server{t: t, srv: srv, session: s, page: hs.URL + "/", url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/crossbar/ws"}
+}
+
+// token returns a token for the session.
+func (s *server) token(role crossbar.Role, name string) string {
+	s.t.Helper()
+	tok, err := s.srv.GenerateToken(s.session.ID(), crossbar.TokenOptions{Role: role, Data: name})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
 }
 
 // connect opens a client with loopback-only media, disconnected when the
 // test ends.
 func (s *server) connect(role crossbar.Role, name string) *client.Session {
 	s.t.Helper()
-	tok, err := s.srv.GenerateToken(s.session.ID(), crossbar.TokenOptions{Role: role, Data: name})
-	if err != nil {
-		s.t.Fatal(err)
-	}
+	tok := s.token(role, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := client.Connect(ctx, s.url, tok, &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})

@@ -20,8 +20,9 @@ type SynthOptions struct {
 	// Bitrate is video bits a second, reached by padding the frames;
 	// default 400 kbit/s. A frame is never smaller than its minimal size,
 	// about 1.1 kB plus 25 bytes a 16x16 macroblock (37 in keyframes), so
-	// small bitrates at large sizes come out higher: 160x120 needs about
-	// 3 kB a frame, 320x240 8.5 kB.
+	// small bitrates at large sizes come out higher: 160x120 needs 3 kB a
+	// frame (4 kB for keyframes), 320x240 8.5 kB (12 kB), 640x480 30 kB
+	// (45 kB).
 	Bitrate int
 	// Width and Height are the coded video size; default 160x120.
 	Width, Height int
@@ -38,9 +39,9 @@ const opusFrame = 20 * time.Millisecond
 
 // Synthesize sends synthetic media on the stream until ctx ends, for bots
 // and load tests: Opus silence every 20 ms on the audio track, and on the
-// video track VP8 frames that any VP8 decoder (libvpx in Chromium
-// included) decodes to a flat grey picture, with keyframes on request and
-// every KeyframeInterval. It needs a stream published with samples (not
+// video track VP8 frames that VP8 decoders (Chromium's included) decode to
+// a still grey picture, keyframes on request and every KeyframeInterval,
+// interframes between them. It needs a stream published with samples (not
 // PublishOptions.RTP), with Opus audio and VP8 video. Frames written while
 // the kind is not published are dropped. It returns nil when ctx ends, and
 // an error when the stream ended or a write failed.
@@ -120,7 +121,7 @@ func (p *Publisher) Synthesize(ctx context.Context, opts SynthOptions) error {
 // no probability updates, no skipped macroblocks; in a keyframe every
 // macroblock is B_PRED with B_DC_PRED subblocks, in an interframe intra
 // DC_PRED; chroma DC_PRED; every block's first token end-of-block. The
-// picture is flat grey (128). What the decoder cannot know is how many
+// picture is grey (128, 129 near the left edge). What the decoder cannot know is how many
 // bits each boolean consumes: at most 7 (probability 1), so each partition
 // gets 7 bits per boolean it holds, and reading past its end, which
 // decoders treat as corruption, cannot happen.
