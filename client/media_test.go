@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -264,4 +265,192 @@ func TestPublishSubscribe(t *testing.T) {
 
 func silence() media.Sample {
 	return media.Sample{Data: []byte{0xf8, 0xff, 0xfe}, Duration: 20 * time.Millisecond}
+}
+
+func TestMediaErrors(t *testing.T) {
+	srv := newServer(t)
+	alice := srv.connect(crossbar.RolePublisher, "alice")
+	viewer := srv.connect(crossbar.RoleSubscriber, "viewer")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if _, err := alice.Publish(ctx, client.PublishOptions{}); err == nil {
+		t.Error("Publish without tracks succeeded")
+	}
+	if _, err := alice.Publish(ctx, client.PublishOptions{Video: true, VideoCodec: webrtc.MimeTypeOpus}); err == nil {
+		t.Error("Publish with an audio codec for video succeeded")
+	}
+	if _, err := alice.Publish(ctx, client.PublishOptions{Video: true, VideoType: "hologram"}); err == nil {
+		t.Error("Publish with an unknown video type succeeded")
+	}
+	_, err := viewer.Publish(ctx, client.PublishOptions{Audio: true})
+	var se *signaling.Error
+	if !errors.As(err, &se) || se.Code != 1500 {
+		t.Errorf("Publish by a subscriber: %v, want code 1500", err)
+	}
+	for range 2 { // the failed subscription leaves nothing behind
+		_, err = viewer.Subscribe(ctx, "no-such-stream", client.SubscribeOptions{Audio: true, Video: true})
+		if !errors.As(err, &se) || se.Code != 1535 {
+			t.Errorf("Subscribe to a missing stream: %v, want code 1535", err)
+		}
+	}
+
+	pub, err := alice.Publish(ctx, client.PublishOptions{Audio: true, RTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.WriteSample(audio, silence()); err == nil {
+		t.Error("WriteSample on an RTP stream succeeded")
+	}
+	if err := pub.WriteRTP(video, nil); err == nil {
+		t.Error("WriteRTP on a stream without video succeeded")
+	}
+	if err := pub.Synthesize(ctx, client.SynthOptions{}); err == nil {
+		t.Error("Synthesize on an RTP stream succeeded")
+	}
+	if err := pub.PublishVideo(ctx, false); err == nil {
+		t.Error("PublishVideo on a stream without video succeeded")
+	}
+	synth, err := alice.Publish(ctx, client.PublishOptions{Audio: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synthesize(t, synth)
+	if _, err := synth.WaitCreated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viewer.Subscribe(ctx, synth.StreamID(), client.SubscribeOptions{Audio: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := viewer.Subscribe(ctx, synth.StreamID(), client.SubscribeOptions{Audio: true}); err == nil {
+		t.Error("a second subscription to the same stream succeeded")
+	}
+}
+
+func TestMuteAndForceUnpublish(t *testing.T) {
+	srv := newServer(t)
+	alice := srv.connect(crossbar.RolePublisher, "alice")
+	bob := srv.connect(crossbar.RoleSubscriber, "bob")
+	mod := srv.connect(crossbar.RoleModerator, "mod")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	pub, err := alice.Publish(ctx, client.PublishOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synthCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	synthDone := make(chan error, 1)
+	go func() { synthDone <- pub.Synthesize(synthCtx, client.SynthOptions{}) }()
+	if _, err := pub.WaitCreated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bob.Subscribe(ctx, pub.StreamID(), client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPackets(t, "bob", sub, audio, 20)
+
+	// publishAudio(false): no audio leaves alice; video goes on.
+	if err := pub.PublishAudio(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, bob, "hasAudio false", streamEvent(signaling.TypeStreamPropertyChanged, pub.StreamID()))
+	if ev.Change.Property != "hasAudio" || ev.Stream.HasAudio {
+		t.Fatalf("property change %+v", ev.Change)
+	}
+	stopped(t, "bob", sub, audio)
+	waitPackets(t, "bob", sub, video, 10)
+	if err := pub.PublishAudio(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	waitPackets(t, "bob", sub, audio, 20)
+
+	// A moderator ends the stream: the publisher learns why, its
+	// transceivers are released, and the same peer connection publishes
+	// again.
+	if err := mod.ForceUnpublish(ctx, pub.StreamID()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pub.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publisher did not learn of forceUnpublish")
+	}
+	if err := pub.Err(); !errors.Is(err, client.ErrUnpublished) || !strings.Contains(err.Error(), "forceUnpublished") {
+		t.Errorf("publisher ended with %v", err)
+	}
+	if err := <-synthDone; !errors.Is(err, client.ErrUnpublished) {
+		t.Errorf("Synthesize ended with %v", err)
+	}
+	<-sub.Done()
+	if err := pub.Unpublish(ctx); err != nil {
+		t.Errorf("Unpublish after forceUnpublish: %v", err)
+	}
+	again, err := alice.Publish(ctx, client.PublishOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synthesize(t, again)
+	if _, err := again.WaitCreated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, err = bob.Subscribe(ctx, again.StreamID(), client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPackets(t, "bob", sub, video, 10)
+}
+
+func TestSessionEndClosesMedia(t *testing.T) {
+	srv := newServer(t)
+	alice := srv.connect(crossbar.RolePublisher, "alice")
+	bob := srv.connect(crossbar.RoleSubscriber, "bob")
+	mod := srv.connect(crossbar.RoleModerator, "mod")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	pub, err := alice.Publish(ctx, client.PublishOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synthesize(t, pub)
+	if _, err := pub.WaitCreated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := bob.Subscribe(ctx, pub.StreamID(), client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := read(t, sub, time.Now())
+	waitPackets(t, "bob", sub, video, 10)
+
+	// bob leaves: his reader ends.
+	if err := bob.Disconnect(); err != nil {
+		t.Fatal(err)
+	}
+	<-r.done
+	if !errors.Is(r.err, client.ErrDisconnected) {
+		t.Errorf("bob's reader ended with %v", r.err)
+	}
+	if _, err := bob.Subscribe(ctx, pub.StreamID(), client.SubscribeOptions{Audio: true}); !errors.Is(err, client.ErrDisconnected) {
+		t.Errorf("Subscribe after Disconnect: %v", err)
+	}
+
+	// The server ends alice's connection: her stream ends with it.
+	if err := mod.ForceDisconnect(ctx, alice.Connection().ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pub.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publisher did not end with the session")
+	}
+	if err := pub.Err(); !strings.Contains(err.Error(), "forceDisconnected") {
+		t.Errorf("publisher ended with %v", err)
+	}
+	if _, err := alice.Publish(ctx, client.PublishOptions{Audio: true}); !errors.Is(err, client.ErrDisconnected) {
+		t.Errorf("Publish after the session ended: %v", err)
+	}
 }
