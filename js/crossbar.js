@@ -969,7 +969,8 @@
       this.started = new Promise((resolve) => (this.#started = resolve));
       this.#stopLevels = watchAudioLevel(this, () => this.#receivers().find((r) => r.track.kind === 'audio'));
       subscribers.add(this);
-      this.emit(new Event('videoElementCreated', { element: this.#widget.video }));
+      // After subscribe() returns, so that its caller can listen.
+      queueMicrotask(() => this.emit(new Event('videoElementCreated', { element: this.#widget.video })));
     }
 
     #videoOn() {

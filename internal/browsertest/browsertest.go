@@ -96,9 +96,10 @@ func New(t testing.TB) *Browser {
 
 // Page is one browser tab.
 type Page struct {
-	t    testing.TB
-	ctx  context.Context
-	name string
+	t     testing.TB
+	ctx   context.Context
+	close context.CancelFunc
+	name  string
 
 	mu  sync.Mutex
 	log []string
@@ -109,7 +110,8 @@ type Page struct {
 func (b *Browser) Open(t testing.TB, name, url string) *Page {
 	t.Helper()
 	p := &Page{t: t, name: name}
-	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithListener(func(ev any) {
+	var cancel context.CancelFunc
+	p.ctx, cancel = chromedp.NewContext(b.ctx, chromedp.WithListener(func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventConsoleAPICalled:
 			var parts []string
@@ -130,7 +132,7 @@ func (b *Browser) Open(t testing.TB, name, url string) *Page {
 			p.record("exception: " + msg)
 		}
 	}))
-	p.ctx = ctx
+	p.close = cancel
 	t.Cleanup(func() {
 		if t.Failed() {
 			p.mu.Lock()
@@ -139,10 +141,15 @@ func (b *Browser) Open(t testing.TB, name, url string) *Page {
 		}
 		cancel()
 	})
-	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+	if err := chromedp.Do(p.ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("page %s: open %s: %v", name, url, err)
 	}
 	return p
+}
+
+// Close closes the tab before the test ends.
+func (p *Page) Close() {
+	p.close()
 }
 
 func (p *Page) record(line string) {
