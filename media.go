@@ -193,6 +193,9 @@ func (s *Session) addStreamLocked(st *Stream) {
 
 // republish handles a client's re-offer on its publishing peer connection.
 func (s *Session) republish(c *Connection, m *signaling.Message) (*signaling.Message, error) {
+	if err := s.routed(); err != nil {
+		return nil, err
+	}
 	if m.SDP == "" {
 		return nil, fmt.Errorf("%w: offer without sdp", ErrBadRequest)
 	}
@@ -419,6 +422,9 @@ func (s *Session) updateSubscription(c *Connection, m *signaling.Message) error 
 
 // answer handles the client's answer to a subscriber offer.
 func (s *Session) answer(c *Connection, m *signaling.Message) error {
+	if err := s.routed(); err != nil {
+		return err
+	}
 	peer, err := s.peerOf(c)
 	if err != nil {
 		return err
@@ -431,6 +437,9 @@ func (s *Session) answer(c *Connection, m *signaling.Message) error {
 
 // candidate handles a client's trickled ICE candidate.
 func (s *Session) candidate(c *Connection, m *signaling.Message) error {
+	if err := s.routed(); err != nil {
+		return err
+	}
 	if m.Candidate == nil {
 		return fmt.Errorf("%w: candidate message without a candidate", ErrBadRequest)
 	}
