@@ -72,6 +72,8 @@ type TrackStats struct {
 
 // SubscriberStats count what a subscription received.
 type SubscriberStats struct {
+	// Audio and Video count every packet that arrived on the tracks,
+	// read or not.
 	Audio, Video TrackStats
 	// Dropped counts packets that arrived while the ReadRTP queue was full.
 	Dropped uint64

@@ -24,7 +24,8 @@ type SynthOptions struct {
 	// frame (4 kB for keyframes), 320x240 8.5 kB (12 kB), 640x480 30 kB
 	// (45 kB).
 	Bitrate int
-	// Width and Height are the coded video size; default 160x120.
+	// Width and Height are the coded video size; default 160x120,
+	// whatever size the stream announced (PublishOptions.Width, Height).
 	Width, Height int
 	// KeyframeInterval is how often a keyframe is sent unasked; default 2 s.
 	// Keyframes are also sent when the server asks for one.
