@@ -83,6 +83,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{e.log}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The engine offers on subscribing connections, so it picks their
+	// candidate pair. A client that trickles its candidates is first seen
+	// as a peer-reflexive one, which Pion would wait a second before
+	// choosing; the engine has only host candidates, so do not wait.
+	se.SetPrflxAcceptanceMinWait(0)
 	if err := e.setupNetwork(&se); err != nil {
 		_ = e.closeListeners()
 		return nil, err
