@@ -11,9 +11,10 @@ import (
 // rawClient is a client speaking the protocol by hand, as a browser does.
 type rawClient struct {
 	t  *testing.T
-	ws *signaling.WebSocket
-	id string
-	n  uint64
+	ws   *signaling.WebSocket
+	id   string
+	mode string // the session's media mode, from "connected"
+	n    uint64
 }
 
 func rawJoin(t *testing.T, h *harness, s *crossbar.Session, role crossbar.Role) *rawClient {
@@ -23,7 +24,7 @@ func rawJoin(t *testing.T, h *harness, s *crossbar.Session, role crossbar.Role) 
 	if m.Type != signaling.TypeConnected {
 		t.Fatalf("connect: %+v", m)
 	}
-	return &rawClient{t: t, ws: ws, id: m.Connection.ID, n: 1}
+	return &rawClient{t: t, ws: ws, id: m.Connection.ID, mode: m.MediaMode, n: 1}
 }
 
 // request sends m and returns the reply, skipping events.
@@ -99,5 +100,18 @@ func TestRelayedSessionCarriesNegotiationBetweenClients(t *testing.T) {
 	}
 	if r := pub.request(&signaling.Message{Type: signaling.TypeRelay, ConnectionID: sub.id, StreamID: streamID, SDP: "again"}); r.Type != signaling.TypeError {
 		t.Fatalf("relay after unsubscribe: %+v", r)
+	}
+}
+
+func TestConnectedTellsTheMediaMode(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	for _, mode := range []crossbar.MediaMode{crossbar.Routed, crossbar.Relayed} {
+		s, err := h.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := rawJoin(t, h, s, crossbar.RoleSubscriber); c.mode != string(mode) {
+			t.Errorf("session %s: connected says mediaMode %q", mode, c.mode)
+		}
 	}
 }

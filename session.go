@@ -380,6 +380,7 @@ func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, 
 		Capabilities: capabilities(c.token.Role),
 		Resumed:      resumed,
 		ICEServers:   s.srv.iceServers,
+		MediaMode:    string(s.info.MediaMode),
 	}
 	if !resumed {
 		for _, o := range s.connectionsLocked() {

@@ -91,6 +91,7 @@ type Message struct {
 
 	// Media.
 	ICEServers []ICEServer   `json:"iceServers,omitempty"` // in "connected"
+	MediaMode  string        `json:"mediaMode,omitempty"`  // in "connected": MediaRouted or MediaRelayed
 	SDP        string        `json:"sdp,omitempty"`
 	PC         string        `json:"pc,omitempty"` // "publisher" or "subscriber"
 	Candidate  *ICECandidate `json:"candidate,omitempty"`
@@ -105,6 +106,12 @@ type Message struct {
 const (
 	PCPublisher  = "publisher"  // the client offers; it carries the client's streams
 	PCSubscriber = "subscriber" // the server offers; it carries subscribed streams
+)
+
+// The media modes of a session, in "connected".
+const (
+	MediaRouted  = "routed"  // media goes through the server
+	MediaRelayed = "relayed" // media goes peer to peer; the server only signals
 )
 
 // ICEServer is a STUN or TURN server for the client's peer connections.
