@@ -1,0 +1,145 @@
+// Command crossbar-load measures Crossbar's forwarding under load on one
+// machine. It starts the host app as a separate process (itself, re-run
+// with -serve) so that the server's CPU time and memory are measured alone,
+// connects publishers and subscribers to it with the Go client over
+// loopback, publishes synthetic video (VP8, 30 fps, ~2 Mbit/s in ~1200-byte
+// packets) and Opus audio, and after a warm-up measures a steady window:
+// forwarded packets a second, server CPU per forwarded packet, server RSS,
+// loss and join latency. It prints a table and optionally writes JSON and
+// an SVG plot.
+//
+//	go run ./cmd/crossbar-load                    # every scenario
+//	go run ./cmd/crossbar-load -run 1x10,4x50 -pin -json out.json -plot docs/perf.svg
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// config holds the flags of a load run.
+type config struct {
+	warmup, window time.Duration
+	bitrate, fps   int
+	pin            bool
+	cpuProfile     string // file name prefix for the server's CPU profiles
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("crossbar-load: ")
+	var (
+		serveFlag = flag.Bool("serve", false, "run as the host app (started by the load process itself)")
+		cpus      = flag.String("cpus", "", "with -serve: pin the host app to these CPUs")
+		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames())
+		jsonOut   = flag.String("json", "", "write the results as JSON to this file")
+		plotOut   = flag.String("plot", "", "write an SVG plot of CPU per packet and memory against subscribers to this file")
+		baseline  = flag.String("baseline", "", "with -plot: also draw the results in this JSON file (an earlier run)")
+		cfg       config
+	)
+	flag.DurationVar(&cfg.warmup, "warmup", 5*time.Second, "time between the last join and the measuring window")
+	flag.DurationVar(&cfg.window, "window", 20*time.Second, "length of the measuring window")
+	flag.IntVar(&cfg.bitrate, "bitrate", 2_000_000, "video bits per second of each publisher")
+	flag.IntVar(&cfg.fps, "fps", 30, "video frames per second of each publisher")
+	flag.BoolVar(&cfg.pin, "pin", false, "pin the host app to CPU 0 and the clients to the other CPUs")
+	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "save the host app's CPU profile of each window to <prefix>-<scenario>.pprof")
+	flag.Parse()
+
+	if *serveFlag {
+		if *cpus != "" {
+			list, err := parseCPUs(*cpus)
+			if err == nil {
+				err = pinSelf(list)
+			}
+			if err != nil {
+				log.Fatal(err)
+			}
+		}
+		if err := serve(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+
+	selected, err := selectScenarios(*runFlag)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var base []result
+	if *baseline != "" {
+		if base, err = readResults(*baseline); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if cfg.pin {
+		if runtime.NumCPU() < 2 {
+			log.Fatal("-pin needs at least 2 CPUs")
+		}
+		var others []int
+		for c := 1; c < runtime.NumCPU(); c++ {
+			others = append(others, c)
+		}
+		if err := pinSelf(others); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	var results []result
+	for _, sc := range selected {
+		log.Printf("scenario %s: %s", sc.Name, sc.describe())
+		res := runScenario(cfg, sc)
+		if res.Error != "" {
+			log.Printf("scenario %s failed: %s", sc.Name, res.Error)
+		}
+		results = append(results, res)
+	}
+	printTable(os.Stdout, results)
+
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	if *plotOut != "" {
+		if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func readResults(path string) ([]result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rs []result
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rs, nil
+}
+
+func selectScenarios(list string) ([]scenario, error) {
+	if list == "all" {
+		return scenarios, nil
+	}
+	var out []scenario
+	for _, name := range strings.Split(list, ",") {
+		sc, ok := scenarioNamed(strings.TrimSpace(name))
+		if !ok {
+			return nil, fmt.Errorf("no scenario %q (have %s)", name, scenarioNames())
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// printTable writes the results as a table, with the reference SFU's CPU
+// per packet and memory where the issue gives them.
+func printTable(w io.Writer, results []result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
+	for _, r := range results {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\tfailed: %s\n", r.Scenario, r.Error)
+			continue
+		}
+		refUS, refMiB := "-", "-"
+		if ref, ok := references[r.Scenario]; ok {
+			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
+			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
+			r.Scenario, r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, refUS, r.RSSMiB, refMiB,
+			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
+	}
+	tw.Flush()
+}
+
+// series is one line of the plot: (subscribers, value) points.
+type series struct {
+	name   string
+	color  string
+	dashed bool
+	cpu    [][2]float64
+	mem    [][2]float64
+}
+
+// plot draws CPU per forwarded packet and server RSS against the number of
+// subscribers of one publisher (the 1xN scenarios): the reference SFU's
+// figures, this run's, and an earlier run's when given.
+func plot(results, baseline []result) []byte {
+	var all []series
+	ref := series{name: "reference SFU", color: "#999999", dashed: true}
+	for name, r := range references {
+		if n, ok := oneToMany(name); ok {
+			ref.cpu = append(ref.cpu, [2]float64{n, r.CPUPerPacket})
+			ref.mem = append(ref.mem, [2]float64{n, (r.MinMiB + r.MaxMiB) / 2})
+		}
+	}
+	all = append(all, ref)
+	if len(baseline) > 0 {
+		all = append(all, seriesOf("Crossbar before", "#e08020", true, baseline))
+	}
+	all = append(all, seriesOf("Crossbar", "#2060c0", false, results))
+	for i := range all {
+		slices.SortFunc(all[i].cpu, func(a, b [2]float64) int { return int(a[0] - b[0]) })
+		slices.SortFunc(all[i].mem, func(a, b [2]float64) int { return int(a[0] - b[0]) })
+	}
+
+	var b bytes.Buffer
+	const width, height = 760, 330
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
+	panel(&b, 60, "server CPU per forwarded packet (µs)", all, func(s series) [][2]float64 { return s.cpu })
+	panel(&b, 430, "server RSS (MiB)", all, func(s series) [][2]float64 { return s.mem })
+	for i, s := range all {
+		y := height - 14
+		x := 60 + i*200
+		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", x, y-4, x+24, y-4, s.color, dash(s))
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x+30, y, s.name)
+	}
+	b.WriteString("</svg>\n")
+	return b.Bytes()
+}
+
+// oneToMany returns N for a scenario named "1xN".
+func oneToMany(name string) (float64, bool) {
+	rest, ok := strings.CutPrefix(name, "1x")
+	if !ok {
+		return 0, false
+	}
+	var n float64
+	_, err := fmt.Sscanf(rest, "%g", &n)
+	return n, err == nil
+}
+
+func seriesOf(name, color string, dashed bool, results []result) series {
+	s := series{name: name, color: color, dashed: dashed}
+	for _, r := range results {
+		if n, ok := oneToMany(r.Scenario); ok && r.Error == "" {
+			s.cpu = append(s.cpu, [2]float64{n, r.CPUPerPacketUS})
+			s.mem = append(s.mem, [2]float64{n, r.RSSMiB})
+		}
+	}
+	return s
+}
+
+func dash(s series) string {
+	if s.dashed {
+		return ` stroke-dasharray="6 4"`
+	}
+	return ""
+}
+
+// panel draws one chart, 280x220 at (left, 40), with axes from zero to the
+// largest value.
+func panel(b *bytes.Buffer, left int, title string, all []series, points func(series) [][2]float64) {
+	const top, w, h = 40, 280, 220
+	maxX, maxY := 0.0, 0.0
+	for _, s := range all {
+		for _, p := range points(s) {
+			maxX, maxY = max(maxX, p[0]), max(maxY, p[1])
+		}
+	}
+	if maxX == 0 || maxY == 0 {
+		return
+	}
+	maxY = niceCeil(maxY)
+	x := func(v float64) float64 { return float64(left) + v/maxX*w }
+	y := func(v float64) float64 { return top + h - v/maxY*h }
+	fmt.Fprintf(b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", left, top-14, title)
+	fmt.Fprintf(b, `<path d="M%d %d V%d H%d" fill="none" stroke="black"/>`+"\n", left, top, top+h, left+w)
+	for i := 0; i <= 4; i++ {
+		v := maxY * float64(i) / 4
+		fmt.Fprintf(b, `<text x="%d" y="%.0f" text-anchor="end">%g</text>`+"\n", left-6, y(v)+4, v)
+		fmt.Fprintf(b, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="#eeeeee"/>`+"\n", left+1, y(v), left+w, y(v))
+	}
+	for _, n := range []float64{10, 50, 100} {
+		if n <= maxX {
+			fmt.Fprintf(b, `<text x="%.0f" y="%d" text-anchor="middle">%g</text>`+"\n", x(n), top+h+16, n)
+		}
+	}
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">subscribers of one publisher</text>`+"\n", left+w/2, top+h+32)
+	for _, s := range all {
+		var d strings.Builder
+		for i, p := range points(s) {
+			cmd := "L"
+			if i == 0 {
+				cmd = "M"
+			}
+			fmt.Fprintf(&d, "%s%.1f %.1f ", cmd, x(p[0]), y(p[1]))
+			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", x(p[0]), y(p[1]), s.color)
+		}
+		if d.Len() > 0 {
+			fmt.Fprintf(b, `<path d="%s" fill="none" stroke="%s" stroke-width="2"%s/>`+"\n", strings.TrimSpace(d.String()), s.color, dash(s))
+		}
+	}
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	p := 1.0
+	for p*10 <= v {
+		p *= 10
+	}
+	for p > v {
+		p /= 10
+	}
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
+}
