@@ -10,7 +10,7 @@ import (
 
 // rawClient is a client speaking the protocol by hand, as a browser does.
 type rawClient struct {
-	t  *testing.T
+	t    *testing.T
 	ws   *signaling.WebSocket
 	id   string
 	mode string // the session's media mode, from "connected"

@@ -111,7 +111,13 @@ declare namespace OT {
     packetsLost: number;
   }
 
+  /**
+   * One item per peer connection carrying the stream: one without
+   * connectionId in a routed session, one per subscriber (its connection)
+   * in a relayed session.
+   */
   interface PublisherStats {
+    connectionId?: string;
     stats: {
       audio: RtpStats & { bytesSent: number; packetsSent: number };
       video: RtpStats & { bytesSent: number; packetsSent: number; frameRate: number };
@@ -156,7 +162,7 @@ declare namespace OT {
     getVideoSource(): { deviceId?: string; type: 'camera' | 'screen' | 'custom' | null; track: MediaStreamTrack | null };
     getImgData(): string | null;
     getStats(callback?: Callback<PublisherStats[]>): Promise<PublisherStats[]>;
-    getRtcStatsReport(): Promise<{ rtcStatsReport: Map<string, any> }[]>;
+    getRtcStatsReport(): Promise<{ connectionId?: string; rtcStatsReport: Map<string, any> }[]>;
     videoWidth(): number;
     videoHeight(): number;
   }

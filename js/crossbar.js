@@ -478,8 +478,10 @@
   // ------------------------------------------------------------------ media
 
   /**
-   * PeerLink is one of the two peer connections with the server. It sends
-   * its ICE candidates once its description has reached the server, and runs
+   * PeerLink is one peer connection: with the server in routed sessions
+   * (the publisher PC and the subscriber PC), with another client in relayed
+   * ones (one per stream and subscriber). It sends its ICE candidates with
+   * sendCandidate once its description has gone to the other end, and runs
    * negotiations one at a time.
    */
   class PeerLink {
@@ -487,22 +489,20 @@
     #described = false;
     #candidates = [];
 
-    constructor(name, iceServers, send) {
-      this.name = name;
-      this.send = send;
+    constructor(iceServers, sendCandidate) {
+      this.sendCandidate = sendCandidate;
       this.pc = new RTCPeerConnection({ iceServers: iceServers || [] });
       this.pc.onicecandidate = (e) => {
         if (!e.candidate || !e.candidate.candidate) return;
-        const msg = { type: 'candidate', pc: name, candidate: e.candidate.toJSON() };
-        if (this.#described) send(msg);
-        else this.#candidates.push(msg);
+        if (this.#described) sendCandidate(e.candidate.toJSON());
+        else this.#candidates.push(e.candidate.toJSON());
       };
     }
 
     // described notes that the local description was sent.
     described() {
       this.#described = true;
-      for (const m of this.#candidates.splice(0)) this.send(m);
+      for (const c of this.#candidates.splice(0)) this.sendCandidate(c);
     }
 
     // serially runs fn after the negotiations queued before it.
@@ -713,13 +713,12 @@
       this.stream = undefined;
       this.session = undefined;
       this.streamId = undefined; // set by the server's reply to publish
-      this.transceivers = [];
+      this.transceivers = []; // on the publisher PC, in routed sessions
+      this.peers = new Map(); // connection id -> PeerLink to that subscriber, in relayed sessions
+      this.relayed = false;
       this.ready = this.#acquire();
       this.ready.catch(() => {});
-      this.#stopLevels = watchAudioLevel(this, () => {
-        const t = this.transceivers.find((x) => x.sender.track && x.sender.track.kind === 'audio');
-        return t && t.sender;
-      });
+      this.#stopLevels = watchAudioLevel(this, () => this.#senders().find((x) => x.track && x.track.kind === 'audio'));
       publishers.add(this);
     }
 
@@ -889,13 +888,34 @@
       return imageOf(this.#widget.video);
     }
 
+    // senders returns the RTP senders of the published stream, on every
+    // peer connection that carries it.
+    #senders() {
+      return [...this.transceivers.map((t) => t.sender), ...[...this.peers.values()].flatMap((l) => l.pc.getSenders())];
+    }
+
+    // perPC runs statsFn on the senders of each peer connection that carries
+    // the stream: the one with the server in a routed session (an item
+    // without connectionId), one per subscriber in a relayed session.
+    #perPC(statsFn) {
+      if (!this.relayed) return statsFn(this.transceivers.map((t) => t.sender)).then((v) => [v]);
+      return Promise.all([...this.peers].map(([connectionId, l]) => statsFn(l.pc.getSenders()).then((v) => ({ connectionId, ...v }))));
+    }
+
     getStats(cb) {
-      const p = statsOf(this.transceivers.map((t) => t.sender), 'out').then((stats) => [{ stats }]);
-      return withCallback(p, cb);
+      return withCallback(this.#perPC((senders) => statsOf(senders, 'out').then((stats) => ({ stats }))), cb);
     }
 
     getRtcStatsReport() {
-      return mergeReports(this.transceivers.map((t) => t.sender)).then((rtcStatsReport) => [{ rtcStatsReport }]);
+      return this.#perPC((senders) => mergeReports(senders).then((rtcStatsReport) => ({ rtcStatsReport })));
+    }
+
+    // dropPeer closes the relayed peer connection to a subscriber.
+    dropPeer(connectionId) {
+      const link = this.peers.get(connectionId);
+      if (!link) return;
+      this.peers.delete(connectionId);
+      link.close();
     }
 
     // published records the stream the server created for this publisher.
@@ -912,6 +932,8 @@
       this.streamId = undefined;
       this.session = undefined;
       this.transceivers = [];
+      [...this.peers.keys()].forEach((id) => this.dropPeer(id));
+      this.relayed = false;
       const ev = this.emit(new Event('streamDestroyed', { stream, reason }, true), () => this.destroy(reason));
       if (this.#destroying && ev.isDefaultPrevented()) this.destroy(reason);
     }
@@ -1132,12 +1154,25 @@
 
   const PUBLISH_TIMEOUT = 20000;
 
+  // addTracks adds a send-only transceiver to pc for each track of a
+  // publisher, and returns them.
+  function addTracks(pc, p) {
+    const ms = p.mediaStream;
+    return ms.getTracks().map((track) => {
+      const init = { direction: 'sendonly', streams: [ms] };
+      if (track.kind === 'video' && p.properties.frameRate) init.sendEncodings = [{ maxFramerate: p.properties.frameRate }];
+      return pc.addTransceiver(track, init);
+    });
+  }
+
   /** Session is a connection to one Crossbar session. */
   class Session extends EventEmitter {
     #sig = null;
     #iceServers = [];
-    #pub = null; // PeerLink of published streams
-    #sub = null; // PeerLink of subscribed streams
+    #relayed = false; // media goes peer to peer: see PROTOCOL.md, "Media in relayed sessions"
+    #pub = null; // PeerLink of published streams (routed)
+    #sub = null; // PeerLink of subscribed streams (routed)
+    #relays = new Map(); // stream id -> PeerLink from its publisher (relayed)
     #remote = new Map(); // stream id -> remote MediaStream
     #subscribed = new Map(); // stream id -> Subscriber
     #publishing = new Set(); // Publishers whose stream is published or being published
@@ -1188,6 +1223,7 @@
       }
       this.currentState = 'connected';
       this.#iceServers = m.iceServers || [];
+      this.#relayed = m.mediaMode === 'relayed';
       this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
       this.connection = new Connection(m.connection);
       const own = this.connection.connectionId;
@@ -1225,6 +1261,8 @@
         case 'connectionDestroyed': {
           const connection = this.connections.get(m.connection.connectionId) || new Connection(m.connection);
           this.connections.remove(connection);
+          this.#publishing.forEach((p) => p.dropPeer(connection.connectionId));
+          for (const [id, link] of this.#relays) if (link.peer === connection.connectionId) this.#closeRelay(id);
           this.emit(new Event('connectionDestroyed', { connection, reason: m.reason }));
           break;
         }
@@ -1259,6 +1297,17 @@
         case 'subscriberOffer':
           this.#answer(m.sdp);
           break;
+        case 'peerSubscribed':
+          this.#peerSubscribed(m);
+          break;
+        case 'peerUnsubscribed': {
+          const p = this.getPublisherForStream(m.streamId);
+          if (p) p.dropPeer(m.connectionId);
+          break;
+        }
+        case 'relay':
+          this.#relay(m);
+          break;
         default:
           log.debug('ignored message', m.type);
       }
@@ -1286,6 +1335,7 @@
         this.getSubscribersForStream(stream).forEach((s) => s.destroy(reason));
       });
       this.#remote.delete(id);
+      this.#closeRelay(id);
     }
 
     #propertyChanged(m) {
@@ -1314,6 +1364,7 @@
       if (this.#pub) this.#pub.close();
       if (this.#sub) this.#sub.close();
       this.#pub = this.#sub = null;
+      [...this.#relays.keys()].forEach((id) => this.#closeRelay(id));
       this.#remote.clear();
       const subs = [...this.#subscribed.values()];
       this.streams.clear();
@@ -1381,7 +1432,7 @@
     // the BUNDLE transport, which the next stream then reuses.
     #publisherLink() {
       if (this.#pub) return this.#pub;
-      const link = new PeerLink('publisher', this.#iceServers, (m) => this.#sig && this.#sig.send(m));
+      const link = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'publisher', candidate }));
       link.pc.createDataChannel('crossbar');
       link.serially(() => this.#offer(link)).catch((err) => log.error('cannot set up the publisher connection:', err.message));
       this.#pub = link;
@@ -1396,16 +1447,16 @@
       await link.pc.setRemoteDescription({ type: 'answer', sdp: (await r).sdp });
     }
 
-    #negotiatePublish(p) {
+    async #negotiatePublish(p) {
+      if (this.#relayed) {
+        // Media goes to each subscriber when it subscribes (peerSubscribed).
+        p.relayed = true;
+        return (await this.#request({ type: 'publish', stream: p.describe() })).streamId;
+      }
       const link = this.#publisherLink();
       return link.serially(async () => {
         const pc = link.pc;
-        const ms = p.mediaStream;
-        const transceivers = ms.getTracks().map((track) => {
-          const init = { direction: 'sendonly', streams: [ms] };
-          if (track.kind === 'video' && p.properties.frameRate) init.sendEncodings = [{ maxFramerate: p.properties.frameRate }];
-          return pc.addTransceiver(track, init);
-        });
+        const transceivers = addTracks(pc, p);
         try {
           await pc.setLocalDescription(await pc.createOffer());
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -1421,6 +1472,77 @@
           throw err;
         }
       });
+    }
+
+    // peerSubscribed opens a relayed peer connection from one of our
+    // streams to a new subscriber, and offers it the stream's tracks.
+    #peerSubscribed({ connectionId, streamId }) {
+      const p = this.getPublisherForStream(streamId);
+      if (!p || p.peers.has(connectionId)) return;
+      const link = this.#relayLink(streamId, connectionId);
+      p.peers.set(connectionId, link);
+      addTracks(link.pc, p);
+      link
+        .serially(async () => {
+          await link.pc.setLocalDescription(await link.pc.createOffer());
+          link.relay({ sdp: link.pc.localDescription.sdp });
+          link.described();
+        })
+        .catch((err) => log.error(`cannot offer stream ${streamId} to ${connectionId}:`, err.message));
+    }
+
+    // relayLink makes a peer connection with the other end of a relayed
+    // stream; link.relay(fields) sends it a "relay" message.
+    #relayLink(streamId, connectionId) {
+      const relay = (fields) => this.#sig && this.#sig.send({ type: 'relay', connectionId, streamId, ...fields });
+      const link = new PeerLink(this.#iceServers, (candidate) => relay({ candidate }));
+      link.peer = connectionId;
+      link.relay = relay;
+      return link;
+    }
+
+    // relay applies what the other end of a relayed peer connection sent: a
+    // subscriber's answer or candidate for one of our streams, or a
+    // publisher's offer or candidate for a stream we subscribe to.
+    #relay({ connectionId, streamId, sdp, candidate }) {
+      const p = this.getPublisherForStream(streamId);
+      let link = p ? p.peers.get(connectionId) : this.#relays.get(streamId);
+      if (!link && !p && sdp && this.#subscribed.has(streamId)) link = this.#subscriberRelay(streamId, connectionId);
+      if (!link || link.peer !== connectionId) return;
+      link
+        .serially(async () => {
+          if (candidate) return link.pc.addIceCandidate(candidate);
+          if (p) return link.pc.setRemoteDescription({ type: 'answer', sdp });
+          await link.pc.setRemoteDescription({ type: 'offer', sdp });
+          await link.pc.setLocalDescription(await link.pc.createAnswer());
+          link.relay({ sdp: link.pc.localDescription.sdp });
+          link.described();
+        })
+        .catch((err) => log.warn(`relayed negotiation of stream ${streamId} failed:`, err.message));
+    }
+
+    // subscriberRelay makes the peer connection on which the publisher of a
+    // stream we subscribe to sends it. The stream's tracks are gathered in
+    // one MediaStream, whatever streams the publisher put them in.
+    #subscriberRelay(streamId, connectionId) {
+      const link = this.#relayLink(streamId, connectionId);
+      const ms = new MediaStream();
+      link.pc.ontrack = (e) => {
+        const sub = this.#subscribed.get(streamId);
+        if (sub) e.track.enabled = sub.properties[e.track.kind === 'audio' ? 'subscribeToAudio' : 'subscribeToVideo'] !== false;
+        ms.addTrack(e.track);
+        this.#remote.set(streamId, ms);
+        if (sub) sub.attach(ms);
+      };
+      this.#relays.set(streamId, link);
+      return link;
+    }
+
+    #closeRelay(streamId) {
+      const link = this.#relays.get(streamId);
+      if (!link) return;
+      this.#relays.delete(streamId);
+      link.close();
     }
 
     // release stops the transceivers of an ended stream and tells the
@@ -1494,7 +1616,7 @@
 
     #answer(sdp) {
       if (!this.#sub) {
-        this.#sub = new PeerLink('subscriber', this.#iceServers, (m) => this.#sig && this.#sig.send(m));
+        this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'subscriber', candidate }));
         this.#sub.pc.ontrack = (e) => {
           const ms = e.streams[0];
           if (!ms) return;
@@ -1516,15 +1638,25 @@
 
     // receiversOf returns the receivers of a remote MediaStream's tracks.
     receiversOf(ms) {
-      if (!this.#sub) return [];
       const tracks = ms.getTracks();
-      return this.#sub.pc.getReceivers().filter((r) => tracks.includes(r.track));
+      const links = [this.#sub, ...this.#relays.values()].filter(Boolean);
+      return links.flatMap((l) => l.pc.getReceivers()).filter((r) => tracks.includes(r.track));
     }
 
-    // subscription changes what a subscriber receives.
+    // subscription changes what a subscriber receives, change being
+    // {audio: on} or {video: on}. In a relayed session the media keeps
+    // coming; the subscriber's tracks are turned off locally.
     subscription(sub, change) {
-      if (this.#subscribed.get(sub.stream.streamId) !== sub || !this.#sig) return;
-      this.#sig.send({ type: 'subscription', streamId: sub.stream.streamId, ...change });
+      const id = sub.stream.streamId;
+      if (this.#subscribed.get(id) !== sub || !this.#sig) return;
+      if (!this.#relayed) {
+        this.#sig.send({ type: 'subscription', streamId: id, ...change });
+        return;
+      }
+      const ms = this.#remote.get(id);
+      for (const [kind, on] of Object.entries(change)) {
+        if (ms) ms.getTracks().forEach((t) => t.kind === kind && (t.enabled = on));
+      }
     }
 
     unsubscribe(subscriber) {
@@ -1537,6 +1669,7 @@
       if (this.#subscribed.get(id) !== sub) return;
       this.#subscribed.delete(id);
       this.#remote.delete(id);
+      this.#closeRelay(id);
       if (this.isConnected() && this.streams.has(id)) {
         this.#request({ type: 'unsubscribe', streamId: id }).catch((err) => log.warn('unsubscribe failed:', err.message));
       }
