@@ -26,12 +26,12 @@ const (
 
 // harness is a Crossbar server mounted on a real HTTP server on loopback.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	srv *crossbar.Server
 	ws  string // the signaling WebSocket URL
 }
 
-func newHarness(t *testing.T, cfg crossbar.Config) *harness {
+func newHarness(t testing.TB, cfg crossbar.Config) *harness {
 	t.Helper()
 	cfg.APIKey, cfg.APISecret = testKey, testSecret
 	cfg.Media.LoopbackOnly = true
