@@ -61,6 +61,7 @@ type Session struct {
 	self        signaling.Connection
 	caps        signaling.Capabilities
 	iceServers  []signaling.ICEServer // from "connected", for the peer connections
+	mediaMode   string                // from "connected": signaling.MediaRouted or MediaRelayed
 	connections map[string]signaling.Connection
 	streams     map[string]signaling.Stream
 	pending     map[uint64]chan *signaling.Message
@@ -105,6 +106,7 @@ func Connect(ctx context.Context, url, token string, opts *Options) (*Session, e
 	s.t = t
 	s.self = *connected.Connection
 	s.iceServers = connected.ICEServers
+	s.mediaMode = connected.MediaMode
 	if connected.Capabilities != nil {
 		s.caps = *connected.Capabilities
 	}
@@ -360,6 +362,15 @@ func (s *Session) ICEServers() []signaling.ICEServer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.iceServers)
+}
+
+// Relayed reports whether the session is relayed: media goes peer to peer,
+// on one peer connection per stream and subscriber, and the server only
+// signals. Publish and Subscribe work the same in either mode.
+func (s *Session) Relayed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mediaMode == signaling.MediaRelayed
 }
 
 // Capabilities returns what the client's role permits.

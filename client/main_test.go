@@ -32,6 +32,12 @@ type server struct {
 
 func newServer(t *testing.T) *server {
 	t.Helper()
+	return newServerMode(t, crossbar.Routed)
+}
+
+// newServerMode is newServer with a session of the given media mode.
+func newServerMode(t *testing.T, mode crossbar.MediaMode) *server {
+	t.Helper()
 	srv, err := crossbar.New(crossbar.Config{
 		APIKey:    "12345678",
 		APISecret: "0123456789abcdef0123456789abcdef",
@@ -49,7 +55,7 @@ func newServer(t *testing.T) *server {
 		hs.CloseClientConnections()
 		hs.Close()
 	})
-	s, err := srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Routed})
+	s, err := srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,12 +40,14 @@ type mediaState struct {
 	pub, sub    *webrtc.PeerConnection
 	pubTrickle  *trickle
 	subTrickle  *trickle
-	publishers  map[string]*Publisher  // by stream id
-	subscribers map[string]*Subscriber // by stream id
-	tasks       []func()               // work for the media goroutine, in order
-	working     bool                   // the media goroutine is running
-	wg          sync.WaitGroup         // every goroutine the media side started
-	unrouted    atomic.Uint64          // packets of tracks no subscription wanted
+	publishers  map[string]*Publisher   // by stream id
+	subscribers map[string]*Subscriber  // by stream id
+	relays      map[relayKey]*relayPeer // relayed sessions: the peer connections with other clients
+	early       map[string][]string     // relayed sessions: subscribers of a stream Publish has not registered yet
+	tasks       []func()                // work for the media goroutine, in order
+	working     bool                    // the media goroutine is running
+	wg          sync.WaitGroup          // every goroutine the media side started
+	unrouted    atomic.Uint64           // packets of tracks no subscription wanted
 
 	negotiating sync.Mutex // held through each publisher PC negotiation
 	closeOnce   sync.Once
@@ -90,6 +92,26 @@ func (s *Session) peerConnection(pc string) (*webrtc.PeerConnection, *trickle, e
 	if conn != nil {
 		return conn, tr, nil
 	}
+	conn, tr, err := s.newPeerConnectionLocked(func(c *signaling.ICECandidate) *signaling.Message {
+		return &signaling.Message{Type: signaling.TypeCandidate, PC: pc, Candidate: c}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: create %s peer connection: %w", pc, err)
+	}
+	if pc == signaling.PCSubscriber {
+		conn.OnTrack(s.onSubscriberTrack)
+		m.sub, m.subTrickle = conn, tr
+	} else {
+		m.pub, m.pubTrickle = conn, tr
+	}
+	return conn, tr, nil
+}
+
+// newPeerConnectionLocked makes a peer connection with the server's ICE
+// servers, whose candidates are sent as the messages wrap makes. The
+// caller holds m.mu.
+func (s *Session) newPeerConnectionLocked(wrap func(*signaling.ICECandidate) *signaling.Message) (*webrtc.PeerConnection, *trickle, error) {
+	m := &s.media
 	if m.api == nil {
 		api, err := newAPI(s.opts.Media)
 		if err != nil {
@@ -103,16 +125,10 @@ func (s *Session) peerConnection(pc string) (*webrtc.PeerConnection, *trickle, e
 	}
 	conn, err := m.api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: create %s peer connection: %w", pc, err)
+		return nil, nil, err
 	}
-	tr = &trickle{s: s, pc: pc}
+	tr := &trickle{s: s, wrap: wrap}
 	conn.OnICECandidate(tr.add)
-	if pc == signaling.PCSubscriber {
-		conn.OnTrack(s.onSubscriberTrack)
-		m.sub, m.subTrickle = conn, tr
-	} else {
-		m.pub, m.pubTrickle = conn, tr
-	}
 	return conn, tr, nil
 }
 
@@ -167,14 +183,30 @@ func (m *mediaState) work() {
 }
 
 // routeMedia hands the media side a message from the server: subscriber
-// offers, and the stream events about our publishers and subscriptions.
-// apply has already updated the session's view with it.
+// offers, relayed negotiation, and the events about our publishers,
+// subscriptions and the other ends of our relayed peer connections. apply
+// has already updated the session's view with it.
 func (s *Session) routeMedia(msg *signaling.Message) {
 	m := &s.media
 	switch msg.Type {
 	case signaling.TypeSubscriberOffer:
 		sdp := msg.SDP
 		m.enqueue(func() { s.answerSubscriberOffer(sdp) })
+	case signaling.TypePeerSubscribed:
+		key := relayKey{streamID: msg.StreamID, peerID: msg.ConnectionID}
+		m.enqueue(func() { s.peerSubscribed(key) })
+	case signaling.TypePeerUnsubscribed:
+		key := relayKey{streamID: msg.StreamID, peerID: msg.ConnectionID}
+		m.enqueue(func() { s.closeRelays(func(k relayKey) bool { return k == key }) })
+	case signaling.TypeRelay:
+		m.enqueue(func() { s.relay(msg) })
+	case signaling.TypeConnectionDestroyed:
+		if msg.Connection != nil {
+			id := msg.Connection.ID
+			m.enqueue(func() { s.closeRelays(func(k relayKey) bool { return k.peerID == id }) })
+		}
+	case signaling.TypeMuteForced, signaling.TypeStreamPropertyChanged:
+		s.mutedByModerator(msg)
 	case signaling.TypeStreamCreated:
 		if msg.Stream == nil {
 			return
@@ -204,6 +236,11 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 		if sub != nil {
 			sub.end(fmt.Errorf("%w: stream destroyed (%s)", ErrSubscriptionEnded, msg.Reason))
 		}
+		id := msg.Stream.ID
+		m.mu.Lock()
+		delete(m.early, id)
+		m.mu.Unlock()
+		m.enqueue(func() { s.closeRelays(func(k relayKey) bool { return k.streamID == id }) })
 	}
 }
 
@@ -216,6 +253,10 @@ func (s *Session) closeMedia() {
 		m.mu.Lock()
 		m.closed = true
 		pcs := []*webrtc.PeerConnection{m.pub, m.sub}
+		for _, r := range m.relays {
+			pcs = append(pcs, r.pc)
+		}
+		m.relays = nil
 		pubs, subs := m.publishers, m.subscribers
 		m.publishers, m.subscribers = nil, nil
 		m.mu.Unlock()
@@ -255,12 +296,12 @@ func (s *Session) send(ctx context.Context, msg *signaling.Message) error {
 	return nil
 }
 
-// trickle sends a peer connection's ICE candidates to the server, holding
-// them until the server has applied the description they belong to.
+// trickle sends a peer connection's ICE candidates to the other end,
+// holding them until it has the description they belong to.
 type trickle struct {
 	s       *Session
-	pc      string
-	mu      sync.Mutex // held while sending, to keep candidates in order
+	wrap    func(*signaling.ICECandidate) *signaling.Message // makes the message carrying a candidate
+	mu      sync.Mutex                                       // held while sending, to keep candidates in order
 	ready   bool
 	pending []webrtc.ICECandidateInit
 }
@@ -302,13 +343,9 @@ func (t *trickle) start(sent string) {
 func (t *trickle) sendLocked(c webrtc.ICECandidateInit) {
 	ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
 	defer cancel()
-	_ = t.s.send(ctx, &signaling.Message{
-		Type: signaling.TypeCandidate,
-		PC:   t.pc,
-		Candidate: &signaling.ICECandidate{
-			Candidate:     c.Candidate,
-			SDPMid:        c.SDPMid,
-			SDPMLineIndex: c.SDPMLineIndex,
-		},
-	})
+	_ = t.s.send(ctx, t.wrap(&signaling.ICECandidate{
+		Candidate:     c.Candidate,
+		SDPMid:        c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex,
+	}))
 }

@@ -116,6 +116,20 @@ func (opts PublishOptions) withDefaults() (PublishOptions, error) {
 	return opts, nil
 }
 
+// describe returns the stream description sent with "publish".
+func (opts PublishOptions) describe() *signaling.Stream {
+	stream := &signaling.Stream{
+		Name:     opts.Name,
+		HasAudio: opts.Audio,
+		HasVideo: opts.Video,
+	}
+	if opts.Video {
+		stream.VideoType = opts.VideoType
+		stream.VideoDimensions = &signaling.Dimensions{Width: opts.Width, Height: opts.Height}
+	}
+	return stream
+}
+
 // newTracks makes the local tracks opts ask for.
 func (opts PublishOptions) newTracks() (map[webrtc.RTPCodecType]*localTrack, error) {
 	tracks := map[webrtc.RTPCodecType]*localTrack{}
@@ -154,6 +168,10 @@ func (opts PublishOptions) newTracks() (map[webrtc.RTPCodecType]*localTrack, err
 // with the server and returns once the server accepted the stream. Write
 // its media with WriteSample or WriteRTP; WaitCreated tells when the
 // server announced it to the session.
+//
+// In a relayed session the stream is announced at once, and each client
+// that subscribes gets a peer connection of its own from this one, which
+// carries the same tracks: what is written goes to every subscriber.
 func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -170,6 +188,10 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		keyframes: make(chan struct{}, 1),
 		created:   make(chan struct{}),
 		done:      make(chan struct{}),
+	}
+
+	if s.Relayed() {
+		return s.publishRelayed(ctx, p)
 	}
 
 	s.media.negotiating.Lock()
@@ -204,17 +226,8 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 	for _, tc := range transceivers {
 		wire = append(wire, signaling.Track{Mid: tc.Mid(), Kind: tc.Kind().String()})
 	}
-	stream := &signaling.Stream{
-		Name:     opts.Name,
-		HasAudio: opts.Audio,
-		HasVideo: opts.Video,
-	}
-	if opts.Video {
-		stream.VideoType = opts.VideoType
-		stream.VideoDimensions = &signaling.Dimensions{Width: opts.Width, Height: opts.Height}
-	}
 	sent := pc.LocalDescription().SDP
-	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, SDP: sent, Stream: stream, Tracks: wire})
+	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, SDP: sent, Stream: opts.describe(), Tracks: wire})
 	if err != nil {
 		p.abandon(pc, true)
 		return nil, fmt.Errorf("client: publish: %w", err)
@@ -224,7 +237,7 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		if reply.StreamID != "" { // a relayed session took the stream
 			_, _ = s.request(ctx, &signaling.Message{Type: signaling.TypeUnpublish, StreamID: reply.StreamID})
 		}
-		return nil, errors.New("client: publish: the server's reply has no stream id or no answer (this client publishes in routed sessions only)")
+		return nil, errors.New("client: publish: the server's reply has no stream id or no answer")
 	}
 	p.id = reply.StreamID
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: reply.SDP}); err != nil {
@@ -269,7 +282,13 @@ func (s *Session) addPublisher(p *Publisher) error {
 		m.publishers = map[string]*Publisher{}
 	}
 	m.publishers[p.id] = p
+	early := m.early[p.id]
+	delete(m.early, p.id)
 	m.mu.Unlock()
+	for _, peer := range early {
+		key := relayKey{streamID: p.id, peerID: peer}
+		m.enqueue(func() { s.peerSubscribed(key) })
+	}
 	s.mu.Lock()
 	st, ok := s.streams[p.id]
 	s.mu.Unlock()
@@ -477,8 +496,9 @@ func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType,
 }
 
 // Unpublish ends the stream (streamDestroyed, reason clientUnpublished) and
-// renegotiates the publisher peer connection without its tracks. Calling
-// it on a stream that already ended only releases the tracks.
+// renegotiates the publisher peer connection without its tracks, or in a
+// relayed session closes the stream's peer connections. Calling it on a
+// stream that already ended only releases the tracks.
 func (p *Publisher) Unpublish(ctx context.Context) error {
 	select {
 	case <-p.done:
@@ -492,9 +512,11 @@ func (p *Publisher) Unpublish(ctx context.Context) error {
 }
 
 // release removes an ended stream's senders from the publisher peer
-// connection and renegotiates it with the server.
+// connection and renegotiates it with the server, and closes the stream's
+// relayed peer connections.
 func (s *Session) release(ctx context.Context, p *Publisher) error {
 	m := &s.media
+	s.closeRelays(func(k relayKey) bool { return k.streamID == p.id })
 	m.negotiating.Lock()
 	defer m.negotiating.Unlock()
 	m.mu.Lock()

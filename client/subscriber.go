@@ -52,7 +52,10 @@ type Subscriber struct {
 	codecs map[webrtc.RTPCodecType]webrtc.RTPCodecParameters
 
 	audio, video counters
-	dropped      atomic.Uint64
+	// In relayed sessions SubscribeToAudio / SubscribeToVideo act here:
+	// the packets of a kind turned off are dropped uncounted.
+	audioOff, videoOff atomic.Bool
+	dropped            atomic.Uint64
 }
 
 // received is one queued packet.
@@ -93,6 +96,10 @@ func (s *Session) Subscribe(ctx context.Context, streamID string, opts Subscribe
 		queue:    make(chan received, opts.QueueSize),
 		done:     make(chan struct{}),
 		codecs:   map[webrtc.RTPCodecType]webrtc.RTPCodecParameters{},
+	}
+	if s.Relayed() {
+		sub.audioOff.Store(!opts.Audio)
+		sub.videoOff.Store(!opts.Video)
 	}
 	m := &s.media
 	m.mu.Lock()
@@ -202,7 +209,8 @@ func (sub *Subscriber) end(err error) {
 }
 
 // SubscribeToAudio stops or resumes the stream's audio, as opentok.js's
-// subscribeToAudio does.
+// subscribeToAudio does. In a relayed session the publisher keeps sending
+// it; the client drops it.
 func (sub *Subscriber) SubscribeToAudio(ctx context.Context, on bool) error {
 	return sub.subscribeTo(ctx, webrtc.RTPCodecTypeAudio, on)
 }
@@ -216,6 +224,10 @@ func (sub *Subscriber) SubscribeToVideo(ctx context.Context, on bool) error {
 func (sub *Subscriber) subscribeTo(ctx context.Context, kind webrtc.RTPCodecType, on bool) error {
 	if err := sub.Err(); err != nil {
 		return err
+	}
+	if sub.s.Relayed() {
+		sub.off(kind).Store(!on)
+		return nil
 	}
 	msg := &signaling.Message{Type: signaling.TypeSubscription, StreamID: sub.streamID}
 	if kind == webrtc.RTPCodecTypeAudio {
@@ -240,7 +252,16 @@ func (sub *Subscriber) Unsubscribe(ctx context.Context) error {
 	}
 	sub.s.removeSubscriber(sub)
 	sub.end(fmt.Errorf("%w: unsubscribed from stream %s", ErrSubscriptionEnded, sub.streamID))
+	sub.s.media.enqueue(func() { sub.s.closeRelays(func(k relayKey) bool { return k.streamID == sub.streamID }) })
 	return nil
+}
+
+// off returns the flag that turns off the packets of a kind.
+func (sub *Subscriber) off(kind webrtc.RTPCodecType) *atomic.Bool {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return &sub.audioOff
+	}
+	return &sub.videoOff
 }
 
 // deliver counts and queues one packet of the subscription's tracks. It
@@ -250,6 +271,9 @@ func (sub *Subscriber) deliver(kind webrtc.RTPCodecType, b []byte) bool {
 	case <-sub.done:
 		return false
 	default:
+	}
+	if sub.off(kind).Load() {
+		return true
 	}
 	c := &sub.audio
 	if kind == webrtc.RTPCodecTypeVideo {
@@ -293,30 +317,12 @@ func (s *Session) applySubscriberOffer(sdp string) error {
 	if err != nil {
 		return err
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return fmt.Errorf("client: apply the server's subscriber offer: %w", err)
-	}
-	answer, err := pc.CreateAnswer(nil)
+	sent, err := answer(pc, sdp)
 	if err != nil {
-		return fmt.Errorf("client: answer the server's subscriber offer: %w", err)
+		return fmt.Errorf("client: subscriber offer from the server: %w", err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return fmt.Errorf("client: apply subscriber answer: %w", err)
-	}
-	// The answer carries the candidates gathered within answerGatherWait,
-	// and later ones are trickled. Were they all trickled, the server's
-	// ICE agent would learn this end's address from its checks first, as
-	// a peer-reflexive candidate, which Pion nominates only after a second.
-	timer := time.NewTimer(answerGatherWait)
-	select {
-	case <-gathered:
-	case <-timer.C:
-	}
-	timer.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
 	defer cancel()
-	sent := pc.LocalDescription().SDP
 	if _, err := s.request(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: sent}); err != nil {
 		return fmt.Errorf("client: send subscriber answer: %w", err)
 	}
@@ -324,11 +330,48 @@ func (s *Session) applySubscriberOffer(sdp string) error {
 	return nil
 }
 
-// onSubscriberTrack reads a track of the subscriber peer connection, on
-// Pion's goroutine, until the track ends: its packets go to the
-// subscription of its stream (the msid stream id), and its receiver's RTCP
-// is read so that the interceptors see it.
+// answer applies an offer to pc and returns its answer, set as the local
+// description.
+func answer(pc *webrtc.PeerConnection, offer string) (string, error) {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", fmt.Errorf("apply offer: %w", err)
+	}
+	a, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", fmt.Errorf("make answer: %w", err)
+	}
+	return setLocal(pc, a)
+}
+
+// setLocal sets desc as pc's local description and returns it with the
+// ICE candidates gathered within answerGatherWait; later ones are
+// trickled. Were they all trickled, the other end's ICE agent would learn
+// this end's address from its checks first, as a peer-reflexive candidate,
+// which Pion nominates only after a second.
+func setLocal(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("apply local %s: %w", desc.Type, err)
+	}
+	timer := time.NewTimer(answerGatherWait)
+	select {
+	case <-gathered:
+	case <-timer.C:
+	}
+	timer.Stop()
+	return pc.LocalDescription().SDP, nil
+}
+
+// onSubscriberTrack reads a track of the subscriber peer connection: its
+// packets go to the subscription of its stream, the msid stream id.
 func (s *Session) onSubscriberTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	s.readTrack(remote.StreamID(), remote, receiver)
+}
+
+// readTrack reads a remote track of a stream, on Pion's goroutine, until
+// the track ends: its packets go to the subscription of the stream, and its
+// receiver's RTCP is read so that the interceptors see it.
+func (s *Session) readTrack(streamID string, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	m := &s.media
 	m.mu.Lock()
 	if m.closed {
@@ -336,7 +379,7 @@ func (s *Session) onSubscriberTrack(remote *webrtc.TrackRemote, receiver *webrtc
 		return
 	}
 	m.wg.Add(2)
-	sub := m.subscribers[remote.StreamID()]
+	sub := m.subscribers[streamID]
 	m.mu.Unlock()
 	defer m.wg.Done()
 	go func() {
