@@ -15,6 +15,7 @@ require (
 	github.com/pion/srtp/v2 v2.0.20
 	github.com/pion/webrtc/v3 v3.3.6
 	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.22.0
 	golang.org/x/sys v0.18.0
 )
 
@@ -35,5 +36,4 @@ require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.21.0 // indirect
 	golang.org/x/image v0.15.0 // indirect
-	golang.org/x/net v0.22.0 // indirect
 )

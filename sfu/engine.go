@@ -220,7 +220,7 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
 		}
-		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: conn}), nil
+		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: newBatchConn(conn)}), nil
 	}
 	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger)}
 	if udpAddr.IP != nil && udpAddr.IP.To4() != nil {
