@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 )
 
@@ -140,4 +144,71 @@ func TestJSRelayedSession(t *testing.T) {
 	a.Wait("publisher PC for b", fmt.Sprintf(`P.getStats().then((s) => s.length === 1 && s[0].connectionId === %q)`, bID), mediaWait)
 	b.Eval(`S.disconnect()`, nil)
 	a.Wait("publisher PC for b closed with b's connection", `P.getStats().then((s) => s.length === 0)`, mediaWait)
+}
+
+// TestJSRelayedWithGoClient has a page and a Go client exchange media in a
+// relayed session, each way on a peer connection between them.
+func TestJSRelayedWithGoClient(t *testing.T) {
+	r := newJSRig(t)
+	s := r.relayedSession()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
+	bot, err := client.Connect(ctx, ws, r.token(s, crossbar.RolePublisher, "bot"), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Disconnect()
+	go func() {
+		for range bot.Events() {
+		}
+	}()
+
+	// Go to browser: synthetic VP8 and Opus, decoded by Chromium.
+	pub, err := bot.Publish(ctx, client.PublishOptions{Name: "bot", Audio: true, Video: true, Width: 320, Height: 240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synthCtx, stopSynth := context.WithCancel(ctx)
+	synthDone := make(chan error, 1)
+	go func() { synthDone <- pub.Synthesize(synthCtx, client.SynthOptions{Width: 320, Height: 240}) }()
+	defer func() {
+		stopSynth()
+		if err := <-synthDone; err != nil {
+			t.Errorf("synthesize: %v", err)
+		}
+	}()
+	p, _ := r.joinLoopback("page", s, crossbar.RolePublisher)
+	p.Eval(`subscribeAll()`, nil)
+	p.WaitVideos(subscriberVideos, 1, mediaWait)
+	p.WaitInboundAudio(mediaWait)
+	var size struct{ W, H int }
+	p.Eval(`({w: OT.subscribers.find().videoWidth(), h: OT.subscribers.find().videoHeight()})`, &size)
+	if size.W != 320 || size.H != 240 {
+		t.Errorf("decoded size %dx%d, want 320x240", size.W, size.H)
+	}
+
+	// Browser to Go: the camera's packets reach the Go subscriber.
+	var res jsResult
+	p.Eval(`publish()`, &res)
+	if res.Error != nil {
+		t.Fatalf("publish: %+v", res.Error)
+	}
+	sub, err := bot.Subscribe(ctx, res.ID, client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[webrtc.RTPCodecType]int{}
+	for got[webrtc.RTPCodecTypeAudio] < 20 || got[webrtc.RTPCodecTypeVideo] < 20 {
+		_, kind, err := sub.ReadRTP(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got[kind]++
+	}
+	for _, st := range s.Streams() {
+		if st.Publisher() != nil {
+			t.Errorf("stream %s has media on the server", st.ID())
+		}
+	}
 }
