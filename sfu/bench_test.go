@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,8 @@ func benchPacket() *rtp.Packet {
 
 // BenchmarkForward measures one RTP packet going into a Track and out to n
 // subscribers, whose writers copy it out of the cache and hand it to a
-// transport that discards it (no SRTP, no socket).
+// transport that discards it (no SRTP, no socket: see BenchmarkSRTPEncrypt
+// and BenchmarkUDPWrite for those). ns/pkt/sub is ns/op divided by n.
 //
 // mode=burst writes as fast as possible: ns/op is the publisher goroutine's
 // cost only (the writers run on other cores) and drops/op counts packets
@@ -111,6 +113,7 @@ func benchmarkForward(b *testing.B, n int, drained bool) {
 	b.StopTimer()
 	_, dropped := handled()
 	b.ReportMetric(float64(dropped)/float64(b.N*n), "drops/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/pkt/sub")
 }
 
 // BenchmarkSRTPEncrypt measures Pion's SRTP encryption of the same packet,
@@ -145,6 +148,60 @@ func BenchmarkSRTPEncrypt(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkUDPWrite measures sending SRTP-sized packets from one socket to
+// ten loopback receivers, in runs of eight to one receiver (a video frame
+// to one subscriber): one sendto per packet (the socket alone), or through
+// batchConn with sendmmsg only or with UDP GSO. On loopback the system
+// call includes the receiving side's kernel work. ns/op is per packet.
+func BenchmarkUDPWrite(b *testing.B) {
+	for _, mode := range []string{"sendto", "sendmmsg", "gso"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var conn net.PacketConn = sock
+			if mode != "sendto" {
+				bc := newBatchConn(sock)
+				bc.gso = mode == "gso"
+				conn = bc
+			}
+			defer conn.Close()
+			var addrs []net.Addr
+			var wg sync.WaitGroup
+			for range 10 {
+				r, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				addrs = append(addrs, r.LocalAddr())
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 2000)
+					for {
+						if _, _, err := r.ReadFromUDPAddrPort(buf); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			p := make([]byte, 1200)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := conn.WriteTo(p, addrs[(i/8)%len(addrs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			conn.Close()
 		})
 	}
 }
