@@ -40,7 +40,7 @@ type PublishOptions struct {
 }
 
 // Publisher is one stream the client publishes on its publisher peer
-// connection.
+// connection (in a relayed session, on one peer connection per subscriber).
 type Publisher struct {
 	s         *Session
 	id        string

@@ -38,7 +38,7 @@ type SubscribeOptions struct {
 }
 
 // Subscriber receives one stream on the client's subscriber peer
-// connection. Its tracks are read as soon as they arrive, whether or not
+// connection (in a relayed session, on one with the stream's publisher). Its tracks are read as soon as they arrive, whether or not
 // ReadRTP is called: packets that do not fit in the queue are dropped and
 // counted.
 type Subscriber struct {
@@ -85,7 +85,8 @@ type SubscriberStats struct {
 // Subscribe subscribes to a stream of the session. The server then offers
 // the stream's tracks on the client's subscriber peer connection (created
 // on the first offer), and the client answers; the packets are read with
-// ReadRTP.
+// ReadRTP. In a relayed session the stream's publisher offers them on a
+// peer connection of this subscription's own.
 func (s *Session) Subscribe(ctx context.Context, streamID string, opts SubscribeOptions) (*Subscriber, error) {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 1024
