@@ -1165,6 +1165,14 @@
     });
   }
 
+  // answerOffer applies a remote offer to pc and returns its answer, set as
+  // the local description.
+  async function answerOffer(pc, sdp) {
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    return pc.localDescription.sdp;
+  }
+
   /** Session is a connection to one Crossbar session. */
   class Session extends EventEmitter {
     #sig = null;
@@ -1513,9 +1521,7 @@
         .serially(async () => {
           if (candidate) return link.pc.addIceCandidate(candidate);
           if (p) return link.pc.setRemoteDescription({ type: 'answer', sdp });
-          await link.pc.setRemoteDescription({ type: 'offer', sdp });
-          await link.pc.setLocalDescription(await link.pc.createAnswer());
-          link.relay({ sdp: link.pc.localDescription.sdp });
+          link.relay({ sdp: await answerOffer(link.pc, sdp) });
           link.described();
         })
         .catch((err) => log.warn(`relayed negotiation of stream ${streamId} failed:`, err.message));
@@ -1628,9 +1634,8 @@
       const link = this.#sub;
       link
         .serially(async () => {
-          await link.pc.setRemoteDescription({ type: 'offer', sdp });
-          await link.pc.setLocalDescription(await link.pc.createAnswer());
-          this.#sig.send({ type: 'answer', sdp: link.pc.localDescription.sdp });
+          const answer = await answerOffer(link.pc, sdp);
+          if (this.#sig) this.#sig.send({ type: 'answer', sdp: answer });
           link.described();
         })
         .catch((err) => log.error('cannot answer the server:', err.message));
