@@ -49,25 +49,45 @@ type DownTrack struct {
 	video        bool
 	ready        *atomic.Bool // the subscriber's transport can carry media
 
-	mu           sync.Mutex // guards the fields below
-	rw           rewriter
-	q            queue
-	paused       bool
-	needKeyframe bool
-	keyframeAsk  int64 // when (ns) this subscriber last asked for a keyframe while waiting
-	bound        bool
-	closed       bool
-	ssrc         uint32
-	pt           uint8
-	ws           webrtc.TrackLocalWriter
+	mu          sync.Mutex // guards the fields below
+	rw          rewriter
+	vp8         vp8Munger
+	q           queue
+	paused      bool
+	keyframeAsk int64 // when (ns) this subscriber last asked for a keyframe while waiting
+	bound       bool
+	closed      bool
+	ssrc        uint32
+	pt          uint8
+	ws          webrtc.TrackLocalWriter
+	levelExtID  uint8 // the subscriber's id of the audio level extension, 0 if none
+
+	// Layer selection, guarded by mu. See selectLayer.
+	current      int8   // layer being forwarded; -1 while none is (start, pause, a switch to be made)
+	last         int8   // layer of the last forwarded packet; -1 before the first
+	target       int8   // layer to forward; -1: none fits, the video is off
+	maxSpatial   int8   // preferred highest layer; -1: the highest
+	maxTemporal  int8   // preferred highest temporal layer; -1: all
+	temporal     int8   // temporal layer filter in force (changes at frame starts)
+	selectedAt   int64  // when (ns) selectLayer last ran
+	reselect     bool   // selectLayer must run at the next packet
+	bandwidthCap uint64 // bits/s the subscriber's video may use; 0: no limit
+	videoOff     bool   // no layer fits the bandwidth: the video is off for quality
 
 	wake      chan struct{} // a packet was queued (capacity 1)
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
 
 	// Used only by the writer goroutine.
-	buf []byte
-	hdr rtp.Header
+	buf      []byte
+	hdr      rtp.Header
+	exts     [1]rtp.Extension
+	levelBuf [1]byte
+
+	// onQuality is called on the writer goroutine when the video goes off
+	// because no layer fits the subscriber's bandwidth, or comes back.
+	onQuality   func(videoOff bool)
+	qualityWake chan struct{} // capacity 1: videoOff changed
 
 	// onTrackClosed is set before the DownTrack is attached to its Track
 	// and called once if the Track closes first.
@@ -86,16 +106,23 @@ type DownTrack struct {
 
 func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrack {
 	d := &DownTrack{
-		track:    t,
-		id:       opts.TrackID,
-		streamID: opts.StreamID,
-		video:    t.kind == webrtc.RTPCodecTypeVideo,
-		ready:    ready,
-		rw:       newRewriter(t.codec.ClockRate, uint16(rand.Uint32()), rand.Uint32()),
-		paused:   opts.Paused,
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		buf:      make([]byte, maxPayload),
+		track:       t,
+		id:          opts.TrackID,
+		streamID:    opts.StreamID,
+		video:       t.kind == webrtc.RTPCodecTypeVideo,
+		ready:       ready,
+		rw:          newRewriter(t.codec.ClockRate, uint16(rand.Uint32()), rand.Uint32()),
+		paused:      opts.Paused,
+		wake:        make(chan struct{}, 1),
+		qualityWake: make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		buf:         make([]byte, maxPayload),
+		current:     -1,
+		last:        -1,
+		maxSpatial:  -1,
+		maxTemporal: -1,
+		temporal:    -1,
+		reselect:    true,
 	}
 	if d.id == "" {
 		d.id = t.id
@@ -103,7 +130,6 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrac
 	if d.streamID == "" {
 		d.streamID = t.streamID
 	}
-	d.needKeyframe = d.video && t.isKeyframe != nil
 	size := opts.QueueSize
 	if size <= 0 {
 		size = defaultAudioQueue
@@ -139,8 +165,15 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if !ok {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: %s", ErrCodecNotNegotiated, d.track.codec.MimeType)
 	}
+	var levelID uint8
+	for _, ext := range ctx.HeaderExtensions() {
+		if ext.URI == AudioLevelURI && !d.video {
+			levelID = uint8(ext.ID)
+		}
+	}
 	d.mu.Lock()
 	d.ssrc, d.pt, d.ws = uint32(ctx.SSRC()), uint8(codec.PayloadType), ctx.WriteStream()
+	d.levelExtID = levelID
 	d.bound = true
 	d.mu.Unlock()
 	return codec, nil
@@ -215,29 +248,58 @@ func (d *DownTrack) Stats() DownTrackStats {
 	}
 }
 
+// selectInterval is how often a DownTrack reconsiders which layer to forward.
+const selectInterval = 200 * time.Millisecond
+
 // forward rewrites one packet of the Track for this subscriber and queues
-// it. It never blocks on the subscriber's transport. It reports whether a
-// keyframe should be requested: the subscriber waits for one and has not
-// asked yet, or not for keyframeRetryInterval.
-func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
+// it. It never blocks on the subscriber's transport. It reports the layer a
+// keyframe should be requested on, if any: the subscriber waits for one to
+// start or to switch layers and has not asked yet, or not for
+// keyframeRetryInterval.
+func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	d.mu.Lock()
-	if !d.bound || d.paused || p.muted || !d.ready.Load() {
+	if d.reselect || p.started || p.now-d.selectedAt >= int64(selectInterval) {
+		d.selectLayer(p.now)
+	}
+	if !d.bound || d.paused || p.muted || !d.ready.Load() || d.target < 0 {
 		d.rw.gap()
-		d.needKeyframe = d.video && d.track.isKeyframe != nil
+		d.current = -1
 		d.keyframeAsk = 0
 		d.mu.Unlock()
-		return false
+		return 0, false
 	}
-	if d.needKeyframe && !p.keyframe {
-		if p.now-d.keyframeAsk >= int64(keyframeRetryInterval) {
-			d.keyframeAsk, wantKeyframe = p.now, true
+	layer := int8(p.layer)
+	if layer != d.current {
+		if layer != d.target || (!p.keyframe && d.needsKeyframes()) {
+			// Another layer, or the target layer before its keyframe.
+			if d.current != d.target && p.now-d.keyframeAsk >= int64(keyframeRetryInterval) {
+				d.keyframeAsk, want, ask = p.now, uint8(d.target), true
+			}
+			d.mu.Unlock()
+			return want, ask
 		}
-		d.mu.Unlock()
-		return wantKeyframe
+		d.rw.gap()
+		if d.last >= 0 && d.last != layer {
+			d.rw.switchSource()
+			d.vp8.switchSource()
+		}
+		d.current = layer
+		d.temporal = d.maxTemporal
 	}
-	d.needKeyframe = false
+	if d.filterTemporal(p) {
+		d.rw.gap()
+		d.vp8.skip(&p.vp8)
+		d.mu.Unlock()
+		return 0, false
+	}
+	d.last = layer
 	seq, ts, ok := d.rw.rewrite(p.seq, p.ts, p.now)
-	queued := ok && d.q.push(queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts})
+	var picDelta uint16
+	var tl0Delta uint8
+	if ok && d.track.isVP8 {
+		picDelta, tl0Delta = d.vp8.forward(&p.vp8)
+	}
+	queued := ok && d.q.push(queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts, layer: p.layer, picDelta: picDelta, tl0Delta: tl0Delta})
 	d.mu.Unlock()
 	switch {
 	case queued:
@@ -245,7 +307,129 @@ func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 	case ok:
 		d.dropped.Add(1)
 	}
-	return false
+	return 0, false
+}
+
+// needsKeyframes reports whether forwarding must start at a keyframe.
+func (d *DownTrack) needsKeyframes() bool { return d.video && d.track.isKeyframe != nil }
+
+// filterTemporal reports whether a VP8 packet is above the temporal layers
+// forwarded. The filter changes only where the decoder can follow: lower at
+// any frame start, higher at a frame of layer 0 or a layer sync frame.
+func (d *DownTrack) filterTemporal(p *forwardPacket) bool {
+	v := &p.vp8
+	if !v.hasTID {
+		return false
+	}
+	if d.temporal != d.maxTemporal && v.start {
+		up := d.maxTemporal < 0 || (d.temporal >= 0 && d.maxTemporal > d.temporal)
+		if !up || v.tid == 0 || v.sync || p.keyframe {
+			d.temporal = d.maxTemporal
+		}
+	}
+	return d.temporal >= 0 && int8(v.tid) > d.temporal
+}
+
+// selectLayer picks the layer to forward: the highest one the publisher
+// sends that is within the subscriber's preference and bandwidth; the
+// lowest one sent if none is within the preference; none if even that does
+// not fit the bandwidth (the video goes off for quality). The caller holds mu.
+func (d *DownTrack) selectLayer(now int64) {
+	d.selectedAt, d.reselect = now, false
+	if !d.video {
+		d.target = 0
+		return
+	}
+	best, lowest := int8(-1), int8(-1)
+	var lowestRate uint64
+	for i, l := range *d.track.layers.Load() {
+		if l == nil || !l.active(now) {
+			continue
+		}
+		rate := l.meter.bitrate(now)
+		if lowest < 0 {
+			lowest, lowestRate = int8(i), rate
+		}
+		if (d.maxSpatial < 0 || int8(i) <= d.maxSpatial) && (d.bandwidthCap == 0 || rate <= d.bandwidthCap) {
+			best = int8(i)
+		}
+	}
+	off := false
+	switch {
+	case best >= 0:
+	case lowest < 0: // nothing sent: keep the target until a layer comes
+		return
+	case d.bandwidthCap != 0 && lowestRate > d.bandwidthCap:
+		off = true
+	default:
+		best = lowest
+	}
+	if off != d.videoOff {
+		d.videoOff = off
+		select {
+		case d.qualityWake <- struct{}{}:
+		default:
+		}
+	}
+	if best != d.target {
+		d.target = best
+		d.keyframeAsk = 0 // ask for the new layer's keyframe at once
+	}
+}
+
+// SetPreferredLayers caps the layers forwarded to this subscriber: spatial
+// is the highest simulcast layer (0 the lowest), temporal the highest
+// temporal layer of codecs that have them (VP8); -1 means no cap. The
+// switch happens at the next keyframe of the new layer, which is requested.
+func (d *DownTrack) SetPreferredLayers(spatial, temporal int) {
+	d.mu.Lock()
+	d.maxSpatial, d.maxTemporal = int8(max(spatial, -1)), int8(max(temporal, -1))
+	d.reselect = true
+	d.mu.Unlock()
+}
+
+// CurrentLayer returns the layer being forwarded (0 the lowest), or -1 if
+// none is.
+func (d *DownTrack) CurrentLayer() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return int(d.current)
+}
+
+// TargetLayer returns the layer the DownTrack forwards or switches to, or
+// -1 if none fits (see VideoOff).
+func (d *DownTrack) TargetLayer() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return int(d.target)
+}
+
+// VideoOff reports whether the video is off because not even the lowest
+// layer fits the subscriber's bandwidth.
+func (d *DownTrack) VideoOff() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.videoOff
+}
+
+// OnQualityChange sets the function called, on the DownTrack's own
+// goroutine, when its video goes off because not even the lowest layer fits
+// the subscriber's bandwidth (true) and when it comes back (false).
+func (d *DownTrack) OnQualityChange(f func(videoOff bool)) {
+	d.mu.Lock()
+	d.onQuality = f
+	d.mu.Unlock()
+}
+
+// setBandwidthCap sets the bits per second the subscriber's video may use;
+// 0 lifts the limit.
+func (d *DownTrack) setBandwidthCap(bps uint64) {
+	d.mu.Lock()
+	if d.bandwidthCap != bps {
+		d.bandwidthCap = bps
+		d.reselect = true
+	}
+	d.mu.Unlock()
 }
 
 // notify wakes the consumer of the queue without blocking.
@@ -256,11 +440,20 @@ func (d *DownTrack) notify() {
 	}
 }
 
-// writeLoop sends queued packets to the subscriber until the DownTrack closes.
+// writeLoop sends queued packets to the subscriber until the DownTrack
+// closes, and reports quality changes.
 func (d *DownTrack) writeLoop() {
 	for {
 		select {
 		case <-d.wake:
+		case <-d.qualityWake:
+			d.mu.Lock()
+			f, off := d.onQuality, d.videoOff
+			d.mu.Unlock()
+			if f != nil {
+				f(off)
+			}
+			continue
 		case <-d.done:
 			return
 		}
@@ -274,12 +467,12 @@ func (d *DownTrack) writeLoop() {
 func (d *DownTrack) writeNext() bool {
 	d.mu.Lock()
 	e, ok := d.q.pop()
-	ws, ssrc, pt := d.ws, d.ssrc, d.pt
+	ws, ssrc, pt, levelID := d.ws, d.ssrc, d.pt, d.levelExtID
 	d.mu.Unlock()
 	if !ok {
 		return false
 	}
-	n, meta, cached := d.track.cache.get(e.ext, d.buf)
+	n, meta, cached := d.payload(e, d.buf)
 	if ws == nil || !cached {
 		d.dropped.Add(1)
 		return true
@@ -293,6 +486,11 @@ func (d *DownTrack) writeNext() bool {
 		Timestamp:      meta.ts - e.tsDelta,
 		SSRC:           ssrc,
 	}
+	if levelID != 0 && meta.hasLevel {
+		d.levelBuf[0] = meta.level
+		d.hdr.Extensions = d.exts[:0] // preallocated: no allocation
+		_ = d.hdr.SetExtension(levelID, d.levelBuf[:])
+	}
 	// Pion returns 0 bytes without an error while DTLS is not ready.
 	if w, err := ws.WriteRTP(&d.hdr, d.buf[:n]); err != nil || w == 0 {
 		d.dropped.Add(1)
@@ -301,6 +499,22 @@ func (d *DownTrack) writeNext() bool {
 	d.packetsOut.Add(1)
 	d.bytesOut.Add(uint64(rtpHeaderSize + n))
 	return true
+}
+
+// payload copies the payload of a queued packet out of its layer's cache
+// into dst (at least maxPayload bytes), rewriting its VP8 descriptor.
+func (d *DownTrack) payload(e queueEntry, dst []byte) (n int, meta packetMeta, ok bool) {
+	l := d.track.layer(e.layer)
+	if l == nil {
+		return 0, packetMeta{}, false
+	}
+	n, meta, ok = l.cache.get(e.ext, dst)
+	if ok && (e.picDelta != 0 || e.tl0Delta != 0) {
+		if desc, parsed := parseVP8(dst[:n]); parsed {
+			rewriteVP8(dst[:n], &desc, e.picDelta, e.tl0Delta)
+		}
+	}
+	return n, meta, ok
 }
 
 // close detaches the DownTrack from the network and stops its writer.

@@ -132,6 +132,13 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	} {
 		m.RegisterFeedback(fb, webrtc.RTPCodecTypeVideo)
 	}
+	// Simulcast layers are told apart by their RID header extension.
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, fmt.Errorf("sfu: simulcast header extensions: %w", err)
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("sfu: audio level header extension: %w", err)
+	}
 	return m, nil
 }
 

@@ -13,6 +13,8 @@ type packetMeta struct {
 	payloadType uint8
 	marker      bool
 	padding     bool
+	hasLevel    bool  // the packet carried an audio level (RFC 6464)
+	level       uint8 // its V bit and level byte
 }
 
 // cacheSlot describes one stored packet.

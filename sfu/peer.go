@@ -76,7 +76,8 @@ type Peer struct {
 	subReady atomic.Bool // the subscribing connection is connected
 
 	trackMu sync.Mutex
-	tracks  map[uint32]*Track // published tracks by SSRC
+	tracks  map[uint32]*Track              // published tracks (simulcast: layers) by SSRC
+	groups  map[*webrtc.RTPReceiver]*Track // simulcast groups by receiver
 
 	mu          sync.Mutex // guards the fields below and serializes negotiation
 	closed      bool
@@ -92,6 +93,7 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 		e:          e,
 		cfg:        cfg,
 		tracks:     make(map[uint32]*Track),
+		groups:     make(map[*webrtc.RTPReceiver]*Track),
 		downTracks: make(map[*DownTrack]*webrtc.RTPSender),
 	}
 	pub, err := e.newPeerConnection(p.observePublisherRTCP)
@@ -327,20 +329,68 @@ func (p *Peer) handleTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 	}()
 	ssrc := uint32(remote.SSRC())
 	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
-	t := newRemoteTrack(remote, p.midOf(receiver), func() { _ = p.pub.WriteRTCP(pli) })
+	t := newRemoteTrack(remote, p.midOf(receiver), audioLevelID(receiver), func() { _ = p.pub.WriteRTCP(pli) })
+	group := p.joinGroup(t, remote, receiver)
 	p.trackMu.Lock()
 	p.tracks[ssrc] = t
 	p.trackMu.Unlock()
 
-	if f := p.cfg.OnTrack; f != nil {
+	if f := p.cfg.OnTrack; f != nil && group == t {
 		f(t)
 	}
 	t.readLoop(remote)
+	if group != t {
+		group.removeLayer(t)
+	}
 	t.Close()
 
 	p.trackMu.Lock()
 	delete(p.tracks, ssrc)
+	if p.groups[receiver] == t {
+		delete(p.groups, receiver)
+	}
 	p.trackMu.Unlock()
+}
+
+// joinGroup returns the Track subscribers see for a new remote track: t
+// itself, unless t is a simulcast layer of a receiver whose first layer
+// already arrived, which t then joins. Layers are indexed in the order of
+// the publisher's RIDs, lowest first.
+func (p *Peer) joinGroup(t *Track, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *Track {
+	rid := remote.RID()
+	if rid == "" {
+		return t
+	}
+	layers := receiver.Tracks()
+	index := 0
+	for i, l := range layers {
+		if l.RID() == rid {
+			index = i
+		}
+	}
+	if len(layers) > 8 { // layer sets are a uint8 bit mask
+		layers = layers[:8]
+		index = min(index, 7)
+	}
+	p.trackMu.Lock()
+	defer p.trackMu.Unlock()
+	if group := p.groups[receiver]; group != nil && group.addLayer(t, index) {
+		return group
+	}
+	t.makeGroup(len(layers), index)
+	p.groups[receiver] = t
+	return t
+}
+
+// audioLevelID returns the id of the audio level header extension
+// negotiated for a receiver, or 0.
+func audioLevelID(receiver *webrtc.RTPReceiver) uint8 {
+	for _, ext := range receiver.GetParameters().HeaderExtensions {
+		if ext.URI == AudioLevelURI {
+			return uint8(ext.ID)
+		}
+	}
+	return 0
 }
 
 // midOf returns the mid of the publishing transceiver owning receiver.

@@ -3,9 +3,12 @@ package sfu
 // queueEntry is one packet waiting to be sent to a subscriber: which cached
 // packet, and how to rewrite it.
 type queueEntry struct {
-	ext     uint64 // the Track's extended sequence number
-	seq     uint16 // output sequence number
-	tsDelta uint32 // output timestamp = source timestamp - tsDelta
+	ext      uint64 // the layer's extended sequence number
+	seq      uint16 // output sequence number
+	tsDelta  uint32 // output timestamp = source timestamp - tsDelta
+	picDelta uint16 // VP8: output picture ID = source picture ID - picDelta
+	layer    uint8  // which layer of the Track
+	tl0Delta uint8  // VP8: output TL0PICIDX = source TL0PICIDX - tl0Delta
 }
 
 // queue is a fixed-size FIFO of queueEntry. It is not synchronized.

@@ -64,7 +64,7 @@ func (r *Reader) ReadRTP(ctx context.Context) (*rtp.Packet, error) {
 // Track's cache before it was read.
 func (d *DownTrack) readerPacket(e queueEntry) *rtp.Packet {
 	buf := make([]byte, maxPayload)
-	n, meta, ok := d.track.cache.get(e.ext, buf)
+	n, meta, ok := d.payload(e, buf)
 	if !ok {
 		d.dropped.Add(1)
 		return nil

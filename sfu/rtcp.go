@@ -34,7 +34,13 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 		switch p := pkt.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.plisReceived.Add(1)
-			d.track.RequestKeyframe()
+			d.mu.Lock()
+			layer := d.current
+			if layer < 0 {
+				layer = max(d.target, 0)
+			}
+			d.mu.Unlock()
+			d.track.requestLayerKeyframes(1 << layer)
 		case *rtcp.TransportLayerNack:
 			d.answerNACK(p)
 		case *rtcp.ReceiverReport:
@@ -54,11 +60,16 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack) {
 		pair.Range(func(seq uint16) bool {
 			received++
 			src, tsDelta, ok := d.rw.source(seq)
-			if !ok {
+			if !ok || d.last < 0 {
 				return true
 			}
-			ext, ok := d.track.cache.extend(src)
-			if ok && d.track.cache.contains(ext) && d.q.push(queueEntry{ext: ext, seq: seq, tsDelta: tsDelta}) {
+			l := d.track.layer(uint8(d.last))
+			if l == nil {
+				return true
+			}
+			ext, ok := l.cache.extend(src)
+			e := queueEntry{ext: ext, seq: seq, tsDelta: tsDelta, layer: uint8(d.last), picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
+			if ok && l.cache.contains(ext) && d.q.push(e) {
 				answered++
 			}
 			return true

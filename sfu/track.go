@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,13 +39,30 @@ var (
 // Track is one published RTP source, audio or video, fed either by a remote
 // WebRTC publisher or from Go (NewLocalTrack). It forwards every packet to
 // its DownTracks and Readers and keeps recent packets for retransmissions.
+//
+// A simulcast track has several layers, one Track each: the first layer to
+// arrive is the Track subscribers see (the group), the others are attached
+// to it. Every layer keeps its own cache, counters and keyframe requests;
+// the group's DownTracks each forward one layer at a time.
 type Track struct {
 	id, streamID, mid string
 	kind              webrtc.RTPCodecType
 	codec             webrtc.RTPCodecParameters
 	remote            bool
 	isKeyframe        func([]byte) bool // nil for codecs without keyframes
+	isVP8             bool
 	cache             *packetCache
+
+	group  *Track                   // the Track subscribers see: itself, or the simulcast group
+	index  uint8                    // layer index in the group, 0 the lowest
+	rid    string                   // simulcast RID, empty for a single-layer track
+	layers atomic.Pointer[[]*Track] // the group's layers by index, nil where not (yet) arrived
+
+	lastPacket atomic.Int64  // when (ns) the last packet arrived
+	width      atomic.Uint32 // frame size of the last VP8 keyframe, 0 if unknown
+	height     atomic.Uint32
+	level      audioLevel // audio level from the RFC 6464 header extension
+	levelExtID uint8      // negotiated id of the audio level extension, 0 if none
 
 	// Ingest state, guarded by ingestMu: one packet at a time.
 	ingestMu sync.Mutex
@@ -83,8 +101,11 @@ func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.
 		kind:       kind,
 		codec:      codec,
 		isKeyframe: keyframeDetector(codec.MimeType),
+		isVP8:      strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
 		cache:      newPacketCache(size),
 	}
+	t.group = t
+	t.layers.Store(&[]*Track{t})
 	t.downTracks.Store(new([]*DownTrack))
 	return t
 }
@@ -104,13 +125,105 @@ func NewLocalTrack(id string, codec webrtc.RTPCodecCapability) *Track {
 }
 
 // newRemoteTrack returns a Track fed by a publisher's TrackRemote;
-// requestKeyframe sends a PLI to the publisher.
-func newRemoteTrack(r *webrtc.TrackRemote, mid string, requestKeyframe func()) *Track {
+// requestKeyframe sends a PLI to the publisher. levelExtID is the
+// negotiated id of the audio level header extension (0: none).
+func newRemoteTrack(r *webrtc.TrackRemote, mid string, levelExtID uint8, requestKeyframe func()) *Track {
 	t := newTrack(r.ID(), r.StreamID(), r.Codec(), r.Kind())
 	t.mid = mid
 	t.remote = true
+	t.rid = r.RID()
 	t.requestKeyframeFn = requestKeyframe
+	if t.kind == webrtc.RTPCodecTypeAudio {
+		t.levelExtID = levelExtID
+	}
 	return t
+}
+
+// makeGroup makes t, a first simulcast layer to arrive, the group of
+// a track with n layers, at index i.
+func (t *Track) makeGroup(n, i int) {
+	layers := make([]*Track, n)
+	layers[i] = t
+	t.index = uint8(i)
+	t.layers.Store(&layers)
+}
+
+// addLayer attaches layer l, at index i, to the group t. It reports false
+// if the group is closed or the index is taken.
+func (t *Track) addLayer(l *Track, i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.layers.Load()
+	if t.closed || i >= len(old) || old[i] != nil {
+		return false
+	}
+	layers := append([]*Track(nil), old...)
+	l.group, l.index = t, uint8(i)
+	layers[i] = l
+	t.layers.Store(&layers)
+	return true
+}
+
+// removeLayer detaches a layer that ended from its group.
+func (t *Track) removeLayer(l *Track) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.layers.Load()
+	layers := append([]*Track(nil), old...)
+	for i, x := range layers {
+		if x == l {
+			layers[i] = nil
+		}
+	}
+	t.layers.Store(&layers)
+}
+
+// layer returns the group's layer i, or nil.
+func (t *Track) layer(i uint8) *Track {
+	layers := *t.layers.Load()
+	if int(i) >= len(layers) {
+		return nil
+	}
+	return layers[i]
+}
+
+// LayerInfo describes one layer of a Track.
+type LayerInfo struct {
+	RID           string // simulcast RID; empty for a single-layer track
+	Width, Height int    // from the last VP8 keyframe; 0 if unknown
+	Bitrate       uint64 // bits per second received
+	Active        bool   // packets arrived within the last second
+}
+
+// Layers describes the Track's layers, lowest first: one for an ordinary
+// track, one per simulcast layer (nil-free: layers that have not arrived
+// are left out).
+func (t *Track) Layers() []LayerInfo {
+	now := time.Now().UnixNano()
+	var out []LayerInfo
+	for _, l := range *t.layers.Load() {
+		if l == nil {
+			continue
+		}
+		out = append(out, LayerInfo{
+			RID:     l.rid,
+			Width:   int(l.width.Load()),
+			Height:  int(l.height.Load()),
+			Bitrate: l.meter.bitrate(now),
+			Active:  l.active(now),
+		})
+	}
+	return out
+}
+
+// layerActiveWindow is how long after its last packet a layer counts as
+// sent by the publisher.
+const layerActiveWindow = time.Second
+
+// active reports whether the layer received a packet within layerActiveWindow.
+func (t *Track) active(now int64) bool {
+	last := t.lastPacket.Load()
+	return last != 0 && now-last < int64(layerActiveWindow)
 }
 
 // ID returns the track id (the publisher's MediaStreamTrack id for remote tracks).
@@ -130,8 +243,26 @@ func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
 // publisher's (zero for local tracks).
 func (t *Track) Codec() webrtc.RTPCodecParameters { return t.codec }
 
-// Stats returns a snapshot of the Track's counters.
+// Stats returns a snapshot of the Track's counters, summed over its layers.
 func (t *Track) Stats() TrackStats {
+	var st TrackStats
+	for _, l := range *t.layers.Load() {
+		if l == nil {
+			continue
+		}
+		ls := l.layerStats()
+		st.PacketsIn += ls.PacketsIn
+		st.BytesIn += ls.BytesIn
+		st.PacketsLost += ls.PacketsLost
+		st.NACKsSent += ls.NACKsSent
+		st.PLIsSent += ls.PLIsSent
+		st.Bitrate += ls.Bitrate
+	}
+	return st
+}
+
+// layerStats returns the counters of one layer.
+func (t *Track) layerStats() TrackStats {
 	in := t.packetsIn.Load()
 	var lost uint64
 	if exp := t.expected.Load(); exp > in {
@@ -163,11 +294,9 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 		t.ingestMu.Unlock()
 		return fmt.Errorf("sfu: marshal RTP packet for track %q: %w", t.id, err)
 	}
-	wantKeyframe := t.ingest(t.raw[:n], time.Now().UnixNano())
+	wantKeyframes := t.ingest(t.raw[:n], time.Now().UnixNano())
 	t.ingestMu.Unlock()
-	if wantKeyframe {
-		t.RequestKeyframe()
-	}
+	t.group.requestLayerKeyframes(wantKeyframes)
 	return nil
 }
 
@@ -180,11 +309,9 @@ func (t *Track) readLoop(r *webrtc.TrackRemote) {
 			return
 		}
 		t.ingestMu.Lock()
-		wantKeyframe := t.ingest(buf[:n], time.Now().UnixNano())
+		wantKeyframes := t.ingest(buf[:n], time.Now().UnixNano())
 		t.ingestMu.Unlock()
-		if wantKeyframe {
-			t.RequestKeyframe()
-		}
+		t.group.requestLayerKeyframes(wantKeyframes)
 	}
 }
 
@@ -193,50 +320,86 @@ type forwardPacket struct {
 	ext      uint64
 	seq      uint16
 	ts       uint32
+	layer    uint8
+	started  bool // the layer's first packet after a silence: layers to choose from changed
 	keyframe bool
 	muted    bool
 	now      int64
+	vp8      vp8Descriptor // parsed for VP8 tracks
 }
 
-// ingest stores one raw RTP packet and forwards it. It reports whether a
-// subscriber waits for a keyframe that should be requested; the caller holds
-// ingestMu and requests it after releasing ingestMu.
-func (t *Track) ingest(raw []byte, now int64) (wantKeyframe bool) {
+// ingest stores one raw RTP packet and forwards it to the group's
+// DownTracks. It returns the set of layers (bit i: layer i) a subscriber
+// waits for a keyframe of that should be requested; the caller holds
+// ingestMu and requests them after releasing ingestMu.
+func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 	hl, err := t.hdr.Unmarshal(raw)
 	if err != nil {
-		return false
+		return 0
 	}
 	payload := raw[hl:]
 	media := payload
 	if t.hdr.Padding {
 		if len(payload) == 0 || int(payload[len(payload)-1]) > len(payload) {
-			return false
+			return 0
 		}
 		media = payload[:len(payload)-int(payload[len(payload)-1])]
 	}
 	ext := t.extend(t.hdr.SequenceNumber)
 	meta := packetMeta{ts: t.hdr.Timestamp, payloadType: t.hdr.PayloadType, marker: t.hdr.Marker, padding: t.hdr.Padding}
+	if t.levelExtID != 0 {
+		if v := t.hdr.GetExtension(t.levelExtID); len(v) > 0 {
+			meta.level, meta.hasLevel = v[0], true
+			t.level.add(v[0]&0x7f, now)
+		}
+	}
 	if !t.cache.put(ext, payload, meta) {
-		return false
+		return 0
 	}
 	t.packetsIn.Add(1)
 	t.bytesIn.Add(uint64(len(raw)))
 	t.meter.add(len(raw), now)
+	started := !t.active(now)
+	t.lastPacket.Store(now)
 
 	p := forwardPacket{
 		ext:      ext,
 		seq:      t.hdr.SequenceNumber,
 		ts:       t.hdr.Timestamp,
+		layer:    t.index,
+		started:  started,
 		keyframe: t.isKeyframe == nil || t.isKeyframe(media),
-		muted:    t.muted.Load(),
+		muted:    t.group.muted.Load(),
 		now:      now,
 	}
-	for _, d := range *t.downTracks.Load() {
-		if d.forward(&p) {
-			wantKeyframe = true
+	if t.isVP8 && len(media) > 0 {
+		p.vp8, _ = parseVP8(media)
+		if p.keyframe {
+			if w, h, ok := vp8KeyframeSize(media); ok {
+				t.width.Store(uint32(w))
+				t.height.Store(uint32(h))
+			}
 		}
 	}
-	return wantKeyframe
+	for _, d := range *t.group.downTracks.Load() {
+		if want, ok := d.forward(&p); ok {
+			wantKeyframes |= 1 << want
+		}
+	}
+	return wantKeyframes
+}
+
+// requestLayerKeyframes asks for keyframes on the group's layers in set
+// (bit i: layer i).
+func (t *Track) requestLayerKeyframes(set uint8) {
+	for i := uint8(0); set != 0; i++ {
+		if set&1 != 0 {
+			if l := t.layer(i); l != nil {
+				l.RequestKeyframe()
+			}
+		}
+		set >>= 1
+	}
 }
 
 // extend returns the extended sequence number of seq and updates the
@@ -268,9 +431,9 @@ func (t *Track) SetMuted(muted bool) { t.muted.Store(muted) }
 func (t *Track) Muted() bool { return t.muted.Load() }
 
 // RequestKeyframe asks the publisher of a video track for a keyframe (a PLI
-// for remote tracks, the OnKeyframeRequest function for local ones). At most
-// one request is sent per 500 ms: requests within that time are merged into
-// one sent when it is over.
+// for remote tracks, the OnKeyframeRequest function for local ones) on this
+// layer. At most one request is sent per 500 ms: requests within that time
+// are merged into one sent when it is over.
 func (t *Track) RequestKeyframe() {
 	if t.kind != webrtc.RTPCodecTypeVideo {
 		return
@@ -349,10 +512,16 @@ func (t *Track) Close() {
 	downTracks := *t.downTracks.Swap(new([]*DownTrack))
 	callbacks := t.onClose
 	t.onClose = nil
+	layers := *t.layers.Load()
 	t.mu.Unlock()
 
 	for _, d := range downTracks {
 		d.trackClosed()
+	}
+	for _, l := range layers {
+		if l != nil && l != t {
+			l.Close()
+		}
 	}
 	for _, f := range callbacks {
 		f()
