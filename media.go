@@ -310,6 +310,10 @@ func (s *Session) subscribe(c *Connection, m *signaling.Message) error {
 		return fmt.Errorf("%w: already subscribed to %q", ErrBadRequest, st.id)
 	}
 	sub := &Subscriber{stream: st, conn: c}
+	if err := sub.takePreferences(m); err != nil {
+		s.unlock()
+		return err
+	}
 	if c.media.subs == nil {
 		c.media.subs = map[string]*Subscriber{}
 	}
@@ -359,8 +363,10 @@ func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video 
 				sub.audio = d
 			} else {
 				sub.video = d
+				d.OnQualityChange(func(off bool) { s.videoQualityChanged(c, sub, off) })
 			}
 			sub.mu.Unlock()
+			sub.applyPreferences()
 		}
 		if err != nil {
 			s.detachSubscriber(c, sub)
@@ -411,6 +417,10 @@ func (s *Session) updateSubscription(c *Connection, m *signaling.Message) error 
 	if sub == nil {
 		return fmt.Errorf("%w: not subscribed to %q", ErrStreamNotFound, m.StreamID)
 	}
+	if err := sub.takePreferences(m); err != nil {
+		return err
+	}
+	sub.applyPreferences()
 	if m.Audio != nil {
 		sub.setPaused(webrtc.RTPCodecTypeAudio, !*m.Audio)
 	}
@@ -418,6 +428,42 @@ func (s *Session) updateSubscription(c *Connection, m *signaling.Message) error 
 		sub.setPaused(webrtc.RTPCodecTypeVideo, !*m.Video)
 	}
 	return nil
+}
+
+// takePreferences records the preferred resolution and frame rate of a
+// "subscribe" or "subscription" message.
+func (sub *Subscriber) takePreferences(m *signaling.Message) error {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if r := m.PreferredResolution; r != nil {
+		if r.Width < 0 || r.Height < 0 || r.Width > 16384 || r.Height > 16384 {
+			return fmt.Errorf("%w: preferred resolution %dx%d", ErrBadRequest, r.Width, r.Height)
+		}
+		sub.prefSize = Dimensions{Width: r.Width, Height: r.Height}
+	}
+	if f := m.PreferredFrameRate; f != nil {
+		if *f < 0 || *f > 1000 || *f != *f {
+			return fmt.Errorf("%w: preferred frame rate %v", ErrBadRequest, *f)
+		}
+		sub.prefFPS = *f
+	}
+	return nil
+}
+
+// videoQualityChanged tells a subscribing client that its video stopped
+// because not even the lowest layer fits its bandwidth, or came back.
+func (s *Session) videoQualityChanged(c *Connection, sub *Subscriber, off bool) {
+	s.mu.Lock()
+	defer s.unlock()
+	if c.media.subs[sub.stream.id] != sub {
+		return
+	}
+	t := signaling.TypeVideoEnabled
+	if off {
+		t = signaling.TypeVideoDisabled
+	}
+	s.sendLocked(c, &signaling.Message{Type: t, StreamID: sub.stream.id, Reason: "quality"})
+	s.log.Info("subscriber video "+string(t), "stream", sub.stream.id, "connection", c.id, "reason", "quality")
 }
 
 // answer handles the client's answer to a subscriber offer.

@@ -55,6 +55,26 @@ func (p *Publisher) WriteRTP(kind webrtc.RTPCodecType, pkt *rtp.Packet) error {
 	return t.WriteRTP(pkt)
 }
 
+// VideoLayers describes the layers of the stream's video, lowest first: one
+// per simulcast layer the publisher sends, or one for a plain video track;
+// none without video.
+func (p *Publisher) VideoLayers() []sfu.LayerInfo {
+	if _, v := p.tracks(); v != nil {
+		return v.Layers()
+	}
+	return nil
+}
+
+// AudioLevel returns the stream's audio level over the last 200 ms, between
+// 0 and 1, from the audio level header extension of the publisher's packets
+// (0 without audio or without the extension).
+func (p *Publisher) AudioLevel() float64 {
+	if a, _ := p.tracks(); a != nil {
+		return a.AudioLevel()
+	}
+	return 0
+}
+
 func (p *Publisher) tracks() (audio, video *sfu.Track) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

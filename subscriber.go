@@ -22,6 +22,8 @@ type Subscriber struct {
 	mu           sync.Mutex
 	audio, video *sfu.DownTrack // a connection's
 	readers      map[webrtc.RTPCodecType]*sfu.Reader
+	prefSize     Dimensions // preferred video resolution; zero: the highest
+	prefFPS      float64    // preferred frame rate; zero: the highest
 }
 
 // SubscriberStats are a subscriber's counters, per track.
@@ -73,6 +75,62 @@ func (s *Subscriber) ReadRTP(ctx context.Context, kind webrtc.RTPCodecType) (*rt
 		return nil, fmt.Errorf("crossbar: subscription to %s has no %s track", s.stream.id, kind)
 	}
 	return r.ReadRTP(ctx)
+}
+
+// SetPreferredResolution asks for the simulcast layer closest to, and at
+// least, d (or the highest one if none is that large); a zero d asks for the
+// highest. The subscriber still gets less when its bandwidth is short.
+func (s *Subscriber) SetPreferredResolution(d Dimensions) {
+	s.mu.Lock()
+	s.prefSize = Dimensions{Width: max(d.Width, 0), Height: max(d.Height, 0)}
+	s.mu.Unlock()
+	s.applyPreferences()
+}
+
+// SetPreferredFrameRate asks for the fewest temporal layers (codecs that
+// have them: VP8) that give at least fps frames a second; zero asks for all.
+func (s *Subscriber) SetPreferredFrameRate(fps float64) {
+	s.mu.Lock()
+	s.prefFPS = max(fps, 0)
+	s.mu.Unlock()
+	s.applyPreferences()
+}
+
+// PreferredResolution and PreferredFrameRate return the preferences set.
+func (s *Subscriber) PreferredResolution() Dimensions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prefSize
+}
+
+// PreferredFrameRate returns the preferred frame rate; zero: the highest.
+func (s *Subscriber) PreferredFrameRate() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.prefFPS
+}
+
+// VideoLayer returns the simulcast layer the subscriber receives (0 the
+// lowest), or -1 when it receives none (paused, video off for quality, or
+// not started yet).
+func (s *Subscriber) VideoLayer() int {
+	s.mu.Lock()
+	d := s.video
+	s.mu.Unlock()
+	if d == nil {
+		return -1
+	}
+	return d.CurrentLayer()
+}
+
+// applyPreferences hands the preferences to the video DownTrack.
+func (s *Subscriber) applyPreferences() {
+	s.mu.Lock()
+	d, size, fps := s.video, s.prefSize, s.prefFPS
+	s.mu.Unlock()
+	if d != nil {
+		d.SetPreferredVideo(size.Width, size.Height, fps)
+	}
 }
 
 // setPaused stops or resumes one kind of a client subscription

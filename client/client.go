@@ -26,6 +26,12 @@ type Event struct {
 	Change     *signaling.PropertyChange
 	Reason     string
 	Active     *bool // muteForced
+	// StreamID names the subscription of videoDisabled and videoEnabled
+	// (reason "quality": the client's bandwidth does not carry, or again
+	// carries, the stream's lowest video layer), and the published stream
+	// of layers.
+	StreamID string
+	Layers   []signaling.Layer // layers: which simulcast layers someone receives
 }
 
 // Client-side event types.
@@ -305,7 +311,8 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 			return Event{}, false
 		}
 	}
-	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason, Active: m.Active}
+	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason, Active: m.Active,
+		StreamID: m.StreamID, Layers: m.Layers}
 	switch m.Type {
 	case signaling.TypeConnectionCreated:
 		if m.Connection == nil {
@@ -337,7 +344,7 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 		s.reason = m.Reason
 		s.ended = true
 		return ev, false
-	case signaling.TypeSignal, signaling.TypeMuteForced:
+	case signaling.TypeSignal, signaling.TypeMuteForced, signaling.TypeVideoDisabled, signaling.TypeVideoEnabled, signaling.TypeLayers:
 	default:
 		return ev, false
 	}

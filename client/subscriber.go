@@ -35,6 +35,14 @@ type SubscribeOptions struct {
 	// QueueSize is how many packets ReadRTP may fall behind by before
 	// packets are dropped; default 1024.
 	QueueSize int
+	// PreferredWidth and PreferredHeight ask for the simulcast layer
+	// closest to, and at least, that size; zero asks for the highest.
+	// SetPreferredResolution changes them later.
+	PreferredWidth, PreferredHeight int
+	// PreferredFrameRate asks for the fewest temporal layers that give at
+	// least that frame rate; zero asks for all. SetPreferredFrameRate
+	// changes it later.
+	PreferredFrameRate float64
 }
 
 // Subscriber receives one stream on the client's subscriber peer
@@ -118,6 +126,12 @@ func (s *Session) Subscribe(ctx context.Context, streamID string, opts Subscribe
 	m.subscribers[streamID] = sub
 	m.mu.Unlock()
 	msg := &signaling.Message{Type: signaling.TypeSubscribe, StreamID: streamID, Audio: &opts.Audio, Video: &opts.Video}
+	if opts.PreferredWidth > 0 || opts.PreferredHeight > 0 {
+		msg.PreferredResolution = &signaling.Dimensions{Width: opts.PreferredWidth, Height: opts.PreferredHeight}
+	}
+	if opts.PreferredFrameRate > 0 {
+		msg.PreferredFrameRate = &opts.PreferredFrameRate
+	}
 	if _, err := s.request(ctx, msg); err != nil {
 		s.removeSubscriber(sub)
 		sub.end(err)
@@ -238,6 +252,34 @@ func (sub *Subscriber) subscribeTo(ctx context.Context, kind webrtc.RTPCodecType
 	}
 	if _, err := sub.s.request(ctx, msg); err != nil {
 		return fmt.Errorf("client: set %s of subscription to stream %s to %v: %w", kind, sub.streamID, on, err)
+	}
+	return nil
+}
+
+// SetPreferredResolution asks the server for the simulcast layer closest
+// to, and at least, width x height (the highest if none is that large);
+// 0 x 0 asks for the highest. The server still sends less when the
+// client's bandwidth is short.
+func (sub *Subscriber) SetPreferredResolution(ctx context.Context, width, height int) error {
+	msg := &signaling.Message{Type: signaling.TypeSubscription, StreamID: sub.streamID,
+		PreferredResolution: &signaling.Dimensions{Width: width, Height: height}}
+	return sub.update(ctx, msg, fmt.Sprintf("preferred resolution %dx%d", width, height))
+}
+
+// SetPreferredFrameRate asks the server for the fewest temporal layers
+// (codecs that have them: VP8) that give at least fps frames a second; 0
+// asks for all of them.
+func (sub *Subscriber) SetPreferredFrameRate(ctx context.Context, fps float64) error {
+	msg := &signaling.Message{Type: signaling.TypeSubscription, StreamID: sub.streamID, PreferredFrameRate: &fps}
+	return sub.update(ctx, msg, fmt.Sprintf("preferred frame rate %v", fps))
+}
+
+func (sub *Subscriber) update(ctx context.Context, msg *signaling.Message, what string) error {
+	if err := sub.Err(); err != nil {
+		return err
+	}
+	if _, err := sub.s.request(ctx, msg); err != nil {
+		return fmt.Errorf("client: set %s of subscription to stream %s: %w", what, sub.streamID, err)
 	}
 	return nil
 }

@@ -99,12 +99,16 @@ declare namespace OT {
     noiseSuppression?: boolean;
     autoGainControl?: boolean;
     disableAudioProcessing?: boolean;
+    /** Send the video in simulcast layers (1/4, 1/2 and full size) that the server picks from per subscriber. Default: true for a camera, false otherwise. */
+    simulcast?: boolean;
   }
 
   interface SubscriberProperties extends WidgetProperties {
     subscribeToAudio?: boolean;
     subscribeToVideo?: boolean;
     audioVolume?: number;
+    preferredResolution?: Dimensions;
+    preferredFrameRate?: number;
   }
 
   interface RtpStats {
@@ -173,9 +177,9 @@ declare namespace OT {
     audioLevelUpdated: AudioLevelEvent;
     destroyed: Event & { reason: string };
     videoDimensionsChanged: DimensionsEvent;
-    videoDisabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' };
+    videoDisabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' | 'quality' };
     videoElementCreated: VideoElementEvent;
-    videoEnabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' };
+    videoEnabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' | 'quality' };
   }
 
   class Subscriber extends EventEmitter<SubscriberEvents> {
@@ -186,6 +190,10 @@ declare namespace OT {
     subscribeToVideo(on: boolean): this;
     setAudioVolume(volume: number): this;
     getAudioVolume(): number;
+    /** Ask for the video layer closest to (and at least) this size; null for the highest. */
+    setPreferredResolution(resolution: Dimensions | null): this;
+    /** Ask for at least this frame rate (fewer temporal layers); null for the highest. */
+    setPreferredFrameRate(frameRate: number | null): this;
     isAudioBlocked(): boolean;
     getImgData(): string | null;
     getStats(callback?: Callback<SubscriberStats>): Promise<SubscriberStats>;

@@ -552,7 +552,14 @@
   }
 
   // audioLevelOf reads the audio level (0..1) from a stats report.
+  // A receiver's level comes from the audio level header extension
+  // (RFC 6464) of the packets the server forwards, as the browser exposes it
+  // in getSynchronizationSources(); the stats are the fallback.
   async function audioLevelOf(part) {
+    if (typeof part.getSynchronizationSources === 'function') {
+      const src = part.getSynchronizationSources().find((x) => typeof x.audioLevel === 'number');
+      if (src) return src.audioLevel;
+    }
     let level = 0;
     (await part.getStats()).forEach((s) => {
       if ((s.type === 'inbound-rtp' || s.type === 'media-source') && s.kind === 'audio' && typeof s.audioLevel === 'number') {
@@ -794,6 +801,43 @@
       return tracks;
     }
 
+    // encodings returns the sendEncodings of the video track. Sent to the
+    // server (routed), that is simulcast layers at 1/4, 1/2 and full size
+    // (rids q, h, f, lowest first, as the server expects) for a camera
+    // unless properties.simulcast is false, or for any video with simulcast
+    // true; a layer is left out if it would be under 90 pixels high.
+    encodings(track, routed) {
+      const p = this.properties;
+      const fps = p.frameRate ? { maxFramerate: p.frameRate } : {};
+      const wanted = routed && (p.simulcast === undefined ? this.getVideoSource().type === 'camera' : Boolean(p.simulcast));
+      const height = track.getSettings().height || 480;
+      const layers = [
+        { rid: 'q', scaleResolutionDownBy: 4 },
+        { rid: 'h', scaleResolutionDownBy: 2 },
+        { rid: 'f', scaleResolutionDownBy: 1 },
+      ].filter((l) => height / l.scaleResolutionDownBy >= 90);
+      if (!wanted || layers.length < 2) return [{ ...fps }];
+      return layers.map((l) => ({ ...l, ...fps }));
+    }
+
+    // setLayers turns the simulcast layers nobody receives off, and the
+    // others on, as the server asks.
+    setLayers(layers) {
+      const t = this.transceivers.find((x) => x.sender.track && x.sender.track.kind === 'video');
+      if (!t) return;
+      const params = t.sender.getParameters();
+      if (!params.encodings || params.encodings.length < 2) return;
+      let changed = false;
+      for (const e of params.encodings) {
+        const l = layers.find((x) => x.rid === e.rid);
+        if (l && e.active !== l.active) {
+          e.active = l.active;
+          changed = true;
+        }
+      }
+      if (changed) t.sender.setParameters(params).catch((err) => log.warn('cannot change the simulcast layers:', err.message));
+    }
+
     // mediaStream returns the published tracks.
     get mediaStream() {
       return this.#media;
@@ -995,8 +1039,48 @@
       queueMicrotask(() => this.emit(new Event('videoElementCreated', { element: this.#widget.video })));
     }
 
+    #qualityOff = false; // the server stopped the video: the bandwidth does not carry it
+
     #videoOn() {
-      return this.stream.hasVideo && this.properties.subscribeToVideo !== false;
+      return this.stream.hasVideo && this.properties.subscribeToVideo !== false && !this.#qualityOff;
+    }
+
+    // preferences returns the preferred resolution and frame rate for the
+    // server, as set in the properties or with the setters.
+    preferences() {
+      const out = {};
+      const r = this.properties.preferredResolution;
+      if (r && (r.width || r.height)) out.preferredResolution = { width: Number(r.width) || 0, height: Number(r.height) || 0 };
+      if (this.properties.preferredFrameRate) out.preferredFrameRate = Number(this.properties.preferredFrameRate);
+      return out;
+    }
+
+    // setPreferredResolution asks the server for the video layer closest to
+    // (and at least) {width, height}; null asks for the highest.
+    setPreferredResolution(res) {
+      if (res != null && (typeof res !== 'object' || !(res.width >= 0) || !(res.height >= 0))) {
+        throw invalidParameter('setPreferredResolution: expected {width, height}');
+      }
+      this.properties.preferredResolution = res || undefined;
+      this.#session.subscription(this, { preferredResolution: res ? { width: Number(res.width), height: Number(res.height) } : { width: 0, height: 0 } });
+      return this;
+    }
+
+    // setPreferredFrameRate asks the server for the fewest temporal layers
+    // that give at least fps frames a second; null asks for all.
+    setPreferredFrameRate(fps) {
+      if (fps != null && !(Number(fps) >= 0)) throw invalidParameter('setPreferredFrameRate: expected a number');
+      this.properties.preferredFrameRate = fps == null ? undefined : Number(fps);
+      this.#session.subscription(this, { preferredFrameRate: fps == null ? 0 : Number(fps) });
+      return this;
+    }
+
+    // qualityChanged handles the server stopping (off) or resuming the video
+    // because of the subscriber's bandwidth (audio fallback).
+    qualityChanged(off) {
+      const was = this.#videoOn();
+      this.#qualityOff = off;
+      this.videoChanged('quality', was);
     }
 
     #receivers() {
@@ -1155,12 +1239,13 @@
   const PUBLISH_TIMEOUT = 20000;
 
   // addTracks adds a send-only transceiver to pc for each track of a
-  // publisher, and returns them.
-  function addTracks(pc, p) {
+  // publisher, and returns them. Video sent to the server (routed) may go
+  // in simulcast layers; peer to peer it goes in one.
+  function addTracks(pc, p, routed) {
     const ms = p.mediaStream;
     return ms.getTracks().map((track) => {
       const init = { direction: 'sendonly', streams: [ms] };
-      if (track.kind === 'video' && p.properties.frameRate) init.sendEncodings = [{ maxFramerate: p.properties.frameRate }];
+      if (track.kind === 'video') init.sendEncodings = p.encodings(track, routed);
       return pc.addTransceiver(track, init);
     });
   }
@@ -1316,6 +1401,17 @@
         case 'relay':
           this.#relay(m);
           break;
+        case 'videoDisabled':
+        case 'videoEnabled': {
+          const sub = this.#subscribed.get(m.streamId);
+          if (sub && m.reason === 'quality') sub.qualityChanged(m.type === 'videoDisabled');
+          break;
+        }
+        case 'layers': {
+          const p = [...this.#publishing].find((x) => x.streamId === m.streamId);
+          if (p) p.setLayers(m.layers || []);
+          break;
+        }
         default:
           log.debug('ignored message', m.type);
       }
@@ -1464,7 +1560,7 @@
       const link = this.#publisherLink();
       return link.serially(async () => {
         const pc = link.pc;
-        const transceivers = addTracks(pc, p);
+        const transceivers = addTracks(pc, p, true);
         try {
           await pc.setLocalDescription(await pc.createOffer());
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -1607,6 +1703,7 @@
           streamId: id,
           audio: sub.properties.subscribeToAudio !== false,
           video: sub.properties.subscribeToVideo !== false,
+          ...sub.preferences(),
         });
         await Promise.race([
           sub.started,

@@ -63,16 +63,20 @@ type DownTrack struct {
 	levelExtID  uint8 // the subscriber's id of the audio level extension, 0 if none
 
 	// Layer selection, guarded by mu. See selectLayer.
-	current      int8   // layer being forwarded; -1 while none is (start, pause, a switch to be made)
-	last         int8   // layer of the last forwarded packet; -1 before the first
-	target       int8   // layer to forward; -1: none fits, the video is off
-	maxSpatial   int8   // preferred highest layer; -1: the highest
-	maxTemporal  int8   // preferred highest temporal layer; -1: all
-	temporal     int8   // temporal layer filter in force (changes at frame starts)
-	selectedAt   int64  // when (ns) selectLayer last ran
-	reselect     bool   // selectLayer must run at the next packet
-	bandwidthCap uint64 // bits/s the subscriber's video may use; 0: no limit
-	videoOff     bool   // no layer fits the bandwidth: the video is off for quality
+	current      int8 // layer being forwarded; -1 while none is (start, pause, a switch to be made)
+	last         int8 // layer of the last forwarded packet; -1 before the first
+	target       int8 // layer to forward; -1: none fits, the video is off
+	maxSpatial   int8 // preferred highest layer; -1: the highest
+	maxTemporal  int8 // preferred highest temporal layer; -1: all
+	prefWidth    int  // preferred video size; 0: the largest
+	prefHeight   int
+	prefFPS      float64 // preferred frame rate; 0: the highest
+	capTemporal  int8    // temporal layer cap from maxTemporal and prefFPS
+	temporal     int8    // temporal layer filter in force (changes at frame starts)
+	selectedAt   int64   // when (ns) selectLayer last ran
+	reselect     bool    // selectLayer must run at the next packet
+	bandwidthCap uint64  // bits/s the subscriber's video may use; 0: no limit
+	videoOff     bool    // no layer fits the bandwidth: the video is off for quality
 
 	wake      chan struct{} // a packet was queued (capacity 1)
 	done      chan struct{} // closed by close
@@ -121,6 +125,7 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrac
 		last:        -1,
 		maxSpatial:  -1,
 		maxTemporal: -1,
+		capTemporal: -1,
 		temporal:    -1,
 		reselect:    true,
 	}
@@ -284,9 +289,9 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 			d.vp8.switchSource()
 		}
 		d.current = layer
-		d.temporal = d.maxTemporal
+		d.temporal = d.capTemporal
 	}
-	if d.filterTemporal(p) {
+	if p.padding || d.filterTemporal(p) {
 		d.rw.gap()
 		d.vp8.skip(&p.vp8)
 		d.mu.Unlock()
@@ -321,10 +326,10 @@ func (d *DownTrack) filterTemporal(p *forwardPacket) bool {
 	if !v.hasTID {
 		return false
 	}
-	if d.temporal != d.maxTemporal && v.start {
-		up := d.maxTemporal < 0 || (d.temporal >= 0 && d.maxTemporal > d.temporal)
+	if d.temporal != d.capTemporal && v.start {
+		up := d.capTemporal < 0 || (d.temporal >= 0 && d.capTemporal > d.temporal)
 		if !up || v.tid == 0 || v.sync || p.keyframe {
-			d.temporal = d.maxTemporal
+			d.temporal = d.capTemporal
 		}
 	}
 	return d.temporal >= 0 && int8(v.tid) > d.temporal
@@ -340,9 +345,16 @@ func (d *DownTrack) selectLayer(now int64) {
 		d.target = 0
 		return
 	}
+	layers := *d.track.layers.Load()
+	spatial := d.maxSpatial
+	if d.prefWidth > 0 || d.prefHeight > 0 {
+		if s := sizeLayer(layers, d.prefWidth, d.prefHeight, now); s >= 0 && (spatial < 0 || s < spatial) {
+			spatial = s
+		}
+	}
 	best, lowest := int8(-1), int8(-1)
 	var lowestRate uint64
-	for i, l := range *d.track.layers.Load() {
+	for i, l := range layers {
 		if l == nil || !l.active(now) {
 			continue
 		}
@@ -350,8 +362,14 @@ func (d *DownTrack) selectLayer(now int64) {
 		if lowest < 0 {
 			lowest, lowestRate = int8(i), rate
 		}
-		if (d.maxSpatial < 0 || int8(i) <= d.maxSpatial) && (d.bandwidthCap == 0 || rate <= d.bandwidthCap) {
+		if (spatial < 0 || int8(i) <= spatial) && (d.bandwidthCap == 0 || rate <= d.bandwidthCap) {
 			best = int8(i)
+		}
+	}
+	d.capTemporal = d.maxTemporal
+	if best >= 0 && d.prefFPS > 0 {
+		if t := fpsLayer(layers[best], d.prefFPS, now); t >= 0 && (d.capTemporal < 0 || t < d.capTemporal) {
+			d.capTemporal = t
 		}
 	}
 	off := false
@@ -386,6 +404,49 @@ func (d *DownTrack) SetPreferredLayers(spatial, temporal int) {
 	d.maxSpatial, d.maxTemporal = int8(max(spatial, -1)), int8(max(temporal, -1))
 	d.reselect = true
 	d.mu.Unlock()
+}
+
+// SetPreferredVideo asks for the smallest layer at least width x height
+// (0 x 0: the largest) and, with codecs that have temporal layers (VP8),
+// the fewest temporal layers that give at least fps frames per second (0:
+// all of them). Sizes come from the layers' keyframes; the highest layer is
+// used when none is large enough or sizes are unknown.
+func (d *DownTrack) SetPreferredVideo(width, height int, fps float64) {
+	d.mu.Lock()
+	d.prefWidth, d.prefHeight, d.prefFPS = max(width, 0), max(height, 0), max(fps, 0)
+	d.reselect = true
+	d.mu.Unlock()
+}
+
+// sizeLayer returns the lowest active layer at least width x height, or -1
+// if none is known to be.
+func sizeLayer(layers []*Track, width, height int, now int64) int8 {
+	for i, l := range layers {
+		if l == nil || !l.active(now) {
+			continue
+		}
+		if w, h := int(l.width.Load()), int(l.height.Load()); w > 0 && w >= width && h >= height {
+			return int8(i)
+		}
+	}
+	return -1
+}
+
+// fpsLayer returns the lowest temporal layer of l whose frames come at least
+// fps times a second, or -1 for all of them. VP8 temporal layers halve the
+// frame rate each step down.
+func fpsLayer(l *Track, fps float64, now int64) int8 {
+	top := int8(l.maxTID.Load())
+	full := l.frameRate.get(now)
+	if top == 0 || full == 0 {
+		return -1
+	}
+	for t := int8(0); t < top; t++ {
+		if full/float64(int(1)<<(top-t)) >= fps*0.9 {
+			return t
+		}
+	}
+	return -1
 }
 
 // CurrentLayer returns the layer being forwarded (0 the lowest), or -1 if

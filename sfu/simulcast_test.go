@@ -239,3 +239,41 @@ func TestSimulcastFollowsActiveLayers(t *testing.T) {
 	}
 	checkVP8Continuous(t, rec.snapshot())
 }
+
+func TestSimulcastPreferredSizeAndFrameRate(t *testing.T) {
+	s := newSimulcastSource(t, 3)
+	rec := &recorder{}
+	d := attach(t, s.group, rec, SubscribeOptions{QueueSize: 1024})
+	s.frames(2, 0, 1, 2)
+	// Layers are 160x120, 320x240 and 640x480: 300x200 needs layer 1.
+	d.SetPreferredVideo(300, 200, 0)
+	s.frames(2, 1)
+	if d.CurrentLayer() != 1 {
+		t.Fatalf("layer %d for 300x200, want 1", d.CurrentLayer())
+	}
+	d.SetPreferredVideo(2000, 2000, 0) // larger than any: the top layer
+	s.frames(2, 2)
+	if d.CurrentLayer() != 2 {
+		t.Fatalf("layer %d for 2000x2000, want 2", d.CurrentLayer())
+	}
+	d.SetPreferredVideo(0, 0, 0)
+	d.mu.Lock()
+	d.selectLayer(time.Now().UnixNano())
+	temporal := d.capTemporal
+	d.mu.Unlock()
+	if temporal != -1 {
+		t.Fatalf("temporal cap %d without a frame rate preference", temporal)
+	}
+	// A quarter of the full frame rate is temporal layer 0 of three.
+	s.layers[2].frameRate.rate.Store(30000)
+	s.layers[2].frameRate.last.Store(time.Now().UnixNano())
+	d.SetPreferredVideo(0, 0, 7.5)
+	d.mu.Lock()
+	d.selectLayer(time.Now().UnixNano())
+	temporal = d.capTemporal
+	d.mu.Unlock()
+	if temporal != 0 {
+		t.Fatalf("temporal cap %d for 7.5 of 30 fps, want 0", temporal)
+	}
+	checkVP8Continuous(t, rec.snapshot())
+}

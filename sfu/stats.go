@@ -68,3 +68,34 @@ func (m *bitrateMeter) bitrate(now int64) uint64 {
 	}
 	return m.rate.Load()
 }
+
+// frameMeter measures a frame rate over consecutive windows of
+// bitrateWindow. It is updated by one goroutine and read by any.
+type frameMeter struct {
+	start  int64 // window start (ns), writer only
+	frames uint64
+	rate   atomic.Uint64 // frames per 1000 s
+	last   atomic.Int64
+}
+
+// add counts a frame started at now (ns).
+func (m *frameMeter) add(now int64) {
+	if m.start == 0 {
+		m.start = now
+	}
+	m.frames++
+	if d := now - m.start; d >= int64(bitrateWindow) {
+		m.rate.Store(m.frames * 1000 * uint64(time.Second) / uint64(d))
+		m.last.Store(now)
+		m.start, m.frames = now, 0
+	}
+}
+
+// get returns the last measured frame rate, or zero if nothing was measured
+// for two windows.
+func (m *frameMeter) get(now int64) float64 {
+	if now-m.last.Load() > 2*int64(bitrateWindow) {
+		return 0
+	}
+	return float64(m.rate.Load()) / 1000
+}

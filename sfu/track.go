@@ -59,6 +59,9 @@ type Track struct {
 	layers atomic.Pointer[[]*Track] // the group's layers by index, nil where not (yet) arrived
 
 	lastPacket atomic.Int64  // when (ns) the last packet arrived
+	frameRate  frameMeter    // frames per second
+	lastTS     uint32        // timestamp of the last packet, under ingestMu
+	maxTID     atomic.Uint32 // highest VP8 temporal layer seen
 	width      atomic.Uint32 // frame size of the last VP8 keyframe, 0 if unknown
 	height     atomic.Uint32
 	level      audioLevel // audio level from the RFC 6464 header extension
@@ -189,10 +192,12 @@ func (t *Track) layer(i uint8) *Track {
 
 // LayerInfo describes one layer of a Track.
 type LayerInfo struct {
-	RID           string // simulcast RID; empty for a single-layer track
-	Width, Height int    // from the last VP8 keyframe; 0 if unknown
-	Bitrate       uint64 // bits per second received
-	Active        bool   // packets arrived within the last second
+	RID            string  // simulcast RID; empty for a single-layer track
+	Width, Height  int     // from the last VP8 keyframe; 0 if unknown
+	Bitrate        uint64  // bits per second received
+	FrameRate      float64 // frames per second received
+	TemporalLayers int     // VP8 temporal layers seen; 1 without any
+	Active         bool    // packets arrived within the last second
 }
 
 // Layers describes the Track's layers, lowest first: one for an ordinary
@@ -206,11 +211,13 @@ func (t *Track) Layers() []LayerInfo {
 			continue
 		}
 		out = append(out, LayerInfo{
-			RID:     l.rid,
-			Width:   int(l.width.Load()),
-			Height:  int(l.height.Load()),
-			Bitrate: l.meter.bitrate(now),
-			Active:  l.active(now),
+			RID:            l.rid,
+			Width:          int(l.width.Load()),
+			Height:         int(l.height.Load()),
+			Bitrate:        l.meter.bitrate(now),
+			FrameRate:      l.frameRate.get(now),
+			TemporalLayers: int(l.maxTID.Load()) + 1,
+			Active:         l.active(now),
 		})
 	}
 	return out
@@ -322,6 +329,7 @@ type forwardPacket struct {
 	ts       uint32
 	layer    uint8
 	started  bool // the layer's first packet after a silence: layers to choose from changed
+	padding  bool // padding only: not forwarded
 	keyframe bool
 	muted    bool
 	now      int64
@@ -359,8 +367,13 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 	t.packetsIn.Add(1)
 	t.bytesIn.Add(uint64(len(raw)))
 	t.meter.add(len(raw), now)
-	started := !t.active(now)
-	t.lastPacket.Store(now)
+	// Padding-only packets (bandwidth probes, sent even on layers that carry
+	// no video yet) neither make a layer active nor reach subscribers.
+	padOnly := len(media) == 0
+	started := !padOnly && !t.active(now)
+	if !padOnly {
+		t.lastPacket.Store(now)
+	}
 
 	p := forwardPacket{
 		ext:      ext,
@@ -368,12 +381,20 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		ts:       t.hdr.Timestamp,
 		layer:    t.index,
 		started:  started,
+		padding:  padOnly,
 		keyframe: t.isKeyframe == nil || t.isKeyframe(media),
 		muted:    t.group.muted.Load(),
 		now:      now,
 	}
+	if !padOnly && (p.ts != t.lastTS || t.packetsIn.Load() == 1) {
+		t.lastTS = p.ts
+		t.frameRate.add(now)
+	}
 	if t.isVP8 && len(media) > 0 {
 		p.vp8, _ = parseVP8(media)
+		if p.vp8.hasTID && uint32(p.vp8.tid) > t.maxTID.Load() {
+			t.maxTID.Store(uint32(p.vp8.tid))
+		}
 		if p.keyframe {
 			if w, h, ok := vp8KeyframeSize(media); ok {
 				t.width.Store(uint32(w))

@@ -61,6 +61,9 @@ const (
 	TypeSubscriberOffer       Type = "subscriberOffer"  // subscribing PC: the server's (re)offer
 	TypePeerSubscribed        Type = "peerSubscribed"   // relayed sessions: a client subscribed to your stream
 	TypePeerUnsubscribed      Type = "peerUnsubscribed" // relayed sessions: it unsubscribed
+	TypeVideoDisabled         Type = "videoDisabled"    // a subscription's video stopped (reason "quality")
+	TypeVideoEnabled          Type = "videoEnabled"     // it came back
+	TypeLayers                Type = "layers"           // which simulcast layers of a stream someone watches
 )
 
 // Message is one protocol message. Which fields are set depends on Type;
@@ -100,6 +103,18 @@ type Message struct {
 	Video      *bool         `json:"video,omitempty"`
 	Active     *bool         `json:"active,omitempty"`   // muteForced
 	Excluded   []string      `json:"excluded,omitempty"` // forceMuteAll: stream ids left alone
+
+	// Media quality.
+	PreferredResolution *Dimensions `json:"preferredResolution,omitempty"` // subscribe, subscription
+	PreferredFrameRate  *float64    `json:"preferredFrameRate,omitempty"`  // subscribe, subscription
+	Layers              []Layer     `json:"layers,omitempty"`              // layers
+}
+
+// Layer is one simulcast layer of a published video, by RID, and whether a
+// subscriber receives it.
+type Layer struct {
+	RID    string `json:"rid"`
+	Active bool   `json:"active"`
 }
 
 // The two peer connections of a routed connection.
