@@ -46,6 +46,7 @@ type handlers struct {
 	streamDestroyed       func(*Stream, Reason)
 	streamPropertyChanged func(StreamPropertyChange)
 	signal                func(Signal)
+	activeSpeaker         func(*Stream)
 }
 
 // dispatcher runs a session's callbacks one at a time, in the order they were

@@ -144,3 +144,82 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 		}
 	}
 }
+
+// toneTrack makes, in the page, a continuous tone as an audio track:
+// Chromium's fake microphone only beeps briefly twice a second.
+const toneTrack = `(() => {
+  const ctx = new AudioContext();
+  const osc = ctx.createOscillator();
+  const dst = ctx.createMediaStreamDestination();
+  osc.connect(dst);
+  osc.start();
+  window.tone = dst.stream.getAudioTracks()[0];
+  return ctx.resume().then(() => ctx.state);
+})()`
+
+func TestJSAudioLevelsAndActiveSpeaker(t *testing.T) {
+	r := newJSRig(t)
+	s := r.session()
+	speakers := make(chan string, 16)
+	s.OnActiveSpeakerChanged(func(st *crossbar.Stream) {
+		id := ""
+		if st != nil {
+			id = st.ID()
+		}
+		speakers <- id
+	})
+	expect := func(what, want string) {
+		t.Helper()
+		select {
+		case got := <-speakers:
+			if got != want {
+				t.Fatalf("%s: active speaker %q, want %q", what, got, want)
+			}
+		case <-time.After(mediaWait):
+			t.Fatalf("%s: no active speaker change", what)
+		}
+	}
+	var ids [2]string
+	pages := make([]*browsertest.Page, 2)
+	for i, name := range []string{"a", "b"} {
+		pages[i], _ = r.join(name, s, crossbar.RolePublisher)
+		var state string
+		pages[i].Eval(toneTrack, &state)
+		if state != "running" {
+			t.Fatalf("page %s: audio context %s", name, state)
+		}
+		var res jsResult
+		pages[i].Eval(fmt.Sprintf(`publish({videoSource: null, audioSource: tone, publishAudio: %v})`, i == 0), &res)
+		if res.Error != nil {
+			t.Fatalf("publish %s: %+v", name, res.Error)
+		}
+		ids[i] = res.ID
+	}
+	expect("a speaks", ids[0])
+	pages[0].Eval(`P.publishAudio(false)`, nil)
+	pages[1].Eval(`P.publishAudio(true)`, nil)
+	expect("b speaks", ids[1])
+	if got := s.ActiveSpeaker(); got == nil || got.ID() != ids[1] {
+		t.Fatalf("ActiveSpeaker %v, want %s", got, ids[1])
+	}
+	pages[1].Eval(`P.publishAudio(false)`, nil)
+	expect("silence", "")
+
+	// A subscriber reads the levels the server forwards in the header
+	// extension, and reports them in audioLevelUpdated.
+	pages[1].Eval(`P.publishAudio(true); subscribeAll()`, nil)
+	pages[0].Eval(`subscribeAll()`, nil)
+	pages[0].WaitInboundAudio(mediaWait)
+	pages[0].Wait("level in the synchronization sources", `(() => {
+		const ms = document.querySelector('.OT_subscriber video').srcObject;
+		const r = S.receiversOf(ms).find((x) => x.track.kind === 'audio');
+		return r.getSynchronizationSources().some((x) => x.audioLevel > 0.05);
+	})()`, mediaWait)
+	var level float64
+	pages[0].Eval(`new Promise((resolve) => OT.subscribers.find().on('audioLevelUpdated', (e) => e.audioLevel > 0.05 && resolve(e.audioLevel)))`, &level)
+	st, err := s.Stream(ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("tone: level %.2f in the subscriber, %.2f in the server", level, st.Publisher().AudioLevel())
+}

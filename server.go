@@ -289,6 +289,7 @@ func (srv *Server) Close() error {
 	for _, s := range live {
 		s.mu.Lock()
 		s.closed = true
+		s.stopSpeakersLocked()
 		for _, c := range s.connectionsLocked() {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}

@@ -36,6 +36,11 @@ type Session struct {
 	closed  bool
 	muteAll *muteAll // set by ForceMuteAll until DisableForceMute
 
+	// Active speaker detection, while OnActiveSpeakerChanged has a callback.
+	speaker     string        // stream id of the active speaker
+	speakerStop chan struct{} // closed to stop the detection
+	speakerDone chan struct{} // closed when it stopped
+
 	// after holds work to do once mu is released: closing media, which
 	// may call back into the session.
 	after []func()
@@ -274,6 +279,7 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.stopSpeakersLocked()
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}

@@ -325,7 +325,7 @@ func (p *Peer) handleTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 
 	go func() {
 		defer p.wg.Done()
-		drainRTCP(receiver)
+		drainRTCP(receiver, remote.RID())
 	}()
 	ssrc := uint32(remote.SSRC())
 	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
@@ -405,7 +405,13 @@ func (p *Peer) midOf(receiver *webrtc.RTPReceiver) string {
 
 // drainRTCP reads a receiver's incoming RTCP (the publisher's sender
 // reports) so the report interceptor sees it, until the receiver stops.
-func drainRTCP(r *webrtc.RTPReceiver) {
+// Simulcast layers (rid set) are not read: Pion v3.3.6's ReadSimulcast races
+// with the setup of the receiver's later layers, so their sender reports
+// are left to Pion's bounded buffers.
+func drainRTCP(r *webrtc.RTPReceiver, rid string) {
+	if rid != "" {
+		return
+	}
 	buf := make([]byte, maxPacket)
 	for {
 		if _, _, err := r.Read(buf); err != nil {

@@ -70,6 +70,8 @@ func New(t testing.TB) *Browser {
 		chromedp.Flag("no-default-browser-check", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		// Pages may make sound (a WebAudio tone to publish) without a click.
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		// Background tabs must keep decoding: several pages play at once.
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
