@@ -18,7 +18,7 @@ func TestSpeakerDetectorDebounces(t *testing.T) {
 		{0, map[string]float64{"a": 0.001, "b": 0.002}, "", false}, // below the threshold: nobody
 		{100, map[string]float64{"a": 0.3, "b": 0.1}, "", false},   // a is loudest...
 		{300, map[string]float64{"a": 0.3, "b": 0.1}, "", false},
-		{500, map[string]float64{"a": 0.3, "b": 0.1}, "a", true}, // ...for 400 ms: a speaks
+		{500, map[string]float64{"a": 0.3, "b": 0.1}, "a", true},  // ...for 400 ms: a speaks
 		{600, map[string]float64{"a": 0.1, "b": 0.5}, "a", false}, // b louder, briefly
 		{700, map[string]float64{"a": 0.3, "b": 0.1}, "a", false}, // a again: b's turn resets
 		{800, map[string]float64{"a": 0.1, "b": 0.5}, "a", false},

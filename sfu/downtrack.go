@@ -63,20 +63,22 @@ type DownTrack struct {
 	levelExtID  uint8 // the subscriber's id of the audio level extension, 0 if none
 
 	// Layer selection, guarded by mu. See selectLayer.
-	current      int8 // layer being forwarded; -1 while none is (start, pause, a switch to be made)
-	last         int8 // layer of the last forwarded packet; -1 before the first
-	target       int8 // layer to forward; -1: none fits, the video is off
-	maxSpatial   int8 // preferred highest layer; -1: the highest
-	maxTemporal  int8 // preferred highest temporal layer; -1: all
-	prefWidth    int  // preferred video size; 0: the largest
-	prefHeight   int
-	prefFPS      float64 // preferred frame rate; 0: the highest
-	capTemporal  int8    // temporal layer cap from maxTemporal and prefFPS
-	temporal     int8    // temporal layer filter in force (changes at frame starts)
-	selectedAt   int64   // when (ns) selectLayer last ran
-	reselect     bool    // selectLayer must run at the next packet
-	bandwidthCap uint64  // bits/s the subscriber's video may use; 0: no limit
-	videoOff     bool    // no layer fits the bandwidth: the video is off for quality
+	current     int8 // layer being forwarded; -1 while none is (start, pause, a switch to be made)
+	last        int8 // layer of the last forwarded packet; -1 before the first
+	target      int8 // layer to forward; -1: none fits, the video is off
+	maxSpatial  int8 // preferred highest layer; -1: the highest
+	maxTemporal int8 // preferred highest temporal layer; -1: all
+	prefWidth   int  // preferred video size; 0: the largest
+	prefHeight  int
+	prefFPS     float64 // preferred frame rate; 0: the highest
+	capTemporal int8    // temporal layer cap from maxTemporal and prefFPS
+	temporal    int8    // temporal layer filter in force (changes at frame starts)
+	selectedAt  int64   // when (ns) selectLayer last ran
+	reselect    bool    // selectLayer must run at the next packet
+	bwe         bandwidthEstimate
+	videoOff    bool          // no layer fits the bandwidth: the video is off for quality
+	videoSubs   *atomic.Int32 // the subscriber's video DownTracks, which share its bandwidth; nil: one
+	absExtID    uint8         // the subscriber's id of the abs-send-time extension, 0 if none
 
 	wake      chan struct{} // a packet was queued (capacity 1)
 	done      chan struct{} // closed by close
@@ -85,8 +87,9 @@ type DownTrack struct {
 	// Used only by the writer goroutine.
 	buf      []byte
 	hdr      rtp.Header
-	exts     [1]rtp.Extension
+	exts     [2]rtp.Extension
 	levelBuf [1]byte
+	absBuf   [3]byte
 
 	// onQuality is called on the writer goroutine when the video goes off
 	// because no layer fits the subscriber's bandwidth, or comes back.
@@ -128,6 +131,7 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrac
 		capTemporal: -1,
 		temporal:    -1,
 		reselect:    true,
+		bwe:         bandwidthEstimate{probe: -1},
 	}
 	if d.id == "" {
 		d.id = t.id
@@ -170,15 +174,18 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	if !ok {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: %s", ErrCodecNotNegotiated, d.track.codec.MimeType)
 	}
-	var levelID uint8
+	var levelID, absID uint8
 	for _, ext := range ctx.HeaderExtensions() {
-		if ext.URI == AudioLevelURI && !d.video {
+		switch {
+		case ext.URI == AudioLevelURI && !d.video:
 			levelID = uint8(ext.ID)
+		case ext.URI == absSendTimeURI && d.video:
+			absID = uint8(ext.ID)
 		}
 	}
 	d.mu.Lock()
 	d.ssrc, d.pt, d.ws = uint32(ctx.SSRC()), uint8(codec.PayloadType), ctx.WriteStream()
-	d.levelExtID = levelID
+	d.levelExtID, d.absExtID = levelID, absID
 	d.bound = true
 	d.mu.Unlock()
 	return codec, nil
@@ -336,9 +343,10 @@ func (d *DownTrack) filterTemporal(p *forwardPacket) bool {
 }
 
 // selectLayer picks the layer to forward: the highest one the publisher
-// sends that is within the subscriber's preference and bandwidth; the
-// lowest one sent if none is within the preference; none if even that does
-// not fit the bandwidth (the video goes off for quality). The caller holds mu.
+// sends that is within the subscriber's preference and bandwidth (or being
+// probed, see bwe.go); the lowest one sent if none is within the
+// preference; none if even that does not fit the bandwidth (the video goes
+// off for quality). The caller holds mu.
 func (d *DownTrack) selectLayer(now int64) {
 	d.selectedAt, d.reselect = now, false
 	if !d.video {
@@ -352,32 +360,34 @@ func (d *DownTrack) selectLayer(now int64) {
 			spatial = s
 		}
 	}
-	best, lowest := int8(-1), int8(-1)
-	var lowestRate uint64
+	lowest, lowestRate := int8(-1), uint64(0)
 	for i, l := range layers {
-		if l == nil || !l.active(now) {
-			continue
-		}
-		rate := l.meter.bitrate(now)
-		if lowest < 0 {
-			lowest, lowestRate = int8(i), rate
-		}
-		if (spatial < 0 || int8(i) <= spatial) && (d.bandwidthCap == 0 || rate <= d.bandwidthCap) {
-			best = int8(i)
+		if l != nil && l.active(now) {
+			lowest, lowestRate = int8(i), l.meter.bitrate(now)
+			break
 		}
 	}
-	d.capTemporal = d.maxTemporal
-	if best >= 0 && d.prefFPS > 0 {
-		if t := fpsLayer(layers[best], d.prefFPS, now); t >= 0 && (d.capTemporal < 0 || t < d.capTemporal) {
-			d.capTemporal = t
+	if lowest < 0 { // nothing sent: keep the target until a layer comes
+		return
+	}
+	capBPS, best := uint64(0), int8(-1)
+	if d.bwe.limited(now) {
+		capBPS = d.bwe.capBPS(d.fractionLost.Load())
+		var next int8
+		best, next = fitLayer(layers, spatial, capBPS, now)
+		probe := d.bwe.runProbe(now, next, layers)
+		if d.bwe.confirmed > capBPS { // a probe was just kept
+			capBPS = d.bwe.confirmed
+			best, _ = fitLayer(layers, spatial, capBPS, now)
 		}
+		best = max(best, probe)
+	} else {
+		best, _ = fitLayer(layers, spatial, 0, now)
 	}
 	off := false
 	switch {
 	case best >= 0:
-	case lowest < 0: // nothing sent: keep the target until a layer comes
-		return
-	case d.bandwidthCap != 0 && lowestRate > d.bandwidthCap:
+	case capBPS != 0 && lowestRate > capBPS:
 		off = true
 	default:
 		best = lowest
@@ -393,6 +403,30 @@ func (d *DownTrack) selectLayer(now int64) {
 		d.target = best
 		d.keyframeAsk = 0 // ask for the new layer's keyframe at once
 	}
+	d.capTemporal = d.maxTemporal
+	if best >= 0 && d.prefFPS > 0 {
+		if t := fpsLayer(layers[best], d.prefFPS, now); t >= 0 && (d.capTemporal < 0 || t < d.capTemporal) {
+			d.capTemporal = t
+		}
+	}
+}
+
+// fitLayer returns the highest active layer within the spatial cap (-1:
+// none) whose bitrate is within capBPS (0: any), or -1; and the lowest
+// active layer above it within the spatial cap, or -1.
+func fitLayer(layers []*Track, spatial int8, capBPS uint64, now int64) (best, next int8) {
+	best, next = -1, -1
+	for i, l := range layers {
+		if l == nil || !l.active(now) || (spatial >= 0 && int8(i) > spatial) {
+			continue
+		}
+		if capBPS == 0 || l.meter.bitrate(now) <= capBPS {
+			best, next = int8(i), -1
+		} else if next < 0 {
+			next = int8(i)
+		}
+	}
+	return best, next
 }
 
 // SetPreferredLayers caps the layers forwarded to this subscriber: spatial
@@ -482,17 +516,6 @@ func (d *DownTrack) OnQualityChange(f func(videoOff bool)) {
 	d.mu.Unlock()
 }
 
-// setBandwidthCap sets the bits per second the subscriber's video may use;
-// 0 lifts the limit.
-func (d *DownTrack) setBandwidthCap(bps uint64) {
-	d.mu.Lock()
-	if d.bandwidthCap != bps {
-		d.bandwidthCap = bps
-		d.reselect = true
-	}
-	d.mu.Unlock()
-}
-
 // notify wakes the consumer of the queue without blocking.
 func (d *DownTrack) notify() {
 	select {
@@ -528,7 +551,7 @@ func (d *DownTrack) writeLoop() {
 func (d *DownTrack) writeNext() bool {
 	d.mu.Lock()
 	e, ok := d.q.pop()
-	ws, ssrc, pt, levelID := d.ws, d.ssrc, d.pt, d.levelExtID
+	ws, ssrc, pt, levelID, absID := d.ws, d.ssrc, d.pt, d.levelExtID, d.absExtID
 	d.mu.Unlock()
 	if !ok {
 		return false
@@ -547,10 +570,15 @@ func (d *DownTrack) writeNext() bool {
 		Timestamp:      meta.ts - e.tsDelta,
 		SSRC:           ssrc,
 	}
+	d.hdr.Extensions = d.exts[:0] // preallocated: no allocation
 	if levelID != 0 && meta.hasLevel {
 		d.levelBuf[0] = meta.level
-		d.hdr.Extensions = d.exts[:0] // preallocated: no allocation
 		_ = d.hdr.SetExtension(levelID, d.levelBuf[:])
+	}
+	if absID != 0 {
+		t := absSendTime(time.Now().UnixNano())
+		d.absBuf = [3]byte{byte(t >> 16), byte(t >> 8), byte(t)}
+		_ = d.hdr.SetExtension(absID, d.absBuf[:])
 	}
 	// Pion returns 0 bytes without an error while DTLS is not ready.
 	if w, err := ws.WriteRTP(&d.hdr, d.buf[:n]); err != nil || w == 0 {

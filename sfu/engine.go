@@ -47,6 +47,9 @@ type Config struct {
 	ICEServers []webrtc.ICEServer
 	// LoopbackOnly gathers only loopback candidates (tests).
 	LoopbackOnly bool
+	// Interceptors are added to every PeerConnection after the engine's
+	// own (metrics, or network emulation in tests).
+	Interceptors []interceptor.Factory
 }
 
 // Engine is one server's forwarding engine: one webrtc.API and one set of
@@ -129,6 +132,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		{Type: webrtc.TypeRTCPFBNACK},
 		{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
 		{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+		// Subscribers estimate their bandwidth from the abs-send-time of
+		// the video they receive and report it in REMB (see bwe.go).
+		{Type: webrtc.TypeRTCPFBGoogREMB},
 	} {
 		m.RegisterFeedback(fb, webrtc.RTPCodecTypeVideo)
 	}
@@ -138,6 +144,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	}
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("sfu: audio level header extension: %w", err)
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: absSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, fmt.Errorf("sfu: abs-send-time header extension: %w", err)
 	}
 	return m, nil
 }
@@ -160,6 +169,9 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 	}
 	if err := webrtc.ConfigureTWCCSender(media, r); err != nil {
 		return nil, fmt.Errorf("sfu: configure TWCC feedback: %w", err)
+	}
+	for _, f := range e.cfg.Interceptors {
+		r.Add(f)
 	}
 	return r, nil
 }

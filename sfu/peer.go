@@ -70,10 +70,11 @@ type PeerConfig struct {
 // Peer is one client connection: a publishing and a subscribing
 // PeerConnection.
 type Peer struct {
-	e        *Engine
-	cfg      PeerConfig
-	pub, sub *webrtc.PeerConnection
-	subReady atomic.Bool // the subscribing connection is connected
+	e         *Engine
+	cfg       PeerConfig
+	pub, sub  *webrtc.PeerConnection
+	subReady  atomic.Bool  // the subscribing connection is connected
+	videoSubs atomic.Int32 // video DownTracks, which share the subscriber's bandwidth
 
 	trackMu sync.Mutex
 	tracks  map[uint32]*Track              // published tracks (simulcast: layers) by SSRC
@@ -195,6 +196,9 @@ func (p *Peer) AddICECandidate(pc PCKind, c webrtc.ICECandidateInit) error {
 // Unsubscribe or Close; the Peer is then best closed.
 func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 	d := newDownTrack(t, opts, &p.subReady)
+	if d.video {
+		d.videoSubs = &p.videoSubs
+	}
 	d.onTrackClosed = func() { p.goTracked(func() { _ = p.Unsubscribe(d) }) }
 
 	p.mu.Lock()
@@ -214,6 +218,9 @@ func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 		return nil, fmt.Errorf("sfu: subscribe to track %q: add to connection: %w", t.ID(), err)
 	}
 	p.downTracks[d] = sender
+	if d.video {
+		p.videoSubs.Add(1)
+	}
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -239,6 +246,9 @@ func (p *Peer) Unsubscribe(d *DownTrack) error {
 		return ErrNotSubscribed
 	}
 	delete(p.downTracks, d)
+	if d.video {
+		p.videoSubs.Add(-1)
+	}
 	d.track.removeDownTrack(d)
 	d.close()
 	var offer string

@@ -43,6 +43,10 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 			d.track.requestLayerKeyframes(1 << layer)
 		case *rtcp.TransportLayerNack:
 			d.answerNACK(p)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			if d.video {
+				d.onREMB(uint64(p.Bitrate), now.UnixNano())
+			}
 		case *rtcp.ReceiverReport:
 			d.receptionReports(p.Reports, now)
 		case *rtcp.SenderReport:
