@@ -83,8 +83,14 @@ type jsRig struct {
 
 func newJSRig(t *testing.T) *jsRig {
 	t.Helper()
+	return newJSRigWith(t, sfu.Config{LoopbackOnly: true})
+}
+
+// newJSRigWith makes a jsRig whose engine has the given configuration.
+func newJSRigWith(t *testing.T, media sfu.Config) *jsRig {
+	t.Helper()
 	b := browsertest.New(t)
-	srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Media: sfu.Config{LoopbackOnly: true}})
+	srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Media: media})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,12 @@ package crossbar_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
@@ -222,4 +226,180 @@ func TestJSAudioLevelsAndActiveSpeaker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("tone: level %.2f in the subscriber, %.2f in the server", level, st.Publisher().AudioLevel())
+}
+
+// shaper is a bottleneck on the server's outgoing RTP of chosen SSRCs (one
+// subscriber's): packets leave at rate bits per second after those queued
+// before them, and are dropped when they would wait over maxDelay. It is
+// installed in every PeerConnection as an interceptor.
+type shaper struct {
+	mu    sync.Mutex
+	ssrcs map[uint32]bool
+	rate  int // bits per second; 0: no limit
+	busy  time.Time
+	wg    sync.WaitGroup
+}
+
+const shaperMaxDelay = 500 * time.Millisecond
+
+// limit shapes the SSRCs to rate bits per second (0: lifts the limit).
+func (s *shaper) limit(ssrcs []uint32, rate int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ssrcs = map[uint32]bool{}
+	for _, x := range ssrcs {
+		s.ssrcs[x] = true
+	}
+	s.rate = rate
+}
+
+// wait waits for the packets still queued.
+func (s *shaper) wait() { s.wg.Wait() }
+
+// NewInterceptor implements interceptor.Factory.
+func (s *shaper) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &shapedConn{s: s}, nil
+}
+
+type shapedConn struct {
+	interceptor.NoOp
+	s *shaper
+}
+
+func (c *shapedConn) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	s := c.s
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		s.mu.Lock()
+		if s.rate == 0 || !s.ssrcs[info.SSRC] {
+			s.mu.Unlock()
+			return w.Write(h, payload, a)
+		}
+		now := time.Now()
+		size := h.MarshalSize() + len(payload) + 28 // IP and UDP headers
+		leave := now
+		if s.busy.After(now) {
+			leave = s.busy
+		}
+		leave = leave.Add(time.Duration(size*8) * time.Second / time.Duration(s.rate))
+		if leave.Sub(now) > shaperMaxDelay {
+			s.mu.Unlock()
+			return size, nil // dropped
+		}
+		s.busy = leave
+		s.wg.Add(1)
+		s.mu.Unlock()
+		hdr := h.Clone()
+		body := append([]byte(nil), payload...)
+		time.AfterFunc(leave.Sub(now), func() {
+			defer s.wg.Done()
+			w.Write(&hdr, body, nil)
+		})
+		return size, nil
+	})
+}
+
+// inboundSSRCs returns the SSRCs a page's subscriber receives.
+const inboundSSRCs = `(async () => {
+  const ms = document.querySelector('.OT_subscriber video').srcObject;
+  const out = [];
+  for (const r of S.receiversOf(ms)) (await r.getStats()).forEach((s) => s.type === 'inbound-rtp' && out.push(s.ssrc));
+  return out;
+})()`
+
+func TestJSBandwidthAdaptation(t *testing.T) {
+	sh := &shaper{}
+	r := newJSRigWith(t, sfu.Config{LoopbackOnly: true, Interceptors: []interceptor.Factory{sh}})
+	t.Cleanup(sh.wait)
+	s := r.session()
+	pub, _ := r.join("publisher", s, crossbar.RolePublisher)
+	var res jsResult
+	pub.Eval(`publish({resolution: '640x480'})`, &res)
+	if res.Error != nil {
+		t.Fatalf("publish: %+v", res.Error)
+	}
+	stream := res.ID
+	st, err := s.Stream(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 640x480 goes in two layers: 320x240 and 640x480.
+	waitLayers(t, st, "two active layers", func(l []sfu.LayerInfo) bool {
+		return len(l) == 2 && l[0].Active && l[1].Active
+	})
+	limited, limitedID := r.join("limited", s, crossbar.RolePublisher)
+	free, freeID := r.join("free", s, crossbar.RolePublisher)
+	for _, p := range []*browsertest.Page{limited, free} {
+		p.Eval(`subscribeAll()`, nil)
+		p.WaitVideos(subscriberVideos, 1, mediaWait)
+	}
+	limitedSub, freeSub := subscriberOf(t, s, stream, limitedID), subscriberOf(t, s, stream, freeID)
+	waitFor(t, mediaWait, "both subscribers on the top layer", func() bool {
+		return limitedSub.VideoLayer() == 1 && freeSub.VideoLayer() == 1
+	})
+	// The publisher's own bandwidth estimate ramps the top layer up.
+	layers := waitLayers(t, st, "the top layer at full rate", func(l []sfu.LayerInfo) bool {
+		return l[1].Bitrate > 3*l[0].Bitrate && l[1].Bitrate > 600_000 && 2*l[0].Bitrate+50_000 < l[1].Bitrate/2
+	})
+	t.Logf("layers %+v", layers)
+	var ssrcs []uint32
+	limited.Eval(inboundSSRCs, &ssrcs)
+	limited.Eval(`window.qualityEvents = []; OT.subscribers.find().on('videoDisabled videoEnabled', (e) => qualityEvents.push(e.type + ':' + e.reason))`, nil)
+	limited.Eval(frameWatch, nil)
+
+	// A limit that carries the lower layer and the audio with room to spare,
+	// and not the top layer: the limited subscriber steps down, the free
+	// one stays on top.
+	limit := max(2*int(layers[0].Bitrate)+50_000, 300_000)
+	var from float64
+	limited.Eval(`performance.now()`, &from)
+	t0 := time.Now()
+	sh.limit(ssrcs, limit)
+	waitFor(t, 10*time.Second, "the limited subscriber below the top layer", func() bool { return limitedSub.VideoLayer() == 0 })
+	down := time.Since(t0)
+	// Under the limit for 8 s, long enough for a probe of the top layer,
+	// which fails.
+	time.Sleep(8 * time.Second)
+	var fs frameStats
+	limited.Eval(fmt.Sprintf(`frameStats(%f)`, from), &fs)
+	t.Logf("limit %d kbps: down to layer 0 in %v; over %v: %d frames, longest gap %.0f ms, frames skipped %d",
+		limit/1000, down.Round(10*time.Millisecond), time.Since(t0).Round(time.Second), fs.Frames, fs.MaxGap, fs.Skipped)
+	if fs.MaxGap > 1000 {
+		t.Errorf("limited subscriber froze for %.0f ms", fs.MaxGap)
+	}
+	if l := freeSub.VideoLayer(); l != 1 {
+		t.Errorf("free subscriber on layer %d, want 1", l)
+	}
+
+	// The limit lifted, probes bring the limited subscriber back up.
+	t0 = time.Now()
+	sh.limit(nil, 0)
+	waitFor(t, 30*time.Second, "the limited subscriber back on the top layer", func() bool { return limitedSub.VideoLayer() == 1 })
+	t.Logf("limit lifted: back to the top layer in %v", time.Since(t0).Round(10*time.Millisecond))
+
+	// Too little for the lowest layer: audio only, then video again.
+	limited.Eval(`qualityEvents = []`, nil)
+	t0 = time.Now()
+	sh.limit(ssrcs, int(layers[0].Bitrate)/2)
+	limited.Wait("videoDisabled for quality", `qualityEvents.includes('videoDisabled:quality')`, 20*time.Second)
+	t.Logf("limit %d kbps: audio only after %v", layers[0].Bitrate/2000, time.Since(t0).Round(10*time.Millisecond))
+	limited.WaitInboundAudio(mediaWait)
+	t0 = time.Now()
+	sh.limit(nil, 0)
+	limited.Wait("videoEnabled for quality", `qualityEvents.includes('videoEnabled:quality')`, 30*time.Second)
+	t.Logf("limit lifted: video back after %v", time.Since(t0).Round(10*time.Millisecond))
+	if l := freeSub.VideoLayer(); l != 1 {
+		t.Errorf("free subscriber on layer %d, want 1", l)
+	}
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -802,21 +802,24 @@
     }
 
     // encodings returns the sendEncodings of the video track. Sent to the
-    // server (routed), that is simulcast layers at 1/4, 1/2 and full size
-    // (rids q, h, f, lowest first, as the server expects) for a camera
-    // unless properties.simulcast is false, or for any video with simulcast
-    // true; a layer is left out if it would be under 90 pixels high.
+    // server (routed), that is simulcast layers, lowest first as the server
+    // expects, for a camera unless properties.simulcast is false, or for any
+    // video with simulcast true: 1/4, 1/2 and full size (rids q, h, f) from
+    // 960x540 up, 1/2 and full size from 480x270 up, as many as Chromium
+    // sends for the size (it drops the top layers beyond that); none below.
     encodings(track, routed) {
       const p = this.properties;
       const fps = p.frameRate ? { maxFramerate: p.frameRate } : {};
       const wanted = routed && (p.simulcast === undefined ? this.getVideoSource().type === 'camera' : Boolean(p.simulcast));
-      const height = track.getSettings().height || 480;
+      const s = track.getSettings();
+      const pixels = (s.width || 640) * (s.height || 480);
+      const count = pixels >= 960 * 540 ? 3 : pixels >= 480 * 270 ? 2 : 1;
+      if (!wanted || count < 2) return [{ ...fps }];
       const layers = [
         { rid: 'q', scaleResolutionDownBy: 4 },
         { rid: 'h', scaleResolutionDownBy: 2 },
         { rid: 'f', scaleResolutionDownBy: 1 },
-      ].filter((l) => height / l.scaleResolutionDownBy >= 90);
-      if (!wanted || layers.length < 2) return [{ ...fps }];
+      ].slice(3 - count);
       return layers.map((l) => ({ ...l, ...fps }));
     }
 

@@ -2,41 +2,63 @@ package sfu
 
 import "time"
 
-// Bandwidth adaptation. Each subscriber's browser estimates the bandwidth
-// of its subscribing connection from the arrival times of the video it
-// receives against their abs-send-time (Chrome's receive-side, delay-based
-// estimator, the same filter GCC uses) and reports it in REMB. A DownTrack
-// takes its share of the latest REMB as what its video may use, and picks
-// the best layer that fits (selectLayer): it steps down as soon as a REMB or
-// a receiver report's loss says the layer does not fit. REMB only grows to
-// about 1.5 times what arrives, so a higher layer is tried now and then (a
-// probe): kept if the estimate does not fall and loss stays low while it
-// runs, dropped at once otherwise, with the time to the next probe doubled.
+// Bandwidth adaptation. A DownTrack watches its subscriber for signs of
+// congestion: loss over 10% in a receiver report, NACKs for over 10% of the
+// packets sent in the last half second, or a REMB (the subscriber's own
+// delay-based estimate, from the abs-send-time the engine puts on forwarded
+// video) falling by over an eighth to below 3/4 of the bitrate of the layer
+// sent. At the first sign it caps the video just
+// under the bitrate of the layer it forwards, so selectLayer steps down to
+// the best layer under the cap at once, or stops the video if none fits;
+// it stops forwarding the congested layer at once too, so that the lower
+// layer's keyframe finds the bottleneck's queue drained.
+// Signals in the two seconds after that, and after the switch to the lower
+// layer (at its keyframe), may still be about the layer left (a receiver
+// report covers about a second, NACKs go on until the loss is repaired):
+// they are ignored. Now and then (2 s after congestion, doubling after each failed
+// attempt up to 30 s) it tries the next layer up beyond the cap (a probe):
+// kept, with the cap raised above it, if no sign of congestion comes for
+// 3 s; dropped at the first one. Without congestion nothing is capped.
 //
-// Pion's send-side GCC (pion/interceptor pkg/gcc) needs a pacer and a
-// transport-wide sequence number on every forwarded packet, with per-packet
-// allocations in its feedback history; Chrome's own estimator costs the
-// server nothing per packet. Subscribers that send no REMB (Pion-based Go
-// clients by default) are not limited.
+// Pion's send-side GCC (pion/interceptor pkg/gcc) was not used: it needs a
+// pacer and a transport-wide sequence number on every forwarded packet, with
+// per-packet allocations in its feedback history; and Chrome's REMB alone
+// cannot be the cap, as it grows slowly from a low start and only to about
+// 1.5 times what arrives. Subscribers that send neither NACKs nor reports
+// are not limited.
 
 const absSendTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 const (
-	// rembValidFor is how long a REMB counts; after that the subscriber is
-	// not limited.
-	rembValidFor = 5 * time.Second
-	// probeFor is how long a higher layer is tried before it is kept.
-	probeFor = 3 * time.Second
-	// probeBackoffMin and probeBackoffMax bound the time between probes;
-	// each failed probe doubles it, a kept one resets it.
-	probeBackoffMin = 2 * time.Second
-	probeBackoffMax = 30 * time.Second
-	// congestedLoss is the loss (fraction of 256, about 10%) reported in
-	// a receiver report that counts as congestion.
+	// congestedLoss is the loss (fraction of 256, about 10%) in a receiver
+	// report that counts as congestion.
 	congestedLoss = 26
+	// nackWindow is the window over which NACKs are counted; congestedNACKs
+	// the share of packets sent (percent) NACKed that counts as congestion.
+	nackWindow     = 500 * time.Millisecond
+	congestedNACKs = 10
+	// probeNACKWindow and probeNACKs are the same during a probe.
+	probeNACKWindow = 250 * time.Millisecond
+	probeNACKs      = 5
 	// estimateDrop: a REMB below this share (out of 16) of the previous
-	// one, or of the one when a probe started, counts as congestion.
+	// one counts as congestion.
 	estimateDrop = 14
+	// quietAfterSwitch is how long after a step down signals are ignored:
+	// they may be about the layer before.
+	quietAfterSwitch = 2 * time.Second
+	// quietBeforeProbe is how long after a probe's start signals are
+	// ignored: until the switch, they are about the layer before.
+	quietBeforeProbe = 250 * time.Millisecond
+	// probeFor is how long a probe lasts before its layer is kept; the
+	// copies ramp up to the layer's bitrate over probeRamp.
+	probeFor  = 3 * time.Second
+	probeRamp = 2 * time.Second
+	// probeBackoffMin and probeBackoffMax bound the time from congestion
+	// to the next probe; probeAfterKept is the time from a kept probe to
+	// the next.
+	probeBackoffMin = 4 * time.Second
+	probeBackoffMax = time.Minute
+	probeAfterKept  = time.Second
 )
 
 // absSendTime returns the abs-send-time (6.18 fixed point seconds, 24 bits)
@@ -49,81 +71,93 @@ func absSendTime(now int64) uint32 {
 // bandwidthEstimate is a DownTrack's view of its subscriber's bandwidth,
 // guarded by the DownTrack's mu.
 type bandwidthEstimate struct {
-	remb      uint64 // this DownTrack's share of the last REMB, bits/s
-	rembAt    int64  // when (ns) it arrived; 0: never
-	confirmed uint64 // the bitrate of the last layer a probe kept; 0 after congestion
+	cap     uint64 // bits/s the video may use; 0: no limit
+	top     int8   // the highest layer allowed: below the last one congested, until a probe keeps one above
+	sending uint64 // bitrate of the layer forwarded
+	shed    bool   // congested: stop forwarding the layer left before the switch
 
-	probe      int8  // layer being probed; -1: none
-	probeUntil int64 // when the probe is kept
-	probeREMB  uint64
-	probeFail  bool  // congestion during the probe
-	nextProbe  int64 // no probe before
+	congested  bool  // a sign of congestion not yet acted on
+	quietUntil int64 // signals before this are ignored (ns)
+	remb       uint64
+	nacks      uint64 // NACKs received at windowAt
+	packets    uint64 // packets sent at windowAt
+	windowAt   int64
+
+	probe      int8 // layer being probed; -1: none
+	probeUntil int64
+	probeCap   uint64 // the cap before the probe
+	nextProbe  int64
 	backoff    time.Duration
 }
 
-// onREMB takes a subscriber's estimate of its bandwidth, bps for all its
-// video, shared equally by its video DownTracks.
-func (d *DownTrack) onREMB(bps uint64, now int64) {
-	n := uint64(1)
-	if d.videoSubs != nil {
-		n = max(uint64(d.videoSubs.Load()), 1)
-	}
-	share := bps / n
+// onREMB takes the subscriber's estimate of its bandwidth.
+func (d *DownTrack) onREMB(bps uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := &d.bwe
-	if e.rembAt == 0 || share < e.remb*estimateDrop/16 {
-		// The first estimate, or congestion: no probe for a while.
-		e.confirmed = 0
-		e.nextProbe = max(e.nextProbe, now+int64(max(e.backoff, probeBackoffMin)))
+	if d.bwe.remb != 0 && bps < d.bwe.remb*estimateDrop/16 && bps < d.bwe.sending*3/4 {
+		d.bwe.congested = true
+		d.reselect = true
 	}
-	if e.probe >= 0 && share < e.probeREMB*estimateDrop/16 {
-		e.probeFail = true
+	d.bwe.remb = bps
+}
+
+// onLoss takes the loss (fraction of 256) of a receiver report.
+func (d *DownTrack) onLoss(fractionLost uint8) {
+	if fractionLost <= congestedLoss {
+		return
 	}
-	e.remb, e.rembAt = share, now
+	d.mu.Lock()
+	d.bwe.congested = true
 	d.reselect = true
+	d.mu.Unlock()
 }
 
-// limited reports whether a REMB is recent enough to limit the video.
-func (e *bandwidthEstimate) limited(now int64) bool {
-	if e.rembAt == 0 || now-e.rembAt > int64(rembValidFor) {
-		e.probe = -1
-		return false
+// bandwidthCap returns the bits per second the video may use now (0: no
+// limit), the highest layer it may use, and the layer being probed beyond
+// them (-1: none). layer is the layer forwarded (-1 if none) and current its
+// bitrate; next is the lowest layer above those allowed, or -1. The caller
+// holds mu.
+func (d *DownTrack) bandwidthCap(now int64, layers []*Track, layer int8, current uint64, next int8) (uint64, int8, int8) {
+	e := &d.bwe
+	e.sending = current
+	window, share := nackWindow, uint64(congestedNACKs)
+	if e.probe >= 0 {
+		window, share = probeNACKWindow, probeNACKs
 	}
-	return true
-}
-
-// capBPS returns the bits per second the video may use, given the loss of
-// the latest receiver report (fraction of 256).
-func (e *bandwidthEstimate) capBPS(fractionLost uint32) uint64 {
-	if fractionLost > congestedLoss {
-		e.confirmed = 0
-		if e.probe >= 0 {
-			e.probeFail = true
+	if n, p := d.nacksReceived.Load(), d.packetsOut.Load(); now-e.windowAt >= int64(window) {
+		if dp := p - e.packets; dp >= 10 && (n-e.nacks)*100 > dp*share {
+			e.congested = true
 		}
-		return e.remb * (512 - uint64(fractionLost)) / 512
+		e.nacks, e.packets, e.windowAt = n, p, now
 	}
-	return max(e.remb, e.confirmed)
-}
-
-// runProbe ends, keeps or starts a probe of a layer above the bandwidth
-// cap, and returns the layer being probed, or -1. next is the lowest layer
-// above those that fit, or -1.
-func (e *bandwidthEstimate) runProbe(now int64, next int8, layers []*Track) int8 {
-	if e.probe >= 0 && (int(e.probe) >= len(layers) || layers[e.probe] == nil || !layers[e.probe].active(now)) {
-		e.probe = -1
+	if e.congested && now < e.quietUntil {
+		e.congested = false
 	}
 	switch {
-	case e.probe >= 0 && e.probeFail:
-		e.probe, e.probeFail = -1, false
+	case e.congested && e.probe >= 0: // the probe does not fit
+		e.cap, e.probe = e.probeCap, -1
 		e.backoff = min(max(2*e.backoff, probeBackoffMin), probeBackoffMax)
 		e.nextProbe = now + int64(e.backoff)
-	case e.probe >= 0 && now >= e.probeUntil:
-		e.confirmed = max(e.confirmed, layers[e.probe].meter.bitrate(now))
+		e.quietUntil = now + int64(quietAfterSwitch)
+	case e.congested && current > 0:
+		if c := current * 7 / 8; e.cap == 0 || c < e.cap {
+			e.cap = c
+		}
+		e.top = min(e.top, layer-1)
+		e.shed = true
+		e.nacks, e.packets, e.windowAt = d.nacksReceived.Load(), d.packetsOut.Load(), now
+		e.backoff = max(e.backoff, probeBackoffMin)
+		e.nextProbe = max(e.nextProbe, now+int64(e.backoff))
+		e.quietUntil = now + int64(quietAfterSwitch)
+	case e.probe >= 0 && now >= e.probeUntil: // the probe held: keep it
+		e.cap = max(e.cap, layerRate(layers, e.probe, now)*5/4)
+		e.top = max(e.top, e.probe)
 		e.probe, e.backoff = -1, probeBackoffMin
-		e.nextProbe = now + int64(e.backoff)
-	case e.probe < 0 && next >= 0 && now >= e.nextProbe:
-		e.probe, e.probeUntil, e.probeREMB, e.probeFail = next, now+int64(probeFor), e.remb, false
+		e.nextProbe = now + int64(probeAfterKept)
+	case e.probe < 0 && e.cap != 0 && next >= 0 && now >= e.nextProbe:
+		e.probe, e.probeUntil, e.probeCap = next, now+int64(probeFor), e.cap
+		e.quietUntil = now + int64(quietBeforeProbe)
 	}
-	return e.probe
+	e.congested = false
+	return e.cap, e.top, e.probe
 }

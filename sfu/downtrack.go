@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -79,6 +80,9 @@ type DownTrack struct {
 	videoOff    bool          // no layer fits the bandwidth: the video is off for quality
 	videoSubs   *atomic.Int32 // the subscriber's video DownTracks, which share its bandwidth; nil: one
 	absExtID    uint8         // the subscriber's id of the abs-send-time extension, 0 if none
+	probeRate   uint64        // bits/s of copies to send on top of the video (a bandwidth probe)
+	probeCredit int64         // bits of copies due
+	probeAt     int64         // when (ns) probeCredit was last increased
 
 	wake      chan struct{} // a packet was queued (capacity 1)
 	done      chan struct{} // closed by close
@@ -131,7 +135,7 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrac
 		capTemporal: -1,
 		temporal:    -1,
 		reselect:    true,
-		bwe:         bandwidthEstimate{probe: -1},
+		bwe:         bandwidthEstimate{probe: -1, top: math.MaxInt8},
 	}
 	if d.id == "" {
 		d.id = t.id
@@ -281,6 +285,17 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		return 0, false
 	}
 	layer := int8(p.layer)
+	if layer == d.current && d.bwe.shed && d.target < d.current {
+		// Congested: the layer left only adds to the queue that the lower
+		// layer's keyframe must pass.
+		d.rw.gap()
+		d.vp8.skip(&p.vp8)
+		if p.now-d.keyframeAsk >= int64(keyframeRetryInterval) && d.target >= 0 {
+			d.keyframeAsk, want, ask = p.now, uint8(d.target), true
+		}
+		d.mu.Unlock()
+		return want, ask
+	}
 	if layer != d.current {
 		if layer != d.target || (!p.keyframe && d.needsKeyframes()) {
 			// Another layer, or the target layer before its keyframe.
@@ -295,6 +310,11 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 			d.rw.switchSource()
 			d.vp8.switchSource()
 		}
+		if layer < d.last {
+			// Signs of congestion may still come from the layer left.
+			d.bwe.quietUntil = max(d.bwe.quietUntil, p.now+int64(quietAfterSwitch))
+		}
+		d.bwe.shed = false
 		d.current = layer
 		d.temporal = d.capTemporal
 	}
@@ -311,7 +331,11 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	if ok && d.track.isVP8 {
 		picDelta, tl0Delta = d.vp8.forward(&p.vp8)
 	}
-	queued := ok && d.q.push(queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts, layer: p.layer, picDelta: picDelta, tl0Delta: tl0Delta})
+	e := queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts, layer: p.layer, picDelta: picDelta, tl0Delta: tl0Delta}
+	queued := ok && d.q.push(e)
+	if queued && d.probeRate > 0 {
+		d.probeCopies(e, p.size, p.now)
+	}
 	d.mu.Unlock()
 	switch {
 	case queued:
@@ -320,6 +344,22 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		d.dropped.Add(1)
 	}
 	return 0, false
+}
+
+// probeCopies queues copies of the packet just queued (e, of size bytes)
+// to send the bits of probeRate due since the last packet. The subscriber
+// drops them as duplicates; they only take bandwidth. The caller holds mu.
+func (d *DownTrack) probeCopies(e queueEntry, size int, now int64) {
+	if size <= 0 {
+		return
+	}
+	d.probeCredit += int64(d.probeRate) * (now - d.probeAt) / int64(time.Second)
+	d.probeAt = now
+	d.probeCredit = min(d.probeCredit, int64(4*8*size)) // no bursts after a pause
+	e.probe = true
+	for d.probeCredit >= int64(8*size) && d.q.push(e) {
+		d.probeCredit -= int64(8 * size)
+	}
 }
 
 // needsKeyframes reports whether forwarding must start at a keyframe.
@@ -370,24 +410,44 @@ func (d *DownTrack) selectLayer(now int64) {
 	if lowest < 0 { // nothing sent: keep the target until a layer comes
 		return
 	}
-	capBPS, best := uint64(0), int8(-1)
-	if d.bwe.limited(now) {
-		capBPS = d.bwe.capBPS(d.fractionLost.Load())
-		var next int8
-		best, next = fitLayer(layers, spatial, capBPS, now)
-		probe := d.bwe.runProbe(now, next, layers)
-		if d.bwe.confirmed > capBPS { // a probe was just kept
-			capBPS = d.bwe.confirmed
-			best, _ = fitLayer(layers, spatial, capBPS, now)
+	layer := d.current
+	if layer < 0 {
+		layer = d.target
+	}
+	_, next := fitLayer(layers, spatial, d.bwe.cap, d.bwe.top, now)
+	capBPS, top, probe := d.bandwidthCap(now, layers, layer, layerRate(layers, layer, now), next)
+	best, _ := fitLayer(layers, spatial, capBPS, top, now)
+	d.probeRate = 0
+	if probe >= 0 {
+		rate := layerRate(layers, probe, now)
+		switch {
+		case rate == 0:
+			d.bwe.probe = -1
+		case best >= 0 && d.current == best:
+			// Probe with copies of the video up to the probed layer's
+			// bitrate, staying on the layer that fits.
+			// The copies ramp up over probeRamp, so that a link that
+			// cannot carry them overflows slowly and is caught early.
+			deficit := rate * 9 / 8
+			if cur := layerRate(layers, best, now); cur < deficit {
+				deficit -= cur
+			}
+			elapsed := now - (d.bwe.probeUntil - int64(probeFor))
+			d.probeRate = deficit * uint64(min(max(elapsed, int64(probeRamp)/8), int64(probeRamp))) / uint64(probeRamp)
+			if d.probeAt == 0 {
+				d.probeAt = now
+			}
+		default:
+			best = probe // nothing to copy: try the layer itself
 		}
-		best = max(best, probe)
-	} else {
-		best, _ = fitLayer(layers, spatial, 0, now)
+	}
+	if d.probeRate == 0 {
+		d.probeAt, d.probeCredit = 0, 0
 	}
 	off := false
 	switch {
 	case best >= 0:
-	case capBPS != 0 && lowestRate > capBPS:
+	case top < lowest || (capBPS != 0 && lowestRate > capBPS):
 		off = true
 	default:
 		best = lowest
@@ -411,16 +471,24 @@ func (d *DownTrack) selectLayer(now int64) {
 	}
 }
 
+// layerRate returns the bitrate of layer i, 0 if it is not sent.
+func layerRate(layers []*Track, i int8, now int64) uint64 {
+	if i < 0 || int(i) >= len(layers) || layers[i] == nil || !layers[i].active(now) {
+		return 0
+	}
+	return layers[i].meter.bitrate(now)
+}
+
 // fitLayer returns the highest active layer within the spatial cap (-1:
-// none) whose bitrate is within capBPS (0: any), or -1; and the lowest
-// active layer above it within the spatial cap, or -1.
-func fitLayer(layers []*Track, spatial int8, capBPS uint64, now int64) (best, next int8) {
+// none) and top whose bitrate is within capBPS (0: any), or -1; and the
+// lowest active layer above it within the spatial cap, or -1.
+func fitLayer(layers []*Track, spatial int8, capBPS uint64, top int8, now int64) (best, next int8) {
 	best, next = -1, -1
 	for i, l := range layers {
 		if l == nil || !l.active(now) || (spatial >= 0 && int8(i) > spatial) {
 			continue
 		}
-		if capBPS == 0 || l.meter.bitrate(now) <= capBPS {
+		if int8(i) <= top && (capBPS == 0 || l.meter.bitrate(now) <= capBPS) {
 			best, next = int8(i), -1
 		} else if next < 0 {
 			next = int8(i)
@@ -585,7 +653,9 @@ func (d *DownTrack) writeNext() bool {
 		d.dropped.Add(1)
 		return true
 	}
-	d.packetsOut.Add(1)
+	if !e.probe {
+		d.packetsOut.Add(1)
+	}
 	d.bytesOut.Add(uint64(rtpHeaderSize + n))
 	return true
 }

@@ -9,6 +9,7 @@ type queueEntry struct {
 	picDelta uint16 // VP8: output picture ID = source picture ID - picDelta
 	layer    uint8  // which layer of the Track
 	tl0Delta uint8  // VP8: output TL0PICIDX = source TL0PICIDX - tl0Delta
+	probe    bool   // a copy sent again to probe the bandwidth, not counted as sent
 }
 
 // queue is a fixed-size FIFO of queueEntry. It is not synchronized.

@@ -45,7 +45,7 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 			d.answerNACK(p)
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			if d.video {
-				d.onREMB(uint64(p.Bitrate), now.UnixNano())
+				d.onREMB(uint64(p.Bitrate))
 			}
 		case *rtcp.ReceiverReport:
 			d.receptionReports(p.Reports, now)
@@ -97,6 +97,9 @@ func (d *DownTrack) receptionReports(reports []rtcp.ReceptionReport, now time.Ti
 			continue
 		}
 		d.fractionLost.Store(uint32(r.FractionLost))
+		if d.video {
+			d.onLoss(r.FractionLost)
+		}
 		d.packetsLost.Store(uint64(r.TotalLost))
 		if rtt, ok := rttFromReport(r, now); ok {
 			d.rtt.Store(int64(rtt))

@@ -330,6 +330,7 @@ type forwardPacket struct {
 	layer    uint8
 	started  bool // the layer's first packet after a silence: layers to choose from changed
 	padding  bool // padding only: not forwarded
+	size     int  // bytes of the packet
 	keyframe bool
 	muted    bool
 	now      int64
@@ -382,6 +383,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		layer:    t.index,
 		started:  started,
 		padding:  padOnly,
+		size:     len(raw),
 		keyframe: t.isKeyframe == nil || t.isKeyframe(media),
 		muted:    t.group.muted.Load(),
 		now:      now,
