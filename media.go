@@ -478,9 +478,7 @@ func (s *Session) ForceMuteStream(streamID string) error {
 
 func (s *Session) forceMuteLocked(st *Stream) {
 	st.forceMuted = true
-	if st.pub != nil {
-		s.later(func() { st.pub.setAudioMuted(true) })
-	}
+	s.later(func() { st.pub.setAudioMuted(true) })
 	s.setPropertyLocked(st, "hasAudio", &st.hasAudio, false)
 }
 
@@ -512,7 +510,7 @@ func (s *Session) DisableForceMute() error {
 	defer s.unlock()
 	s.muteAll = nil
 	for _, st := range s.streamsLocked() {
-		if st.forceMuted && st.pub != nil {
+		if st.forceMuted {
 			st.forceMuted = false
 			s.later(func() { st.pub.setAudioMuted(false) })
 		}

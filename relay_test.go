@@ -115,3 +115,28 @@ func TestConnectedTellsTheMediaMode(t *testing.T) {
 		}
 	}
 }
+
+// A force-muted publisher of a relayed stream unmutes itself: the server has
+// no media to unmute, and must not trip over that.
+func TestRelayedPublisherUnmutesAfterForceMute(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s, err := h.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := rawJoin(t, h, s, crossbar.RolePublisher)
+	r := pub.request(&signaling.Message{Type: signaling.TypePublish, Stream: &signaling.Stream{HasAudio: true}})
+	if err := s.ForceMuteStream(r.StreamID); err != nil {
+		t.Fatal(err)
+	}
+	if m := pub.await(signaling.TypeMuteForced); m.StreamID != r.StreamID {
+		t.Fatalf("muteForced %+v", m)
+	}
+	yes := true
+	if r := pub.request(&signaling.Message{Type: signaling.TypeStreamUpdate, StreamID: r.StreamID, Audio: &yes}); r.Type != signaling.TypeOK {
+		t.Fatalf("unmute: %+v %+v", r, r.Error)
+	}
+	if !s.Streams()[0].HasAudio() {
+		t.Fatal("stream still muted")
+	}
+}
