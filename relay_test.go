@@ -140,3 +140,31 @@ func TestRelayedPublisherUnmutesAfterForceMute(t *testing.T) {
 		t.Fatal("stream still muted")
 	}
 }
+
+func TestStreamAndSubscriptionLimits(t *testing.T) {
+	h := newHarness(t, crossbar.Config{MaxStreamsPerConnection: 2, MaxSubscriptionsPerSession: 1})
+	s, err := h.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := rawJoin(t, h, s, crossbar.RolePublisher)
+	var ids []string
+	for i := range 3 {
+		r := pub.request(&signaling.Message{Type: signaling.TypePublish, Stream: &signaling.Stream{HasAudio: true}})
+		if i < 2 {
+			if r.Type != signaling.TypeOK {
+				t.Fatalf("stream %d: %+v", i, r)
+			}
+			ids = append(ids, r.StreamID)
+		} else if r.Type != signaling.TypeError || r.Error.Code != 1605 {
+			t.Fatalf("third stream: %+v", r)
+		}
+	}
+	sub := rawJoin(t, h, s, crossbar.RoleSubscriber)
+	if r := sub.request(&signaling.Message{Type: signaling.TypeSubscribe, StreamID: ids[0]}); r.Type != signaling.TypeOK {
+		t.Fatalf("first subscription: %+v", r)
+	}
+	if r := sub.request(&signaling.Message{Type: signaling.TypeSubscribe, StreamID: ids[1]}); r.Type != signaling.TypeError || r.Error.Code != 1605 {
+		t.Fatalf("second subscription: %+v", r)
+	}
+}
