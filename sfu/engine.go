@@ -11,6 +11,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
+	"github.com/pion/transport/v2"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -222,7 +224,11 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		}
 		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: newBatchConn(conn)}), nil
 	}
-	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger)}
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: list network interfaces: %w", err)
+	}
+	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger), ice.UDPMuxFromPortWithNet(batchNet{std})}
 	if udpAddr.IP != nil && udpAddr.IP.To4() != nil {
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
 	}
@@ -235,6 +241,19 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		return nil, fmt.Errorf("sfu: UDP sockets on %s: %w", addr, err)
 	}
 	return mux, nil
+}
+
+// batchNet is the network of the UDP mux on every interface: its UDP
+// sockets batch their writes (batchConn).
+type batchNet struct{ transport.Net }
+
+// ListenUDP opens a UDP socket with batched writes.
+func (n batchNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	conn, err := n.Net.ListenUDP(network, addr)
+	if udp, ok := conn.(*net.UDPConn); ok && err == nil {
+		return newBatchConn(udp), nil
+	}
+	return conn, err
 }
 
 // LocalAddrs returns the addresses the engine listens on for media: the
