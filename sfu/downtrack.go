@@ -55,6 +55,7 @@ type DownTrack struct {
 	paused       bool
 	needKeyframe bool
 	keyframeAsk  int64 // when (ns) this subscriber last asked for a keyframe while waiting
+	nacks        nackLog
 	bound        bool
 	closed       bool
 	ssrc         uint32
@@ -78,6 +79,7 @@ type DownTrack struct {
 	dropped       atomic.Uint64
 	nacksReceived atomic.Uint64
 	nacksAnswered atomic.Uint64
+	nacksSkipped  atomic.Uint64
 	plisReceived  atomic.Uint64
 	rtt           atomic.Int64
 	fractionLost  atomic.Uint32
@@ -208,6 +210,7 @@ func (d *DownTrack) Stats() DownTrackStats {
 		PacketsDropped: d.dropped.Load(),
 		NACKsReceived:  d.nacksReceived.Load(),
 		NACKsAnswered:  d.nacksAnswered.Load(),
+		NACKsSkipped:   d.nacksSkipped.Load(),
 		PLIsReceived:   d.plisReceived.Load(),
 		RTT:            time.Duration(d.rtt.Load()),
 		FractionLost:   float64(d.fractionLost.Load()) / 256,
