@@ -232,6 +232,12 @@ func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 		return false
 	}
 	if d.needKeyframe && !p.keyframe {
+		if d.startFromCache(p) {
+			d.needKeyframe = false
+			d.mu.Unlock()
+			d.notify()
+			return false
+		}
 		if p.now-d.keyframeAsk >= int64(keyframeRetryInterval) {
 			d.keyframeAsk, wantKeyframe = p.now, true
 		}
@@ -249,6 +255,31 @@ func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 		d.dropped.Add(1)
 	}
 	return false
+}
+
+// startFromCache queues the Track's latest keyframe and every packet since,
+// from the Track's cache, if that keyframe is recent (no older than
+// keyframeRequestInterval, so no sooner than a new one could be had) and the
+// packets fit in half the queue: a subscriber that joins or resumes then
+// starts at once instead of waiting for a new keyframe. It reports whether
+// it did. The caller holds d.mu.
+func (d *DownTrack) startFromCache(p *forwardPacket) bool {
+	k := p.lastKeyframe
+	if k.ext == 0 || k.ext > p.ext || p.now-k.at > int64(keyframeRequestInterval) ||
+		p.ext-k.ext >= uint64(len(d.q.entries)/2) || !d.track.cache.contains(k.ext) {
+		return false
+	}
+	for ext := k.ext; ext <= p.ext; ext++ {
+		ts, ok := d.track.cache.timestamp(ext)
+		if !ok {
+			continue // lost: the subscriber will NACK it
+		}
+		seq, outTS, ok := d.rw.rewrite(uint16(ext), ts, p.now)
+		if ok && !d.q.push(queueEntry{ext: ext, seq: seq, tsDelta: ts - outTS}) {
+			d.dropped.Add(1)
+		}
+	}
+	return true
 }
 
 // notify wakes the consumer of the queue without blocking.
