@@ -247,15 +247,25 @@ func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 	d.needKeyframe = false
 	seq, ts, ok := d.rw.rewrite(p.seq, p.ts, p.now)
 	queued := ok && d.q.push(queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts})
+	// Video is written a frame at a time: the frame is of no use to the
+	// subscriber before its last packet anyway, and one wake of the writer
+	// per frame instead of per packet saves CPU and lets the socket send the
+	// frame in one go (batchConn).
+	wake := !d.video || p.marker || d.q.size >= min(frameWakeBatch, len(d.q.entries)/2)
 	d.mu.Unlock()
 	switch {
-	case queued:
+	case queued && wake:
 		d.notify()
-	case ok:
+	case !queued && ok:
 		d.dropped.Add(1)
 	}
 	return false
 }
+
+// frameWakeBatch is how many video packets may wait for the end of their
+// frame (the RTP marker bit) before the writer is woken all the same: a
+// large frame, or a lost last packet.
+const frameWakeBatch = 16
 
 // startFromCache queues the Track's latest keyframe and every packet since,
 // from the Track's cache, if that keyframe is recent (no older than

@@ -195,6 +195,7 @@ type forwardPacket struct {
 	seq      uint16
 	ts       uint32
 	keyframe bool
+	marker   bool // the last packet of a video frame
 	muted    bool
 	now      int64
 	// lastKeyframe is the Track's latest keyframe, from which a new
@@ -250,6 +251,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframe bool) {
 		seq:      t.hdr.SequenceNumber,
 		ts:       t.hdr.Timestamp,
 		keyframe: t.isKeyframe == nil || t.isKeyframe(media),
+		marker:   t.hdr.Marker,
 		muted:    t.muted.Load(),
 		now:      now,
 	}
