@@ -10,6 +10,7 @@ import (
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
@@ -57,6 +58,7 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	api     *webrtc.API
+	subAPI  *webrtc.API // for subscribing connections: fewer interceptors
 	taps    tapFactory
 	udpMux  ice.UDPMux
 	tcpMux  *ice.TCPMuxDefault
@@ -99,6 +101,16 @@ func New(cfg Config) (*Engine, error) {
 		webrtc.WithInterceptorRegistry(registry),
 		webrtc.WithSettingEngine(se),
 	)
+	subRegistry, err := newSubscribingRegistry()
+	if err != nil {
+		_ = e.closeListeners()
+		return nil, err
+	}
+	e.subAPI = webrtc.NewAPI(
+		webrtc.WithMediaEngine(media),
+		webrtc.WithInterceptorRegistry(subRegistry),
+		webrtc.WithSettingEngine(se),
+	)
 	return e, nil
 }
 
@@ -137,7 +149,7 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
-// newInterceptorRegistry builds the interceptors of every PeerConnection:
+// newInterceptorRegistry builds the interceptors of publishing connections:
 // the statistics tap (first, to see what the others write), NACKs to
 // publishers, sender and receiver reports, and TWCC feedback to publishers.
 // NACKs from subscribers are answered by the DownTracks from each Track's
@@ -156,6 +168,21 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 	if err := webrtc.ConfigureTWCCSender(media, r); err != nil {
 		return nil, fmt.Errorf("sfu: configure TWCC feedback: %w", err)
 	}
+	return r, nil
+}
+
+// newSubscribingRegistry builds the interceptors of subscribing
+// connections, which only send media: sender reports, which the
+// subscribers' receiver reports refer to (giving the RTT). The NACK
+// generator, receiver reports and TWCC feedback concern received media;
+// there each would cost a goroutine and a ticker per connection for nothing.
+func newSubscribingRegistry() (*interceptor.Registry, error) {
+	senderReports, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create sender reports: %w", err)
+	}
+	r := &interceptor.Registry{}
+	r.Add(senderReports)
 	return r, nil
 }
 
@@ -282,6 +309,15 @@ func (e *Engine) newPeerConnection(observe func([]rtcp.Packet)) (*webrtc.PeerCon
 	e.taps.next = observe
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
 	e.taps.next = nil
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// newSubscribingConnection creates a subscribing PeerConnection.
+func (e *Engine) newSubscribingConnection() (*webrtc.PeerConnection, error) {
+	pc, err := e.subAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}
