@@ -20,6 +20,7 @@ var (
 	ErrSessionNotFound    = errors.New("crossbar: session not found")
 	ErrSessionClosed      = errors.New("crossbar: session closed")
 	ErrConnectionLimit    = errors.New("crossbar: session connection limit reached")
+	ErrStreamLimit        = errors.New("crossbar: stream or subscription limit reached")
 	ErrConnectionNotFound = errors.New("crossbar: connection not found")
 	ErrStreamNotFound     = errors.New("crossbar: stream not found")
 	ErrInvalidSignal      = errors.New("crossbar: invalid signal")
@@ -61,6 +62,7 @@ var clientCodes = []struct {
 	{ErrSessionClosed, 1005, "OT_INVALID_SESSION_ID"},
 	{ErrNotConnected, 1010, "OT_NOT_CONNECTED"},
 	{ErrConnectionLimit, 1027, "OT_CONNECTION_LIMIT_EXCEEDED"},
+	{ErrStreamLimit, 1605, "OT_STREAM_LIMIT_EXCEEDED"},
 	{ErrInvalidOption, 1011, "OT_INVALID_PARAMETER"},
 	{ErrBadRequest, 1011, "OT_INVALID_PARAMETER"},
 	{ErrInvalidSignal, 400, "OT_INVALID_PARAMETER"},

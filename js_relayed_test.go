@@ -5,12 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar"
-	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 )
 
@@ -151,64 +147,14 @@ func TestJSRelayedSession(t *testing.T) {
 func TestJSRelayedWithGoClient(t *testing.T) {
 	r := newJSRig(t)
 	s := r.relayedSession()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
-	bot, err := client.Connect(ctx, ws, r.token(s, crossbar.RolePublisher, "bot"), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bot.Disconnect()
-	go func() {
-		for range bot.Events() {
+	exchangeWithGoClient(t, r, s, r.joinLoopback, func() {
+		if n := len(s.Streams()); n != 2 {
+			t.Errorf("%d streams, want the bot's and the page's", n)
 		}
-	}()
-
-	// Go to browser: synthetic VP8 and Opus, decoded by Chromium.
-	pub, err := bot.Publish(ctx, client.PublishOptions{Name: "bot", Audio: true, Video: true, Width: 320, Height: 240})
-	if err != nil {
-		t.Fatal(err)
-	}
-	synthCtx, stopSynth := context.WithCancel(ctx)
-	synthDone := make(chan error, 1)
-	go func() { synthDone <- pub.Synthesize(synthCtx, client.SynthOptions{Width: 320, Height: 240}) }()
-	defer func() {
-		stopSynth()
-		if err := <-synthDone; err != nil {
-			t.Errorf("synthesize: %v", err)
+		for _, st := range s.Streams() {
+			if st.Publisher() != nil {
+				t.Errorf("stream %s has media on the server", st.ID())
+			}
 		}
-	}()
-	p, _ := r.joinLoopback("page", s, crossbar.RolePublisher)
-	p.Eval(`subscribeAll()`, nil)
-	p.WaitVideos(subscriberVideos, 1, mediaWait)
-	p.WaitInboundAudio(mediaWait)
-	var size struct{ W, H int }
-	p.Eval(`({w: OT.subscribers.find().videoWidth(), h: OT.subscribers.find().videoHeight()})`, &size)
-	if size.W != 320 || size.H != 240 {
-		t.Errorf("decoded size %dx%d, want 320x240", size.W, size.H)
-	}
-
-	// Browser to Go: the camera's packets reach the Go subscriber.
-	var res jsResult
-	p.Eval(`publish()`, &res)
-	if res.Error != nil {
-		t.Fatalf("publish: %+v", res.Error)
-	}
-	sub, err := bot.Subscribe(ctx, res.ID, client.SubscribeOptions{Audio: true, Video: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[webrtc.RTPCodecType]int{}
-	for got[webrtc.RTPCodecTypeAudio] < 20 || got[webrtc.RTPCodecTypeVideo] < 20 {
-		_, kind, err := sub.ReadRTP(ctx)
-		if err != nil {
-			t.Fatalf("after %v: %v", got, err)
-		}
-		got[kind]++
-	}
-	for _, st := range s.Streams() {
-		if st.Publisher() != nil {
-			t.Errorf("stream %s has media on the server", st.ID())
-		}
-	}
+	})
 }

@@ -434,7 +434,14 @@ func TestJSPublishSubscribe(t *testing.T) {
 
 func TestJSGoClientAndBrowserExchangeMedia(t *testing.T) {
 	r := newJSRig(t)
-	s := r.session()
+	exchangeWithGoClient(t, r, r.session(), r.join, nil)
+}
+
+// exchangeWithGoClient has a page (joined with join) and a Go client
+// exchange media in session s: the Go client's synthetic VP8 and Opus are
+// decoded by Chromium, and the page's camera packets reach a Go subscriber.
+// Then, with media still flowing both ways, it runs check if set.
+func exchangeWithGoClient(t *testing.T, r *jsRig, s *crossbar.Session, join func(string, *crossbar.Session, crossbar.Role) (*browsertest.Page, string), check func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
@@ -465,7 +472,7 @@ func TestJSGoClientAndBrowserExchangeMedia(t *testing.T) {
 	if _, err := pub.WaitCreated(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := r.join("page", s, crossbar.RolePublisher)
+	p, _ := join("page", s, crossbar.RolePublisher)
 	p.Eval(`subscribeAll()`, nil)
 	p.WaitVideos(subscriberVideos, 1, mediaWait)
 	p.WaitInboundAudio(mediaWait)
@@ -492,6 +499,9 @@ func TestJSGoClientAndBrowserExchangeMedia(t *testing.T) {
 			t.Fatalf("after %v: %v", got, err)
 		}
 		got[kind]++
+	}
+	if check != nil {
+		check()
 	}
 }
 

@@ -116,6 +116,10 @@ func (s *Session) publish(c *Connection, m *signaling.Message) (*signaling.Messa
 		return nil, err
 	}
 	s.mu.Lock()
+	if err := s.checkStreamLimitLocked(c); err != nil {
+		s.unlock()
+		return nil, err
+	}
 	for mid := range st.pub.want {
 		if c.media.pending[mid] != nil {
 			s.unlock()
@@ -137,6 +141,35 @@ func (s *Session) publish(c *Connection, m *signaling.Message) (*signaling.Messa
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	return &signaling.Message{Type: signaling.TypeOK, StreamID: st.id, SDP: answer}, nil
+}
+
+// checkStreamLimitLocked refuses a new stream of c beyond the limit; streams
+// whose tracks have not all arrived count too.
+func (s *Session) checkStreamLimitLocked(c *Connection) error {
+	n := 0
+	for _, st := range s.streams {
+		if st.connection == c {
+			n++
+		}
+	}
+	pending := map[*Stream]bool{}
+	for _, st := range c.media.pending {
+		pending[st] = true
+	}
+	n += len(pending)
+	if max := s.srv.cfg.MaxStreamsPerConnection; n >= max {
+		return fmt.Errorf("%w: connection %s publishes %d streams", ErrStreamLimit, c.id, n)
+	}
+	return nil
+}
+
+// subscriptionsLocked counts the subscriptions of every connection.
+func (s *Session) subscriptionsLocked() int {
+	n := 0
+	for _, c := range s.conns {
+		n += len(c.media.subs)
+	}
+	return n
 }
 
 func (s *Session) forgetPendingLocked(c *Connection, st *Stream) {
@@ -308,6 +341,10 @@ func (s *Session) subscribe(c *Connection, m *signaling.Message) error {
 	if c.media.subs[st.id] != nil {
 		s.unlock()
 		return fmt.Errorf("%w: already subscribed to %q", ErrBadRequest, st.id)
+	}
+	if n, max := s.subscriptionsLocked(), s.srv.cfg.MaxSubscriptionsPerSession; n >= max {
+		s.unlock()
+		return fmt.Errorf("%w: the session has %d subscriptions", ErrStreamLimit, n)
 	}
 	sub := &Subscriber{stream: st, conn: c}
 	if err := sub.takePreferences(m); err != nil {
@@ -524,9 +561,7 @@ func (s *Session) ForceMuteStream(streamID string) error {
 
 func (s *Session) forceMuteLocked(st *Stream) {
 	st.forceMuted = true
-	if st.pub != nil {
-		s.later(func() { st.pub.setAudioMuted(true) })
-	}
+	s.later(func() { st.pub.setAudioMuted(true) })
 	s.setPropertyLocked(st, "hasAudio", &st.hasAudio, false)
 }
 
@@ -558,7 +593,7 @@ func (s *Session) DisableForceMute() error {
 	defer s.unlock()
 	s.muteAll = nil
 	for _, st := range s.streamsLocked() {
-		if st.forceMuted && st.pub != nil {
+		if st.forceMuted {
 			st.forceMuted = false
 			s.later(func() { st.pub.setAudioMuted(false) })
 		}

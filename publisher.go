@@ -119,6 +119,9 @@ func (p *Publisher) close() {
 
 // setAudioMuted stops or resumes the stream's audio for every subscriber.
 func (p *Publisher) setAudioMuted(muted bool) {
+	if p == nil {
+		return // a relayed stream: its publisher's client mutes itself
+	}
 	if a, _ := p.tracks(); a != nil {
 		a.SetMuted(muted)
 	}

@@ -22,6 +22,9 @@ func (s *Session) publishRelayed(c *Connection, m *signaling.Message) (*signalin
 	}
 	s.mu.Lock()
 	defer s.unlock()
+	if err := s.checkStreamLimitLocked(c); err != nil {
+		return nil, err
+	}
 	s.addStreamLocked(st)
 	return &signaling.Message{Type: signaling.TypeOK, StreamID: st.id}, nil
 }

@@ -115,3 +115,56 @@ func TestConnectedTellsTheMediaMode(t *testing.T) {
 		}
 	}
 }
+
+// A force-muted publisher of a relayed stream unmutes itself: the server has
+// no media to unmute, and must not trip over that.
+func TestRelayedPublisherUnmutesAfterForceMute(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s, err := h.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := rawJoin(t, h, s, crossbar.RolePublisher)
+	r := pub.request(&signaling.Message{Type: signaling.TypePublish, Stream: &signaling.Stream{HasAudio: true}})
+	if err := s.ForceMuteStream(r.StreamID); err != nil {
+		t.Fatal(err)
+	}
+	if m := pub.await(signaling.TypeMuteForced); m.StreamID != r.StreamID {
+		t.Fatalf("muteForced %+v", m)
+	}
+	yes := true
+	if r := pub.request(&signaling.Message{Type: signaling.TypeStreamUpdate, StreamID: r.StreamID, Audio: &yes}); r.Type != signaling.TypeOK {
+		t.Fatalf("unmute: %+v %+v", r, r.Error)
+	}
+	if !s.Streams()[0].HasAudio() {
+		t.Fatal("stream still muted")
+	}
+}
+
+func TestStreamAndSubscriptionLimits(t *testing.T) {
+	h := newHarness(t, crossbar.Config{MaxStreamsPerConnection: 2, MaxSubscriptionsPerSession: 1})
+	s, err := h.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := rawJoin(t, h, s, crossbar.RolePublisher)
+	var ids []string
+	for i := range 3 {
+		r := pub.request(&signaling.Message{Type: signaling.TypePublish, Stream: &signaling.Stream{HasAudio: true}})
+		if i < 2 {
+			if r.Type != signaling.TypeOK {
+				t.Fatalf("stream %d: %+v", i, r)
+			}
+			ids = append(ids, r.StreamID)
+		} else if r.Type != signaling.TypeError || r.Error.Code != 1605 {
+			t.Fatalf("third stream: %+v", r)
+		}
+	}
+	sub := rawJoin(t, h, s, crossbar.RoleSubscriber)
+	if r := sub.request(&signaling.Message{Type: signaling.TypeSubscribe, StreamID: ids[0]}); r.Type != signaling.TypeOK {
+		t.Fatalf("first subscription: %+v", r)
+	}
+	if r := sub.request(&signaling.Message{Type: signaling.TypeSubscribe, StreamID: ids[1]}); r.Type != signaling.TypeError || r.Error.Code != 1605 {
+		t.Fatalf("second subscription: %+v", r)
+	}
+}

@@ -44,6 +44,13 @@ type Config struct {
 	// Zero means 3000, OpenTok's limit.
 	MaxConnectionsPerSession int
 
+	// MaxStreamsPerConnection caps the streams one connection publishes
+	// at a time; MaxSubscriptionsPerSession caps the subscriptions of all
+	// connections of a session (code 1605 beyond either). Zero means 16
+	// and 3000, OpenTok's limit.
+	MaxStreamsPerConnection    int
+	MaxSubscriptionsPerSession int
+
 	// OriginPatterns lists the cross-origin hosts whose pages may open the
 	// signaling WebSocket; nil allows same-origin pages only.
 	OriginPatterns []string
@@ -92,6 +99,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxConnectionsPerSession <= 0 {
 		cfg.MaxConnectionsPerSession = 3000
+	}
+	if cfg.MaxStreamsPerConnection <= 0 {
+		cfg.MaxStreamsPerConnection = 16
+	}
+	if cfg.MaxSubscriptionsPerSession <= 0 {
+		cfg.MaxSubscriptionsPerSession = 3000
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = 15 * time.Second

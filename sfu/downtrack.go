@@ -56,6 +56,7 @@ type DownTrack struct {
 	q           queue
 	paused      bool
 	keyframeAsk int64 // when (ns) this subscriber last asked for a keyframe while waiting
+	nacks       nackLog
 	bound       bool
 	closed      bool
 	ssrc        uint32
@@ -109,6 +110,7 @@ type DownTrack struct {
 	dropped       atomic.Uint64
 	nacksReceived atomic.Uint64
 	nacksAnswered atomic.Uint64
+	nacksSkipped  atomic.Uint64
 	plisReceived  atomic.Uint64
 	rtt           atomic.Int64
 	fractionLost  atomic.Uint32
@@ -257,6 +259,7 @@ func (d *DownTrack) Stats() DownTrackStats {
 		PacketsDropped: d.dropped.Load(),
 		NACKsReceived:  d.nacksReceived.Load(),
 		NACKsAnswered:  d.nacksAnswered.Load(),
+		NACKsSkipped:   d.nacksSkipped.Load(),
 		PLIsReceived:   d.plisReceived.Load(),
 		RTT:            time.Duration(d.rtt.Load()),
 		FractionLost:   float64(d.fractionLost.Load()) / 256,
@@ -297,6 +300,14 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		return want, ask
 	}
 	if layer != d.current {
+		if layer == d.target && !p.keyframe && d.needsKeyframes() && (d.last < 0 || d.last == layer) && d.startFromCache(p) {
+			// Started (or resumed on the layer it left) from the layer's
+			// latest keyframe in its cache.
+			d.current, d.last, d.temporal = layer, layer, d.capTemporal
+			d.mu.Unlock()
+			d.notify()
+			return 0, false
+		}
 		if layer != d.target || (!p.keyframe && d.needsKeyframes()) {
 			// Another layer, or the target layer before its keyframe.
 			if d.current != d.target && p.now-d.keyframeAsk >= int64(keyframeRetryInterval) {
@@ -336,11 +347,16 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	if queued && d.probeRate > 0 {
 		d.probeCopies(e, p.size, p.now)
 	}
+	// Video is written a frame at a time: the frame is of no use to the
+	// subscriber before its last packet anyway, and one wake of the writer
+	// per frame instead of per packet saves CPU and lets the socket send the
+	// frame in one go (batchConn).
+	wake := !d.video || p.marker || d.q.size >= min(frameWakeBatch, len(d.q.entries)/2)
 	d.mu.Unlock()
 	switch {
-	case queued:
+	case queued && wake:
 		d.notify()
-	case ok:
+	case !queued && ok:
 		d.dropped.Add(1)
 	}
 	return 0, false
@@ -582,6 +598,38 @@ func (d *DownTrack) OnQualityChange(f func(videoOff bool)) {
 	d.mu.Lock()
 	d.onQuality = f
 	d.mu.Unlock()
+}
+
+// frameWakeBatch is how many video packets may wait for the end of their
+// frame (the RTP marker bit) before the writer is woken all the same: a
+// large frame, or a lost last packet.
+const frameWakeBatch = 16
+
+// startFromCache queues the latest keyframe of the packet's layer and every
+// packet since, from the layer's cache, if that keyframe is recent (no older than
+// keyframeRequestInterval, so no sooner than a new one could be had) and the
+// packets fit in half the queue: a subscriber that joins or resumes then
+// starts at once instead of waiting for a new keyframe. It reports whether
+// it did. The caller holds d.mu.
+func (d *DownTrack) startFromCache(p *forwardPacket) bool {
+	k := p.lastKeyframe
+	l := d.track.layer(p.layer)
+	if l == nil || k.ext == 0 || k.ext > p.ext || p.now-k.at > int64(keyframeRequestInterval) ||
+		p.ext-k.ext >= uint64(len(d.q.entries)/2) || !l.cache.contains(k.ext) {
+		return false
+	}
+	for ext := k.ext; ext <= p.ext; ext++ {
+		ts, ok := l.cache.timestamp(ext)
+		if !ok {
+			continue // lost: the subscriber will NACK it
+		}
+		seq, outTS, ok := d.rw.rewrite(uint16(ext), ts, p.now)
+		e := queueEntry{ext: ext, seq: seq, tsDelta: ts - outTS, layer: p.layer, picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
+		if ok && !d.q.push(e) {
+			d.dropped.Add(1)
+		}
+	}
+	return true
 }
 
 // notify wakes the consumer of the queue without blocking.

@@ -10,7 +10,10 @@ import (
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
+	"github.com/pion/transport/v2"
+	"github.com/pion/transport/v2/stdnet"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -58,6 +61,7 @@ type Engine struct {
 	cfg     Config
 	log     *slog.Logger
 	api     *webrtc.API
+	subAPI  *webrtc.API // for subscribing connections: fewer interceptors
 	taps    tapFactory
 	udpMux  ice.UDPMux
 	tcpMux  *ice.TCPMuxDefault
@@ -98,6 +102,16 @@ func New(cfg Config) (*Engine, error) {
 	e.api = webrtc.NewAPI(
 		webrtc.WithMediaEngine(media),
 		webrtc.WithInterceptorRegistry(registry),
+		webrtc.WithSettingEngine(se),
+	)
+	subRegistry, err := e.newSubscribingRegistry()
+	if err != nil {
+		_ = e.closeListeners()
+		return nil, err
+	}
+	e.subAPI = webrtc.NewAPI(
+		webrtc.WithMediaEngine(media),
+		webrtc.WithInterceptorRegistry(subRegistry),
 		webrtc.WithSettingEngine(se),
 	)
 	return e, nil
@@ -151,7 +165,7 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
-// newInterceptorRegistry builds the interceptors of every PeerConnection:
+// newInterceptorRegistry builds the interceptors of publishing connections:
 // the statistics tap (first, to see what the others write), NACKs to
 // publishers, sender and receiver reports, and TWCC feedback to publishers.
 // NACKs from subscribers are answered by the DownTracks from each Track's
@@ -170,6 +184,24 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 	if err := webrtc.ConfigureTWCCSender(media, r); err != nil {
 		return nil, fmt.Errorf("sfu: configure TWCC feedback: %w", err)
 	}
+	for _, f := range e.cfg.Interceptors {
+		r.Add(f)
+	}
+	return r, nil
+}
+
+// newSubscribingRegistry builds the interceptors of subscribing
+// connections, which only send media: sender reports, which the
+// subscribers' receiver reports refer to (giving the RTT). The NACK
+// generator, receiver reports and TWCC feedback concern received media;
+// there each would cost a goroutine and a ticker per connection for nothing.
+func (e *Engine) newSubscribingRegistry() (*interceptor.Registry, error) {
+	senderReports, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create sender reports: %w", err)
+	}
+	r := &interceptor.Registry{}
+	r.Add(senderReports)
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
@@ -241,7 +273,11 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		}
 		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: newBatchConn(conn)}), nil
 	}
-	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger)}
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: list network interfaces: %w", err)
+	}
+	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger), ice.UDPMuxFromPortWithNet(batchNet{std})}
 	if udpAddr.IP != nil && udpAddr.IP.To4() != nil {
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
 	}
@@ -254,6 +290,19 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		return nil, fmt.Errorf("sfu: UDP sockets on %s: %w", addr, err)
 	}
 	return mux, nil
+}
+
+// batchNet is the network of the UDP mux on every interface: its UDP
+// sockets batch their writes (batchConn).
+type batchNet struct{ transport.Net }
+
+// ListenUDP opens a UDP socket with batched writes.
+func (n batchNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	conn, err := n.Net.ListenUDP(network, addr)
+	if udp, ok := conn.(*net.UDPConn); ok && err == nil {
+		return newBatchConn(udp), nil
+	}
+	return conn, err
 }
 
 // LocalAddrs returns the addresses the engine listens on for media: the
@@ -282,6 +331,15 @@ func (e *Engine) newPeerConnection(observe func([]rtcp.Packet)) (*webrtc.PeerCon
 	e.taps.next = observe
 	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
 	e.taps.next = nil
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// newSubscribingConnection creates a subscribing PeerConnection.
+func (e *Engine) newSubscribingConnection() (*webrtc.PeerConnection, error) {
+	pc, err := e.subAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}

@@ -91,6 +91,17 @@ func (c *packetCache) get(ext uint64, dst []byte) (n int, meta packetMeta, ok bo
 	return n, s.meta, true
 }
 
+// timestamp returns the RTP timestamp of packet ext, if it is in the cache.
+func (c *packetCache) timestamp(ext uint64) (uint32, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := &c.slots[ext&c.mask]
+	if s.ext != ext || ext == 0 {
+		return 0, false
+	}
+	return s.meta.ts, true
+}
+
 // contains reports whether packet ext is in the cache.
 func (c *packetCache) contains(ext uint64) bool {
 	c.mu.RLock()

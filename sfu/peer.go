@@ -101,7 +101,7 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub, err := e.newPeerConnection(nil)
+	sub, err := e.newSubscribingConnection()
 	if err != nil {
 		_ = pub.Close()
 		return nil, err

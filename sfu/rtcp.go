@@ -42,7 +42,7 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 			d.mu.Unlock()
 			d.track.requestLayerKeyframes(1 << layer)
 		case *rtcp.TransportLayerNack:
-			d.answerNACK(p)
+			d.answerNACK(p, now)
 		case *rtcp.ReceiverEstimatedMaximumBitrate:
 			if d.video {
 				d.onREMB(uint64(p.Bitrate))
@@ -56,9 +56,17 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 }
 
 // answerNACK queues retransmissions of the packets a subscriber lost,
-// mapping its sequence numbers back to the Track's.
-func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack) {
-	var received, answered uint64
+// mapping its sequence numbers back to the Track's. To keep retransmissions
+// from multiplying when capacity is short, it answers a sequence number at
+// most once per round-trip time (nackDefaultInterval until the RTT is
+// known), and not at all while the subscriber's queue is more than half full.
+func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
+	interval := time.Duration(d.rtt.Load())
+	if interval <= 0 {
+		interval = nackDefaultInterval
+	}
+	at := now.UnixNano()
+	var received, answered, skipped uint64
 	d.mu.Lock()
 	for _, pair := range p.Nacks {
 		pair.Range(func(seq uint16) bool {
@@ -72,8 +80,16 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack) {
 				return true
 			}
 			ext, ok := l.cache.extend(src)
+			if !ok || !l.cache.contains(ext) {
+				return true
+			}
+			if d.q.size*2 > len(d.q.entries) || d.nacks.recent(seq, at, int64(interval)) {
+				skipped++
+				return true
+			}
 			e := queueEntry{ext: ext, seq: seq, tsDelta: tsDelta, layer: uint8(d.last), picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
-			if ok && l.cache.contains(ext) && d.q.push(e) {
+			if d.q.push(e) {
+				d.nacks.record(seq, at)
 				answered++
 			}
 			return true
@@ -82,9 +98,45 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack) {
 	d.mu.Unlock()
 	d.nacksReceived.Add(received)
 	d.nacksAnswered.Add(answered)
+	d.nacksSkipped.Add(skipped)
 	if answered > 0 {
 		d.notify()
 	}
+}
+
+// nackDefaultInterval is how long a DownTrack waits before answering a NACK
+// for the same packet again while the subscriber's RTT is unknown.
+const nackDefaultInterval = 100 * time.Millisecond
+
+// nackLogSize is how many recent retransmissions a nackLog remembers.
+const nackLogSize = 256
+
+// retransmission records when an output sequence number was last resent.
+type retransmission struct {
+	at  int64 // ns; 0 for none
+	seq uint16
+}
+
+// nackLog remembers a subscriber's recent retransmissions by output
+// sequence number. It is allocated at the first NACK answered, as most
+// subscribers never lose a packet. It is not synchronized.
+type nackLog []retransmission
+
+// recent reports whether seq was retransmitted less than interval ns before now.
+func (l nackLog) recent(seq uint16, now, interval int64) bool {
+	if l == nil {
+		return false
+	}
+	r := l[seq%nackLogSize]
+	return r.at != 0 && r.seq == seq && now-r.at < interval
+}
+
+// record notes that seq was retransmitted at now (ns).
+func (l *nackLog) record(seq uint16, now int64) {
+	if *l == nil {
+		*l = make(nackLog, nackLogSize)
+	}
+	(*l)[seq%nackLogSize] = retransmission{at: now, seq: seq}
 }
 
 // receptionReports takes the subscriber's report about this DownTrack's SSRC.

@@ -24,6 +24,7 @@ type DownTrackStats struct {
 	PacketsDropped uint64 // packets not sent: queue full, transport not ready, or evicted from the cache before sending
 	NACKsReceived  uint64 // sequence numbers the subscriber asked to be retransmitted
 	NACKsAnswered  uint64 // of those, retransmissions queued from the Track's cache
+	NACKsSkipped   uint64 // of those, cached but not resent: resent within the last RTT, or the queue was over half full
 	PLIsReceived   uint64 // keyframe requests (PLI or FIR) from the subscriber
 	// RTT is the round-trip time computed from the subscriber's latest
 	// receiver report; zero until one referring to a sender report arrived.

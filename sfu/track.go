@@ -74,6 +74,7 @@ type Track struct {
 	baseExt  uint64 // lowest extended sequence number seen
 	highest  uint64 // highest extended sequence number seen
 	meter    bitrateMeter
+	keyframe keyframeMark // the latest keyframe
 
 	downTracks atomic.Pointer[[]*DownTrack] // copy on write
 	muted      atomic.Bool
@@ -332,9 +333,31 @@ type forwardPacket struct {
 	padding  bool // padding only: not forwarded
 	size     int  // bytes of the packet
 	keyframe bool
+	marker   bool // the last packet of a video frame
 	muted    bool
 	now      int64
 	vp8      vp8Descriptor // parsed for VP8 tracks
+	// lastKeyframe is the layer's latest keyframe, from which a new
+	// subscriber may start (DownTrack.startFromCache).
+	lastKeyframe keyframeMark
+}
+
+// keyframeMark tells where a Track's latest keyframe starts.
+type keyframeMark struct {
+	ext uint64 // extended sequence number of its first packet; 0 for none
+	ts  uint32 // its RTP timestamp
+	at  int64  // when (ns) it arrived
+}
+
+// noteKeyframe records a packet that starts a keyframe, unless it belongs
+// to the keyframe already recorded: then the earliest packet is kept (an
+// H.264 keyframe may start with parameter sets before its IDR slice). The
+// caller holds ingestMu.
+func (t *Track) noteKeyframe(ext uint64, ts uint32, now int64) {
+	k := &t.keyframe
+	if k.ext == 0 || (ts != k.ts && ext > k.ext) || (ts == k.ts && ext < k.ext) {
+		*k = keyframeMark{ext: ext, ts: ts, at: now}
+	}
 }
 
 // ingest stores one raw RTP packet and forwards it to the group's
@@ -385,9 +408,17 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		padding:  padOnly,
 		size:     len(raw),
 		keyframe: t.isKeyframe == nil || t.isKeyframe(media),
+		marker:   t.hdr.Marker,
 		muted:    t.group.muted.Load(),
 		now:      now,
 	}
+	switch {
+	case p.muted:
+		t.keyframe = keyframeMark{} // what was muted is never forwarded
+	case p.keyframe && t.isKeyframe != nil && !padOnly:
+		t.noteKeyframe(ext, p.ts, now)
+	}
+	p.lastKeyframe = t.keyframe
 	if !padOnly && (p.ts != t.lastTS || t.packetsIn.Load() == 1) {
 		t.lastTS = p.ts
 		t.frameRate.add(now)

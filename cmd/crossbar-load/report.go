@@ -13,7 +13,7 @@ import (
 // per packet and memory where the issue gives them.
 func printTable(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
+	fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
 	for _, r := range results {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\tfailed: %s\n", r.Scenario, r.Error)
@@ -24,9 +24,9 @@ func printTable(w io.Writer, results []result) {
 			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
 			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
 			r.Scenario, r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, refUS, r.RSSMiB, refMiB,
-			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
+			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
 	}
 	tw.Flush()
 }

@@ -64,6 +64,12 @@ type result struct {
 	// publishers during the window that did not reach a subscriber.
 	LossPercent   float64 `json:"lossPercent"`
 	ServerDropped uint64  `json:"serverDropped"`
+	// ServerResent counts the retransmissions the server queued in answer
+	// to subscribers' NACKs over the window, ServerSkipped the NACKed
+	// packets it did not resend (already resent within an RTT, or the
+	// subscriber's queue over half full).
+	ServerResent  uint64 `json:"serverResent"`
+	ServerSkipped uint64 `json:"serverSkipped"`
 	// JoinP50MS, JoinP95MS and JoinMaxMS are the times from a subscribe
 	// request to the subscription's first video packet (first audio packet
 	// for audio-only streams); in a storm, from the start of the storm.
@@ -194,6 +200,8 @@ func (r *run) measure(res *result) error {
 		res.LossPercent = 100 * float64(expected-received) / float64(expected)
 	}
 	res.ServerDropped = b.server.Dropped - a.server.Dropped
+	res.ServerResent = b.server.Resent - a.server.Resent
+	res.ServerSkipped = b.server.Skipped - a.server.Skipped
 	return nil
 }
 

@@ -73,6 +73,8 @@ type serverStats struct {
 	In        map[string]uint64 `json:"in"`        // packets received, audio and video, by stream id
 	Forwarded uint64            `json:"forwarded"` // packets handed to subscribers' transports
 	Dropped   uint64            `json:"dropped"`   // packets not forwarded: queue full, transport not ready
+	Resent    uint64            `json:"resent"`    // retransmissions queued in answer to NACKs
+	Skipped   uint64            `json:"skipped"`   // NACKed packets not resent (storm protection)
 }
 
 // statsOf sums the counters of every stream of s and its subscribers.
@@ -87,6 +89,8 @@ func statsOf(s *crossbar.Session) serverStats {
 			ss := sub.Stats()
 			st.Forwarded += ss.Audio.PacketsOut + ss.Video.PacketsOut
 			st.Dropped += ss.Audio.PacketsDropped + ss.Video.PacketsDropped
+			st.Resent += ss.Audio.NACKsAnswered + ss.Video.NACKsAnswered
+			st.Skipped += ss.Audio.NACKsSkipped + ss.Video.NACKsSkipped
 		}
 	}
 	return st
