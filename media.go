@@ -193,9 +193,29 @@ func (s *Session) trackArrived(c *Connection, t *sfu.Track) {
 	}
 	delete(c.media.pending, t.Mid())
 	t.OnClose(func() { s.trackEnded(st) })
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		t.OnLayerDemand(func(rids []string, active []bool) { s.layerDemand(st, rids, active) })
+	}
 	if st.pub.attach(t) {
 		s.addStreamLocked(st)
 	}
+}
+
+// layerDemand tells a publishing client which simulcast layers of its
+// stream subscribers want, so that it pauses the others.
+func (s *Session) layerDemand(st *Stream, rids []string, active []bool) {
+	var layers []signaling.Layer
+	for i, rid := range rids {
+		if rid != "" {
+			layers = append(layers, signaling.Layer{RID: rid, Active: active[i]})
+		}
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	if st.gone || len(layers) == 0 {
+		return
+	}
+	s.sendLocked(st.connection, &signaling.Message{Type: signaling.TypeLayers, StreamID: st.id, Layers: layers})
 }
 
 // trackEnded ends a stream whose publisher stopped sending one of its tracks.

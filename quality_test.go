@@ -96,14 +96,16 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	}
 	stream := res.ID
 
-	// Three layers arrive.
+	// Three layers arrive; with nobody watching, the publisher is told to
+	// pause all but the lowest.
 	st, err := s.Stream(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitLayers(t, st, "three active layers", func(l []sfu.LayerInfo) bool {
-		return len(l) == 3 && l[0].Active && l[1].Active && l[2].Active
-	})
+	waitLayers(t, st, "three layers", func(l []sfu.LayerInfo) bool { return len(l) == 3 })
+	const encodings = `P.transceivers.find((x) => x.sender.track.kind === 'video').sender.getParameters().encodings.map((e) => e.active).join()`
+	pub.Wait("layers h and f paused", encodings+` === 'true,false,false'`, mediaWait)
+	waitLayers(t, st, "h and f stopped", func(l []sfu.LayerInfo) bool { return l[0].Active && !l[1].Active && !l[2].Active })
 
 	small, smallID := r.join("small", s, crossbar.RolePublisher)
 	small.Eval(`subscribeAll({preferredResolution: {width: 320, height: 180}})`, nil)
@@ -111,10 +113,11 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	big.Eval(`subscribeAll()`, nil)
 	small.WaitVideos(subscriberVideos, 1, mediaWait)
 	big.WaitVideos(subscriberVideos, 1, mediaWait)
-	// The keyframes the subscribers asked for tell the layers' sizes (the
-	// publisher may scale them down when its CPU is short).
+	// The big subscriber wants the top layer, which resumes; the middle one
+	// stays paused.
+	pub.Wait("layer f resumed", encodings+` === 'true,false,true'`, mediaWait)
 	layers := waitLayers(t, st, "layer sizes", func(l []sfu.LayerInfo) bool {
-		return l[0].Width > 0 && l[1].Width > l[0].Width && l[2].Width > l[1].Width
+		return l[0].Width > 0 && l[2].Width > l[0].Width
 	})
 	t.Logf("layers %+v", layers)
 	small.Wait("320x180 frames", `OT.subscribers.find().videoWidth() === 320`, mediaWait)
@@ -131,7 +134,7 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	small.Eval(frameWatch, nil)
 	for _, step := range []struct {
 		w, h, wantW int
-	}{{640, 360, 640}, {1280, 720, 1280}, {0, 0, 1280}, {100, 100, 320}} {
+	}{{640, 360, 640}, {1280, 720, 1280}, {0, 0, 1280}, {100, 100, 320}} { // 640x360 resumes layer h
 		var from float64
 		small.Eval(`performance.now()`, &from)
 		t0 := time.Now()

@@ -79,6 +79,7 @@ type DownTrack struct {
 	reselect    bool    // selectLayer must run at the next packet
 	bwe         bandwidthEstimate
 	videoOff    bool          // no layer fits the bandwidth: the video is off for quality
+	wanted      atomic.Int32  // the highest layer this subscriber would take (see wantedLayer); -1: none
 	videoSubs   *atomic.Int32 // the subscriber's video DownTracks, which share its bandwidth; nil: one
 	absExtID    uint8         // the subscriber's id of the abs-send-time extension, 0 if none
 	probeRate   uint64        // bits/s of copies to send on top of the video (a bandwidth probe)
@@ -153,6 +154,7 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrac
 		}
 	}
 	d.q = newQueue(size)
+	d.wanted.Store(math.MaxInt8) // every layer until it selects one
 	return d
 }
 
@@ -281,6 +283,9 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		d.selectLayer(p.now)
 	}
 	if !d.bound || d.paused || p.muted || !d.ready.Load() || d.target < 0 {
+		if d.paused {
+			d.wanted.Store(-1)
+		}
 		d.rw.gap()
 		d.current = -1
 		d.keyframeAsk = 0
@@ -412,7 +417,7 @@ func (d *DownTrack) selectLayer(now int64) {
 	layers := *d.track.layers.Load()
 	spatial := d.maxSpatial
 	if d.prefWidth > 0 || d.prefHeight > 0 {
-		if s := sizeLayer(layers, d.prefWidth, d.prefHeight, now); s >= 0 && (spatial < 0 || s < spatial) {
+		if s := sizeLayer(layers, d.prefWidth, d.prefHeight); s >= 0 && (spatial < 0 || s < spatial) {
 			spatial = s
 		}
 	}
@@ -479,12 +484,30 @@ func (d *DownTrack) selectLayer(now int64) {
 		d.target = best
 		d.keyframeAsk = 0 // ask for the new layer's keyframe at once
 	}
+	d.wanted.Store(int32(wantedLayer(layers, spatial, capBPS, top, max(best, probe))))
 	d.capTemporal = d.maxTemporal
 	if best >= 0 && d.prefFPS > 0 {
 		if t := fpsLayer(layers[best], d.prefFPS, now); t >= 0 && (d.capTemporal < 0 || t < d.capTemporal) {
 			d.capTemporal = t
 		}
 	}
+}
+
+// wantedLayer returns the highest layer the subscriber would take if every
+// layer were sent: within the spatial cap (layers paused for want of
+// subscribers count with their last known bitrate and size), top and
+// capBPS; at least best.
+func wantedLayer(layers []*Track, spatial int8, capBPS uint64, top int8, best int8) int8 {
+	want := best
+	for i, l := range layers {
+		if l == nil || int8(i) <= want || (spatial >= 0 && int8(i) > spatial) || int8(i) > top {
+			continue
+		}
+		if capBPS == 0 || l.meter.rate.Load() <= capBPS {
+			want = int8(i)
+		}
+	}
+	return want
 }
 
 // layerRate returns the bitrate of layer i, 0 if it is not sent.
@@ -536,14 +559,22 @@ func (d *DownTrack) SetPreferredVideo(width, height int, fps float64) {
 	d.mu.Unlock()
 }
 
-// sizeLayer returns the lowest active layer at least width x height, or -1
-// if none is known to be.
-func sizeLayer(layers []*Track, width, height int, now int64) int8 {
+// sizeLayer returns the lowest layer at least width x height, sent or
+// paused, or -1 if none is. A layer's size is the one of its last keyframe;
+// a layer without one (paused before any was seen) is taken to be half the
+// size of the next layer up, as simulcast layers usually are.
+func sizeLayer(layers []*Track, width, height int) int8 {
 	for i, l := range layers {
-		if l == nil || !l.active(now) {
+		if l == nil {
 			continue
 		}
-		if w, h := int(l.width.Load()), int(l.height.Load()); w > 0 && w >= width && h >= height {
+		w, h := int(l.width.Load()), int(l.height.Load())
+		for j := i + 1; w == 0 && j < len(layers); j++ {
+			if u := layers[j]; u != nil && u.width.Load() > 0 {
+				w, h = int(u.width.Load())>>(j-i), int(u.height.Load())>>(j-i)
+			}
+		}
+		if w > 0 && w >= width && h >= height {
 			return int8(i)
 		}
 	}

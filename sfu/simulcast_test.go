@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,4 +277,37 @@ func TestSimulcastPreferredSizeAndFrameRate(t *testing.T) {
 		t.Fatalf("temporal cap %d for 7.5 of 30 fps, want 0", temporal)
 	}
 	checkVP8Continuous(t, rec.snapshot())
+}
+
+func TestSimulcastLayerDemand(t *testing.T) {
+	s := newSimulcastSource(t, 3)
+	type demand struct {
+		rids   []string
+		active []bool
+	}
+	var got []demand
+	s.group.OnLayerDemand(func(rids []string, active []bool) { got = append(got, demand{rids, active}) })
+	rec := &recorder{}
+	d := attach(t, s.group, rec, SubscribeOptions{})
+	d.SetPreferredLayers(0, -1)
+	s.frames(2, 0, 1, 2)
+	later := time.Now().Add(layerIdleAfter + time.Second).UnixNano()
+	s.group.updateDemand(later)
+	if len(got) != 1 || fmt.Sprint(got[0].active) != "[true false false]" {
+		t.Fatalf("demand %+v, want only layer 0 after 3 s", got)
+	}
+	// Wanting the top layer resumes it at once; layer 1 stays paused.
+	d.SetPreferredLayers(-1, -1)
+	s.frames(1)
+	s.group.updateDemand(later + int64(demandInterval))
+	if len(got) != 2 || fmt.Sprint(got[1].active) != "[true false true]" {
+		t.Fatalf("demand %+v, want layers 0 and 2", got)
+	}
+	// A paused subscriber wants nothing: back to the lowest layer only.
+	d.SetPaused(true)
+	s.frames(1)
+	s.group.updateDemand(later + int64(demandInterval+layerIdleAfter))
+	if len(got) != 3 || fmt.Sprint(got[2].active) != "[true false false]" {
+		t.Fatalf("demand %+v, want layer 0 only", got)
+	}
 }

@@ -53,10 +53,11 @@ type Track struct {
 	isVP8             bool
 	cache             *packetCache
 
-	group  *Track                   // the Track subscribers see: itself, or the simulcast group
-	index  uint8                    // layer index in the group, 0 the lowest
-	rid    string                   // simulcast RID, empty for a single-layer track
-	layers atomic.Pointer[[]*Track] // the group's layers by index, nil where not (yet) arrived
+	group    *Track                   // the Track subscribers see: itself, or the simulcast group
+	index    uint8                    // layer index in the group, 0 the lowest
+	rid      string                   // simulcast RID, empty for a single-layer track
+	layers   atomic.Pointer[[]*Track] // the group's layers by index, nil where not (yet) arrived
+	demandAt atomic.Int64             // the group's last look at which layers subscribers want (ns)
 
 	lastPacket atomic.Int64  // when (ns) the last packet arrived
 	frameRate  frameMeter    // frames per second
@@ -85,7 +86,10 @@ type Track struct {
 	onClose             []func()
 	requestKeyframeFn   func()
 	lastKeyframeRequest time.Time
-	keyframeTimer       *time.Timer // a merged request waiting for the throttle
+	layersOn            uint8                  // the group's layers the publisher is asked to send (bit i)
+	wantedAt            [8]int64               // when (ns) a subscriber last wanted each layer
+	onLayers            func([]string, []bool) // told when layersOn changes
+	keyframeTimer       *time.Timer            // a merged request waiting for the throttle
 
 	packetsIn atomic.Uint64
 	bytesIn   atomic.Uint64
@@ -150,6 +154,70 @@ func (t *Track) makeGroup(n, i int) {
 	layers[i] = t
 	t.index = uint8(i)
 	t.layers.Store(&layers)
+	now := time.Now().UnixNano()
+	t.layersOn = uint8(1<<n - 1)
+	for j := range n {
+		t.wantedAt[j] = now
+	}
+}
+
+// layerIdleAfter is how long no subscriber must want a simulcast layer
+// before its publisher is asked to pause it.
+const layerIdleAfter = 3 * time.Second
+
+// demandInterval is how often a simulcast group looks at which layers its
+// subscribers want.
+const demandInterval = 500 * time.Millisecond
+
+// OnLayerDemand sets the function told, with one entry per layer (lowest
+// first: its RID, empty if it has not arrived, and whether it is wanted),
+// which simulcast layers subscribers want: a layer nobody has wanted for
+// 3 s is not (its publisher may pause it), and is again as soon as someone
+// wants it. The lowest layer is always wanted. It is called on a goroutine
+// that forwards media and must not block.
+func (t *Track) OnLayerDemand(f func(rids []string, active []bool)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.onLayers = f
+}
+
+// updateDemand works out which of the group's layers subscribers want, and
+// tells the OnLayerDemand function of changes.
+func (t *Track) updateDemand(now int64) {
+	layers := *t.layers.Load()
+	if len(layers) < 2 {
+		return
+	}
+	want := uint8(1)
+	for _, d := range *t.downTracks.Load() {
+		if w := d.wanted.Load(); w >= 0 {
+			want |= 1 << min(w, int32(len(layers)-1))
+		}
+	}
+	t.mu.Lock()
+	on := uint8(1)
+	for i := 1; i < len(layers); i++ {
+		if want&(1<<i) != 0 {
+			t.wantedAt[i] = now
+		}
+		if now-t.wantedAt[i] < int64(layerIdleAfter) {
+			on |= 1 << i
+		}
+	}
+	f := t.onLayers
+	changed := on != t.layersOn && !t.closed
+	t.layersOn = on
+	t.mu.Unlock()
+	if changed && f != nil {
+		rids, active := make([]string, len(layers)), make([]bool, len(layers))
+		for i, l := range layers {
+			if l != nil {
+				rids[i] = l.rid
+			}
+			active[i] = on&(1<<i) != 0
+		}
+		f(rids, active)
+	}
 }
 
 // addLayer attaches layer l, at index i, to the group t. It reports false
@@ -316,10 +384,16 @@ func (t *Track) readLoop(r *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		now := time.Now().UnixNano()
 		t.ingestMu.Lock()
-		wantKeyframes := t.ingest(buf[:n], time.Now().UnixNano())
+		wantKeyframes := t.ingest(buf[:n], now)
 		t.ingestMu.Unlock()
 		t.group.requestLayerKeyframes(wantKeyframes)
+		if g := t.group; len(*g.layers.Load()) > 1 {
+			if last := g.demandAt.Load(); now-last >= int64(demandInterval) && g.demandAt.CompareAndSwap(last, now) {
+				g.updateDemand(now)
+			}
+		}
 	}
 }
 
