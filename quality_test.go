@@ -1,7 +1,9 @@
 package crossbar_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 	"github.com/crossbar-rtc/crossbar/sfu"
 )
@@ -149,6 +152,40 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 		if fs.MaxGap > 1000 {
 			t.Errorf("switch to %dx%d: frozen for %.0f ms", step.w, step.h, fs.MaxGap)
 		}
+	}
+
+	// The Go client's preferences reach the server too.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
+	bot, err := client.Connect(ctx, ws, r.token(s, crossbar.RolePublisher, "bot"), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Disconnect()
+	go func() {
+		for range bot.Events() {
+		}
+	}()
+	sub, err := bot.Subscribe(ctx, stream, client.SubscribeOptions{Video: true, PreferredWidth: 320, PreferredHeight: 180})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, _, err := sub.ReadRTP(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	botSub := subscriberOf(t, s, stream, bot.Connection().ID)
+	waitFor(t, mediaWait, "the Go client on layer 0", func() bool { return botSub.VideoLayer() == 0 })
+	if err := sub.SetPreferredResolution(ctx, 1280, 720); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, mediaWait, "the Go client on layer 2", func() bool { return botSub.VideoLayer() == 2 })
+	if got := botSub.PreferredResolution(); got != (crossbar.Dimensions{Width: 1280, Height: 720}) {
+		t.Errorf("server-side preference %+v", got)
 	}
 }
 

@@ -3,15 +3,18 @@ package sfu
 import "time"
 
 // Bandwidth adaptation. A DownTrack watches its subscriber for signs of
-// congestion: loss over 10% in a receiver report, NACKs for over 10% of the
-// packets sent in the last half second, or a REMB (the subscriber's own
+// congestion: loss over 10% in a receiver report, NACKs for over 20% of the
+// packets sent in the last half second (a NACK is repeated until the packet
+// comes, so random loss of a few percent stays under that), or a REMB (the subscriber's own
 // delay-based estimate, from the abs-send-time the engine puts on forwarded
 // video) falling by over an eighth to below 3/4 of the bitrate of the layer
 // sent. At the first sign it caps the video just
 // under the bitrate of the layer it forwards, so selectLayer steps down to
 // the best layer under the cap at once, or stops the video if none fits;
 // it stops forwarding the congested layer at once too, so that the lower
-// layer's keyframe finds the bottleneck's queue drained.
+// layer's keyframe finds the bottleneck's queue drained. On the lowest layer
+// it takes congestion twice in a row (the second sign at least 2 s after the
+// first, with no quiet spell between) to stop the video.
 // Signals in the two seconds after that, and after the switch to the lower
 // layer (at its keyframe), may still be about the layer left (a receiver
 // report covers about a second, NACKs go on until the loss is repaired):
@@ -36,10 +39,10 @@ const (
 	// nackWindow is the window over which NACKs are counted; congestedNACKs
 	// the share of packets sent (percent) NACKed that counts as congestion.
 	nackWindow     = 500 * time.Millisecond
-	congestedNACKs = 10
+	congestedNACKs = 20
 	// probeNACKWindow and probeNACKs are the same during a probe.
 	probeNACKWindow = 250 * time.Millisecond
-	probeNACKs      = 5
+	probeNACKs      = 10
 	// estimateDrop: a REMB below this share (out of 16) of the previous
 	// one counts as congestion.
 	estimateDrop = 14
@@ -83,6 +86,9 @@ type bandwidthEstimate struct {
 	packets    uint64 // packets sent at windowAt
 	windowAt   int64
 
+	strikes     int   // signs of congestion in a row on the lowest layer
+	congestedAt int64 // when (ns) the last sign was acted on
+
 	probe      int8 // layer being probed; -1: none
 	probeUntil int64
 	probeCap   uint64 // the cap before the probe
@@ -117,7 +123,7 @@ func (d *DownTrack) onLoss(fractionLost uint8) {
 // them (-1: none). layer is the layer forwarded (-1 if none) and current its
 // bitrate; next is the lowest layer above those allowed, or -1. The caller
 // holds mu.
-func (d *DownTrack) bandwidthCap(now int64, layers []*Track, layer int8, current uint64, next int8) (uint64, int8, int8) {
+func (d *DownTrack) bandwidthCap(now int64, layers []*Track, layer, lowest int8, current uint64, next int8) (uint64, int8, int8) {
 	e := &d.bwe
 	e.sending = current
 	window, share := nackWindow, uint64(congestedNACKs)
@@ -139,7 +145,16 @@ func (d *DownTrack) bandwidthCap(now int64, layers []*Track, layer int8, current
 		e.backoff = min(max(2*e.backoff, probeBackoffMin), probeBackoffMax)
 		e.nextProbe = now + int64(e.backoff)
 		e.quietUntil = now + int64(quietAfterSwitch)
+	case e.congested && current > 0 && layer == lowest && e.congestedAt != 0 && now-e.congestedAt > 2*int64(quietAfterSwitch):
+		e.strikes = 1 // the last sign is old: this one is a first
+		e.congestedAt = now
+		e.quietUntil = now + int64(quietAfterSwitch)
+	case e.congested && current > 0 && layer == lowest && e.strikes == 0:
+		e.strikes = 1
+		e.congestedAt = now
+		e.quietUntil = now + int64(quietAfterSwitch)
 	case e.congested && current > 0:
+		e.strikes, e.congestedAt = 0, now
 		if c := current * 7 / 8; e.cap == 0 || c < e.cap {
 			e.cap = c
 		}

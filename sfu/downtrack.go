@@ -436,7 +436,7 @@ func (d *DownTrack) selectLayer(now int64) {
 		layer = d.target
 	}
 	_, next := fitLayer(layers, spatial, d.bwe.cap, d.bwe.top, now)
-	capBPS, top, probe := d.bandwidthCap(now, layers, layer, layerRate(layers, layer, now), next)
+	capBPS, top, probe := d.bandwidthCap(now, layers, layer, lowest, layerRate(layers, layer, now), next)
 	best, _ := fitLayer(layers, spatial, capBPS, top, now)
 	d.probeRate = 0
 	if probe >= 0 {
