@@ -46,7 +46,8 @@ type mediaState struct {
 	early       map[string][]string     // relayed sessions: subscribers of a stream Publish has not registered yet
 	tasks       []func()                // work for the media goroutine, in order
 	working     bool                    // the media goroutine is running
-	wg          sync.WaitGroup          // every goroutine the media side started
+	worker      sync.WaitGroup          // the media goroutine
+	wg          sync.WaitGroup          // every other goroutine the media side started
 	unrouted    atomic.Uint64           // packets of tracks no subscription wanted
 
 	negotiating sync.Mutex // held through each publisher PC negotiation
@@ -160,13 +161,13 @@ func (m *mediaState) enqueue(f func()) {
 		return
 	}
 	m.working = true
-	m.wg.Add(1)
+	m.worker.Add(1)
 	go m.work()
 }
 
 // work runs queued tasks until none is left.
 func (m *mediaState) work() {
-	defer m.wg.Done()
+	defer m.worker.Done()
 	for {
 		m.mu.Lock()
 		if len(m.tasks) == 0 || m.closed {
@@ -247,16 +248,26 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 // closeMedia closes the peer connections, ends every publisher and
 // subscriber, and waits for the media goroutines. It may be called more
 // than once.
+//
+// The peer connections are closed once nothing negotiates them: the media
+// goroutine has stopped and no Publish or release holds negotiating. Pion
+// leaks the ICE agent of a connection closed during a negotiation step
+// before it had one: the step creates the agent after Close, and nothing
+// closes it then.
 func (s *Session) closeMedia() {
 	m := &s.media
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
 		m.closed = true
+		m.mu.Unlock()
+		m.worker.Wait()
+		m.negotiating.Lock()
+		m.mu.Lock()
 		pcs := []*webrtc.PeerConnection{m.pub, m.sub}
 		for _, r := range m.relays {
 			pcs = append(pcs, r.pc)
 		}
-		m.relays = nil
+		m.pub, m.sub, m.relays = nil, nil, nil
 		pubs, subs := m.publishers, m.subscribers
 		m.publishers, m.subscribers = nil, nil
 		m.mu.Unlock()
@@ -265,6 +276,7 @@ func (s *Session) closeMedia() {
 				_ = pc.Close()
 			}
 		}
+		m.negotiating.Unlock()
 		reason := s.reasonOr("clientDisconnected")
 		for _, p := range pubs {
 			p.end(reason)

@@ -512,11 +512,11 @@ func (p *Publisher) Unpublish(ctx context.Context) error {
 }
 
 // release removes an ended stream's senders from the publisher peer
-// connection and renegotiates it with the server, and closes the stream's
-// relayed peer connections.
+// connection and renegotiates it with the server, and has the media
+// goroutine close the stream's relayed peer connections.
 func (s *Session) release(ctx context.Context, p *Publisher) error {
 	m := &s.media
-	s.closeRelays(func(k relayKey) bool { return k.streamID == p.id })
+	m.enqueue(func() { s.closeRelays(func(k relayKey) bool { return k.streamID == p.id }) })
 	m.negotiating.Lock()
 	defer m.negotiating.Unlock()
 	m.mu.Lock()

@@ -66,7 +66,8 @@ func (s *Session) newRelay(key relayKey) (*relayPeer, error) {
 	return r, nil
 }
 
-// closeRelays closes the relayed peer connections whose keys match.
+// closeRelays closes the relayed peer connections whose keys match. It
+// runs on the media goroutine, which negotiates them.
 func (s *Session) closeRelays(match func(relayKey) bool) {
 	m := &s.media
 	m.mu.Lock()
