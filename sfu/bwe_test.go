@@ -3,6 +3,8 @@ package sfu
 import (
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 func TestBandwidthAdaptation(t *testing.T) {
@@ -109,4 +111,38 @@ func TestBandwidthAdaptation(t *testing.T) {
 	d.nacksReceived.Add(21)
 	at(44800)
 	check("NACKs", 0, false)
+}
+
+func TestProbeCopiesAreDuplicates(t *testing.T) {
+	s := newSimulcastSource(t, 1)
+	rec := &recorder{}
+	d := attach(t, s.group, rec, SubscribeOptions{QueueSize: 1024})
+	s.frames(10, 0)
+	waitFor(t, time.Second, "20 packets", func() bool { return len(rec.snapshot()) == 20 })
+	d.mu.Lock()
+	d.probeRate, d.probeAt = 2_000_000, time.Now().UnixNano() // far more than the video
+	d.mu.Unlock()
+	s.frames(10)
+	d.mu.Lock()
+	d.probeRate = 0
+	d.mu.Unlock()
+	waitFor(t, time.Second, "copies", func() bool { return len(rec.snapshot()) > 40 })
+	time.Sleep(50 * time.Millisecond)
+	pkts := rec.snapshot()
+	seen := map[uint16]bool{}
+	var distinct []rtp.Packet
+	for _, p := range pkts {
+		if !seen[p.SequenceNumber] {
+			seen[p.SequenceNumber] = true
+			distinct = append(distinct, p)
+		}
+	}
+	if len(distinct) != 40 {
+		t.Fatalf("%d distinct packets, want 40", len(distinct))
+	}
+	checkVP8Continuous(t, distinct)
+	if out := d.Stats().PacketsOut; out != 40 {
+		t.Fatalf("PacketsOut %d counts the copies; want 40", out)
+	}
+	t.Logf("%d packets written for 40", len(pkts))
 }
