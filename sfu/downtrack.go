@@ -228,7 +228,11 @@ func (d *DownTrack) forward(p *forwardPacket) (wantKeyframe bool) {
 		d.rw.gap()
 		d.needKeyframe = d.video && d.track.isKeyframe != nil
 		d.keyframeAsk = 0
+		pending := d.q.size > 0 // the start of a frame cut short
 		d.mu.Unlock()
+		if pending {
+			d.notify()
+		}
 		return false
 	}
 	if d.needKeyframe && !p.keyframe {
