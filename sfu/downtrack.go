@@ -289,7 +289,11 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		d.rw.gap()
 		d.current = -1
 		d.keyframeAsk = 0
+		pending := d.q.size > 0 // the start of a frame cut short
 		d.mu.Unlock()
+		if pending {
+			d.notify()
+		}
 		return 0, false
 	}
 	layer := int8(p.layer)
@@ -301,7 +305,11 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		if p.now-d.keyframeAsk >= int64(keyframeRetryInterval) && d.target >= 0 {
 			d.keyframeAsk, want, ask = p.now, uint8(d.target), true
 		}
+		pending := d.q.size > 0 // the start of a frame cut short
 		d.mu.Unlock()
+		if pending {
+			d.notify()
+		}
 		return want, ask
 	}
 	if layer != d.current {

@@ -37,4 +37,12 @@ func TestVideoWakesWriterPerFrame(t *testing.T) {
 	if !woken() {
 		t.Fatalf("writer not woken with %d packets queued", frameWakeBatch)
 	}
+	// A frame cut short by a pause is written all the same.
+	drain(d)
+	ingestAt(t, tr, vp8(20, 6000, true, false, false), t0)
+	d.SetPaused(true)
+	ingestAt(t, tr, vp8(21, 6000, false, false, false), t0)
+	if !woken() {
+		t.Fatal("writer not woken when the subscriber paused within a frame")
+	}
 }
