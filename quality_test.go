@@ -338,6 +338,10 @@ func (c *shapedConn) BindLocalStream(info *interceptor.StreamInfo, w interceptor
 	})
 }
 
+// bandwidthLimit is the limit of TestJSBandwidthAdaptation for a lower
+// layer of bitrate low: room for it and the audio twice over.
+func bandwidthLimit(low uint64) uint64 { return max(2*low+50_000, 250_000) }
+
 // inboundSSRCs returns the SSRCs a page's subscriber receives.
 const inboundSSRCs = `(async () => {
   const ms = document.querySelector('.OT_subscriber video').srcObject;
@@ -378,7 +382,7 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	})
 	// The publisher's own bandwidth estimate ramps the top layer up.
 	layers := waitLayers(t, st, "the top layer at full rate", func(l []sfu.LayerInfo) bool {
-		return l[1].Bitrate > 3*l[0].Bitrate && l[1].Bitrate > 600_000 && 2*l[0].Bitrate+50_000 < l[1].Bitrate/2
+		return 10*l[1].Bitrate > 16*bandwidthLimit(l[0].Bitrate)
 	})
 	t.Logf("layers %+v", layers)
 	var ssrcs []uint32
@@ -387,9 +391,9 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	limited.Eval(frameWatch, nil)
 
 	// A limit that carries the lower layer and the audio with room to spare,
-	// and not the top layer: the limited subscriber steps down, the free
-	// one stays on top.
-	limit := max(2*int(layers[0].Bitrate)+50_000, 300_000)
+	// and not the top layer (which needs at least 1.6 times as much): the
+	// limited subscriber steps down, the free one stays on top.
+	limit := int(bandwidthLimit(layers[0].Bitrate))
 	var from float64
 	limited.Eval(`performance.now()`, &from)
 	t0 := time.Now()
