@@ -432,6 +432,23 @@ func TestJSPublishSubscribe(t *testing.T) {
 	b.WaitVideos(subscriberVideos, 1, mediaWait)
 }
 
+// goClient connects a Go client with a publisher token to s; its events
+// are read and dropped, and it disconnects when the test ends.
+func (r *jsRig) goClient(ctx context.Context, s *crossbar.Session, data string) *client.Session {
+	r.t.Helper()
+	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
+	c, err := client.Connect(ctx, ws, r.token(s, crossbar.RolePublisher, data), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { c.Disconnect() })
+	go func() {
+		for range c.Events() {
+		}
+	}()
+	return c
+}
+
 func TestJSGoClientAndBrowserExchangeMedia(t *testing.T) {
 	r := newJSRig(t)
 	exchangeWithGoClient(t, r, r.session(), r.join, nil)
@@ -444,16 +461,7 @@ func TestJSGoClientAndBrowserExchangeMedia(t *testing.T) {
 func exchangeWithGoClient(t *testing.T, r *jsRig, s *crossbar.Session, join func(string, *crossbar.Session, crossbar.Role) (*browsertest.Page, string), check func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
-	bot, err := client.Connect(ctx, ws, r.token(s, crossbar.RolePublisher, "bot"), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bot.Disconnect()
-	go func() {
-		for range bot.Events() {
-		}
-	}()
+	bot := r.goClient(ctx, s, "bot")
 
 	// Go to browser: synthetic VP8 and Opus, decoded by Chromium.
 	pub, err := bot.Publish(ctx, client.PublishOptions{Name: "bot", Audio: true, Video: true, Width: 320, Height: 240})

@@ -3,7 +3,6 @@ package crossbar_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,16 +156,7 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	// The Go client's preferences reach the server too.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
-	bot, err := client.Connect(ctx, ws, r.token(s, crossbar.RolePublisher, "bot"), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bot.Disconnect()
-	go func() {
-		for range bot.Events() {
-		}
-	}()
+	bot := r.goClient(ctx, s, "bot")
 	sub, err := bot.Subscribe(ctx, stream, client.SubscribeOptions{Video: true, PreferredWidth: 320, PreferredHeight: 180})
 	if err != nil {
 		t.Fatal(err)
