@@ -23,14 +23,16 @@ func (discard) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
 // benchTrack returns a local VP8 Track with n bound subscribers whose
-// writers run until stop is called.
-func benchTrack(tb testing.TB, n int) (tr *Track, downTracks []*DownTrack, stop func()) {
+// writers run until stop is called. Inline subscribers are written on the
+// forwarding goroutine, as over UDP.
+func benchTrack(tb testing.TB, n int, inline bool) (tr *Track, downTracks []*DownTrack, stop func()) {
 	tr = NewLocalTrack("bench", vp8Codec)
-	ready := new(atomic.Bool)
+	ready, direct := new(atomic.Bool), new(atomic.Bool)
 	ready.Store(true)
+	direct.Store(inline)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
-		d := newDownTrack(tr, SubscribeOptions{}, ready)
+		d := newDownTrack(tr, SubscribeOptions{}, ready, direct)
 		if err := tr.addDownTrack(d); err != nil {
 			tb.Fatal(err)
 		}
@@ -63,26 +65,24 @@ func benchPacket() *rtp.Packet {
 // transport that discards it (no SRTP, no socket: see BenchmarkSRTPEncrypt
 // and BenchmarkUDPWrite for those). ns/pkt/sub is ns/op divided by n.
 //
+// mode=inline writes on the publisher's goroutine, as for subscribers on
+// UDP: ns/op is the whole cost. With writer goroutines (ICE-TCP),
 // mode=burst writes as fast as possible: ns/op is the publisher goroutine's
 // cost only (the writers run on other cores) and drops/op counts packets
-// the writers could not keep up with. mode=drained waits every 64 packets
+// the writers could not keep up with; mode=drained waits every 64 packets
 // until every writer has caught up: ns/op then includes the writers' work.
 func BenchmarkForward(b *testing.B) {
-	for _, drained := range []bool{false, true} {
+	for _, mode := range []string{"inline", "burst", "drained"} {
 		for _, n := range []int{1, 10, 100} {
-			mode := "burst"
-			if drained {
-				mode = "drained"
-			}
 			b.Run(fmt.Sprintf("mode=%s/subscribers=%d", mode, n), func(b *testing.B) {
-				benchmarkForward(b, n, drained)
+				benchmarkForward(b, n, mode == "inline", mode == "drained")
 			})
 		}
 	}
 }
 
-func benchmarkForward(b *testing.B, n int, drained bool) {
-	tr, downTracks, stop := benchTrack(b, n)
+func benchmarkForward(b *testing.B, n int, inline, drained bool) {
+	tr, downTracks, stop := benchTrack(b, n, inline)
 	defer stop()
 	p := benchPacket()
 	handled := func() (total, dropped uint64) {

@@ -42,13 +42,17 @@ type SubscribeOptions struct {
 // DownTrack is one subscriber's copy of a Track: a webrtc.TrackLocal of its
 // own that rewrites SSRC, payload type, sequence numbers and timestamps, so
 // the subscriber's stream stays continuous across pauses and mutes. Packets
-// wait in a bounded queue and are written by the DownTrack's own goroutine,
-// so a slow subscriber delays no one else.
+// wait in a bounded queue. When the subscriber's transport is UDP, whose
+// writes never block, the goroutine that queues them (the Track's reader)
+// writes them at once, which saves a goroutine wake per frame and
+// subscriber; otherwise (ICE-TCP) the DownTrack's own goroutine writes
+// them, so a slow subscriber delays no one else.
 type DownTrack struct {
 	track        *Track
 	id, streamID string
 	video        bool
 	ready        *atomic.Bool // the subscriber's transport can carry media
+	inline       *atomic.Bool // the subscriber's writes never block (see send); nil: false
 
 	mu          sync.Mutex // guards the fields below
 	rw          rewriter
@@ -89,8 +93,9 @@ type DownTrack struct {
 	wake      chan struct{} // a packet was queued (capacity 1)
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
+	writing   atomic.Bool // a goroutine is in drain, writing the queue
 
-	// Used only by the writer goroutine.
+	// Used only by the goroutine in drain.
 	buf      []byte
 	hdr      rtp.Header
 	exts     [2]rtp.Extension
@@ -118,13 +123,14 @@ type DownTrack struct {
 	packetsLost   atomic.Uint64
 }
 
-func newDownTrack(t *Track, opts SubscribeOptions, ready *atomic.Bool) *DownTrack {
+func newDownTrack(t *Track, opts SubscribeOptions, ready, inline *atomic.Bool) *DownTrack {
 	d := &DownTrack{
 		track:       t,
 		id:          opts.TrackID,
 		streamID:    opts.StreamID,
 		video:       t.kind == webrtc.RTPCodecTypeVideo,
 		ready:       ready,
+		inline:      inline,
 		rw:          newRewriter(t.codec.ClockRate, uint16(rand.Uint32()), rand.Uint32()),
 		paused:      opts.Paused,
 		wake:        make(chan struct{}, 1),
@@ -292,7 +298,7 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		pending := d.q.size > 0 // the start of a frame cut short
 		d.mu.Unlock()
 		if pending {
-			d.notify()
+			d.send()
 		}
 		return 0, false
 	}
@@ -308,7 +314,7 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		pending := d.q.size > 0 // the start of a frame cut short
 		d.mu.Unlock()
 		if pending {
-			d.notify()
+			d.send()
 		}
 		return want, ask
 	}
@@ -318,7 +324,7 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 			// latest keyframe in its cache.
 			d.current, d.last, d.temporal = layer, layer, d.capTemporal
 			d.mu.Unlock()
-			d.notify()
+			d.send()
 			return 0, false
 		}
 		if layer != d.target || (!p.keyframe && d.needsKeyframes()) {
@@ -368,7 +374,7 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	d.mu.Unlock()
 	switch {
 	case queued && wake:
-		d.notify()
+		d.send()
 	case !queued && ok:
 		d.dropped.Add(1)
 	}
@@ -671,6 +677,17 @@ func (d *DownTrack) startFromCache(p *forwardPacket) bool {
 	return true
 }
 
+// send has the queued packets written: at once on the calling goroutine
+// when the subscriber's writes never block, by the DownTrack's writer
+// goroutine otherwise.
+func (d *DownTrack) send() {
+	if d.inline != nil && d.inline.Load() {
+		d.drain()
+		return
+	}
+	d.notify()
+}
+
 // notify wakes the consumer of the queue without blocking.
 func (d *DownTrack) notify() {
 	select {
@@ -696,7 +713,22 @@ func (d *DownTrack) writeLoop() {
 		case <-d.done:
 			return
 		}
+		d.drain()
+	}
+}
+
+// drain writes the queued packets on the calling goroutine, unless another
+// goroutine is already writing them.
+func (d *DownTrack) drain() {
+	for d.writing.CompareAndSwap(false, true) {
 		for d.writeNext() {
+		}
+		d.writing.Store(false)
+		d.mu.Lock()
+		more := d.q.size > 0
+		d.mu.Unlock()
+		if !more {
+			return
 		}
 	}
 }

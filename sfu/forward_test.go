@@ -78,7 +78,7 @@ func attach(t *testing.T, tr *Track, w webrtc.TrackLocalWriter, opts SubscribeOp
 	t.Helper()
 	ready := new(atomic.Bool)
 	ready.Store(true)
-	d := newDownTrack(tr, opts, ready)
+	d := newDownTrack(tr, opts, ready, nil)
 	if err := tr.addDownTrack(d); err != nil {
 		t.Fatal(err)
 	}

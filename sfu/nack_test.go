@@ -14,7 +14,7 @@ func idleSubscriber(t *testing.T, tr *Track, queueSize int) *DownTrack {
 	t.Helper()
 	ready := new(atomic.Bool)
 	ready.Store(true)
-	d := newDownTrack(tr, SubscribeOptions{QueueSize: queueSize}, ready)
+	d := newDownTrack(tr, SubscribeOptions{QueueSize: queueSize}, ready, nil)
 	if err := tr.addDownTrack(d); err != nil {
 		t.Fatal(err)
 	}

@@ -114,15 +114,24 @@ func TestICETCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	// A publisher whose UDP is blocked reaches the engine over ICE-TCP.
+	// A publisher and a subscriber whose UDP is blocked reach the engine
+	// over ICE-TCP; the TCP subscriber's packets are written by its
+	// DownTrack's writer, the UDP subscriber's on the forwarding goroutine.
 	pub := newTestClient(t, e, "tcp", clientOptions{tcpOnly: true})
 	sub := newTestClient(t, e, "udp", clientOptions{})
+	tcpSub := newTestClient(t, e, "tcp-sub", clientOptions{tcpOnly: true})
 	_, video := pub.publish()
 	sub.subscribe(video, "s", "v")
+	tcpSub.subscribe(video, "s", "v")
 	waitReceiving(t, sub, []string{"s/v"}, 20)
+	waitReceiving(t, tcpSub, []string{"s/v"}, 20)
 	pair, err := pub.pub.GetSenders()[0].Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
 		t.Fatalf("publisher's selected pair %v (%v), want TCP", pair, err)
+	}
+	if !sub.peer.subUDP.Load() || tcpSub.peer.subUDP.Load() {
+		t.Errorf("writes on the forwarding goroutine: UDP subscriber %v, TCP subscriber %v; want true, false",
+			sub.peer.subUDP.Load(), tcpSub.peer.subUDP.Load())
 	}
 	if got := e.ICEServers(); len(got) != 0 {
 		t.Errorf("ICE servers %v, want none", got)

@@ -74,6 +74,7 @@ type Peer struct {
 	cfg       PeerConfig
 	pub, sub  *webrtc.PeerConnection
 	subReady  atomic.Bool  // the subscribing connection is connected
+	subUDP    atomic.Bool  // it sends over UDP, whose writes never block (see DownTrack.send)
 	videoSubs atomic.Int32 // video DownTracks, which share the subscriber's bandwidth
 
 	trackMu sync.Mutex
@@ -110,6 +111,9 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 	pub.OnTrack(p.handleTrack)
 	pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCPublish, s) })
 	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCSubscribe, s) })
+	sub.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
+		p.subUDP.Store(pair.Local.Protocol == webrtc.ICEProtocolUDP)
+	})
 	if err := e.addPeer(p); err != nil {
 		_ = pub.Close()
 		_ = sub.Close()
@@ -195,7 +199,7 @@ func (p *Peer) AddICECandidate(pc PCKind, c webrtc.ICECandidateInit) error {
 // the DownTrack is returned with the error and stays subscribed until
 // Unsubscribe or Close; the Peer is then best closed.
 func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
-	d := newDownTrack(t, opts, &p.subReady)
+	d := newDownTrack(t, opts, &p.subReady, &p.subUDP)
 	if d.video {
 		d.videoSubs = &p.videoSubs
 	}

@@ -24,7 +24,7 @@ type Reader struct {
 func (t *Track) NewReader(bufPackets int) (*Reader, error) {
 	ready := new(atomic.Bool) // an in-process reader is always ready
 	ready.Store(true)
-	d := newDownTrack(t, SubscribeOptions{QueueSize: bufPackets}, ready)
+	d := newDownTrack(t, SubscribeOptions{QueueSize: bufPackets}, ready, nil)
 	d.ssrc, d.bound = rand.Uint32(), true
 	if err := t.addDownTrack(d); err != nil {
 		return nil, fmt.Errorf("sfu: reader for track %q: %w", t.id, err)

@@ -100,7 +100,7 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 	d.nacksAnswered.Add(answered)
 	d.nacksSkipped.Add(skipped)
 	if answered > 0 {
-		d.notify()
+		d.send()
 	}
 }
 
