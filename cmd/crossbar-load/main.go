@@ -29,6 +29,7 @@ type config struct {
 	bitrate, fps   int
 	pin            bool
 	cpuProfile     string // file name prefix for the server's CPU profiles
+	memProfile     string // file name prefix for the server's heap profiles
 }
 
 func main() {
@@ -49,6 +50,7 @@ func main() {
 	flag.IntVar(&cfg.fps, "fps", 30, "video frames per second of each publisher")
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the host app to CPU 0 and the clients to the other CPUs")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "save the host app's CPU profile of each window to <prefix>-<scenario>.pprof")
+	flag.StringVar(&cfg.memProfile, "memprofile", "", "save the host app's heap profile at the end of each window to <prefix>-<scenario>.pprof")
 	flag.Parse()
 
 	if *serveFlag {

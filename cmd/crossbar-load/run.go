@@ -176,6 +176,9 @@ func (r *run) measure(res *result) error {
 	if err := profile(); err != nil {
 		return err
 	}
+	if err := r.saveHeapProfile(ctx); err != nil {
+		return err
+	}
 
 	secs := b.at.Sub(a.at).Seconds()
 	forwarded := b.server.Forwarded - a.server.Forwarded
@@ -526,6 +529,18 @@ func (r *run) startProfile() func() error {
 		done <- err
 	}()
 	return func() error { return <-done }
+}
+
+// saveHeapProfile saves the host app's heap profile when -memprofile is set.
+func (r *run) saveHeapProfile(ctx context.Context) error {
+	if r.cfg.memProfile == "" {
+		return nil
+	}
+	b, err := r.get(ctx, "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(r.cfg.memProfile+"-"+r.sc.Name+".pprof", b, 0o644)
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
