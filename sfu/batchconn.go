@@ -93,6 +93,14 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return len(b), nil
 }
 
+// Flush sends the queued packets now: the engine calls it when it has
+// written all the copies of a packet it received.
+func (c *batchConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
 func (c *batchConn) flushTimer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -105,6 +113,10 @@ func (c *batchConn) flushTimer() {
 func (c *batchConn) flushLocked() error {
 	if c.n == 0 {
 		return nil
+	}
+	if c.armed {
+		c.timer.Stop()
+		c.armed = false
 	}
 	msgs := c.messages(0)
 	var err error

@@ -66,7 +66,8 @@ type DownTrack struct {
 	ssrc        uint32
 	pt          uint8
 	ws          webrtc.TrackLocalWriter
-	levelExtID  uint8 // the subscriber's id of the audio level extension, 0 if none
+	rtcpOut     rtcpWriter // where sender reports go; nil: none are sent
+	levelExtID  uint8      // the subscriber's id of the audio level extension, 0 if none
 
 	// Layer selection, guarded by mu. See selectLayer.
 	current     int8 // layer being forwarded; -1 while none is (start, pause, a switch to be made)
@@ -96,11 +97,14 @@ type DownTrack struct {
 	writing   atomic.Bool // a goroutine is in drain, writing the queue
 
 	// Used only by the goroutine in drain.
-	buf      []byte
-	hdr      rtp.Header
-	exts     [2]rtp.Extension
-	levelBuf [1]byte
-	absBuf   [3]byte
+	buf       []byte
+	hdr       rtp.Header
+	exts      [2]rtp.Extension
+	levelBuf  [1]byte
+	absBuf    [3]byte
+	srAt      int64  // when (ns) the last sender report was sent
+	srPackets uint32 // RTP packets and payload octets sent, for sender reports
+	srOctets  uint32
 
 	// onQuality is called on the writer goroutine when the video goes off
 	// because no layer fits the subscriber's bandwidth, or comes back.
@@ -203,6 +207,13 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.bound = true
 	d.mu.Unlock()
 	return codec, nil
+}
+
+// setRTCPWriter sets where the DownTrack sends its sender reports.
+func (d *DownTrack) setRTCPWriter(w rtcpWriter) {
+	d.mu.Lock()
+	d.rtcpOut = w
+	d.mu.Unlock()
 }
 
 // Unbind is called by Pion when the subscriber's PeerConnection stops
@@ -738,7 +749,7 @@ func (d *DownTrack) drain() {
 func (d *DownTrack) writeNext() bool {
 	d.mu.Lock()
 	e, ok := d.q.pop()
-	ws, ssrc, pt, levelID, absID := d.ws, d.ssrc, d.pt, d.levelExtID, d.absExtID
+	ws, rtcpOut, ssrc, pt, levelID, absID := d.ws, d.rtcpOut, d.ssrc, d.pt, d.levelExtID, d.absExtID
 	d.mu.Unlock()
 	if !ok {
 		return false
@@ -762,8 +773,9 @@ func (d *DownTrack) writeNext() bool {
 		d.levelBuf[0] = meta.level
 		_ = d.hdr.SetExtension(levelID, d.levelBuf[:])
 	}
+	now := time.Now()
 	if absID != 0 {
-		t := absSendTime(time.Now().UnixNano())
+		t := absSendTime(now.UnixNano())
 		d.absBuf = [3]byte{byte(t >> 16), byte(t >> 8), byte(t)}
 		_ = d.hdr.SetExtension(absID, d.absBuf[:])
 	}
@@ -776,6 +788,14 @@ func (d *DownTrack) writeNext() bool {
 		d.packetsOut.Add(1)
 	}
 	d.bytesOut.Add(uint64(rtpHeaderSize + n))
+	d.srPackets++
+	d.srOctets += uint32(n)
+	if meta.padding {
+		d.srOctets -= uint32(d.buf[n-1])
+	}
+	if rtcpOut != nil && now.UnixNano()-d.srAt >= int64(senderReportInterval) {
+		d.sendSenderReport(rtcpOut, ssrc, now, d.hdr.Timestamp)
+	}
 	return true
 }
 

@@ -64,6 +64,7 @@ type Engine struct {
 	subAPI  *webrtc.API // for subscribing connections: fewer interceptors
 	taps    tapFactory
 	udpMux  ice.UDPMux
+	batches []*batchConn // the UDP mux's sockets
 	tcpMux  *ice.TCPMuxDefault
 	closers []func() error
 
@@ -104,14 +105,9 @@ func New(cfg Config) (*Engine, error) {
 		webrtc.WithInterceptorRegistry(registry),
 		webrtc.WithSettingEngine(se),
 	)
-	subRegistry, err := e.newSubscribingRegistry()
-	if err != nil {
-		_ = e.closeListeners()
-		return nil, err
-	}
 	e.subAPI = webrtc.NewAPI(
 		webrtc.WithMediaEngine(media),
-		webrtc.WithInterceptorRegistry(subRegistry),
+		webrtc.WithInterceptorRegistry(e.newSubscribingRegistry()),
 		webrtc.WithSettingEngine(se),
 	)
 	return e, nil
@@ -165,11 +161,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	return m, nil
 }
 
-// newInterceptorRegistry builds the interceptors of publishing connections:
-// the statistics tap (first, to see what the others write), NACKs to
-// publishers, sender and receiver reports, and TWCC feedback to publishers.
-// NACKs from subscribers are answered by the DownTracks from each Track's
-// shared cache, not by an interceptor.
+// newInterceptorRegistry builds the interceptors of publishing connections,
+// which only receive media: the statistics tap (first, to see what the
+// others write), NACKs, receiver reports and TWCC feedback to publishers.
 func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(&e.taps)
@@ -178,9 +172,11 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 		return nil, fmt.Errorf("sfu: create NACK generator: %w", err)
 	}
 	r.Add(generator)
-	if err := webrtc.ConfigureRTCPReports(r); err != nil {
-		return nil, fmt.Errorf("sfu: configure RTCP reports: %w", err)
+	receiverReports, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
 	}
+	r.Add(receiverReports)
 	if err := webrtc.ConfigureTWCCSender(media, r); err != nil {
 		return nil, fmt.Errorf("sfu: configure TWCC feedback: %w", err)
 	}
@@ -191,21 +187,15 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 }
 
 // newSubscribingRegistry builds the interceptors of subscribing
-// connections, which only send media: sender reports, which the
-// subscribers' receiver reports refer to (giving the RTT). The NACK
-// generator, receiver reports and TWCC feedback concern received media;
-// there each would cost a goroutine and a ticker per connection for nothing.
-func (e *Engine) newSubscribingRegistry() (*interceptor.Registry, error) {
-	senderReports, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: create sender reports: %w", err)
-	}
+// connections, which only send media: none but Config.Interceptors. The
+// DownTracks send their sender reports and answer NACKs themselves; the
+// NACK generator, receiver reports and TWCC feedback concern received media.
+func (e *Engine) newSubscribingRegistry() *interceptor.Registry {
 	r := &interceptor.Registry{}
-	r.Add(senderReports)
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
-	return r, nil
+	return r
 }
 
 // setupNetwork opens the shared UDP socket(s) (or sets the port range), the
@@ -271,13 +261,15 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
 		}
-		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: newBatchConn(conn)}), nil
+		batch := newBatchConn(conn)
+		e.batches = append(e.batches, batch)
+		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: batch}), nil
 	}
 	std, err := stdnet.NewNet()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: list network interfaces: %w", err)
 	}
-	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger), ice.UDPMuxFromPortWithNet(batchNet{std})}
+	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(logger), ice.UDPMuxFromPortWithNet(batchNet{std, e})}
 	if udpAddr.IP != nil && udpAddr.IP.To4() != nil {
 		opts = append(opts, ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
 	}
@@ -294,15 +286,29 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 
 // batchNet is the network of the UDP mux on every interface: its UDP
 // sockets batch their writes (batchConn).
-type batchNet struct{ transport.Net }
+type batchNet struct {
+	transport.Net
+	e *Engine
+}
 
 // ListenUDP opens a UDP socket with batched writes.
 func (n batchNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := n.Net.ListenUDP(network, addr)
 	if udp, ok := conn.(*net.UDPConn); ok && err == nil {
-		return newBatchConn(udp), nil
+		batch := newBatchConn(udp)
+		n.e.batches = append(n.e.batches, batch)
+		return batch, nil
 	}
 	return conn, err
+}
+
+// flushWrites sends what waits in the UDP sockets' batches. A Track's
+// reader calls it when it has forwarded a packet to every subscriber, so
+// the copies leave together without waiting for the batch timer.
+func (e *Engine) flushWrites() {
+	for _, c := range e.batches {
+		_ = c.Flush()
+	}
 }
 
 // LocalAddrs returns the addresses the engine listens on for media: the

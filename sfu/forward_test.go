@@ -346,3 +346,62 @@ func TestReaderContextAndStats(t *testing.T) {
 		}
 	}
 }
+
+// reports is an rtcpWriter that keeps the sender reports written.
+type reports struct {
+	mu  sync.Mutex
+	srs []rtcp.SenderReport
+}
+
+func (r *reports) WriteRTCP(pkts []rtcp.Packet) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			r.srs = append(r.srs, *sr)
+		}
+	}
+	return 0, nil
+}
+
+func (r *reports) snapshot() []rtcp.SenderReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]rtcp.SenderReport(nil), r.srs...)
+}
+
+// A DownTrack sends a sender report with its first packet and then once a
+// second, counting what it sent under its own SSRC and timestamps.
+func TestDownTrackSendsSenderReports(t *testing.T) {
+	tr := NewLocalTrack("v", vp8Codec)
+	rec, srs := &recorder{}, &reports{}
+	d := attach(t, tr, rec, SubscribeOptions{})
+	d.setRTCPWriter(srs)
+	start := time.Now()
+	seq, ts := writeFrames(t, tr, 100, 1000, 1, true)
+	waitFor(t, time.Second, "first packets", func() bool { return len(rec.snapshot()) == 3 })
+	got := srs.snapshot()
+	if len(got) != 1 {
+		t.Fatalf("%d sender reports after the first frame, want 1", len(got))
+	}
+	first := rec.snapshot()[0]
+	if sr := got[0]; sr.SSRC != 4242 || sr.PacketCount != 1 || sr.OctetCount != 100 || sr.RTPTime != first.Timestamp {
+		t.Errorf("first report %+v, want SSRC 4242, 1 packet, 100 octets, RTP time %d", sr, first.Timestamp)
+	}
+	if at := time.Unix(int64(got[0].NTPTime>>32)-2208988800, 0); at.Before(start.Add(-time.Second)) || at.After(time.Now()) {
+		t.Errorf("first report's NTP time %v, want about %v", at, start)
+	}
+	for time.Since(start) < senderReportInterval+100*time.Millisecond {
+		seq, ts = writeFrames(t, tr, seq, ts, 1, false)
+		time.Sleep(30 * time.Millisecond)
+	}
+	waitFor(t, time.Second, "second report", func() bool { return len(srs.snapshot()) == 2 })
+	pkts := rec.snapshot()
+	sr := srs.snapshot()[1]
+	if int(sr.PacketCount) > len(pkts) || sr.PacketCount < 2 || sr.OctetCount != sr.PacketCount*100 {
+		t.Errorf("second report counts %d packets and %d octets; %d packets sent of 100 bytes", sr.PacketCount, sr.OctetCount, len(pkts))
+	}
+	if sent := pkts[sr.PacketCount-1]; sr.RTPTime != sent.Timestamp {
+		t.Errorf("second report's RTP time %d, want %d, the packet it follows", sr.RTPTime, sent.Timestamp)
+	}
+}

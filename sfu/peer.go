@@ -222,6 +222,7 @@ func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 		return nil, fmt.Errorf("sfu: subscribe to track %q: add to connection: %w", t.ID(), err)
 	}
 	p.downTracks[d] = sender
+	d.setRTCPWriter(sender.Transport())
 	if d.video {
 		p.videoSubs.Add(1)
 	}
@@ -352,7 +353,7 @@ func (p *Peer) handleTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 	if f := p.cfg.OnTrack; f != nil && group == t {
 		f(t)
 	}
-	t.readLoop(remote)
+	t.readLoop(remote, p.e.flushWrites)
 	if group != t {
 		group.removeLayer(t)
 	}

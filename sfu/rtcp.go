@@ -177,13 +177,40 @@ func rttDuration(units int64) time.Duration {
 	return time.Duration(units * int64(time.Second) >> 16)
 }
 
-// ntpMiddle returns the middle 32 bits of the NTP timestamp of t.
-func ntpMiddle(t time.Time) uint32 {
+// ntpTime returns the 64-bit NTP timestamp of t.
+func ntpTime(t time.Time) uint64 {
 	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
 	ns := t.UnixNano()
 	sec := uint64(ns/int64(time.Second)) + ntpEpochOffset
 	frac := uint64(ns%int64(time.Second)) << 32 / uint64(time.Second)
-	return uint32((sec<<32 | frac) >> 16)
+	return sec<<32 | frac
+}
+
+// ntpMiddle returns the middle 32 bits of the NTP timestamp of t.
+func ntpMiddle(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }
+
+// senderReportInterval is how often a DownTrack that sends media sends a
+// sender report, which the subscriber's receiver reports refer to (giving
+// the RTT) and which lets it synchronize audio and video.
+const senderReportInterval = time.Second
+
+// rtcpWriter is where a DownTrack sends its sender reports: the subscriber's
+// DTLS transport.
+type rtcpWriter interface {
+	WriteRTCP([]rtcp.Packet) (int, error)
+}
+
+// sendSenderReport sends a sender report for the packet of RTP timestamp ts
+// just written at now. The caller is in drain.
+func (d *DownTrack) sendSenderReport(w rtcpWriter, ssrc uint32, now time.Time, ts uint32) {
+	d.srAt = now.UnixNano()
+	_, _ = w.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{
+		SSRC:        ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     ts,
+		PacketCount: d.srPackets,
+		OctetCount:  d.srOctets,
+	}})
 }
 
 // nackedCount returns how many sequence numbers a NACK pair requests.

@@ -377,7 +377,7 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 }
 
 // readLoop feeds the Track from a remote track until it ends.
-func (t *Track) readLoop(r *webrtc.TrackRemote) {
+func (t *Track) readLoop(r *webrtc.TrackRemote, flush func()) {
 	buf := make([]byte, maxPacket)
 	for {
 		n, _, err := r.Read(buf)
@@ -388,6 +388,7 @@ func (t *Track) readLoop(r *webrtc.TrackRemote) {
 		t.ingestMu.Lock()
 		wantKeyframes := t.ingest(buf[:n], now)
 		t.ingestMu.Unlock()
+		flush()
 		t.group.requestLayerKeyframes(wantKeyframes)
 		if g := t.group; len(*g.layers.Load()) > 1 {
 			if last := g.demandAt.Load(); now-last >= int64(demandInterval) && g.demandAt.CompareAndSwap(last, now) {

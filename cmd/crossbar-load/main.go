@@ -28,6 +28,7 @@ type config struct {
 	warmup, window time.Duration
 	bitrate, fps   int
 	pin            bool
+	count          int    // runs of each scenario
 	cpuProfile     string // file name prefix for the server's CPU profiles
 	memProfile     string // file name prefix for the server's heap profiles
 }
@@ -48,6 +49,7 @@ func main() {
 	flag.DurationVar(&cfg.window, "window", 20*time.Second, "length of the measuring window")
 	flag.IntVar(&cfg.bitrate, "bitrate", 2_000_000, "video bits per second of each publisher")
 	flag.IntVar(&cfg.fps, "fps", 30, "video frames per second of each publisher")
+	flag.IntVar(&cfg.count, "count", 1, "run each scenario this many times (in turns) and report the run with the median us/pkt")
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the host app to CPU 0 and the clients to the other CPUs")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "save the host app's CPU profile of each window to <prefix>-<scenario>.pprof")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "save the host app's heap profile at the end of each window to <prefix>-<scenario>.pprof")
@@ -92,14 +94,22 @@ func main() {
 		}
 	}
 
-	var results []result
-	for _, sc := range selected {
-		log.Printf("scenario %s: %s", sc.Name, sc.describe())
-		res := runScenario(cfg, sc)
-		if res.Error != "" {
-			log.Printf("scenario %s failed: %s", sc.Name, res.Error)
+	runs := make([][]result, len(selected))
+	for round := 1; round <= max(cfg.count, 1); round++ {
+		for i, sc := range selected {
+			log.Printf("scenario %s (run %d of %d): %s", sc.Name, round, max(cfg.count, 1), sc.describe())
+			res := runScenario(cfg, sc)
+			if res.Error != "" {
+				log.Printf("scenario %s failed: %s", sc.Name, res.Error)
+			} else {
+				log.Printf("scenario %s: %.2f us/pkt", sc.Name, res.CPUPerPacketUS)
+			}
+			runs[i] = append(runs[i], res)
 		}
-		results = append(results, res)
+	}
+	var results []result
+	for _, rs := range runs {
+		results = append(results, median(rs))
 	}
 	printTable(os.Stdout, results)
 

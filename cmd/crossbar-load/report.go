@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -13,7 +14,7 @@ import (
 // per packet and memory where the issue gives them.
 func printTable(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
+	fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
 	for _, r := range results {
 		if r.Error != "" {
 			fmt.Fprintf(tw, "%s\tfailed: %s\n", r.Scenario, r.Error)
@@ -24,11 +25,29 @@ func printTable(w io.Writer, results []result) {
 			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
 			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
-			r.Scenario, r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, refUS, r.RSSMiB, refMiB,
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
+			r.Scenario, r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, r.CPUPerPacketUSMin, r.CPUPerPacketUSMax, refUS, r.RSSMiB, refMiB,
 			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
 	}
 	tw.Flush()
+}
+
+// median returns the run with the median CPU per packet, with the range
+// over the runs that did not fail (the first failure if all failed).
+func median(runs []result) result {
+	var ok []result
+	for _, r := range runs {
+		if r.Error == "" {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return runs[0]
+	}
+	slices.SortFunc(ok, func(a, b result) int { return cmp.Compare(a.CPUPerPacketUS, b.CPUPerPacketUS) })
+	m := ok[(len(ok)-1)/2]
+	m.Runs, m.CPUPerPacketUSMin, m.CPUPerPacketUSMax = len(ok), ok[0].CPUPerPacketUS, ok[len(ok)-1].CPUPerPacketUS
+	return m
 }
 
 // series is one line of the plot: (subscribers, value) points.

@@ -76,7 +76,13 @@ type result struct {
 	JoinP50MS float64 `json:"joinP50Ms"`
 	JoinP95MS float64 `json:"joinP95Ms"`
 	JoinMaxMS float64 `json:"joinMaxMs"`
-	Error     string  `json:"error,omitempty"`
+	// Runs is how many times the scenario ran (-count); the result is the
+	// run with the median CPUPerPacketUS, and CPUPerPacketUSMin and Max
+	// give the range over all runs.
+	Runs              int     `json:"runs,omitempty"`
+	CPUPerPacketUSMin float64 `json:"cpuPerPacketUsMin,omitempty"`
+	CPUPerPacketUSMax float64 `json:"cpuPerPacketUsMax,omitempty"`
+	Error             string  `json:"error,omitempty"`
 }
 
 // runScenario runs one scenario against a fresh host app.
