@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -180,5 +181,37 @@ func TestUDPAddrForms(t *testing.T) {
 				t.Errorf("%s: candidate %q is not loopback", addr, c)
 			}
 		}
+	}
+}
+
+// A client that only subscribes has no publishing PeerConnection on the
+// engine (it would cost goroutines and tickers for nothing); one is made by
+// its first Publish.
+func TestPublishingConnectionIsLazy(t *testing.T) {
+	e, err := New(Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	pub := newTestClient(t, e, "pub", clientOptions{})
+	sub := newTestClient(t, e, "sub", clientOptions{})
+	_, video := pub.publish()
+	sub.subscribe(video, "s", "v")
+	waitReceiving(t, sub, []string{"s/v"}, 20)
+	sub.peer.mu.Lock()
+	subPub := sub.peer.pub
+	sub.peer.mu.Unlock()
+	if subPub != nil {
+		t.Error("a subscribing-only peer has a publishing connection")
+	}
+	err = sub.peer.AddICECandidate(PCPublish, webrtc.ICECandidateInit{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"})
+	if !errors.Is(err, ErrNotPublishing) {
+		t.Errorf("candidate for a publishing connection never offered: %v, want ErrNotPublishing", err)
+	}
+	pub.peer.mu.Lock()
+	pubPub := pub.peer.pub
+	pub.peer.mu.Unlock()
+	if pubPub == nil {
+		t.Error("a publishing peer has no publishing connection")
 	}
 }

@@ -19,6 +19,9 @@ var (
 	ErrNotSubscribed = errors.New("sfu: not subscribed")
 	// ErrNoOffer is returned by SetSubscriberAnswer when no offer is outstanding.
 	ErrNoOffer = errors.New("sfu: no subscriber offer outstanding")
+	// ErrNotPublishing is returned by AddICECandidate for the publishing
+	// connection before the client offered it (Publish).
+	ErrNotPublishing = errors.New("sfu: no publishing connection: the client has not offered one")
 )
 
 // gatherTimeout bounds the wait for the engine's ICE candidates before an
@@ -67,15 +70,15 @@ type PeerConfig struct {
 	OnConnectionStateChange func(PCKind, webrtc.PeerConnectionState)
 }
 
-// Peer is one client connection: a publishing and a subscribing
-// PeerConnection.
+// Peer is one client connection: a subscribing PeerConnection and, once the
+// client publishes, a publishing one.
 type Peer struct {
 	e         *Engine
 	cfg       PeerConfig
-	pub, sub  *webrtc.PeerConnection
-	subReady  atomic.Bool  // the subscribing connection is connected
-	subUDP    atomic.Bool  // it sends over UDP, whose writes never block (see DownTrack.send)
-	videoSubs atomic.Int32 // video DownTracks, which share the subscriber's bandwidth
+	pub, sub  *webrtc.PeerConnection // pub: nil until Publish; guarded by mu
+	subReady  atomic.Bool            // the subscribing connection is connected
+	subUDP    atomic.Bool            // it sends over UDP, whose writes never block (see DownTrack.send)
+	videoSubs atomic.Int32           // video DownTracks, which share the subscriber's bandwidth
 
 	trackMu sync.Mutex
 	tracks  map[uint32]*Track              // published tracks (simulcast: layers) by SSRC
@@ -89,7 +92,9 @@ type Peer struct {
 	wg          sync.WaitGroup
 }
 
-// NewPeer creates a Peer with its two PeerConnections.
+// NewPeer creates a Peer with its subscribing PeerConnection. The
+// publishing one is created by the first Publish: a client that only
+// subscribes never has one.
 func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 	p := &Peer{
 		e:          e,
@@ -98,28 +103,36 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 		groups:     make(map[*webrtc.RTPReceiver]*Track),
 		downTracks: make(map[*DownTrack]*webrtc.RTPSender),
 	}
-	pub, err := e.newPeerConnection(p.observePublisherRTCP)
-	if err != nil {
-		return nil, err
-	}
 	sub, err := e.newSubscribingConnection()
 	if err != nil {
-		_ = pub.Close()
 		return nil, err
 	}
-	p.pub, p.sub = pub, sub
-	pub.OnTrack(p.handleTrack)
-	pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCPublish, s) })
+	p.sub = sub
 	sub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCSubscribe, s) })
 	sub.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(pair *webrtc.ICECandidatePair) {
 		p.subUDP.Store(pair.Local.Protocol == webrtc.ICEProtocolUDP)
 	})
 	if err := e.addPeer(p); err != nil {
-		_ = pub.Close()
 		_ = sub.Close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// publishingLocked returns the publishing PeerConnection, created on first
+// use. The caller holds p.mu.
+func (p *Peer) publishingLocked() (*webrtc.PeerConnection, error) {
+	if p.pub != nil {
+		return p.pub, nil
+	}
+	pub, err := p.e.newPeerConnection(p.observePublisherRTCP)
+	if err != nil {
+		return nil, err
+	}
+	pub.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) { p.handleTrack(pub, remote, receiver) })
+	pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { p.connectionStateChanged(PCPublish, s) })
+	p.pub = pub
+	return pub, nil
 }
 
 // Publish applies the client's offer for its publishing PeerConnection and
@@ -131,15 +144,19 @@ func (p *Peer) Publish(offerSDP string) (answerSDP string, err error) {
 	if p.closed {
 		return "", ErrPeerClosed
 	}
+	pub, err := p.publishingLocked()
+	if err != nil {
+		return "", fmt.Errorf("sfu: publish: %w", err)
+	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}
-	if err := p.pub.SetRemoteDescription(offer); err != nil {
+	if err := pub.SetRemoteDescription(offer); err != nil {
 		return "", fmt.Errorf("sfu: publish: apply offer: %w", err)
 	}
-	answer, err := p.pub.CreateAnswer(nil)
+	answer, err := pub.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("sfu: publish: create answer: %w", err)
 	}
-	sdp, err := setLocalAndGather(p.pub, answer)
+	sdp, err := setLocalAndGather(pub, answer)
 	if err != nil {
 		return "", fmt.Errorf("sfu: publish: %w", err)
 	}
@@ -182,7 +199,12 @@ func (p *Peer) AddICECandidate(pc PCKind, c webrtc.ICECandidateInit) error {
 	var conn *webrtc.PeerConnection
 	switch pc {
 	case PCPublish:
+		p.mu.Lock()
 		conn = p.pub
+		p.mu.Unlock()
+		if conn == nil {
+			return fmt.Errorf("sfu: add ICE candidate to %v connection: %w", pc, ErrNotPublishing)
+		}
 	case PCSubscribe:
 		conn = p.sub
 	default:
@@ -328,7 +350,7 @@ func (p *Peer) goTracked(f func()) {
 
 // handleTrack runs on Pion's goroutine for each published track: it makes
 // the Track, announces it and feeds it until the publisher stops sending.
-func (p *Peer) handleTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -344,7 +366,7 @@ func (p *Peer) handleTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 	}()
 	ssrc := uint32(remote.SSRC())
 	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
-	t := newRemoteTrack(remote, p.midOf(receiver), audioLevelID(receiver), func() { _ = p.pub.WriteRTCP(pli) })
+	t := newRemoteTrack(remote, midOf(pub, receiver), audioLevelID(receiver), func() { _ = pub.WriteRTCP(pli) })
 	group := p.joinGroup(t, remote, receiver)
 	p.trackMu.Lock()
 	p.tracks[ssrc] = t
@@ -408,9 +430,9 @@ func audioLevelID(receiver *webrtc.RTPReceiver) uint8 {
 	return 0
 }
 
-// midOf returns the mid of the publishing transceiver owning receiver.
-func (p *Peer) midOf(receiver *webrtc.RTPReceiver) string {
-	for _, tr := range p.pub.GetTransceivers() {
+// midOf returns the mid of pub's transceiver owning receiver.
+func midOf(pub *webrtc.PeerConnection, receiver *webrtc.RTPReceiver) string {
+	for _, tr := range pub.GetTransceivers() {
 		if tr.Receiver() == receiver {
 			return tr.Mid()
 		}
@@ -475,6 +497,7 @@ func (p *Peer) Close() error {
 		return nil
 	}
 	p.closed = true
+	pub := p.pub
 	downTracks := p.downTracks
 	p.downTracks = make(map[*DownTrack]*webrtc.RTPSender)
 	p.mu.Unlock()
@@ -484,8 +507,10 @@ func (p *Peer) Close() error {
 		d.close()
 	}
 	var errs []error
-	if err := p.pub.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("sfu: close publishing connection: %w", err))
+	if pub != nil {
+		if err := pub.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sfu: close publishing connection: %w", err))
+		}
 	}
 	if err := p.sub.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("sfu: close subscribing connection: %w", err))
