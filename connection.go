@@ -18,9 +18,9 @@ type Connection struct {
 	resumeKey string
 	inProcess bool // the host's own, for a stream it publishes from Go
 
-	// out queues encoded messages for the client. Only the session sends on
-	// it, under the session lock; it is closed when the connection ends.
-	out chan []byte
+	// out queues encoded messages for the client. Only the session pushes
+	// to it, under the session lock; it is closed when the connection ends.
+	out *outbox
 
 	// The messages writers took from out, kept for replay after a resume:
 	// the last outboxSize of them, in a ring. Guarded by sentMu.
@@ -74,11 +74,73 @@ func (c *Connection) send(b []byte) bool {
 	if c.gone || c.inProcess {
 		return true
 	}
-	select {
-	case c.out <- b:
-		return true
-	default:
+	return c.out.push(b)
+}
+
+// outbox is the queue of encoded messages waiting for a connection's
+// writer: at most outboxSize of them, in memory that grows only as needed.
+type outbox struct {
+	mu     sync.Mutex
+	queue  [][]byte
+	closed bool
+	ready  chan struct{} // capacity 1: a message was queued or the outbox closed
+}
+
+func newOutbox() *outbox { return &outbox{ready: make(chan struct{}, 1)} }
+
+// push queues b, reporting false if the outbox is full.
+func (o *outbox) push(b []byte) bool {
+	o.mu.Lock()
+	if len(o.queue) >= outboxSize {
+		o.mu.Unlock()
 		return false
+	}
+	o.queue = append(o.queue, b)
+	o.mu.Unlock()
+	o.wake()
+	return true
+}
+
+// close marks the end of the messages; next returns what is queued first.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.wake()
+}
+
+func (o *outbox) wake() {
+	select {
+	case o.ready <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the oldest queued message, waiting for one. It returns nil
+// once the outbox is closed and empty (closed true), or when done is closed.
+func (o *outbox) next(done <-chan struct{}) (b []byte, closed bool) {
+	for {
+		o.mu.Lock()
+		if len(o.queue) > 0 {
+			b = o.queue[0]
+			o.queue[0] = nil
+			o.queue = o.queue[1:]
+			if len(o.queue) == 0 {
+				o.queue = nil // let a burst's memory go
+			}
+			o.mu.Unlock()
+			return b, false
+		}
+		closed = o.closed
+		o.mu.Unlock()
+		if closed {
+			return nil, true
+		}
+		select {
+		case <-o.ready:
+		case <-done:
+			return nil, false
+		}
 	}
 }
 
@@ -116,17 +178,15 @@ func (c *Connection) writeLoop(l *link, prev *link, first []byte, replayFrom uin
 		}
 	}
 	for {
-		select {
-		case b, ok := <-c.out:
-			if !ok {
+		b, closed := c.out.next(l.done)
+		if b == nil {
+			if closed {
 				l.t.Close()
-				return
 			}
-			c.record(b)
-			if !write(l.t, b) {
-				return
-			}
-		case <-l.done:
+			return
+		}
+		c.record(b)
+		if !write(l.t, b) {
 			return
 		}
 	}
@@ -136,10 +196,11 @@ func (c *Connection) writeLoop(l *link, prev *link, first []byte, replayFrom uin
 func (c *Connection) record(b []byte) {
 	c.sentMu.Lock()
 	defer c.sentMu.Unlock()
-	if c.sent == nil {
-		c.sent = make([][]byte, outboxSize)
+	if len(c.sent) < outboxSize {
+		c.sent = append(c.sent, b) // the ring grows until it is full
+	} else {
+		c.sent[c.written%outboxSize] = b
 	}
-	c.sent[c.written%outboxSize] = b
 	c.written++
 }
 

@@ -304,7 +304,7 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) 
 		token:     tok,
 		created:   time.Now(),
 		resumeKey: newID(),
-		out:       make(chan []byte, outboxSize),
+		out:       newOutbox(),
 	}
 	s.addConnectionLocked(c)
 	s.attachLocked(c, l, re, false, 0)
@@ -336,7 +336,7 @@ func (s *Session) joinInProcess(data string) (*Connection, error) {
 		token:     &TokenInfo{Role: RolePublisher, Data: data, SessionID: s.info.ID, ExpireTime: time.Now().Add(MaxTokenTTL)},
 		created:   time.Now(),
 		inProcess: true,
-		out:       make(chan []byte),
+		out:       newOutbox(),
 	}
 	s.addConnectionLocked(c)
 	return c, nil
@@ -479,7 +479,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 		}
 	}
 	c.gone = true
-	close(c.out) // the writer flushes what is queued, then closes the transport
+	c.out.close() // the writer flushes what is queued, then closes the transport
 	if f := s.h.connectionDestroyed; f != nil {
 		s.events.post(func() { f(c, reason) })
 	}
