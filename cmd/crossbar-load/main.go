@@ -39,7 +39,7 @@ func main() {
 	var (
 		serveFlag = flag.Bool("serve", false, "run as the host app (started by the load process itself)")
 		cpus      = flag.String("cpus", "", "with -serve: pin the host app to these CPUs")
-		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames())
+		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames()+", or PxS (P publishers, S subscribers of all)")
 		jsonOut   = flag.String("json", "", "write the results as JSON to this file")
 		plotOut   = flag.String("plot", "", "write an SVG plot of CPU per packet and memory against subscribers to this file")
 		baseline  = flag.String("baseline", "", "with -plot: also draw the results in this JSON file (an earlier run)")

@@ -33,11 +33,18 @@ var scenarios = []scenario{
 	{Name: "storm100", Publishers: 1, Subscribers: 100, Storm: true},
 }
 
+// scenarioNamed returns a known scenario, or for a name "PxS" (such as
+// "8x100", to find where the machine saturates) P audio+video publishers
+// and S subscribers of every stream.
 func scenarioNamed(name string) (scenario, bool) {
 	for _, sc := range scenarios {
 		if sc.Name == name {
 			return sc, true
 		}
+	}
+	var pubs, subs int
+	if _, err := fmt.Sscanf(name, "%dx%d", &pubs, &subs); err == nil && pubs > 0 && subs > 0 && fmt.Sprintf("%dx%d", pubs, subs) == name {
+		return scenario{Name: name, Publishers: pubs, Subscribers: subs}, true
 	}
 	return scenario{}, false
 }
