@@ -43,6 +43,7 @@ func main() {
 		jsonOut   = flag.String("json", "", "write the results as JSON to this file")
 		plotOut   = flag.String("plot", "", "write an SVG plot of CPU per packet and memory against subscribers to this file")
 		baseline  = flag.String("baseline", "", "with -plot: also draw the results in this JSON file (an earlier run)")
+		from      = flag.String("results", "", "run nothing: print (and plot) the results in this JSON file")
 		cfg       config
 	)
 	flag.DurationVar(&cfg.warmup, "warmup", 5*time.Second, "time between the last join and the measuring window")
@@ -94,6 +95,19 @@ func main() {
 		}
 	}
 
+	if *from != "" {
+		results, err := readResults(*from)
+		if err != nil {
+			log.Fatal(err)
+		}
+		printTable(os.Stdout, results)
+		if *plotOut != "" {
+			if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
+				log.Fatal(err)
+			}
+		}
+		return
+	}
 	runs := make([][]result, len(selected))
 	for round := 1; round <= max(cfg.count, 1); round++ {
 		for i, sc := range selected {

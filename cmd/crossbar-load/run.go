@@ -64,6 +64,9 @@ type result struct {
 	// publishers during the window that did not reach a subscriber.
 	LossPercent   float64 `json:"lossPercent"`
 	ServerDropped uint64  `json:"serverDropped"`
+	// VideoOffAtEnd counts the video subscriptions receiving no video at
+	// the end of the window: their bandwidth estimate turned it off.
+	VideoOffAtEnd int `json:"videoOffAtEnd"`
 	// ServerResent counts the retransmissions the server queued in answer
 	// to subscribers' NACKs over the window, ServerSkipped the NACKed
 	// packets it did not resend (already resent within an RTT, or the
@@ -209,6 +212,7 @@ func (r *run) measure(res *result) error {
 		res.LossPercent = 100 * float64(expected-received) / float64(expected)
 	}
 	res.ServerDropped = b.server.Dropped - a.server.Dropped
+	res.VideoOffAtEnd = b.server.VideoOff
 	res.ServerResent = b.server.Resent - a.server.Resent
 	res.ServerSkipped = b.server.Skipped - a.server.Skipped
 	return nil

@@ -75,6 +75,7 @@ type serverStats struct {
 	Dropped   uint64            `json:"dropped"`   // packets not forwarded: queue full, transport not ready
 	Resent    uint64            `json:"resent"`    // retransmissions queued in answer to NACKs
 	Skipped   uint64            `json:"skipped"`   // NACKed packets not resent (storm protection)
+	VideoOff  int               `json:"videoOff"`  // video subscriptions receiving no video now (video off for quality)
 }
 
 // statsOf sums the counters of every stream of s and its subscribers.
@@ -91,6 +92,9 @@ func statsOf(s *crossbar.Session) serverStats {
 			st.Dropped += ss.Audio.PacketsDropped + ss.Video.PacketsDropped
 			st.Resent += ss.Audio.NACKsAnswered + ss.Video.NACKsAnswered
 			st.Skipped += ss.Audio.NACKsSkipped + ss.Video.NACKsSkipped
+			if stream.HasVideo() && sub.VideoLayer() < 0 {
+				st.VideoOff++
+			}
 		}
 	}
 	return st
