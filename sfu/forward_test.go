@@ -405,3 +405,75 @@ func TestDownTrackSendsSenderReports(t *testing.T) {
 		t.Errorf("second report's RTP time %d, want %d, the packet it follows", sr.RTPTime, sent.Timestamp)
 	}
 }
+
+// A subscriber on UDP is written on the forwarding goroutine: once WriteRTP
+// of a frame's last packet returns, the frame is out. Retransmissions
+// answered on another goroutine take turns with it (whichever holds the
+// queue writes what the other queued), and every packet goes out whole
+// (run with -race).
+func TestInlineWrites(t *testing.T) {
+	tr := NewLocalTrack("v", vp8Codec)
+	ready, inline := new(atomic.Bool), new(atomic.Bool)
+	ready.Store(true)
+	inline.Store(true)
+	d := newDownTrack(tr, SubscribeOptions{QueueSize: 1024}, ready, inline)
+	if err := tr.addDownTrack(d); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	if _, err := d.Bind(fakeContext{ssrc: 4242, writer: rec}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		tr.removeDownTrack(d)
+		d.close()
+	})
+
+	seq, ts := uint16(1), uint32(0)
+	for f := 0; f < 10; f++ {
+		seq, ts = writeFrames(t, tr, seq, ts, 1, f == 0)
+		if got := len(rec.snapshot()); got != 3*(f+1) {
+			t.Fatalf("frame %d: %d packets out when its WriteRTP returned, want %d", f, got, 3*(f+1))
+		}
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the subscriber keeps losing the packet before its latest
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			sent := rec.snapshot()
+			lost := sent[len(sent)-2].SequenceNumber
+			d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{lost})}}, time.Now())
+		}
+	}()
+	for f := 10; f < 100; f++ {
+		seq, ts = writeFrames(t, tr, seq, ts, 1, false)
+		time.Sleep(200 * time.Microsecond)
+	}
+	close(stop)
+	wg.Wait() // both goroutines are out of drain: the queue is empty
+
+	got := rec.snapshot()
+	st := d.Stats()
+	if uint64(len(got)) != 300+st.NACKsAnswered || st.PacketsDropped != 0 {
+		t.Fatalf("%d packets out, want 300 + %d retransmissions; %d dropped", len(got), st.NACKsAnswered, st.PacketsDropped)
+	}
+	if st.NACKsAnswered == 0 {
+		t.Fatal("no NACK answered while forwarding")
+	}
+	first := got[0].SequenceNumber
+	for _, p := range got {
+		// vp8 puts the low byte of the source sequence number in the payload;
+		// the DownTrack numbers from its own start.
+		if want := byte(p.SequenceNumber - first + 1); p.Payload[2] != want {
+			t.Fatalf("packet seq %d carries the payload of source packet %d, want %d", p.SequenceNumber, p.Payload[2], want)
+		}
+	}
+}
