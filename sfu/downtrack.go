@@ -45,8 +45,8 @@ type SubscribeOptions struct {
 // wait in a bounded queue. When the subscriber's transport is UDP, whose
 // writes never block, the goroutine that queues them (the Track's reader)
 // writes them at once, which saves a goroutine wake per frame and
-// subscriber; otherwise (ICE-TCP) the DownTrack's own goroutine writes
-// them, so a slow subscriber delays no one else.
+// subscriber; otherwise (ICE-TCP) the DownTrack's own goroutine, started
+// when first needed, writes them, so a slow subscriber delays no one else.
 type DownTrack struct {
 	track        *Track
 	id, streamID string
@@ -95,6 +95,11 @@ type DownTrack struct {
 	done      chan struct{} // closed by close
 	closeOnce sync.Once
 	writing   atomic.Bool // a goroutine is in drain, writing the queue
+
+	// writers counts the writer goroutine, started at its first use (see
+	// startWriter); nil: whoever made the DownTrack runs writeLoop.
+	writers       *sync.WaitGroup
+	writerStarted atomic.Bool
 
 	// Used only by the goroutine in drain.
 	buf       []byte
@@ -500,6 +505,7 @@ func (d *DownTrack) selectLayer(now int64) {
 	}
 	if off != d.videoOff {
 		d.videoOff = off
+		d.startWriterLocked() // it reports the change
 		select {
 		case d.qualityWake <- struct{}{}:
 		default:
@@ -696,7 +702,33 @@ func (d *DownTrack) send() {
 		d.drain()
 		return
 	}
+	d.startWriter()
 	d.notify()
+}
+
+// startWriter starts the writer goroutine unless it runs already. A
+// subscriber on UDP, written on the forwarding goroutine, never needs one
+// unless its video goes off for quality.
+func (d *DownTrack) startWriter() {
+	if d.writers == nil || d.writerStarted.Load() {
+		return
+	}
+	d.mu.Lock()
+	d.startWriterLocked()
+	d.mu.Unlock()
+}
+
+// startWriterLocked is startWriter with mu held.
+func (d *DownTrack) startWriterLocked() {
+	if d.writers == nil || d.closed || d.writerStarted.Load() {
+		return
+	}
+	d.writerStarted.Store(true)
+	d.writers.Add(1)
+	go func() {
+		defer d.writers.Done()
+		d.writeLoop()
+	}()
 }
 
 // notify wakes the consumer of the queue without blocking.

@@ -134,6 +134,19 @@ func TestICETCP(t *testing.T) {
 		t.Errorf("writes on the forwarding goroutine: UDP subscriber %v, TCP subscriber %v; want true, false",
 			sub.peer.subUDP.Load(), tcpSub.peer.subUDP.Load())
 	}
+	// Only the TCP subscriber's DownTrack needed a writer goroutine.
+	for _, c := range []struct {
+		client *testClient
+		want   bool
+	}{{sub, false}, {tcpSub, true}} {
+		c.client.peer.mu.Lock()
+		for d := range c.client.peer.downTracks {
+			if got := d.writerStarted.Load(); got != c.want {
+				t.Errorf("%s: writer goroutine started %v, want %v", c.client.name, got, c.want)
+			}
+		}
+		c.client.peer.mu.Unlock()
+	}
 	if got := e.ICEServers(); len(got) != 0 {
 		t.Errorf("ICE servers %v, want none", got)
 	}

@@ -222,6 +222,7 @@ func (p *Peer) AddICECandidate(pc PCKind, c webrtc.ICECandidateInit) error {
 // Unsubscribe or Close; the Peer is then best closed.
 func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 	d := newDownTrack(t, opts, &p.subReady, &p.subUDP)
+	d.writers = &p.wg
 	if d.video {
 		d.videoSubs = &p.videoSubs
 	}
@@ -248,11 +249,7 @@ func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 	if d.video {
 		p.videoSubs.Add(1)
 	}
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		d.writeLoop()
-	}()
+	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		d.readRTCP(sender)
