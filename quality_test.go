@@ -40,6 +40,18 @@ const frameWatch = `(() => {
   return true;
 })()`
 
+// senderDiag describes, in the page, what the publisher's video sender sends
+// per layer and why Chromium limits it.
+const senderDiag = `(async () => {
+  const s = P.transceivers.find((x) => x.sender.track.kind === 'video').sender;
+  const out = [];
+  (await s.getStats()).forEach((r) => {
+    if (r.type === 'outbound-rtp') out.push({rid: r.rid, w: r.frameWidth, fps: r.framesPerSecond, bps: r.targetBitrate, why: r.qualityLimitationReason, active: r.active});
+    if (r.type === 'candidate-pair' && r.nominated) out.push({available: r.availableOutgoingBitrate, rtt: r.currentRoundTripTime});
+  });
+  return out;
+})()`
+
 type frameStats struct {
 	Frames  int
 	MaxGap  float64
@@ -58,14 +70,21 @@ func videoSize(p *browsertest.Page) (w, h int) {
 // waitLayers waits until the stream's video layers satisfy ok, and returns them.
 func waitLayers(t *testing.T, st *crossbar.Stream, what string, ok func([]sfu.LayerInfo) bool) []sfu.LayerInfo {
 	t.Helper()
-	deadline := time.Now().Add(mediaWait)
+	layers := tryLayers(st, mediaWait, ok)
+	if len(layers) == 0 || !ok(layers) {
+		t.Fatalf("waiting for %s: layers %+v", what, layers)
+	}
+	return layers
+}
+
+// tryLayers waits up to d for the stream's video layers to satisfy ok, and
+// returns the last it saw.
+func tryLayers(st *crossbar.Stream, d time.Duration, ok func([]sfu.LayerInfo) bool) []sfu.LayerInfo {
+	deadline := time.Now().Add(d)
 	for {
 		layers := st.Publisher().VideoLayers()
-		if len(layers) > 0 && ok(layers) {
+		if len(layers) > 0 && ok(layers) || time.Now().After(deadline) {
 			return layers
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: layers %+v", what, layers)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -104,7 +123,11 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitLayers(t, st, "three layers", func(l []sfu.LayerInfo) bool { return len(l) == 3 })
+	if l := tryLayers(st, mediaWait, func(l []sfu.LayerInfo) bool { return len(l) == 3 }); len(l) != 3 {
+		var diag any
+		pub.Eval(senderDiag, &diag)
+		t.Fatalf("waiting for three layers: layers %+v; publisher %+v", l, diag)
+	}
 	const encodings = `P.transceivers.find((x) => x.sender.track.kind === 'video').sender.getParameters().encodings.map((e) => e.active).join()`
 	pub.Wait("layers h and f paused", encodings+` === 'true,false,false'`, mediaWait)
 	waitLayers(t, st, "h and f stopped", func(l []sfu.LayerInfo) bool { return l[0].Active && !l[1].Active && !l[2].Active })

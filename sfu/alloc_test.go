@@ -2,7 +2,13 @@
 
 package sfu
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+)
 
 // TestForwardDoesNotAllocate checks the hot path: a packet into a Track and
 // out to ten subscribers' transports costs no heap allocation, whether it is
@@ -25,5 +31,40 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 			t.Errorf("inline %v: %.2f allocations per forwarded packet, want 0", inline, allocs)
 		}
 		stop()
+	}
+}
+
+// TestTWCCRecordingDoesNotAllocate checks the other per-packet path: noting
+// a received packet's arrival, at the socket and for TWCC feedback.
+func TestTWCCRecordingDoesNotAllocate(t *testing.T) {
+	var a arrivalTable
+	i, err := (&twccFactory{arrivals: &a}).NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	i.BindRTCPWriter(interceptor.RTCPWriterFunc(func([]rtcp.Packet, interceptor.Attributes) (int, error) { return 0, nil }))
+	packets := make([][]byte, 3000)
+	for n := range packets {
+		packets[n] = rtpWithTWCC(t, 7, uint16(n), uint16(n))
+	}
+	n := 0
+	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportCCURI, ID: 5}}}
+	r := i.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, attr interceptor.Attributes) (int, interceptor.Attributes, error) {
+		a.record(packets[n], time.Now().UnixNano())
+		return copy(b, packets[n]), attr, nil
+	}))
+	buf := make([]byte, 1500)
+	read := func() {
+		if _, _, err := r.Read(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	for range 100 {
+		read() // warm up
+	}
+	if allocs := testing.AllocsPerRun(2000, read); allocs > 0.01 {
+		t.Errorf("%.2f allocations per received packet, want 0", allocs)
 	}
 }

@@ -33,12 +33,19 @@ const (
 // one size but the last (the packets of one video frame to one
 // subscriber), go as one UDP GSO message: the kernel splits it, so the
 // whole run crosses the network stack once. If the kernel refuses GSO, the
-// socket falls back to one message per packet. Reads are the socket's.
+// socket falls back to one message per packet.
+//
+// Reads note, in an arrivalTable, when the kernel received each RTP packet
+// (SO_TIMESTAMPNS), for TWCC feedback.
 type batchConn struct {
 	*net.UDPConn
 	batch interface {
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
 	}
+
+	arrivals *arrivalTable
+	rmu      sync.Mutex // guards roob
+	roob     []byte     // control messages of a read: the arrival time
 
 	mu     sync.Mutex
 	bufs   [batchSize][]byte       // queued packets, each with capacity maxDatagram
@@ -52,9 +59,17 @@ type batchConn struct {
 	closed bool
 }
 
-// newBatchConn wraps a UDP socket.
-func newBatchConn(conn *net.UDPConn) *batchConn {
-	c := &batchConn{UDPConn: conn, gso: true, msgs: make([]ipv4.Message, 0, batchSize)}
+// newBatchConn wraps a UDP socket; reads note arrival times in arrivals.
+func newBatchConn(conn *net.UDPConn, arrivals *arrivalTable) *batchConn {
+	c := &batchConn{UDPConn: conn, gso: true, msgs: make([]ipv4.Message, 0, batchSize), arrivals: arrivals}
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			// Without kernel timestamps, reads stamp packets themselves.
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		})
+	}
+	// Heap-allocated, so 8-byte aligned for the control message header.
+	c.roob = make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
 	if addr, ok := conn.LocalAddr().(*net.UDPAddr); ok && addr.IP.To4() == nil {
 		c.batch = ipv6.NewPacketConn(conn)
 	} else {
@@ -67,6 +82,39 @@ func newBatchConn(conn *net.UDPConn) *batchConn {
 	c.timer = time.AfterFunc(time.Hour, c.flushTimer)
 	c.timer.Stop()
 	return c
+}
+
+// ReadFrom reads a datagram and notes when it arrived.
+func (c *batchConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	n, oobn, _, addr, err := c.ReadMsgUDP(b, c.roob)
+	if err != nil {
+		return n, nil, err
+	}
+	at, ok := kernelTime(c.roob[:oobn])
+	if !ok {
+		at = time.Now().UnixNano()
+	}
+	c.arrivals.record(b[:n], at)
+	return n, addr, nil
+}
+
+// kernelTime returns the receive time (Unix ns) in a read's control
+// messages, if the kernel gave one.
+func kernelTime(oob []byte) (int64, bool) {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		size := int(h.Len)
+		if size < unix.SizeofCmsghdr || size > len(oob) {
+			return 0, false
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && size >= unix.CmsgLen(int(unsafe.Sizeof(unix.Timespec{}))) {
+			return (*unix.Timespec)(unsafe.Pointer(&oob[unix.CmsgLen(0)])).Nano(), true
+		}
+		oob = oob[min(unix.CmsgSpace(size-unix.CmsgLen(0)), len(oob)):]
+	}
+	return 0, false
 }
 
 // WriteTo queues b for addr, a *net.UDPAddr, and reports it written.

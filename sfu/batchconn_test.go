@@ -24,7 +24,7 @@ func TestBatchConnDelivers(t *testing.T) {
 		return c
 	}
 	sock := listen()
-	bc := newBatchConn(sock)
+	bc := newBatchConn(sock, new(arrivalTable))
 	defer bc.Close()
 	receivers := []*net.UDPConn{listen(), listen()}
 

@@ -167,7 +167,7 @@ func BenchmarkUDPWrite(b *testing.B) {
 			}
 			var conn net.PacketConn = sock
 			if mode != "sendto" {
-				bc := newBatchConn(sock)
+				bc := newBatchConn(sock, new(arrivalTable))
 				bc.gso = mode == "gso"
 				conn = bc
 			}

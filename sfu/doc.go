@@ -19,7 +19,16 @@
 // all its candidates. Clients may trickle theirs with Peer.AddICECandidate.
 //
 // Forwarding never blocks on a subscriber: a Track hands each packet to every
-// DownTrack's bounded queue, and each DownTrack has its own writer goroutine.
-// Packets that do not fit are dropped and counted. Retransmissions requested
-// by subscribers are served from one packet cache per Track.
+// DownTrack's bounded queue. A subscriber on UDP is written on the
+// forwarding goroutine, its copies batched into one sendmmsg per received
+// packet; one on ICE-TCP has a writer goroutine of its own. Packets that do
+// not fit are dropped and counted. Retransmissions requested by subscribers
+// are served from one packet cache per Track.
+//
+// Congestion control: publishers get TWCC feedback stamped with the time the
+// kernel received each packet, so their browsers' bandwidth estimates do
+// not mistake the host's load for a congested network (twcc.go). Towards
+// subscribers, each DownTrack reads congestion from its subscriber's
+// receiver reports, NACKs and REMB, and picks the simulcast and temporal
+// layer that fit (bwe.go).
 package sfu

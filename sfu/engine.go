@@ -58,15 +58,16 @@ type Config struct {
 // Engine is one server's forwarding engine: one webrtc.API and one set of
 // network listeners shared by every Peer.
 type Engine struct {
-	cfg     Config
-	log     *slog.Logger
-	api     *webrtc.API
-	subAPI  *webrtc.API // for subscribing connections: fewer interceptors
-	taps    tapFactory
-	udpMux  ice.UDPMux
-	batches []*batchConn // the UDP mux's sockets
-	tcpMux  *ice.TCPMuxDefault
-	closers []func() error
+	cfg      Config
+	log      *slog.Logger
+	api      *webrtc.API
+	subAPI   *webrtc.API // for subscribing connections: fewer interceptors
+	taps     tapFactory
+	udpMux   ice.UDPMux
+	batches  []*batchConn // the UDP mux's sockets
+	arrivals arrivalTable // when the sockets received recent RTP packets
+	tcpMux   *ice.TCPMuxDefault
+	closers  []func() error
 
 	mu     sync.Mutex
 	closed bool
@@ -177,9 +178,13 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
 	}
 	r.Add(receiverReports)
-	if err := webrtc.ConfigureTWCCSender(media, r); err != nil {
-		return nil, fmt.Errorf("sfu: configure TWCC feedback: %w", err)
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		media.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := media.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: transportCCURI}, kind); err != nil {
+			return nil, fmt.Errorf("sfu: register the TWCC extension: %w", err)
+		}
 	}
+	r.Add(&twccFactory{arrivals: &e.arrivals})
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
@@ -261,7 +266,7 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
 		}
-		batch := newBatchConn(conn)
+		batch := newBatchConn(conn, &e.arrivals)
 		e.batches = append(e.batches, batch)
 		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: batch}), nil
 	}
@@ -295,7 +300,7 @@ type batchNet struct {
 func (n batchNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := n.Net.ListenUDP(network, addr)
 	if udp, ok := conn.(*net.UDPConn); ok && err == nil {
-		batch := newBatchConn(udp)
+		batch := newBatchConn(udp, &n.e.arrivals)
 		n.e.batches = append(n.e.batches, batch)
 		return batch, nil
 	}

@@ -1,0 +1,191 @@
+package sfu
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// rtpWithTWCC marshals an RTP packet carrying transport-wide sequence
+// number tseq in one-byte header extension 5.
+func rtpWithTWCC(t *testing.T, ssrc uint32, seq, tseq uint16) []byte {
+	t.Helper()
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, SSRC: ssrc}, Payload: []byte{1, 2, 3}}
+	ext, err := (&rtp.TransportCCExtension{TransportSequence: tseq}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetExtension(5, ext); err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestArrivalTable(t *testing.T) {
+	var a arrivalTable
+	// Near a wrap of the stamp's 32 bits of microseconds.
+	base := int64(1<<32-10) * 1000
+	a.record(rtpWithTWCC(t, 0xdeadbeef, 7, 0), base)
+	if got, ok := a.lookup(0xdeadbeef, 7, base+20_000_000); !ok || got != base {
+		t.Errorf("lookup across the wrap = %d, %v; want %d", got, ok, base)
+	}
+	if _, ok := a.lookup(0xdeadbeef, 8, base+1000); ok {
+		t.Error("found a packet never received")
+	}
+	if _, ok := a.lookup(0xfeedface, 7, base+1000); ok {
+		t.Error("found another stream's packet")
+	}
+	if _, ok := a.lookup(0xdeadbeef, 7, base+maxArrivalAge+1000); ok {
+		t.Error("believed a stamp older than maxArrivalAge")
+	}
+	if _, ok := a.lookup(0xdeadbeef, 7, base-1000); ok {
+		t.Error("believed a stamp from the future")
+	}
+
+	// RTCP, STUN and DTLS datagrams are not recorded.
+	rr, err := (&rtcp.ReceiverReport{SSRC: 0xdeadbeef}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := func() (n int) {
+		for i := range a.slots {
+			if a.slots[i].Load() != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	before := used()
+	for _, b := range [][]byte{rr, {0, 1, 0, 0}, {22, 254, 253}} {
+		a.record(b, base)
+		if used() != before {
+			t.Errorf("recorded %x", b)
+		}
+	}
+}
+
+// TestBatchConnStampsArrivals checks that a read notes the time the kernel
+// received the packet, not the time of the read.
+func TestBatchConnStampsArrivals(t *testing.T) {
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a arrivalTable
+	bc := newBatchConn(sock, &a)
+	defer bc.Close()
+	sender, err := net.DialUDP("udp4", nil, sock.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	// The kernel turns timestamps on for the first socket that asks a
+	// little later (a deferred static key): give it that time.
+	time.Sleep(20 * time.Millisecond)
+
+	sent := time.Now()
+	if _, err := sender.Write(rtpWithTWCC(t, 42, 1000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	read := time.Now()
+	buf := make([]byte, 1500)
+	if _, _, err := bc.ReadFrom(buf); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := a.lookup(42, 1000, time.Now().UnixNano())
+	if !ok {
+		t.Fatal("no arrival time noted")
+	}
+	if at := time.Unix(0, got); at.Before(sent.Add(-time.Millisecond)) || !at.Before(read) {
+		t.Errorf("arrival noted %v after sending, read %v after sending", at.Sub(sent), read.Sub(sent))
+	}
+}
+
+// TestTWCCFeedbackReportsArrivalTimes reads ten packets at once that
+// arrived 20 ms apart, and checks the feedback: every packet received, 20 ms
+// between arrivals. A packet the socket did not stamp counts from its read.
+func TestTWCCFeedbackReportsArrivalTimes(t *testing.T) {
+	var a arrivalTable
+	i, err := (&twccFactory{arrivals: &a}).NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+
+	var mu sync.Mutex
+	var feedback []*rtcp.TransportLayerCC
+	i.BindRTCPWriter(interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range pkts {
+			if cc, ok := p.(*rtcp.TransportLayerCC); ok {
+				feedback = append(feedback, cc)
+			}
+		}
+		return 0, nil
+	}))
+
+	start := time.Now().UnixNano()
+	var packets [][]byte
+	for n := range 11 {
+		b := rtpWithTWCC(t, 7, uint16(500+n), uint16(n))
+		if n < 10 {
+			a.record(b, start+int64(n)*20_000_000)
+		}
+		packets = append(packets, b)
+	}
+	for time.Now().UnixNano() < start+200_000_000 { // all "arrived"
+		time.Sleep(10 * time.Millisecond)
+	}
+	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportCCURI, ID: 5}}}
+	r := i.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, attr interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n := copy(b, packets[0])
+		packets = packets[1:]
+		return n, attr, nil
+	}))
+	buf := make([]byte, 1500)
+	for range 11 {
+		if _, _, err := r.Read(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := len(feedback)
+		mu.Unlock()
+		if got > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no feedback sent")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	cc := feedback[0]
+	if cc.BaseSequenceNumber != 0 || cc.PacketStatusCount != 11 || len(cc.RecvDeltas) != 11 {
+		t.Fatalf("feedback for %d packets from %d with %d deltas, want 11 from 0", cc.PacketStatusCount, cc.BaseSequenceNumber, len(cc.RecvDeltas))
+	}
+	for n, d := range cc.RecvDeltas[1:10] {
+		if d.Delta != 20_000 {
+			t.Errorf("packet %d arrived %d µs after the one before, want 20000", n+1, d.Delta)
+		}
+	}
+	// The last one, read about 200 ms after the ninth arrived.
+	if d := cc.RecvDeltas[10].Delta; d < 10_000 {
+		t.Errorf("unstamped packet %d µs after the one before, want its read time", d)
+	}
+}
