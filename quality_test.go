@@ -420,7 +420,12 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	limited.Eval(fmt.Sprintf(`frameStats(%f)`, from), &fs)
 	t.Logf("limit %d kbps: down to layer 0 in %v; over %v: %d frames, longest gap %.0f ms, frames skipped %d",
 		limit/1000, down.Round(10*time.Millisecond), time.Since(t0).Round(time.Second), fs.Frames, fs.MaxGap, fs.Skipped)
-	if fs.MaxGap > 1000 {
+	// Each step down (at the limit, and when the probe fails) waits for the
+	// bottleneck's queue to drain (up to shaperMaxDelay) and for a keyframe
+	// of the lower layer: 100-700 ms here, once 1,070 ms on the 2-core CI
+	// machine running the other packages' browser tests. Longer means a
+	// step waited for something else (a periodic keyframe, a probe).
+	if fs.MaxGap > 1500 {
 		t.Errorf("limited subscriber froze for %.0f ms", fs.MaxGap)
 	}
 	if l := freeSub.VideoLayer(); l != 1 {
