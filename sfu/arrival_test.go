@@ -2,11 +2,11 @@ package sfu
 
 import (
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -111,31 +111,43 @@ func TestBatchConnStampsArrivals(t *testing.T) {
 	}
 }
 
-// TestTWCCFeedbackReportsArrivalTimes reads ten packets at once that
-// arrived 20 ms apart, and checks the feedback: every packet received, 20 ms
-// between arrivals. A packet the socket did not stamp counts from its read.
-func TestTWCCFeedbackReportsArrivalTimes(t *testing.T) {
+// twccUnderTest returns a feedback interceptor without its sending loop,
+// reading packets from a list, and the table of their arrivals.
+func twccUnderTest(t *testing.T) (*twccFeedback, *arrivalTable, func(packets ...[]byte)) {
+	t.Helper()
 	var a arrivalTable
 	i, err := (&twccFactory{arrivals: &a}).NewInterceptor("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer i.Close()
-
-	var mu sync.Mutex
-	var feedback []*rtcp.TransportLayerCC
-	i.BindRTCPWriter(interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, _ interceptor.Attributes) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, p := range pkts {
-			if cc, ok := p.(*rtcp.TransportLayerCC); ok {
-				feedback = append(feedback, cc)
+	f := i.(*twccFeedback)
+	f.recorder = twcc.NewRecorder(1)
+	f.start = f.start.Add(-time.Second) // the tests' packets arrived before they read them
+	var packets [][]byte
+	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportCCURI, ID: 5}}}
+	r := f.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, attr interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n := copy(b, packets[0])
+		packets = packets[1:]
+		return n, attr, nil
+	}))
+	read := func(ps ...[]byte) {
+		packets = ps
+		buf := make([]byte, 1500)
+		for range ps {
+			if _, _, err := r.Read(buf, nil); err != nil {
+				t.Fatal(err)
 			}
 		}
-		return 0, nil
-	}))
+	}
+	return f, &a, read
+}
 
-	start := time.Now().UnixNano()
+// TestTWCCFeedbackReportsArrivalTimes reads ten packets at once that
+// arrived 20 ms apart, and checks the feedback: every packet received, 20 ms
+// between arrivals. A packet the socket did not stamp counts from its read.
+func TestTWCCFeedbackReportsArrivalTimes(t *testing.T) {
+	f, a, read := twccUnderTest(t)
+	start := time.Now().Add(-300 * time.Millisecond).UnixNano()
 	var packets [][]byte
 	for n := range 11 {
 		b := rtpWithTWCC(t, 7, uint16(500+n), uint16(n))
@@ -144,38 +156,16 @@ func TestTWCCFeedbackReportsArrivalTimes(t *testing.T) {
 		}
 		packets = append(packets, b)
 	}
-	for time.Now().UnixNano() < start+200_000_000 { // all "arrived"
-		time.Sleep(10 * time.Millisecond)
-	}
-	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportCCURI, ID: 5}}}
-	r := i.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, attr interceptor.Attributes) (int, interceptor.Attributes, error) {
-		n := copy(b, packets[0])
-		packets = packets[1:]
-		return n, attr, nil
-	}))
-	buf := make([]byte, 1500)
-	for range 11 {
-		if _, _, err := r.Read(buf, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	read(packets...)
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		got := len(feedback)
-		mu.Unlock()
-		if got > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no feedback sent")
-		}
-		time.Sleep(10 * time.Millisecond)
+	pkts := f.feedback(time.Now().Add(time.Second))
+	if len(pkts) != 1 {
+		t.Fatalf("%d feedback packets, want 1", len(pkts))
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	cc := feedback[0]
+	cc, ok := pkts[0].(*rtcp.TransportLayerCC)
+	if !ok {
+		t.Fatalf("feedback is a %T", pkts[0])
+	}
 	if cc.BaseSequenceNumber != 0 || cc.PacketStatusCount != 11 || len(cc.RecvDeltas) != 11 {
 		t.Fatalf("feedback for %d packets from %d with %d deltas, want 11 from 0", cc.PacketStatusCount, cc.BaseSequenceNumber, len(cc.RecvDeltas))
 	}
@@ -184,8 +174,27 @@ func TestTWCCFeedbackReportsArrivalTimes(t *testing.T) {
 			t.Errorf("packet %d arrived %d µs after the one before, want 20000", n+1, d.Delta)
 		}
 	}
-	// The last one, read about 200 ms after the ninth arrived.
-	if d := cc.RecvDeltas[10].Delta; d < 10_000 {
+	// The last one, read about 120 ms after the tenth arrived.
+	if d := cc.RecvDeltas[10].Delta; d < 100_000 {
 		t.Errorf("unstamped packet %d µs after the one before, want its read time", d)
+	}
+}
+
+// TestTWCCFeedbackWaitsForLaggingReads checks that a packet is reported
+// only after the longest lag seen between arrival and read: a packet of
+// another stream that arrived before it may still be on its way.
+func TestTWCCFeedbackWaitsForLaggingReads(t *testing.T) {
+	f, a, read := twccUnderTest(t)
+	now := time.Now()
+	late := rtpWithTWCC(t, 7, 1, 0)
+	a.record(late, now.Add(-100*time.Millisecond).UnixNano())
+	read(late, rtpWithTWCC(t, 7, 2, 1))
+
+	if pkts := f.feedback(time.Now()); len(pkts) != 0 {
+		t.Errorf("feedback %v sent while a 100 ms lag was seen", pkts)
+	}
+	pkts := f.feedback(time.Now().Add(200 * time.Millisecond))
+	if len(pkts) != 1 || pkts[0].(*rtcp.TransportLayerCC).PacketStatusCount != 2 {
+		t.Fatalf("feedback %v, want one on 2 packets", pkts)
 	}
 }
