@@ -145,6 +145,11 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 		return l[0].Width > 0 && l[2].Width > l[0].Width
 	})
 	t.Logf("layers %+v", layers)
+	// Chromium sends the resumed layer once its bandwidth estimate allows:
+	// at once on its own; when the other packages' browser tests load the
+	// machine, its estimate may have sunk to the lowest layer's rate while
+	// the others were paused, and climbs back at 8 % a second.
+	waitLayersFor(t, 2*mediaWait, pub, st, "layer f sent", func(l []sfu.LayerInfo) bool { return l[2].Active })
 	small.Wait("320x180 frames", `OT.subscribers.find().videoWidth() === 320`, mediaWait)
 	big.Wait("1280x720 frames", `OT.subscribers.find().videoWidth() === 1280`, mediaWait)
 	if l := subscriberOf(t, s, stream, smallID).VideoLayer(); l != 0 {
