@@ -21,10 +21,10 @@ const maxArrivalAge = 500_000_000 // ns
 // the publisher's congestion control would take for a congested network.
 //
 // A slot is one atomic word: 16 bits of SSRC, 16 of sequence number and the
-// low 32 bits of the arrival time in microseconds. A writer (the socket's
-// reader) and the readers (each stream's, after decryption) need no lock; a
-// collision yields no time or, rarely, a wrong one within maxArrivalAge.
-// The table is written before SRTP authentication, so a forged datagram can
+// low 32 bits of the arrival time in microseconds. The writers (the
+// sockets' readers) and readers (each stream's, after decryption) need no
+// lock; a collision yields no time or, rarely, a wrong one within
+// maxArrivalAge. The table is written before SRTP authentication, so a forged datagram can
 // at most misplace one packet's arrival in its publisher's feedback.
 type arrivalTable struct {
 	slots [arrivalSlots]atomic.Uint64

@@ -122,7 +122,7 @@ func twccUnderTest(t *testing.T) (*twccFeedback, *arrivalTable, func(packets ...
 	}
 	f := i.(*twccFeedback)
 	f.recorder = twcc.NewRecorder(1)
-	f.start = f.start.Add(-time.Second) // the tests' packets arrived before they read them
+	f.start -= int64(time.Second) // the tests' packets arrived before they read them
 	var packets [][]byte
 	info := &interceptor.StreamInfo{SSRC: 7, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: transportCCURI, ID: 5}}}
 	r := f.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, attr interceptor.Attributes) (int, interceptor.Attributes, error) {

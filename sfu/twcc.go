@@ -39,7 +39,7 @@ const (
 // feedback that covered the transport sequence numbers read so far would
 // report the lagging stream's packets lost, and report them received in
 // the next one: the publisher would see a loss of several percent that
-// never happened (2-4 % of packets in the simulcast test on a busy host).
+// never happened (2-10 % of packets in the simulcast test on a busy host).
 // So a packet is reported only once the packets that arrived before it
 // have likely been read too: after the longest lag between arrival and read
 // seen in the last second or two (a few milliseconds on an idle host, up to
@@ -50,7 +50,7 @@ type twccFactory struct {
 
 // NewInterceptor makes the feedback interceptor of one connection.
 func (f *twccFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &twccFeedback{arrivals: f.arrivals, start: time.Now(), done: make(chan struct{})}, nil
+	return &twccFeedback{arrivals: f.arrivals, start: time.Now().UnixNano(), done: make(chan struct{})}, nil
 }
 
 // twccFeedback records the arrival of a connection's packets and sends the
@@ -58,7 +58,7 @@ func (f *twccFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
 type twccFeedback struct {
 	interceptor.NoOp
 	arrivals *arrivalTable
-	start    time.Time // arrival times are recorded in µs since start
+	start    int64 // Unix ns; arrival times are recorded in µs since start
 
 	mu       sync.Mutex
 	recorder *twcc.Recorder
@@ -119,7 +119,7 @@ func (f *twccFeedback) BindRemoteStream(info *interceptor.StreamInfo, reader int
 		if t, ok := f.arrivals.lookup(hdr.SSRC, hdr.SequenceNumber, now); ok {
 			at = t
 		}
-		us := max(at-f.start.UnixNano(), 0) / 1000
+		us := max(at-f.start, 0) / 1000
 		f.mu.Lock()
 		f.held = append(f.held, twccArrival{hdr.SSRC, ext.TransportSequence, us})
 		f.lag[0] = max(f.lag[0], (now-at)/1000)
@@ -157,7 +157,7 @@ func (f *twccFeedback) feedback(now time.Time) []rtcp.Packet {
 	if f.ticks++; f.ticks%int(time.Second/twccInterval) == 0 {
 		f.lag = [2]int64{0, f.lag[0]}
 	}
-	cutoff := now.Add(-holdBack).Sub(f.start).Microseconds()
+	cutoff := (now.UnixNano() - int64(holdBack) - f.start) / 1000
 	kept := f.held[:0]
 	for _, a := range f.held {
 		if a.us <= cutoff {
