@@ -24,8 +24,9 @@ const maxArrivalAge = 500_000_000 // ns
 // low 32 bits of the arrival time in microseconds. The writers (the
 // sockets' readers) and readers (each stream's, after decryption) need no
 // lock; a collision yields no time or, rarely, a wrong one within
-// maxArrivalAge. The table is written before SRTP authentication, so a forged datagram can
-// at most misplace one packet's arrival in its publisher's feedback.
+// maxArrivalAge. The table is written before SRTP authentication, so a
+// forged datagram can at most misplace one packet's arrival in its
+// publisher's feedback.
 type arrivalTable struct {
 	slots [arrivalSlots]atomic.Uint64
 }
