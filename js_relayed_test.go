@@ -73,12 +73,7 @@ func TestJSRelayedSession(t *testing.T) {
 	streams := map[*browsertest.Page]string{}
 	for _, p := range []*browsertest.Page{a, b} {
 		p.Eval(`subscribeAll()`, nil)
-		var res jsResult
-		p.Eval(`publish({resolution: '320x240'})`, &res)
-		if res.Error != nil {
-			t.Fatalf("publish: %+v", res.Error)
-		}
-		streams[p] = res.ID
+		streams[p] = publish(t, p, `{resolution: '320x240'}`)
 	}
 	for _, p := range []*browsertest.Page{a, b} {
 		p.WaitVideos(subscriberVideos, 1, mediaWait)

@@ -381,12 +381,7 @@ func TestJSPublishSubscribe(t *testing.T) {
 	a, _ := r.join("a", s, crossbar.RolePublisher)
 	b, _ := r.join("b", s, crossbar.RolePublisher)
 	b.Eval(`subscribeAll()`, nil)
-	var res jsResult
-	a.Eval(`publish({resolution: '320x240', frameRate: 15})`, &res)
-	if res.Error != nil {
-		t.Fatalf("publish: %+v", res.Error)
-	}
-	stream := res.ID
+	stream := publish(t, a, `{resolution: '320x240', frameRate: 15}`)
 	b.WaitVideos(subscriberVideos, 1, mediaWait)
 	b.WaitInboundAudio(mediaWait)
 	var dims struct{ Width, Height int }
@@ -425,11 +420,20 @@ func TestJSPublishSubscribe(t *testing.T) {
 	b.Wait("streamDestroyed", fmt.Sprintf(`log.some((e) => e.type === 'streamDestroyed' && e.id === %q && e.reason === 'clientUnpublished')`, stream), mediaWait)
 
 	// The publisher PC carries a new stream after the last one ended.
-	a.Eval(`publish()`, &res)
-	if res.Error != nil {
-		t.Fatalf("publish again: %+v", res.Error)
-	}
+	publish(t, a, `{}`)
 	b.WaitVideos(subscriberVideos, 1, mediaWait)
+}
+
+// publish calls the page's publish helper with props (a JS object
+// literal), fails the test if publishing fails, and returns the stream ID.
+func publish(t *testing.T, p *browsertest.Page, props string) string {
+	t.Helper()
+	var res jsResult
+	p.Eval("publish("+props+")", &res)
+	if res.Error != nil {
+		t.Fatalf("publish(%s): %+v", props, res.Error)
+	}
+	return res.ID
 }
 
 // goClient connects a Go client with a publisher token to s; its events
@@ -519,11 +523,7 @@ func TestJSConnectToFirstFrame(t *testing.T) {
 	r := newJSRig(t)
 	s := r.session()
 	a, _ := r.join("publisher", s, crossbar.RolePublisher)
-	var res jsResult
-	a.Eval(`publish({resolution: '640x480'})`, &res)
-	if res.Error != nil {
-		t.Fatalf("publish: %+v", res.Error)
-	}
+	publish(t, a, `{resolution: '640x480'}`)
 	var times []float64
 	for i := range 5 {
 		p := r.browser.Open(t, fmt.Sprintf("viewer%d", i), r.url+"/")

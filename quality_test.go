@@ -114,12 +114,7 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	r := newJSRig(t)
 	s := r.session()
 	pub, _ := r.join("publisher", s, crossbar.RolePublisher)
-	var res jsResult
-	pub.Eval(`publish({resolution: '1280x720'})`, &res)
-	if res.Error != nil {
-		t.Fatalf("publish: %+v", res.Error)
-	}
-	stream := res.ID
+	stream := publish(t, pub, `{resolution: '1280x720'}`)
 
 	// Three layers arrive; with nobody watching, the publisher is told to
 	// pause all but the lowest.
@@ -250,12 +245,7 @@ func TestJSAudioLevelsAndActiveSpeaker(t *testing.T) {
 		if state != "running" {
 			t.Fatalf("page %s: audio context %s", name, state)
 		}
-		var res jsResult
-		pages[i].Eval(fmt.Sprintf(`publish({videoSource: null, audioSource: tone, publishAudio: %v})`, i == 0), &res)
-		if res.Error != nil {
-			t.Fatalf("publish %s: %+v", name, res.Error)
-		}
-		ids[i] = res.ID
+		ids[i] = publish(t, pages[i], fmt.Sprintf(`{videoSource: null, audioSource: tone, publishAudio: %v}`, i == 0))
 	}
 	expect("a speaks", ids[0])
 	pages[0].Eval(`P.publishAudio(false)`, nil)
@@ -374,12 +364,7 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	t.Cleanup(sh.wait)
 	s := r.session()
 	pub, _ := r.join("publisher", s, crossbar.RolePublisher)
-	var res jsResult
-	pub.Eval(`publish({resolution: '640x480'})`, &res)
-	if res.Error != nil {
-		t.Fatalf("publish: %+v", res.Error)
-	}
-	stream := res.ID
+	stream := publish(t, pub, `{resolution: '640x480'}`)
 	st, err := s.Stream(stream)
 	if err != nil {
 		t.Fatal(err)
