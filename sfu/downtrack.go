@@ -454,7 +454,7 @@ func (d *DownTrack) selectLayer(now int64) {
 	lowest, lowestRate := int8(-1), uint64(0)
 	for i, l := range layers {
 		if l != nil && l.active(now) {
-			lowest, lowestRate = int8(i), l.meter.bitrate(now)
+			lowest, lowestRate = int8(i), l.meter.perSecond(now)
 			break
 		}
 	}
@@ -546,7 +546,7 @@ func layerRate(layers []*Track, i int8, now int64) uint64 {
 	if i < 0 || int(i) >= len(layers) || layers[i] == nil || !layers[i].active(now) {
 		return 0
 	}
-	return layers[i].meter.bitrate(now)
+	return layers[i].meter.perSecond(now)
 }
 
 // fitLayer returns the highest active layer within the spatial cap (-1:
@@ -558,7 +558,7 @@ func fitLayer(layers []*Track, spatial int8, capBPS uint64, top int8, now int64)
 		if l == nil || !l.active(now) || (spatial >= 0 && int8(i) > spatial) {
 			continue
 		}
-		if int8(i) <= top && (capBPS == 0 || l.meter.bitrate(now) <= capBPS) {
+		if int8(i) <= top && (capBPS == 0 || l.meter.perSecond(now) <= capBPS) {
 			best, next = int8(i), -1
 		} else if next < 0 {
 			next = int8(i)
@@ -617,7 +617,7 @@ func sizeLayer(layers []*Track, width, height int) int8 {
 // frame rate each step down.
 func fpsLayer(l *Track, fps float64, now int64) int8 {
 	top := int8(l.maxTID.Load())
-	full := l.frameRate.get(now)
+	full := l.frameRate.frameRate(now)
 	if top == 0 || full == 0 {
 		return -1
 	}

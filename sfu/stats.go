@@ -39,64 +39,39 @@ type DownTrackStats struct {
 // bitrateWindow is how long a Track measures before updating its bitrate.
 const bitrateWindow = time.Second
 
-// bitrateMeter measures a bitrate over consecutive windows. It is updated by
-// one goroutine and read by any.
-type bitrateMeter struct {
+// rateMeter measures a rate, in units per second, over consecutive windows
+// of bitrateWindow: a bitrate counts bits, a frame rate thousandths of a
+// frame. It is updated by one goroutine and read by any.
+type rateMeter struct {
 	start int64 // window start (ns), writer only
-	bytes uint64
+	sum   uint64
 	rate  atomic.Uint64
 	last  atomic.Int64 // end of the last completed window (ns)
 }
 
-// add counts n bytes received at now (ns).
-func (m *bitrateMeter) add(n int, now int64) {
+// add counts units received at now (ns).
+func (m *rateMeter) add(units uint64, now int64) {
 	if m.start == 0 {
 		m.start = now
 	}
-	m.bytes += uint64(n)
+	m.sum += units
 	if d := now - m.start; d >= int64(bitrateWindow) {
-		m.rate.Store(m.bytes * 8 * uint64(time.Second) / uint64(d))
+		m.rate.Store(m.sum * uint64(time.Second) / uint64(d))
 		m.last.Store(now)
-		m.start, m.bytes = now, 0
+		m.start, m.sum = now, 0
 	}
 }
 
-// bitrate returns the last measured bitrate, or zero if nothing was measured
+// perSecond returns the last measured rate, or zero if nothing was measured
 // for two windows.
-func (m *bitrateMeter) bitrate(now int64) uint64 {
+func (m *rateMeter) perSecond(now int64) uint64 {
 	if now-m.last.Load() > 2*int64(bitrateWindow) {
 		return 0
 	}
 	return m.rate.Load()
 }
 
-// frameMeter measures a frame rate over consecutive windows of
-// bitrateWindow. It is updated by one goroutine and read by any.
-type frameMeter struct {
-	start  int64 // window start (ns), writer only
-	frames uint64
-	rate   atomic.Uint64 // frames per 1000 s
-	last   atomic.Int64
-}
-
-// add counts a frame started at now (ns).
-func (m *frameMeter) add(now int64) {
-	if m.start == 0 {
-		m.start = now
-	}
-	m.frames++
-	if d := now - m.start; d >= int64(bitrateWindow) {
-		m.rate.Store(m.frames * 1000 * uint64(time.Second) / uint64(d))
-		m.last.Store(now)
-		m.start, m.frames = now, 0
-	}
-}
-
-// get returns the last measured frame rate, or zero if nothing was measured
-// for two windows.
-func (m *frameMeter) get(now int64) float64 {
-	if now-m.last.Load() > 2*int64(bitrateWindow) {
-		return 0
-	}
-	return float64(m.rate.Load()) / 1000
+// frameRate returns a frame rate measured in thousandths of a frame.
+func (m *rateMeter) frameRate(now int64) float64 {
+	return float64(m.perSecond(now)) / 1000
 }

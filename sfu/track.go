@@ -60,7 +60,7 @@ type Track struct {
 	demandAt atomic.Int64             // the group's last look at which layers subscribers want (ns)
 
 	lastPacket atomic.Int64  // when (ns) the last packet arrived
-	frameRate  frameMeter    // frames per second
+	frameRate  rateMeter     // thousandths of a frame per second
 	lastTS     uint32        // timestamp of the last packet, under ingestMu
 	maxTID     atomic.Uint32 // highest VP8 temporal layer seen
 	width      atomic.Uint32 // frame size of the last VP8 keyframe, 0 if unknown
@@ -71,10 +71,10 @@ type Track struct {
 	// Ingest state, guarded by ingestMu: one packet at a time.
 	ingestMu sync.Mutex
 	hdr      rtp.Header
-	raw      []byte // marshal buffer of local tracks
-	baseExt  uint64 // lowest extended sequence number seen
-	highest  uint64 // highest extended sequence number seen
-	meter    bitrateMeter
+	raw      []byte       // marshal buffer of local tracks
+	baseExt  uint64       // lowest extended sequence number seen
+	highest  uint64       // highest extended sequence number seen
+	meter    rateMeter    // bits per second
 	keyframe keyframeMark // the latest keyframe
 
 	downTracks atomic.Pointer[[]*DownTrack] // copy on write
@@ -283,8 +283,8 @@ func (t *Track) Layers() []LayerInfo {
 			RID:            l.rid,
 			Width:          int(l.width.Load()),
 			Height:         int(l.height.Load()),
-			Bitrate:        l.meter.bitrate(now),
-			FrameRate:      l.frameRate.get(now),
+			Bitrate:        l.meter.perSecond(now),
+			FrameRate:      l.frameRate.frameRate(now),
 			TemporalLayers: int(l.maxTID.Load()) + 1,
 			Active:         l.active(now),
 		})
@@ -350,7 +350,7 @@ func (t *Track) layerStats() TrackStats {
 		PacketsLost: lost,
 		NACKsSent:   t.nacksSent.Load(),
 		PLIsSent:    t.plisSent.Load(),
-		Bitrate:     t.meter.bitrate(time.Now().UnixNano()),
+		Bitrate:     t.meter.perSecond(time.Now().UnixNano()),
 	}
 }
 
@@ -465,7 +465,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 	}
 	t.packetsIn.Add(1)
 	t.bytesIn.Add(uint64(len(raw)))
-	t.meter.add(len(raw), now)
+	t.meter.add(8*uint64(len(raw)), now)
 	// Padding-only packets (bandwidth probes, sent even on layers that carry
 	// no video yet) neither make a layer active nor reach subscribers.
 	padOnly := len(media) == 0
@@ -496,7 +496,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 	p.lastKeyframe = t.keyframe
 	if !padOnly && (p.ts != t.lastTS || t.packetsIn.Load() == 1) {
 		t.lastTS = p.ts
-		t.frameRate.add(now)
+		t.frameRate.add(1000, now)
 	}
 	if t.isVP8 && len(media) > 0 {
 		p.vp8, _ = parseVP8(media)
