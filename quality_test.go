@@ -346,9 +346,21 @@ func (c *shapedConn) BindLocalStream(info *interceptor.StreamInfo, w interceptor
 	})
 }
 
-// bandwidthLimit is the limit of TestJSBandwidthAdaptation for a lower
-// layer of bitrate low: room for it and the audio twice over.
-func bandwidthLimit(low uint64) uint64 { return max(2*low+50_000, 250_000) }
+// bandwidthLimit picks the limit of TestJSBandwidthAdaptation between a
+// lower layer of bitrate low and a top layer of bitrate top: room for the
+// lower layer and the audio twice over, if the top layer needs 1.6 times
+// as much. Under load the encoder sometimes makes much less of the top
+// layer's target (530 kbit/s of 833, with the lower layer at 210); the
+// limit then leaves the lower layer room 1.6 times over (less made it
+// freeze in trials), if the top layer needs 1.3 times as much; else ok is
+// false.
+func bandwidthLimit(low, top uint64) (limit uint64, ok bool) {
+	if limit = max(2*low+50_000, 250_000); 10*top > 16*limit {
+		return limit, true
+	}
+	limit = max(8*low/5+50_000, 250_000)
+	return limit, 10*top > 13*limit
+}
 
 // inboundSSRCs returns the SSRCs a page's subscriber receives.
 const inboundSSRCs = `(async () => {
@@ -387,7 +399,8 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	// a second or two alone, more slowly when the other packages' browser
 	// tests load the machine.
 	layers := waitLayersFor(t, 2*mediaWait, pub, st, "the top layer at full rate", func(l []sfu.LayerInfo) bool {
-		return 10*l[1].Bitrate > 16*bandwidthLimit(l[0].Bitrate)
+		_, ok := bandwidthLimit(l[0].Bitrate, l[1].Bitrate)
+		return ok
 	})
 	t.Logf("layers %+v", layers)
 	var ssrcs []uint32
@@ -396,9 +409,10 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	limited.Eval(frameWatch, nil)
 
 	// A limit that carries the lower layer and the audio with room to spare,
-	// and not the top layer (which needs at least 1.6 times as much): the
+	// and not the top layer (which needs at least 1.3 times as much): the
 	// limited subscriber steps down, the free one stays on top.
-	limit := int(bandwidthLimit(layers[0].Bitrate))
+	lim, _ := bandwidthLimit(layers[0].Bitrate, layers[1].Bitrate)
+	limit := int(lim)
 	var from float64
 	limited.Eval(`performance.now()`, &from)
 	t0 := time.Now()
