@@ -22,12 +22,20 @@ const (
 // leaves, the transport fails or ctx ends. The first message must be
 // "connect" with a token; every later action is checked against that token.
 // Host apps that carry signaling over a channel of their own call it with
-// their Transport; Handler calls it for WebSocket clients.
+// their Transport; Handler calls it for WebSocket clients. The transport is
+// closed when ServeTransport returns, however the client went.
 func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) error {
 	c, l, err := srv.handshake(ctx, t)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		// The writer flushes what a departing client is owed, and closes
+		// t in an orderly way when it can; whatever happened, t is closed
+		// once it stopped.
+		<-l.exited
+		closeNow(t)
+	}()
 	s := c.session
 	limit := newRateLimiter(clientRate, clientBurst)
 	for {
