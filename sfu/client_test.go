@@ -40,6 +40,9 @@ func newTestEngine(t *testing.T) *Engine {
 type clientOptions struct {
 	publishLoss, receiveLoss float64
 	tcpOnly                  bool // gather only TCP candidates (ICE-TCP)
+	// publishConn, if set, is the one UDP socket of the publishing
+	// connection, so that a test can send from its address too.
+	publishConn *net.UDPConn
 }
 
 // testClient is one client connection.
@@ -85,8 +88,14 @@ func newTestClient(t *testing.T, e *Engine, name string, opts clientOptions) *te
 		stop:     make(chan struct{}),
 	}
 	api := newClientAPI(t, opts)
+	pubAPI := api
+	if opts.publishConn != nil {
+		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: opts.publishConn})
+		t.Cleanup(func() { _ = mux.Close() }) // after c.close
+		pubAPI = newClientAPI(t, opts, func(se *webrtc.SettingEngine) { se.SetICEUDPMux(mux) })
+	}
 	var err error
-	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if c.pub, err = pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		t.Fatal(err)
 	}
 	if c.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
@@ -104,7 +113,7 @@ func newTestClient(t *testing.T, e *Engine, name string, opts clientOptions) *te
 	return c
 }
 
-func newClientAPI(t *testing.T, opts clientOptions) *webrtc.API {
+func newClientAPI(t *testing.T, opts clientOptions, settings ...func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -131,6 +140,9 @@ func newClientAPI(t *testing.T, opts clientOptions) *webrtc.API {
 		// The loss is simulated after SRTP decryption, so SRTP has seen the
 		// "lost" packet and would reject its retransmission as a replay.
 		se.DisableSRTPReplayProtection(true)
+	}
+	for _, f := range settings {
+		f(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(r), webrtc.WithSettingEngine(se))
 }

@@ -58,16 +58,19 @@ type Config struct {
 // Engine is one server's forwarding engine: one webrtc.API and one set of
 // network listeners shared by every Peer.
 type Engine struct {
-	cfg      Config
-	log      *slog.Logger
-	api      *webrtc.API
-	subAPI   *webrtc.API // for subscribing connections: fewer interceptors
-	taps     tapFactory
-	udpMux   ice.UDPMux
-	batches  []*batchConn // the UDP mux's sockets
-	arrivals arrivalTable // when the sockets received recent RTP packets
-	tcpMux   *ice.TCPMuxDefault
-	closers  []func() error
+	cfg         Config
+	log         *slog.Logger
+	media       *webrtc.MediaEngine
+	registry    *interceptor.Registry
+	subRegistry *interceptor.Registry // for subscribing connections: fewer interceptors
+	settings    webrtc.SettingEngine  // each PeerConnection gets a copy with its own ssrcGate
+	portNet     transport.Net         // the network of port-range sockets
+	taps        tapFactory
+	udpMux      ice.UDPMux
+	batches     []*batchConn // the UDP mux's sockets
+	arrivals    arrivalTable // when the sockets received recent RTP packets
+	tcpMux      *ice.TCPMuxDefault
+	closers     []func() error
 
 	mu     sync.Mutex
 	closed bool
@@ -101,17 +104,28 @@ func New(cfg Config) (*Engine, error) {
 		_ = e.closeListeners()
 		return nil, err
 	}
-	e.api = webrtc.NewAPI(
-		webrtc.WithMediaEngine(media),
+	e.media, e.registry, e.subRegistry, e.settings = media, registry, e.newSubscribingRegistry(), se
+	return e, nil
+}
+
+// apiFor returns the webrtc.API of one PeerConnection: the engine's, with
+// gate in front of its sockets.
+func (e *Engine) apiFor(registry *interceptor.Registry, gate *ssrcGate) *webrtc.API {
+	se := e.settings
+	switch {
+	case e.udpMux != nil:
+		se.SetICEUDPMux(gatedUDPMux{e.udpMux, gate})
+	case e.portNet != nil:
+		se.SetNet(gatedNet{e.portNet, gate})
+	}
+	if e.tcpMux != nil {
+		se.SetICETCPMux(gatedTCPMux{e.tcpMux, gate})
+	}
+	return webrtc.NewAPI(
+		webrtc.WithMediaEngine(e.media),
 		webrtc.WithInterceptorRegistry(registry),
 		webrtc.WithSettingEngine(se),
 	)
-	e.subAPI = webrtc.NewAPI(
-		webrtc.WithMediaEngine(media),
-		webrtc.WithInterceptorRegistry(e.newSubscribingRegistry()),
-		webrtc.WithSettingEngine(se),
-	)
-	return e, nil
 }
 
 // newMediaEngine registers the codecs every Peer can publish and receive.
@@ -216,6 +230,11 @@ func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
 		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
 			return fmt.Errorf("sfu: UDP port range %d-%d: %w", cfg.PortMin, cfg.PortMax, err)
 		}
+		std, err := stdnet.NewNet()
+		if err != nil {
+			return fmt.Errorf("sfu: list network interfaces: %w", err)
+		}
+		e.portNet = std
 	} else {
 		mux, err := e.listenUDP()
 		if err != nil {
@@ -223,7 +242,6 @@ func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
 		}
 		e.udpMux = mux
 		e.closers = append(e.closers, mux.Close)
-		se.SetICEUDPMux(mux)
 	}
 	if cfg.TCPAddr != "" {
 		l, err := net.Listen("tcp", cfg.TCPAddr)
@@ -237,7 +255,6 @@ func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
 			WriteBufferSize: tcpMuxWriteBuffer,
 		})
 		e.closers = append(e.closers, e.tcpMux.Close)
-		se.SetICETCPMux(e.tcpMux)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
@@ -334,13 +351,14 @@ func (e *Engine) ICEServers() []webrtc.ICEServer {
 	return append([]webrtc.ICEServer(nil), e.cfg.ICEServers...)
 }
 
-// newPeerConnection creates a PeerConnection whose outgoing RTCP is shown
-// to observe (nil: not observed).
-func (e *Engine) newPeerConnection(observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+// newPeerConnection creates a publishing PeerConnection, behind gate, whose
+// outgoing RTCP is shown to observe (nil: not observed).
+func (e *Engine) newPeerConnection(gate *ssrcGate, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+	api := e.apiFor(e.registry, gate)
 	e.taps.mu.Lock()
 	defer e.taps.mu.Unlock()
 	e.taps.next = observe
-	pc, err := e.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	e.taps.next = nil
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
@@ -348,9 +366,9 @@ func (e *Engine) newPeerConnection(observe func([]rtcp.Packet)) (*webrtc.PeerCon
 	return pc, nil
 }
 
-// newSubscribingConnection creates a subscribing PeerConnection.
-func (e *Engine) newSubscribingConnection() (*webrtc.PeerConnection, error) {
-	pc, err := e.subAPI.NewPeerConnection(webrtc.Configuration{})
+// newSubscribingConnection creates a subscribing PeerConnection behind gate.
+func (e *Engine) newSubscribingConnection(gate *ssrcGate) (*webrtc.PeerConnection, error) {
+	pc, err := e.apiFor(e.subRegistry, gate).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}

@@ -76,6 +76,8 @@ type Peer struct {
 	e         *Engine
 	cfg       PeerConfig
 	pub, sub  *webrtc.PeerConnection // pub: nil until Publish; guarded by mu
+	pubGate   *ssrcGate              // what reaches pub from the network
+	subGate   *ssrcGate              // and sub
 	subReady  atomic.Bool            // the subscribing connection is connected
 	subUDP    atomic.Bool            // it sends over UDP, whose writes never block (see DownTrack.send)
 	videoSubs atomic.Int32           // video DownTracks, which share the subscriber's bandwidth
@@ -102,8 +104,10 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 		tracks:     make(map[uint32]*Track),
 		groups:     make(map[*webrtc.RTPReceiver]*Track),
 		downTracks: make(map[*DownTrack]*webrtc.RTPSender),
+		pubGate:    newSSRCGate(),
+		subGate:    newSSRCGate(),
 	}
-	sub, err := e.newSubscribingConnection()
+	sub, err := e.newSubscribingConnection(p.subGate)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +129,7 @@ func (p *Peer) publishingLocked() (*webrtc.PeerConnection, error) {
 	if p.pub != nil {
 		return p.pub, nil
 	}
-	pub, err := p.e.newPeerConnection(p.observePublisherRTCP)
+	pub, err := p.e.newPeerConnection(p.pubGate, p.observePublisherRTCP)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +153,7 @@ func (p *Peer) Publish(offerSDP string) (answerSDP string, err error) {
 		return "", fmt.Errorf("sfu: publish: %w", err)
 	}
 	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}
+	p.pubGate.declare(offerSDP)
 	if err := pub.SetRemoteDescription(offer); err != nil {
 		return "", fmt.Errorf("sfu: publish: apply offer: %w", err)
 	}
@@ -177,6 +182,7 @@ func (p *Peer) SetSubscriberAnswer(sdp string) error {
 		return ErrNoOffer
 	}
 	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	p.subGate.declare(sdp)
 	if err := p.sub.SetRemoteDescription(answer); err != nil {
 		p.mu.Unlock()
 		return fmt.Errorf("sfu: apply subscriber answer: %w", err)
@@ -362,6 +368,8 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 		drainRTCP(receiver, remote.RID())
 	}()
 	ssrc := uint32(remote.SSRC())
+	p.pubGate.track(ssrc)
+	defer p.pubGate.retire(ssrc)
 	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
 	t := newRemoteTrack(remote, midOf(pub, receiver), audioLevelID(receiver), func() { _ = pub.WriteRTCP(pli) })
 	group := p.joinGroup(t, remote, receiver)
