@@ -3,7 +3,9 @@ package crossbar
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -164,6 +166,10 @@ func generateToken(apiKey, secret, sessionID string, opts TokenOptions, now time
 	return s, nil
 }
 
+// maxTokenSize bounds a token's text: a token with the largest connection
+// data and layout class list OpenTok allows is under 3 kB.
+const maxTokenSize = 8 << 10
+
 // tokenLeeway tolerates clock skew between the host that signed a token and
 // this one, for the not-before and issued-at checks only.
 const tokenLeeway = 30 * time.Second
@@ -171,6 +177,9 @@ const tokenLeeway = 30 * time.Second
 // verifyToken checks a token's signature (HS256 only), its claims and its
 // validity at now. It does not check revocation or the session it names.
 func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) {
+	if len(raw) > maxTokenSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidToken, len(raw), maxTokenSize)
+	}
 	var c tokenClaims
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -203,6 +212,9 @@ func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) 
 	case c.SessionID == "":
 		return nil, fmt.Errorf("%w: no session_id", ErrInvalidToken)
 	}
+	if err := checkLimits(raw, &c, now); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
 	info := &TokenInfo{
 		ID:         TokenID(raw),
 		SessionID:  c.SessionID,
@@ -223,4 +235,53 @@ func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) 
 		info.InitialLayoutClassList = strings.Fields(c.InitialLayoutClassList)
 	}
 	return info, nil
+}
+
+// checkLimits holds a correctly signed token to what GenerateToken would
+// make: times as JSON numbers (the JWT library also takes numeric strings),
+// a life of at most 30 days, connection data and layout classes within
+// OpenTok's sizes.
+func checkLimits(raw string, c *tokenClaims, now time.Time) error {
+	if err := numericTimes(raw); err != nil {
+		return err
+	}
+	limit := MaxTokenTTL + tokenLeeway
+	if d := c.ExpiresAt.Sub(now); d > limit {
+		return fmt.Errorf("expires in %v, more than 30 days ahead", d.Round(time.Hour))
+	}
+	if c.IssuedAt != nil {
+		if d := c.ExpiresAt.Sub(c.IssuedAt.Time); d > limit {
+			return fmt.Errorf("valid for %v from its issue, more than 30 days", d.Round(time.Hour))
+		}
+	}
+	if len(c.ConnectionData) > MaxConnectionData {
+		return fmt.Errorf("connection data is %d bytes, at most %d", len(c.ConnectionData), MaxConnectionData)
+	}
+	if len(c.InitialLayoutClassList) > MaxLayoutClasses {
+		return fmt.Errorf("layout class list is %d bytes, at most %d", len(c.InitialLayoutClassList), MaxLayoutClasses)
+	}
+	return nil
+}
+
+// numericTimes checks that a token's time claims are JSON numbers.
+func numericTimes(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return errors.New("not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		v, ok := claims[name]
+		if ok && (len(v) == 0 || v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return fmt.Errorf("%s is %s, not a number", name, v)
+		}
+	}
+	return nil
 }

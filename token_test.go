@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,14 @@ func TestTokenFailures(t *testing.T) {
 		{"wrong scope", hs(with(func(c jwt.MapClaims) { c["scope"] = "session.admin" })), crossbar.ErrInvalidToken},
 		{"no session", hs(with(func(c jwt.MapClaims) { delete(c, "session_id") })), crossbar.ErrInvalidToken},
 		{"unknown role", hs(with(func(c jwt.MapClaims) { c["role"] = "admin" })), crossbar.ErrInvalidToken},
+		// Correctly signed, but not what GenerateToken would make.
+		{"expiry as a string", hs(with(func(c jwt.MapClaims) { c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) })), crossbar.ErrInvalidToken},
+		{"issue time as a string", hs(with(func(c jwt.MapClaims) { c["iat"] = strconv.FormatInt(now.Unix(), 10) })), crossbar.ErrInvalidToken},
+		{"expiry in 100 years", hs(with(func(c jwt.MapClaims) { c["exp"] = now.AddDate(100, 0, 0).Unix() })), crossbar.ErrInvalidToken},
+		{"31 days from issue", hs(with(func(c jwt.MapClaims) { c["iat"] = now.Add(-2 * 24 * time.Hour).Unix(); c["exp"] = now.Add(29 * 24 * time.Hour).Unix() })), crossbar.ErrInvalidToken},
+		{"60 kB of data", hs(with(func(c jwt.MapClaims) { c["connection_data"] = strings.Repeat("x", 60_000) })), crossbar.ErrInvalidToken},
+		{"1001 bytes of data", hs(with(func(c jwt.MapClaims) { c["connection_data"] = strings.Repeat("x", 1001) })), crossbar.ErrInvalidToken},
+		{"layout too long", hs(with(func(c jwt.MapClaims) { c["initial_layout_class_list"] = strings.Repeat("x ", 501) })), crossbar.ErrInvalidToken},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +163,19 @@ func TestTokenFailures(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("at the limits", func(t *testing.T) {
+		tok, err := srv.GenerateToken(s.ID(), crossbar.TokenOptions{
+			ExpireTime: now.Add(crossbar.MaxTokenTTL), Data: strings.Repeat("x", crossbar.MaxConnectionData),
+			InitialLayoutClassList: []string{strings.Repeat("y", crossbar.MaxLayoutClasses)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.VerifyToken(context.Background(), tok); err != nil {
+			t.Fatalf("a token GenerateToken made at its limits was refused: %v", err)
+		}
+	})
 
 	t.Run("revoked", func(t *testing.T) {
 		if err := srv.RevokeToken(context.Background(), crossbar.TokenID(valid)); err != nil {
