@@ -147,7 +147,10 @@ func TestTokenFailures(t *testing.T) {
 		{"expiry as a string", hs(with(func(c jwt.MapClaims) { c["exp"] = strconv.FormatInt(now.Add(time.Hour).Unix(), 10) })), crossbar.ErrInvalidToken},
 		{"issue time as a string", hs(with(func(c jwt.MapClaims) { c["iat"] = strconv.FormatInt(now.Unix(), 10) })), crossbar.ErrInvalidToken},
 		{"expiry in 100 years", hs(with(func(c jwt.MapClaims) { c["exp"] = now.AddDate(100, 0, 0).Unix() })), crossbar.ErrInvalidToken},
-		{"31 days from issue", hs(with(func(c jwt.MapClaims) { c["iat"] = now.Add(-2 * 24 * time.Hour).Unix(); c["exp"] = now.Add(29 * 24 * time.Hour).Unix() })), crossbar.ErrInvalidToken},
+		{"31 days from issue", hs(with(func(c jwt.MapClaims) {
+			c["iat"] = now.Add(-2 * 24 * time.Hour).Unix()
+			c["exp"] = now.Add(29 * 24 * time.Hour).Unix()
+		})), crossbar.ErrInvalidToken},
 		{"60 kB of data", hs(with(func(c jwt.MapClaims) { c["connection_data"] = strings.Repeat("x", 60_000) })), crossbar.ErrInvalidToken},
 		{"1001 bytes of data", hs(with(func(c jwt.MapClaims) { c["connection_data"] = strings.Repeat("x", 1001) })), crossbar.ErrInvalidToken},
 		{"layout too long", hs(with(func(c jwt.MapClaims) { c["initial_layout_class_list"] = strings.Repeat("x ", 501) })), crossbar.ErrInvalidToken},
