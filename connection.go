@@ -17,6 +17,12 @@ type Connection struct {
 	created   time.Time
 	resumeKey string
 	inProcess bool // the host's own, for a stream it publishes from Go
+	// quiet: joined a session already at Config.ConnectionEventsLimit, so
+	// its coming and going is not announced to other clients.
+	quiet bool
+	// listens: its client wants connection events (it did not ask for
+	// connectionEventsSuppressed).
+	listens bool
 
 	// out queues encoded messages for the client. Only the session pushes
 	// to it, under the session lock; it is closed when the connection ends.

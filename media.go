@@ -226,7 +226,8 @@ func (s *Session) trackEnded(st *Stream) {
 	s.removeStreamLocked(st, ReasonMediaStopped)
 }
 
-// addStreamLocked makes a stream live and announces it to everyone.
+// addStreamLocked makes a stream live and announces it to everyone, with
+// its connection, which clients that were not told of it need.
 func (s *Session) addStreamLocked(st *Stream) {
 	if st.connection.gone || s.closed {
 		s.later(st.pub.close)
@@ -236,8 +237,8 @@ func (s *Session) addStreamLocked(st *Stream) {
 	if s.muteAll != nil && !s.muteAll.excluded[st.id] {
 		s.forceMuteLocked(st)
 	}
-	d := st.describe()
-	s.broadcastLocked(&signaling.Message{Type: signaling.TypeStreamCreated, Stream: &d}, nil)
+	d, from := st.describe(), st.connection.describe()
+	s.broadcastLocked(&signaling.Message{Type: signaling.TypeStreamCreated, Stream: &d, Connection: &from}, nil)
 	if f := s.h.streamCreated; f != nil {
 		s.events.post(func() { f(st) })
 	}

@@ -119,7 +119,7 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 	if m.Resume != nil {
 		return s.resume(tok, m.Resume, l, m.ID)
 	}
-	return s.join(tok, l, m.ID)
+	return s.join(tok, l, m.ID, m.ConnectionEventsSuppressed)
 }
 
 // authorize checks that c's token is still valid and permits a.

@@ -44,6 +44,15 @@ type Config struct {
 	// Zero means 3000, OpenTok's limit.
 	MaxConnectionsPerSession int
 
+	// ConnectionEventsLimit keeps joins cheap in large sessions. A
+	// connection that joins a session already this large is not announced
+	// to other clients (connectionCreated, connectionDestroyed), and its
+	// client receives only the connections that publish, as clients that
+	// ask for connectionEventsSuppressed do: each join then costs the
+	// others nothing. The host's callbacks see every connection. Zero
+	// means 500; negative, no limit.
+	ConnectionEventsLimit int
+
 	// MaxStreamsPerConnection caps the streams one connection publishes
 	// at a time; MaxSubscriptionsPerSession caps the subscriptions of all
 	// connections of a session (code 1605 beyond either). Zero means 16
@@ -99,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxConnectionsPerSession <= 0 {
 		cfg.MaxConnectionsPerSession = 3000
+	}
+	if cfg.ConnectionEventsLimit == 0 {
+		cfg.ConnectionEventsLimit = 500
 	}
 	if cfg.MaxStreamsPerConnection <= 0 {
 		cfg.MaxStreamsPerConnection = 16

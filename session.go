@@ -288,8 +288,9 @@ func (s *Session) Close() error {
 	return s.srv.store.DeleteSession(context.Background(), s.info.ID)
 }
 
-// join adds a connection for a verified token, attached to l.
-func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) {
+// join adds a connection for a verified token, attached to l. suppressed:
+// its client wants no connection events.
+func (s *Session) join(tok *TokenInfo, l *link, re uint64, suppressed bool) (*Connection, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	if s.closed {
@@ -305,18 +306,22 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64) (*Connection, error) 
 		created:   time.Now(),
 		resumeKey: newID(),
 		out:       newOutbox(),
+		listens:   !suppressed,
+	}
+	if limit := s.srv.cfg.ConnectionEventsLimit; limit >= 0 && len(s.conns) >= limit {
+		c.quiet = true
 	}
 	s.addConnectionLocked(c)
 	s.attachLocked(c, l, re, false, 0)
 	return c, nil
 }
 
-// addConnectionLocked adds c to the session and announces it to everyone
-// else and to the host.
+// addConnectionLocked adds c to the session and announces it to the host
+// and, unless it is quiet, to every client that listens.
 func (s *Session) addConnectionLocked(c *Connection) {
 	s.conns[c.id] = c
 	d := c.describe()
-	s.broadcastLocked(&signaling.Message{Type: signaling.TypeConnectionCreated, Connection: &d}, c)
+	s.announceLocked(c, &signaling.Message{Type: signaling.TypeConnectionCreated, Connection: &d})
 	if f := s.h.connectionCreated; f != nil {
 		s.events.post(func() { f(c) })
 	}
@@ -364,11 +369,15 @@ func (s *Session) resume(tok *TokenInfo, r *signaling.Resume, l *link, re uint64
 }
 
 // attachLocked makes l the connection's transport and starts its writer with
-// the "connected" message first. A new connection's message holds everyone
-// and every stream. A resumed one holds only the connection itself: the
-// messages it missed are replayed, then those queued while it was detached
-// follow, which brings the client up to date without repeating anything.
-// received is how many messages the client got before its transport dropped.
+// the "connected" message first. A new connection's client also gets the
+// session's state: its streams and connections (all of them, or only
+// those that publish for a client that does not listen or a quiet
+// connection), in pieces that each fit a message; "connected" carries the
+// first, and "sessionState" messages queued before anything else carry the
+// others. A resumed one gets only the connection itself: the messages it
+// missed are replayed, then those queued while it was detached follow,
+// which brings the client up to date without repeating anything. received
+// is how many messages the client got before its transport dropped.
 func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, received uint64) {
 	if c.link != nil {
 		close(c.link.done)
@@ -389,11 +398,11 @@ func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, 
 		MediaMode:    string(s.info.MediaMode),
 	}
 	if !resumed {
-		for _, o := range s.connectionsLocked() {
-			msg.Connections = append(msg.Connections, o.describe())
-		}
-		for _, st := range s.streamsLocked() {
-			msg.Streams = append(msg.Streams, st.describe())
+		pieces := splitState(s.stateLocked(c))
+		msg.Connections, msg.Streams, msg.More = pieces[0].Connections, pieces[0].Streams, len(pieces) > 1
+		for i := 1; i < len(pieces); i++ {
+			pieces[i].Type, pieces[i].More = signaling.TypeSessionState, i < len(pieces)-1
+			s.sendLocked(c, &pieces[i])
 		}
 	}
 	b, err := signaling.Encode(msg)
@@ -472,7 +481,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 		c.grace.Stop()
 	}
 	d := c.describe()
-	s.broadcastLocked(&signaling.Message{Type: signaling.TypeConnectionDestroyed, Connection: &d, Reason: string(reason)}, c)
+	s.announceLocked(c, &signaling.Message{Type: signaling.TypeConnectionDestroyed, Connection: &d, Reason: string(reason)})
 	if reason != ReasonClientDisconnected {
 		if b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeSessionDisconnected, Reason: string(reason)}); err == nil {
 			c.send(b) // best effort: a client too far behind does not get it
@@ -521,6 +530,24 @@ func (s *Session) broadcastLocked(msg *signaling.Message, except *Connection) {
 	for _, c := range s.conns {
 		if c != except {
 			s.queueLocked(c, b)
+		}
+	}
+}
+
+// announceLocked sends a connection event about c to the clients that
+// listen, unless c is quiet.
+func (s *Session) announceLocked(c *Connection, msg *signaling.Message) {
+	if c.quiet {
+		return
+	}
+	b, err := signaling.Encode(msg)
+	if err != nil {
+		s.log.Error("encode failed", "err", err)
+		return
+	}
+	for _, o := range s.conns {
+		if o != c && o.listens {
+			s.queueLocked(o, b)
 		}
 	}
 }

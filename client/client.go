@@ -50,6 +50,10 @@ type Options struct {
 	ReconnectFor time.Duration
 	// Media tunes the peer connections of Publish and Subscribe.
 	Media MediaOptions
+	// ConnectionEventsSuppressed asks for no connectionCreated and
+	// connectionDestroyed events and only the connections that publish,
+	// as opentok.js's option of that name: for large sessions.
+	ConnectionEventsSuppressed bool
 }
 
 // Session is a client's connection to a Crossbar session.
@@ -106,6 +110,9 @@ func Connect(ctx context.Context, url, token string, opts *Options) (*Session, e
 		s.opts.ReconnectFor = 10 * time.Second
 	}
 	t, connected, err := s.dial(ctx, nil)
+	if err == nil {
+		err = s.readState(ctx, t, connected)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +127,9 @@ func Connect(ctx context.Context, url, token string, opts *Options) (*Session, e
 	var initial []Event
 	for _, c := range connected.Connections {
 		s.connections[c.ID] = c
-		initial = append(initial, Event{Type: signaling.TypeConnectionCreated, Connection: &c})
+		if !s.opts.ConnectionEventsSuppressed {
+			initial = append(initial, Event{Type: signaling.TypeConnectionCreated, Connection: &c})
+		}
 	}
 	for _, st := range connected.Streams {
 		s.streams[st.ID] = st
@@ -141,7 +150,8 @@ func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (*signalin
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: s.token, Resume: resume})
+	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: s.token, Resume: resume,
+		ConnectionEventsSuppressed: s.opts.ConnectionEventsSuppressed})
 	if err == nil {
 		err = t.WriteMessage(ctx, b)
 	}
@@ -168,6 +178,31 @@ func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (*signalin
 		return nil, nil, fmt.Errorf("client: unexpected %q in reply to connect", m.Type)
 	}
 	return t, m, nil
+}
+
+// readState reads the rest of a large session's initial state, in
+// "sessionState" messages, into connected.
+func (s *Session) readState(ctx context.Context, t *signaling.WebSocket, connected *signaling.Message) error {
+	for more := connected.More; more; {
+		b, err := t.ReadMessage(ctx)
+		if err != nil {
+			t.CloseNow()
+			return fmt.Errorf("client: read session state: %w", err)
+		}
+		s.received++
+		m, err := signaling.Decode(b)
+		if err == nil && m.Type != signaling.TypeSessionState {
+			err = fmt.Errorf("got %q", m.Type)
+		}
+		if err != nil {
+			t.CloseNow()
+			return fmt.Errorf("client: read session state: %w", err)
+		}
+		connected.Connections = append(connected.Connections, m.Connections...)
+		connected.Streams = append(connected.Streams, m.Streams...)
+		more = m.More
+	}
+	return nil
 }
 
 // run reads the transport and turns messages into events and replies,

@@ -237,6 +237,8 @@ declare namespace OT {
   interface SessionOptions {
     /** The signaling WebSocket URL; by default "ws" beside crossbar.js. */
     url?: string;
+    /** No connectionCreated/connectionDestroyed events, and only the connections that publish: for large sessions. */
+    connectionEventsSuppressed?: boolean;
   }
 
   class Session extends EventEmitter<SessionEvents> {

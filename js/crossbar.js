@@ -311,6 +311,7 @@
     #received = 0; // messages read after the first "connected"
     #token = '';
     #resume = null;
+    #state = null; // {m, resolve}: "connected" while more of the session's state comes
 
     // handlers: onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
     constructor(url, handlers) {
@@ -319,8 +320,8 @@
       this.state = 'new'; // open, reconnecting, ended
     }
 
-    async open(token, sessionId) {
-      const m = await this.#dial({ type: 'connect', token, sessionId });
+    async open(token, sessionId, suppressed) {
+      const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined });
       this.#token = token;
       this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
       this.state = 'open';
@@ -378,7 +379,8 @@
           }
           if (m.type === 'connected' && m.connection) {
             this.#attach(ws);
-            resolve(m);
+            if (m.more) this.#state = { m, resolve, reject };
+            else resolve(m);
           } else {
             ws.onclose = null;
             ws.close();
@@ -407,6 +409,17 @@
       } catch {
         return;
       }
+      if (m.type === 'sessionState' && this.#state) {
+        // More of a large session's state: connect completes with the last piece.
+        const st = this.#state;
+        st.m.connections = (st.m.connections || []).concat(m.connections || []);
+        st.m.streams = (st.m.streams || []).concat(m.streams || []);
+        if (!m.more) {
+          this.#state = null;
+          st.resolve(st.m);
+        }
+        return;
+      }
       if (m.re && this.#pending.has(m.re)) {
         const p = this.#pending.get(m.re);
         this.#pending.delete(m.re);
@@ -430,6 +443,10 @@
     async #lost() {
       this.#ws = null;
       this.#failPending('the connection to the server was lost');
+      if (this.#state) {
+        this.#state.reject(new OTError('OT_CONNECT_FAILED', 1006, 'the connection was lost while joining'));
+        this.#state = null;
+      }
       if (this.state !== 'open') return;
       this.state = 'reconnecting';
       this.h.onReconnecting();
@@ -1311,7 +1328,7 @@
           },
           onEnd: (reason) => this.#ended(reason),
         });
-        m = await this.#sig.open(token, this.sessionId);
+        m = await this.#sig.open(token, this.sessionId, this.options.connectionEventsSuppressed);
       } catch (err) {
         this.currentState = 'disconnected';
         this.#sig = null;
@@ -1328,7 +1345,9 @@
       }
       for (const s of m.streams || []) this.streams.add(new Stream(s, this.#connectionOf(s.connectionId)));
       this.emit(new Event('sessionConnected', { connections: [], streams: [] }));
-      this.connections.forEach((connection) => this.emit(new Event('connectionCreated', { connection })));
+      if (!this.options.connectionEventsSuppressed) {
+        this.connections.forEach((connection) => this.emit(new Event('connectionCreated', { connection })));
+      }
       this.streams.forEach((stream) => {
         if (stream.connection.connectionId !== own) this.emit(new Event('streamCreated', { stream }));
       });
@@ -1363,6 +1382,9 @@
           break;
         }
         case 'streamCreated': {
+          if (m.connection && !this.connections.get(m.connection.connectionId)) {
+            this.connections.add(new Connection(m.connection)); // a publisher this client was not told of
+          }
           const stream = new Stream(m.stream, this.#connectionOf(m.stream.connectionId));
           this.streams.add(stream);
           if (!this.#isOwn(stream)) this.emit(new Event('streamCreated', { stream }));

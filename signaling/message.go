@@ -49,6 +49,7 @@ const (
 // Messages the server sends.
 const (
 	TypeConnected             Type = "connected"
+	TypeSessionState          Type = "sessionState" // more of a joining client's initial state
 	TypeOK                    Type = "ok"
 	TypeError                 Type = "error"
 	TypeSessionDisconnected   Type = "sessionDisconnected"
@@ -74,13 +75,17 @@ type Message struct {
 	ID   uint64 `json:"id,omitempty"` // request id, chosen by the client
 	Re   uint64 `json:"re,omitempty"` // the request id a reply answers
 
-	SessionID    string  `json:"sessionId,omitempty"`
-	Token        string  `json:"token,omitempty"`
-	Resume       *Resume `json:"resume,omitempty"`
-	Resumed      bool    `json:"resumed,omitempty"` // "connected" after a resume
-	ConnectionID string  `json:"connectionId,omitempty"`
-	StreamID     string  `json:"streamId,omitempty"`
-	Reason       string  `json:"reason,omitempty"`
+	SessionID string  `json:"sessionId,omitempty"`
+	Token     string  `json:"token,omitempty"`
+	Resume    *Resume `json:"resume,omitempty"`
+	Resumed   bool    `json:"resumed,omitempty"` // "connected" after a resume
+	More      bool    `json:"more,omitempty"`    // "connected", "sessionState": more of the initial state follows
+	// ConnectionEventsSuppressed, in "connect", asks for no connection
+	// events and no list of connections beyond those that publish.
+	ConnectionEventsSuppressed bool   `json:"connectionEventsSuppressed,omitempty"`
+	ConnectionID               string `json:"connectionId,omitempty"`
+	StreamID                   string `json:"streamId,omitempty"`
+	Reason                     string `json:"reason,omitempty"`
 
 	Connection   *Connection   `json:"connection,omitempty"`
 	Connections  []Connection  `json:"connections,omitempty"`
