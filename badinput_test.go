@@ -2,6 +2,7 @@ package crossbar_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -140,8 +141,8 @@ func TestFloodIsRateLimited(t *testing.T) {
 	}
 }
 
-// A client that never reads is disconnected once its queue is full, and the
-// session carries on.
+// A client that never reads loses signals first, then is disconnected once
+// its queue is full of events, and the session carries on.
 func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	h := newHarness(t, crossbar.Config{ReconnectGrace: -1})
 	s := h.session()
@@ -149,12 +150,26 @@ func TestClientThatNeverReadsIsDropped(t *testing.T) {
 	talker := h.connect(s, crossbar.RolePublisher, "talker")
 	data := strings.Repeat("x", 8000)
 	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := s.Signal(crossbar.SignalOptions{Data: data})
+		if errors.Is(err, crossbar.ErrSignalDropped) {
+			break // the silent client's queue is half full: signals are dropped for it
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("signals to the silent client were never dropped (last: %v)", err)
+		}
+		time.Sleep(time.Millisecond) // a pace the reading client keeps up with
+	}
+	if n := len(s.Connections()); n != 2 {
+		t.Fatalf("%d connections after signals were dropped, want 2", n)
+	}
 	for len(s.Connections()) > 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the silent client was never dropped")
 		}
-		s.Signal(crossbar.SignalOptions{Data: data})
-		time.Sleep(time.Millisecond) // a pace the reading client keeps up with
+		s.ForceMuteAll() // events to everyone, which are never dropped
+		s.DisableForceMute()
+		time.Sleep(time.Millisecond)
 	}
 	if err := talker.Signal(context.Background(), "", "t", "x"); err != nil {
 		t.Fatal(err)

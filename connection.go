@@ -23,6 +23,10 @@ type Connection struct {
 	// listens: its client wants connection events (it did not ask for
 	// connectionEventsSuppressed).
 	listens bool
+	addr    string // the client's remote address, if its transport tells
+	// The signal budgets it shares with the connections of its token and
+	// of its address (signal.go); nil: no limit. Guarded by session.mu.
+	tokenBudget, addrBudget *senderBudget
 
 	// out queues encoded messages for the client. Only the session pushes
 	// to it, under the session lock; it is closed when the connection ends.
@@ -80,7 +84,17 @@ func (c *Connection) send(b []byte) bool {
 	if c.gone || c.inProcess {
 		return true
 	}
-	return c.out.push(b)
+	return c.out.push(b, outboxSize)
+}
+
+// sendSignal queues a signal for the client unless it is too far behind
+// (signalBehind messages queued): signals are dropped before the client
+// is. It must be called with the session lock held.
+func (c *Connection) sendSignal(b []byte) bool {
+	if c.gone || c.inProcess {
+		return true
+	}
+	return c.out.push(b, signalBehind)
 }
 
 // outbox is the queue of encoded messages waiting for a connection's
@@ -94,10 +108,11 @@ type outbox struct {
 
 func newOutbox() *outbox { return &outbox{ready: make(chan struct{}, 1)} }
 
-// push queues b, reporting false if the outbox is full.
-func (o *outbox) push(b []byte) bool {
+// push queues b unless limit messages are queued already, and reports
+// whether it did.
+func (o *outbox) push(b []byte, limit int) bool {
 	o.mu.Lock()
-	if len(o.queue) >= outboxSize {
+	if len(o.queue) >= limit {
 		o.mu.Unlock()
 		return false
 	}

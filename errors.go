@@ -28,6 +28,7 @@ var (
 	ErrInvalidOption      = errors.New("crossbar: invalid option")
 	ErrNotConnected       = errors.New("crossbar: not connected")
 	ErrRateLimited        = errors.New("crossbar: rate limit exceeded")
+	ErrSignalDropped      = errors.New("crossbar: signal dropped")
 	ErrBadRequest         = errors.New("crossbar: bad request")
 )
 
@@ -70,6 +71,7 @@ var clientCodes = []struct {
 	{ErrSignalTooLarge, 413, "OT_INVALID_PARAMETER"},
 	{ErrStreamNotFound, 1535, "OT_STREAM_NOT_FOUND"},
 	{ErrRateLimited, 1560, "OT_RATE_LIMIT_EXCEEDED"},
+	{ErrSignalDropped, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 }
 
 // permissionCodes gives the code of a refused action, as OpenTok reports it.

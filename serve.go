@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -44,7 +45,7 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 			s.linkEnded(c, l, errors.Is(err, signaling.ErrClosed))
 			return err
 		}
-		if !limit.allow(time.Now()) {
+		if !limit.allow(time.Now(), 1) {
 			s.reply(c, 0, nil, ErrRateLimited)
 			continue
 		}
@@ -119,7 +120,21 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 	if m.Resume != nil {
 		return s.resume(tok, m.Resume, l, m.ID)
 	}
-	return s.join(tok, l, m.ID, m.ConnectionEventsSuppressed)
+	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed)
+}
+
+// remoteHost returns the host part of a transport's remote address, if it
+// tells one (signaling.Addressed).
+func remoteHost(t signaling.Transport) string {
+	a, ok := t.(signaling.Addressed)
+	if !ok {
+		return ""
+	}
+	addr := a.RemoteAddr()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // authorize checks that c's token is still valid and permits a.
@@ -226,27 +241,4 @@ func (s *Session) reply(c *Connection, re uint64, m *signaling.Message, err erro
 	s.mu.Lock()
 	defer s.unlock()
 	s.sendLocked(c, m)
-}
-
-// rateLimiter is a token bucket.
-type rateLimiter struct {
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-}
-
-func newRateLimiter(rate, burst float64) *rateLimiter {
-	return &rateLimiter{rate: rate, burst: burst, tokens: burst}
-}
-
-func (r *rateLimiter) allow(now time.Time) bool {
-	if !r.last.IsZero() {
-		r.tokens = min(r.burst, r.tokens+now.Sub(r.last).Seconds()*r.rate)
-	}
-	r.last = now
-	if r.tokens < 1 {
-		return false
-	}
-	r.tokens--
-	return true
 }

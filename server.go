@@ -60,6 +60,9 @@ type Config struct {
 	MaxStreamsPerConnection    int
 	MaxSubscriptionsPerSession int
 
+	// Signals bounds what clients' signals may cost a session.
+	Signals SignalLimits
+
 	// OriginPatterns lists the cross-origin hosts whose pages may open the
 	// signaling WebSocket; nil allows same-origin pages only.
 	OriginPatterns []string
@@ -112,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ConnectionEventsLimit == 0 {
 		cfg.ConnectionEventsLimit = 500
 	}
+	cfg.Signals.setDefaults()
 	if cfg.MaxStreamsPerConnection <= 0 {
 		cfg.MaxStreamsPerConnection = 16
 	}

@@ -8,17 +8,10 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
-)
-
-// Signal limits, as OpenTok sets them.
-const (
-	MaxSignalType = 128      // characters of [A-Za-z0-9-_~]
-	MaxSignalData = 8 * 1024 // bytes
 )
 
 // Session is a room: the crossbar switch between its connections' streams.
@@ -35,6 +28,10 @@ type Session struct {
 	streams map[string]*Stream
 	closed  bool
 	muteAll *muteAll // set by ForceMuteAll until DisableForceMute
+
+	// What clients' signals may still cost (signal.go).
+	senders   map[string]*senderBudget // by token id and by remote address
+	broadcast *rateLimiter             // bytes times recipients; nil: no limit
 
 	// Active speaker detection, while OnActiveSpeakerChanged has a callback.
 	speaker     string        // stream id of the active speaker
@@ -63,12 +60,14 @@ func (s *Session) unlock() {
 func newSession(srv *Server, info SessionInfo) *Session {
 	log := srv.log.With("session", info.ID)
 	return &Session{
-		srv:     srv,
-		info:    info,
-		log:     log,
-		events:  dispatcher{log: log},
-		conns:   map[string]*Connection{},
-		streams: map[string]*Stream{},
+		srv:       srv,
+		info:      info,
+		log:       log,
+		events:    dispatcher{log: log},
+		conns:     map[string]*Connection{},
+		streams:   map[string]*Stream{},
+		senders:   map[string]*senderBudget{},
+		broadcast: newBudget(srv.cfg.Signals.Broadcast),
 	}
 }
 
@@ -181,65 +180,6 @@ func (s *Session) Stream(id string) (*Stream, error) {
 	return st, nil
 }
 
-// SignalOptions are the options of Session.Signal.
-type SignalOptions struct {
-	To   string // connection id; empty sends to everyone
-	Type string // at most 128 characters of [A-Za-z0-9-_~]
-	Data string // at most 8 kB
-}
-
-// Signal sends a signal from the host to one connection or to all.
-func (s *Session) Signal(opts SignalOptions) error {
-	return s.signal(nil, opts)
-}
-
-func (s *Session) signal(from *Connection, opts SignalOptions) error {
-	if err := validateSignal(opts.Type, opts.Data); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.unlock()
-	if s.closed {
-		return ErrSessionClosed
-	}
-	sig := &signaling.Signal{Type: opts.Type, Data: opts.Data}
-	if from != nil {
-		sig.From = from.id
-	}
-	msg := &signaling.Message{Type: signaling.TypeSignal, Signal: sig}
-	var to *Connection
-	if opts.To == "" {
-		s.broadcastLocked(msg, nil)
-	} else {
-		c, ok := s.conns[opts.To]
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrConnectionNotFound, opts.To)
-		}
-		to = c
-		s.sendLocked(c, msg)
-	}
-	if f := s.h.signal; f != nil {
-		ev := Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}
-		s.events.post(func() { f(ev) })
-	}
-	return nil
-}
-
-func validateSignal(typ, data string) error {
-	if len(typ) > MaxSignalType {
-		return fmt.Errorf("%w: type is %d characters, at most %d", ErrSignalTooLarge, len(typ), MaxSignalType)
-	}
-	if len(data) > MaxSignalData {
-		return fmt.Errorf("%w: data is %d bytes, at most %d", ErrSignalTooLarge, len(data), MaxSignalData)
-	}
-	for _, r := range typ {
-		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-_~", r)) {
-			return fmt.Errorf("%w: type %q has a character outside [A-Za-z0-9-_~]", ErrInvalidSignal, typ)
-		}
-	}
-	return nil
-}
-
 // ForceDisconnect ends a connection; everyone sees it go with reason
 // forceDisconnected.
 func (s *Session) ForceDisconnect(connectionID string) error {
@@ -288,9 +228,9 @@ func (s *Session) Close() error {
 	return s.srv.store.DeleteSession(context.Background(), s.info.ID)
 }
 
-// join adds a connection for a verified token, attached to l. suppressed:
-// its client wants no connection events.
-func (s *Session) join(tok *TokenInfo, l *link, re uint64, suppressed bool) (*Connection, error) {
+// join adds a connection for a verified token, attached to l, for a client
+// at addr (empty if unknown). suppressed: it wants no connection events.
+func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppressed bool) (*Connection, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	if s.closed {
@@ -307,7 +247,9 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64, suppressed bool) (*Co
 		resumeKey: newID(),
 		out:       newOutbox(),
 		listens:   !suppressed,
+		addr:      addr,
 	}
+	s.joinBudgetsLocked(c)
 	if limit := s.srv.cfg.ConnectionEventsLimit; limit >= 0 && len(s.conns) >= limit {
 		c.quiet = true
 	}
@@ -476,6 +418,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 	}
 	c.media.subs = nil
 	s.later(c.closeMedia)
+	s.leaveBudgetsLocked(c)
 	delete(s.conns, c.id)
 	if c.grace != nil {
 		c.grace.Stop()

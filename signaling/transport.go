@@ -24,3 +24,10 @@ type Transport interface {
 
 // ErrClosed is returned by a Transport that was closed in an orderly way.
 var ErrClosed = errors.New("signaling: transport closed")
+
+// Addressed is implemented by transports that know their client's network
+// address ("host:port" or a bare host). The server limits what all the
+// clients of one address may send together.
+type Addressed interface {
+	RemoteAddr() string
+}

@@ -14,6 +14,7 @@ const Subprotocol = "crossbar.v1"
 // WebSocket is a Transport over a WebSocket connection.
 type WebSocket struct {
 	conn *websocket.Conn
+	addr string // the remote address, on the accepting side
 }
 
 // AcceptWebSocket upgrades an HTTP request to a WebSocket transport. Frames
@@ -29,7 +30,7 @@ func AcceptWebSocket(w http.ResponseWriter, r *http.Request, originPatterns []st
 		return nil, fmt.Errorf("signaling: websocket upgrade: %w", err)
 	}
 	c.SetReadLimit(MaxMessageSize)
-	return &WebSocket{conn: c}, nil
+	return &WebSocket{conn: c, addr: r.RemoteAddr}, nil
 }
 
 // DialWebSocket opens a WebSocket transport to url (ws:// or wss://).
@@ -44,6 +45,10 @@ func DialWebSocket(ctx context.Context, url string, header http.Header) (*WebSoc
 	c.SetReadLimit(MaxMessageSize)
 	return &WebSocket{conn: c}, nil
 }
+
+// RemoteAddr implements Addressed: the accepted request's RemoteAddr (empty
+// on the dialing side).
+func (ws *WebSocket) RemoteAddr() string { return ws.addr }
 
 // ReadMessage implements Transport.
 func (ws *WebSocket) ReadMessage(ctx context.Context) ([]byte, error) {
