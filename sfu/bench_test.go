@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"fmt"
-	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -149,60 +148,6 @@ func BenchmarkSRTPEncrypt(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
-	}
-}
-
-// BenchmarkUDPWrite measures sending SRTP-sized packets from one socket to
-// ten loopback receivers, in runs of eight to one receiver (a video frame
-// to one subscriber): one sendto per packet (the socket alone), or through
-// batchConn with sendmmsg only or with UDP GSO. On loopback the system
-// call includes the receiving side's kernel work. ns/op is per packet.
-func BenchmarkUDPWrite(b *testing.B) {
-	for _, mode := range []string{"sendto", "sendmmsg", "gso"} {
-		b.Run("mode="+mode, func(b *testing.B) {
-			sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var conn net.PacketConn = sock
-			if mode != "sendto" {
-				bc := newBatchConn(sock, new(arrivalTable))
-				bc.gso = mode == "gso"
-				conn = bc
-			}
-			defer conn.Close()
-			var addrs []net.Addr
-			var wg sync.WaitGroup
-			for range 10 {
-				r, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer r.Close()
-				addrs = append(addrs, r.LocalAddr())
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					buf := make([]byte, 2000)
-					for {
-						if _, _, err := r.ReadFromUDPAddrPort(buf); err != nil {
-							return
-						}
-					}
-				}()
-			}
-			p := make([]byte, 1200)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(p)))
-			b.ResetTimer()
-			for i := range b.N {
-				if _, err := conn.WriteTo(p, addrs[(i/8)%len(addrs)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			conn.Close()
 		})
 	}
 }

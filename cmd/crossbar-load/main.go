@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command crossbar-load measures Crossbar's forwarding under load on one
 // machine. It starts the host app as a separate process (itself, re-run
 // with -serve) so that the server's CPU time and memory are measured alone,

@@ -47,6 +47,9 @@ type Browser struct {
 // CI set fails it, when Chromium is not installed.
 func New(t testing.TB) *Browser {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: not with -short")
+	}
 	path := findChromium()
 	if path == "" {
 		msg := "browser test needs Chromium (apt-get install chromium, or set CHROMIUM to its path)"
