@@ -102,7 +102,7 @@ func (d *DownTrack) onREMB(bps uint64) {
 	defer d.mu.Unlock()
 	if d.bwe.remb != 0 && bps < d.bwe.remb*estimateDrop/16 && bps < d.bwe.sending*3/4 {
 		d.bwe.congested = true
-		d.reselect = true
+		d.sel.reselect = true
 	}
 	d.bwe.remb = bps
 }
@@ -114,7 +114,7 @@ func (d *DownTrack) onLoss(fractionLost uint8) {
 	}
 	d.mu.Lock()
 	d.bwe.congested = true
-	d.reselect = true
+	d.sel.reselect = true
 	d.mu.Unlock()
 }
 
@@ -123,7 +123,7 @@ func (d *DownTrack) onLoss(fractionLost uint8) {
 // them (-1: none). layer is the layer forwarded (-1 if none) and current its
 // bitrate; next is the lowest layer above those allowed, or -1. The caller
 // holds mu.
-func (d *DownTrack) bandwidthCap(now int64, layers []*Track, layer, lowest int8, current uint64, next int8) (uint64, int8, int8) {
+func (d *DownTrack) bandwidthCap(now int64, views []layerView, layer, lowest int8, current uint64, next int8) (uint64, int8, int8) {
 	e := &d.bwe
 	e.sending = current
 	window, share := nackWindow, uint64(congestedNACKs)
@@ -165,7 +165,7 @@ func (d *DownTrack) bandwidthCap(now int64, layers []*Track, layer, lowest int8,
 		e.nextProbe = max(e.nextProbe, now+int64(e.backoff))
 		e.quietUntil = now + int64(quietAfterSwitch)
 	case e.probe >= 0 && now >= e.probeUntil: // the probe held: keep it
-		e.cap = max(e.cap, layerRate(layers, e.probe, now)*5/4)
+		e.cap = max(e.cap, rateOf(views, e.probe)*5/4)
 		e.top = max(e.top, e.probe)
 		e.probe, e.backoff = -1, probeBackoffMin
 		e.nextProbe = now + int64(probeAfterKept)

@@ -29,8 +29,8 @@ func TestBandwidthAdaptation(t *testing.T) {
 		t.Helper()
 		d.mu.Lock()
 		d.selectLayer(now)
-		gotTarget, gotOff, gotRate := d.target, d.videoOff, d.probeRate
-		d.current = d.target
+		gotTarget, gotOff, gotRate := d.sel.target, d.sel.videoOff, d.probeRate
+		d.sel.current = d.sel.target
 		d.mu.Unlock()
 		if int(gotTarget) != target || gotOff != off || gotRate != probeRate {
 			t.Fatalf("%s (at %v): target %d, video off %v, probe %d bps; want %d, %v, %d", what, time.Duration(now-t0), gotTarget, gotOff, gotRate, target, off, probeRate)

@@ -54,36 +54,22 @@ type DownTrack struct {
 	ready        *atomic.Bool // the subscriber's transport can carry media
 	inline       *atomic.Bool // the subscriber's writes never block (see send); nil: false
 
-	mu          sync.Mutex // guards the fields below
-	rw          rewriter
-	vp8         vp8Munger
-	q           queue
-	paused      bool
-	keyframeAsk int64 // when (ns) this subscriber last asked for a keyframe while waiting
-	nacks       nackLog
-	bound       bool
-	closed      bool
-	ssrc        uint32
-	pt          uint8
-	ws          webrtc.TrackLocalWriter
-	rtcpOut     rtcpWriter // where sender reports go; nil: none are sent
-	levelExtID  uint8      // the subscriber's id of the audio level extension, 0 if none
+	mu         sync.Mutex // guards the fields below
+	rw         rewriter
+	vp8        vp8Munger
+	q          queue
+	paused     bool
+	nacks      nackLog
+	bound      bool
+	closed     bool
+	ssrc       uint32
+	pt         uint8
+	ws         webrtc.TrackLocalWriter
+	rtcpOut    rtcpWriter // where sender reports go; nil: none are sent
+	levelExtID uint8      // the subscriber's id of the audio level extension, 0 if none
 
-	// Layer selection, guarded by mu. See selectLayer.
-	current     int8 // layer being forwarded; -1 while none is (start, pause, a switch to be made)
-	last        int8 // layer of the last forwarded packet; -1 before the first
-	target      int8 // layer to forward; -1: none fits, the video is off
-	maxSpatial  int8 // preferred highest layer; -1: the highest
-	maxTemporal int8 // preferred highest temporal layer; -1: all
-	prefWidth   int  // preferred video size; 0: the largest
-	prefHeight  int
-	prefFPS     float64 // preferred frame rate; 0: the highest
-	capTemporal int8    // temporal layer cap from maxTemporal and prefFPS
-	temporal    int8    // temporal layer filter in force (changes at frame starts)
-	selectedAt  int64   // when (ns) selectLayer last ran
-	reselect    bool    // selectLayer must run at the next packet
+	sel         layerSelector // guarded by mu
 	bwe         bandwidthEstimate
-	videoOff    bool          // no layer fits the bandwidth: the video is off for quality
 	wanted      atomic.Int32  // the highest layer this subscriber would take (see wantedLayer); -1: none
 	videoSubs   *atomic.Int32 // the subscriber's video DownTracks, which share its bandwidth; nil: one
 	absExtID    uint8         // the subscriber's id of the abs-send-time extension, 0 if none
@@ -146,13 +132,7 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready, inline *atomic.Bool) *
 		qualityWake: make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		buf:         make([]byte, maxPayload),
-		current:     -1,
-		last:        -1,
-		maxSpatial:  -1,
-		maxTemporal: -1,
-		capTemporal: -1,
-		temporal:    -1,
-		reselect:    true,
+		sel:         newLayerSelector(),
 		bwe:         bandwidthEstimate{probe: -1, top: math.MaxInt8},
 	}
 	if d.id == "" {
@@ -301,76 +281,71 @@ const selectInterval = 200 * time.Millisecond
 // keyframeRetryInterval.
 func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	d.mu.Lock()
-	if d.reselect || p.started || p.now-d.selectedAt >= int64(selectInterval) {
+	if p.started || d.sel.due(p.now) {
 		d.selectLayer(p.now)
 	}
-	if !d.bound || d.paused || p.muted || !d.ready.Load() || d.target < 0 {
+	layer := int8(p.layer)
+	on := d.bound && !d.paused && !p.muted && d.ready.Load()
+	v, switched, from := d.sel.admit(layer, p.keyframe, on, d.bwe.shed, d.needsKeyframes())
+	switch v {
+	case verdictOff:
 		if d.paused {
 			d.wanted.Store(-1)
 		}
 		d.rw.gap()
-		d.current = -1
-		d.keyframeAsk = 0
-		pending := d.q.size > 0 // the start of a frame cut short
-		d.mu.Unlock()
-		if pending {
-			d.send()
-		}
+		d.unlockAndFlush()
 		return 0, false
-	}
-	layer := int8(p.layer)
-	if layer == d.current && d.bwe.shed && d.target < d.current {
-		// Congested: the layer left only adds to the queue that the lower
-		// layer's keyframe must pass.
+	case verdictShed:
 		d.rw.gap()
 		d.vp8.skip(&p.vp8)
-		if p.now-d.keyframeAsk >= int64(keyframeRetryInterval) && d.target >= 0 {
-			d.keyframeAsk, want, ask = p.now, uint8(d.target), true
-		}
-		pending := d.q.size > 0 // the start of a frame cut short
-		d.mu.Unlock()
-		if pending {
-			d.send()
-		}
+		want, ask = d.sel.waitKeyframe(p.now, true)
+		d.unlockAndFlush()
 		return want, ask
-	}
-	if layer != d.current {
-		if layer == d.target && !p.keyframe && d.needsKeyframes() && (d.last < 0 || d.last == layer) && d.startFromCache(p) {
-			// Started (or resumed on the layer it left) from the layer's
-			// latest keyframe in its cache.
-			d.current, d.last, d.temporal = layer, layer, d.capTemporal
+	case verdictCache:
+		if d.startFromCache(p) {
+			d.sel.started(layer)
 			d.mu.Unlock()
 			d.send()
 			return 0, false
 		}
-		if layer != d.target || (!p.keyframe && d.needsKeyframes()) {
-			// Another layer, or the target layer before its keyframe.
-			if d.current != d.target && p.now-d.keyframeAsk >= int64(keyframeRetryInterval) {
-				d.keyframeAsk, want, ask = p.now, uint8(d.target), true
-			}
-			d.mu.Unlock()
-			return want, ask
-		}
-		d.rw.gap()
-		if d.last >= 0 && d.last != layer {
-			d.rw.switchSource()
-			d.vp8.switchSource()
-		}
-		if layer < d.last {
-			// Signs of congestion may still come from the layer left.
-			d.bwe.quietUntil = max(d.bwe.quietUntil, p.now+int64(quietAfterSwitch))
-		}
-		d.bwe.shed = false
-		d.current = layer
-		d.temporal = d.capTemporal
+		fallthrough
+	case verdictWait:
+		want, ask = d.sel.waitKeyframe(p.now, false)
+		d.mu.Unlock()
+		return want, ask
 	}
-	if p.padding || d.filterTemporal(p) {
+	if switched {
+		d.switchFrom(from, layer, p.now)
+	}
+	if p.padding || d.sel.skip(&p.vp8, p.keyframe) {
 		d.rw.gap()
 		d.vp8.skip(&p.vp8)
 		d.mu.Unlock()
 		return 0, false
 	}
-	d.last = layer
+	d.sel.last = layer
+	d.queuePacket(p)
+	return 0, false
+}
+
+// switchFrom makes the output continue from layer from (-1: none) on layer,
+// whose keyframe starts it. The caller holds mu.
+func (d *DownTrack) switchFrom(from, layer int8, now int64) {
+	d.rw.gap()
+	if from >= 0 && from != layer {
+		d.rw.switchSource()
+		d.vp8.switchSource()
+	}
+	if layer < from {
+		// Signs of congestion may still come from the layer left.
+		d.bwe.quietUntil = max(d.bwe.quietUntil, now+int64(quietAfterSwitch))
+	}
+	d.bwe.shed = false
+}
+
+// queuePacket rewrites p and queues it, with the copies of a bandwidth
+// probe, then releases mu and wakes the writer at the end of a frame.
+func (d *DownTrack) queuePacket(p *forwardPacket) {
 	seq, ts, ok := d.rw.rewrite(p.seq, p.ts, p.now)
 	var picDelta uint16
 	var tl0Delta uint8
@@ -394,7 +369,16 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	case !queued && ok:
 		d.dropped.Add(1)
 	}
-	return 0, false
+}
+
+// unlockAndFlush releases mu and has packets already queued written: the
+// start of a frame cut short.
+func (d *DownTrack) unlockAndFlush() {
+	pending := d.q.size > 0
+	d.mu.Unlock()
+	if pending {
+		d.send()
+	}
 }
 
 // probeCopies queues copies of the packet just queued (e, of size bytes)
@@ -416,71 +400,68 @@ func (d *DownTrack) probeCopies(e queueEntry, size int, now int64) {
 // needsKeyframes reports whether forwarding must start at a keyframe.
 func (d *DownTrack) needsKeyframes() bool { return d.video && d.track.isKeyframe != nil }
 
-// filterTemporal reports whether a VP8 packet is above the temporal layers
-// forwarded. The filter changes only where the decoder can follow: lower at
-// any frame start, higher at a frame of layer 0 or a layer sync frame.
-func (d *DownTrack) filterTemporal(p *forwardPacket) bool {
-	v := &p.vp8
-	if !v.hasTID {
-		return false
-	}
-	if d.temporal != d.capTemporal && v.start {
-		up := d.capTemporal < 0 || (d.temporal >= 0 && d.capTemporal > d.temporal)
-		if !up || v.tid == 0 || v.sync || p.keyframe {
-			d.temporal = d.capTemporal
-		}
-	}
-	return d.temporal >= 0 && int8(v.tid) > d.temporal
-}
-
 // selectLayer picks the layer to forward: the highest one the publisher
 // sends that is within the subscriber's preference and bandwidth (or being
 // probed, see bwe.go); the lowest one sent if none is within the
 // preference; none if even that does not fit the bandwidth (the video goes
 // off for quality). The caller holds mu.
 func (d *DownTrack) selectLayer(now int64) {
-	d.selectedAt, d.reselect = now, false
+	s := &d.sel
+	s.selectedAt, s.reselect = now, false
 	if !d.video {
-		d.target = 0
+		s.target = 0
 		return
 	}
-	layers := *d.track.layers.Load()
-	spatial := d.maxSpatial
-	if d.prefWidth > 0 || d.prefHeight > 0 {
-		if s := sizeLayer(layers, d.prefWidth, d.prefHeight); s >= 0 && (spatial < 0 || s < spatial) {
-			spatial = s
-		}
-	}
-	lowest, lowestRate := int8(-1), uint64(0)
-	for i, l := range layers {
-		if l != nil && l.active(now) {
-			lowest, lowestRate = int8(i), l.meter.perSecond(now)
-			break
-		}
-	}
+	var buf [maxLayers]layerView
+	views := viewLayers(*d.track.layers.Load(), now, &buf)
+	spatial := s.spatialCap(views)
+	lowest := lowestSent(views)
 	if lowest < 0 { // nothing sent: keep the target until a layer comes
 		return
 	}
-	layer := d.current
+	layer := s.current
 	if layer < 0 {
-		layer = d.target
+		layer = s.target
 	}
-	_, next := fitLayer(layers, spatial, d.bwe.cap, d.bwe.top, now)
-	capBPS, top, probe := d.bandwidthCap(now, layers, layer, lowest, layerRate(layers, layer, now), next)
-	best, _ := fitLayer(layers, spatial, capBPS, top, now)
+	_, next := fitLayer(views, spatial, d.bwe.cap, d.bwe.top)
+	capBPS, top, probe := d.bandwidthCap(now, views, layer, lowest, rateOf(views, layer), next)
+	best, _ := fitLayer(views, spatial, capBPS, top)
+	best = d.probeWith(now, views, best, probe)
+	off := false
+	switch {
+	case best >= 0:
+	case top < lowest || (capBPS != 0 && views[lowest].rate > capBPS):
+		off = true
+	default:
+		best = lowest
+	}
+	if s.settle(views, best, off) {
+		d.startWriterLocked() // it reports the change
+		select {
+		case d.qualityWake <- struct{}{}:
+		default:
+		}
+	}
+	d.wanted.Store(int32(wantedLayer(views, spatial, capBPS, top, max(best, probe))))
+}
+
+// probeWith sets the rate of the copies that probe layer probe (-1: none)
+// while best is forwarded, and returns the layer to forward: best, or the
+// probed layer itself when there is nothing to copy. The caller holds mu.
+func (d *DownTrack) probeWith(now int64, views []layerView, best, probe int8) int8 {
 	d.probeRate = 0
 	if probe >= 0 {
-		rate := layerRate(layers, probe, now)
+		rate := rateOf(views, probe)
 		switch {
 		case rate == 0:
 			d.bwe.probe = -1
-		case best >= 0 && d.current == best:
+		case best >= 0 && d.sel.current == best:
 			// Probe with copies of the video up to the probed layer's
 			// bitrate, staying on the layer that fits.
 			// The copies ramp up over probeRamp, so that a link that
 			// cannot carry them overflows slowly and is caught early.
 			deficit := rate * 9 / 8
-			if cur := layerRate(layers, best, now); cur < deficit {
+			if cur := rateOf(views, best); cur < deficit {
 				deficit -= cur
 			}
 			elapsed := now - (d.bwe.probeUntil - int64(probeFor))
@@ -495,76 +476,7 @@ func (d *DownTrack) selectLayer(now int64) {
 	if d.probeRate == 0 {
 		d.probeAt, d.probeCredit = 0, 0
 	}
-	off := false
-	switch {
-	case best >= 0:
-	case top < lowest || (capBPS != 0 && lowestRate > capBPS):
-		off = true
-	default:
-		best = lowest
-	}
-	if off != d.videoOff {
-		d.videoOff = off
-		d.startWriterLocked() // it reports the change
-		select {
-		case d.qualityWake <- struct{}{}:
-		default:
-		}
-	}
-	if best != d.target {
-		d.target = best
-		d.keyframeAsk = 0 // ask for the new layer's keyframe at once
-	}
-	d.wanted.Store(int32(wantedLayer(layers, spatial, capBPS, top, max(best, probe))))
-	d.capTemporal = d.maxTemporal
-	if best >= 0 && d.prefFPS > 0 {
-		if t := fpsLayer(layers[best], d.prefFPS, now); t >= 0 && (d.capTemporal < 0 || t < d.capTemporal) {
-			d.capTemporal = t
-		}
-	}
-}
-
-// wantedLayer returns the highest layer the subscriber would take if every
-// layer were sent: within the spatial cap (layers paused for want of
-// subscribers count with their last known bitrate and size), top and
-// capBPS; at least best.
-func wantedLayer(layers []*Track, spatial int8, capBPS uint64, top int8, best int8) int8 {
-	want := best
-	for i, l := range layers {
-		if l == nil || int8(i) <= want || (spatial >= 0 && int8(i) > spatial) || int8(i) > top {
-			continue
-		}
-		if capBPS == 0 || l.meter.rate.Load() <= capBPS {
-			want = int8(i)
-		}
-	}
-	return want
-}
-
-// layerRate returns the bitrate of layer i, 0 if it is not sent.
-func layerRate(layers []*Track, i int8, now int64) uint64 {
-	if i < 0 || int(i) >= len(layers) || layers[i] == nil || !layers[i].active(now) {
-		return 0
-	}
-	return layers[i].meter.perSecond(now)
-}
-
-// fitLayer returns the highest active layer within the spatial cap (-1:
-// none) and top whose bitrate is within capBPS (0: any), or -1; and the
-// lowest active layer above it within the spatial cap, or -1.
-func fitLayer(layers []*Track, spatial int8, capBPS uint64, top int8, now int64) (best, next int8) {
-	best, next = -1, -1
-	for i, l := range layers {
-		if l == nil || !l.active(now) || (spatial >= 0 && int8(i) > spatial) {
-			continue
-		}
-		if int8(i) <= top && (capBPS == 0 || l.meter.perSecond(now) <= capBPS) {
-			best, next = int8(i), -1
-		} else if next < 0 {
-			next = int8(i)
-		}
-	}
-	return best, next
+	return best
 }
 
 // SetPreferredLayers caps the layers forwarded to this subscriber: spatial
@@ -573,8 +485,8 @@ func fitLayer(layers []*Track, spatial int8, capBPS uint64, top int8, now int64)
 // switch happens at the next keyframe of the new layer, which is requested.
 func (d *DownTrack) SetPreferredLayers(spatial, temporal int) {
 	d.mu.Lock()
-	d.maxSpatial, d.maxTemporal = int8(max(spatial, -1)), int8(max(temporal, -1))
-	d.reselect = true
+	d.sel.maxSpatial, d.sel.maxTemporal = int8(max(spatial, -1)), int8(max(temporal, -1))
+	d.sel.reselect = true
 	d.mu.Unlock()
 }
 
@@ -585,48 +497,9 @@ func (d *DownTrack) SetPreferredLayers(spatial, temporal int) {
 // used when none is large enough or sizes are unknown.
 func (d *DownTrack) SetPreferredVideo(width, height int, fps float64) {
 	d.mu.Lock()
-	d.prefWidth, d.prefHeight, d.prefFPS = max(width, 0), max(height, 0), max(fps, 0)
-	d.reselect = true
+	d.sel.prefWidth, d.sel.prefHeight, d.sel.prefFPS = max(width, 0), max(height, 0), max(fps, 0)
+	d.sel.reselect = true
 	d.mu.Unlock()
-}
-
-// sizeLayer returns the lowest layer at least width x height, sent or
-// paused, or -1 if none is. A layer's size is the one of its last keyframe;
-// a layer without one (paused before any was seen) is taken to be half the
-// size of the next layer up, as simulcast layers usually are.
-func sizeLayer(layers []*Track, width, height int) int8 {
-	for i, l := range layers {
-		if l == nil {
-			continue
-		}
-		w, h := int(l.width.Load()), int(l.height.Load())
-		for j := i + 1; w == 0 && j < len(layers); j++ {
-			if u := layers[j]; u != nil && u.width.Load() > 0 {
-				w, h = int(u.width.Load())>>(j-i), int(u.height.Load())>>(j-i)
-			}
-		}
-		if w > 0 && w >= width && h >= height {
-			return int8(i)
-		}
-	}
-	return -1
-}
-
-// fpsLayer returns the lowest temporal layer of l whose frames come at least
-// fps times a second, or -1 for all of them. VP8 temporal layers halve the
-// frame rate each step down.
-func fpsLayer(l *Track, fps float64, now int64) int8 {
-	top := int8(l.maxTID.Load())
-	full := l.frameRate.frameRate(now)
-	if top == 0 || full == 0 {
-		return -1
-	}
-	for t := int8(0); t < top; t++ {
-		if full/float64(int(1)<<(top-t)) >= fps*0.9 {
-			return t
-		}
-	}
-	return -1
 }
 
 // CurrentLayer returns the layer being forwarded (0 the lowest), or -1 if
@@ -634,7 +507,7 @@ func fpsLayer(l *Track, fps float64, now int64) int8 {
 func (d *DownTrack) CurrentLayer() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return int(d.current)
+	return int(d.sel.current)
 }
 
 // TargetLayer returns the layer the DownTrack forwards or switches to, or
@@ -642,7 +515,7 @@ func (d *DownTrack) CurrentLayer() int {
 func (d *DownTrack) TargetLayer() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return int(d.target)
+	return int(d.sel.target)
 }
 
 // VideoOff reports whether the video is off because not even the lowest
@@ -650,7 +523,7 @@ func (d *DownTrack) TargetLayer() int {
 func (d *DownTrack) VideoOff() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.videoOff
+	return d.sel.videoOff
 }
 
 // OnQualityChange sets the function called, on the DownTrack's own
@@ -747,7 +620,7 @@ func (d *DownTrack) writeLoop() {
 		case <-d.wake:
 		case <-d.qualityWake:
 			d.mu.Lock()
-			f, off := d.onQuality, d.videoOff
+			f, off := d.onQuality, d.sel.videoOff
 			d.mu.Unlock()
 			if f != nil {
 				f(off)

@@ -35,9 +35,9 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			d.plisReceived.Add(1)
 			d.mu.Lock()
-			layer := d.current
+			layer := d.sel.current
 			if layer < 0 {
-				layer = max(d.target, 0)
+				layer = max(d.sel.target, 0)
 			}
 			d.mu.Unlock()
 			d.track.requestLayerKeyframes(1 << layer)
@@ -72,10 +72,10 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 		pair.Range(func(seq uint16) bool {
 			received++
 			src, tsDelta, ok := d.rw.source(seq)
-			if !ok || d.last < 0 {
+			if !ok || d.sel.last < 0 {
 				return true
 			}
-			l := d.track.layer(uint8(d.last))
+			l := d.track.layer(uint8(d.sel.last))
 			if l == nil {
 				return true
 			}
@@ -87,7 +87,7 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 				skipped++
 				return true
 			}
-			e := queueEntry{ext: ext, seq: seq, tsDelta: tsDelta, layer: uint8(d.last), picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
+			e := queueEntry{ext: ext, seq: seq, tsDelta: tsDelta, layer: uint8(d.sel.last), picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
 			if d.q.push(e) {
 				d.nacks.record(seq, at)
 				answered++

@@ -260,7 +260,7 @@ func TestSimulcastPreferredSizeAndFrameRate(t *testing.T) {
 	d.SetPreferredVideo(0, 0, 0)
 	d.mu.Lock()
 	d.selectLayer(time.Now().UnixNano())
-	temporal := d.capTemporal
+	temporal := d.sel.capTemporal
 	d.mu.Unlock()
 	if temporal != -1 {
 		t.Fatalf("temporal cap %d without a frame rate preference", temporal)
@@ -271,7 +271,7 @@ func TestSimulcastPreferredSizeAndFrameRate(t *testing.T) {
 	d.SetPreferredVideo(0, 0, 7.5)
 	d.mu.Lock()
 	d.selectLayer(time.Now().UnixNano())
-	temporal = d.capTemporal
+	temporal = d.sel.capTemporal
 	d.mu.Unlock()
 	if temporal != 0 {
 		t.Fatalf("temporal cap %d for 7.5 of 30 fps, want 0", temporal)
