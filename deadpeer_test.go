@@ -2,17 +2,109 @@ package crossbar_test
 
 import (
 	"context"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pion/transport/v2"
+	"github.com/pion/transport/v2/stdnet"
+
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // pingBound is how long the server and the Go client may take, with their
 // default keep-alive, to notice a link that went dead without a goodbye.
 const pingBound = signaling.DefaultPingInterval + signaling.DefaultPingTimeout
+
+// blackhole is the network of a Go client's peer connections, which a test
+// can take down: while down, its UDP sockets send nothing and drop all they
+// receive, yet stay open, as a killed process or a lost network looks from
+// the other end.
+type blackhole struct {
+	transport.Net
+	down atomic.Bool
+}
+
+func newBlackhole(t *testing.T) *blackhole {
+	t.Helper()
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &blackhole{Net: n}
+}
+
+// ListenUDP opens a socket that the blackhole can silence.
+func (b *blackhole) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := b.Net.ListenUDP(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &blackholeConn{UDPConn: c, down: &b.down}, nil
+}
+
+type blackholeConn struct {
+	transport.UDPConn
+	down *atomic.Bool
+}
+
+func (c *blackholeConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.down.Load() {
+		return len(p), nil
+	}
+	return c.UDPConn.WriteTo(p, addr)
+}
+
+func (c *blackholeConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFrom(p)
+		if err != nil || !c.down.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+// mediaClient connects a Go client through url whose peer connections run
+// on loopback, and on bh unless it is nil. It disconnects when the test ends.
+func (h *harness) mediaClient(s *crossbar.Session, url, data string, bh *blackhole, opts client.Options) *client.Session {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	opts.Media = client.MediaOptions{LoopbackOnly: true}
+	if bh != nil {
+		opts.Media.Net = bh
+	}
+	c, err := client.Connect(ctx, url, h.token(s, crossbar.RolePublisher, data), &opts)
+	if err != nil {
+		h.t.Fatalf("connect %s: %v", data, err)
+	}
+	h.t.Cleanup(func() { c.Disconnect() })
+	return c
+}
+
+// synthesize publishes a synthetic audio and video stream from c until the
+// test ends.
+func synthesize(t *testing.T, c *client.Session, name string) *client.Publisher {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pub, err := c.Publish(ctx, client.PublishOptions{Name: name, Audio: true, Video: true})
+	if err != nil {
+		t.Fatalf("publish %s: %v", name, err)
+	}
+	synthCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pub.Synthesize(synthCtx, client.SynthOptions{}) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	return pub
+}
 
 // A client whose link goes half-open (nothing gets through, no close either)
 // is noticed by the server's pings; after the grace period the others see
@@ -98,5 +190,99 @@ func TestPartitionedClientNoticesAndResumes(t *testing.T) {
 	}
 	if ev := next(t, other, signaling.TypeSignal, signaling.TypeConnectionDestroyed); ev.Type != signaling.TypeSignal || ev.Signal.Data != "back" {
 		t.Fatalf("other got %+v", ev)
+	}
+}
+
+// A publisher that dies (its media and its signaling go silent at once) has
+// its stream destroyed, reason mediaStopped, once its publishing peer
+// connection fails, well before the reconnect grace ends its connection.
+func TestDeadPublisherStreamEndsPromptly(t *testing.T) {
+	h := newHarness(t, crossbar.Config{}) // default grace and publish timeout
+	s := h.session()
+	p, viaProxy := newProxy(t, h.ws)
+	bh := newBlackhole(t)
+	doomed := h.mediaClient(s, viaProxy, "doomed", bh, client.Options{ReconnectFor: -1})
+	watcher := h.connect(s, crossbar.RoleSubscriber, "watcher")
+	pub := synthesize(t, doomed, "doomed")
+	if ev := nextWithin(t, watcher, 10*time.Second, signaling.TypeStreamCreated); ev.Stream.ID != pub.StreamID() {
+		t.Fatalf("watcher saw %+v", ev.Stream)
+	}
+
+	// Killed: nothing more leaves it, and its TCP connection is reset.
+	bh.down.Store(true)
+	p.cut()
+	start := time.Now()
+	ev := nextWithin(t, watcher, 15*time.Second, signaling.TypeStreamDestroyed, signaling.TypeConnectionDestroyed)
+	took := time.Since(start)
+	if ev.Type != signaling.TypeStreamDestroyed || ev.Reason != "mediaStopped" || ev.Stream.ID != pub.StreamID() {
+		t.Fatalf("watcher saw %s %+v, reason %q", ev.Type, ev.Stream, ev.Reason)
+	}
+	if took > sfu.DefaultPublishTimeout+2*time.Second {
+		t.Errorf("stream destroyed %v after its publisher died, want within %v", took, sfu.DefaultPublishTimeout+time.Second)
+	}
+	t.Logf("dead publisher: streamDestroyed (mediaStopped) after %v", took.Round(10*time.Millisecond))
+	ev = nextWithin(t, watcher, 15*time.Second, signaling.TypeConnectionDestroyed)
+	if ev.Reason != "networkDisconnected" || ev.Connection.Data != "doomed" {
+		t.Fatalf("watcher saw %+v, reason %q", ev.Connection, ev.Reason)
+	}
+	t.Logf("dead publisher: connectionDestroyed (networkDisconnected) after %v", time.Since(start).Round(10*time.Millisecond))
+}
+
+// A subscriber cut off, media and signaling, for longer than a publishing
+// connection may be silent resumes its connection and its media: the
+// server's subscribing connections outlive such partitions.
+func TestPartitionedSubscriberGetsItsMediaBack(t *testing.T) {
+	h := newHarness(t, crossbar.Config{
+		ReconnectGrace: 30 * time.Second,
+		Media:          sfu.Config{PublishTimeout: time.Second}, // far shorter than the partition
+	})
+	s := h.session()
+	p, viaProxy := newProxy(t, h.ws)
+	bh := newBlackhole(t)
+	publisher := h.mediaClient(s, h.ws, "publisher", nil, client.Options{})
+	pub := synthesize(t, publisher, "camera")
+	viewer := h.mediaClient(s, viaProxy, "viewer", bh, client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := pub.WaitCreated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := viewer.Subscribe(ctx, pub.StreamID(), client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last atomic.Int64 // when the viewer last read a packet, in Unix nanoseconds
+	readCtx, stopReading := context.WithCancel(context.Background())
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		for {
+			if _, _, err := sub.ReadRTP(readCtx); err != nil {
+				return
+			}
+			last.Store(time.Now().UnixNano())
+		}
+	}()
+	defer func() {
+		stopReading()
+		<-reading
+	}()
+	waitFor(t, 10*time.Second, "media before the partition", func() bool { return last.Load() != 0 })
+
+	p.freeze()
+	bh.down.Store(true)
+	nextWithin(t, viewer, pingBound+5*time.Second, client.TypeReconnecting)
+	p.thaw()
+	bh.down.Store(false)
+	healed := time.Now()
+	nextWithin(t, viewer, 15*time.Second, client.TypeReconnected)
+	waitFor(t, 10*time.Second, "media after the partition", func() bool { return last.Load() > healed.UnixNano() })
+	t.Logf("partitioned subscriber: media back %v after the partition healed", time.Since(healed).Round(10*time.Millisecond))
+	select {
+	case <-sub.Done():
+		t.Fatalf("subscription ended: %v", sub.Err())
+	case <-pub.Done():
+		t.Fatalf("stream ended: %v", pub.Err())
+	default:
 	}
 }
