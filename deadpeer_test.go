@@ -2,7 +2,9 @@ package crossbar_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,6 +162,7 @@ func TestPartitionedClientNoticesAndResumes(t *testing.T) {
 	next(t, flaky, signaling.TypeConnectionCreated) // other
 	id := flaky.Connection().ID
 
+	links := p.links.Load() // a link after the freeze is an attempt to resume
 	p.freeze()
 	start := time.Now()
 	nextWithin(t, flaky, pingBound+5*time.Second, client.TypeReconnecting)
@@ -173,7 +176,6 @@ func TestPartitionedClientNoticesAndResumes(t *testing.T) {
 	}
 	// Heal the partition once an attempt to resume is stuck in it: the
 	// client must give that attempt up and try again.
-	links := p.links.Load()
 	waitFor(t, 5*time.Second, "an attempt to resume into the partition", func() bool { return p.links.Load() > links })
 	p.thaw()
 	healed := time.Now()
@@ -285,4 +287,71 @@ func TestPartitionedSubscriberGetsItsMediaBack(t *testing.T) {
 		t.Fatalf("stream ended: %v", pub.Err())
 	default:
 	}
+}
+
+// A browser notices a half-open link with its "ping" requests, reports
+// sessionReconnecting, and resumes once the network is back, with the
+// messages it missed and without anyone seeing it leave.
+func TestJSHalfOpenLinkIsNoticedAndResumed(t *testing.T) {
+	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: 30 * time.Second})
+	px, viaProxy := newProxy(t, r.url)
+	s := r.session()
+	p := r.browser.Open(t, "flaky", viaProxy+"/")
+	var res jsResult
+	p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "flaky")), &res)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	other, _ := r.join("steady", s, crossbar.RolePublisher)
+	p.Wait("steady arrived", `S.connections.length === 2`, 5*time.Second)
+
+	links := px.links.Load() // a link after the freeze is an attempt to resume
+	px.freeze()
+	start := time.Now()
+	p.Wait("sessionReconnecting", `types().includes('sessionReconnecting')`, pingBound+5*time.Second)
+	took := time.Since(start)
+	if took < signaling.DefaultPingTimeout || took > pingBound+time.Second {
+		t.Errorf("sessionReconnecting %v after the link froze, want between %v and %v", took, signaling.DefaultPingTimeout, pingBound)
+	}
+	t.Logf("half-open browser: noticed by the page within %v", took.Round(10*time.Millisecond))
+	other.Eval(`S.signal({type: 'away', data: 'while away'})`, nil)
+	waitFor(t, 5*time.Second, "an attempt to resume into the partition", func() bool { return px.links.Load() > links })
+	px.thaw()
+	p.Wait("sessionReconnected", `types().includes('sessionReconnected')`, 15*time.Second)
+	p.Wait("the signal sent while away", `log.filter((e) => e.type === 'signal:away').length === 1`, 5*time.Second)
+	p.Eval(`S.signal({type: 'back', data: 'hi'})`, nil)
+	other.Wait("signal from the resumed page", `types().includes('signal:back')`, 5*time.Second)
+	var others []string
+	other.Eval(`types()`, &others)
+	if slices.Contains(others, "connectionDestroyed") {
+		t.Errorf("the other page saw the connection go: %v", others)
+	}
+}
+
+// The server's pings notice a browser whose link went half-open; after the
+// grace period the others see it go with reason networkDisconnected.
+func TestJSHalfOpenBrowserIsNoticedByTheServer(t *testing.T) {
+	const grace = 500 * time.Millisecond
+	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: grace})
+	px, viaProxy := newProxy(t, r.url)
+	s := r.session()
+	p := r.browser.Open(t, "half", viaProxy+"/")
+	var res jsResult
+	p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "half")), &res)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	other, _ := r.join("other", s, crossbar.RolePublisher)
+
+	px.freeze()
+	start := time.Now()
+	other.Wait("connectionDestroyed", fmt.Sprintf(`log.some((e) => e.type === 'connectionDestroyed' && e.id === %q && e.reason === 'networkDisconnected')`, res.ID),
+		pingBound+grace+5*time.Second)
+	took := time.Since(start)
+	if took < signaling.DefaultPingTimeout+grace || took > pingBound+grace+time.Second {
+		t.Errorf("connection destroyed %v after the link froze, want between %v and %v",
+			took, signaling.DefaultPingTimeout+grace, pingBound+grace)
+	}
+	t.Logf("half-open browser: noticed by the server within %v (connection destroyed after %v with a %v grace)",
+		(took - grace).Round(10*time.Millisecond), took.Round(10*time.Millisecond), grace)
 }
