@@ -355,3 +355,14 @@ func TestJSHalfOpenBrowserIsNoticedByTheServer(t *testing.T) {
 	t.Logf("half-open browser: noticed by the server within %v (connection destroyed after %v with a %v grace)",
 		(took - grace).Round(10*time.Millisecond), took.Round(10*time.Millisecond), grace)
 }
+
+// "ping" is answered at once, whatever the role may do.
+func TestPingIsAnswered(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	ws := rawJoin(t, h, s, crossbar.RoleSubscriber).ws
+	send(t, ws, &signaling.Message{Type: signaling.TypePing, ID: 5})
+	if m := read(t, ws); m.Type != signaling.TypeOK || m.Re != 5 {
+		t.Fatalf("got %+v", m)
+	}
+}
