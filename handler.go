@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"path"
-	"time"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
@@ -46,23 +45,11 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 // keepAlive pings the client until ctx ends, and drops a client that stops
-// answering, so that a dead network ends the connection (after the reconnect
-// grace period) instead of leaving it open forever.
+// answering: a dead network is noticed within PingInterval+PingTimeout, and
+// the connection then waits the reconnect grace period for the client to
+// resume instead of staying open forever.
 func (srv *Server) keepAlive(ctx context.Context, ws *signaling.WebSocket) {
-	tick := time.NewTicker(srv.cfg.PingInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			pctx, cancel := context.WithTimeout(ctx, srv.cfg.PingInterval)
-			err := ws.Ping(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				ws.CloseNow()
-				return
-			}
-		}
+	if err := ws.KeepAlive(ctx, srv.cfg.PingInterval, srv.cfg.PingTimeout); ctx.Err() == nil {
+		srv.log.Info("client stopped answering pings", "err", err)
 	}
 }

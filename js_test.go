@@ -89,8 +89,16 @@ func newJSRig(t *testing.T) *jsRig {
 // newJSRigWith makes a jsRig whose engine has the given configuration.
 func newJSRigWith(t *testing.T, media sfu.Config) *jsRig {
 	t.Helper()
+	return newJSRigConfig(t, crossbar.Config{Media: media})
+}
+
+// newJSRigConfig makes a jsRig whose server has the given configuration,
+// with the test project's key and secret.
+func newJSRigConfig(t *testing.T, cfg crossbar.Config) *jsRig {
+	t.Helper()
 	b := browsertest.New(t)
-	srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Media: media})
+	cfg.APIKey, cfg.APISecret = testKey, testSecret
+	srv, err := crossbar.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,13 @@ func (h *harness) connect(s *crossbar.Session, role crossbar.Role, data string) 
 // others, or fails the test after a timeout.
 func next(t *testing.T, c *client.Session, types ...signaling.Type) client.Event {
 	t.Helper()
-	timeout := time.After(5 * time.Second)
+	return nextWithin(t, c, 5*time.Second, types...)
+}
+
+// nextWithin is next with a timeout of d.
+func nextWithin(t *testing.T, c *client.Session, d time.Duration, types ...signaling.Type) client.Event {
+	t.Helper()
+	timeout := time.After(d)
 	for {
 		select {
 		case ev, ok := <-c.Events():

@@ -71,7 +71,9 @@ func (c *Connection) closeMedia() {
 }
 
 // mediaFailed ends the streams of a connection whose publishing peer
-// connection failed.
+// connection failed: its client died or lost its network, and nothing has
+// arrived for the engine's PublishTimeout. Streams whose tracks had not all
+// arrived end too; they never will.
 func (s *Session) mediaFailed(c *Connection) {
 	s.mu.Lock()
 	defer s.unlock()
@@ -80,6 +82,11 @@ func (s *Session) mediaFailed(c *Connection) {
 			s.removeStreamLocked(st, ReasonMediaStopped)
 		}
 	}
+	for mid, st := range c.media.pending {
+		delete(c.media.pending, mid)
+		s.removeStreamLocked(st, ReasonMediaStopped)
+	}
+	s.log.Info("publishing peer connection failed", "connection", c.id)
 }
 
 // routed returns an error for media requests in relayed sessions.

@@ -1,19 +1,23 @@
 package crossbar_test
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // proxy is a TCP relay on loopback whose links the test can cut, as a
-// failing network would: no closing handshake reaches either side.
+// failing network would: no closing handshake reaches either side. It can
+// also freeze, as a partition does: every link, new ones included, stays
+// open but carries nothing, not even a close, until thaw.
 type proxy struct {
 	ln     net.Listener
 	target string
+	frozen atomic.Bool
+	links  atomic.Int64 // links accepted so far
 	mu     sync.Mutex
 	conns  []net.Conn
 	wg     sync.WaitGroup
@@ -45,6 +49,7 @@ func (p *proxy) accept() {
 		if err != nil {
 			return
 		}
+		p.links.Add(1)
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
 			in.Close()
@@ -54,16 +59,46 @@ func (p *proxy) accept() {
 		p.conns = append(p.conns, in, out)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
+		var broken atomic.Bool // the link lost data: it never carries any again
+		go p.pipe(in, out, &broken)
+		go p.pipe(out, in, &broken)
 	}
 }
 
-func (p *proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst. While the proxy is frozen it drops what arrives
+// and marks the link broken: a stream with a gap is of no use to either end,
+// so a broken link drops everything after the thaw too. When src ends it
+// closes dst, unless frozen: then the end does not get through either, and
+// dst stays open until cut or close.
+func (p *proxy) pipe(dst, src net.Conn, broken *atomic.Bool) {
 	defer p.wg.Done()
-	io.Copy(dst, src)
-	dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && p.frozen.Load() {
+			broken.Store(true)
+		}
+		if n > 0 && !broken.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				err = werr
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !p.frozen.Load() {
+		dst.Close()
+	}
 }
+
+// freeze stops every link from carrying anything, without closing it: each
+// side's writes succeed and vanish, as over a half-open connection.
+func (p *proxy) freeze() { p.frozen.Store(true) }
+
+// thaw lets links carry data again, but for those that lost some while
+// frozen: their ends must notice and dial anew, as after a long partition.
+func (p *proxy) thaw() { p.frozen.Store(false) }
 
 // cut drops every relayed link abruptly.
 func (p *proxy) cut() {

@@ -54,10 +54,14 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 			s.reply(c, 0, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
 			continue
 		}
-		if m.Type == signaling.TypeDisconnect {
+		switch m.Type {
+		case signaling.TypeDisconnect:
 			s.reply(c, m.ID, nil, nil)
 			s.disconnect(c.id, ReasonClientDisconnected)
 			return nil
+		case signaling.TypePing: // needs no permission: answered at once
+			s.reply(c, m.ID, nil, nil)
+			continue
 		}
 		r, err := s.handle(ctx, c, m)
 		s.reply(c, m.ID, r, err)

@@ -67,9 +67,15 @@ type Config struct {
 	// signaling WebSocket; nil allows same-origin pages only.
 	OriginPatterns []string
 
-	// PingInterval is how often the WebSocket handler checks that a client
-	// still answers. Zero means 15 s.
+	// PingInterval is how often the WebSocket handler pings each client,
+	// and PingTimeout how long it waits for the pong before it takes the
+	// link for dead: the connection is then detached, as when the transport
+	// fails, and waits ReconnectGrace for the client to resume. A link that
+	// dies without a goodbye (a half-open connection, a partition) is so
+	// noticed within PingInterval+PingTimeout. Zero means
+	// signaling.DefaultPingInterval and DefaultPingTimeout (3 s and 5 s).
 	PingInterval time.Duration
+	PingTimeout  time.Duration
 
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
@@ -123,7 +129,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxSubscriptionsPerSession = 3000
 	}
 	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = 15 * time.Second
+		cfg.PingInterval = signaling.DefaultPingInterval
+	}
+	if cfg.PingTimeout <= 0 {
+		cfg.PingTimeout = signaling.DefaultPingTimeout
 	}
 	if cfg.Media.Logger == nil {
 		cfg.Media.Logger = cfg.Logger.With("component", "sfu")

@@ -48,6 +48,14 @@ type Options struct {
 	// ReconnectFor is how long the client tries to resume its connection
 	// after the transport drops. Zero means 10 s; negative, no retries.
 	ReconnectFor time.Duration
+	// PingInterval is how often the client pings the server, and
+	// PingTimeout how long it waits for the pong before it takes the link
+	// for dead and reconnects (TypeReconnecting), as when the transport
+	// fails: a partition or a dead server is noticed within
+	// PingInterval+PingTimeout. Zero means signaling.DefaultPingInterval
+	// and DefaultPingTimeout (3 s and 5 s); a negative PingInterval turns
+	// the pings off.
+	PingInterval, PingTimeout time.Duration
 	// Media tunes the peer connections of Publish and Subscribe.
 	Media MediaOptions
 	// ConnectionEventsSuppressed asks for no connectionCreated and
@@ -108,6 +116,12 @@ func Connect(ctx context.Context, url, token string, opts *Options) (*Session, e
 	}
 	if s.opts.ReconnectFor == 0 {
 		s.opts.ReconnectFor = 10 * time.Second
+	}
+	if s.opts.PingInterval == 0 {
+		s.opts.PingInterval = signaling.DefaultPingInterval
+	}
+	if s.opts.PingTimeout <= 0 {
+		s.opts.PingTimeout = signaling.DefaultPingTimeout
 	}
 	t, connected, err := s.dial(ctx, nil)
 	if err == nil {
@@ -209,15 +223,19 @@ func (s *Session) readState(ctx context.Context, t *signaling.WebSocket, connect
 // reconnecting when the transport fails, until the session ends.
 func (s *Session) run(t *signaling.WebSocket) {
 	defer s.closeDone()
+	stopPings := s.keepAlive(t)
+	defer func() { stopPings() }()
 	for !s.isEnded() {
 		b, err := t.ReadMessage(context.Background())
 		if err != nil {
+			stopPings()
 			if s.isEnded() || errors.Is(err, signaling.ErrClosed) {
 				break
 			}
 			t.CloseNow()
 			if nt := s.reconnect(); nt != nil {
 				t = nt
+				stopPings = s.keepAlive(t)
 				continue
 			}
 			break
@@ -243,6 +261,26 @@ func (s *Session) run(t *signaling.WebSocket) {
 	s.finished = true
 	s.mu.Unlock()
 	s.poke()
+}
+
+// keepAlive pings the server over t until the returned function is called,
+// which waits for the pings to stop and may be called more than once. When
+// the server stops answering, the pings drop t: run's read fails and the
+// client reconnects.
+func (s *Session) keepAlive(t *signaling.WebSocket) (stop func()) {
+	if s.opts.PingInterval < 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t.KeepAlive(ctx, s.opts.PingInterval, s.opts.PingTimeout)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // emit queues ev for the Events channel. It never blocks: replies must get
@@ -292,6 +330,9 @@ func (s *Session) deliver() {
 	}
 }
 
+// dialAttemptTimeout bounds one attempt to resume the connection.
+const dialAttemptTimeout = 5 * time.Second
+
 // reconnect resumes the connection on a new transport, or ends the session
 // when that fails within the reconnect window. It returns the new transport.
 func (s *Session) reconnect() *signaling.WebSocket {
@@ -307,7 +348,13 @@ func (s *Session) reconnect() *signaling.WebSocket {
 			return nil
 		case <-time.After(wait):
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		// One attempt may not take the whole window: a dial into a
+		// partition hangs, and the next one may find the network back.
+		attempt := time.Now().Add(dialAttemptTimeout)
+		if attempt.After(deadline) {
+			attempt = deadline
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), attempt)
 		s.mu.Lock()
 		resume := &signaling.Resume{ConnectionID: s.self.ID, Key: s.self.ResumeKey, Received: s.received}
 		s.mu.Unlock()

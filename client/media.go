@@ -11,6 +11,7 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v2"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -29,6 +30,10 @@ type MediaOptions struct {
 	// LoopbackOnly gathers only IPv4 loopback candidates, for tests on one
 	// host. It is ignored when API is set.
 	LoopbackOnly bool
+	// Net, when set, is the network the peer connections' ICE runs on:
+	// Pion's virtual network, or a wrapper of the host's that simulates
+	// failures. It is ignored when API is set.
+	Net transport.Net
 }
 
 // mediaState holds a Session's peer connections and the publishers and
@@ -68,6 +73,9 @@ func newAPI(opts MediaOptions) (*webrtc.API, error) {
 		return nil, fmt.Errorf("client: register interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
+	if opts.Net != nil {
+		se.SetNet(opts.Net)
+	}
 	if opts.LoopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })

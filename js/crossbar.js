@@ -288,6 +288,15 @@
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+  // A browser cannot send WebSocket pings, so the client pings the server
+  // with "ping" requests when it has heard nothing for PING_INTERVAL, and
+  // takes the link for dead when nothing answers within PING_TIMEOUT: a
+  // half-open link or a partition is noticed within 8 s. An attempt to
+  // (re)connect gives up after DIAL_TIMEOUT.
+  const PING_INTERVAL = 3000;
+  const PING_TIMEOUT = 5000;
+  const DIAL_TIMEOUT = 5000;
+
   // signalingURL returns the WebSocket URL: the given one, or the one beside
   // this script.
   function signalingURL(given) {
@@ -312,6 +321,7 @@
     #token = '';
     #resume = null;
     #state = null; // {m, resolve}: "connected" while more of the session's state comes
+    #keepAlive = 0; // the timer of the next ping, or of the dead link
 
     // handlers: onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
     constructor(url, handlers) {
@@ -368,9 +378,17 @@
         }
         let settled = false;
         const id = ++this.#nextId;
+        const timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          ws.onclose = ws.onmessage = null;
+          ws.close();
+          reject(new OTError('OT_CONNECT_FAILED', 1006, `no answer from ${this.url} within ${DIAL_TIMEOUT} ms`));
+        }, DIAL_TIMEOUT);
         ws.onopen = () => ws.send(JSON.stringify({ v: 1, id, ...connect }));
         ws.onmessage = (e) => {
           settled = true;
+          clearTimeout(timer);
           let m;
           try {
             m = JSON.parse(e.data);
@@ -388,6 +406,7 @@
           }
         };
         ws.onclose = () => {
+          clearTimeout(timer);
           if (!settled) reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot connect to ${this.url}`));
         };
       });
@@ -399,10 +418,29 @@
       ws.onclose = () => {
         if (this.#ws === ws) this.#lost();
       };
+      this.#expect(ws);
+    }
+
+    // expect (re)arms the keep-alive of ws, the current WebSocket, when a
+    // message came: a ping after PING_INTERVAL of silence, and the link
+    // dropped as a failed one when nothing came PING_TIMEOUT after that.
+    #expect(ws) {
+      clearTimeout(this.#keepAlive);
+      this.#keepAlive = setTimeout(() => {
+        if (this.#ws !== ws) return;
+        this.request({ type: 'ping' }).catch(() => {});
+        this.#keepAlive = setTimeout(() => {
+          if (this.#ws !== ws) return;
+          ws.onclose = ws.onmessage = null;
+          ws.close();
+          this.#lost();
+        }, PING_TIMEOUT);
+      }, PING_INTERVAL);
     }
 
     #read(data) {
       this.#received++;
+      if (this.#ws) this.#expect(this.#ws);
       let m;
       try {
         m = JSON.parse(data);
@@ -442,6 +480,7 @@
     // connection on a new one, as PROTOCOL.md describes.
     async #lost() {
       this.#ws = null;
+      clearTimeout(this.#keepAlive);
       this.#failPending('the connection to the server was lost');
       if (this.#state) {
         this.#state.reject(new OTError('OT_CONNECT_FAILED', 1006, 'the connection was lost while joining'));
@@ -481,6 +520,7 @@
       if (this.state === 'ended') return;
       this.state = 'ended';
       this.#queue = [];
+      clearTimeout(this.#keepAlive);
       const ws = this.#ws;
       this.#ws = null;
       if (ws) {

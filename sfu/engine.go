@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
@@ -53,7 +54,18 @@ type Config struct {
 	// Interceptors are added to every PeerConnection after the engine's
 	// own (metrics, or network emulation in tests).
 	Interceptors []interceptor.Factory
+	// PublishTimeout is how long a publishing PeerConnection may receive
+	// nothing, neither media nor answers to the engine's ICE consent
+	// checks, before it fails (webrtc.PeerConnectionStateFailed, reported
+	// to PeerConfig.OnConnectionStateChange): a publisher that died or lost
+	// its network is noticed within about PublishTimeout and a second.
+	// Zero means DefaultPublishTimeout. Subscribing connections keep Pion's
+	// ICE timeouts (failed after 30 s).
+	PublishTimeout time.Duration
 }
+
+// DefaultPublishTimeout is the default of Config.PublishTimeout.
+const DefaultPublishTimeout = 5 * time.Second
 
 // Engine is one server's forwarding engine: one webrtc.API and one set of
 // network listeners shared by every Peer.
@@ -64,6 +76,7 @@ type Engine struct {
 	registry    *interceptor.Registry
 	subRegistry *interceptor.Registry // for subscribing connections: fewer interceptors
 	settings    webrtc.SettingEngine  // each PeerConnection gets a copy with its own ssrcGate
+	pubSettings webrtc.SettingEngine  // settings with the publishing connections' ICE timeouts
 	portNet     transport.Net         // the network of port-range sockets
 	taps        tapFactory
 	udpMux      ice.UDPMux
@@ -105,13 +118,29 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e.media, e.registry, e.subRegistry, e.settings = media, registry, e.newSubscribingRegistry(), se
+	e.pubSettings = se
+	setPublishTimeout(&e.pubSettings, cfg.PublishTimeout)
 	return e, nil
 }
 
+// setPublishTimeout sets the ICE timeouts that make a publishing connection
+// fail once it has received nothing for timeout (zero: the default). ICE
+// calls the connection disconnected after 2/5 of it and failed after all
+// of it, and sends a consent check every second it receives nothing, so
+// that a live publisher that sends no media still answers; the agent looks
+// at its state as often.
+func setPublishTimeout(se *webrtc.SettingEngine, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = DefaultPublishTimeout
+	}
+	disconnected := timeout * 2 / 5
+	keepalive := min(time.Second, disconnected/2)
+	se.SetICETimeouts(disconnected, timeout-disconnected, keepalive)
+}
+
 // apiFor returns the webrtc.API of one PeerConnection: the engine's, with
-// gate in front of its sockets.
-func (e *Engine) apiFor(registry *interceptor.Registry, gate *ssrcGate) *webrtc.API {
-	se := e.settings
+// settings se and gate in front of its sockets.
+func (e *Engine) apiFor(se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate) *webrtc.API {
 	switch {
 	case e.udpMux != nil:
 		se.SetICEUDPMux(gatedUDPMux{e.udpMux, gate})
@@ -354,7 +383,7 @@ func (e *Engine) ICEServers() []webrtc.ICEServer {
 // newPeerConnection creates a publishing PeerConnection, behind gate, whose
 // outgoing RTCP is shown to observe (nil: not observed).
 func (e *Engine) newPeerConnection(gate *ssrcGate, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
-	api := e.apiFor(e.registry, gate)
+	api := e.apiFor(e.pubSettings, e.registry, gate)
 	e.taps.mu.Lock()
 	defer e.taps.mu.Unlock()
 	e.taps.next = observe
@@ -368,7 +397,7 @@ func (e *Engine) newPeerConnection(gate *ssrcGate, observe func([]rtcp.Packet)) 
 
 // newSubscribingConnection creates a subscribing PeerConnection behind gate.
 func (e *Engine) newSubscribingConnection(gate *ssrcGate) (*webrtc.PeerConnection, error) {
-	pc, err := e.apiFor(e.subRegistry, gate).NewPeerConnection(webrtc.Configuration{})
+	pc, err := e.apiFor(e.settings, e.subRegistry, gate).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}

@@ -28,6 +28,7 @@ type Type string
 const (
 	TypeConnect          Type = "connect"
 	TypeDisconnect       Type = "disconnect"
+	TypePing             Type = "ping" // a keep-alive for clients that cannot send WebSocket pings
 	TypeSignal           Type = "signal"
 	TypeForceDisconnect  Type = "forceDisconnect"
 	TypeForceUnpublish   Type = "forceUnpublish"

@@ -4,12 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 )
 
 // Subprotocol is the WebSocket subprotocol name of this protocol version.
 const Subprotocol = "crossbar.v1"
+
+// Defaults of the keep-alive (see WebSocket.KeepAlive) that the server and
+// the Go client run on every WebSocket: a dead link is noticed within 8 s.
+const (
+	DefaultPingInterval = 3 * time.Second
+	DefaultPingTimeout  = 5 * time.Second
+)
 
 // WebSocket is a Transport over a WebSocket connection.
 type WebSocket struct {
@@ -85,4 +93,32 @@ func (ws *WebSocket) CloseNow() error {
 // Ping checks that the peer still answers.
 func (ws *WebSocket) Ping(ctx context.Context) error {
 	return ws.conn.Ping(ctx)
+}
+
+// KeepAlive pings the peer every interval until ctx ends. When a pong does
+// not come back within timeout it drops the connection, as CloseNow does, so
+// that a pending ReadMessage fails, and returns why: a link that went dead
+// without a closing handshake (a half-open TCP connection, a partition) is
+// noticed within interval+timeout. Pongs are read by ReadMessage, so another
+// goroutine must be reading meanwhile. It returns ctx's error when ctx ends.
+func (ws *WebSocket) KeepAlive(ctx context.Context, interval, timeout time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := ws.conn.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			ws.conn.CloseNow()
+			return fmt.Errorf("signaling: keep-alive: no pong within %v: %w", timeout, err)
+		}
+	}
 }
