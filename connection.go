@@ -45,6 +45,7 @@ type Connection struct {
 	writer *link       // the link whose writer started last
 	grace  *time.Timer // running while detached
 	gone   bool
+	behind bool // its outbox overflowed: it is being disconnected
 }
 
 // outboxSize bounds the messages queued for one client. A client that falls

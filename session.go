@@ -508,12 +508,13 @@ func (s *Session) sendLocked(c *Connection, msg *signaling.Message) {
 // queueLocked queues b for c, and ends c if it is too far behind: one client
 // that never reads must not hold memory or the session.
 func (s *Session) queueLocked(c *Connection, b []byte) {
-	if c.send(b) {
+	if c.send(b) || c.behind {
 		return
 	}
+	c.behind = true
 	s.log.Warn("client too slow, disconnecting", "connection", c.id)
-	// Ending it here would change s.conns under a caller's iteration.
-	go s.disconnect(c.id, ReasonNetworkDisconnected)
+	// Ending it now would change s.conns under a caller's iteration.
+	s.later(func() { s.disconnect(c.id, ReasonNetworkDisconnected) })
 }
 
 // newID returns a random, URL-safe identifier of 128 bits.
