@@ -56,7 +56,7 @@ func TestChurn(t *testing.T) {
 			}
 		case 4:
 			if streams := s.Streams(); len(streams) > 0 {
-				if r, err := s.Subscribe(streams[rng.IntN(len(streams))].ID(), true, true); err == nil {
+				if r, err := s.Subscribe(streams[rng.IntN(len(streams))].ID(), crossbar.SubscribeOptions{Audio: true, Video: true}); err == nil {
 					recs = append(recs, r)
 				}
 			}
@@ -73,7 +73,7 @@ func TestChurn(t *testing.T) {
 		case 6:
 			if len(recs) > 0 {
 				k := rng.IntN(len(recs))
-				s.Unsubscribe(recs[k])
+				recs[k].Close()
 				recs = append(recs[:k], recs[k+1:]...)
 			}
 		}
@@ -85,7 +85,7 @@ func TestChurn(t *testing.T) {
 		p.Unpublish() // an error for those already force-unpublished is fine
 	}
 	for _, r := range recs {
-		s.Unsubscribe(r)
+		r.Close()
 	}
 	waitConnections(t, s, 0)
 	if n := len(s.Streams()); n != 0 {

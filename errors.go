@@ -29,7 +29,10 @@ var (
 	ErrNotConnected       = errors.New("crossbar: not connected")
 	ErrRateLimited        = errors.New("crossbar: rate limit exceeded")
 	ErrSignalDropped      = errors.New("crossbar: signal dropped")
-	ErrBadRequest         = errors.New("crossbar: bad request")
+	// ErrNotReadable is returned by ReadRTP on a client connection's
+	// subscriber, whose packets go to the client.
+	ErrNotReadable = errors.New("crossbar: subscriber is a client's; its packets go to the client")
+	ErrBadRequest  = errors.New("crossbar: bad request")
 )
 
 // PermissionError reports an action the connection's role does not permit.

@@ -631,10 +631,19 @@ func (s *Session) DisableForceMute() error {
 	return nil
 }
 
+// SubscribeOptions are the options of Session.Subscribe: which of the
+// stream's media to read, at least one.
+type SubscribeOptions struct {
+	Audio, Video bool
+}
+
 // Subscribe reads a stream's media in process, as a recorder would: the
-// host's own subscription, not a client's. Read it with ReadRTP; Close it
-// with Unsubscribe.
-func (s *Session) Subscribe(streamID string, audio, video bool) (*Subscriber, error) {
+// host's own subscription, not a client's. Read it with ReadRTP; end it
+// with Close.
+func (s *Session) Subscribe(streamID string, opts SubscribeOptions) (*Subscriber, error) {
+	if !opts.Audio && !opts.Video {
+		return nil, fmt.Errorf("%w: subscribe to neither audio nor video", ErrInvalidOption)
+	}
 	st, err := s.Stream(streamID)
 	if err != nil {
 		return nil, err
@@ -645,24 +654,15 @@ func (s *Session) Subscribe(streamID string, audio, video bool) (*Subscriber, er
 	sub := &Subscriber{stream: st, readers: map[webrtc.RTPCodecType]*sfu.Reader{}}
 	a, v := st.pub.tracks()
 	for _, t := range []*sfu.Track{a, v} {
-		if t == nil || (t.Kind() == webrtc.RTPCodecTypeAudio && !audio) || (t.Kind() == webrtc.RTPCodecTypeVideo && !video) {
+		if t == nil || (t.Kind() == webrtc.RTPCodecTypeAudio && !opts.Audio) || (t.Kind() == webrtc.RTPCodecTypeVideo && !opts.Video) {
 			continue
 		}
 		r, err := t.NewReader(0)
 		if err != nil {
 			sub.close()
-			return nil, fmt.Errorf("%w: %q: %v", ErrStreamNotFound, streamID, err)
+			return nil, fmt.Errorf("%w: %q: %w", ErrStreamNotFound, streamID, err)
 		}
 		sub.readers[t.Kind()] = r
 	}
 	return sub, nil
-}
-
-// Unsubscribe ends a subscription: a host's, or a client connection's.
-func (s *Session) Unsubscribe(sub *Subscriber) error {
-	if sub.conn == nil {
-		sub.close()
-		return nil
-	}
-	return s.unsubscribe(sub.conn, &signaling.Message{StreamID: sub.stream.id})
 }

@@ -40,7 +40,7 @@ func TestHostPublishAndRecord(t *testing.T) {
 		t.Fatalf("stream %+v", ev.Stream)
 	}
 
-	rec, err := s.Subscribe(pub.Stream().ID(), true, true)
+	rec, err := s.Subscribe(pub.Stream().ID(), crossbar.SubscribeOptions{Audio: true, Video: true})
 	if err != nil {
 		t.Fatal(err)
 	}

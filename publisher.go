@@ -164,7 +164,7 @@ func (s *Session) Publish(opts PublishOptions) (*Publisher, error) {
 	})
 	if err != nil {
 		s.disconnect(c.id, ReasonClientDisconnected)
-		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	st.pub = &Publisher{stream: st}
 	if opts.Audio.MimeType != "" {

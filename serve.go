@@ -51,7 +51,7 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 		}
 		m, err := signaling.Decode(b)
 		if err != nil {
-			s.reply(c, 0, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
+			s.reply(c, 0, nil, fmt.Errorf("%w: %w", ErrBadRequest, err))
 			continue
 		}
 		switch m.Type {
@@ -100,7 +100,7 @@ func readConnect(ctx context.Context, t signaling.Transport) (*signaling.Message
 	}
 	m, err := signaling.Decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if m.Type != signaling.TypeConnect {
 		return m, fmt.Errorf("%w: %q before connect", ErrNotConnected, m.Type)

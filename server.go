@@ -179,11 +179,11 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	}
 	now := time.Now()
 	info := SessionInfo{
-		ID:        newSessionID(srv.cfg.APIKey, opts.Location, now),
-		MediaMode: opts.MediaMode,
-		Location:  opts.Location,
-		Metadata:  maps.Clone(opts.Metadata),
-		CreatedAt: now,
+		ID:           newSessionID(srv.cfg.APIKey, opts.Location, now),
+		MediaMode:    opts.MediaMode,
+		Location:     opts.Location,
+		Metadata:     maps.Clone(opts.Metadata),
+		CreationTime: now,
 	}
 	if err := srv.store.PutSession(ctx, info); err != nil {
 		return nil, fmt.Errorf("crossbar: store session: %w", err)

@@ -83,8 +83,8 @@ func (s *Session) Location() string { return s.info.Location }
 // Metadata returns a copy of the metadata given at creation.
 func (s *Session) Metadata() map[string]string { return maps.Clone(s.info.Metadata) }
 
-// CreatedAt returns when the session was created.
-func (s *Session) CreatedAt() time.Time { return s.info.CreatedAt }
+// CreationTime returns when the session was created.
+func (s *Session) CreationTime() time.Time { return s.info.CreationTime }
 
 // OnConnectionCreated sets the callback run when a client connects.
 // Callbacks of a session run one at a time, in the order of the events, on a

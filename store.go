@@ -22,11 +22,11 @@ const (
 // SessionInfo is the stored, shareable part of a session: what CreateSession
 // made. Live state (connections, streams) stays in the process serving it.
 type SessionInfo struct {
-	ID        string
-	MediaMode MediaMode
-	Location  string
-	Metadata  map[string]string
-	CreatedAt time.Time
+	ID           string
+	MediaMode    MediaMode
+	Location     string
+	Metadata     map[string]string
+	CreationTime time.Time
 }
 
 // Store keeps session records and token revocations. The default is in
@@ -91,7 +91,7 @@ func (m *MemoryStore) ListSessions(_ context.Context) ([]SessionInfo, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	list := slices.Collect(maps.Values(m.sessions))
-	slices.SortFunc(list, func(a, b SessionInfo) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortFunc(list, func(a, b SessionInfo) int { return a.CreationTime.Compare(b.CreationTime) })
 	return list, nil
 }
 

@@ -73,16 +73,16 @@ func newStream(c *Connection, d *signaling.Stream) (*Stream, error) {
 
 // Publisher returns the stream's media in the forwarding engine, or nil in
 // a relayed session.
-func (s *Stream) Publisher() *Publisher { return s.pub }
+func (st *Stream) Publisher() *Publisher { return st.pub }
 
 // Subscribers returns the stream's subscriptions by client connections.
-func (s *Stream) Subscribers() []*Subscriber {
-	sess := s.connection.session
+func (st *Stream) Subscribers() []*Subscriber {
+	sess := st.connection.session
 	sess.mu.Lock()
 	defer sess.unlock()
 	var list []*Subscriber
 	for _, c := range sess.connectionsLocked() {
-		if sub := c.media.subs[s.id]; sub != nil {
+		if sub := c.media.subs[st.id]; sub != nil {
 			list = append(list, sub)
 		}
 	}
@@ -90,54 +90,54 @@ func (s *Stream) Subscribers() []*Subscriber {
 }
 
 // ID returns the stream id.
-func (s *Stream) ID() string { return s.id }
+func (st *Stream) ID() string { return st.id }
 
 // Connection returns the connection that publishes the stream.
-func (s *Stream) Connection() *Connection { return s.connection }
+func (st *Stream) Connection() *Connection { return st.connection }
 
 // CreationTime returns when the stream was published.
-func (s *Stream) CreationTime() time.Time { return s.created }
+func (st *Stream) CreationTime() time.Time { return st.created }
 
 // Name returns the name the publisher gave the stream.
-func (s *Stream) Name() string { return s.name }
+func (st *Stream) Name() string { return st.name }
 
 // VideoType returns the kind of video, or "" for an audio-only stream.
-func (s *Stream) VideoType() VideoType { return s.videoType }
+func (st *Stream) VideoType() VideoType { return st.videoType }
 
 // HasAudio reports whether the stream currently sends audio.
-func (s *Stream) HasAudio() bool {
-	s.connection.session.mu.Lock()
-	defer s.connection.session.mu.Unlock()
-	return s.hasAudio
+func (st *Stream) HasAudio() bool {
+	st.connection.session.mu.Lock()
+	defer st.connection.session.mu.Unlock()
+	return st.hasAudio
 }
 
 // HasVideo reports whether the stream currently sends video.
-func (s *Stream) HasVideo() bool {
-	s.connection.session.mu.Lock()
-	defer s.connection.session.mu.Unlock()
-	return s.hasVideo
+func (st *Stream) HasVideo() bool {
+	st.connection.session.mu.Lock()
+	defer st.connection.session.mu.Unlock()
+	return st.hasVideo
 }
 
 // VideoDimensions returns the encoded video size.
-func (s *Stream) VideoDimensions() Dimensions {
-	s.connection.session.mu.Lock()
-	defer s.connection.session.mu.Unlock()
-	return s.dimensions
+func (st *Stream) VideoDimensions() Dimensions {
+	st.connection.session.mu.Lock()
+	defer st.connection.session.mu.Unlock()
+	return st.dimensions
 }
 
 // describe must be called with the session lock held.
-func (s *Stream) describe() signaling.Stream {
+func (st *Stream) describe() signaling.Stream {
 	d := signaling.Stream{
-		ID:           s.id,
-		ConnectionID: s.connection.id,
-		CreationTime: s.created.UnixMilli(),
-		Name:         s.name,
-		HasAudio:     s.hasAudio,
-		HasVideo:     s.hasVideo,
-		VideoType:    string(s.videoType),
+		ID:           st.id,
+		ConnectionID: st.connection.id,
+		CreationTime: st.created.UnixMilli(),
+		Name:         st.name,
+		HasAudio:     st.hasAudio,
+		HasVideo:     st.hasVideo,
+		VideoType:    string(st.videoType),
 	}
-	if s.dimensions != (Dimensions{}) {
-		d.VideoDimensions = &signaling.Dimensions{Width: s.dimensions.Width, Height: s.dimensions.Height}
+	if st.dimensions != (Dimensions{}) {
+		d.VideoDimensions = &signaling.Dimensions{Width: st.dimensions.Width, Height: st.dimensions.Height}
 	}
 	return d
 }

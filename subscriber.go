@@ -2,7 +2,6 @@ package crossbar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/sfu"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // Subscriber is one subscription to a stream: a client connection's, fed
@@ -31,31 +31,27 @@ type SubscriberStats struct {
 	Audio, Video sfu.DownTrackStats
 }
 
-// ErrNotReadable is returned by ReadRTP on a client connection's subscriber,
-// whose packets go to the client.
-var ErrNotReadable = errors.New("crossbar: subscriber is a client's; its packets go to the client")
-
 // Stream returns the subscribed stream.
-func (s *Subscriber) Stream() *Stream { return s.stream }
+func (sub *Subscriber) Stream() *Stream { return sub.stream }
 
 // Connection returns the subscribing connection, or nil for the host.
-func (s *Subscriber) Connection() *Connection { return s.conn }
+func (sub *Subscriber) Connection() *Connection { return sub.conn }
 
 // Stats returns the subscriber's counters.
-func (s *Subscriber) Stats() SubscriberStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (sub *Subscriber) Stats() SubscriberStats {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
 	var st SubscriberStats
-	if s.audio != nil {
-		st.Audio = s.audio.Stats()
+	if sub.audio != nil {
+		st.Audio = sub.audio.Stats()
 	}
-	if s.video != nil {
-		st.Video = s.video.Stats()
+	if sub.video != nil {
+		st.Video = sub.video.Stats()
 	}
-	if r := s.readers[webrtc.RTPCodecTypeAudio]; r != nil {
+	if r := sub.readers[webrtc.RTPCodecTypeAudio]; r != nil {
 		st.Audio = r.Stats()
 	}
-	if r := s.readers[webrtc.RTPCodecTypeVideo]; r != nil {
+	if r := sub.readers[webrtc.RTPCodecTypeVideo]; r != nil {
 		st.Video = r.Stats()
 	}
 	return st
@@ -64,15 +60,15 @@ func (s *Subscriber) Stats() SubscriberStats {
 // ReadRTP returns the next packet of the host subscriber's audio or video
 // track, rewritten to one continuous stream. It returns io.EOF once the
 // stream or the subscription ended.
-func (s *Subscriber) ReadRTP(ctx context.Context, kind webrtc.RTPCodecType) (*rtp.Packet, error) {
-	s.mu.Lock()
-	r := s.readers[kind]
-	s.mu.Unlock()
-	if s.conn != nil {
+func (sub *Subscriber) ReadRTP(ctx context.Context, kind webrtc.RTPCodecType) (*rtp.Packet, error) {
+	sub.mu.Lock()
+	r := sub.readers[kind]
+	sub.mu.Unlock()
+	if sub.conn != nil {
 		return nil, ErrNotReadable
 	}
 	if r == nil {
-		return nil, fmt.Errorf("crossbar: subscription to %s has no %s track", s.stream.id, kind)
+		return nil, fmt.Errorf("crossbar: subscription to %s has no %s track", sub.stream.id, kind)
 	}
 	return r.ReadRTP(ctx)
 }
@@ -80,43 +76,43 @@ func (s *Subscriber) ReadRTP(ctx context.Context, kind webrtc.RTPCodecType) (*rt
 // SetPreferredResolution asks for the simulcast layer closest to, and at
 // least, d (or the highest one if none is that large); a zero d asks for the
 // highest. The subscriber still gets less when its bandwidth is short.
-func (s *Subscriber) SetPreferredResolution(d Dimensions) {
-	s.mu.Lock()
-	s.prefSize = Dimensions{Width: max(d.Width, 0), Height: max(d.Height, 0)}
-	s.mu.Unlock()
-	s.applyPreferences()
+func (sub *Subscriber) SetPreferredResolution(d Dimensions) {
+	sub.mu.Lock()
+	sub.prefSize = Dimensions{Width: max(d.Width, 0), Height: max(d.Height, 0)}
+	sub.mu.Unlock()
+	sub.applyPreferences()
 }
 
 // SetPreferredFrameRate asks for the fewest temporal layers (codecs that
 // have them: VP8) that give at least fps frames a second; zero asks for all.
-func (s *Subscriber) SetPreferredFrameRate(fps float64) {
-	s.mu.Lock()
-	s.prefFPS = max(fps, 0)
-	s.mu.Unlock()
-	s.applyPreferences()
+func (sub *Subscriber) SetPreferredFrameRate(fps float64) {
+	sub.mu.Lock()
+	sub.prefFPS = max(fps, 0)
+	sub.mu.Unlock()
+	sub.applyPreferences()
 }
 
 // PreferredResolution and PreferredFrameRate return the preferences set.
-func (s *Subscriber) PreferredResolution() Dimensions {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.prefSize
+func (sub *Subscriber) PreferredResolution() Dimensions {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.prefSize
 }
 
 // PreferredFrameRate returns the preferred frame rate; zero: the highest.
-func (s *Subscriber) PreferredFrameRate() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.prefFPS
+func (sub *Subscriber) PreferredFrameRate() float64 {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.prefFPS
 }
 
 // VideoLayer returns the simulcast layer the subscriber receives (0 the
 // lowest), or -1 when it receives none (paused, video off for quality, or
 // not started yet).
-func (s *Subscriber) VideoLayer() int {
-	s.mu.Lock()
-	d := s.video
-	s.mu.Unlock()
+func (sub *Subscriber) VideoLayer() int {
+	sub.mu.Lock()
+	d := sub.video
+	sub.mu.Unlock()
 	if d == nil {
 		return -1
 	}
@@ -124,10 +120,10 @@ func (s *Subscriber) VideoLayer() int {
 }
 
 // applyPreferences hands the preferences to the video DownTrack.
-func (s *Subscriber) applyPreferences() {
-	s.mu.Lock()
-	d, size, fps := s.video, s.prefSize, s.prefFPS
-	s.mu.Unlock()
+func (sub *Subscriber) applyPreferences() {
+	sub.mu.Lock()
+	d, size, fps := sub.video, sub.prefSize, sub.prefFPS
+	sub.mu.Unlock()
 	if d != nil {
 		d.SetPreferredVideo(size.Width, size.Height, fps)
 	}
@@ -135,24 +131,34 @@ func (s *Subscriber) applyPreferences() {
 
 // setPaused stops or resumes one kind of a client subscription
 // (subscribeToAudio / subscribeToVideo).
-func (s *Subscriber) setPaused(kind webrtc.RTPCodecType, paused bool) {
-	s.mu.Lock()
-	d := s.video
+func (sub *Subscriber) setPaused(kind webrtc.RTPCodecType, paused bool) {
+	sub.mu.Lock()
+	d := sub.video
 	if kind == webrtc.RTPCodecTypeAudio {
-		d = s.audio
+		d = sub.audio
 	}
-	s.mu.Unlock()
+	sub.mu.Unlock()
 	if d != nil {
 		d.SetPaused(paused)
 	}
 }
 
+// Close ends the subscription: the host's readers, or a client
+// connection's copies (the client sees its subscriber destroyed).
+func (sub *Subscriber) Close() error {
+	if sub.conn == nil {
+		sub.close()
+		return nil
+	}
+	return sub.conn.session.unsubscribe(sub.conn, &signaling.Message{StreamID: sub.stream.id})
+}
+
 // close ends the subscription's readers; a connection's copies go with its
-// peer or with Unsubscribe.
-func (s *Subscriber) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.readers {
+// peer or with Close.
+func (sub *Subscriber) close() {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for _, r := range sub.readers {
 		r.Close()
 	}
 }

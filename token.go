@@ -194,9 +194,9 @@ func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) 
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, fmt.Errorf("%w: expired at %s", ErrTokenExpired, c.ExpiresAt.Time.UTC().Format(time.RFC3339))
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return nil, fmt.Errorf("%w: %v", ErrTokenNotYetValid, err)
+		return nil, fmt.Errorf("%w: %w", ErrTokenNotYetValid, err)
 	default:
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	// The leeway must not extend a token's life: check expiry exactly.
 	if !now.Before(c.ExpiresAt.Time) {
@@ -213,7 +213,7 @@ func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) 
 		return nil, fmt.Errorf("%w: no session_id", ErrInvalidToken)
 	}
 	if err := checkLimits(raw, &c, now); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	info := &TokenInfo{
 		ID:         TokenID(raw),
