@@ -316,14 +316,8 @@ func TestJSSignals(t *testing.T) {
 
 func TestJSReconnectsWithoutLosingOrRepeatingMessages(t *testing.T) {
 	r := newJSRig(t)
-	px, viaProxy := newProxy(t, r.url)
 	s := r.session()
-	p := r.browser.Open(t, "flaky", viaProxy+"/")
-	var res jsResult
-	p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "flaky")), &res)
-	if res.Error != nil {
-		t.Fatal(res.Error)
-	}
+	px, p, _ := joinViaProxy(t, r, s, "flaky")
 	other, _ := r.join("steady", s, crossbar.RolePublisher)
 	p.Wait("steady arrived", `S.connections.length === 2`, 5*time.Second)
 

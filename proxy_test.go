@@ -1,12 +1,18 @@
 package crossbar_test
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/internal/browsertest"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // proxy is a TCP relay on loopback whose links the test can cut, as a
@@ -117,4 +123,36 @@ func (p *proxy) close() {
 	p.ln.Close()
 	p.cut()
 	p.wg.Wait()
+}
+
+// flakyClient connects a Go client to s through a proxy, and another one
+// directly, and waits until the first has seen both. It returns the proxy,
+// the flaky client, the other and the flaky client's connection id.
+func flakyClient(t *testing.T, h *harness, s *crossbar.Session, opts *client.Options) (*proxy, *client.Session, *client.Session, string) {
+	t.Helper()
+	p, viaProxy := newProxy(t, h.ws)
+	flaky, err := client.Connect(context.Background(), viaProxy, h.token(s, crossbar.RolePublisher, "flaky"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { flaky.Disconnect() })
+	other := h.connect(s, crossbar.RolePublisher, "other")
+	next(t, flaky, signaling.TypeConnectionCreated) // itself
+	next(t, flaky, signaling.TypeConnectionCreated) // other
+	return p, flaky, other, flaky.Connection().ID
+}
+
+// joinViaProxy opens a page whose link to the server goes through a proxy
+// and connects it to s as name. It returns the proxy, the page and its
+// connection id.
+func joinViaProxy(t *testing.T, r *jsRig, s *crossbar.Session, name string) (*proxy, *browsertest.Page, string) {
+	t.Helper()
+	px, viaProxy := newProxy(t, r.url)
+	p := r.browser.Open(t, name, viaProxy+"/")
+	var res jsResult
+	p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, name)), &res)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	return px, p, res.ID
 }

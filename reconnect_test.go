@@ -16,17 +16,8 @@ func TestReconnectWithinGraceKeepsTheConnection(t *testing.T) {
 	h := newHarness(t, crossbar.Config{ReconnectGrace: 5 * time.Second})
 	s := h.session()
 	host := watch(s)
-	p, viaProxy := newProxy(t, h.ws)
+	p, flaky, other, id := flakyClient(t, h, s, nil)
 	ctx := context.Background()
-	flaky, err := client.Connect(ctx, viaProxy, h.token(s, crossbar.RolePublisher, "flaky"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer flaky.Disconnect()
-	other := h.connect(s, crossbar.RolePublisher, "other")
-	next(t, flaky, signaling.TypeConnectionCreated) // itself
-	next(t, flaky, signaling.TypeConnectionCreated) // other
-	id := flaky.Connection().ID
 
 	p.cut()
 	next(t, flaky, client.TypeReconnecting)
