@@ -176,18 +176,7 @@ func TestPartitionedClientNoticesAndResumes(t *testing.T) {
 	healed := time.Now()
 	nextWithin(t, flaky, 15*time.Second, client.TypeReconnected)
 	t.Logf("partitioned Go client: resumed %v after the partition healed", time.Since(healed).Round(10*time.Millisecond))
-	if ev := next(t, flaky, signaling.TypeSignal); ev.Signal.Data != "while away" {
-		t.Fatalf("got %+v", ev.Signal)
-	}
-	if flaky.Connection().ID != id {
-		t.Fatalf("connection id changed from %s to %s", id, flaky.Connection().ID)
-	}
-	if err := flaky.Signal(ctx, other.Connection().ID, "t", "back"); err != nil {
-		t.Fatal(err)
-	}
-	if ev := next(t, other, signaling.TypeSignal, signaling.TypeConnectionDestroyed); ev.Type != signaling.TypeSignal || ev.Signal.Data != "back" {
-		t.Fatalf("other got %+v", ev)
-	}
+	checkResumed(t, flaky, other, id)
 }
 
 // A publisher that dies (its media and its signaling go silent at once) has

@@ -26,18 +26,7 @@ func TestReconnectWithinGraceKeepsTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(t, flaky, client.TypeReconnected)
-	if ev := next(t, flaky, signaling.TypeSignal); ev.Signal.Data != "while away" {
-		t.Fatalf("got %+v", ev.Signal)
-	}
-	if flaky.Connection().ID != id {
-		t.Fatalf("connection id changed from %s to %s", id, flaky.Connection().ID)
-	}
-	if err := flaky.Signal(ctx, other.Connection().ID, "t", "back"); err != nil {
-		t.Fatal(err)
-	}
-	if ev := next(t, other, signaling.TypeSignal); ev.Signal.Data != "back" || ev.Signal.From != id {
-		t.Fatalf("other got %+v", ev.Signal)
-	}
+	checkResumed(t, flaky, other, id)
 	none(t, other, 100*time.Millisecond, signaling.TypeConnectionDestroyed, signaling.TypeConnectionCreated)
 	none(t, flaky, 100*time.Millisecond, signaling.TypeConnectionCreated, signaling.TypeSignal)
 	host.waitFor(t, []string{"created flaky", "created other", "signal other->flaky t:while away", "signal flaky->other t:back"})
@@ -83,5 +72,23 @@ func TestResumeNeedsTheKey(t *testing.T) {
 		Resume: &signaling.Resume{ConnectionID: a.Connection().ID, Key: "guess"}})
 	if m := read(t, ws); m.Type != signaling.TypeError || m.Error.Code != 404 {
 		t.Fatalf("got %+v", m)
+	}
+}
+
+// checkResumed checks that flaky, back on its connection id, got the signal
+// "while away" that other sent it, and that a signal back reaches other.
+func checkResumed(t *testing.T, flaky, other *client.Session, id string) {
+	t.Helper()
+	if ev := next(t, flaky, signaling.TypeSignal); ev.Signal.Data != "while away" {
+		t.Fatalf("got %+v", ev.Signal)
+	}
+	if flaky.Connection().ID != id {
+		t.Fatalf("connection id changed from %s to %s", id, flaky.Connection().ID)
+	}
+	if err := flaky.Signal(context.Background(), other.Connection().ID, "t", "back"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, other, signaling.TypeSignal, signaling.TypeConnectionDestroyed); ev.Type != signaling.TypeSignal || ev.Signal.Data != "back" || ev.Signal.From != id {
+		t.Fatalf("other got %+v", ev)
 	}
 }
