@@ -42,6 +42,7 @@ func garbage(n int) [][]byte {
 // Packets of SSRCs a connection never negotiated are dropped before Pion
 // sees them: a flood of them from a publisher's own address grows no
 // memory, and the publisher's real media keeps flowing to its subscriber.
+// (Timings are left to the load tool: a loaded machine stretches them.)
 func TestUnknownSSRCFloodIsDropped(t *testing.T) {
 	for name, cfg := range map[string]Config{
 		"shared port": {LoopbackOnly: true},
@@ -70,33 +71,36 @@ func TestUnknownSSRCFloodIsDropped(t *testing.T) {
 			}
 			server := &net.UDPAddr{IP: net.ParseIP(pair.Remote.Address), Port: int(pair.Remote.Port)}
 			before := heapInUse()
+			in0 := video.Stats().PacketsIn
+			_, out0 := got.counts()
 			const flood = 40000
 			packets := garbage(flood)
 			start := time.Now()
-			longest, last, lastCount := time.Duration(0), time.Now(), 0
 			for i, b := range packets {
 				if _, err := conn.WriteToUDP(b, server); err != nil {
 					t.Fatal(err)
 				}
 				if i%200 == 199 {
-					time.Sleep(10 * time.Millisecond) // 20,000 packets a second
-					if n, _ := got.counts(); n > lastCount {
-						lastCount, last = n, time.Now()
-					} else {
-						longest = max(longest, time.Since(last))
-					}
+					time.Sleep(10 * time.Millisecond) // at most 20,000 packets a second
 				}
 			}
 			after := heapInUse()
-			t.Logf("%d garbage packets in %v: heap %.1f -> %.1f MB; longest pause in the subscriber's video %v",
-				flood, time.Since(start).Round(time.Millisecond), float64(before)/1e6, float64(after)/1e6, longest.Round(time.Millisecond))
+			// The publisher's own packets got through the gate, and the
+			// subscriber's video kept coming.
+			in := video.Stats().PacketsIn - in0
+			if in == 0 {
+				t.Fatal("the publisher's video did not get through during the flood")
+			}
+			waitFor(t, 10*time.Second, "the subscriber to get as much video as the flood let through", func() bool {
+				_, out := got.counts()
+				return uint64(out-out0) >= in
+			})
+			t.Logf("%d garbage packets in %v: heap %.1f -> %.1f MB; %d of the publisher's video packets got through meanwhile",
+				flood, time.Since(start).Round(time.Millisecond), float64(before)/1e6, float64(after)/1e6, in)
 			if after > before+4<<20 {
 				t.Errorf("heap grew %.1f MB under the flood", float64(after-before)/1e6)
 			}
-			if longest > time.Second {
-				t.Errorf("the subscriber's video paused %v under the flood", longest)
-			}
-		})
+	})
 	}
 }
 
