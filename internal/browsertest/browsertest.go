@@ -38,13 +38,40 @@ func findChromium() string {
 	return ""
 }
 
-// Browser is one headless Chromium process.
+// Browser is a fresh profile (a browser context: no cookies, storage or
+// permissions shared with other Browsers) in the test binary's headless
+// Chromium, which starts with the first New and ends with Main.
 type Browser struct {
 	ctx context.Context
 }
 
-// New starts a browser that ends with the test. It skips the test, or with
-// CI set fails it, when Chromium is not installed.
+// process is the test binary's Chromium: one start instead of one a test.
+var process struct {
+	once   sync.Once
+	ctx    context.Context // its first tab's: the browser lives while it does
+	cancel func()
+	dir    string // its profile directory
+	err    error
+}
+
+// Main runs a package's tests, then ends the Chromium they started; use it
+// in TestMain, around the leak checks: goleak.VerifyTestMain(browsertest.Main(m)).
+func Main(m interface{ Run() int }) interface{ Run() int } { return mainRunner{m} }
+
+type mainRunner struct{ m interface{ Run() int } }
+
+func (r mainRunner) Run() int {
+	code := r.m.Run()
+	if process.cancel != nil {
+		process.cancel()
+		os.RemoveAll(process.dir)
+	}
+	return code
+}
+
+// New returns a fresh profile that is closed with the test. It skips the
+// test, or with CI set fails it, when Chromium is not installed, and with
+// -short.
 func New(t testing.TB) *Browser {
 	t.Helper()
 	if testing.Short() {
@@ -58,9 +85,28 @@ func New(t testing.TB) *Browser {
 		}
 		t.Skip(msg)
 	}
+	process.once.Do(func() { process.err = start(path) })
+	if process.err != nil {
+		t.Fatalf("start %s: %v", path, process.err)
+	}
+	ctx, cancel := chromedp.NewContext(process.ctx, chromedp.WithNewBrowserContext())
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		t.Fatalf("new browser context: %v", err)
+	}
+	t.Cleanup(cancel)
+	return &Browser{ctx: ctx}
+}
+
+// start starts the Chromium process.
+func start(path string) error {
+	dir, err := os.MkdirTemp("", "browsertest-")
+	if err != nil {
+		return err
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),
@@ -90,13 +136,15 @@ func New(t testing.TB) *Browser {
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		cancelAlloc()
-		t.Fatalf("start %s: %v", path, err)
+		os.RemoveAll(dir)
+		return err
 	}
-	t.Cleanup(func() {
+	process.ctx, process.dir = ctx, dir
+	process.cancel = func() {
 		cancel()
 		cancelAlloc()
-	})
-	return &Browser{ctx: ctx}
+	}
+	return nil
 }
 
 // Page is one browser tab.
