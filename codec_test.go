@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -136,4 +137,51 @@ func TestSubscriptionToAnUndecodableCodecFailsAlone(t *testing.T) {
 	if c, ok := sub2.Codec(webrtc.RTPCodecTypeVideo); !ok || c.MimeType != webrtc.MimeTypeVP8 {
 		t.Errorf("video codec %+v, want VP8", c)
 	}
+}
+
+// noH264Page makes the page answer offers without H.264 for video, as a
+// browser that cannot decode it (Firefox in Debian) does.
+const noH264Page = `(() => {
+  const createAnswer = RTCPeerConnection.prototype.createAnswer;
+  RTCPeerConnection.prototype.createAnswer = function (...args) {
+    const codecs = RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => !/h264/i.test(c.mimeType));
+    for (const t of this.getTransceivers()) {
+      if (t.receiver.track.kind === 'video' && !t.stopped) t.setCodecPreferences(codecs);
+    }
+    return createAnswer.apply(this, args);
+  };
+  return true;
+})()`
+
+// TestJSSubscriptionToAnUndecodableCodecFailsAlone: a page that cannot
+// decode H.264 subscribes to an H.264 stream. The subscribe callback gets
+// error 1502 at once, not the media timeout; the page's next subscription,
+// to a camera published afterwards, plays.
+func TestJSSubscriptionToAnUndecodableCodecFailsAlone(t *testing.T) {
+	r := newJSRig(t)
+	s := r.session()
+	camera, err := s.Publish(crossbar.PublishOptions{Name: "h264", Audio: opus, Video: h264})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.join("firefox", s, crossbar.RolePublisher)
+	p.Eval(noH264Page, nil)
+	start := time.Now()
+	var res jsResult
+	p.Eval(fmt.Sprintf(`new Promise((resolve) => S.subscribe(S.streams.get(%q), document.body, {insertMode: 'append'},
+		(err) => resolve(err ? failure(err) : {id: 'subscribed'})))`, camera.Stream().ID()), &res)
+	if res.Error == nil || res.Error.Code != 1502 || res.Error.Name != "OT_UNSUPPORTED_CODEC" {
+		t.Fatalf("subscribe to H.264: error %+v, want 1502 OT_UNSUPPORTED_CODEC", res.Error)
+	}
+	t.Logf("subscribe to H.264 failed after %v: %s", time.Since(start).Round(time.Millisecond), res.Error.Message)
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("the error took %v", elapsed)
+	}
+	p.Wait("failed subscriber removed", `!document.querySelector('.OT_subscriber') && OT.subscribers.length === 0`, mediaWait)
+
+	pub, _ := r.join("chromium", s, crossbar.RolePublisher)
+	p.Eval(`S.on('streamCreated', (e) => S.subscribe(e.stream, document.body, {insertMode: 'append'}))`, nil)
+	publish(t, pub, `{resolution: '320x240'}`)
+	p.WaitVideos(subscriberVideos, 1, mediaWait)
+	p.WaitInboundAudio(mediaWait)
 }

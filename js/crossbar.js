@@ -43,6 +43,7 @@
     CONNECTION_LIMIT_EXCEEDED: 1027,
     UNABLE_TO_PUBLISH: 1500,
     UNABLE_TO_SUBSCRIBE: 1501,
+    UNSUPPORTED_CODEC: 1502,
     UNABLE_TO_FORCE_DISCONNECT: 1520,
     UNABLE_TO_FORCE_UNPUBLISH: 1530,
     STREAM_NOT_FOUND: 1535,
@@ -1080,6 +1081,7 @@
     #session;
     #stopLevels;
     #started;
+    #fail;
     #destroyed = false;
 
     constructor(session, stream, target, props) {
@@ -1093,6 +1095,8 @@
       this.#widget.video.volume = this.properties.audioVolume / 100;
       this.#widget.toggle('OT_audio-only', !this.#videoOn());
       this.started = new Promise((resolve) => (this.#started = resolve));
+      this.failed = new Promise((_, reject) => (this.#fail = reject));
+      this.failed.catch(() => {});
       this.#stopLevels = watchAudioLevel(this, () => this.#receivers().find((r) => r.track.kind === 'audio'));
       subscribers.add(this);
       // After subscribe() returns, so that its caller can listen.
@@ -1263,6 +1267,14 @@
 
     getRtcStatsReport() {
       return mergeReports(this.#receivers());
+    }
+
+    // fail ends a subscription the server gave up on (this browser cannot
+    // decode the stream's codec): subscribe() fails with err, and the
+    // subscriber is destroyed.
+    fail(err) {
+      this.#fail(err);
+      queueMicrotask(() => this.destroy());
     }
 
     // destroy removes the subscriber; the session stops the subscription.
@@ -1470,6 +1482,14 @@
         case 'videoEnabled': {
           const sub = this.#subscribed.get(m.streamId);
           if (sub && m.reason === 'quality') sub.qualityChanged(m.type === 'videoDisabled');
+          break;
+        }
+        case 'subscriptionFailed': {
+          const sub = this.#subscribed.get(m.streamId);
+          if (!sub) break;
+          this.#subscribed.delete(m.streamId); // the server ended it: no unsubscribe
+          this.#remote.delete(m.streamId);
+          sub.fail(fromServer(m.error));
           break;
         }
         case 'layers': {
@@ -1772,6 +1792,7 @@
         });
         await Promise.race([
           sub.started,
+          sub.failed,
           sleep(PUBLISH_TIMEOUT).then(() => {
             throw new OTError('OT_ICE_WORKFLOW_FAILED', 1554, `subscribe: no media arrived for ${id}`);
           }),
