@@ -755,6 +755,75 @@
     return new OTError(name, 1500, `cannot get media: ${err && err.message}`);
   }
 
+  // captureOptions resolves OpenTok's media options, those of
+  // OT.initPublisher and OT.getUserMedia (audioSource, videoSource,
+  // resolution, frameRate, facingMode, maxResolution, the audio processing
+  // switches), into what to capture: {screen, display, audio, video}.
+  // display holds getDisplayMedia's constraints for a screen share (screen
+  // is then true); audio and video hold getUserMedia's constraints, a
+  // MediaStreamTrack given as the source, or false for none. A screen share
+  // has no microphone unless audioSource or publishAudio: true asks for
+  // one, as in OpenTok.
+  function captureOptions(p) {
+    if ('audio' in p || 'video' in p) {
+      throw invalidParameter('expected OpenTok\'s options (audioSource, videoSource, resolution, frameRate...), not MediaStreamConstraints');
+    }
+    if (p.resolution && !RESOLUTIONS.includes(p.resolution)) throw invalidParameter(`resolution ${p.resolution}`);
+    const want = (src) => src !== null && src !== false;
+    const screen = SCREEN.includes(p.videoSource);
+    const out = { screen, display: null, audio: false, video: false };
+    if (screen) {
+      const max = p.maxResolution || {};
+      out.display = {
+        video: { width: { max: max.width || 1920 }, height: { max: max.height || 1080 }, frameRate: p.frameRate || 15 },
+        audio: false,
+      };
+    } else if (p.videoSource instanceof MediaStreamTrack) {
+      out.video = p.videoSource;
+    } else if (want(p.videoSource)) {
+      const [width, height] = (p.resolution || '640x480').split('x').map(Number);
+      out.video = { width: { ideal: width }, height: { ideal: height } };
+      if (p.frameRate) out.video.frameRate = { ideal: p.frameRate };
+      if (typeof p.videoSource === 'string') out.video.deviceId = { exact: p.videoSource };
+      if (p.facingMode) out.video.facingMode = p.facingMode;
+    }
+    const audioSource = screen && p.audioSource === undefined && p.publishAudio !== true ? null : p.audioSource;
+    if (audioSource instanceof MediaStreamTrack) {
+      out.audio = audioSource;
+    } else if (want(audioSource)) {
+      out.audio = {};
+      if (typeof audioSource === 'string') out.audio.deviceId = { exact: audioSource };
+      for (const k of ['echoCancellation', 'noiseSuppression', 'autoGainControl']) {
+        if (k in p) out.audio[k] = p[k];
+      }
+      if (p.disableAudioProcessing) Object.assign(out.audio, { echoCancellation: false, noiseSuppression: false, autoGainControl: false });
+    }
+    return out;
+  }
+
+  // capture gets the tracks captureOptions resolved, audio first. Media
+  // errors become OTErrors (code 1500).
+  async function capture(c) {
+    const tracks = [];
+    try {
+      if (c.display) tracks.push(...(await navigator.mediaDevices.getDisplayMedia(c.display)).getVideoTracks());
+      if (c.video instanceof MediaStreamTrack) tracks.push(c.video);
+      if (c.audio instanceof MediaStreamTrack) tracks.unshift(c.audio);
+      const audio = c.audio instanceof MediaStreamTrack ? false : c.audio;
+      const video = c.video instanceof MediaStreamTrack ? false : c.video;
+      if (audio || video) {
+        const ms = await navigator.mediaDevices.getUserMedia({ audio, video });
+        tracks.unshift(...ms.getAudioTracks());
+        tracks.push(...ms.getVideoTracks());
+      }
+    } catch (err) {
+      tracks.forEach((t) => t !== c.audio && t !== c.video && t.stop());
+      throw mediaError(err, c.screen);
+    }
+    if (!tracks.length) throw new OTError('OT_NO_VALID_CONSTRAINTS', 1500, 'neither audio nor video was asked for');
+    return tracks;
+  }
+
   /** Publisher is the local camera, screen or custom track, published or not. */
   class Publisher extends EventEmitter {
     #widget;
@@ -765,10 +834,11 @@
 
     constructor(target, props) {
       super();
-      this.properties = { publishAudio: true, publishVideo: true, name: '', ...props };
+      const capture = captureOptions(props || {});
+      // A screen share publishes audio only if asked to (captureOptions).
+      this.properties = { publishAudio: !capture.screen || Boolean(capture.audio), publishVideo: true, name: '', ...props };
       const p = this.properties;
-      if (p.resolution && !RESOLUTIONS.includes(p.resolution)) throw invalidParameter(`resolution ${p.resolution}`);
-      this.screen = SCREEN.includes(p.videoSource);
+      this.screen = capture.screen;
       this.#widget = new Widget('publisher', target, { fitMode: this.screen ? 'contain' : 'cover', ...p }, p.name);
       this.id = this.#widget.id;
       this.element = this.#widget.element;
@@ -781,17 +851,17 @@
       this.transceivers = []; // on the publisher PC, in routed sessions
       this.peers = new Map(); // connection id -> PeerLink to that subscriber, in relayed sessions
       this.relayed = false;
-      this.ready = this.#acquire();
+      this.ready = this.#acquire(capture);
       this.ready.catch(() => {});
       this.#stopLevels = watchAudioLevel(this, () => this.#senders().find((x) => x.track && x.track.kind === 'audio'));
       publishers.add(this);
     }
 
-    async #acquire() {
+    async #acquire(options) {
       const p = this.properties;
       let tracks;
       try {
-        tracks = await this.#tracks(p);
+        tracks = await capture(options);
       } catch (err) {
         const e = err instanceof OTError ? err : mediaError(err, this.screen);
         this.emit(new Event('accessDenied', { message: e.message }));
@@ -817,46 +887,6 @@
       this.#widget.toggle('OT_audio-only', !this.#media.getVideoTracks().length || p.publishVideo === false);
       if (!this.#media.getVideoTracks().length) this.#widget.toggle('OT_loading', false);
       this.emit(new Event('videoElementCreated', { element: v }));
-    }
-
-    async #tracks(p) {
-      const tracks = [];
-      const want = (src) => src !== null && src !== false;
-      const size = (p.resolution || '640x480').split('x').map(Number);
-      let video = false;
-      if (this.screen) {
-        const max = p.maxResolution || {};
-        const ds = await navigator.mediaDevices.getDisplayMedia({
-          video: { width: { max: max.width || 1920 }, height: { max: max.height || 1080 }, frameRate: p.frameRate || 15 },
-          audio: false,
-        });
-        tracks.push(...ds.getVideoTracks());
-      } else if (p.videoSource instanceof MediaStreamTrack) {
-        tracks.push(p.videoSource);
-      } else if (want(p.videoSource)) {
-        video = { width: { ideal: size[0] }, height: { ideal: size[1] } };
-        if (p.frameRate) video.frameRate = { ideal: p.frameRate };
-        if (typeof p.videoSource === 'string') video.deviceId = { exact: p.videoSource };
-        if (p.facingMode) video.facingMode = p.facingMode;
-      }
-      let audio = false;
-      if (p.audioSource instanceof MediaStreamTrack) {
-        tracks.unshift(p.audioSource);
-      } else if (want(p.audioSource)) {
-        audio = {};
-        if (typeof p.audioSource === 'string') audio.deviceId = { exact: p.audioSource };
-        for (const k of ['echoCancellation', 'noiseSuppression', 'autoGainControl']) {
-          if (k in p) audio[k] = p[k];
-        }
-        if (p.disableAudioProcessing) Object.assign(audio, { echoCancellation: false, noiseSuppression: false, autoGainControl: false });
-      }
-      if (audio || video) {
-        const ms = await navigator.mediaDevices.getUserMedia({ audio, video });
-        tracks.unshift(...ms.getAudioTracks());
-        tracks.push(...ms.getVideoTracks());
-      }
-      if (!tracks.length) throw new OTError('OT_NO_VALID_CONSTRAINTS', 1500, 'the publisher has neither audio nor video');
-      return tracks;
     }
 
     // encodings returns the sendEncodings of the video track. Sent to the
@@ -1989,8 +2019,11 @@
       return withCallback(p, cb);
     },
 
-    getUserMedia(constraints) {
-      return navigator.mediaDevices.getUserMedia(constraints || { audio: true, video: true });
+    // getUserMedia captures the media OpenTok's options ask for (those of
+    // initPublisher: audioSource, videoSource, resolution, frameRate...)
+    // and resolves with it as a MediaStream.
+    async getUserMedia(props) {
+      return new MediaStream(await capture(captureOptions(props || {})));
     },
 
     // unblockAudio plays the sound of subscribers the browser kept muted.
