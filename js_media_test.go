@@ -140,3 +140,56 @@ func TestJSScreenShareHasNoMicrophoneUnlessAsked(t *testing.T) {
 		t.Errorf("screen share stream: hasAudio %v, videoType %q", st.HasAudio(), st.VideoType())
 	}
 }
+
+// TestJSPublisherAudioLevelBeforePublishing: a publisher that is not
+// published reports its microphone's level (Chromium's fake one beeps
+// twice a second) in audioLevelUpdated, about every 60 ms.
+func TestJSPublisherAudioLevelBeforePublishing(t *testing.T) {
+	r := newJSRig(t)
+	p := r.browser.Open(t, "levels", r.url+"/")
+	var got struct {
+		Count          int
+		Min, Max       float64
+		Interval       float64
+		Published      bool
+		OutOfRange     int
+		SilentAfterOff bool
+	}
+	p.Eval(`new Promise((resolve) => {
+		const pub = OT.initPublisher(document.body, {insertMode: 'append', videoSource: null});
+		const levels = [], times = [];
+		const onLevel = (e) => {
+			levels.push(e.audioLevel);
+			times.push(performance.now());
+			if (levels.length < 40 || Math.max(...levels) < 0.05) return;
+			pub.off('audioLevelUpdated', onLevel);
+			const out = {count: levels.length, min: Math.min(...levels), max: Math.max(...levels),
+				interval: (times[times.length - 1] - times[0]) / (times.length - 1),
+				published: Boolean(pub.stream || pub.session), outOfRange: levels.filter((l) => !(l >= 0 && l <= 1)).length};
+			// publishAudio(false) silences the level.
+			pub.publishAudio(false);
+			const quiet = [];
+			pub.on('audioLevelUpdated', (e) => {
+				quiet.push(e.audioLevel);
+				if (quiet.length >= 20) resolve({...out, silentAfterOff: Math.max(...quiet.slice(5)) === 0});
+			});
+		};
+		pub.on('audioLevelUpdated', onLevel);
+	})`, &got)
+	t.Logf("%d levels from %.3f to %.3f, every %.0f ms", got.Count, got.Min, got.Max, got.Interval)
+	if got.Published {
+		t.Error("the publisher was published")
+	}
+	if got.OutOfRange > 0 {
+		t.Errorf("%d levels out of 0..1", got.OutOfRange)
+	}
+	if got.Min > 0.01 {
+		t.Errorf("lowest level %.3f: the silence between beeps is not measured", got.Min)
+	}
+	if got.Interval < 30 || got.Interval > 120 {
+		t.Errorf("levels every %.0f ms, want about 60", got.Interval)
+	}
+	if !got.SilentAfterOff {
+		t.Error("levels after publishAudio(false) are not 0")
+	}
+}

@@ -728,15 +728,52 @@
     }
   }
 
-  // watchAudioLevel polls an emitter's audio level while it has
-  // audioLevelUpdated listeners, and returns the function that stops it.
-  function watchAudioLevel(emitter, part) {
+  const LEVEL_INTERVAL = 60; // ms between audioLevelUpdated events, as OpenTok's
+
+  // watchAudioLevel emits an emitter's audio level while it has
+  // audioLevelUpdated listeners: level() returns it (0..1), or undefined
+  // while there is none. It returns the function that stops it.
+  function watchAudioLevel(emitter, level) {
     const timer = setInterval(async () => {
-      const p = part();
-      if (!p || !emitter.hasListeners('audioLevelUpdated')) return;
-      emitter.emit(new Event('audioLevelUpdated', { audioLevel: await audioLevelOf(p) }));
-    }, 100);
+      if (!emitter.hasListeners('audioLevelUpdated')) return;
+      const audioLevel = await level();
+      if (audioLevel !== undefined) emitter.emit(new Event('audioLevelUpdated', { audioLevel }));
+    }, LEVEL_INTERVAL);
     return () => clearInterval(timer);
+  }
+
+  /**
+   * LevelMeter measures a local audio track with Web Audio: the peak of the
+   * last 4096 samples (about 85 ms, more than the time between two
+   * readings), so a publisher reports levels before it is published, when
+   * it has no RTP sender to read them from.
+   */
+  class LevelMeter {
+    #ctx = new AudioContext();
+    #analyser;
+    #samples;
+
+    constructor(track) {
+      this.track = track;
+      this.#analyser = new AnalyserNode(this.#ctx, { fftSize: 4096 });
+      this.#samples = new Float32Array(this.#analyser.fftSize);
+      this.#ctx.createMediaStreamSource(new MediaStream([track])).connect(this.#analyser);
+      if (this.#ctx.state !== 'running') this.#ctx.resume().catch(() => {});
+    }
+
+    // level returns the track's level (0..1), or undefined while the
+    // browser keeps the audio context suspended (no user gesture yet).
+    level() {
+      if (this.#ctx.state !== 'running') return undefined;
+      this.#analyser.getFloatTimeDomainData(this.#samples);
+      let peak = 0;
+      for (const x of this.#samples) peak = Math.max(peak, Math.abs(x));
+      return Math.min(1, peak);
+    }
+
+    close() {
+      this.#ctx.close().catch(() => {});
+    }
   }
 
   // -------------------------------------------------------------- publisher
@@ -829,6 +866,7 @@
     #widget;
     #media = null; // MediaStream
     #stopLevels;
+    #meter = null; // LevelMeter of the audio track, made when levels are first listened for
     #destroyed = false;
     #destroying = false;
 
@@ -853,8 +891,24 @@
       this.relayed = false;
       this.ready = this.#acquire(capture);
       this.ready.catch(() => {});
-      this.#stopLevels = watchAudioLevel(this, () => this.#senders().find((x) => x.track && x.track.kind === 'audio'));
+      this.#stopLevels = watchAudioLevel(this, () => this.#audioLevel());
       publishers.add(this);
+    }
+
+    // audioLevel measures the audio track, published or not; without Web
+    // Audio running, the sender's statistics give the level once published.
+    async #audioLevel() {
+      const track = this.#media && this.#media.getAudioTracks()[0];
+      if (!track) return undefined;
+      if (this.#meter && this.#meter.track !== track) {
+        this.#meter.close();
+        this.#meter = null;
+      }
+      if (!this.#meter && typeof AudioContext === 'function') this.#meter = new LevelMeter(track);
+      const level = this.#meter ? this.#meter.level() : undefined;
+      if (level !== undefined) return level;
+      const sender = this.#senders().find((x) => x.track && x.track.kind === 'audio');
+      return sender ? audioLevelOf(sender) : undefined;
     }
 
     async #acquire(options) {
@@ -1084,6 +1138,7 @@
       }
       this.#destroyed = true;
       this.#stopLevels();
+      if (this.#meter) this.#meter.close();
       if (this.#media && !(this.properties.videoSource instanceof MediaStreamTrack)) this.#media.getTracks().forEach((t) => t.stop());
       this.#widget.remove();
       publishers.remove(this);
@@ -1127,7 +1182,10 @@
       this.started = new Promise((resolve) => (this.#started = resolve));
       this.failed = new Promise((_, reject) => (this.#fail = reject));
       this.failed.catch(() => {});
-      this.#stopLevels = watchAudioLevel(this, () => this.#receivers().find((r) => r.track.kind === 'audio'));
+      this.#stopLevels = watchAudioLevel(this, () => {
+        const r = this.#receivers().find((x) => x.track.kind === 'audio');
+        return r ? audioLevelOf(r) : undefined;
+      });
       subscribers.add(this);
       // After subscribe() returns, so that its caller can listen.
       queueMicrotask(() => this.emit(new Event('videoElementCreated', { element: this.#widget.video })));
