@@ -33,6 +33,9 @@ var (
 	// subscriber, whose packets go to the client.
 	ErrNotReadable = errors.New("crossbar: subscriber is a client's; its packets go to the client")
 	ErrBadRequest  = errors.New("crossbar: bad request")
+	// ErrUnsupportedCodec ends a client's subscription to a stream whose
+	// codec the client's answer did not accept: it cannot decode it.
+	ErrUnsupportedCodec = errors.New("crossbar: unsupported codec")
 )
 
 // PermissionError reports an action the connection's role does not permit.
@@ -73,6 +76,7 @@ var clientCodes = []struct {
 	{ErrConnectionNotFound, 404, "OT_CONNECTION_NOT_FOUND"},
 	{ErrSignalTooLarge, 413, "OT_INVALID_PARAMETER"},
 	{ErrStreamNotFound, 1535, "OT_STREAM_NOT_FOUND"},
+	{ErrUnsupportedCodec, 1502, "OT_UNSUPPORTED_CODEC"},
 	{ErrRateLimited, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 	{ErrSignalDropped, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 }

@@ -49,6 +49,7 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 				s.mediaFailed(c)
 			}
 		},
+		OnSubscribeFailed: func(d *sfu.DownTrack, err error) { s.subscriptionFailed(c, d, err) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media for connection %s: %w", c.id, err)
@@ -439,6 +440,31 @@ func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video 
 		}
 	}
 	return nil
+}
+
+// subscriptionFailed ends the subscription of c that d belongs to, whose
+// codec c's answer did not accept, and tells the client why; its other
+// subscriptions carry on.
+func (s *Session) subscriptionFailed(c *Connection, d *sfu.DownTrack, cause error) {
+	s.mu.Lock()
+	var sub *Subscriber
+	for _, x := range c.media.subs {
+		if x.carries(d) {
+			sub = x
+			break
+		}
+	}
+	if sub == nil {
+		s.unlock()
+		return
+	}
+	delete(c.media.subs, sub.stream.id)
+	codec := d.Track().Codec().MimeType
+	err := fmt.Errorf("%w: this client cannot decode stream %s: its answer left out the %s codec %s", ErrUnsupportedCodec, sub.stream.id, d.Kind(), codec)
+	s.sendLocked(c, &signaling.Message{Type: signaling.TypeSubscriptionFailed, StreamID: sub.stream.id, Error: ClientError(err)})
+	s.log.Warn("subscription failed", "stream", sub.stream.id, "connection", c.id, "codec", codec, "err", cause)
+	s.unlock()
+	s.detachSubscriber(c, sub)
 }
 
 // detachSubscriber removes a subscription's tracks from the peer.

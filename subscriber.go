@@ -37,6 +37,13 @@ func (sub *Subscriber) Stream() *Stream { return sub.stream }
 // Connection returns the subscribing connection, or nil for the host.
 func (sub *Subscriber) Connection() *Connection { return sub.conn }
 
+// carries reports whether d is one of the subscription's tracks.
+func (s *Subscriber) carries(d *sfu.DownTrack) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return d != nil && (s.audio == d || s.video == d)
+}
+
 // Stats returns the subscriber's counters.
 func (sub *Subscriber) Stats() SubscriberStats {
 	sub.mu.Lock()

@@ -216,6 +216,8 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 		}
 	case signaling.TypeMuteForced, signaling.TypeStreamPropertyChanged:
 		s.mutedByModerator(msg)
+	case signaling.TypeSubscriptionFailed:
+		s.subscriptionFailed(msg)
 	case signaling.TypeStreamCreated:
 		if msg.Stream == nil {
 			return

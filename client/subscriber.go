@@ -140,6 +140,25 @@ func (s *Session) Subscribe(ctx context.Context, streamID string, opts Subscribe
 	return sub, nil
 }
 
+// subscriptionFailed ends the subscription the server gave up on: this
+// client cannot receive the stream's codec. Its error wraps
+// ErrSubscriptionEnded and the server's *signaling.Error (code 1502).
+func (s *Session) subscriptionFailed(msg *signaling.Message) {
+	m := &s.media
+	m.mu.Lock()
+	sub := m.subscribers[msg.StreamID]
+	m.mu.Unlock()
+	if sub == nil {
+		return
+	}
+	var cause error = errors.New("no reason given")
+	if msg.Error != nil {
+		cause = msg.Error
+	}
+	s.removeSubscriber(sub)
+	sub.end(fmt.Errorf("%w: the server ended the subscription to stream %s: %w", ErrSubscriptionEnded, msg.StreamID, cause))
+}
+
 // removeSubscriber stops routing tracks and events to sub.
 func (s *Session) removeSubscriber(sub *Subscriber) {
 	m := &s.media
@@ -196,7 +215,9 @@ func (sub *Subscriber) Stats() SubscriberStats {
 }
 
 // Done is closed when the subscription ends: Unsubscribe, the stream
-// ended, or the session ended. Err then says why.
+// ended, the session ended, or the server ended it because this client
+// cannot receive the stream's codec (its answer left the codec out; the
+// error then holds a *signaling.Error with code 1502). Err says why.
 func (sub *Subscriber) Done() <-chan struct{} { return sub.done }
 
 // Err returns nil while the subscription is live, and then why it ended.

@@ -83,22 +83,28 @@ declare namespace OT {
 
   type Resolution = '1920x1080' | '1280x960' | '1280x720' | '640x480' | '640x360' | '320x240' | '320x180';
 
-  interface PublisherProperties extends WidgetProperties {
-    name?: string;
-    publishAudio?: boolean;
-    publishVideo?: boolean;
+  /** What OT.getUserMedia and OT.initPublisher capture. */
+  interface GetUserMediaProperties {
     /** A deviceId, a track, null or false for none, or 'screen' (also 'window', 'application', 'browser') to share the screen. */
     videoSource?: string | MediaStreamTrack | null | false;
+    /** A deviceId, a track, or null or false for none. Default: the microphone, except for a screen share, which has none unless asked (publishAudio: true asks for the default microphone). */
     audioSource?: string | MediaStreamTrack | null | false;
     resolution?: Resolution;
     frameRate?: 30 | 15 | 7 | 1;
     maxResolution?: Dimensions;
     facingMode?: 'user' | 'environment' | 'left' | 'right';
-    mirror?: boolean;
     echoCancellation?: boolean;
     noiseSuppression?: boolean;
     autoGainControl?: boolean;
     disableAudioProcessing?: boolean;
+  }
+
+  interface PublisherProperties extends WidgetProperties, GetUserMediaProperties {
+    name?: string;
+    /** Default true, false for a screen share without an audioSource. */
+    publishAudio?: boolean;
+    publishVideo?: boolean;
+    mirror?: boolean;
     /** Send the video in simulcast layers (1/4, 1/2 and full size) that the server picks from per subscriber. Default: true for a camera, false otherwise. */
     simulcast?: boolean;
   }
@@ -284,7 +290,7 @@ declare namespace OT {
   function getDevices(
     callback?: Callback<{ kind: 'audioInput' | 'videoInput'; deviceId: string; label: string }[]>,
   ): Promise<{ kind: 'audioInput' | 'videoInput'; deviceId: string; label: string }[]>;
-  function getUserMedia(constraints?: MediaStreamConstraints): Promise<MediaStream>;
+  function getUserMedia(properties?: GetUserMediaProperties): Promise<MediaStream>;
   function unblockAudio(): Promise<void>;
   function setLogLevel(level: number): void;
   function log(...args: any[]): void;

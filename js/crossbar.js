@@ -43,6 +43,7 @@
     CONNECTION_LIMIT_EXCEEDED: 1027,
     UNABLE_TO_PUBLISH: 1500,
     UNABLE_TO_SUBSCRIBE: 1501,
+    UNSUPPORTED_CODEC: 1502,
     UNABLE_TO_FORCE_DISCONNECT: 1520,
     UNABLE_TO_FORCE_UNPUBLISH: 1530,
     STREAM_NOT_FOUND: 1535,
@@ -727,15 +728,52 @@
     }
   }
 
-  // watchAudioLevel polls an emitter's audio level while it has
-  // audioLevelUpdated listeners, and returns the function that stops it.
-  function watchAudioLevel(emitter, part) {
+  const LEVEL_INTERVAL = 60; // ms between audioLevelUpdated events, as OpenTok's
+
+  // watchAudioLevel emits an emitter's audio level while it has
+  // audioLevelUpdated listeners: level() returns it (0..1), or undefined
+  // while there is none. It returns the function that stops it.
+  function watchAudioLevel(emitter, level) {
     const timer = setInterval(async () => {
-      const p = part();
-      if (!p || !emitter.hasListeners('audioLevelUpdated')) return;
-      emitter.emit(new Event('audioLevelUpdated', { audioLevel: await audioLevelOf(p) }));
-    }, 100);
+      if (!emitter.hasListeners('audioLevelUpdated')) return;
+      const audioLevel = await level();
+      if (audioLevel !== undefined) emitter.emit(new Event('audioLevelUpdated', { audioLevel }));
+    }, LEVEL_INTERVAL);
     return () => clearInterval(timer);
+  }
+
+  /**
+   * LevelMeter measures a local audio track with Web Audio: the peak of the
+   * last 4096 samples (about 85 ms, more than the time between two
+   * readings), so a publisher reports levels before it is published, when
+   * it has no RTP sender to read them from.
+   */
+  class LevelMeter {
+    #ctx = new AudioContext();
+    #analyser;
+    #samples;
+
+    constructor(track) {
+      this.track = track;
+      this.#analyser = new AnalyserNode(this.#ctx, { fftSize: 4096 });
+      this.#samples = new Float32Array(this.#analyser.fftSize);
+      this.#ctx.createMediaStreamSource(new MediaStream([track])).connect(this.#analyser);
+      if (this.#ctx.state !== 'running') this.#ctx.resume().catch(() => {});
+    }
+
+    // level returns the track's level (0..1), or undefined while the
+    // browser keeps the audio context suspended (no user gesture yet).
+    level() {
+      if (this.#ctx.state !== 'running') return undefined;
+      this.#analyser.getFloatTimeDomainData(this.#samples);
+      let peak = 0;
+      for (const x of this.#samples) peak = Math.max(peak, Math.abs(x));
+      return Math.min(1, peak);
+    }
+
+    close() {
+      this.#ctx.close().catch(() => {});
+    }
   }
 
   // -------------------------------------------------------------- publisher
@@ -754,20 +792,91 @@
     return new OTError(name, 1500, `cannot get media: ${err && err.message}`);
   }
 
+  // captureOptions resolves OpenTok's media options, those of
+  // OT.initPublisher and OT.getUserMedia (audioSource, videoSource,
+  // resolution, frameRate, facingMode, maxResolution, the audio processing
+  // switches), into what to capture: {screen, display, audio, video}.
+  // display holds getDisplayMedia's constraints for a screen share (screen
+  // is then true); audio and video hold getUserMedia's constraints, a
+  // MediaStreamTrack given as the source, or false for none. A screen share
+  // has no microphone unless audioSource or publishAudio: true asks for
+  // one, as in OpenTok.
+  function captureOptions(p) {
+    if ('audio' in p || 'video' in p) {
+      throw invalidParameter('expected OpenTok\'s options (audioSource, videoSource, resolution, frameRate...), not MediaStreamConstraints');
+    }
+    if (p.resolution && !RESOLUTIONS.includes(p.resolution)) throw invalidParameter(`resolution ${p.resolution}`);
+    const want = (src) => src !== null && src !== false;
+    const screen = SCREEN.includes(p.videoSource);
+    const out = { screen, display: null, audio: false, video: false };
+    if (screen) {
+      const max = p.maxResolution || {};
+      out.display = {
+        video: { width: { max: max.width || 1920 }, height: { max: max.height || 1080 }, frameRate: p.frameRate || 15 },
+        audio: false,
+      };
+    } else if (p.videoSource instanceof MediaStreamTrack) {
+      out.video = p.videoSource;
+    } else if (want(p.videoSource)) {
+      const [width, height] = (p.resolution || '640x480').split('x').map(Number);
+      out.video = { width: { ideal: width }, height: { ideal: height } };
+      if (p.frameRate) out.video.frameRate = { ideal: p.frameRate };
+      if (typeof p.videoSource === 'string') out.video.deviceId = { exact: p.videoSource };
+      if (p.facingMode) out.video.facingMode = p.facingMode;
+    }
+    const audioSource = screen && p.audioSource === undefined && p.publishAudio !== true ? null : p.audioSource;
+    if (audioSource instanceof MediaStreamTrack) {
+      out.audio = audioSource;
+    } else if (want(audioSource)) {
+      out.audio = {};
+      if (typeof audioSource === 'string') out.audio.deviceId = { exact: audioSource };
+      for (const k of ['echoCancellation', 'noiseSuppression', 'autoGainControl']) {
+        if (k in p) out.audio[k] = p[k];
+      }
+      if (p.disableAudioProcessing) Object.assign(out.audio, { echoCancellation: false, noiseSuppression: false, autoGainControl: false });
+    }
+    return out;
+  }
+
+  // capture gets the tracks captureOptions resolved, audio first. Media
+  // errors become OTErrors (code 1500).
+  async function capture(c) {
+    const tracks = [];
+    try {
+      if (c.display) tracks.push(...(await navigator.mediaDevices.getDisplayMedia(c.display)).getVideoTracks());
+      if (c.video instanceof MediaStreamTrack) tracks.push(c.video);
+      if (c.audio instanceof MediaStreamTrack) tracks.unshift(c.audio);
+      const audio = c.audio instanceof MediaStreamTrack ? false : c.audio;
+      const video = c.video instanceof MediaStreamTrack ? false : c.video;
+      if (audio || video) {
+        const ms = await navigator.mediaDevices.getUserMedia({ audio, video });
+        tracks.unshift(...ms.getAudioTracks());
+        tracks.push(...ms.getVideoTracks());
+      }
+    } catch (err) {
+      tracks.forEach((t) => t !== c.audio && t !== c.video && t.stop());
+      throw mediaError(err, c.screen);
+    }
+    if (!tracks.length) throw new OTError('OT_NO_VALID_CONSTRAINTS', 1500, 'neither audio nor video was asked for');
+    return tracks;
+  }
+
   /** Publisher is the local camera, screen or custom track, published or not. */
   class Publisher extends EventEmitter {
     #widget;
     #media = null; // MediaStream
     #stopLevels;
+    #meter = null; // LevelMeter of the audio track, made when levels are first listened for
     #destroyed = false;
     #destroying = false;
 
     constructor(target, props) {
       super();
-      this.properties = { publishAudio: true, publishVideo: true, name: '', ...props };
+      const capture = captureOptions(props || {});
+      // A screen share publishes audio only if asked to (captureOptions).
+      this.properties = { publishAudio: !capture.screen || Boolean(capture.audio), publishVideo: true, name: '', ...props };
       const p = this.properties;
-      if (p.resolution && !RESOLUTIONS.includes(p.resolution)) throw invalidParameter(`resolution ${p.resolution}`);
-      this.screen = SCREEN.includes(p.videoSource);
+      this.screen = capture.screen;
       this.#widget = new Widget('publisher', target, { fitMode: this.screen ? 'contain' : 'cover', ...p }, p.name);
       this.id = this.#widget.id;
       this.element = this.#widget.element;
@@ -780,17 +889,33 @@
       this.transceivers = []; // on the publisher PC, in routed sessions
       this.peers = new Map(); // connection id -> PeerLink to that subscriber, in relayed sessions
       this.relayed = false;
-      this.ready = this.#acquire();
+      this.ready = this.#acquire(capture);
       this.ready.catch(() => {});
-      this.#stopLevels = watchAudioLevel(this, () => this.#senders().find((x) => x.track && x.track.kind === 'audio'));
+      this.#stopLevels = watchAudioLevel(this, () => this.#audioLevel());
       publishers.add(this);
     }
 
-    async #acquire() {
+    // audioLevel measures the audio track, published or not; without Web
+    // Audio running, the sender's statistics give the level once published.
+    async #audioLevel() {
+      const track = this.#media && this.#media.getAudioTracks()[0];
+      if (!track) return undefined;
+      if (this.#meter && this.#meter.track !== track) {
+        this.#meter.close();
+        this.#meter = null;
+      }
+      if (!this.#meter && typeof AudioContext === 'function') this.#meter = new LevelMeter(track);
+      const level = this.#meter ? this.#meter.level() : undefined;
+      if (level !== undefined) return level;
+      const sender = this.#senders().find((x) => x.track && x.track.kind === 'audio');
+      return sender ? audioLevelOf(sender) : undefined;
+    }
+
+    async #acquire(options) {
       const p = this.properties;
       let tracks;
       try {
-        tracks = await this.#tracks(p);
+        tracks = await capture(options);
       } catch (err) {
         const e = err instanceof OTError ? err : mediaError(err, this.screen);
         this.emit(new Event('accessDenied', { message: e.message }));
@@ -816,46 +941,6 @@
       this.#widget.toggle('OT_audio-only', !this.#media.getVideoTracks().length || p.publishVideo === false);
       if (!this.#media.getVideoTracks().length) this.#widget.toggle('OT_loading', false);
       this.emit(new Event('videoElementCreated', { element: v }));
-    }
-
-    async #tracks(p) {
-      const tracks = [];
-      const want = (src) => src !== null && src !== false;
-      const size = (p.resolution || '640x480').split('x').map(Number);
-      let video = false;
-      if (this.screen) {
-        const max = p.maxResolution || {};
-        const ds = await navigator.mediaDevices.getDisplayMedia({
-          video: { width: { max: max.width || 1920 }, height: { max: max.height || 1080 }, frameRate: p.frameRate || 15 },
-          audio: false,
-        });
-        tracks.push(...ds.getVideoTracks());
-      } else if (p.videoSource instanceof MediaStreamTrack) {
-        tracks.push(p.videoSource);
-      } else if (want(p.videoSource)) {
-        video = { width: { ideal: size[0] }, height: { ideal: size[1] } };
-        if (p.frameRate) video.frameRate = { ideal: p.frameRate };
-        if (typeof p.videoSource === 'string') video.deviceId = { exact: p.videoSource };
-        if (p.facingMode) video.facingMode = p.facingMode;
-      }
-      let audio = false;
-      if (p.audioSource instanceof MediaStreamTrack) {
-        tracks.unshift(p.audioSource);
-      } else if (want(p.audioSource)) {
-        audio = {};
-        if (typeof p.audioSource === 'string') audio.deviceId = { exact: p.audioSource };
-        for (const k of ['echoCancellation', 'noiseSuppression', 'autoGainControl']) {
-          if (k in p) audio[k] = p[k];
-        }
-        if (p.disableAudioProcessing) Object.assign(audio, { echoCancellation: false, noiseSuppression: false, autoGainControl: false });
-      }
-      if (audio || video) {
-        const ms = await navigator.mediaDevices.getUserMedia({ audio, video });
-        tracks.unshift(...ms.getAudioTracks());
-        tracks.push(...ms.getVideoTracks());
-      }
-      if (!tracks.length) throw new OTError('OT_NO_VALID_CONSTRAINTS', 1500, 'the publisher has neither audio nor video');
-      return tracks;
     }
 
     // encodings returns the sendEncodings of the video track. Sent to the
@@ -1053,6 +1138,7 @@
       }
       this.#destroyed = true;
       this.#stopLevels();
+      if (this.#meter) this.#meter.close();
       if (this.#media && !(this.properties.videoSource instanceof MediaStreamTrack)) this.#media.getTracks().forEach((t) => t.stop());
       this.#widget.remove();
       publishers.remove(this);
@@ -1080,6 +1166,7 @@
     #session;
     #stopLevels;
     #started;
+    #fail;
     #destroyed = false;
 
     constructor(session, stream, target, props) {
@@ -1093,7 +1180,12 @@
       this.#widget.video.volume = this.properties.audioVolume / 100;
       this.#widget.toggle('OT_audio-only', !this.#videoOn());
       this.started = new Promise((resolve) => (this.#started = resolve));
-      this.#stopLevels = watchAudioLevel(this, () => this.#receivers().find((r) => r.track.kind === 'audio'));
+      this.failed = new Promise((_, reject) => (this.#fail = reject));
+      this.failed.catch(() => {});
+      this.#stopLevels = watchAudioLevel(this, () => {
+        const r = this.#receivers().find((x) => x.track.kind === 'audio');
+        return r ? audioLevelOf(r) : undefined;
+      });
       subscribers.add(this);
       // After subscribe() returns, so that its caller can listen.
       queueMicrotask(() => this.emit(new Event('videoElementCreated', { element: this.#widget.video })));
@@ -1263,6 +1355,14 @@
 
     getRtcStatsReport() {
       return mergeReports(this.#receivers());
+    }
+
+    // fail ends a subscription the server gave up on (this browser cannot
+    // decode the stream's codec): subscribe() fails with err, and the
+    // subscriber is destroyed.
+    fail(err) {
+      this.#fail(err);
+      queueMicrotask(() => this.destroy());
     }
 
     // destroy removes the subscriber; the session stops the subscription.
@@ -1470,6 +1570,14 @@
         case 'videoEnabled': {
           const sub = this.#subscribed.get(m.streamId);
           if (sub && m.reason === 'quality') sub.qualityChanged(m.type === 'videoDisabled');
+          break;
+        }
+        case 'subscriptionFailed': {
+          const sub = this.#subscribed.get(m.streamId);
+          if (!sub) break;
+          this.#subscribed.delete(m.streamId); // the server ended it: no unsubscribe
+          this.#remote.delete(m.streamId);
+          sub.fail(fromServer(m.error));
           break;
         }
         case 'layers': {
@@ -1772,6 +1880,7 @@
         });
         await Promise.race([
           sub.started,
+          sub.failed,
           sleep(PUBLISH_TIMEOUT).then(() => {
             throw new OTError('OT_ICE_WORKFLOW_FAILED', 1554, `subscribe: no media arrived for ${id}`);
           }),
@@ -1968,8 +2077,11 @@
       return withCallback(p, cb);
     },
 
-    getUserMedia(constraints) {
-      return navigator.mediaDevices.getUserMedia(constraints || { audio: true, video: true });
+    // getUserMedia captures the media OpenTok's options ask for (those of
+    // initPublisher: audioSource, videoSource, resolution, frameRate...)
+    // and resolves with it as a MediaStream.
+    async getUserMedia(props) {
+      return new MediaStream(await capture(captureOptions(props || {})));
     },
 
     // unblockAudio plays the sound of subscribers the browser kept muted.

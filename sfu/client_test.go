@@ -43,22 +43,36 @@ type clientOptions struct {
 	// publishConn, if set, is the one UDP socket of the publishing
 	// connection, so that a test can send from its address too.
 	publishConn *net.UDPConn
+	// videoCodec is the MIME type of the video the client publishes;
+	// default VP8.
+	videoCodec string
+	// noH264 leaves H.264 out of the client's codecs, as Firefox in Debian
+	// has none: it can neither send nor receive it.
+	noH264 bool
 }
 
 // testClient is one client connection.
 type testClient struct {
 	t    *testing.T
 	name string
+	opts clientOptions
 	peer *Peer
 	pub  *webrtc.PeerConnection
 	sub  *webrtc.PeerConnection
 
-	trackCh chan *Track // server-side Tracks of what this client publishes
+	trackCh chan *Track          // server-side Tracks of what this client publishes
+	failed  chan failedSubscribe // what OnSubscribeFailed reported
 
 	mu       sync.Mutex
 	received map[string]*received // by "streamID/trackID"
 	stop     chan struct{}
 	wg       sync.WaitGroup
+}
+
+// failedSubscribe is one call of PeerConfig.OnSubscribeFailed.
+type failedSubscribe struct {
+	d   *DownTrack
+	err error
 }
 
 // received records what a subscriber got on one track.
@@ -83,7 +97,9 @@ func newTestClient(t *testing.T, e *Engine, name string, opts clientOptions) *te
 	c := &testClient{
 		t:        t,
 		name:     name,
+		opts:     opts,
 		trackCh:  make(chan *Track, 4),
+		failed:   make(chan failedSubscribe, 4),
 		received: make(map[string]*received),
 		stop:     make(chan struct{}),
 	}
@@ -105,6 +121,7 @@ func newTestClient(t *testing.T, e *Engine, name string, opts clientOptions) *te
 	c.peer, err = e.NewPeer(PeerConfig{
 		OnTrack:           func(tr *Track) { c.trackCh <- tr },
 		OnSubscriberOffer: c.onOffer,
+		OnSubscribeFailed: func(d *DownTrack, err error) { c.failed <- failedSubscribe{d, err} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +133,7 @@ func newTestClient(t *testing.T, e *Engine, name string, opts clientOptions) *te
 func newClientAPI(t *testing.T, opts clientOptions, settings ...func(*webrtc.SettingEngine)) *webrtc.API {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	if err := registerClientCodecs(m, opts.noH264); err != nil {
 		t.Fatal(err)
 	}
 	r := &interceptor.Registry{}
@@ -145,6 +162,20 @@ func newClientAPI(t *testing.T, opts clientOptions, settings ...func(*webrtc.Set
 		f(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(r), webrtc.WithSettingEngine(se))
+}
+
+// registerClientCodecs registers Pion's default codecs, or without H.264
+// only Opus and VP8.
+func registerClientCodecs(m *webrtc.MediaEngine, noH264 bool) error {
+	if !noH264 {
+		return m.RegisterDefaultCodecs()
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}}, webrtc.RTPCodecTypeAudio); err != nil {
+		return err
+	}
+	return m.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}, webrtc.RTPCodecTypeVideo)
 }
 
 // gather applies a local description and returns it with all candidates.
@@ -233,7 +264,11 @@ func (c *testClient) publish() (audio, video *Track) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	v, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", c.name)
+	videoCodec := c.opts.videoCodec
+	if videoCodec == "" {
+		videoCodec = webrtc.MimeTypeVP8
+	}
+	v, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: videoCodec, ClockRate: 90000}, "video", c.name)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ const (
 	rtpHeaderSize     = 12  // forwarded packets carry no CSRC and no extensions
 )
 
-// ErrCodecNotNegotiated is returned by DownTrack.Bind when the subscriber
-// did not accept the Track's codec.
+// ErrCodecNotNegotiated is the error PeerConfig.OnSubscribeFailed reports
+// for a DownTrack whose Track's codec the subscriber did not accept.
 var ErrCodecNotNegotiated = errors.New("sfu: subscriber did not negotiate the track's codec")
 
 // SubscribeOptions tunes one subscription.
@@ -54,19 +54,20 @@ type DownTrack struct {
 	ready        *atomic.Bool // the subscriber's transport can carry media
 	inline       *atomic.Bool // the subscriber's writes never block (see send); nil: false
 
-	mu         sync.Mutex // guards the fields below
-	rw         rewriter
-	vp8        vp8Munger
-	q          queue
-	paused     bool
-	nacks      nackLog
-	bound      bool
-	closed     bool
-	ssrc       uint32
-	pt         uint8
-	ws         webrtc.TrackLocalWriter
-	rtcpOut    rtcpWriter // where sender reports go; nil: none are sent
-	levelExtID uint8      // the subscriber's id of the audio level extension, 0 if none
+	mu          sync.Mutex // guards the fields below
+	rw          rewriter
+	vp8         vp8Munger
+	q           queue
+	paused      bool
+	nacks       nackLog
+	bound       bool
+	unsupported error // why Bind could not bind: the subscriber lacks the codec
+	closed      bool
+	ssrc        uint32
+	pt          uint8
+	ws          webrtc.TrackLocalWriter
+	rtcpOut     rtcpWriter // where sender reports go; nil: none are sent
+	levelExtID  uint8      // the subscriber's id of the audio level extension, 0 if none
 
 	sel         layerSelector // guarded by mu
 	bwe         bandwidthEstimate
@@ -172,10 +173,23 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.track.kind }
 // sending this track; it picks the negotiated codec matching the Track's.
 // Forwarding starts with the first packet after Bind once the subscriber's
 // connection is up: video waits for a keyframe, which that packet requests.
+//
+// When the subscriber did not accept the Track's codec, Bind does not fail:
+// Pion would then stop starting the other tracks of the answer, and on a
+// first answer the connection itself. It records the error (see
+// codecError), returns a stand-in codec and stays unbound, sending nothing;
+// the Peer removes the DownTrack once the answer is applied.
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	codec, ok := matchCodec(d.track.codec.RTPCodecCapability, ctx.CodecParameters())
+	negotiated := ctx.CodecParameters()
+	codec, ok := matchCodec(d.track.codec.RTPCodecCapability, negotiated)
 	if !ok {
-		return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: %s", ErrCodecNotNegotiated, d.track.codec.MimeType)
+		d.mu.Lock()
+		d.unsupported = fmt.Errorf("%w: %s", ErrCodecNotNegotiated, d.track.codec.MimeType)
+		d.mu.Unlock()
+		if len(negotiated) > 0 {
+			return negotiated[0], nil
+		}
+		return d.track.codec, nil
 	}
 	var levelID, absID uint8
 	for _, ext := range ctx.HeaderExtensions() {
@@ -189,9 +203,17 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.mu.Lock()
 	d.ssrc, d.pt, d.ws = uint32(ctx.SSRC()), uint8(codec.PayloadType), ctx.WriteStream()
 	d.levelExtID, d.absExtID = levelID, absID
-	d.bound = true
+	d.bound, d.unsupported = true, nil
 	d.mu.Unlock()
 	return codec, nil
+}
+
+// codecError returns why the last Bind could not bind the DownTrack (an
+// ErrCodecNotNegotiated error), or nil.
+func (d *DownTrack) codecError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.unsupported
 }
 
 // setRTCPWriter sets where the DownTrack sends its sender reports.

@@ -68,6 +68,12 @@ type PeerConfig struct {
 	// PeerConnection; on webrtc.PeerConnectionStateFailed the session
 	// should close the Peer.
 	OnConnectionStateChange func(PCKind, webrtc.PeerConnectionState)
+	// OnSubscribeFailed reports a subscription the client cannot receive:
+	// its answer did not accept the codec of the DownTrack's Track (err
+	// wraps ErrCodecNotNegotiated). The DownTrack has been removed, as by
+	// Unsubscribe; the client's other subscriptions are unaffected. It is
+	// called on its own goroutine.
+	OnSubscribeFailed func(d *DownTrack, err error)
 }
 
 // Peer is one client connection: a subscribing PeerConnection and, once the
@@ -170,7 +176,10 @@ func (p *Peer) Publish(offerSDP string) (answerSDP string, err error) {
 
 // SetSubscriberAnswer applies the client's answer to the engine's latest
 // subscriber offer. Subscription changes made meanwhile are sent in a new
-// offer.
+// offer. Subscriptions whose codec the answer did not accept are removed
+// and reported to PeerConfig.OnSubscribeFailed; they are not an error. An
+// answer that cannot be applied at all is an error and leaves the offer
+// outstanding.
 func (p *Peer) SetSubscriberAnswer(sdp string) error {
 	p.mu.Lock()
 	if p.closed {
@@ -183,20 +192,53 @@ func (p *Peer) SetSubscriberAnswer(sdp string) error {
 	}
 	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
 	p.subGate.declare(sdp)
-	if err := p.sub.SetRemoteDescription(answer); err != nil {
-		p.mu.Unlock()
-		return fmt.Errorf("sfu: apply subscriber answer: %w", err)
+	err := p.sub.SetRemoteDescription(answer)
+	if err != nil {
+		err = fmt.Errorf("sfu: apply subscriber answer: %w", err)
+		if p.sub.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+			p.mu.Unlock()
+			return err
+		}
+		// Applied, but Pion failed after: the negotiation is over all the same.
 	}
 	p.negotiating = false
+	failed := p.dropUnsupportedLocked()
 	var offer string
-	var err error
-	if p.renegotiate {
+	if p.renegotiate || len(failed) > 0 {
 		p.renegotiate = false
-		offer, err = p.negotiateLocked()
+		var nerr error
+		offer, nerr = p.negotiateLocked()
+		err = errors.Join(err, nerr)
 	}
 	p.mu.Unlock()
 	p.deliverOffer(offer)
+	if f := p.cfg.OnSubscribeFailed; f != nil {
+		for d, ferr := range failed {
+			p.goTracked(func() { f(d, ferr) })
+		}
+	}
 	return err
+}
+
+// dropUnsupportedLocked removes the DownTracks whose codec the subscriber
+// did not accept, and returns them with why. The caller holds p.mu and
+// renegotiates.
+func (p *Peer) dropUnsupportedLocked() map[*DownTrack]error {
+	var failed map[*DownTrack]error
+	for d, sender := range p.downTracks {
+		err := d.codecError()
+		if err == nil {
+			continue
+		}
+		if failed == nil {
+			failed = make(map[*DownTrack]error)
+		}
+		failed[d] = fmt.Errorf("sfu: subscribe to track %q: %w", d.track.ID(), err)
+		if rerr := p.removeLocked(d, sender); rerr != nil {
+			failed[d] = errors.Join(failed[d], rerr)
+		}
+	}
+	return failed
 }
 
 // AddICECandidate adds a candidate trickled by the client for one of its
@@ -275,22 +317,29 @@ func (p *Peer) Unsubscribe(d *DownTrack) error {
 		p.mu.Unlock()
 		return ErrNotSubscribed
 	}
+	var offer string
+	err := p.removeLocked(d, sender)
+	if err == nil {
+		offer, err = p.negotiateLocked()
+	}
+	p.mu.Unlock()
+	p.deliverOffer(offer)
+	return err
+}
+
+// removeLocked ends a subscription and removes its sender from the
+// subscribing connection, which then needs a new offer. The caller holds p.mu.
+func (p *Peer) removeLocked(d *DownTrack, sender *webrtc.RTPSender) error {
 	delete(p.downTracks, d)
 	if d.video {
 		p.videoSubs.Add(-1)
 	}
 	d.track.removeDownTrack(d)
 	d.close()
-	var offer string
-	err := p.sub.RemoveTrack(sender)
-	if err != nil {
-		err = fmt.Errorf("sfu: unsubscribe from track %q: %w", d.track.ID(), err)
-	} else {
-		offer, err = p.negotiateLocked()
+	if err := p.sub.RemoveTrack(sender); err != nil {
+		return fmt.Errorf("sfu: unsubscribe from track %q: %w", d.track.ID(), err)
 	}
-	p.mu.Unlock()
-	p.deliverOffer(offer)
-	return err
+	return nil
 }
 
 // negotiateLocked starts an offer on the subscribing connection, or records

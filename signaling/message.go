@@ -66,6 +66,9 @@ const (
 	TypeVideoDisabled         Type = "videoDisabled"    // a subscription's video stopped (reason "quality")
 	TypeVideoEnabled          Type = "videoEnabled"     // it came back
 	TypeLayers                Type = "layers"           // which simulcast layers of a stream someone watches
+	// TypeSubscriptionFailed ends a subscription the client cannot
+	// receive (its codec): streamId and error.
+	TypeSubscriptionFailed Type = "subscriptionFailed"
 )
 
 // Message is one protocol message. Which fields are set depends on Type;
