@@ -490,10 +490,8 @@ func exchangeWithGoClient(t *testing.T, r *jsRig, s *crossbar.Session, join func
 	p.Eval(`subscribeAll()`, nil)
 	p.WaitVideos(subscriberVideos, 1, mediaWait)
 	p.WaitInboundAudio(mediaWait)
-	var size struct{ W, H int }
-	p.Eval(`({w: OT.subscribers.find().videoWidth(), h: OT.subscribers.find().videoHeight()})`, &size)
-	if size.W != 320 || size.H != 240 {
-		t.Errorf("decoded size %dx%d, want 320x240", size.W, size.H)
+	if w, h := videoSize(p); w != 320 || h != 240 {
+		t.Errorf("decoded size %dx%d, want 320x240", w, h)
 	}
 
 	// Browser to Go: the camera's packets reach the Go subscriber.

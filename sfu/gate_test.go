@@ -100,7 +100,7 @@ func TestUnknownSSRCFloodIsDropped(t *testing.T) {
 			if after > before+4<<20 {
 				t.Errorf("heap grew %.1f MB under the flood", float64(after-before)/1e6)
 			}
-	})
+		})
 	}
 }
 

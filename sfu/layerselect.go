@@ -214,9 +214,8 @@ const (
 	// verdictWait: a packet of another layer, or of the target before its
 	// keyframe: not forwarded.
 	verdictWait
-	// verdictSkip: padding, or above the temporal layers forwarded.
-	verdictSkip
-	// verdictForward: forward it.
+	// verdictForward: forward it, unless it is padding or above the
+	// temporal layers forwarded (skip).
 	verdictForward
 )
 
