@@ -19,5 +19,5 @@ func serveAsset(w http.ResponseWriter, r *http.Request, name, contentType string
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(b)
+	_, _ = w.Write(b) // a client that went away: nothing to do
 }

@@ -2,6 +2,7 @@ package crossbar_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -133,7 +134,8 @@ func none(t *testing.T, c *client.Session, wait time.Duration, types ...signalin
 
 // errorCode returns the client-visible code of a client error, or 0.
 func errorCode(err error) int {
-	if se, ok := err.(*signaling.Error); ok {
+	var se *signaling.Error
+	if errors.As(err, &se) {
 		return se.Code
 	}
 	return 0

@@ -67,7 +67,9 @@ func (c *Connection) closeMedia() {
 	m.peer, m.closed = nil, true
 	m.mu.Unlock()
 	if p != nil {
-		p.Close()
+		if err := p.Close(); err != nil {
+			c.session.log.Debug("closing a connection's peer", "connection", c.id, "err", err)
+		}
 	}
 }
 
@@ -478,7 +480,7 @@ func (s *Session) detachSubscriber(c *Connection, sub *Subscriber) {
 	sub.mu.Unlock()
 	for _, d := range downs {
 		if d != nil && peer != nil {
-			peer.Unsubscribe(d) // ErrNotSubscribed when the track already ended
+			_ = peer.Unsubscribe(d) // ErrNotSubscribed when the track already ended
 		}
 	}
 }

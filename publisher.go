@@ -163,7 +163,7 @@ func (s *Session) Publish(opts PublishOptions) (*Publisher, error) {
 		VideoDimensions: &signaling.Dimensions{Width: opts.Dimensions.Width, Height: opts.Dimensions.Height},
 	})
 	if err != nil {
-		s.disconnect(c.id, ReasonClientDisconnected)
+		_ = s.disconnect(c.id, ReasonClientDisconnected) // its own: it cannot be gone
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	st.pub = &Publisher{stream: st}

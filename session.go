@@ -514,7 +514,7 @@ func (s *Session) queueLocked(c *Connection, b []byte) {
 	c.behind = true
 	s.log.Warn("client too slow, disconnecting", "connection", c.id)
 	// Ending it now would change s.conns under a caller's iteration.
-	s.later(func() { s.disconnect(c.id, ReasonNetworkDisconnected) })
+	s.later(func() { _ = s.disconnect(c.id, ReasonNetworkDisconnected) }) // gone already: fine
 }
 
 // newID returns a random, URL-safe identifier of 128 bits.

@@ -38,10 +38,10 @@ func (sub *Subscriber) Stream() *Stream { return sub.stream }
 func (sub *Subscriber) Connection() *Connection { return sub.conn }
 
 // carries reports whether d is one of the subscription's tracks.
-func (s *Subscriber) carries(d *sfu.DownTrack) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return d != nil && (s.audio == d || s.video == d)
+func (sub *Subscriber) carries(d *sfu.DownTrack) bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return d != nil && (sub.audio == d || sub.video == d)
 }
 
 // Stats returns the subscriber's counters.

@@ -151,7 +151,7 @@ func (s *Session) subscriptionFailed(msg *signaling.Message) {
 	if sub == nil {
 		return
 	}
-	var cause error = errors.New("no reason given")
+	cause := errors.New("no reason given")
 	if msg.Error != nil {
 		cause = msg.Error
 	}

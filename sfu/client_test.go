@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -204,7 +205,7 @@ func (c *testClient) onOffer(sdp string) {
 		c.t.Errorf("%s: apply answer: %v", c.name, err)
 		return
 	}
-	if err := c.peer.SetSubscriberAnswer(answerSDP); err != nil && err != ErrPeerClosed {
+	if err := c.peer.SetSubscriberAnswer(answerSDP); err != nil && !errors.Is(err, ErrPeerClosed) {
 		c.t.Errorf("%s: SetSubscriberAnswer: %v", c.name, err)
 	}
 }

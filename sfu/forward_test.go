@@ -303,7 +303,7 @@ func TestReader(t *testing.T) {
 		t.Fatalf("stats %+v, want 8 out, 2 dropped", st)
 	}
 	tr.Close()
-	if _, err := r.ReadRTP(ctx); err != io.EOF {
+	if _, err := r.ReadRTP(ctx); !errors.Is(err, io.EOF) {
 		t.Fatalf("read after close: %v, want EOF", err)
 	}
 	if err := tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2}}); !errors.Is(err, ErrTrackClosed) {
@@ -341,7 +341,7 @@ func TestReaderContextAndStats(t *testing.T) {
 		for err == nil {
 			_, err = r.ReadRTP(context.Background())
 		}
-		if err != io.EOF {
+		if !errors.Is(err, io.EOF) {
 			t.Fatalf("read after close: %v", err)
 		}
 	}

@@ -102,7 +102,9 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		printTable(os.Stdout, results)
+		if err := printTable(os.Stdout, results); err != nil {
+			log.Fatal(err)
+		}
 		if *plotOut != "" {
 			if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
 				log.Fatal(err)
@@ -127,7 +129,9 @@ func main() {
 	for _, rs := range runs {
 		results = append(results, median(rs))
 	}
-	printTable(os.Stdout, results)
+	if err := printTable(os.Stdout, results); err != nil {
+		log.Fatal(err)
+	}
 
 	if *jsonOut != "" {
 		b, err := json.MarshalIndent(results, "", "  ")

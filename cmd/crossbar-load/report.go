@@ -14,12 +14,12 @@ import (
 
 // printTable writes the results as a table, with the reference SFU's CPU
 // per packet and memory where the issue gives them.
-func printTable(w io.Writer, results []result) {
+func printTable(w io.Writer, results []result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
+	_, _ = fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\tfailed: %s\n", r.Scenario, r.Error)
+			_, _ = fmt.Fprintf(tw, "%s\tfailed: %s\n", r.Scenario, r.Error)
 			continue
 		}
 		refUS, refMiB := "-", "-"
@@ -27,11 +27,11 @@ func printTable(w io.Writer, results []result) {
 			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
 			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
+		_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
 			r.Scenario, r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, r.CPUPerPacketUSMin, r.CPUPerPacketUSMax, refUS, r.RSSMiB, refMiB,
 			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
 	}
-	tw.Flush()
+	return tw.Flush() // tabwriter buffers: the writes fail here if at all
 }
 
 // median returns the run with the median CPU per packet, with the range

@@ -34,7 +34,7 @@ func serve() error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	s, err := srv.CreateSession(context.Background(), crossbar.SessionOptions{})
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func serve() error {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		fmt.Fprint(w, token)
+		_, _ = fmt.Fprint(w, token)
 	})
 	mux.HandleFunc("GET /load/stats", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(statsOf(s))
@@ -61,7 +61,7 @@ func serve() error {
 	}
 	hs := &http.Server{Handler: mux}
 	go func() { _ = hs.Serve(l) }()
-	defer hs.Close()
+	defer func() { _ = hs.Close() }()
 	if err := json.NewEncoder(os.Stdout).Encode(hello{Addr: l.Addr().String(), Session: s.ID()}); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func handler(a *app.App) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(w, "%d people moved on\n", n)
+		_, _ = fmt.Fprintf(w, "%d people moved on\n", n)
 	})
 	return mux
 }

@@ -64,7 +64,7 @@ func (r mainRunner) Run() int {
 	code := r.m.Run()
 	if process.cancel != nil {
 		process.cancel()
-		os.RemoveAll(process.dir)
+		_ = os.RemoveAll(process.dir)
 	}
 	return code
 }
@@ -136,7 +136,7 @@ func start(path string) error {
 	if err := chromedp.Do(ctx); err != nil {
 		cancel()
 		cancelAlloc()
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return err
 	}
 	process.ctx, process.dir = ctx, dir

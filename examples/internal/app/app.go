@@ -115,7 +115,7 @@ func (a *App) TokenHandler(roles ...crossbar.Role) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Credentials{APIKey: a.apiKey, SessionID: s.ID(), Token: tok})
+		_ = json.NewEncoder(w).Encode(Credentials{APIKey: a.apiKey, SessionID: s.ID(), Token: tok})
 	})
 }
 
@@ -134,7 +134,7 @@ func (a *App) Mux(roles ...crossbar.Role) *http.ServeMux {
 func Page(html []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write(html)
+		_, _ = w.Write(html)
 	})
 }
 
@@ -153,10 +153,14 @@ func Main(title string, build func(*App) http.Handler) {
 	defer stop()
 	go func() {
 		<-ctx.Done()
-		a.Server.Close()
+		if err := a.Server.Close(); err != nil {
+			logger.Warn("closing crossbar", "err", err)
+		}
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		hs.Shutdown(shutdown)
+		if err := hs.Shutdown(shutdown); err != nil {
+			logger.Warn("shutting the HTTP server down", "err", err)
+		}
 	}()
 	logger.Info(title+": open http://"+*addr+"/?room=demo", "addr", *addr)
 	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

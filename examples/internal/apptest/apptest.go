@@ -22,7 +22,9 @@ func Serve(t testing.TB, build func(*app.App) http.Handler) (string, *app.App) {
 	}
 	hs := httptest.NewServer(build(a))
 	t.Cleanup(func() {
-		a.Server.Close()
+		if err := a.Server.Close(); err != nil {
+			t.Errorf("close the crossbar server: %v", err)
+		}
 		hs.CloseClientConnections()
 		hs.Close()
 	})
