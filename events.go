@@ -49,11 +49,14 @@ type handlers struct {
 	activeSpeaker         func(*Stream)
 }
 
-// dispatcher runs a session's callbacks one at a time, in the order they were
-// posted, on a goroutine of its own that exists only while work is queued. A
-// slow callback delays later callbacks, never the session.
+// dispatcher runs functions one at a time, in the order they were posted,
+// on a goroutine of its own that exists only while work is queued: the
+// host's callbacks (a slow one delays later ones, never the session), or
+// the engine's events (which wait for the session lock there, not on the
+// engine's goroutines). Posting never blocks.
 type dispatcher struct {
 	log     *slog.Logger
+	what    string // what it runs, for the log
 	mu      sync.Mutex
 	queue   []func()
 	running bool
@@ -89,7 +92,7 @@ func (d *dispatcher) run() {
 func (d *dispatcher) call(f func()) {
 	defer func() {
 		if r := recover(); r != nil {
-			d.log.Error("session callback panicked", "panic", r)
+			d.log.Error(d.what+" panicked", "panic", r)
 		}
 	}()
 	f()

@@ -46,10 +46,12 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 		},
 		OnConnectionStateChange: func(k sfu.PCKind, st webrtc.PeerConnectionState) {
 			if st == webrtc.PeerConnectionStateFailed && k == sfu.PCPublish {
-				s.mediaFailed(c)
+				s.engine.post(func() { s.mediaFailed(c) })
 			}
 		},
-		OnSubscribeFailed: func(d *sfu.DownTrack, err error) { s.subscriptionFailed(c, d, err) },
+		OnSubscribeFailed: func(d *sfu.DownTrack, err error) {
+			s.engine.post(func() { s.subscriptionFailed(c, d, err) })
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media for connection %s: %w", c.id, err)
@@ -212,7 +214,8 @@ func (s *Session) trackArrived(c *Connection, t *sfu.Track) {
 }
 
 // layerDemand tells a publishing client which simulcast layers of its
-// stream subscribers want, so that it pauses the others.
+// stream subscribers want, so that it pauses the others. The engine calls
+// it on a forwarding goroutine: it never waits for the session.
 func (s *Session) layerDemand(st *Stream, rids []string, active []bool) {
 	var layers []signaling.Layer
 	for i, rid := range rids {
@@ -220,20 +223,28 @@ func (s *Session) layerDemand(st *Stream, rids []string, active []bool) {
 			layers = append(layers, signaling.Layer{RID: rid, Active: active[i]})
 		}
 	}
-	s.mu.Lock()
-	defer s.unlock()
-	if st.gone || len(layers) == 0 {
+	if len(layers) == 0 {
 		return
 	}
-	s.sendLocked(st.connection, &signaling.Message{Type: signaling.TypeLayers, StreamID: st.id, Layers: layers})
+	s.engine.post(func() {
+		s.mu.Lock()
+		defer s.unlock()
+		if !st.gone {
+			s.sendLocked(st.connection, &signaling.Message{Type: signaling.TypeLayers, StreamID: st.id, Layers: layers})
+		}
+	})
 }
 
-// trackEnded ends a stream whose publisher stopped sending one of its tracks.
+// trackEnded ends a stream whose publisher stopped sending one of its
+// tracks. The engine calls it on the track's reader: it never waits for
+// the session.
 func (s *Session) trackEnded(st *Stream) {
-	s.mu.Lock()
-	defer s.unlock()
-	s.forgetPendingLocked(st.connection, st)
-	s.removeStreamLocked(st, ReasonMediaStopped)
+	s.engine.post(func() {
+		s.mu.Lock()
+		defer s.unlock()
+		s.forgetPendingLocked(st.connection, st)
+		s.removeStreamLocked(st, ReasonMediaStopped)
+	})
 }
 
 // addStreamLocked makes a stream live and announces it to everyone, with
@@ -544,19 +555,23 @@ func (sub *Subscriber) takePreferences(m *signaling.Message) error {
 }
 
 // videoQualityChanged tells a subscribing client that its video stopped
-// because not even the lowest layer fits its bandwidth, or came back.
+// because not even the lowest layer fits its bandwidth, or came back. The
+// engine calls it on the subscriber's writer: it never waits for the
+// session.
 func (s *Session) videoQualityChanged(c *Connection, sub *Subscriber, off bool) {
-	s.mu.Lock()
-	defer s.unlock()
-	if c.media.subs[sub.stream.id] != sub {
-		return
-	}
 	t := signaling.TypeVideoEnabled
 	if off {
 		t = signaling.TypeVideoDisabled
 	}
-	s.sendLocked(c, &signaling.Message{Type: t, StreamID: sub.stream.id, Reason: "quality"})
-	s.log.Info("subscriber video "+string(t), "stream", sub.stream.id, "connection", c.id, "reason", "quality")
+	s.engine.post(func() {
+		s.mu.Lock()
+		defer s.unlock()
+		if c.media.subs[sub.stream.id] != sub {
+			return
+		}
+		s.sendLocked(c, &signaling.Message{Type: t, StreamID: sub.stream.id, Reason: "quality"})
+		s.log.Info("subscriber video "+string(t), "stream", sub.stream.id, "connection", c.id, "reason", "quality")
+	})
 }
 
 // answer handles the client's answer to a subscriber offer.

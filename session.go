@@ -20,7 +20,11 @@ type Session struct {
 	srv    *Server
 	info   SessionInfo
 	log    *slog.Logger
-	events dispatcher
+	events dispatcher // the host's callbacks, off the session lock
+	// engine runs the engine's events (layer demand, video quality, ended
+	// tracks, failed peer connections), in order, on a goroutine of its
+	// own: media goroutines never wait for the session lock.
+	engine dispatcher
 
 	mu      sync.Mutex
 	h       handlers
@@ -63,7 +67,8 @@ func newSession(srv *Server, info SessionInfo) *Session {
 		srv:       srv,
 		info:      info,
 		log:       log,
-		events:    dispatcher{log: log},
+		events:    dispatcher{log: log, what: "session callback"},
+		engine:    dispatcher{log: log, what: "engine event"},
 		conns:     map[string]*Connection{},
 		streams:   map[string]*Stream{},
 		senders:   map[string]*senderBudget{},
