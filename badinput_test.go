@@ -21,7 +21,7 @@ func dialRaw(t *testing.T, url string) *signaling.WebSocket {
 	return ws
 }
 
-func send(t *testing.T, ws *signaling.WebSocket, m *signaling.Message) {
+func send(t *testing.T, ws signaling.Transport, m *signaling.Message) {
 	t.Helper()
 	b, err := signaling.Encode(m)
 	if err != nil {
@@ -32,7 +32,7 @@ func send(t *testing.T, ws *signaling.WebSocket, m *signaling.Message) {
 	}
 }
 
-func read(t *testing.T, ws *signaling.WebSocket) *signaling.Message {
+func read(t *testing.T, ws signaling.Transport) *signaling.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -49,7 +49,7 @@ func read(t *testing.T, ws *signaling.WebSocket) *signaling.Message {
 
 // readUntilClosed reads until the server closes the transport, and fails
 // the test if it does not within a few seconds.
-func readUntilClosed(t *testing.T, ws *signaling.WebSocket) {
+func readUntilClosed(t *testing.T, ws signaling.Transport) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -250,17 +250,8 @@ func write(t signaling.Transport, b []byte) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	if err := t.WriteMessage(ctx, b); err != nil {
-		closeNow(t)
+		signaling.CloseNow(t)
 		return false
 	}
 	return true
-}
-
-// closeNow drops a transport without waiting for a closing handshake.
-func closeNow(t signaling.Transport) {
-	if n, ok := t.(interface{ CloseNow() error }); ok {
-		n.CloseNow()
-		return
-	}
-	t.Close()
 }

@@ -16,9 +16,10 @@
 // its script tag; package client is the Go client, for bots, recorders,
 // load tests and tests of app logic.
 //
-// Signaling is pluggable: [Server.ServeTransport] serves any ordered
-// message transport (package signaling documents the protocol), WebSocket
-// being the one the handler uses.
+// Signaling is pluggable: [Server.ServeTransport] serves any message
+// transport (package signaling documents the protocol and the contract a
+// transport keeps), WebSocket being the one the handler uses; the Go client
+// and the browser client connect over any transport too.
 //
 // Session callbacks ([Session.OnConnectionCreated], [Session.OnStreamCreated],
 // [Session.OnSignal] and the others) run one at a time, in the order of the

@@ -1,7 +1,6 @@
 package crossbar
 
 import (
-	"context"
 	"net/http"
 	"path"
 
@@ -36,20 +35,7 @@ func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		srv.log.Debug("websocket upgrade failed", "err", err)
 		return // Accept has written the HTTP error
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	go srv.keepAlive(ctx, ws)
-	if err := srv.ServeTransport(ctx, ws); err != nil {
+	if err := srv.ServeTransport(r.Context(), ws); err != nil {
 		srv.log.Debug("client transport ended", "remote", r.RemoteAddr, "err", err)
-	}
-}
-
-// keepAlive pings the client until ctx ends, and drops a client that stops
-// answering: a dead network is noticed within PingInterval+PingTimeout, and
-// the connection then waits the reconnect grace period for the client to
-// resume instead of staying open forever.
-func (srv *Server) keepAlive(ctx context.Context, ws *signaling.WebSocket) {
-	if err := ws.KeepAlive(ctx, srv.cfg.PingInterval, srv.cfg.PingTimeout); ctx.Err() == nil {
-		srv.log.Info("client stopped answering pings", "err", err)
 	}
 }

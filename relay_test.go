@@ -10,11 +10,12 @@ import (
 
 // rawClient is a client speaking the protocol by hand, as a browser does.
 type rawClient struct {
-	t    *testing.T
-	ws   *signaling.WebSocket
-	id   string
-	mode string // the session's media mode, from "connected"
-	n    uint64
+	t        *testing.T
+	ws       signaling.Transport
+	id       string
+	mode     string // the session's media mode, from "connected"
+	n        uint64
+	received uint64 // messages read after "connected", for a resume
 }
 
 func rawJoin(t *testing.T, h *harness, s *crossbar.Session, role crossbar.Role) *rawClient {
@@ -29,11 +30,12 @@ func rawJoin(t *testing.T, h *harness, s *crossbar.Session, role crossbar.Role) 
 
 // request sends m and returns the reply, skipping events.
 func (c *rawClient) request(m *signaling.Message) *signaling.Message {
+	c.t.Helper()
 	c.n++
 	m.ID = c.n
 	send(c.t, c.ws, m)
 	for {
-		r := read(c.t, c.ws)
+		r := c.read()
 		if r.Re == m.ID {
 			return r
 		}
@@ -42,11 +44,19 @@ func (c *rawClient) request(m *signaling.Message) *signaling.Message {
 
 // await returns the next message of type typ, skipping others.
 func (c *rawClient) await(typ signaling.Type) *signaling.Message {
+	c.t.Helper()
 	for {
-		if m := read(c.t, c.ws); m.Type == typ {
+		if m := c.read(); m.Type == typ {
 			return m
 		}
 	}
+}
+
+// read returns the next message.
+func (c *rawClient) read() *signaling.Message {
+	c.t.Helper()
+	c.received++
+	return read(c.t, c.ws)
 }
 
 func TestRelayedSessionCarriesNegotiationBetweenClients(t *testing.T) {

@@ -25,7 +25,20 @@ const (
 // Host apps that carry signaling over a channel of their own call it with
 // their Transport; Handler calls it for WebSocket clients. The transport is
 // closed when ServeTransport returns, however the client went.
+//
+// ServeTransport notices a link that died without failing (see
+// Config.PingInterval): it runs the keep-alive of a transport that has one
+// (signaling.KeepAliver), and otherwise takes the link for dead when
+// nothing came from the client for PingInterval+PingTimeout. The transport
+// is then dropped, and the connection waits the reconnect grace period for
+// the client to resume.
 func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) error {
+	idle := srv.cfg.PingInterval + srv.cfg.PingTimeout
+	if ka, ok := t.(signaling.KeepAliver); ok {
+		stop := srv.keepAlive(ctx, ka)
+		defer stop()
+		idle = 0 // the transport's keep-alive fails the read
+	}
 	c, l, err := srv.handshake(ctx, t)
 	if err != nil {
 		return err
@@ -35,12 +48,12 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 		// t in an orderly way when it can; whatever happened, t is closed
 		// once it stopped.
 		<-l.exited
-		closeNow(t)
+		signaling.CloseNow(t)
 	}()
 	s := c.session
 	limit := newRateLimiter(clientRate, clientBurst)
 	for {
-		b, err := t.ReadMessage(ctx)
+		b, err := readWithin(ctx, t, idle)
 		if err != nil {
 			s.linkEnded(c, l, errors.Is(err, signaling.ErrClosed))
 			return err
@@ -65,6 +78,41 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 		}
 		r, err := s.handle(ctx, c, m)
 		s.reply(c, m.ID, r, err)
+	}
+}
+
+// readWithin reads t's next message, and gives up when none came within
+// idle, unless idle is 0: the client is expected to ping meanwhile.
+func readWithin(ctx context.Context, t signaling.Transport, idle time.Duration) ([]byte, error) {
+	if idle <= 0 {
+		return t.ReadMessage(ctx)
+	}
+	rctx, cancel := context.WithTimeout(ctx, idle)
+	defer cancel()
+	b, err := t.ReadMessage(rctx)
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("crossbar: nothing from the client within %v: %w", idle, err)
+	}
+	return b, err
+}
+
+// keepAlive runs t's keep-alive until ctx ends or the returned function is
+// called, which waits for it to stop. A client that stops answering is
+// dropped: a dead network is noticed within PingInterval+PingTimeout, and
+// the connection then waits the reconnect grace period for the client to
+// resume instead of staying open forever.
+func (srv *Server) keepAlive(ctx context.Context, t signaling.KeepAliver) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := t.KeepAlive(ctx, srv.cfg.PingInterval, srv.cfg.PingTimeout); ctx.Err() == nil {
+			srv.log.Info("client stopped answering pings", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 

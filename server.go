@@ -67,13 +67,17 @@ type Config struct {
 	// signaling WebSocket; nil allows same-origin pages only.
 	OriginPatterns []string
 
-	// PingInterval is how often the WebSocket handler pings each client,
-	// and PingTimeout how long it waits for the pong before it takes the
-	// link for dead: the connection is then detached, as when the transport
-	// fails, and waits ReconnectGrace for the client to resume. A link that
-	// dies without a goodbye (a half-open connection, a partition) is so
-	// noticed within PingInterval+PingTimeout. Zero means
-	// signaling.DefaultPingInterval and DefaultPingTimeout (3 s and 5 s).
+	// PingInterval is how often the server pings each client over a
+	// transport with a keep-alive of its own (signaling.KeepAliver: the
+	// WebSocket), and PingTimeout how long it waits for the pong before it
+	// takes the link for dead. Over other transports the client pings
+	// (PROTOCOL.md), and the server takes the link for dead when nothing
+	// came from the client for PingInterval+PingTimeout. A dead link is
+	// detached, as when the transport fails, and its connection waits
+	// ReconnectGrace for the client to resume. A link that dies without a
+	// goodbye (a half-open connection, a partition) is so noticed within
+	// PingInterval+PingTimeout. Zero means signaling.DefaultPingInterval
+	// and DefaultPingTimeout (3 s and 5 s).
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 

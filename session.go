@@ -328,7 +328,7 @@ func (s *Session) resume(tok *TokenInfo, r *signaling.Resume, l *link, re uint64
 func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, received uint64) {
 	if c.link != nil {
 		close(c.link.done)
-		closeNow(c.link.t)
+		signaling.CloseNow(c.link.t)
 	}
 	prev := c.writer
 	c.link, c.writer = l, l

@@ -13,7 +13,7 @@ import (
 
 // drain reads a raw client's messages until its transport ends, counting
 // signals, and reports whether the server disconnected it.
-func drain(ws *signaling.WebSocket, signals *atomic.Int64, disconnected *atomic.Bool) {
+func drain(ws signaling.Transport, signals *atomic.Int64, disconnected *atomic.Bool) {
 	for {
 		b, err := ws.ReadMessage(context.Background())
 		if err != nil {

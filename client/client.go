@@ -49,10 +49,15 @@ type Options struct {
 	// after the transport drops. Zero means 10 s; negative, no retries.
 	ReconnectFor time.Duration
 	// PingInterval is how often the client pings the server, and
-	// PingTimeout how long it waits for the pong before it takes the link
+	// PingTimeout how long it waits for the answer before it takes the link
 	// for dead and reconnects (TypeReconnecting), as when the transport
 	// fails: a partition or a dead server is noticed within
-	// PingInterval+PingTimeout. Zero means signaling.DefaultPingInterval
+	// PingInterval+PingTimeout. The pings are the transport's own when it
+	// has a keep-alive (signaling.KeepAliver: WebSocket pings), and the
+	// protocol's "ping" requests otherwise; a server takes a client on such
+	// a transport for dead when it sends nothing for the server's
+	// PingInterval+PingTimeout, so the client's PingInterval must not be
+	// longer than the server's. Zero means signaling.DefaultPingInterval
 	// and DefaultPingTimeout (3 s and 5 s); a negative PingInterval turns
 	// the pings off.
 	PingInterval, PingTimeout time.Duration
@@ -66,16 +71,18 @@ type Options struct {
 
 // Session is a client's connection to a Crossbar session.
 type Session struct {
-	url, token string
-	opts       Options
-	events     chan Event
-	wake       chan struct{} // an event was queued
-	done       chan struct{} // closed when the session ends
-	abandoned  chan struct{} // closed by Disconnect: stop delivering events
-	delivered  chan struct{} // closed when delivery has stopped
+	dialer    Dialer
+	token     string
+	opts      Options
+	writing   chan struct{} // holds a token while a message is written
+	events    chan Event
+	wake      chan struct{} // an event was queued
+	done      chan struct{} // closed when the session ends
+	abandoned chan struct{} // closed by Disconnect: stop delivering events
+	delivered chan struct{} // closed when delivery has stopped
 
 	mu          sync.Mutex
-	t           *signaling.WebSocket
+	t           signaling.Transport
 	self        signaling.Connection
 	caps        signaling.Capabilities
 	iceServers  []signaling.ICEServer // from "connected", for the peer connections
@@ -95,13 +102,33 @@ type Session struct {
 	media mediaState // peer connections, publishers and subscribers (media.go)
 }
 
+// Dialer opens a transport to the server, as ConnectTransport needs them. It
+// must give up when ctx ends.
+type Dialer func(ctx context.Context) (signaling.Transport, error)
+
 // Connect opens a session with a token the host generated. url is the
 // WebSocket endpoint of the host's mounted handler, e.g.
 // "ws://127.0.0.1:8080/crossbar/ws".
 func Connect(ctx context.Context, url, token string, opts *Options) (*Session, error) {
+	return ConnectTransport(ctx, func(ctx context.Context) (signaling.Transport, error) {
+		ws, err := signaling.DialWebSocket(ctx, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		return ws, nil
+	}, token, opts)
+}
+
+// ConnectTransport is Connect over the transports dial opens: one to
+// connect, and a new one each time the client resumes its connection after
+// a transport failed. A host that carries signaling over a channel of its
+// own (see signaling.Transport and crossbar's Server.ServeTransport) joins
+// its sessions with it; so do tests, over a signaling.Pipe.
+func ConnectTransport(ctx context.Context, dial Dialer, token string, opts *Options) (*Session, error) {
 	s := &Session{
-		url:         url,
+		dialer:      dial,
 		token:       token,
+		writing:     make(chan struct{}, 1),
 		events:      make(chan Event),
 		delivered:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -159,10 +186,13 @@ func Connect(ctx context.Context, url, token string, opts *Options) (*Session, e
 
 // dial opens a transport and completes the connect handshake, resuming
 // when resume is set.
-func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (*signaling.WebSocket, *signaling.Message, error) {
-	t, err := signaling.DialWebSocket(ctx, s.url, nil)
+func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (signaling.Transport, *signaling.Message, error) {
+	t, err := s.dialer(ctx)
+	if err == nil && t == nil {
+		err = errors.New("no transport and no error")
+	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("client: dial: %w", err)
 	}
 	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: s.token, Resume: resume,
 		ConnectionEventsSuppressed: s.opts.ConnectionEventsSuppressed})
@@ -170,25 +200,25 @@ func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (*signalin
 		err = t.WriteMessage(ctx, b)
 	}
 	if err != nil {
-		t.CloseNow()
+		signaling.CloseNow(t)
 		return nil, nil, fmt.Errorf("client: send connect: %w", err)
 	}
 	b, err = t.ReadMessage(ctx)
 	if err != nil {
-		t.CloseNow()
+		signaling.CloseNow(t)
 		return nil, nil, fmt.Errorf("client: read connected: %w", err)
 	}
 	m, err := signaling.Decode(b)
 	if err != nil {
-		t.CloseNow()
+		signaling.CloseNow(t)
 		return nil, nil, err
 	}
 	if m.Type == signaling.TypeError && m.Error != nil {
-		t.CloseNow()
+		signaling.CloseNow(t)
 		return nil, nil, m.Error
 	}
 	if m.Type != signaling.TypeConnected || m.Connection == nil {
-		t.CloseNow()
+		signaling.CloseNow(t)
 		return nil, nil, fmt.Errorf("client: unexpected %q in reply to connect", m.Type)
 	}
 	return t, m, nil
@@ -196,11 +226,11 @@ func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (*signalin
 
 // readState reads the rest of a large session's initial state, in
 // "sessionState" messages, into connected.
-func (s *Session) readState(ctx context.Context, t *signaling.WebSocket, connected *signaling.Message) error {
+func (s *Session) readState(ctx context.Context, t signaling.Transport, connected *signaling.Message) error {
 	for more := connected.More; more; {
 		b, err := t.ReadMessage(ctx)
 		if err != nil {
-			t.CloseNow()
+			signaling.CloseNow(t)
 			return fmt.Errorf("client: read session state: %w", err)
 		}
 		s.received++
@@ -209,7 +239,7 @@ func (s *Session) readState(ctx context.Context, t *signaling.WebSocket, connect
 			err = fmt.Errorf("got %q", m.Type)
 		}
 		if err != nil {
-			t.CloseNow()
+			signaling.CloseNow(t)
 			return fmt.Errorf("client: read session state: %w", err)
 		}
 		connected.Connections = append(connected.Connections, m.Connections...)
@@ -221,21 +251,21 @@ func (s *Session) readState(ctx context.Context, t *signaling.WebSocket, connect
 
 // run reads the transport and turns messages into events and replies,
 // reconnecting when the transport fails, until the session ends.
-func (s *Session) run(t *signaling.WebSocket) {
+func (s *Session) run(t signaling.Transport) {
 	defer s.closeDone()
-	stopPings := s.keepAlive(t)
+	ctx, stopPings := s.keepAlive(t)
 	defer func() { stopPings() }()
 	for !s.isEnded() {
-		b, err := t.ReadMessage(context.Background())
+		b, err := t.ReadMessage(ctx)
 		if err != nil {
 			stopPings()
 			if s.isEnded() || errors.Is(err, signaling.ErrClosed) {
 				break
 			}
-			t.CloseNow()
+			signaling.CloseNow(t)
 			if nt := s.reconnect(); nt != nil {
 				t = nt
-				stopPings = s.keepAlive(t)
+				ctx, stopPings = s.keepAlive(t)
 				continue
 			}
 			break
@@ -255,7 +285,7 @@ func (s *Session) run(t *signaling.WebSocket) {
 	s.end("networkDisconnected")
 	s.failPending()
 	s.closeMedia()
-	t.CloseNow()
+	signaling.CloseNow(t)
 	s.mu.Lock()
 	s.queue = append(s.queue, Event{Type: signaling.TypeSessionDisconnected, Reason: s.reason})
 	s.finished = true
@@ -263,24 +293,70 @@ func (s *Session) run(t *signaling.WebSocket) {
 	s.poke()
 }
 
-// keepAlive pings the server over t until the returned function is called,
-// which waits for the pings to stop and may be called more than once. When
-// the server stops answering, the pings drop t: run's read fails and the
-// client reconnects.
-func (s *Session) keepAlive(t *signaling.WebSocket) (stop func()) {
+// keepAlive checks that the server still answers over t until the returned
+// stop is called, which waits for the checks to end and may be called more
+// than once. It runs t's own keep-alive if t has one (signaling.KeepAliver),
+// which drops t when the server stops answering; otherwise it sends "ping"
+// requests, and ends the returned context, which run reads t with, when a
+// reply does not come. Either way run's read fails and the client
+// reconnects.
+func (s *Session) keepAlive(t signaling.Transport) (ctx context.Context, stop func()) {
+	ctx, dead := context.WithCancelCause(context.Background())
 	if s.opts.PingInterval < 0 {
-		return func() {}
+		return ctx, func() { dead(nil) }
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	pings, stopPings := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t.KeepAlive(ctx, s.opts.PingInterval, s.opts.PingTimeout)
+		if ka, ok := t.(signaling.KeepAliver); ok {
+			ka.KeepAlive(pings, s.opts.PingInterval, s.opts.PingTimeout)
+			return
+		}
+		if err := s.ping(pings); pings.Err() == nil {
+			dead(err)
+		}
 	}()
-	return func() {
-		cancel()
+	return ctx, func() {
+		stopPings()
 		<-done
+		dead(nil)
 	}
+}
+
+// ping sends a "ping" request every PingInterval until ctx ends, and returns
+// an error when a reply has not come within PingTimeout.
+func (s *Session) ping(ctx context.Context) error {
+	tick := time.NewTicker(s.opts.PingInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.opts.PingTimeout)
+		_, err := s.request(pctx, &signaling.Message{Type: signaling.TypePing})
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("client: keep-alive: no reply to a ping within %v: %w", s.opts.PingTimeout, err)
+		}
+	}
+}
+
+// write sends b over t, one message at a time: a transport need not take
+// two writes at once.
+func (s *Session) write(ctx context.Context, t signaling.Transport, b []byte) error {
+	select {
+	case s.writing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writing }()
+	return t.WriteMessage(ctx, b)
 }
 
 // emit queues ev for the Events channel. It never blocks: replies must get
@@ -335,7 +411,7 @@ const dialAttemptTimeout = 5 * time.Second
 
 // reconnect resumes the connection on a new transport, or ends the session
 // when that fails within the reconnect window. It returns the new transport.
-func (s *Session) reconnect() *signaling.WebSocket {
+func (s *Session) reconnect() signaling.Transport {
 	s.failPending()
 	if s.opts.ReconnectFor < 0 {
 		return nil
@@ -370,7 +446,7 @@ func (s *Session) reconnect() *signaling.WebSocket {
 		s.mu.Lock()
 		if s.ended {
 			s.mu.Unlock()
-			t.CloseNow()
+			signaling.CloseNow(t)
 			return nil
 		}
 		s.t = t
@@ -544,12 +620,12 @@ func (s *Session) Disconnect() error {
 	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeDisconnect})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err = t.WriteMessage(ctx, b)
+		err = s.write(ctx, t, b)
 		cancel()
 	}
 	s.end("clientDisconnected")
 	s.closeDone()
-	t.CloseNow()
+	signaling.CloseNow(t)
 	return err
 }
 
@@ -575,7 +651,7 @@ func (s *Session) request(ctx context.Context, m *signaling.Message) (*signaling
 	if err != nil {
 		return nil, err
 	}
-	if err := t.WriteMessage(ctx, b); err != nil {
+	if err := s.write(ctx, t, b); err != nil {
 		return nil, fmt.Errorf("client: send %s: %w", m.Type, err)
 	}
 	select {

@@ -312,7 +312,7 @@ func (s *Session) send(ctx context.Context, msg *signaling.Message) error {
 	if err != nil {
 		return err
 	}
-	if err := t.WriteMessage(ctx, b); err != nil {
+	if err := s.write(ctx, t, b); err != nil {
 		return fmt.Errorf("client: send %s: %w", msg.Type, err)
 	}
 	return nil

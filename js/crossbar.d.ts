@@ -240,9 +240,35 @@ declare namespace OT {
     [signalType: `signal:${string}`]: SignalEvent;
   }
 
+  /**
+   * A link that carries the signaling protocol's messages, in order, one
+   * string each: a WebSocket, or an object of yours that behaves as one,
+   * e.g. over a channel the app already has to its server (which serves it
+   * with crossbar's Server.ServeTransport). The session sets the handlers.
+   */
+  interface SignalingLink {
+    /** 0 connecting, 1 open (send works), 2 closing, 3 closed: as WebSocket's. */
+    readonly readyState: number;
+    send(data: string): void;
+    /** close(1000) says goodbye; close() drops the link as a failed network would. */
+    close(code?: number, reason?: string): void;
+    /** Called once the link is open, unless it is open when the transport returns it. */
+    onopen: ((event?: unknown) => void) | null;
+    /** Called with each message, in order. */
+    onmessage: ((event: { data: string }) => void) | null;
+    /** Called once when the link has ended, whichever end ended it. */
+    onclose: ((event?: unknown) => void) | null;
+  }
+
   interface SessionOptions {
     /** The signaling WebSocket URL; by default "ws" beside crossbar.js. */
     url?: string;
+    /**
+     * Opens the signaling link instead of a WebSocket to url: called to
+     * connect, and again for each attempt to resume after a link failed.
+     * The session pings the server over it every 3 s.
+     */
+    transport?: () => SignalingLink;
     /** No connectionCreated/connectionDestroyed events, and only the connections that publish: for large sessions. */
     connectionEventsSuppressed?: boolean;
   }

@@ -9,8 +9,9 @@
  *
  * The signaling URL is taken from the `url` option of OT.initSession; without
  * it, from this script's own address: ".../crossbar/crossbar.js" means
- * "ws(s)://same-host/crossbar/ws". The API key given to OT.initSession is
- * ignored: the token says which project it belongs to.
+ * "ws(s)://same-host/crossbar/ws". The `transport` option replaces the
+ * WebSocket altogether (see Signaling). The API key given to OT.initSession
+ * is ignored: the token says which project it belongs to.
  *
  * Methods that take a completion callback also return a Promise, except
  * OT.initPublisher, Session.publish and Session.subscribe, which return the
@@ -289,10 +290,11 @@
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-  // A browser cannot send WebSocket pings, so the client pings the server
-  // with "ping" requests when it has heard nothing for PING_INTERVAL, and
-  // takes the link for dead when nothing answers within PING_TIMEOUT: a
-  // half-open link or a partition is noticed within 8 s. An attempt to
+  // A browser cannot send WebSocket pings, so the client sends the server a
+  // "ping" request every PING_INTERVAL, and takes the link for dead when a
+  // reply has not come PING_TIMEOUT later: a half-open link or a partition
+  // is noticed within 8 s. The pings also tell a server that hears nothing
+  // else from the client that it is there (PROTOCOL.md). An attempt to
   // (re)connect gives up after DIAL_TIMEOUT.
   const PING_INTERVAL = 3000;
   const PING_TIMEOUT = 5000;
@@ -309,12 +311,25 @@
     return u.href;
   }
 
+  const OPEN = 1; // WebSocket.OPEN, the readyState of a link that is open
+
+  // webSocketTo returns the transport of OT.initSession's options that opens
+  // a WebSocket to url.
+  function webSocketTo(url) {
+    return () => new WebSocket(url, 'crossbar.v1');
+  }
+
   /**
-   * Signaling runs the protocol on a WebSocket: requests and replies, events,
-   * and resuming the connection on a new WebSocket when one fails.
+   * Signaling runs the protocol on a link: requests and replies, events,
+   * and resuming the connection on a new link when one fails. open() returns
+   * a new link: a WebSocket, or an object that behaves as one for what
+   * Signaling uses (OT.initSession's `transport` option; crossbar.d.ts
+   * describes it): readyState, send(text), close(code), and the handlers
+   * onopen, onmessage ({data}) and onclose that Signaling sets. close(1000)
+   * says goodbye; close() drops the link as a failed network would.
    */
   class Signaling {
-    #ws = null;
+    #ws = null; // the current link
     #nextId = 0;
     #pending = new Map();
     #queue = []; // messages sent while reconnecting
@@ -322,16 +337,18 @@
     #token = '';
     #resume = null;
     #state = null; // {m, resolve}: "connected" while more of the session's state comes
-    #keepAlive = 0; // the timer of the next ping, or of the dead link
+    #pinger = 0; // the interval timer of the pings
 
-    // handlers: onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
-    constructor(url, handlers) {
-      this.url = url;
+    // open() returns a new link, named in errors by name. handlers:
+    // onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
+    constructor(open, name, handlers) {
+      this.open = open;
+      this.name = name;
       this.h = handlers;
       this.state = 'new'; // open, reconnecting, ended
     }
 
-    async open(token, sessionId, suppressed) {
+    async connect(token, sessionId, suppressed) {
       const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined });
       this.#token = token;
       this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
@@ -361,7 +378,7 @@
     close() {
       if (this.state === 'ended') return;
       const ws = this.#ws;
-      if (ws && ws.readyState === WebSocket.OPEN) {
+      if (ws && ws.readyState === OPEN) {
         ws.send(JSON.stringify({ v: 1, type: 'disconnect' }));
         ws.close(1000);
       }
@@ -372,9 +389,9 @@
       return new Promise((resolve, reject) => {
         let ws;
         try {
-          ws = new WebSocket(this.url, 'crossbar.v1');
+          ws = this.open();
         } catch (err) {
-          reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot open ${this.url}: ${err.message}`));
+          reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot open ${this.name}: ${err.message}`));
           return;
         }
         let settled = false;
@@ -384,9 +401,11 @@
           settled = true;
           ws.onclose = ws.onmessage = null;
           ws.close();
-          reject(new OTError('OT_CONNECT_FAILED', 1006, `no answer from ${this.url} within ${DIAL_TIMEOUT} ms`));
+          reject(new OTError('OT_CONNECT_FAILED', 1006, `no answer from ${this.name} within ${DIAL_TIMEOUT} ms`));
         }, DIAL_TIMEOUT);
-        ws.onopen = () => ws.send(JSON.stringify({ v: 1, id, ...connect }));
+        const hello = () => ws.send(JSON.stringify({ v: 1, id, ...connect }));
+        if (ws.readyState === OPEN) hello(); // a link may come open
+        else ws.onopen = hello;
         ws.onmessage = (e) => {
           settled = true;
           clearTimeout(timer);
@@ -408,7 +427,7 @@
         };
         ws.onclose = () => {
           clearTimeout(timer);
-          if (!settled) reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot connect to ${this.url}`));
+          if (!settled) reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot connect to ${this.name}`));
         };
       });
     }
@@ -419,29 +438,30 @@
       ws.onclose = () => {
         if (this.#ws === ws) this.#lost();
       };
-      this.#expect(ws);
+      this.#keepAlive(ws);
     }
 
-    // expect (re)arms the keep-alive of ws, the current WebSocket, when a
-    // message came: a ping after PING_INTERVAL of silence, and the link
-    // dropped as a failed one when nothing came PING_TIMEOUT after that.
-    #expect(ws) {
-      clearTimeout(this.#keepAlive);
-      this.#keepAlive = setTimeout(() => {
+    // keepAlive pings the server over ws, the current link, every
+    // PING_INTERVAL, and drops the link as a failed one when a ping's reply
+    // has not come PING_TIMEOUT later.
+    #keepAlive(ws) {
+      clearInterval(this.#pinger);
+      this.#pinger = setInterval(() => {
         if (this.#ws !== ws) return;
-        this.request({ type: 'ping' }).catch(() => {});
-        this.#keepAlive = setTimeout(() => {
+        const dead = setTimeout(() => {
           if (this.#ws !== ws) return;
           ws.onclose = ws.onmessage = null;
           ws.close();
           this.#lost();
         }, PING_TIMEOUT);
+        this.request({ type: 'ping' })
+          .finally(() => clearTimeout(dead))
+          .catch(() => {});
       }, PING_INTERVAL);
     }
 
     #read(data) {
       this.#received++;
-      if (this.#ws) this.#expect(this.#ws);
       let m;
       try {
         m = JSON.parse(data);
@@ -477,11 +497,11 @@
       this.h.onMessage(m);
     }
 
-    // lost handles a WebSocket that closed without a goodbye: it resumes the
+    // lost handles a link that closed without a goodbye: it resumes the
     // connection on a new one, as PROTOCOL.md describes.
     async #lost() {
       this.#ws = null;
-      clearTimeout(this.#keepAlive);
+      clearInterval(this.#pinger);
       this.#failPending('the connection to the server was lost');
       if (this.#state) {
         this.#state.reject(new OTError('OT_CONNECT_FAILED', 1006, 'the connection was lost while joining'));
@@ -521,7 +541,7 @@
       if (this.state === 'ended') return;
       this.state = 'ended';
       this.#queue = [];
-      clearTimeout(this.#keepAlive);
+      clearInterval(this.#pinger);
       const ws = this.#ws;
       this.#ws = null;
       if (ws) {
@@ -1456,7 +1476,10 @@
       this.currentState = 'connecting';
       let m;
       try {
-        this.#sig = new Signaling(signalingURL(this.options.url), {
+        const { transport } = this.options;
+        if (transport !== undefined && typeof transport !== 'function') throw invalidParameter('connect: the transport option is not a function');
+        const url = transport ? '' : signalingURL(this.options.url);
+        this.#sig = new Signaling(transport || webSocketTo(url), url || 'the signaling transport', {
           onMessage: (msg) => this.#onMessage(msg),
           onReconnecting: () => {
             this.currentState = 'reconnecting';
@@ -1468,7 +1491,7 @@
           },
           onEnd: (reason) => this.#ended(reason),
         });
-        m = await this.#sig.open(token, this.sessionId, this.options.connectionEventsSuppressed);
+        m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed);
       } catch (err) {
         this.currentState = 'disconnected';
         this.#sig = null;
@@ -2037,7 +2060,9 @@
     DEBUG: 5,
 
     // initSession returns the Session for sessionId, the same object for
-    // every call. options.url is the signaling WebSocket URL.
+    // every call. options.url is the signaling WebSocket URL;
+    // options.transport, a function returning a WebSocket-like link, carries
+    // the signaling instead (see Signaling).
     initSession(apiKey, sessionId, options) {
       if (sessionId == null) [apiKey, sessionId] = [undefined, apiKey];
       if (typeof sessionId !== 'string' || !sessionId) throw new OTError('OT_INVALID_SESSION_ID', 1005, 'initSession: no session id');

@@ -1,9 +1,3 @@
-// Package signaling defines Crossbar's client protocol: the JSON messages a
-// client and the server exchange, and the transports that carry them.
-//
-// The protocol is documented in PROTOCOL.md beside this file. The package has
-// no knowledge of sessions or media; the crossbar package gives the messages
-// their meaning.
 package signaling
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -12,17 +13,11 @@ import (
 // Subprotocol is the WebSocket subprotocol name of this protocol version.
 const Subprotocol = "crossbar.v1"
 
-// Defaults of the keep-alive (see WebSocket.KeepAlive) that the server and
-// the Go client run on every WebSocket: a dead link is noticed within 8 s.
-const (
-	DefaultPingInterval = 3 * time.Second
-	DefaultPingTimeout  = 5 * time.Second
-)
-
 // WebSocket is a Transport over a WebSocket connection.
 type WebSocket struct {
-	conn *websocket.Conn
-	addr string // the remote address, on the accepting side
+	conn    *websocket.Conn
+	addr    string      // the remote address, on the accepting side
+	closing atomic.Bool // Close was called: reads end with ErrClosed
 }
 
 // AcceptWebSocket upgrades an HTTP request to a WebSocket transport. Frames
@@ -62,6 +57,9 @@ func (ws *WebSocket) RemoteAddr() string { return ws.addr }
 func (ws *WebSocket) ReadMessage(ctx context.Context) ([]byte, error) {
 	typ, b, err := ws.conn.Read(ctx)
 	if err != nil {
+		if ws.closing.Load() {
+			return nil, ErrClosed
+		}
 		switch websocket.CloseStatus(err) {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway:
 			return nil, ErrClosed
@@ -81,6 +79,7 @@ func (ws *WebSocket) WriteMessage(ctx context.Context, b []byte) error {
 
 // Close implements Transport with a normal closure.
 func (ws *WebSocket) Close() error {
+	ws.closing.Store(true)
 	return ws.conn.Close(websocket.StatusNormalClosure, "")
 }
 
@@ -95,7 +94,8 @@ func (ws *WebSocket) Ping(ctx context.Context) error {
 	return ws.conn.Ping(ctx)
 }
 
-// KeepAlive pings the peer every interval until ctx ends. When a pong does
+// KeepAlive implements KeepAliver: it pings the peer every interval until
+// ctx ends. When a pong does
 // not come back within timeout it drops the connection, as CloseNow does, so
 // that a pending ReadMessage fails, and returns why: a link that went dead
 // without a closing handshake (a half-open TCP connection, a partition) is
