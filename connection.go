@@ -203,7 +203,7 @@ func (c *Connection) writeLoop(l *link, prev *link, first []byte, replayFrom uin
 		b, closed := c.out.next(l.done)
 		if b == nil {
 			if closed {
-				l.t.Close()
+				_ = l.t.Close() // the goodbye; the reader ends with it
 			}
 			return
 		}

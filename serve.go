@@ -70,7 +70,7 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 		switch m.Type {
 		case signaling.TypeDisconnect:
 			s.reply(c, m.ID, nil, nil)
-			s.disconnect(c.id, ReasonClientDisconnected)
+			_ = s.disconnect(c.id, ReasonClientDisconnected) // already gone: fine
 			return nil
 		case signaling.TypePing: // needs no permission: answered at once
 			s.reply(c, m.ID, nil, nil)
@@ -133,7 +133,7 @@ func (srv *Server) handshake(ctx context.Context, t signaling.Transport) (*Conne
 		if b, encErr := signaling.Encode(&signaling.Message{Type: signaling.TypeError, Re: re, Error: ClientError(err)}); encErr == nil {
 			write(t, b)
 		}
-		t.Close()
+		_ = t.Close() // nothing more to tell the client
 		return nil, nil, err
 	}
 	return c, l, nil

@@ -310,7 +310,7 @@ func (s *Session) keepAlive(t signaling.Transport) (ctx context.Context, stop fu
 	go func() {
 		defer close(done)
 		if ka, ok := t.(signaling.KeepAliver); ok {
-			ka.KeepAlive(pings, s.opts.PingInterval, s.opts.PingTimeout)
+			_ = ka.KeepAlive(pings, s.opts.PingInterval, s.opts.PingTimeout) // a dead link fails the reader
 			return
 		}
 		if err := s.ping(pings); pings.Err() == nil {

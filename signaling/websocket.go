@@ -117,7 +117,7 @@ func (ws *WebSocket) KeepAlive(ctx context.Context, interval, timeout time.Durat
 			return ctx.Err()
 		}
 		if err != nil {
-			ws.conn.CloseNow()
+			_ = ws.conn.CloseNow() // the reader sees the link drop
 			return fmt.Errorf("signaling: keep-alive: no pong within %v: %w", timeout, err)
 		}
 	}
