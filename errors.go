@@ -92,9 +92,27 @@ var permissionCodes = map[Action]int{
 	ActionForceMute:       1540,
 }
 
+// causeError is a failure the client is told of without its cause: the
+// client reads err (what failed); the cause (the engine's or Pion's words)
+// stays in the server's logs and in the chain errors.Is and errors.As walk.
+type causeError struct {
+	err, cause error
+}
+
+// withCause returns err with cause behind it, hidden from clients.
+func withCause(err, cause error) error { return &causeError{err: err, cause: cause} }
+
+func (e *causeError) Error() string   { return e.err.Error() + ": " + e.cause.Error() }
+func (e *causeError) Unwrap() []error { return []error{e.err, e.cause} }
+
 // ClientError converts err into the error a client is shown. Errors that are
-// not Crossbar's become code 2000, without their text.
+// not Crossbar's become code 2000, without their text; causes behind a
+// Crossbar error (the engine's, Pion's) are left out.
 func ClientError(err error) *signaling.Error {
+	var ce *causeError
+	if errors.As(err, &ce) {
+		err = ce.err
+	}
 	var pe *PermissionError
 	if errors.As(err, &pe) {
 		return &signaling.Error{Code: permissionCodes[pe.Action], Name: "OT_PERMISSION_DENIED", Message: err.Error()}

@@ -1,6 +1,7 @@
 package crossbar
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -150,7 +151,7 @@ func (s *Session) publish(c *Connection, m *signaling.Message) (*signaling.Messa
 		s.mu.Lock()
 		s.forgetPendingLocked(c, st)
 		s.unlock()
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return nil, withCause(fmt.Errorf("%w: the offer could not be applied", ErrBadRequest), err)
 	}
 	return &signaling.Message{Type: signaling.TypeOK, StreamID: st.id, SDP: answer}, nil
 }
@@ -280,7 +281,7 @@ func (s *Session) republish(c *Connection, m *signaling.Message) (*signaling.Mes
 	}
 	answer, err := peer.Publish(m.SDP)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return nil, withCause(fmt.Errorf("%w: the offer could not be applied", ErrBadRequest), err)
 	}
 	return &signaling.Message{Type: signaling.TypeOK, SDP: answer}, nil
 }
@@ -449,10 +450,23 @@ func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video 
 		}
 		if err != nil {
 			s.detachSubscriber(c, sub)
-			return fmt.Errorf("%w: %v", ErrStreamNotFound, err)
+			return subscribeError(sub.stream.id, err)
 		}
 	}
 	return nil
+}
+
+// subscribeError says why the engine could not subscribe a client to a
+// stream: its connection's media ended, the stream's track ended, or
+// something the client can do nothing about (code 2000).
+func subscribeError(streamID string, err error) error {
+	switch {
+	case errors.Is(err, sfu.ErrPeerClosed):
+		return withCause(fmt.Errorf("%w: its media connection is closed", ErrNotConnected), err)
+	case errors.Is(err, sfu.ErrTrackClosed):
+		return withCause(fmt.Errorf("%w: %q ended", ErrStreamNotFound, streamID), err)
+	}
+	return fmt.Errorf("crossbar: subscribe to %q: %w", streamID, err)
 }
 
 // subscriptionFailed ends the subscription of c that d belongs to, whose
@@ -584,7 +598,7 @@ func (s *Session) answer(c *Connection, m *signaling.Message) error {
 		return err
 	}
 	if err := peer.SetSubscriberAnswer(m.SDP); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return withCause(fmt.Errorf("%w: the answer could not be applied", ErrBadRequest), err)
 	}
 	return nil
 }
@@ -609,7 +623,7 @@ func (s *Session) candidate(c *Connection, m *signaling.Message) error {
 		Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return withCause(fmt.Errorf("%w: the candidate could not be added", ErrBadRequest), err)
 	}
 	return nil
 }

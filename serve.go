@@ -289,6 +289,7 @@ func (s *Session) reply(c *Connection, re uint64, m *signaling.Message, err erro
 	if err != nil {
 		m.Type = signaling.TypeError
 		m.Error = ClientError(err)
+		s.log.Debug("request failed", "connection", c.id, "re", re, "err", err)
 	}
 	s.mu.Lock()
 	defer s.unlock()

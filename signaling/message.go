@@ -238,7 +238,7 @@ func Decode(b []byte) (*Message, error) {
 	}
 	var m Message
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if m.V != Version {
 		return nil, fmt.Errorf("%w: protocol version %d, want %d", ErrMalformed, m.V, Version)
