@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -178,11 +179,5 @@ func TestClientThatNeverReadsIsDropped(t *testing.T) {
 
 func waitConnections(t *testing.T, s *crossbar.Session, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Connections()) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections, want %d", len(s.Connections()), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, fmt.Sprintf("%d connections (have %d)", n, len(s.Connections())), func() bool { return len(s.Connections()) == n })
 }

@@ -91,16 +91,11 @@ func TestChurn(t *testing.T) {
 	if n := len(s.Streams()); n != 0 {
 		t.Fatalf("%d streams left", n)
 	}
-	deadlineEvents := time.Now().Add(5 * time.Second)
-	for {
+	poll(5*time.Second, func() bool { // the checks below say what is missing
 		mu.Lock()
-		done := len(created) == len(destroyed)
-		mu.Unlock()
-		if done || time.Now().After(deadlineEvents) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(created) == len(destroyed)
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("%d streams created and destroyed", len(created))

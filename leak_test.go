@@ -89,18 +89,11 @@ func TestAbruptDisconnectsLeakNoDescriptors(t *testing.T) {
 			}
 			// Well inside the reconnect grace: a detached connection
 			// holds no socket while it waits for its client.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				n := openFiles(t)
-				if n <= before+5 {
-					t.Logf("descriptors: %d before, %d after %d drops", before, n, drops)
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("descriptors: %d before, %d after %d drops", before, n, drops)
-				}
-				time.Sleep(50 * time.Millisecond)
+			var n int
+			if !poll(5*time.Second, func() bool { n = openFiles(t); return n <= before+5 }) {
+				t.Fatalf("descriptors: %d before, %d after %d drops", before, n, drops)
 			}
+			t.Logf("descriptors: %d before, %d after %d drops", before, n, drops)
 		})
 	}
 }

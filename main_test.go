@@ -140,3 +140,23 @@ func errorCode(err error) int {
 	}
 	return 0
 }
+
+// poll reports whether cond holds within timeout, checking it every 10 ms.
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// waitFor fails the test unless cond holds within timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !poll(timeout, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}

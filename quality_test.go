@@ -77,21 +77,18 @@ func waitLayers(t *testing.T, pub *browsertest.Page, st *crossbar.Stream, what s
 // waitLayersFor is waitLayers waiting up to d.
 func waitLayersFor(t *testing.T, d time.Duration, pub *browsertest.Page, st *crossbar.Stream, what string, ok func([]sfu.LayerInfo) bool) []sfu.LayerInfo {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		layers := st.Publisher().VideoLayers()
-		if len(layers) > 0 && ok(layers) {
-			return layers
+	var layers []sfu.LayerInfo
+	if !poll(d, func() bool {
+		layers = st.Publisher().VideoLayers()
+		return len(layers) > 0 && ok(layers)
+	}) {
+		var diag any
+		if err := pub.Try(senderDiag, &diag); err != nil {
+			diag = err
 		}
-		if time.Now().After(deadline) {
-			var diag any
-			if err := pub.Try(senderDiag, &diag); err != nil {
-				diag = err
-			}
-			t.Fatalf("waiting for %s: layers %+v; the publisher sends %+v", what, layers, diag)
-		}
-		time.Sleep(100 * time.Millisecond)
+		t.Fatalf("waiting for %s: layers %+v; the publisher sends %+v", what, layers, diag)
 	}
+	return layers
 }
 
 // subscriberOf returns the server's subscriber of a stream for a connection.
@@ -457,17 +454,5 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	t.Logf("limit lifted: video back after %v", time.Since(t0).Round(10*time.Millisecond))
 	if l := freeSub.VideoLayer(); l != 1 {
 		t.Errorf("free subscriber on layer %d, want 1", l)
-	}
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -28,18 +28,14 @@ func (l *hostLog) add(format string, args ...any) {
 
 func (l *hostLog) waitFor(t *testing.T, want []string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var got string
+	if !poll(5*time.Second, func() bool {
 		l.mu.Lock()
-		got := strings.Join(l.events, "\n")
-		l.mu.Unlock()
-		if got == strings.Join(want, "\n") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("host events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer l.mu.Unlock()
+		got = strings.Join(l.events, "\n")
+		return got == strings.Join(want, "\n")
+	}) {
+		t.Fatalf("host events:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }
 
@@ -325,17 +321,13 @@ func TestSlowCallbackDoesNotStallSession(t *testing.T) {
 	}
 	next(t, b, signaling.TypeSignal)
 	close(release)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var got string
+	if !poll(5*time.Second, func() bool {
 		mu.Lock()
-		got := strings.Join(order, ",")
-		mu.Unlock()
-		if got == "a,b" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("callbacks ran as %q", got)
-		}
-		time.Sleep(5 * time.Millisecond)
+		defer mu.Unlock()
+		got = strings.Join(order, ",")
+		return got == "a,b"
+	}) {
+		t.Fatalf("callbacks ran as %q", got)
 	}
 }
