@@ -85,14 +85,15 @@ func TestSynthPlaysInChromium(t *testing.T) {
 	page.WaitVideos("video", 1, 15*time.Second)
 	page.WaitInboundAudio(10 * time.Second)
 
-	var first, last videoStats
+	var first videoStats
 	page.Eval("videoStats()", &first)
-	time.Sleep(2 * time.Second)
+	page.Wait("30 more frames decoded", fmt.Sprintf("videoStats().then((s) => s.framesDecoded >= %d)", first.FramesDecoded+30), 15*time.Second)
+	var last videoStats
 	page.Eval("videoStats()", &last)
 	t.Logf("Chromium's video decoder: %+v", last)
 	decoded := last.FramesDecoded - first.FramesDecoded
 	keyframes := last.KeyFramesDecoded - first.KeyFramesDecoded
-	if decoded < 20 || keyframes > 2 || last.Width != 320 || last.Height != 240 {
-		t.Errorf("in 2 s Chromium decoded %d frames, %d of them keyframes; stats %+v", decoded, keyframes, last)
+	if keyframes > 2 || last.Width != 320 || last.Height != 240 {
+		t.Errorf("of %d frames Chromium decoded, %d were keyframes; stats %+v", decoded, keyframes, last)
 	}
 }

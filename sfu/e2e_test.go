@@ -22,52 +22,56 @@ func checkReceived(t *testing.T, who string, r *received, min int, lastSource ui
 		t.Errorf("%s: %d packets, want at least %d", who, len(r.seqs), min)
 		return
 	}
-	// Unwrap the output sequence numbers, which start at a random value.
+	for s, n := range r.seqs {
+		if n != 1 && !duplicatesAllowed {
+			t.Errorf("%s: seq %d arrived %d times", who, s, n)
+		}
+	}
+	if span := r.spanLocked(); span != int64(len(r.seqs)) {
+		t.Errorf("%s: %d sequence numbers over a span of %d: not continuous", who, len(r.seqs), span)
+	}
+	if missing, first := r.missingLocked(lastSource); len(missing) > 0 {
+		t.Errorf("%s: %d source packets missing between %d and %d: %v", who, len(missing), first, lastSource, head(missing))
+	}
+}
+
+// complete reports whether r has every output sequence number from its
+// lowest to its highest, and every publisher's packet from its first to
+// lastSource.
+func (r *received) complete(lastSource uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	missing, _ := r.missingLocked(lastSource)
+	return len(missing) == 0 && r.spanLocked() == int64(len(r.seqs))
+}
+
+// spanLocked returns how many output sequence numbers lie from the lowest
+// received to the highest, unwrapped (they start at a random value).
+func (r *received) spanLocked() int64 {
 	var first uint16
 	for s := range r.seqs {
 		first = s
 		break
 	}
 	lo, hi := int64(0), int64(0)
-	for s, n := range r.seqs {
-		if n != 1 && !duplicatesAllowed {
-			t.Errorf("%s: seq %d arrived %d times", who, s, n)
-		}
+	for s := range r.seqs {
 		d := int64(int16(s - first))
-		lo, hi = min64(lo, d), max64(hi, d)
+		lo, hi = min(lo, d), max(hi, d)
 	}
-	if span := hi - lo + 1; span != int64(len(r.seqs)) {
-		t.Errorf("%s: %d sequence numbers over a span of %d: not continuous", who, len(r.seqs), span)
-	}
-	var firstSource uint32 = 1 << 31
+	return hi - lo + 1
+}
+
+func (r *received) missingLocked(lastSource uint32) (missing []uint32, first uint32) {
+	first = 1 << 31
 	for s := range r.sources {
-		if s < firstSource {
-			firstSource = s
-		}
+		first = min(first, s)
 	}
-	var missing []uint32
-	for s := firstSource; s <= lastSource; s++ {
+	for s := first; s <= lastSource; s++ {
 		if r.sources[s] == 0 {
 			missing = append(missing, s)
 		}
 	}
-	if len(missing) > 0 {
-		t.Errorf("%s: %d source packets missing between %d and %d: %v", who, len(missing), firstSource, lastSource, head(missing))
-	}
-}
-
-func min64(a, b int64) int64 {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
+	return missing, first
 }
 
 func head(s []uint32) []uint32 {
@@ -134,12 +138,32 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	for _, s := range subs {
-		waitReceiving(t, s.client, keysOf(s.tracks), 20)
+		waitReceiving(t, s.client, keysOf(s.tracks), 60) // more than the checks below need
 	}
-	time.Sleep(1500 * time.Millisecond) // long enough for sender and receiver reports
+	waitFor(t, 10*time.Second, "receiver reports on every subscription", func() bool {
+		for _, d := range downTracks {
+			if d.Stats().RTT <= 0 {
+				return false
+			}
+		}
+		return true
+	})
 	alice.stopPublishing()
 	bob.stopPublishing()
-	time.Sleep(300 * time.Millisecond)
+	waitFor(t, 5*time.Second, "every packet forwarded to have arrived", func() bool {
+		for _, s := range subs {
+			for key := range s.tracks {
+				r := s.client.track(key)
+				if r == nil {
+					return false
+				}
+				if packets, _ := r.counts(); uint64(packets) != downTracks[s.client.name+" "+key].Stats().PacketsOut {
+					return false
+				}
+			}
+		}
+		return true
+	})
 
 	for _, s := range subs {
 		got := s.client.trackKeys()

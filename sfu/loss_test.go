@@ -15,14 +15,16 @@ func TestLossRecoveredByNACK(t *testing.T) {
 	sub := newTestClient(t, e, "sub", clientOptions{receiveLoss: 0.05})
 	_, video := pub.publish()
 	d := sub.subscribe(video, "s", "video")
-	waitReceiving(t, sub, []string{"s/video"}, 20)
-	time.Sleep(2 * time.Second)
+	waitReceiving(t, sub, []string{"s/video"}, 200) // losses on both legs, repaired as they go
 	pub.stopPublishing()
 	// The last packets' losses cannot be detected, so the publisher sends
 	// nothing more; wait for the retransmissions of the others.
-	time.Sleep(time.Second)
+	var last uint32
+	waitFor(t, 5*time.Second, "the retransmissions", func() bool {
+		last = lastSource(t, video)
+		return sub.track("s/video").complete(last - 4)
+	})
 
-	last := lastSource(t, video)
 	// Losses among the final few packets have no later packet to reveal them.
 	checkReceived(t, "sub video", sub.track("s/video"), 150, last-4, true)
 
