@@ -227,35 +227,49 @@ func (p *Page) Try(js string, out any) error {
 	defer cancel()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](js, chromedp.EvalAwaitPromise))
 	if err != nil {
-		return fmt.Errorf("eval %s: %w", abbrev(js), err)
+		return fmt.Errorf("eval %s: %w", Abbrev(js), err)
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("eval %s: result %s: %w", abbrev(js), raw, err)
+			return fmt.Errorf("eval %s: result %s: %w", Abbrev(js), raw, err)
 		}
 	}
 	return nil
+}
+
+// Evaluator runs JavaScript in a page and decodes its JSON value: a
+// Chromium Page, or a Firefox one (package firefoxtest).
+type Evaluator interface {
+	Try(js string, out any) error
 }
 
 // Wait polls a JavaScript condition until it is true, and fails the test
 // when it is not within timeout. what describes the condition.
 func (p *Page) Wait(what, js string, timeout time.Duration) {
 	p.t.Helper()
+	Wait(p.t, p, p.name, what, js, timeout)
+}
+
+// Wait polls a JavaScript condition in page e (named page) until it is
+// true, and fails the test when it is not within timeout.
+func Wait(t testing.TB, e Evaluator, page, what, js string, timeout time.Duration) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		var ok bool
-		err := p.Try("Promise.resolve("+js+").then(Boolean)", &ok)
+		err := e.Try("Promise.resolve("+js+").then(Boolean)", &ok)
 		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("page %s: %s: not within %v (last error: %v)", p.name, what, timeout, err)
+			t.Fatalf("page %s: %s: not within %v (last error: %v)", page, what, timeout, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func abbrev(js string) string {
+// Abbrev shortens JavaScript for error messages.
+func Abbrev(js string) string {
 	js = strings.Join(strings.Fields(js), " ")
 	if len(js) > 120 {
 		return js[:120] + "…"
@@ -277,8 +291,38 @@ const videosPlay = `(async (selector, n) => {
 // one of them plays: its size is known and its decoded frame count grows.
 func (p *Page) WaitVideos(selector string, n int, timeout time.Duration) {
 	p.t.Helper()
+	WaitVideos(p.t, p, p.name, selector, n, timeout)
+}
+
+// WaitVideos is Page.WaitVideos for any page.
+func WaitVideos(t testing.TB, e Evaluator, page, selector string, n int, timeout time.Duration) {
+	t.Helper()
 	q, _ := json.Marshal(selector)
-	p.Wait(fmt.Sprintf("%d playing videos %s", n, selector), fmt.Sprintf("%s(%s, %d)", videosPlay, q, n), timeout)
+	Wait(t, e, page, fmt.Sprintf("%d playing videos %s", n, selector), fmt.Sprintf("%s(%s, %d)", videosPlay, q, n), timeout)
+}
+
+// videoDecodes is true when every subscriber of the page (OT.subscribers)
+// has its video's size and decodes frames, as WebRTC's statistics count
+// them (framesDecoded): for browsers whose headless video elements count
+// no frames (Firefox).
+const videoDecodes = `(async () => {
+  const subs = OT.subscribers.map((s) => s);
+  if (!subs.length || subs.some((s) => !s.videoWidth())) return false;
+  const count = async () => Promise.all(subs.map(async (s) => {
+    let n = 0;
+    (await s.getRtcStatsReport()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
+    return n;
+  }));
+  const before = await count();
+  await new Promise((r) => setTimeout(r, 400));
+  const after = await count();
+  return after.every((n, i) => n > before[i]);
+})()`
+
+// WaitDecodedVideo waits until every subscriber of page e decodes video.
+func WaitDecodedVideo(t testing.TB, e Evaluator, page string, timeout time.Duration) {
+	t.Helper()
+	Wait(t, e, page, "decoded video on every subscriber", videoDecodes, timeout)
 }
 
 // audioFlows is true when every subscriber of the page (OT.subscribers of
@@ -297,5 +341,11 @@ const audioFlows = `(async () => {
 // packets, as getStats counts them.
 func (p *Page) WaitInboundAudio(timeout time.Duration) {
 	p.t.Helper()
-	p.Wait("inbound audio on every subscriber", audioFlows, timeout)
+	WaitInboundAudio(p.t, p, p.name, timeout)
+}
+
+// WaitInboundAudio is Page.WaitInboundAudio for any page.
+func WaitInboundAudio(t testing.TB, e Evaluator, page string, timeout time.Duration) {
+	t.Helper()
+	Wait(t, e, page, "inbound audio on every subscriber", audioFlows, timeout)
 }
