@@ -25,12 +25,13 @@ import (
 // the variable CHROMIUM (a path).
 var Binaries = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
 
-// findChromium returns the browser's path, or "".
-func findChromium() string {
-	if p := os.Getenv("CHROMIUM"); p != "" {
+// Find returns a browser's path: the variable env if set, else the first
+// of names found in PATH, else "".
+func Find(env string, names []string) string {
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	for _, name := range Binaries {
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
@@ -77,7 +78,7 @@ func New(t testing.TB) *Browser {
 	if testing.Short() {
 		t.Skip("browser test: not with -short")
 	}
-	path := findChromium()
+	path := Find("CHROMIUM", Binaries)
 	if path == "" {
 		msg := "browser test needs Chromium (apt-get install chromium, or set CHROMIUM to its path)"
 		if os.Getenv("CI") != "" {

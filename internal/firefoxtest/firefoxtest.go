@@ -85,7 +85,7 @@ func New(t testing.TB) *Browser {
 	if os.Getenv("CROSSBAR_NETNS") == "" {
 		t.Skip("Firefox tests run inside a network namespace of their own: .ci/netns go test -run Firefox ./...")
 	}
-	path := find()
+	path := browsertest.Find("FIREFOX", Binaries)
 	if path == "" {
 		msg := "Firefox test needs Firefox (apt-get install firefox-esr, or set FIREFOX to its path)"
 		if os.Getenv("CI") != "" {
@@ -127,18 +127,6 @@ func New(t testing.TB) *Browser {
 	b.call("session.new", map[string]any{"capabilities": map[string]any{}}, nil)
 	b.call("session.subscribe", map[string]any{"events": []string{"log.entryAdded"}}, nil)
 	return b
-}
-
-func find() string {
-	if p := os.Getenv("FIREFOX"); p != "" {
-		return p
-	}
-	for _, name := range Binaries {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
 }
 
 var listenLine = regexp.MustCompile(`WebDriver BiDi listening on (ws://\S+)`)
