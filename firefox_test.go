@@ -6,6 +6,7 @@ import (
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/internal/firefoxtest"
+	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 // A Firefox page and a Chromium page in one routed session publish their
@@ -42,4 +43,58 @@ func TestFirefoxAndChromiumExchangeMedia(t *testing.T) {
 	chrome.Wait("firefox's signal", fmt.Sprintf(`log.some((e) => e.type === 'signal:hello' && e.data === 'from firefox' && e.from === %q)`, foxID), 5e9)
 	chrome.Eval(`S.signal({type: 'hello', data: 'from chromium'})`, nil)
 	fox.Wait("chromium's signal", fmt.Sprintf(`log.some((e) => e.type === 'signal:hello' && e.data === 'from chromium' && e.from === %q)`, chromeID), 5e9)
+}
+
+// A Firefox page whose link drops resumes its connection with every signal
+// it missed, once and in order, and nobody sees it leave.
+func TestFirefoxResumesWithoutLosingOrRepeatingMessages(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	s := r.session()
+	px, viaProxy := newProxy(t, r.url)
+	fox := ff.Open(t, "flaky", viaProxy+"/")
+	var res jsResult
+	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "flaky")), &res)
+	if res.Error != nil {
+		t.Fatalf("firefox: connect: %+v", res.Error)
+	}
+	other, _ := r.join("steady", s, crossbar.RolePublisher)
+	checkResumesPage(t, px, fox, other)
+}
+
+// Firefox publishes its camera in simulcast layers, which the engine
+// receives.
+func TestFirefoxPublishesSimulcast(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	s := r.session()
+	fox := ff.Open(t, "firefox", r.url+"/")
+	var res jsResult
+	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
+	if res.Error != nil {
+		t.Fatalf("firefox: connect: %+v", res.Error)
+	}
+	var pub jsResult
+	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
+	if pub.Error != nil {
+		t.Fatalf("firefox: publish: %+v", pub.Error)
+	}
+	st, err := s.Stream(pub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layers []sfu.LayerInfo
+	if !poll(mediaWait, func() bool {
+		layers = st.Publisher().VideoLayers()
+		active := 0
+		for _, l := range layers {
+			if l.Active && l.Bitrate > 0 {
+				active++
+			}
+		}
+		return active >= 2
+	}) {
+		t.Fatalf("layers %+v: want at least two sent", layers)
+	}
+	t.Logf("Firefox's layers: %+v", layers)
 }

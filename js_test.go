@@ -319,6 +319,20 @@ func TestJSReconnectsWithoutLosingOrRepeatingMessages(t *testing.T) {
 	s := r.session()
 	px, p, _ := joinViaProxy(t, r, s, "flaky")
 	other, _ := r.join("steady", s, crossbar.RolePublisher)
+	checkResumesPage(t, px, p, other)
+}
+
+// page is what tests need of a Chromium or a Firefox page.
+type page interface {
+	Eval(js string, out any)
+	Wait(what, js string, timeout time.Duration)
+}
+
+// checkResumesPage cuts the proxy under page p while other signals it, and
+// checks that p resumes with every signal once and in order, that other
+// never sees it leave, and that p can signal again.
+func checkResumesPage(t *testing.T, px *proxy, p page, other page) {
+	t.Helper()
 	p.Wait("steady arrived", `S.connections.length === 2`, 5*time.Second)
 
 	other.Eval(`for (let i = 0; i < 20; i++) S.signal({type: 'n', data: String(i)})`, nil)
