@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v3"
 )
@@ -96,5 +97,38 @@ func TestSubscribeTracksAllOrNothing(t *testing.T) {
 	}
 	if n := len(*audio.downTracks.Load()); n != 0 {
 		t.Errorf("the audio Track still has %d DownTracks", n)
+	}
+}
+
+// TestSubscribeTracksWithoutTheCodec: in one offer with an H.264 camera's
+// audio and video, a subscriber without H.264 fails the video alone; the
+// audio flows, and so does a VP8 camera subscribed to alongside.
+func TestSubscribeTracksWithoutTheCodec(t *testing.T) {
+	e := newTestEngine(t)
+	h264 := newTestClient(t, e, "h264", clientOptions{videoCodec: webrtc.MimeTypeH264})
+	vp8 := newTestClient(t, e, "vp8", clientOptions{})
+	firefox := newTestClient(t, e, "firefox", clientOptions{noH264: true})
+	for _, c := range []*testClient{h264, vp8} {
+		audio, video := c.publish()
+		if _, err := firefox.peer.SubscribeTracks(
+			Subscription{Track: audio, Options: SubscribeOptions{StreamID: c.name, TrackID: "audio"}},
+			Subscription{Track: video, Options: SubscribeOptions{StreamID: c.name, TrackID: "video"}},
+		); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case f := <-firefox.failed:
+		if f.d.Track().Codec().MimeType != webrtc.MimeTypeH264 || !errors.Is(f.err, ErrCodecNotNegotiated) {
+			t.Errorf("OnSubscribeFailed(%s, %v), want the H.264 video and ErrCodecNotNegotiated", f.d.Track().Codec().MimeType, f.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnSubscribeFailed was not called for the H.264 video")
+	}
+	waitReceiving(t, firefox, []string{"h264/audio", "vp8/audio", "vp8/video"}, 50)
+	select {
+	case f := <-firefox.failed:
+		t.Errorf("OnSubscribeFailed(%v) for a track that works", f.err)
+	default:
 	}
 }
