@@ -532,26 +532,62 @@ func exchangeWithGoClient(t *testing.T, r *jsRig, s *crossbar.Session, join func
 }
 
 // TestJSConnectToFirstFrame measures the time from session.connect to the
-// first decoded frame of a stream already published, over several pages.
+// first decoded video frame of a stream already published, over ten pages,
+// and logs the median.
 func TestJSConnectToFirstFrame(t *testing.T) {
 	r := newJSRig(t)
 	s := r.session()
 	a, _ := r.join("publisher", s, crossbar.RolePublisher)
 	publish(t, a, `{resolution: '640x480'}`)
+	r.logFirstFrames(t, "connect", s, `
+		const t0 = performance.now();
+		const first = new Promise((resolve) => s.on('streamCreated', (e) => resolve(frame(e.stream))));
+		await s.connect(token);
+		return (await first) - t0;`)
+}
+
+// TestJSSubscribeToFirstFrame measures the time from session.subscribe to
+// the first decoded video frame on a subscriber peer connection that is
+// already up, carrying another stream, over ten pages, and logs the median.
+func TestJSSubscribeToFirstFrame(t *testing.T) {
+	r := newJSRig(t)
+	s := r.session()
+	for _, name := range []string{"publisher1", "publisher2"} {
+		p, _ := r.join(name, s, crossbar.RolePublisher)
+		publish(t, p, `{resolution: '640x480'}`)
+	}
+	r.logFirstFrames(t, "subscribe", s, `
+		const streams = [];
+		const two = new Promise((resolve) => s.on('streamCreated', (e) => streams.push(e.stream) === 2 && resolve()));
+		await s.connect(token);
+		await two;
+		await frame(streams[0]);
+		const t0 = performance.now();
+		return (await frame(streams[1])) - t0;`)
+}
+
+// logFirstFrames runs body, an async function body that measures a time in
+// ms, on ten new pages, and logs the median. body has s, a Session of
+// session, the connect token and frame(stream), which subscribes to a
+// stream and resolves to the time of its first decoded video frame: the
+// frame that gives the video element its size (an element playing the
+// audio alone fires "resize" too, with a videoWidth of 0).
+func (r *jsRig) logFirstFrames(t *testing.T, what string, session *crossbar.Session, body string) {
+	t.Helper()
 	var times []float64
-	for i := range 5 {
+	for i := range 10 {
 		p := r.browser.Open(t, fmt.Sprintf("viewer%d", i), r.url+"/")
 		var ms float64
 		p.Eval(fmt.Sprintf(`(async () => {
-			const t0 = performance.now();
 			const s = OT.initSession('k', %q);
-			const first = new Promise((resolve) => s.on('streamCreated', (e) => {
-				s.subscribe(e.stream, document.body, {insertMode: 'append'}).on('videoElementCreated', (ev) =>
-					ev.element.addEventListener('resize', () => resolve(performance.now() - t0), {once: true}));
-			}));
-			await s.connect(%q);
-			return first;
-		})()`, s.ID(), r.token(s, crossbar.RolePublisher, "")), &ms)
+			const token = %q;
+			const frame = (stream) => new Promise((resolve) =>
+				s.subscribe(stream, document.body, {insertMode: 'append'}).on('videoElementCreated', (ev) => {
+					const v = ev.element;
+					v.addEventListener('resize', () => v.videoWidth && resolve(performance.now()));
+				}));
+			%s
+		})()`, session.ID(), r.token(session, crossbar.RolePublisher, ""), body), &ms)
 		if ms <= 0 {
 			t.Fatalf("run %d: %v ms", i, ms)
 		}
@@ -559,5 +595,5 @@ func TestJSConnectToFirstFrame(t *testing.T) {
 		p.Close()
 	}
 	slices.Sort(times)
-	t.Logf("connect to first decoded frame: median %.0f ms (runs %.0f)", times[len(times)/2], times)
+	t.Logf("%s to first decoded frame: median %.0f ms (runs %.0f)", what, times[len(times)/2], times)
 }

@@ -417,12 +417,14 @@ func (s *Session) subscribe(c *Connection, m *signaling.Message) error {
 	return err
 }
 
-// attachSubscriber adds the stream's tracks to the subscriber's peer.
+// attachSubscriber adds the stream's tracks to the subscriber's peer, in
+// one offer to the client.
 func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video bool) error {
 	peer, err := s.peerOf(c)
 	if err != nil {
 		return err
 	}
+	var subs []sfu.Subscription
 	a, v := sub.stream.pub.tracks()
 	for _, t := range []*sfu.Track{a, v} {
 		if t == nil {
@@ -432,27 +434,28 @@ func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video 
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			want = video
 		}
-		d, err := peer.Subscribe(t, sfu.SubscribeOptions{
+		subs = append(subs, sfu.Subscription{Track: t, Options: sfu.SubscribeOptions{
 			StreamID: sub.stream.id,
 			TrackID:  sub.stream.id + "-" + t.Kind().String(),
 			Paused:   !want,
-		})
-		if d != nil {
-			sub.mu.Lock()
-			if t.Kind() == webrtc.RTPCodecTypeAudio {
-				sub.audio = d
-			} else {
-				sub.video = d
-				d.OnQualityChange(func(off bool) { s.videoQualityChanged(c, sub, off) })
-			}
-			sub.mu.Unlock()
-			sub.applyPreferences()
-		}
-		if err != nil {
-			s.detachSubscriber(c, sub)
-			return subscribeError(sub.stream.id, err)
+		}})
+	}
+	downs, err := peer.SubscribeTracks(subs...)
+	sub.mu.Lock()
+	for _, d := range downs {
+		if d.Kind() == webrtc.RTPCodecTypeAudio {
+			sub.audio = d
+		} else {
+			sub.video = d
+			d.OnQualityChange(func(off bool) { s.videoQualityChanged(c, sub, off) })
 		}
 	}
+	sub.mu.Unlock()
+	if err != nil {
+		s.detachSubscriber(c, sub)
+		return subscribeError(sub.stream.id, err)
+	}
+	sub.applyPreferences()
 	return nil
 }
 

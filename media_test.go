@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +158,32 @@ func TestMediaRequestsAreChecked(t *testing.T) {
 			t.Errorf("%s %s: got %+v %+v, want code %d", tc.role, tc.msg.Type, m, m.Error, tc.code)
 		}
 		ws.CloseNow()
+	}
+}
+
+// TestSubscribeIsOneOffer: the first subscriberOffer of a subscription
+// carries both the stream's audio and its video.
+func TestSubscribeIsOneOffer(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	pub, err := s.Publish(crossbar.PublishOptions{Audio: opus, Video: vp8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Unpublish()
+	ws := dialRaw(t, h.ws)
+	send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: h.token(s, crossbar.RoleSubscriber, "x")})
+	send(t, ws, &signaling.Message{Type: signaling.TypeSubscribe, ID: 2, StreamID: pub.Stream().ID()})
+	m := read(t, ws)
+	for ; m.Type != signaling.TypeSubscriberOffer; m = read(t, ws) {
+		if m.Type == signaling.TypeError {
+			t.Fatalf("%+v", m.Error)
+		}
+	}
+	for _, kind := range []string{"audio", "video"} {
+		if !strings.Contains(m.SDP, "\r\nm="+kind+" ") {
+			t.Errorf("the subscription's first offer has no %s section:\n%s", kind, m.SDP)
+		}
 	}
 }
 

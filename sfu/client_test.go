@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,7 @@ type testClient struct {
 
 	trackCh chan *Track          // server-side Tracks of what this client publishes
 	failed  chan failedSubscribe // what OnSubscribeFailed reported
+	offers  atomic.Int32         // subscriber offers received
 
 	mu       sync.Mutex
 	received map[string]*received // by "streamID/trackID"
@@ -191,6 +193,7 @@ func gather(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, 
 
 // onOffer answers the engine's subscriber offer.
 func (c *testClient) onOffer(sdp string) {
+	c.offers.Add(1)
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		c.t.Errorf("%s: apply subscriber offer: %v", c.name, err)
 		return

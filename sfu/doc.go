@@ -15,8 +15,10 @@
 // PeerConnection (PeerConfig.OnSubscriberOffer) whenever subscriptions
 // change, and the client's answer goes to Peer.SetSubscriberAnswer. Only one
 // subscriber offer is outstanding at a time; changes made meanwhile are
-// folded into the next offer. The engine does not trickle: its SDPs carry
-// all its candidates. Clients may trickle theirs with Peer.AddICECandidate.
+// folded into the next offer. Peer.SubscribeTracks subscribes to several
+// Tracks (a stream's audio and video) in one offer. The engine does not
+// trickle: its SDPs carry all its candidates. Clients may trickle theirs
+// with Peer.AddICECandidate.
 //
 // Forwarding never blocks on a subscriber: a Track hands each packet to every
 // DownTrack's bounded queue. A subscriber on UDP is written on the

@@ -264,32 +264,74 @@ func (p *Peer) AddICECandidate(pc PCKind, c webrtc.ICECandidateInit) error {
 	return nil
 }
 
-// Subscribe sends Track t to this Peer: it adds a DownTrack to the
-// subscribing PeerConnection and renegotiates. If the renegotiation fails,
-// the DownTrack is returned with the error and stays subscribed until
-// Unsubscribe or Close; the Peer is then best closed.
+// Subscription is one Track for SubscribeTracks to send, with its options.
+type Subscription struct {
+	Track   *Track
+	Options SubscribeOptions
+}
+
+// Subscribe sends Track t to this Peer: it is SubscribeTracks with one
+// Track.
 func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
+	downs, err := p.SubscribeTracks(Subscription{Track: t, Options: opts})
+	if len(downs) == 0 {
+		return nil, err
+	}
+	return downs[0], err
+}
+
+// SubscribeTracks sends several Tracks to this Peer in one negotiation: it
+// adds a DownTrack per Subscription to the subscribing PeerConnection and
+// renegotiates once, so the subscriber gets them all in one offer (the
+// next one, if an offer is outstanding). It returns the DownTracks in the
+// order of subs. If a Track cannot be subscribed to (it ended), none is,
+// and no offer is made. If the renegotiation fails, the DownTracks are
+// returned with the error and stay subscribed until Unsubscribe or Close;
+// the Peer is then best closed.
+func (p *Peer) SubscribeTracks(subs ...Subscription) ([]*DownTrack, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrPeerClosed
+	}
+	downs := make([]*DownTrack, 0, len(subs))
+	for _, s := range subs {
+		d, err := p.addLocked(s.Track, s.Options)
+		if err != nil {
+			for _, added := range downs {
+				err = errors.Join(err, p.removeLocked(added, p.downTracks[added]))
+			}
+			p.mu.Unlock()
+			return nil, err
+		}
+		downs = append(downs, d)
+	}
+	var offer string
+	var err error
+	if len(downs) > 0 {
+		offer, err = p.negotiateLocked()
+	}
+	p.mu.Unlock()
+	p.deliverOffer(offer)
+	return downs, err
+}
+
+// addLocked adds a DownTrack of t to the subscribing connection, which
+// then needs a new offer. The caller holds p.mu.
+func (p *Peer) addLocked(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 	d := newDownTrack(t, opts, &p.subReady, &p.subUDP)
 	d.writers = &p.wg
 	if d.video {
 		d.videoSubs = &p.videoSubs
 	}
 	d.onTrackClosed = func() { p.goTracked(func() { _ = p.Unsubscribe(d) }) }
-
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, ErrPeerClosed
-	}
 	if err := t.addDownTrack(d); err != nil {
-		p.mu.Unlock()
 		return nil, fmt.Errorf("sfu: subscribe to track %q: %w", t.ID(), err)
 	}
 	sender, err := p.sub.AddTrack(d)
 	if err != nil {
 		t.removeDownTrack(d)
 		d.close()
-		p.mu.Unlock()
 		return nil, fmt.Errorf("sfu: subscribe to track %q: add to connection: %w", t.ID(), err)
 	}
 	p.downTracks[d] = sender
@@ -302,10 +344,7 @@ func (p *Peer) Subscribe(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 		defer p.wg.Done()
 		d.readRTCP(sender)
 	}()
-	offer, err := p.negotiateLocked()
-	p.mu.Unlock()
-	p.deliverOffer(offer)
-	return d, err
+	return d, nil
 }
 
 // Unsubscribe stops sending a DownTrack's Track to this Peer and
