@@ -75,6 +75,15 @@ func (p *Publisher) AudioLevel() float64 {
 	return 0
 }
 
+// VideoCodec returns the MIME type of the stream's video, such as
+// "video/VP8", or "" if it has none.
+func (p *Publisher) VideoCodec() string {
+	if _, v := p.tracks(); v != nil {
+		return v.Codec().MimeType
+	}
+	return ""
+}
+
 func (p *Publisher) tracks() (audio, video *sfu.Track) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -164,9 +164,10 @@ func (srv *Server) OnSession(f func(*Session)) {
 
 // SessionOptions are the options of CreateSession.
 type SessionOptions struct {
-	MediaMode MediaMode         // Routed (default) or Relayed
-	Location  string            // an IP address hint, or empty
-	Metadata  map[string]string // the host's own data, kept with the session
+	MediaMode  MediaMode         // Routed (default) or Relayed
+	VideoCodec VideoCodec        // of routed sessions: VP8 (default), H264, VP9 or AnyCodec
+	Location   string            // an IP address hint, or empty
+	Metadata   map[string]string // the host's own data, kept with the session
 }
 
 // CreateSession makes a session and returns it. Its id has OpenTok's shape.
@@ -178,6 +179,13 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	default:
 		return nil, fmt.Errorf("%w: media mode %q", ErrInvalidOption, opts.MediaMode)
 	}
+	switch opts.VideoCodec {
+	case "":
+		opts.VideoCodec = VP8
+	case VP8, H264, VP9, AnyCodec:
+	default:
+		return nil, fmt.Errorf("%w: video codec %q", ErrInvalidOption, opts.VideoCodec)
+	}
 	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
 		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
 	}
@@ -185,6 +193,7 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	info := SessionInfo{
 		ID:           newSessionID(srv.cfg.APIKey, opts.Location, now),
 		MediaMode:    opts.MediaMode,
+		VideoCodec:   opts.VideoCodec,
 		Location:     opts.Location,
 		Metadata:     maps.Clone(opts.Metadata),
 		CreationTime: now,

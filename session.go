@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +82,18 @@ func (s *Session) ID() string { return s.info.ID }
 
 // MediaMode returns whether media is routed through the server or relayed.
 func (s *Session) MediaMode() MediaMode { return s.info.MediaMode }
+
+// VideoCodec returns the video codec the session's publishers send.
+func (s *Session) VideoCodec() VideoCodec { return s.info.VideoCodec }
+
+// videoCodecName is the codec clients are told of in "connected": none for
+// AnyCodec or a relayed session, whose peers choose.
+func (s *Session) videoCodecName() string {
+	if s.info.MediaMode == Relayed || s.info.VideoCodec == AnyCodec {
+		return ""
+	}
+	return strings.TrimPrefix(s.info.VideoCodec.mime(), "video/")
+}
 
 // Location returns the location hint given at creation.
 func (s *Session) Location() string { return s.info.Location }
@@ -343,6 +356,7 @@ func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, 
 		Resumed:      resumed,
 		ICEServers:   s.srv.iceServers,
 		MediaMode:    string(s.info.MediaMode),
+		VideoCodec:   s.videoCodecName(),
 	}
 	if !resumed {
 		pieces := splitState(s.stateLocked(c))

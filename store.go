@@ -19,11 +19,41 @@ const (
 	Relayed MediaMode = "relayed"
 )
 
+// VideoCodec is the video codec a routed session's publishers send, so that
+// every subscriber can decode every stream, as OpenTok's project setting.
+type VideoCodec string
+
+// Video codecs.
+const (
+	// VP8, which every browser decodes. The default.
+	VP8 VideoCodec = "VP8"
+	// H264 (constrained baseline), which phones decode in hardware.
+	H264 VideoCodec = "H264"
+	// VP9.
+	VP9 VideoCodec = "VP9"
+	// AnyCodec lets each publisher choose: a subscriber that cannot decode
+	// a stream's codec gets OpenTok's 1502 for that subscription alone.
+	AnyCodec VideoCodec = "any"
+)
+
+// mime returns the codec's MIME type for the engine: "" for AnyCodec, VP8's
+// for a record without one.
+func (v VideoCodec) mime() string {
+	switch v {
+	case AnyCodec:
+		return ""
+	case "":
+		v = VP8
+	}
+	return "video/" + string(v)
+}
+
 // SessionInfo is the stored, shareable part of a session: what CreateSession
 // made. Live state (connections, streams) stays in the process serving it.
 type SessionInfo struct {
 	ID           string
 	MediaMode    MediaMode
+	VideoCodec   VideoCodec
 	Location     string
 	Metadata     map[string]string
 	CreationTime time.Time

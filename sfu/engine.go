@@ -70,20 +70,23 @@ const DefaultPublishTimeout = 5 * time.Second
 // Engine is one server's forwarding engine: one webrtc.API and one set of
 // network listeners shared by every Peer.
 type Engine struct {
-	cfg         Config
-	log         *slog.Logger
-	media       *webrtc.MediaEngine
-	registry    *interceptor.Registry
-	subRegistry *interceptor.Registry // for subscribing connections: fewer interceptors
-	settings    webrtc.SettingEngine  // each PeerConnection gets a copy with its own ssrcGate
-	pubSettings webrtc.SettingEngine  // settings with the publishing connections' ICE timeouts
-	portNet     transport.Net         // the network of port-range sockets
-	taps        tapFactory
-	udpMux      ice.UDPMux
-	batches     []*batchConn // the UDP mux's sockets
-	arrivals    arrivalTable // when the sockets received recent RTP packets
-	tcpMux      *ice.TCPMuxDefault
-	closers     []func() error
+	cfg Config
+	log *slog.Logger
+	// publishMedia are the codecs of publishing connections, by the one
+	// video MIME type allowed ("": all of them, which subscribing
+	// connections use too).
+	publishMedia map[string]*webrtc.MediaEngine
+	registry     *interceptor.Registry
+	subRegistry  *interceptor.Registry // for subscribing connections: fewer interceptors
+	settings     webrtc.SettingEngine  // each PeerConnection gets a copy with its own ssrcGate
+	pubSettings  webrtc.SettingEngine  // settings with the publishing connections' ICE timeouts
+	portNet      transport.Net         // the network of port-range sockets
+	taps         tapFactory
+	udpMux       ice.UDPMux
+	batches      []*batchConn // the UDP mux's sockets
+	arrivals     arrivalTable // when the sockets received recent RTP packets
+	tcpMux       *ice.TCPMuxDefault
+	closers      []func() error
 
 	mu     sync.Mutex
 	closed bool
@@ -98,13 +101,19 @@ func New(cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	media, err := newMediaEngine()
+	media, err := newMediaEngine("")
 	if err != nil {
 		return nil, err
 	}
-	registry, err := e.newInterceptorRegistry(media)
+	registry, err := e.newInterceptorRegistry()
 	if err != nil {
 		return nil, err
+	}
+	e.publishMedia = map[string]*webrtc.MediaEngine{"": media}
+	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9, webrtc.MimeTypeH264} {
+		if e.publishMedia[mime], err = newMediaEngine(mime); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{LoggerFactory: pionLoggerFactory{e.log}}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -117,7 +126,7 @@ func New(cfg Config) (*Engine, error) {
 		_ = e.closeListeners()
 		return nil, err
 	}
-	e.media, e.registry, e.subRegistry, e.settings = media, registry, e.newSubscribingRegistry(), se
+	e.registry, e.subRegistry, e.settings = registry, e.newSubscribingRegistry(), se
 	e.pubSettings = se
 	setPublishTimeout(&e.pubSettings, cfg.PublishTimeout)
 	return e, nil
@@ -139,8 +148,8 @@ func setPublishTimeout(se *webrtc.SettingEngine, timeout time.Duration) {
 }
 
 // apiFor returns the webrtc.API of one PeerConnection: the engine's, with
-// settings se and gate in front of its sockets.
-func (e *Engine) apiFor(se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate) *webrtc.API {
+// codecs media, settings se and gate in front of its sockets.
+func (e *Engine) apiFor(media *webrtc.MediaEngine, se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate) *webrtc.API {
 	switch {
 	case e.udpMux != nil:
 		se.SetICEUDPMux(gatedUDPMux{e.udpMux, gate})
@@ -151,14 +160,16 @@ func (e *Engine) apiFor(se webrtc.SettingEngine, registry *interceptor.Registry,
 		se.SetICETCPMux(gatedTCPMux{e.tcpMux, gate})
 	}
 	return webrtc.NewAPI(
-		webrtc.WithMediaEngine(e.media),
+		webrtc.WithMediaEngine(media),
 		webrtc.WithInterceptorRegistry(registry),
 		webrtc.WithSettingEngine(se),
 	)
 }
 
-// newMediaEngine registers the codecs every Peer can publish and receive.
-func newMediaEngine() (*webrtc.MediaEngine, error) {
+// newMediaEngine registers the codecs a Peer can publish and receive: Opus
+// and video of the MIME type video (empty: VP8, VP9 and H.264), with their
+// feedback and header extensions, TWCC's included.
+func newMediaEngine(video string) (*webrtc.MediaEngine, error) {
 	m := &webrtc.MediaEngine{}
 	codecs := []struct {
 		kind  webrtc.RTPCodecType
@@ -178,6 +189,9 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}},
 	}
 	for _, c := range codecs {
+		if video != "" && c.kind == webrtc.RTPCodecTypeVideo && c.codec.MimeType != video {
+			continue
+		}
 		if err := m.RegisterCodec(c.codec, c.kind); err != nil {
 			return nil, fmt.Errorf("sfu: register codec %s: %w", c.codec.MimeType, err)
 		}
@@ -202,13 +216,19 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: absSendTimeURI}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("sfu: abs-send-time header extension: %w", err)
 	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: transportCCURI}, kind); err != nil {
+			return nil, fmt.Errorf("sfu: register the TWCC extension: %w", err)
+		}
+	}
 	return m, nil
 }
 
 // newInterceptorRegistry builds the interceptors of publishing connections,
 // which only receive media: the statistics tap (first, to see what the
 // others write), NACKs, receiver reports and TWCC feedback to publishers.
-func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor.Registry, error) {
+func (e *Engine) newInterceptorRegistry() (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(&e.taps)
 	generator, err := nack.NewGeneratorInterceptor()
@@ -221,12 +241,6 @@ func (e *Engine) newInterceptorRegistry(media *webrtc.MediaEngine) (*interceptor
 		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
 	}
 	r.Add(receiverReports)
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		media.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
-		if err := media.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: transportCCURI}, kind); err != nil {
-			return nil, fmt.Errorf("sfu: register the TWCC extension: %w", err)
-		}
-	}
 	r.Add(&twccFactory{arrivals: &e.arrivals})
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
@@ -380,10 +394,11 @@ func (e *Engine) ICEServers() []webrtc.ICEServer {
 	return append([]webrtc.ICEServer(nil), e.cfg.ICEServers...)
 }
 
-// newPeerConnection creates a publishing PeerConnection, behind gate, whose
-// outgoing RTCP is shown to observe (nil: not observed).
-func (e *Engine) newPeerConnection(gate *ssrcGate, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
-	api := e.apiFor(e.pubSettings, e.registry, gate)
+// newPeerConnection creates a publishing PeerConnection for video of the
+// MIME type video (empty: any), behind gate, whose outgoing RTCP is shown
+// to observe (nil: not observed).
+func (e *Engine) newPeerConnection(video string, gate *ssrcGate, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+	api := e.apiFor(e.publishMedia[video], e.pubSettings, e.registry, gate)
 	e.taps.mu.Lock()
 	defer e.taps.mu.Unlock()
 	e.taps.next = observe
@@ -397,7 +412,7 @@ func (e *Engine) newPeerConnection(gate *ssrcGate, observe func([]rtcp.Packet)) 
 
 // newSubscribingConnection creates a subscribing PeerConnection behind gate.
 func (e *Engine) newSubscribingConnection(gate *ssrcGate) (*webrtc.PeerConnection, error) {
-	pc, err := e.apiFor(e.settings, e.subRegistry, gate).NewPeerConnection(webrtc.Configuration{})
+	pc, err := e.apiFor(e.publishMedia[""], e.settings, e.subRegistry, gate).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}

@@ -228,3 +228,61 @@ func TestPublishingConnectionIsLazy(t *testing.T) {
 		t.Error("a publishing peer has no publishing connection")
 	}
 }
+
+// offerVideo returns a client offer sending one video track in any of
+// Pion's default codecs (VP8, VP9, H.264...), with candidates.
+func offerVideo(t *testing.T) string {
+	t.Helper()
+	pc, err := newClientAPI(t, clientOptions{}).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdp, err := gather(pc, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdp
+}
+
+// A Peer restricted to one video codec answers with that codec only.
+func TestPeerVideoCodec(t *testing.T) {
+	e := newTestEngine(t)
+	offer := offerVideo(t)
+	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264, webrtc.MimeTypeVP9, ""} {
+		p, err := e.NewPeer(PeerConfig{VideoCodec: mime})
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, err := p.Publish(offer)
+		if err != nil {
+			t.Fatalf("%q: %v", mime, err)
+		}
+		var got []string
+		for _, l := range strings.Split(answer, "\r\n") {
+			if rest, ok := strings.CutPrefix(l, "a=rtpmap:"); ok {
+				got = append(got, strings.SplitN(strings.Fields(rest)[1], "/", 2)[0])
+			}
+		}
+		for _, name := range got {
+			if mime != "" && !strings.EqualFold("video/"+name, mime) {
+				t.Errorf("%q: the answer offers %v", mime, got)
+				break
+			}
+		}
+		if mime == "" && len(got) < 3 {
+			t.Errorf("no restriction: the answer offers only %v", got)
+		}
+		_ = p.Close()
+	}
+	if _, err := e.NewPeer(PeerConfig{VideoCodec: "video/AV1"}); !errors.Is(err, ErrUnknownCodec) {
+		t.Fatalf("an unknown codec: %v", err)
+	}
+}

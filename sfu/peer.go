@@ -14,6 +14,9 @@ import (
 var (
 	// ErrPeerClosed is returned by the methods of a closed Peer.
 	ErrPeerClosed = errors.New("sfu: peer closed")
+	// ErrUnknownCodec is returned by NewPeer for a VideoCodec the engine
+	// does not have.
+	ErrUnknownCodec = errors.New("sfu: unknown codec")
 	// ErrNotSubscribed is returned by Unsubscribe for a DownTrack that is
 	// not (or no longer) a subscription of the Peer.
 	ErrNotSubscribed = errors.New("sfu: not subscribed")
@@ -68,6 +71,10 @@ type PeerConfig struct {
 	// PeerConnection; on webrtc.PeerConnectionStateFailed the session
 	// should close the Peer.
 	OnConnectionStateChange func(PCKind, webrtc.PeerConnectionState)
+	// VideoCodec is the MIME type of the only video codec the Peer may
+	// publish (webrtc.MimeTypeVP8, MimeTypeVP9 or MimeTypeH264): the
+	// engine's answers offer no other. Empty allows them all.
+	VideoCodec string
 	// OnSubscribeFailed reports a subscription the client cannot receive:
 	// its answer did not accept the codec of the DownTrack's Track (err
 	// wraps ErrCodecNotNegotiated). The DownTrack has been removed, as by
@@ -104,6 +111,9 @@ type Peer struct {
 // publishing one is created by the first Publish: a client that only
 // subscribes never has one.
 func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
+	if _, ok := e.publishMedia[cfg.VideoCodec]; !ok {
+		return nil, fmt.Errorf("%w: video codec %q", ErrUnknownCodec, cfg.VideoCodec)
+	}
 	p := &Peer{
 		e:          e,
 		cfg:        cfg,
@@ -135,7 +145,7 @@ func (p *Peer) publishingLocked() (*webrtc.PeerConnection, error) {
 	if p.pub != nil {
 		return p.pub, nil
 	}
-	pub, err := p.e.newPeerConnection(p.pubGate, p.observePublisherRTCP)
+	pub, err := p.e.newPeerConnection(p.cfg.VideoCodec, p.pubGate, p.observePublisherRTCP)
 	if err != nil {
 		return nil, err
 	}

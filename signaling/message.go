@@ -98,6 +98,7 @@ type Message struct {
 	// Media.
 	ICEServers []ICEServer   `json:"iceServers,omitempty"` // in "connected"
 	MediaMode  string        `json:"mediaMode,omitempty"`  // in "connected": MediaRouted or MediaRelayed
+	VideoCodec string        `json:"videoCodec,omitempty"` // in "connected": what publishers send (VP8, H264, VP9); absent: any
 	SDP        string        `json:"sdp,omitempty"`
 	PC         string        `json:"pc,omitempty"` // "publisher" or "subscriber"
 	Candidate  *ICECandidate `json:"candidate,omitempty"`
