@@ -10,15 +10,7 @@ import (
 // A client whose queue overflows is ended once, however many messages
 // overflow it, after the session lock is released.
 func TestOverflowEndsConnectionOnce(t *testing.T) {
-	srv, err := New(Config{APIKey: "12345678", APISecret: "0123456789abcdef0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	s, err := srv.CreateSession(context.Background(), SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestSession(t)
 	c := &Connection{id: "slow", session: s, token: &TokenInfo{}, out: newOutbox()}
 	s.mu.Lock()
 	s.conns[c.id] = c
@@ -38,15 +30,7 @@ func TestOverflowEndsConnectionOnce(t *testing.T) {
 // The engine's callbacks, some on forwarding goroutines, return at once
 // while the session lock is held; their work is done once it is released.
 func TestEngineEventsDoNotWaitForTheSession(t *testing.T) {
-	srv, err := New(Config{APIKey: "12345678", APISecret: "0123456789abcdef0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	s, err := srv.CreateSession(context.Background(), SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newTestSession(t)
 	c := &Connection{id: "publisher", session: s, token: &TokenInfo{}, out: newOutbox()}
 	st := &Stream{id: "camera", connection: c}
 	s.mu.Lock()
@@ -72,4 +56,19 @@ func TestEngineEventsDoNotWaitForTheSession(t *testing.T) {
 	if !strings.Contains(string(b), `"type":"layers"`) || !strings.Contains(string(b), `"rid":"h","active":false`) {
 		t.Fatalf("got %s", b)
 	}
+}
+
+// newTestSession returns a session of a server closed with the test.
+func newTestSession(t *testing.T) *Session {
+	t.Helper()
+	srv, err := New(Config{APIKey: "12345678", APISecret: "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	s, err := srv.CreateSession(context.Background(), SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

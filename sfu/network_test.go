@@ -22,14 +22,18 @@ func candidates(sdp string) []string {
 }
 
 // offerAudio returns a client offer sending one audio track, with candidates.
-func offerAudio(t *testing.T) string {
+func offerAudio(t *testing.T) string { return offerTrack(t, webrtc.RTPCodecTypeAudio) }
+
+// offerTrack returns a client offer sending one track of kind in any of
+// Pion's default codecs, with candidates.
+func offerTrack(t *testing.T, kind webrtc.RTPCodecType) string {
 	t.Helper()
 	pc, err := newClientAPI(t, clientOptions{}).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+	if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 		t.Fatal(err)
 	}
 	offer, err := pc.CreateOffer(nil)
@@ -229,33 +233,10 @@ func TestPublishingConnectionIsLazy(t *testing.T) {
 	}
 }
 
-// offerVideo returns a client offer sending one video track in any of
-// Pion's default codecs (VP8, VP9, H.264...), with candidates.
-func offerVideo(t *testing.T) string {
-	t.Helper()
-	pc, err := newClientAPI(t, clientOptions{}).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sdp, err := gather(pc, offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sdp
-}
-
 // A Peer restricted to one video codec answers with that codec only.
 func TestPeerVideoCodec(t *testing.T) {
 	e := newTestEngine(t)
-	offer := offerVideo(t)
+	offer := offerTrack(t, webrtc.RTPCodecTypeVideo)
 	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeH264, webrtc.MimeTypeVP9, ""} {
 		p, err := e.NewPeer(PeerConfig{VideoCodec: mime})
 		if err != nil {
