@@ -327,24 +327,14 @@ func (s *Session) keepAlive(t signaling.Transport) (ctx context.Context, stop fu
 // ping sends a "ping" request every PingInterval until ctx ends, and returns
 // an error when a reply has not come within PingTimeout.
 func (s *Session) ping(ctx context.Context) error {
-	tick := time.NewTicker(s.opts.PingInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, s.opts.PingTimeout)
+	err := signaling.Heartbeat(ctx, s.opts.PingInterval, s.opts.PingTimeout, func(pctx context.Context) error {
 		_, err := s.request(pctx, &signaling.Message{Type: signaling.TypePing})
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			return fmt.Errorf("client: keep-alive: no reply to a ping within %v: %w", s.opts.PingTimeout, err)
-		}
+		return err
+	})
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	return fmt.Errorf("client: keep-alive: no reply to a ping within %v: %w", s.opts.PingTimeout, err)
 }
 
 // write sends b over t, one message at a time: a transport need not take

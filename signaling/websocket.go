@@ -102,6 +102,18 @@ func (ws *WebSocket) Ping(ctx context.Context) error {
 // noticed within interval+timeout. Pongs are read by ReadMessage, so another
 // goroutine must be reading meanwhile. It returns ctx's error when ctx ends.
 func (ws *WebSocket) KeepAlive(ctx context.Context, interval, timeout time.Duration) error {
+	err := Heartbeat(ctx, interval, timeout, ws.conn.Ping)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	_ = ws.conn.CloseNow() // the reader sees the link drop
+	return fmt.Errorf("signaling: keep-alive: no pong within %v: %w", timeout, err)
+}
+
+// Heartbeat runs probe every interval until ctx ends, each run given
+// timeout, and returns the first failure, or ctx's error once it ends: the
+// loop of a keep-alive, whatever it sends.
+func Heartbeat(ctx context.Context, interval, timeout time.Duration, probe func(context.Context) error) error {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -111,14 +123,13 @@ func (ws *WebSocket) KeepAlive(ctx context.Context, interval, timeout time.Durat
 		case <-tick.C:
 		}
 		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := ws.conn.Ping(pctx)
+		err := probe(pctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
-			_ = ws.conn.CloseNow() // the reader sees the link drop
-			return fmt.Errorf("signaling: keep-alive: no pong within %v: %w", timeout, err)
+			return err
 		}
 	}
 }
