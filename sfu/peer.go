@@ -392,10 +392,17 @@ func (p *Peer) removeLocked(d *DownTrack, sender *webrtc.RTPSender) error {
 }
 
 // negotiateLocked starts an offer on the subscribing connection, or records
-// that one is needed once the outstanding one is answered. It returns the
-// offer to deliver, if any. The caller holds p.mu.
+// that one is needed once the outstanding one is answered or, for a
+// renegotiation, once the connection is up. It returns the offer to
+// deliver, if any. The caller holds p.mu.
+//
+// Renegotiations wait for the connection because a Pion answerer (the Go
+// client) starts the receivers of its first answer only once DTLS is up,
+// on receivers that a renegotiation applied meanwhile may have replaced:
+// its tracks then never start. Media cannot flow before then anyway, and
+// the changes made meanwhile go in one offer.
 func (p *Peer) negotiateLocked() (string, error) {
-	if p.negotiating {
+	if p.negotiating || (p.sub.CurrentRemoteDescription() != nil && !p.subReady.Load()) {
 		p.renegotiate = true
 		return "", nil
 	}
@@ -583,12 +590,29 @@ func (p *Peer) observePublisherRTCP(pkts []rtcp.Packet) {
 // connectionStateChanged lets the DownTracks forward once the subscribing
 // connection can carry media, and reports the change.
 func (p *Peer) connectionStateChanged(kind PCKind, s webrtc.PeerConnectionState) {
-	if kind == PCSubscribe && s == webrtc.PeerConnectionStateConnected {
-		p.subReady.Store(true)
+	if kind == PCSubscribe && s == webrtc.PeerConnectionStateConnected && !p.subReady.Swap(true) {
+		p.sendHeldOffer()
 	}
 	if f := p.cfg.OnConnectionStateChange; f != nil {
 		f(kind, s)
 	}
+}
+
+// sendHeldOffer sends the renegotiation negotiateLocked held back until
+// the subscribing connection was up.
+func (p *Peer) sendHeldOffer() {
+	p.mu.Lock()
+	var offer string
+	var err error
+	if !p.closed && !p.negotiating && p.renegotiate {
+		p.renegotiate = false
+		offer, err = p.negotiateLocked()
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.e.log.Warn("sfu: held subscriber offer", "err", err)
+	}
+	p.deliverOffer(offer)
 }
 
 // Close closes both PeerConnections, ends the Peer's published Tracks and
