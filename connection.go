@@ -70,15 +70,6 @@ func (c *Connection) Role() Role { return c.token.Role }
 // TokenID returns the id of the token the connection used (see TokenID).
 func (c *Connection) TokenID() string { return c.token.ID }
 
-func (c *Connection) describe() signaling.Connection {
-	return signaling.Connection{
-		ID:           c.id,
-		CreationTime: c.created.UnixMilli(),
-		Data:         c.token.Data,
-		Role:         string(c.token.Role),
-	}
-}
-
 // send queues b for the client. It must be called with the session lock
 // held. It reports false when the client is too far behind.
 func (c *Connection) send(b []byte) bool {

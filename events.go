@@ -1,10 +1,5 @@
 package crossbar
 
-import (
-	"log/slog"
-	"sync"
-)
-
 // Reason says why a connection or stream ended. The values are OpenTok's,
 // plus a few for cases OpenTok has no name for.
 type Reason string
@@ -38,6 +33,82 @@ type StreamPropertyChange struct {
 	NewValue any
 }
 
+// An event is a change in a session that its host and its clients hear
+// of. The session's core makes them; the host's callbacks (notify) and the
+// clients' messages (deliverLocked, wire.go) are made from them at the
+// edges.
+type event interface {
+	// notify returns the call of the host's callback for the event, or nil
+	// if the host set none.
+	notify(h *handlers) func()
+}
+
+// The session's events.
+type (
+	connectionCreated   struct{ c *Connection }
+	connectionDestroyed struct {
+		c      *Connection
+		reason Reason
+	}
+	streamCreated   struct{ st *Stream }
+	streamDestroyed struct {
+		st     *Stream
+		reason Reason
+	}
+	streamPropertyChanged struct{ change StreamPropertyChange }
+	signalSent            struct{ sig Signal }
+	// muteForced: a moderator muted one stream (st), or the whole
+	// session (st nil), or ended that (active false).
+	muteForced struct {
+		st     *Stream
+		active bool
+	}
+	speakerChanged struct{ st *Stream } // st nil: nobody speaks
+)
+
+func (e connectionCreated) notify(h *handlers) func() { return bind(h.connectionCreated, e.c) }
+func (e streamCreated) notify(h *handlers) func()     { return bind(h.streamCreated, e.st) }
+func (e signalSent) notify(h *handlers) func()        { return bind(h.signal, e.sig) }
+func (e speakerChanged) notify(h *handlers) func()    { return bind(h.activeSpeaker, e.st) }
+func (muteForced) notify(*handlers) func()            { return nil }
+
+func (e streamPropertyChanged) notify(h *handlers) func() {
+	return bind(h.streamPropertyChanged, e.change)
+}
+
+func (e connectionDestroyed) notify(h *handlers) func() {
+	if f := h.connectionDestroyed; f != nil {
+		return func() { f(e.c, e.reason) }
+	}
+	return nil
+}
+
+func (e streamDestroyed) notify(h *handlers) func() {
+	if f := h.streamDestroyed; f != nil {
+		return func() { f(e.st, e.reason) }
+	}
+	return nil
+}
+
+// bind returns the call of f with x, or nil if f is nil.
+func bind[T any](f func(T), x T) func() {
+	if f == nil {
+		return nil
+	}
+	return func() { f(x) }
+}
+
+// emitLocked tells the session's clients and its host of ev. It returns
+// how many clients did not get a signal for being too far behind. The
+// caller holds s.mu.
+func (s *Session) emitLocked(ev event) (dropped int) {
+	dropped = s.deliverLocked(ev)
+	if f := ev.notify(&s.h); f != nil {
+		s.events.post(f)
+	}
+	return dropped
+}
+
 // handlers are the host's callbacks on a session.
 type handlers struct {
 	connectionCreated     func(*Connection)
@@ -47,53 +118,4 @@ type handlers struct {
 	streamPropertyChanged func(StreamPropertyChange)
 	signal                func(Signal)
 	activeSpeaker         func(*Stream)
-}
-
-// dispatcher runs functions one at a time, in the order they were posted,
-// on a goroutine of its own that exists only while work is queued: the
-// host's callbacks (a slow one delays later ones, never the session), or
-// the engine's events (which wait for the session lock there, not on the
-// engine's goroutines). Posting never blocks.
-type dispatcher struct {
-	log     *slog.Logger
-	what    string // what it runs, for the log
-	mu      sync.Mutex
-	queue   []func()
-	running bool
-}
-
-func (d *dispatcher) post(f func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.queue = append(d.queue, f)
-	if !d.running {
-		d.running = true
-		go d.run()
-	}
-}
-
-func (d *dispatcher) run() {
-	for {
-		d.mu.Lock()
-		if len(d.queue) == 0 {
-			d.queue = nil
-			d.running = false
-			d.mu.Unlock()
-			return
-		}
-		f := d.queue[0]
-		d.queue[0] = nil
-		d.queue = d.queue[1:]
-		d.mu.Unlock()
-		d.call(f)
-	}
-}
-
-func (d *dispatcher) call(f func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			d.log.Error(d.what+" panicked", "panic", r)
-		}
-	}()
-	f()
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/sfu"
-	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // Publisher is the media side of a routed stream: the stream's audio and
@@ -164,12 +163,12 @@ func (s *Session) Publish(opts PublishOptions) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := newStream(c, &signaling.Stream{
-		Name:            opts.Name,
-		HasAudio:        opts.Audio.MimeType != "",
-		HasVideo:        opts.Video.MimeType != "",
-		VideoType:       string(opts.VideoType),
-		VideoDimensions: &signaling.Dimensions{Width: opts.Dimensions.Width, Height: opts.Dimensions.Height},
+	st, err := newStream(c, streamSpec{
+		name:       opts.Name,
+		hasAudio:   opts.Audio.MimeType != "",
+		hasVideo:   opts.Video.MimeType != "",
+		videoType:  opts.VideoType,
+		dimensions: opts.Dimensions,
 	})
 	if err != nil {
 		_ = s.disconnect(c.id, ReasonClientDisconnected) // its own: it cannot be gone
@@ -210,4 +209,132 @@ func (p *Publisher) Unpublish() error {
 	s.removeStreamLocked(p.stream, ReasonClientUnpublished)
 	s.removeLocked(c, ReasonClientDisconnected)
 	return nil
+}
+
+// publishRequest is a client's "publish": its stream, and the offer of its
+// publishing peer connection with the kind of each track by mid.
+type publishRequest struct {
+	stream streamSpec
+	sdp    string
+	tracks map[string]webrtc.RTPCodecType
+}
+
+// publish adds a client's stream. In a routed session the offer goes to
+// the client's publishing peer; the stream is announced when its tracks
+// arrive. It returns the stream id and the engine's answer.
+func (s *Session) publish(c *Connection, r publishRequest) (streamID, answer string, err error) {
+	if s.info.MediaMode == Relayed {
+		id, err := s.publishRelayed(c, r.stream)
+		return id, "", err
+	}
+	if r.sdp == "" || len(r.tracks) == 0 || len(r.tracks) > 2 {
+		return "", "", fmt.Errorf("%w: publish needs sdp and one or two tracks", ErrBadRequest)
+	}
+	st, err := newStream(c, r.stream)
+	if err != nil {
+		return "", "", err
+	}
+	st.pub = &Publisher{stream: st, want: r.tracks}
+	peer, err := s.peerOf(c)
+	if err != nil {
+		return "", "", err
+	}
+	s.mu.Lock()
+	if err := s.checkStreamLimitLocked(c); err != nil {
+		s.unlock()
+		return "", "", err
+	}
+	for mid := range st.pub.want {
+		if c.media.pending[mid] != nil {
+			s.unlock()
+			return "", "", fmt.Errorf("%w: mid %q is already being published", ErrBadRequest, mid)
+		}
+	}
+	if c.media.pending == nil {
+		c.media.pending = map[string]*Stream{}
+	}
+	for mid := range st.pub.want {
+		c.media.pending[mid] = st
+	}
+	s.unlock()
+	answer, err = peer.Publish(r.sdp)
+	if err != nil {
+		s.mu.Lock()
+		s.forgetPendingLocked(c, st)
+		s.unlock()
+		return "", "", withCause(fmt.Errorf("%w: the offer could not be applied", ErrBadRequest), err)
+	}
+	return st.id, answer, nil
+}
+
+// checkStreamLimitLocked refuses a new stream of c beyond the limit; streams
+// whose tracks have not all arrived count too.
+func (s *Session) checkStreamLimitLocked(c *Connection) error {
+	n := 0
+	for _, st := range s.streams {
+		if st.connection == c {
+			n++
+		}
+	}
+	pending := map[*Stream]bool{}
+	for _, st := range c.media.pending {
+		pending[st] = true
+	}
+	n += len(pending)
+	if max := s.srv.cfg.MaxStreamsPerConnection; n >= max {
+		return fmt.Errorf("%w: connection %s publishes %d streams", ErrStreamLimit, c.id, n)
+	}
+	return nil
+}
+
+func (s *Session) forgetPendingLocked(c *Connection, st *Stream) {
+	for mid, p := range c.media.pending {
+		if p == st {
+			delete(c.media.pending, mid)
+		}
+	}
+}
+
+// republish applies a client's re-offer on its publishing peer connection
+// and returns the engine's answer.
+func (s *Session) republish(c *Connection, sdp string) (string, error) {
+	if err := s.routed(); err != nil {
+		return "", err
+	}
+	if sdp == "" {
+		return "", fmt.Errorf("%w: offer without sdp", ErrBadRequest)
+	}
+	peer, err := s.peerOf(c)
+	if err != nil {
+		return "", err
+	}
+	answer, err := peer.Publish(sdp)
+	if err != nil {
+		return "", withCause(fmt.Errorf("%w: the offer could not be applied", ErrBadRequest), err)
+	}
+	return answer, nil
+}
+
+// unpublish ends a stream c publishes.
+func (s *Session) unpublish(c *Connection, streamID string) error {
+	s.mu.Lock()
+	defer s.unlock()
+	st, err := s.ownStreamLocked(c, streamID)
+	if err != nil {
+		return err
+	}
+	s.removeStreamLocked(st, ReasonClientUnpublished)
+	return nil
+}
+
+// ownStreamLocked returns the stream id names if c publishes it.
+func (s *Session) ownStreamLocked(c *Connection, id string) (*Stream, error) {
+	st, ok := s.streams[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, id)
+	}
+	if st.connection != c {
+		return nil, fmt.Errorf("%w: stream %q is not this connection's", ErrBadRequest, id)
+	}
+	return st, nil
 }

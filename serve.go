@@ -7,6 +7,9 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -170,7 +173,7 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 		return nil, err
 	}
 	if m.Resume != nil {
-		return s.resume(tok, m.Resume, l, m.ID)
+		return s.resume(tok, resumeRequest{connectionID: m.Resume.ConnectionID, key: m.Resume.Key, received: m.Resume.Received}, l, m.ID)
 	}
 	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed)
 }
@@ -220,7 +223,7 @@ func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Messag
 		}
 		return nil, s.signal(c, SignalOptions{To: m.Signal.To, Type: m.Signal.Type, Data: m.Signal.Data})
 	case signaling.TypeForceDisconnect:
-		return nil, s.disconnect(m.ConnectionID, ReasonForceDisconnected)
+		return nil, s.ForceDisconnect(m.ConnectionID)
 	case signaling.TypeForceUnpublish:
 		return nil, s.ForceUnpublish(m.StreamID)
 	case signaling.TypeForceMuteStream:
@@ -230,27 +233,93 @@ func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Messag
 	case signaling.TypeDisableForceMute:
 		return nil, s.DisableForceMute()
 	case signaling.TypePublish:
-		return s.publish(c, m)
+		r, err := publishRequestOf(m)
+		if err != nil {
+			return nil, err
+		}
+		id, answer, err := s.publish(c, r)
+		if err != nil {
+			return nil, err
+		}
+		return &signaling.Message{Type: signaling.TypeOK, StreamID: id, SDP: answer}, nil
 	case signaling.TypeOffer:
-		return s.republish(c, m)
+		answer, err := s.republish(c, m.SDP)
+		if err != nil {
+			return nil, err
+		}
+		return &signaling.Message{Type: signaling.TypeOK, SDP: answer}, nil
 	case signaling.TypeUnpublish:
-		return nil, s.unpublish(c, m)
+		return nil, s.unpublish(c, m.StreamID)
 	case signaling.TypeStreamUpdate:
-		return nil, s.updateStream(c, m)
+		u := streamUpdate{streamID: m.StreamID, audio: m.Audio, video: m.Video}
+		if m.Stream != nil && m.Stream.VideoDimensions != nil {
+			u.dimensions = &Dimensions{Width: m.Stream.VideoDimensions.Width, Height: m.Stream.VideoDimensions.Height}
+		}
+		return nil, s.updateStream(c, u)
 	case signaling.TypeSubscribe:
-		return nil, s.subscribe(c, m)
+		return nil, s.subscribe(c, subscribeRequestOf(m))
 	case signaling.TypeSubscription:
-		return nil, s.updateSubscription(c, m)
+		return nil, s.updateSubscription(c, subscribeRequestOf(m))
 	case signaling.TypeUnsubscribe:
-		return nil, s.unsubscribe(c, m)
+		return nil, s.unsubscribe(c, m.StreamID)
 	case signaling.TypeAnswer:
-		return nil, s.answer(c, m)
+		return nil, s.answer(c, m.SDP)
 	case signaling.TypeCandidate:
-		return nil, s.candidate(c, m)
+		if m.Candidate == nil {
+			return nil, fmt.Errorf("%w: candidate message without a candidate", ErrBadRequest)
+		}
+		kind := sfu.PCPublish
+		if m.PC == signaling.PCSubscriber {
+			kind = sfu.PCSubscribe
+		}
+		return nil, s.candidate(c, kind, candidateOf(m.Candidate))
 	case signaling.TypeRelay:
-		return nil, s.relay(c, m)
+		r := relayRequest{to: m.ConnectionID, streamID: m.StreamID, sdp: m.SDP}
+		if m.Candidate != nil {
+			cand := candidateOf(m.Candidate)
+			r.candidate = &cand
+		}
+		return nil, s.relay(c, r)
 	}
 	return nil, fmt.Errorf("%w: unhandled message type %q", ErrBadRequest, m.Type)
+}
+
+// publishRequestOf reads a "publish" message.
+func publishRequestOf(m *signaling.Message) (publishRequest, error) {
+	if m.Stream == nil {
+		return publishRequest{}, fmt.Errorf("%w: publish needs a stream", ErrBadRequest)
+	}
+	d := m.Stream
+	r := publishRequest{
+		stream: streamSpec{name: d.Name, videoType: VideoType(d.VideoType), hasAudio: d.HasAudio, hasVideo: d.HasVideo},
+		sdp:    m.SDP,
+		tracks: make(map[string]webrtc.RTPCodecType, len(m.Tracks)),
+	}
+	if v := d.VideoDimensions; v != nil {
+		r.stream.dimensions = Dimensions{Width: v.Width, Height: v.Height}
+	}
+	for _, t := range m.Tracks {
+		kind := webrtc.NewRTPCodecType(t.Kind)
+		if kind == 0 || t.Mid == "" {
+			return publishRequest{}, fmt.Errorf("%w: track %+v", ErrBadRequest, t)
+		}
+		r.tracks[t.Mid] = kind
+	}
+	return r, nil
+}
+
+// subscribeRequestOf reads a "subscribe" or "subscription" message.
+func subscribeRequestOf(m *signaling.Message) subscribeRequest {
+	r := subscribeRequest{streamID: m.StreamID, audio: m.Audio, video: m.Video, fps: m.PreferredFrameRate}
+	if p := m.PreferredResolution; p != nil {
+		r.size = &Dimensions{Width: p.Width, Height: p.Height}
+	}
+	return r
+}
+
+// candidateOf reads a trickled ICE candidate.
+func candidateOf(c *signaling.ICECandidate) webrtc.ICECandidateInit {
+	return webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}
 }
 
 // actions gives the action each request needs permission for. Negotiation

@@ -198,12 +198,7 @@ func (s *Session) Stream(id string) (*Stream, error) {
 	return st, nil
 }
 
-// ForceDisconnect ends a connection; everyone sees it go with reason
-// forceDisconnected.
-func (s *Session) ForceDisconnect(connectionID string) error {
-	return s.disconnect(connectionID, ReasonForceDisconnected)
-}
-
+// disconnect ends a connection for reason.
 func (s *Session) disconnect(connectionID string, reason Reason) error {
 	s.mu.Lock()
 	defer s.unlock()
@@ -212,19 +207,6 @@ func (s *Session) disconnect(connectionID string, reason Reason) error {
 		return fmt.Errorf("%w: %q", ErrConnectionNotFound, connectionID)
 	}
 	s.removeLocked(c, reason)
-	return nil
-}
-
-// ForceUnpublish ends a stream; everyone sees it go with reason
-// forceUnpublished.
-func (s *Session) ForceUnpublish(streamID string) error {
-	s.mu.Lock()
-	defer s.unlock()
-	st, ok := s.streams[streamID]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
-	}
-	s.removeStreamLocked(st, ReasonForceUnpublished)
 	return nil
 }
 
@@ -280,11 +262,7 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppress
 // and, unless it is quiet, to every client that listens.
 func (s *Session) addConnectionLocked(c *Connection) {
 	s.conns[c.id] = c
-	d := c.describe()
-	s.announceLocked(c, &signaling.Message{Type: signaling.TypeConnectionCreated, Connection: &d})
-	if f := s.h.connectionCreated; f != nil {
-		s.events.post(func() { f(c) })
-	}
+	s.emitLocked(connectionCreated{c})
 	s.log.Info("connection created", "connection", c.id, "role", c.token.Role, "inProcess", c.inProcess)
 }
 
@@ -307,23 +285,30 @@ func (s *Session) joinInProcess(data string) (*Connection, error) {
 	return c, nil
 }
 
+// resumeRequest asks to reattach a connection: its id, its resume key,
+// and how many messages its client got before its transport dropped.
+type resumeRequest struct {
+	connectionID, key string
+	received          uint64
+}
+
 // resume reattaches a detached (or still attached, dropped) connection to a
 // new transport, as asked by r with a token whose id matches the original.
-func (s *Session) resume(tok *TokenInfo, r *signaling.Resume, l *link, re uint64) (*Connection, error) {
+func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*Connection, error) {
 	s.mu.Lock()
 	defer s.unlock()
-	c, ok := s.conns[r.ConnectionID]
-	if !ok || c.resumeKey != r.Key || c.token.ID != tok.ID {
-		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.ConnectionID)
+	c, ok := s.conns[r.connectionID]
+	if !ok || c.resumeKey != r.key || c.token.ID != tok.ID {
+		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.connectionID)
 	}
-	if !c.canReplay(r.Received) {
-		return nil, fmt.Errorf("%w: connection %q missed too much to resume", ErrConnectionNotFound, r.ConnectionID)
+	if !c.canReplay(r.received) {
+		return nil, fmt.Errorf("%w: connection %q missed too much to resume", ErrConnectionNotFound, r.connectionID)
 	}
 	if c.grace != nil {
 		c.grace.Stop()
 		c.grace = nil
 	}
-	s.attachLocked(c, l, re, true, r.Received)
+	s.attachLocked(c, l, re, true, r.received)
 	s.log.Info("connection resumed", "connection", c.id)
 	return c, nil
 }
@@ -345,49 +330,8 @@ func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, 
 	}
 	prev := c.writer
 	c.link, c.writer = l, l
-	own := c.describe()
-	own.ResumeKey = c.resumeKey
-	msg := &signaling.Message{
-		Type:         signaling.TypeConnected,
-		Re:           re,
-		SessionID:    s.info.ID,
-		Connection:   &own,
-		Capabilities: capabilities(c.token.Role),
-		Resumed:      resumed,
-		ICEServers:   s.srv.iceServers,
-		MediaMode:    string(s.info.MediaMode),
-		VideoCodec:   s.videoCodecName(),
-	}
-	if !resumed {
-		pieces := splitState(s.stateLocked(c))
-		msg.Connections, msg.Streams, msg.More = pieces[0].Connections, pieces[0].Streams, len(pieces) > 1
-		for i := 1; i < len(pieces); i++ {
-			pieces[i].Type, pieces[i].More = signaling.TypeSessionState, i < len(pieces)-1
-			s.sendLocked(c, &pieces[i])
-		}
-	}
-	b, err := signaling.Encode(msg)
-	if err != nil {
-		s.log.Error("encode failed", "err", err)
-	}
+	b := s.connectedLocked(c, re, resumed)
 	go c.writeLoop(l, prev, b, received)
-}
-
-func capabilities(r Role) *signaling.Capabilities {
-	b := func(a Action) int {
-		if r.Can(a) {
-			return 1
-		}
-		return 0
-	}
-	return &signaling.Capabilities{
-		Publish:         b(ActionPublish),
-		Subscribe:       b(ActionSubscribe),
-		Signal:          b(ActionSignal),
-		ForceDisconnect: b(ActionForceDisconnect),
-		ForceUnpublish:  b(ActionForceUnpublish),
-		ForceMute:       b(ActionForceMute),
-	}
 }
 
 // linkEnded notes that l, the transport of c, ended. A clean close is the
@@ -442,18 +386,12 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 	if c.grace != nil {
 		c.grace.Stop()
 	}
-	d := c.describe()
-	s.announceLocked(c, &signaling.Message{Type: signaling.TypeConnectionDestroyed, Connection: &d, Reason: string(reason)})
+	s.emitLocked(connectionDestroyed{c, reason})
 	if reason != ReasonClientDisconnected {
-		if b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeSessionDisconnected, Reason: string(reason)}); err == nil {
-			c.send(b) // best effort: a client too far behind does not get it
-		}
+		s.goodbyeLocked(c, reason)
 	}
 	c.gone = true
 	c.out.close() // the writer flushes what is queued, then closes the transport
-	if f := s.h.connectionDestroyed; f != nil {
-		s.events.post(func() { f(c, reason) })
-	}
 	s.log.Info("connection destroyed", "connection", c.id, "reason", reason)
 }
 
@@ -474,66 +412,8 @@ func (s *Session) removeStreamLocked(st *Stream, reason Reason) {
 	if st.pub != nil {
 		s.later(st.pub.close)
 	}
-	d := st.describe()
-	s.broadcastLocked(&signaling.Message{Type: signaling.TypeStreamDestroyed, Stream: &d, Reason: string(reason)}, nil)
-	if f := s.h.streamDestroyed; f != nil {
-		s.events.post(func() { f(st, reason) })
-	}
+	s.emitLocked(streamDestroyed{st, reason})
 	s.log.Info("stream destroyed", "stream", st.id, "reason", reason)
-}
-
-// broadcastLocked sends msg to every connection but except.
-func (s *Session) broadcastLocked(msg *signaling.Message, except *Connection) {
-	b, err := signaling.Encode(msg)
-	if err != nil {
-		s.log.Error("encode failed", "err", err)
-		return
-	}
-	for _, c := range s.conns {
-		if c != except {
-			s.queueLocked(c, b)
-		}
-	}
-}
-
-// announceLocked sends a connection event about c to the clients that
-// listen, unless c is quiet.
-func (s *Session) announceLocked(c *Connection, msg *signaling.Message) {
-	if c.quiet {
-		return
-	}
-	b, err := signaling.Encode(msg)
-	if err != nil {
-		s.log.Error("encode failed", "err", err)
-		return
-	}
-	for _, o := range s.conns {
-		if o != c && o.listens {
-			s.queueLocked(o, b)
-		}
-	}
-}
-
-// sendLocked sends msg to one connection.
-func (s *Session) sendLocked(c *Connection, msg *signaling.Message) {
-	b, err := signaling.Encode(msg)
-	if err != nil {
-		s.log.Error("encode failed", "err", err)
-		return
-	}
-	s.queueLocked(c, b)
-}
-
-// queueLocked queues b for c, and ends c if it is too far behind: one client
-// that never reads must not hold memory or the session.
-func (s *Session) queueLocked(c *Connection, b []byte) {
-	if c.send(b) || c.behind {
-		return
-	}
-	c.behind = true
-	s.log.Warn("client too slow, disconnecting", "connection", c.id)
-	// Ending it now would change s.conns under a caller's iteration.
-	s.later(func() { _ = s.disconnect(c.id, ReasonNetworkDisconnected) }) // gone already: fine
 }
 
 // newID returns a random, URL-safe identifier of 128 bits.

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // Signal limits, as OpenTok sets them.
@@ -106,30 +104,7 @@ func (s *Session) signal(from *Connection, opts SignalOptions) error {
 			return err
 		}
 	}
-	sig := &signaling.Signal{Type: opts.Type, Data: opts.Data}
-	if from != nil {
-		sig.From = from.id
-	}
-	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeSignal, Signal: sig})
-	if err != nil {
-		return err
-	}
-	dropped := 0
-	if to != nil {
-		if !to.sendSignal(b) {
-			dropped++
-		}
-	} else {
-		for _, c := range s.conns {
-			if !c.sendSignal(b) {
-				dropped++
-			}
-		}
-	}
-	if f := s.h.signal; f != nil {
-		ev := Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}
-		s.events.post(func() { f(ev) })
-	}
+	dropped := s.emitLocked(signalSent{Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}})
 	if dropped > 0 {
 		return fmt.Errorf("%w: %d of %d recipients too far behind", ErrSignalDropped, dropped, recipients)
 	}

@@ -134,10 +134,7 @@ func (s *Session) detectSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 			}
 			s.mu.Lock()
 			s.speaker = d.current
-			st, f := s.streams[d.current], s.h.activeSpeaker
-			if f != nil {
-				s.events.post(func() { f(st) })
-			}
+			s.emitLocked(speakerChanged{s.streams[d.current]})
 			s.unlock()
 		}
 	}

@@ -3,8 +3,6 @@ package crossbar
 import (
 	"fmt"
 	"time"
-
-	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // VideoType says what a stream's video shows.
@@ -42,33 +40,50 @@ type Stream struct {
 	gone               bool
 }
 
-// newStream makes a stream of c from what its client announced.
-func newStream(c *Connection, d *signaling.Stream) (*Stream, error) {
-	if len(d.Name) > MaxStreamName {
-		return nil, fmt.Errorf("%w: stream name is %d bytes, at most %d", ErrBadRequest, len(d.Name), MaxStreamName)
+// streamSpec is what a publisher says of a new stream.
+type streamSpec struct {
+	name               string
+	videoType          VideoType
+	hasAudio, hasVideo bool
+	dimensions         Dimensions
+}
+
+// newStream makes a stream of c from what its publisher said of it.
+func newStream(c *Connection, spec streamSpec) (*Stream, error) {
+	if len(spec.name) > MaxStreamName {
+		return nil, fmt.Errorf("%w: stream name is %d bytes, at most %d", ErrBadRequest, len(spec.name), MaxStreamName)
 	}
-	vt := VideoType(d.VideoType)
+	vt := spec.videoType
 	switch {
-	case !d.HasVideo:
+	case !spec.hasVideo:
 		vt = ""
 	case vt == "":
 		vt = VideoCamera
 	case vt != VideoCamera && vt != VideoScreen && vt != VideoCustom:
-		return nil, fmt.Errorf("%w: video type %q", ErrBadRequest, d.VideoType)
+		return nil, fmt.Errorf("%w: video type %q", ErrBadRequest, spec.videoType)
 	}
 	st := &Stream{
 		id:         newID(),
 		connection: c,
 		created:    time.Now(),
-		name:       d.Name,
+		name:       spec.name,
 		videoType:  vt,
-		hasAudio:   d.HasAudio,
-		hasVideo:   d.HasVideo,
+		hasAudio:   spec.hasAudio,
+		hasVideo:   spec.hasVideo,
 	}
-	if v := d.VideoDimensions; v != nil && v.Width > 0 && v.Height > 0 && v.Width <= 16384 && v.Height <= 16384 {
-		st.dimensions = Dimensions{Width: v.Width, Height: v.Height}
+	if d := spec.dimensions; d.Width > 0 && d.Height > 0 && d.Width <= maxDimension && d.Height <= maxDimension {
+		st.dimensions = d
 	}
 	return st, nil
+}
+
+// maxDimension bounds a video's width and height, in pixels.
+const maxDimension = 16384
+
+// validDimensions reports whether d is a video size a client may name
+// (zero: none).
+func validDimensions(d Dimensions) bool {
+	return d.Width >= 0 && d.Height >= 0 && d.Width <= maxDimension && d.Height <= maxDimension
 }
 
 // Publisher returns the stream's media in the forwarding engine, or nil in
@@ -125,19 +140,73 @@ func (st *Stream) VideoDimensions() Dimensions {
 	return st.dimensions
 }
 
-// describe must be called with the session lock held.
-func (st *Stream) describe() signaling.Stream {
-	d := signaling.Stream{
-		ID:           st.id,
-		ConnectionID: st.connection.id,
-		CreationTime: st.created.UnixMilli(),
-		Name:         st.name,
-		HasAudio:     st.hasAudio,
-		HasVideo:     st.hasVideo,
-		VideoType:    string(st.videoType),
+// addStreamLocked makes a stream live and announces it to everyone, with
+// its connection, which clients that were not told of it need.
+func (s *Session) addStreamLocked(st *Stream) {
+	if st.connection.gone || s.closed {
+		s.later(st.pub.close)
+		return
 	}
-	if st.dimensions != (Dimensions{}) {
-		d.VideoDimensions = &signaling.Dimensions{Width: st.dimensions.Width, Height: st.dimensions.Height}
+	s.streams[st.id] = st
+	if s.muteAll != nil && !s.muteAll.excluded[st.id] {
+		s.forceMuteLocked(st)
 	}
-	return d
+	s.emitLocked(streamCreated{st})
+	s.log.Info("stream created", "stream", st.id, "connection", st.connection.id)
+}
+
+// streamUpdate is a publisher's change to its stream: publishAudio,
+// publishVideo or a new video size; nil fields are unchanged.
+type streamUpdate struct {
+	streamID     string
+	audio, video *bool
+	dimensions   *Dimensions
+}
+
+// updateStream applies a change c makes to a stream it publishes.
+func (s *Session) updateStream(c *Connection, u streamUpdate) error {
+	s.mu.Lock()
+	defer s.unlock()
+	st, err := s.ownStreamLocked(c, u.streamID)
+	if err != nil {
+		return err
+	}
+	if u.audio != nil && *u.audio && st.forceMuted {
+		if s.muteAll != nil && !s.muteAll.excluded[st.id] {
+			return &PermissionError{Role: c.token.Role, Action: ActionForceMute}
+		}
+		st.forceMuted = false
+		s.later(func() { st.pub.setAudioMuted(false) })
+	}
+	if u.audio != nil {
+		s.setPropertyLocked(st, "hasAudio", &st.hasAudio, *u.audio)
+	}
+	if u.video != nil {
+		s.setPropertyLocked(st, "hasVideo", &st.hasVideo, *u.video)
+	}
+	if d := u.dimensions; d != nil {
+		if !validDimensions(*d) {
+			return fmt.Errorf("%w: video dimensions %v", ErrBadRequest, *d)
+		}
+		if *d != st.dimensions {
+			old := st.dimensions
+			st.dimensions = *d
+			s.propertyChangedLocked(st, "videoDimensions", old, *d)
+		}
+	}
+	return nil
+}
+
+func (s *Session) setPropertyLocked(st *Stream, name string, field *bool, v bool) {
+	if *field == v {
+		return
+	}
+	*field = v
+	s.propertyChangedLocked(st, name, !v, v)
+}
+
+// propertyChangedLocked tells everyone and the host that a stream property
+// changed.
+func (s *Session) propertyChangedLocked(st *Stream, name string, old, v any) {
+	s.emitLocked(streamPropertyChanged{StreamPropertyChange{Stream: st, Property: name, OldValue: old, NewValue: v}})
 }

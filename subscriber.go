@@ -2,6 +2,7 @@ package crossbar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -9,7 +10,6 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/sfu"
-	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // Subscriber is one subscription to a stream: a client connection's, fed
@@ -157,7 +157,7 @@ func (sub *Subscriber) Close() error {
 		sub.close()
 		return nil
 	}
-	return sub.conn.session.unsubscribe(sub.conn, &signaling.Message{StreamID: sub.stream.id})
+	return sub.conn.session.unsubscribe(sub.conn, sub.stream.id)
 }
 
 // close ends the subscription's readers; a connection's copies go with its
@@ -168,4 +168,234 @@ func (sub *Subscriber) close() {
 	for _, r := range sub.readers {
 		r.Close()
 	}
+}
+
+// subscribeRequest is a client's "subscribe" or "subscription": which of
+// a stream's media it wants (nil: unchanged, or all on subscribe), and at
+// what size and rate.
+type subscribeRequest struct {
+	streamID     string
+	audio, video *bool
+	size         *Dimensions
+	fps          *float64
+}
+
+// subscribe subscribes a client connection to a stream: in a routed
+// session its tracks are added to the connection's subscribing peer
+// connection, which renegotiates; in a relayed one the publisher's client
+// is told to negotiate with it.
+func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
+	s.mu.Lock()
+	st, ok := s.streams[r.streamID]
+	if !ok {
+		s.unlock()
+		return fmt.Errorf("%w: %q", ErrStreamNotFound, r.streamID)
+	}
+	if c.media.subs[st.id] != nil {
+		s.unlock()
+		return fmt.Errorf("%w: already subscribed to %q", ErrBadRequest, st.id)
+	}
+	if n, max := s.subscriptionsLocked(), s.srv.cfg.MaxSubscriptionsPerSession; n >= max {
+		s.unlock()
+		return fmt.Errorf("%w: the session has %d subscriptions", ErrStreamLimit, n)
+	}
+	sub := &Subscriber{stream: st, conn: c}
+	if err := sub.takePreferences(r); err != nil {
+		s.unlock()
+		return err
+	}
+	if c.media.subs == nil {
+		c.media.subs = map[string]*Subscriber{}
+	}
+	c.media.subs[st.id] = sub
+	if st.pub == nil { // relayed: the publisher's client sends the media
+		s.tellLocked(st.connection, peerSubscribed{connectionID: c.id, streamID: st.id, audio: r.audio, video: r.video})
+		s.unlock()
+		return nil
+	}
+	s.unlock()
+
+	err := s.attachSubscriber(c, sub, r.audio == nil || *r.audio, r.video == nil || *r.video)
+	if err != nil {
+		s.mu.Lock()
+		if c.media.subs[st.id] == sub {
+			delete(c.media.subs, st.id)
+		}
+		s.unlock()
+	}
+	return err
+}
+
+// subscriptionsLocked counts the subscriptions of every connection.
+func (s *Session) subscriptionsLocked() int {
+	n := 0
+	for _, c := range s.conns {
+		n += len(c.media.subs)
+	}
+	return n
+}
+
+// attachSubscriber adds the stream's tracks to the subscriber's peer, in
+// one offer to the client.
+func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video bool) error {
+	peer, err := s.peerOf(c)
+	if err != nil {
+		return err
+	}
+	var subs []sfu.Subscription
+	a, v := sub.stream.pub.tracks()
+	for _, t := range []*sfu.Track{a, v} {
+		if t == nil {
+			continue
+		}
+		want := audio
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			want = video
+		}
+		subs = append(subs, sfu.Subscription{Track: t, Options: sfu.SubscribeOptions{
+			StreamID: sub.stream.id,
+			TrackID:  sub.stream.id + "-" + t.Kind().String(),
+			Paused:   !want,
+		}})
+	}
+	downs, err := peer.SubscribeTracks(subs...)
+	sub.mu.Lock()
+	for _, d := range downs {
+		if d.Kind() == webrtc.RTPCodecTypeAudio {
+			sub.audio = d
+		} else {
+			sub.video = d
+			d.OnQualityChange(func(off bool) { s.videoQualityChanged(c, sub, off) })
+		}
+	}
+	sub.mu.Unlock()
+	if err != nil {
+		s.detachSubscriber(c, sub)
+		return subscribeError(sub.stream.id, err)
+	}
+	sub.applyPreferences()
+	return nil
+}
+
+// subscribeError says why the engine could not subscribe a client to a
+// stream: its connection's media ended, the stream's track ended, or
+// something the client can do nothing about (code 2000).
+func subscribeError(streamID string, err error) error {
+	switch {
+	case errors.Is(err, sfu.ErrPeerClosed):
+		return withCause(fmt.Errorf("%w: its media connection is closed", ErrNotConnected), err)
+	case errors.Is(err, sfu.ErrTrackClosed):
+		return withCause(fmt.Errorf("%w: %q ended", ErrStreamNotFound, streamID), err)
+	}
+	return fmt.Errorf("crossbar: subscribe to %q: %w", streamID, err)
+}
+
+// detachSubscriber removes a subscription's tracks from the peer.
+func (s *Session) detachSubscriber(c *Connection, sub *Subscriber) {
+	c.media.mu.Lock()
+	peer := c.media.peer
+	c.media.mu.Unlock()
+	sub.mu.Lock()
+	downs := []*sfu.DownTrack{sub.audio, sub.video}
+	sub.audio, sub.video = nil, nil
+	sub.mu.Unlock()
+	for _, d := range downs {
+		if d != nil && peer != nil {
+			_ = peer.Unsubscribe(d) // ErrNotSubscribed when the track already ended
+		}
+	}
+}
+
+// unsubscribe ends a client connection's subscription to a stream.
+func (s *Session) unsubscribe(c *Connection, streamID string) error {
+	s.mu.Lock()
+	sub := c.media.subs[streamID]
+	delete(c.media.subs, streamID)
+	if sub != nil && sub.stream.pub == nil && !sub.stream.gone {
+		s.tellLocked(sub.stream.connection, peerUnsubscribed{connectionID: c.id, streamID: sub.stream.id})
+	}
+	s.unlock()
+	if sub == nil {
+		return fmt.Errorf("%w: not subscribed to %q", ErrStreamNotFound, streamID)
+	}
+	s.detachSubscriber(c, sub)
+	return nil
+}
+
+// updateSubscription changes what a client connection's subscription
+// carries: subscribeToAudio, subscribeToVideo, its preferred size and rate.
+func (s *Session) updateSubscription(c *Connection, r subscribeRequest) error {
+	s.mu.Lock()
+	sub := c.media.subs[r.streamID]
+	s.unlock()
+	if sub == nil {
+		return fmt.Errorf("%w: not subscribed to %q", ErrStreamNotFound, r.streamID)
+	}
+	if err := sub.takePreferences(r); err != nil {
+		return err
+	}
+	sub.applyPreferences()
+	if r.audio != nil {
+		sub.setPaused(webrtc.RTPCodecTypeAudio, !*r.audio)
+	}
+	if r.video != nil {
+		sub.setPaused(webrtc.RTPCodecTypeVideo, !*r.video)
+	}
+	return nil
+}
+
+// takePreferences records the preferred resolution and frame rate of a
+// request.
+func (sub *Subscriber) takePreferences(r subscribeRequest) error {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if d := r.size; d != nil {
+		if !validDimensions(*d) {
+			return fmt.Errorf("%w: preferred resolution %dx%d", ErrBadRequest, d.Width, d.Height)
+		}
+		sub.prefSize = *d
+	}
+	if f := r.fps; f != nil {
+		if *f < 0 || *f > 1000 || *f != *f {
+			return fmt.Errorf("%w: preferred frame rate %v", ErrBadRequest, *f)
+		}
+		sub.prefFPS = *f
+	}
+	return nil
+}
+
+// SubscribeOptions are the options of Session.Subscribe: which of the
+// stream's media to read, at least one.
+type SubscribeOptions struct {
+	Audio, Video bool
+}
+
+// Subscribe reads a stream's media in process, as a recorder would: the
+// host's own subscription, not a client's. Read it with ReadRTP; end it
+// with Close.
+func (s *Session) Subscribe(streamID string, opts SubscribeOptions) (*Subscriber, error) {
+	if !opts.Audio && !opts.Video {
+		return nil, fmt.Errorf("%w: subscribe to neither audio nor video", ErrInvalidOption)
+	}
+	st, err := s.Stream(streamID)
+	if err != nil {
+		return nil, err
+	}
+	if st.pub == nil {
+		return nil, s.routed()
+	}
+	sub := &Subscriber{stream: st, readers: map[webrtc.RTPCodecType]*sfu.Reader{}}
+	a, v := st.pub.tracks()
+	for _, t := range []*sfu.Track{a, v} {
+		if t == nil || (t.Kind() == webrtc.RTPCodecTypeAudio && !opts.Audio) || (t.Kind() == webrtc.RTPCodecTypeVideo && !opts.Video) {
+			continue
+		}
+		r, err := t.NewReader(0)
+		if err != nil {
+			sub.close()
+			return nil, fmt.Errorf("%w: %q: %w", ErrStreamNotFound, streamID, err)
+		}
+		sub.readers[t.Kind()] = r
+	}
+	return sub, nil
 }

@@ -1,0 +1,226 @@
+package crossbar
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar/sfu"
+)
+
+// The session's side of the forwarding engine: each connection's Peer,
+// the negotiation of its peer connections, and the engine's events, which
+// arrive on media goroutines and are posted to the session's engine queue
+// so that no packet path ever waits for the session lock.
+
+// connMedia is a connection's side of the forwarding engine.
+type connMedia struct {
+	mu     sync.Mutex // serialises creating and closing the peer
+	peer   *sfu.Peer
+	closed bool
+
+	// Guarded by session.mu.
+	pending map[string]*Stream     // by mid: streams whose tracks have not all arrived
+	subs    map[string]*Subscriber // by stream id
+}
+
+// peerOf returns the connection's peer in the engine, making it on first use.
+func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
+	m := &c.media
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrNotConnected
+	}
+	if m.peer != nil {
+		return m.peer, nil
+	}
+	p, err := s.srv.engine.NewPeer(sfu.PeerConfig{
+		VideoCodec: s.info.VideoCodec.mime(),
+		OnTrack:    func(t *sfu.Track) { s.trackArrived(c, t) },
+		OnSubscriberOffer: func(sdp string) {
+			s.mu.Lock()
+			defer s.unlock()
+			s.tellLocked(c, subscriberOffer{sdp})
+		},
+		OnConnectionStateChange: func(k sfu.PCKind, st webrtc.PeerConnectionState) {
+			if st == webrtc.PeerConnectionStateFailed && k == sfu.PCPublish {
+				s.engine.post(func() { s.mediaFailed(c) })
+			}
+		},
+		OnSubscribeFailed: func(d *sfu.DownTrack, err error) {
+			s.engine.post(func() { s.subscriptionFailed(c, d, err) })
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("crossbar: media for connection %s: %w", c.id, err)
+	}
+	m.peer = p
+	return p, nil
+}
+
+// closeMedia closes the connection's peer: its published tracks and its
+// subscriptions. It must not be called with the session lock held.
+func (c *Connection) closeMedia() {
+	m := &c.media
+	m.mu.Lock()
+	p := m.peer
+	m.peer, m.closed = nil, true
+	m.mu.Unlock()
+	if p != nil {
+		if err := p.Close(); err != nil {
+			c.session.log.Debug("closing a connection's peer", "connection", c.id, "err", err)
+		}
+	}
+}
+
+// routed returns an error for media requests in relayed sessions.
+func (s *Session) routed() error {
+	if s.info.MediaMode != Routed {
+		return fmt.Errorf("%w: session %s is relayed: media goes peer to peer", ErrBadRequest, s.info.ID)
+	}
+	return nil
+}
+
+// answer applies the client's answer to a subscriber offer.
+func (s *Session) answer(c *Connection, sdp string) error {
+	if err := s.routed(); err != nil {
+		return err
+	}
+	peer, err := s.peerOf(c)
+	if err != nil {
+		return err
+	}
+	if err := peer.SetSubscriberAnswer(sdp); err != nil {
+		return withCause(fmt.Errorf("%w: the answer could not be applied", ErrBadRequest), err)
+	}
+	return nil
+}
+
+// candidate adds a client's trickled ICE candidate to one of its peer
+// connections.
+func (s *Session) candidate(c *Connection, kind sfu.PCKind, cand webrtc.ICECandidateInit) error {
+	if err := s.routed(); err != nil {
+		return err
+	}
+	peer, err := s.peerOf(c)
+	if err != nil {
+		return err
+	}
+	if err := peer.AddICECandidate(kind, cand); err != nil {
+		return withCause(fmt.Errorf("%w: the candidate could not be added", ErrBadRequest), err)
+	}
+	return nil
+}
+
+// trackArrived runs when a published track's media starts: the stream it
+// belongs to goes live once all of its tracks are here.
+func (s *Session) trackArrived(c *Connection, t *sfu.Track) {
+	s.mu.Lock()
+	defer s.unlock()
+	st := c.media.pending[t.Mid()]
+	if st == nil || c.gone {
+		s.log.Warn("track for no pending stream", "connection", c.id, "mid", t.Mid())
+		s.later(t.Close)
+		return
+	}
+	delete(c.media.pending, t.Mid())
+	t.OnClose(func() { s.trackEnded(st) })
+	if t.Kind() == webrtc.RTPCodecTypeVideo {
+		t.OnLayerDemand(func(rids []string, active []bool) { s.layerDemand(st, rids, active) })
+	}
+	if st.pub.attach(t) {
+		s.addStreamLocked(st)
+	}
+}
+
+// layerDemand tells a publishing client which simulcast layers of its
+// stream subscribers want, so that it pauses the others. The engine calls
+// it on a forwarding goroutine: it never waits for the session.
+func (s *Session) layerDemand(st *Stream, rids []string, active []bool) {
+	if !slices.ContainsFunc(rids, func(rid string) bool { return rid != "" }) {
+		return // not simulcast
+	}
+	n := layersWanted{streamID: st.id, rids: rids, active: active}
+	s.engine.post(func() {
+		s.mu.Lock()
+		defer s.unlock()
+		if !st.gone {
+			s.tellLocked(st.connection, n)
+		}
+	})
+}
+
+// trackEnded ends a stream whose publisher stopped sending one of its
+// tracks. The engine calls it on the track's reader: it never waits for
+// the session.
+func (s *Session) trackEnded(st *Stream) {
+	s.engine.post(func() {
+		s.mu.Lock()
+		defer s.unlock()
+		s.forgetPendingLocked(st.connection, st)
+		s.removeStreamLocked(st, ReasonMediaStopped)
+	})
+}
+
+// mediaFailed ends the streams of a connection whose publishing peer
+// connection failed: its client died or lost its network, and nothing has
+// arrived for the engine's PublishTimeout. Streams whose tracks had not all
+// arrived end too; they never will.
+func (s *Session) mediaFailed(c *Connection) {
+	s.mu.Lock()
+	defer s.unlock()
+	for _, st := range s.streamsLocked() {
+		if st.connection == c {
+			s.removeStreamLocked(st, ReasonMediaStopped)
+		}
+	}
+	for mid, st := range c.media.pending {
+		delete(c.media.pending, mid)
+		s.removeStreamLocked(st, ReasonMediaStopped)
+	}
+	s.log.Info("publishing peer connection failed", "connection", c.id)
+}
+
+// videoQualityChanged tells a subscribing client that its video stopped
+// because not even the lowest layer fits its bandwidth, or came back. The
+// engine calls it on the subscriber's writer: it never waits for the
+// session.
+func (s *Session) videoQualityChanged(c *Connection, sub *Subscriber, off bool) {
+	s.engine.post(func() {
+		s.mu.Lock()
+		defer s.unlock()
+		if c.media.subs[sub.stream.id] != sub {
+			return
+		}
+		s.tellLocked(c, videoQuality{streamID: sub.stream.id, off: off})
+		s.log.Info("subscriber video quality", "stream", sub.stream.id, "connection", c.id, "off", off)
+	})
+}
+
+// subscriptionFailed ends the subscription of c that d belongs to, whose
+// codec c's answer did not accept, and tells the client why; its other
+// subscriptions carry on.
+func (s *Session) subscriptionFailed(c *Connection, d *sfu.DownTrack, cause error) {
+	s.mu.Lock()
+	var sub *Subscriber
+	for _, x := range c.media.subs {
+		if x.carries(d) {
+			sub = x
+			break
+		}
+	}
+	if sub == nil {
+		s.unlock()
+		return
+	}
+	delete(c.media.subs, sub.stream.id)
+	codec := d.Track().Codec().MimeType
+	err := fmt.Errorf("%w: this client cannot decode stream %s: its answer left out the %s codec %s", ErrUnsupportedCodec, sub.stream.id, d.Kind(), codec)
+	s.tellLocked(c, subscriptionFailed{streamID: sub.stream.id, err: err})
+	s.log.Warn("subscription failed", "stream", sub.stream.id, "connection", c.id, "codec", codec, "err", cause)
+	s.unlock()
+	s.detachSubscriber(c, sub)
+}
