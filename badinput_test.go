@@ -124,8 +124,8 @@ func TestFloodIsRateLimited(t *testing.T) {
 	h := newHarness(t, crossbar.Config{})
 	s := h.session()
 	ws := rawJoin(t, h, s, crossbar.RolePublisher).ws
-	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeSignal, Signal: &signaling.Signal{To: "nobody", Data: "x"}})
-	for range 300 {
+	for i := range 300 {
+		b, _ := signaling.Encode(&signaling.Message{ID: uint64(i + 1), Type: signaling.TypeSignal, Signal: &signaling.Signal{To: "nobody", Data: "x"}})
 		if err := ws.WriteMessage(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
@@ -135,6 +135,9 @@ func TestFloodIsRateLimited(t *testing.T) {
 		m := read(t, ws)
 		if m.Type == signaling.TypeError && m.Error.Code == 1560 {
 			limited++
+			if m.Re == 0 {
+				t.Fatal("a rate-limited request's error does not name the request: its caller would wait forever")
+			}
 		}
 	}
 	if limited < 100 {

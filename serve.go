@@ -61,13 +61,13 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 			s.linkEnded(c, l, errors.Is(err, signaling.ErrClosed))
 			return err
 		}
-		if !limit.allow(time.Now(), 1) {
-			s.reply(c, 0, nil, ErrRateLimited)
-			continue
-		}
 		m, err := signaling.Decode(b)
 		if err != nil {
 			s.reply(c, 0, nil, fmt.Errorf("%w: %w", ErrBadRequest, err))
+			continue
+		}
+		if !limit.allow(time.Now(), 1) {
+			s.reply(c, m.ID, nil, ErrRateLimited) // the request is answered: its caller does not wait
 			continue
 		}
 		switch m.Type {
