@@ -16,7 +16,8 @@ type Connection struct {
 	token     *TokenInfo
 	created   time.Time
 	resumeKey string
-	inProcess bool // the host's own, for a stream it publishes from Go
+	inProcess bool   // the host's own, for a stream it publishes from Go
+	node      string // the node that serves it in a cluster; empty: this one
 	// quiet: joined a session already at Config.ConnectionEventsLimit, so
 	// its coming and going is not announced to other clients.
 	quiet bool
@@ -71,9 +72,10 @@ func (c *Connection) Role() Role { return c.token.Role }
 func (c *Connection) TokenID() string { return c.token.ID }
 
 // send queues b for the client. It must be called with the session lock
-// held. It reports false when the client is too far behind.
+// held. It reports false when the client is too far behind. Connections
+// without a client here (the host's, another node's) take nothing.
 func (c *Connection) send(b []byte) bool {
-	if c.gone || c.inProcess {
+	if c.gone || c.inProcess || c.remote() {
 		return true
 	}
 	return c.out.push(b, outboxSize)
@@ -83,7 +85,7 @@ func (c *Connection) send(b []byte) bool {
 // (signalBehind messages queued): signals are dropped before the client
 // is. It must be called with the session lock held.
 func (c *Connection) sendSignal(b []byte) bool {
-	if c.gone || c.inProcess {
+	if c.gone || c.inProcess || c.remote() {
 		return true
 	}
 	return c.out.push(b, signalBehind)

@@ -36,6 +36,12 @@ var (
 	// ErrUnsupportedCodec ends a client's subscription to a stream whose
 	// codec the client's answer did not accept: it cannot decode it.
 	ErrUnsupportedCodec = errors.New("crossbar: unsupported codec")
+	// ErrClusterUnavailable: an action needs another node, and the
+	// cluster's bus cannot be reached.
+	ErrClusterUnavailable = errors.New("crossbar: cluster unavailable")
+	// ErrCrossNode: an action on a stream another node serves that
+	// crosses nodes in a later version (subscribing to its media).
+	ErrCrossNode = errors.New("crossbar: not available across nodes yet")
 )
 
 // PermissionError reports an action the connection's role does not permit.
@@ -79,6 +85,8 @@ var clientCodes = []struct {
 	{ErrUnsupportedCodec, 1502, "OT_UNSUPPORTED_CODEC"},
 	{ErrRateLimited, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 	{ErrSignalDropped, 1560, "OT_RATE_LIMIT_EXCEEDED"},
+	{ErrClusterUnavailable, 2000, "OT_INTERNAL_ERROR"},
+	{ErrCrossNode, 1500, "OT_STREAM_SUBSCRIBE_FAILED"},
 }
 
 // permissionCodes gives the code of a refused action, as OpenTok reports it.

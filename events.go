@@ -56,12 +56,19 @@ type (
 		reason Reason
 	}
 	streamPropertyChanged struct{ change StreamPropertyChange }
-	signalSent            struct{ sig Signal }
+	// signalSent: remote is set for a signal another node shared.
+	signalSent struct {
+		sig    Signal
+		remote bool
+	}
 	// muteForced: a moderator muted one stream (st), or the whole
-	// session (st nil), or ended that (active false).
+	// session (st nil) but the excluded streams, or ended that (active
+	// false); remote is set when another node shared it.
 	muteForced struct {
-		st     *Stream
-		active bool
+		st       *Stream
+		active   bool
+		excluded []string
+		remote   bool
 	}
 	speakerChanged struct{ st *Stream } // st nil: nobody speaks
 )
@@ -105,6 +112,9 @@ func (s *Session) emitLocked(ev event) (dropped int) {
 	dropped = s.deliverLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
+	}
+	if s.clustered() {
+		s.shareLocked(ev)
 	}
 	return dropped
 }

@@ -25,6 +25,9 @@ func (s *Session) ForceUnpublish(streamID string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
 	}
+	if st.connection.remote() {
+		return s.commandLocked(kindUnpublish, st.id, ReasonForceUnpublished)
+	}
 	s.removeStreamLocked(st, ReasonForceUnpublished)
 	return nil
 }
@@ -39,9 +42,16 @@ func (s *Session) ForceMuteStream(streamID string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
 	}
+	if st.connection.remote() {
+		return s.commandLocked(kindMuteStream, st.id, "")
+	}
+	s.forceMuteStreamLocked(st)
+	return nil
+}
+
+func (s *Session) forceMuteStreamLocked(st *Stream) {
 	s.forceMuteLocked(st)
 	s.emitLocked(muteForced{st: st, active: true})
-	return nil
 }
 
 func (s *Session) forceMuteLocked(st *Stream) {
@@ -56,17 +66,7 @@ func (s *Session) forceMuteLocked(st *Stream) {
 func (s *Session) ForceMuteAll(excluded ...string) error {
 	s.mu.Lock()
 	defer s.unlock()
-	ma := &muteAll{excluded: map[string]bool{}}
-	for _, id := range excluded {
-		ma.excluded[id] = true
-	}
-	s.muteAll = ma
-	for _, st := range s.streamsLocked() {
-		if !ma.excluded[st.id] {
-			s.forceMuteLocked(st)
-		}
-	}
-	s.emitLocked(muteForced{active: true})
+	s.muteAllLocked(true, excluded, false)
 	return nil
 }
 
@@ -75,13 +75,31 @@ func (s *Session) ForceMuteAll(excluded ...string) error {
 func (s *Session) DisableForceMute() error {
 	s.mu.Lock()
 	defer s.unlock()
-	s.muteAll = nil
+	s.muteAllLocked(false, nil, false)
+	return nil
+}
+
+// muteAllLocked starts (active) or ends ForceMuteAll for the streams this
+// node serves; remote is set when another node asked.
+func (s *Session) muteAllLocked(active bool, excluded []string, remote bool) {
+	if active {
+		ma := &muteAll{excluded: map[string]bool{}}
+		for _, id := range excluded {
+			ma.excluded[id] = true
+		}
+		s.muteAll = ma
+	} else {
+		s.muteAll = nil
+	}
 	for _, st := range s.streamsLocked() {
-		if st.forceMuted {
+		switch {
+		case st.connection.remote():
+		case active && !s.muteAll.excluded[st.id]:
+			s.forceMuteLocked(st)
+		case !active && st.forceMuted:
 			st.forceMuted = false
 			s.later(func() { st.pub.setAudioMuted(false) })
 		}
 	}
-	s.emitLocked(muteForced{active: false})
-	return nil
+	s.emitLocked(muteForced{active: active, excluded: excluded, remote: remote})
 }

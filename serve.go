@@ -197,8 +197,12 @@ func (s *Session) authorize(ctx context.Context, c *Connection, a Action) error 
 	if !time.Now().Before(c.token.ExpireTime) {
 		return fmt.Errorf("%w: expired at %s", ErrTokenExpired, c.token.ExpireTime.UTC().Format(time.RFC3339))
 	}
-	if err := s.srv.checkRevoked(ctx, c.token.ID); err != nil {
-		return err
+	// In a cluster a revocation ends the token's connections on every
+	// node as it is made (Server.RevokeToken): no need to ask the bus.
+	if !s.clustered() {
+		if err := s.srv.checkRevoked(ctx, c.token.ID); err != nil {
+			return err
+		}
 	}
 	if !c.token.Role.Can(a) {
 		return &PermissionError{Role: c.token.Role, Action: a}

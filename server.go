@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
@@ -81,6 +83,13 @@ type Config struct {
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 
+	// Cluster joins the server to the others that share its bus (see
+	// package cluster; cluster.NewRedis makes one): clients connect to
+	// any node of a cluster, and a session spans the nodes its clients
+	// use. Session records and revocations then live on the bus unless
+	// Store is set. Nil: a single node, with nothing to set up.
+	Cluster cluster.Bus
+
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
@@ -95,6 +104,11 @@ type Server struct {
 	store      Store
 	engine     *sfu.Engine
 	iceServers []signaling.ICEServer
+
+	// In a cluster: the bus, and the nodes alive as it last said
+	// (guarded by mu).
+	bus   cluster.Bus
+	alive map[string]cluster.Node
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -112,6 +126,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Store == nil && cfg.Cluster != nil {
+		cfg.Store = busStore{cfg.Cluster}
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
@@ -145,7 +162,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media engine: %w", err)
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}}
+	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster}
+	if srv.bus != nil {
+		srv.bus.Listen(busHandler{srv})
+		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
+		defer cancel()
+		if err := srv.bus.Subscribe(ctx, revocationsTopic); err != nil {
+			_ = engine.Close()
+			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
+		}
+	}
 	for _, ice := range engine.ICEServers() {
 		cred, _ := ice.Credential.(string)
 		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
@@ -261,6 +287,11 @@ func (srv *Server) live(info SessionInfo) (*Session, error) {
 	if onNew != nil {
 		onNew(s)
 	}
+	if srv.bus != nil {
+		if err := s.joinCluster(context.Background()); err != nil {
+			s.log.Warn("cluster: session joined without the others' state", "err", err)
+		}
+	}
 	return s, nil
 }
 
@@ -270,6 +301,9 @@ func (srv *Server) forget(s *Session) {
 	defer srv.mu.Unlock()
 	if srv.sessions[s.info.ID] == s {
 		delete(srv.sessions, s.info.ID)
+		if srv.bus != nil {
+			s.onBus("leave", func(ctx context.Context) error { return srv.bus.Unsubscribe(ctx, s.topic()) })
+		}
 	}
 }
 
@@ -297,6 +331,9 @@ func (srv *Server) VerifyToken(ctx context.Context, token string) (*TokenInfo, e
 
 func (srv *Server) checkRevoked(ctx context.Context, tokenID string) error {
 	revoked, err := srv.store.IsRevoked(ctx, tokenID)
+	if errors.Is(err, cluster.ErrUnavailable) {
+		return fmt.Errorf("%w: check revocation: %w", ErrClusterUnavailable, err)
+	}
 	if err != nil {
 		return fmt.Errorf("crossbar: check revocation: %w", err)
 	}
@@ -313,19 +350,33 @@ func (srv *Server) RevokeToken(ctx context.Context, tokenID string) error {
 	if err := srv.store.RevokeToken(ctx, tokenID, time.Now().Add(MaxTokenTTL)); err != nil {
 		return fmt.Errorf("crossbar: revoke token: %w", err)
 	}
+	srv.endRevoked(tokenID)
+	if srv.bus != nil {
+		b, err := json.Marshal(nodeMessage{V: clusterVersion, From: srv.bus.Node().ID, Kind: kindRevoked, TokenID: tokenID})
+		if err == nil {
+			err = srv.bus.Publish(ctx, revocationsTopic, b)
+		}
+		if err != nil {
+			return fmt.Errorf("crossbar: revoked, but other nodes may keep its connections until they act: %w", err)
+		}
+	}
+	return nil
+}
+
+// endRevoked ends this node's connections that used a revoked token.
+func (srv *Server) endRevoked(tokenID string) {
 	srv.mu.Lock()
 	live := slices.Collect(maps.Values(srv.sessions))
 	srv.mu.Unlock()
 	for _, s := range live {
 		s.mu.Lock()
 		for _, c := range s.connectionsLocked() {
-			if c.token.ID == tokenID {
+			if c.token.ID == tokenID && !c.remote() {
 				s.removeLocked(c, ReasonTokenRevoked)
 			}
 		}
 		s.unlock()
 	}
-	return nil
 }
 
 // Close ends every connection this process serves (reason

@@ -43,6 +43,11 @@ type Session struct {
 	speakerStop chan struct{} // closed to stop the detection
 	speakerDone chan struct{} // closed when it stopped
 
+	// In a cluster: the queue that writes to the bus, in order, and the
+	// connections and streams that ended lately, by id (cluster.go).
+	toNodes dispatcher
+	gone    map[string]time.Time
+
 	// after holds work to do once mu is released: closing media, which
 	// may call back into the session.
 	after []func()
@@ -70,6 +75,8 @@ func newSession(srv *Server, info SessionInfo) *Session {
 		log:       log,
 		events:    dispatcher{log: log, what: "session callback"},
 		engine:    dispatcher{log: log, what: "engine event"},
+		toNodes:   dispatcher{log: log, what: "cluster write"},
+		gone:      map[string]time.Time{},
 		conns:     map[string]*Connection{},
 		streams:   map[string]*Stream{},
 		senders:   map[string]*senderBudget{},
@@ -206,6 +213,9 @@ func (s *Session) disconnect(connectionID string, reason Reason) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrConnectionNotFound, connectionID)
 	}
+	if c.remote() {
+		return s.commandLocked(kindDisconnect, c.id, reason)
+	}
 	s.removeLocked(c, reason)
 	return nil
 }
@@ -218,14 +228,25 @@ func (s *Session) Close() error {
 		s.unlock()
 		return nil
 	}
+	if s.clustered() {
+		s.sendToNodes(nodeMessage{Kind: kindSessionClosed}, nil)
+	}
+	s.closeLocked()
+	s.unlock()
+	return s.srv.store.DeleteSession(context.Background(), s.info.ID)
+}
+
+// closeLocked ends every connection of the session and forgets it.
+func (s *Session) closeLocked() {
+	if s.closed {
+		return
+	}
 	s.closed = true
 	s.stopSpeakersLocked()
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}
-	s.unlock()
-	s.srv.forget(s)
-	return s.srv.store.DeleteSession(context.Background(), s.info.ID)
+	s.later(func() { s.srv.forget(s) })
 }
 
 // join adds a connection for a verified token, attached to l, for a client
@@ -381,6 +402,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 	}
 	c.media.subs = nil
 	s.later(c.closeMedia)
+	s.buryLocked(c.id)
 	s.leaveBudgetsLocked(c)
 	delete(s.conns, c.id)
 	if c.grace != nil {
@@ -401,6 +423,7 @@ func (s *Session) removeStreamLocked(st *Stream, reason Reason) {
 		return
 	}
 	st.gone = true
+	s.buryLocked(st.id)
 	if s.streams[st.id] != st { // never announced: its tracks had not all arrived
 		s.later(st.pub.close)
 		return

@@ -98,13 +98,18 @@ func (s *Session) signal(from *Connection, opts SignalOptions) error {
 			return fmt.Errorf("%w: %q", ErrConnectionNotFound, opts.To)
 		}
 		to, recipients = c, 1
+		if c.remote() {
+			if err := s.srv.busUp(); err != nil {
+				return err
+			}
+		}
 	}
 	if from != nil {
 		if err := s.chargeLocked(from, float64(len(opts.Type)+len(opts.Data)+signalOverhead), to == nil, recipients); err != nil {
 			return err
 		}
 	}
-	dropped := s.emitLocked(signalSent{Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}})
+	dropped := s.emitLocked(signalSent{sig: Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}})
 	if dropped > 0 {
 		return fmt.Errorf("%w: %d of %d recipients too far behind", ErrSignalDropped, dropped, recipients)
 	}

@@ -148,7 +148,7 @@ func (s *Session) addStreamLocked(st *Stream) {
 		return
 	}
 	s.streams[st.id] = st
-	if s.muteAll != nil && !s.muteAll.excluded[st.id] {
+	if s.muteAll != nil && !s.muteAll.excluded[st.id] && !st.connection.remote() {
 		s.forceMuteLocked(st)
 	}
 	s.emitLocked(streamCreated{st})

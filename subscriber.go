@@ -195,6 +195,10 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		s.unlock()
 		return fmt.Errorf("%w: already subscribed to %q", ErrBadRequest, st.id)
 	}
+	if st.connection.remote() {
+		s.unlock()
+		return fmt.Errorf("%w: stream %q is published on node %s", ErrCrossNode, st.id, st.connection.node)
+	}
 	if n, max := s.subscriptionsLocked(), s.srv.cfg.MaxSubscriptionsPerSession; n >= max {
 		s.unlock()
 		return fmt.Errorf("%w: the session has %d subscriptions", ErrStreamLimit, n)
@@ -380,6 +384,9 @@ func (s *Session) Subscribe(streamID string, opts SubscribeOptions) (*Subscriber
 	st, err := s.Stream(streamID)
 	if err != nil {
 		return nil, err
+	}
+	if st.connection.remote() {
+		return nil, fmt.Errorf("%w: stream %q is published on node %s", ErrCrossNode, st.id, st.connection.node)
 	}
 	if st.pub == nil {
 		return nil, s.routed()

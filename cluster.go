@@ -1,0 +1,608 @@
+package crossbar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar/cluster"
+)
+
+// A session in a cluster (Config.Cluster) spans nodes. Each node keeps its
+// own clients' connections and streams, and a mirror of the others': it
+// shares the events of its own on the session's topic and writes their
+// records, which a node reads when the session comes to life there, or
+// when its bus comes back after it was lost. A node that stops
+// heartbeating takes its connections with it, for everyone, with reason
+// networkDisconnected.
+
+// clusterVersion is the version of the messages nodes exchange. A node
+// ignores messages of a version it does not know.
+const clusterVersion = 1
+
+// busTimeout bounds one operation on the cluster's bus.
+const busTimeout = 5 * time.Second
+
+// nodeMessage is what one node tells the others of a session.
+type nodeMessage struct {
+	V      int           `json:"v"`
+	From   string        `json:"from"` // node id
+	Kind   string        `json:"kind"`
+	Conn   *connRecord   `json:"conn,omitempty"`
+	Stream *streamRecord `json:"stream,omitempty"`
+	ID     string        `json:"id,omitempty"` // the connection or stream a command is for
+	Reason Reason        `json:"reason,omitempty"`
+	Signal *signalRecord `json:"signal,omitempty"`
+	// A property change: its name and the value it had.
+	Property string          `json:"property,omitempty"`
+	Old      json.RawMessage `json:"old,omitempty"`
+	Active   bool            `json:"active,omitempty"`   // muteAll
+	Excluded []string        `json:"excluded,omitempty"` // muteAll
+	TokenID  string          `json:"tokenId,omitempty"`  // revoked
+	// An inventory: every connection and stream the sender serves.
+	Conns   []*connRecord   `json:"conns,omitempty"`
+	Streams []*streamRecord `json:"streams,omitempty"`
+}
+
+// The kinds of node messages.
+const (
+	kindConnectionCreated   = "connectionCreated"
+	kindConnectionDestroyed = "connectionDestroyed"
+	kindStreamCreated       = "streamCreated"
+	kindStreamDestroyed     = "streamDestroyed"
+	kindStreamChanged       = "streamPropertyChanged"
+	kindSignal              = "signal"
+	kindMuteAll             = "muteAll"     // active, excluded
+	kindDisconnect          = "disconnect"  // command: id, reason
+	kindUnpublish           = "unpublish"   // command: id, reason
+	kindMuteStream          = "muteStream"  // command: id
+	kindSessionClosed       = "closed"      // command
+	kindInventory           = "inventory"   // conns, streams: all a node serves
+	kindRevoked             = "revoked"     // tokenId, on the revocations topic
+	revocationsTopic        = "revocations" //
+)
+
+// connRecord is a connection as the nodes know it.
+type connRecord struct {
+	ID      string `json:"id"`
+	Node    string `json:"node"`
+	Created int64  `json:"created"` // Unix ms
+	Data    string `json:"data"`
+	Role    Role   `json:"role"`
+	TokenID string `json:"tokenId"`
+	Quiet   bool   `json:"quiet,omitempty"`
+}
+
+// streamRecord is a stream as the nodes know it.
+type streamRecord struct {
+	ID           string    `json:"id"`
+	ConnectionID string    `json:"connectionId"`
+	Created      int64     `json:"created"`
+	Name         string    `json:"name"`
+	VideoType    VideoType `json:"videoType,omitempty"`
+	HasAudio     bool      `json:"hasAudio"`
+	HasVideo     bool      `json:"hasVideo"`
+	Width        int       `json:"width,omitempty"`
+	Height       int       `json:"height,omitempty"`
+}
+
+// signalRecord is a signal crossing nodes.
+type signalRecord struct {
+	From, To   string // connection ids; empty: the host, everyone
+	Type, Data string
+}
+
+func (c *Connection) clusterRecord(node string) *connRecord {
+	return &connRecord{ID: c.id, Node: node, Created: c.created.UnixMilli(), Data: c.token.Data,
+		Role: c.token.Role, TokenID: c.token.ID, Quiet: c.quiet}
+}
+
+func (st *Stream) clusterRecord() *streamRecord {
+	return &streamRecord{ID: st.id, ConnectionID: st.connection.id, Created: st.created.UnixMilli(), Name: st.name,
+		VideoType: st.videoType, HasAudio: st.hasAudio, HasVideo: st.hasVideo, Width: st.dimensions.Width, Height: st.dimensions.Height}
+}
+
+// remote reports whether c is served by another node.
+func (c *Connection) remote() bool { return c.node != "" }
+
+// The session's topic and record sets on the bus.
+func (s *Session) topic() string     { return "session:" + s.info.ID }
+func (s *Session) connSet() string   { return s.topic() + ":connections" }
+func (s *Session) streamSet() string { return s.topic() + ":streams" }
+
+func (s *Session) clustered() bool { return s.srv.bus != nil }
+func (s *Session) nodeID() string  { return s.srv.bus.Node().ID }
+
+// shareLocked tells the other nodes of ev, and keeps the records it
+// changes, if it is about this node's own connections and streams. The bus
+// is written on the session's cluster queue, in order, off the lock.
+func (s *Session) shareLocked(ev event) {
+	var m nodeMessage
+	var put func(ctx context.Context) error
+	switch ev := ev.(type) {
+	case connectionCreated:
+		if ev.c.remote() {
+			return
+		}
+		rec := ev.c.clusterRecord(s.nodeID())
+		m = nodeMessage{Kind: kindConnectionCreated, Conn: rec}
+		put = s.putRecord(s.connSet(), rec.ID, rec)
+	case connectionDestroyed:
+		if ev.c.remote() {
+			return
+		}
+		m = nodeMessage{Kind: kindConnectionDestroyed, ID: ev.c.id, Reason: ev.reason}
+		put = s.deleteRecord(s.connSet(), ev.c.id)
+	case streamCreated:
+		if ev.st.connection.remote() {
+			return
+		}
+		rec := ev.st.clusterRecord()
+		m = nodeMessage{Kind: kindStreamCreated, Stream: rec}
+		put = s.putRecord(s.streamSet(), rec.ID, rec)
+	case streamDestroyed:
+		if ev.st.connection.remote() {
+			return
+		}
+		m = nodeMessage{Kind: kindStreamDestroyed, ID: ev.st.id, Reason: ev.reason}
+		put = s.deleteRecord(s.streamSet(), ev.st.id)
+	case streamPropertyChanged:
+		st := ev.change.Stream
+		if st.connection.remote() {
+			return
+		}
+		old, err := json.Marshal(ev.change.OldValue)
+		if err != nil {
+			return
+		}
+		rec := st.clusterRecord()
+		m = nodeMessage{Kind: kindStreamChanged, Stream: rec, Property: ev.change.Property, Old: old}
+		put = s.putRecord(s.streamSet(), rec.ID, rec)
+	case signalSent:
+		if ev.remote {
+			return
+		}
+		sig := &signalRecord{Type: ev.sig.Type, Data: ev.sig.Data}
+		if ev.sig.From != nil {
+			sig.From = ev.sig.From.id
+		}
+		if ev.sig.To != nil {
+			if !ev.sig.To.remote() {
+				return // delivered here
+			}
+			sig.To = ev.sig.To.id
+		}
+		m = nodeMessage{Kind: kindSignal, Signal: sig}
+	case muteForced:
+		if ev.st != nil || ev.remote {
+			return // one stream's: its publisher is here
+		}
+		m = nodeMessage{Kind: kindMuteAll, Active: ev.active, Excluded: ev.excluded}
+	default:
+		return
+	}
+	s.sendToNodes(m, put)
+}
+
+// sendToNodes publishes m on the session's topic after put, if any, on the
+// session's cluster queue.
+func (s *Session) sendToNodes(m nodeMessage, put func(context.Context) error) {
+	m.V, m.From = clusterVersion, s.nodeID()
+	b, err := json.Marshal(m)
+	if err != nil {
+		s.log.Error("encode node message", "err", err)
+		return
+	}
+	s.onBus(m.Kind, func(ctx context.Context) error {
+		if put != nil {
+			if err := put(ctx); err != nil {
+				return err
+			}
+		}
+		return s.srv.bus.Publish(ctx, s.topic(), b)
+	})
+}
+
+// onBus runs f on the session's cluster queue, after what was queued
+// before, and notes whether the bus answered.
+func (s *Session) onBus(what string, f func(context.Context) error) {
+	s.toNodes.post(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			s.log.Warn("cluster: not shared", "what", what, "err", err)
+		}
+	})
+}
+
+func (s *Session) putRecord(set, key string, v any) func(context.Context) error {
+	b, err := json.Marshal(v)
+	return func(ctx context.Context) error {
+		if err != nil {
+			return err
+		}
+		return s.srv.bus.Put(ctx, set, key, b)
+	}
+}
+
+func (s *Session) deleteRecord(set, key string) func(context.Context) error {
+	return func(ctx context.Context) error { return s.srv.bus.Delete(ctx, set, key) }
+}
+
+// commandLocked asks the node that serves a connection or stream to act
+// on it. It fails at once if the bus is known to be down.
+func (s *Session) commandLocked(kind, id string, reason Reason) error {
+	if err := s.srv.busUp(); err != nil {
+		return err
+	}
+	s.sendToNodes(nodeMessage{Kind: kind, ID: id, Reason: reason}, nil)
+	return nil
+}
+
+// joinCluster subscribes to the session's topic and loads what the other
+// nodes serve, when the session comes to life on this node.
+func (s *Session) joinCluster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, busTimeout)
+	defer cancel()
+	if err := s.srv.bus.Subscribe(ctx, s.topic()); err != nil {
+		return err
+	}
+	return s.loadRecords(ctx)
+}
+
+// loadRecords reads the session's records and adds the connections and
+// streams of live nodes the mirror lacks. Records of dead nodes are
+// deleted.
+func (s *Session) loadRecords(ctx context.Context) error {
+	conns, err := s.srv.bus.Records(ctx, s.connSet())
+	if err != nil {
+		return err
+	}
+	streams, err := s.srv.bus.Records(ctx, s.streamSet())
+	if err != nil {
+		return err
+	}
+	alive := s.srv.members()
+	s.mu.Lock()
+	defer s.unlock()
+	var stale []string
+	for id, b := range conns {
+		var rec connRecord
+		if json.Unmarshal(b, &rec) != nil || rec.Node == s.nodeID() {
+			continue
+		}
+		if _, ok := alive[rec.Node]; !ok && alive != nil {
+			stale = append(stale, id)
+			continue
+		}
+		s.mirrorConnectionLocked(&rec)
+	}
+	for _, b := range streams {
+		var rec streamRecord
+		if json.Unmarshal(b, &rec) == nil {
+			s.mirrorStreamLocked(&rec)
+		}
+	}
+	if len(stale) > 0 {
+		s.onBus("stale records", s.deleteRecords(stale))
+	}
+	return nil
+}
+
+func (s *Session) deleteRecords(conns []string) func(context.Context) error {
+	return func(ctx context.Context) error { return s.srv.bus.Delete(ctx, s.connSet(), conns...) }
+}
+
+// shareInventoryLocked writes the records of this node's connections and
+// streams again and sends the other nodes their list, after the bus was
+// lost: records and events may have been lost with it.
+func (s *Session) shareInventoryLocked() {
+	var m nodeMessage
+	var puts []func(context.Context) error
+	for _, c := range s.connectionsLocked() {
+		if !c.remote() {
+			rec := c.clusterRecord(s.nodeID())
+			m.Conns = append(m.Conns, rec)
+			puts = append(puts, s.putRecord(s.connSet(), c.id, rec))
+		}
+	}
+	for _, st := range s.streamsLocked() {
+		if !st.connection.remote() {
+			rec := st.clusterRecord()
+			m.Streams = append(m.Streams, rec)
+			puts = append(puts, s.putRecord(s.streamSet(), st.id, rec))
+		}
+	}
+	m.Kind = kindInventory
+	s.sendToNodes(m, func(ctx context.Context) error {
+		var errs []error
+		for _, put := range puts {
+			errs = append(errs, put(ctx))
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// applyInventoryLocked makes the mirror of a node's connections and
+// streams match its inventory.
+func (s *Session) applyInventoryLocked(m *nodeMessage) {
+	listed := map[string]bool{}
+	for _, rec := range m.Conns {
+		listed[rec.ID] = true
+		rec.Node = m.From
+		s.mirrorConnectionLocked(rec)
+	}
+	for _, rec := range m.Streams {
+		listed[rec.ID] = true
+		s.mirrorStreamLocked(rec)
+	}
+	for _, st := range s.streamsLocked() {
+		if st.connection.node == m.From && !listed[st.id] {
+			s.removeStreamLocked(st, ReasonNetworkDisconnected)
+		}
+	}
+	for _, c := range s.connectionsLocked() {
+		if c.node == m.From && !listed[c.id] {
+			s.removeLocked(c, ReasonNetworkDisconnected)
+		}
+	}
+}
+
+// mirrorConnectionLocked adds a connection another node serves, unless it
+// is known or gone.
+func (s *Session) mirrorConnectionLocked(rec *connRecord) {
+	if s.conns[rec.ID] != nil || s.tombstoned(rec.ID) || rec.Node == "" {
+		return
+	}
+	c := &Connection{
+		id:      rec.ID,
+		session: s,
+		token:   &TokenInfo{ID: rec.TokenID, Role: rec.Role, Data: rec.Data, SessionID: s.info.ID},
+		created: time.UnixMilli(rec.Created),
+		node:    rec.Node,
+		quiet:   rec.Quiet,
+		out:     newOutbox(),
+	}
+	s.addConnectionLocked(c)
+}
+
+// mirrorStreamLocked adds a stream another node serves, unless it is
+// known or gone, or its connection is unknown.
+func (s *Session) mirrorStreamLocked(rec *streamRecord) {
+	c := s.conns[rec.ConnectionID]
+	if s.streams[rec.ID] != nil || s.tombstoned(rec.ID) || c == nil || !c.remote() {
+		return
+	}
+	st := &Stream{
+		id:         rec.ID,
+		connection: c,
+		created:    time.UnixMilli(rec.Created),
+		name:       rec.Name,
+		videoType:  rec.VideoType,
+		hasAudio:   rec.HasAudio,
+		hasVideo:   rec.HasVideo,
+		dimensions: Dimensions{Width: rec.Width, Height: rec.Height},
+	}
+	s.addStreamLocked(st)
+}
+
+// tombstoned reports whether a connection or stream of that id ended
+// lately: a record read late must not bring it back.
+func (s *Session) tombstoned(id string) bool {
+	_, ok := s.gone[id]
+	return ok
+}
+
+// buryLocked remembers that id ended, for a minute.
+func (s *Session) buryLocked(id string) {
+	if !s.clustered() {
+		return
+	}
+	now := time.Now()
+	for k, t := range s.gone {
+		if now.Sub(t) > time.Minute {
+			delete(s.gone, k)
+		}
+	}
+	s.gone[id] = now
+}
+
+// apply carries out what another node said of the session.
+func (s *Session) apply(m *nodeMessage) {
+	s.mu.Lock()
+	defer s.unlock()
+	switch m.Kind {
+	case kindConnectionCreated:
+		if m.Conn != nil {
+			m.Conn.Node = m.From
+			s.mirrorConnectionLocked(m.Conn)
+		}
+	case kindConnectionDestroyed:
+		if c := s.conns[m.ID]; c != nil && c.remote() {
+			s.removeLocked(c, m.Reason)
+		}
+	case kindStreamCreated:
+		if m.Stream != nil {
+			s.mirrorStreamLocked(m.Stream)
+		}
+	case kindStreamDestroyed:
+		if st := s.streams[m.ID]; st != nil && st.connection.remote() {
+			s.removeStreamLocked(st, m.Reason)
+		}
+	case kindStreamChanged:
+		s.applyChangeLocked(m)
+	case kindSignal:
+		s.applySignalLocked(m.Signal)
+	case kindMuteAll:
+		s.muteAllLocked(m.Active, m.Excluded, true)
+	case kindDisconnect:
+		if c := s.conns[m.ID]; c != nil && !c.remote() {
+			s.removeLocked(c, m.Reason)
+		}
+	case kindUnpublish:
+		if st := s.streams[m.ID]; st != nil && !st.connection.remote() {
+			s.removeStreamLocked(st, m.Reason)
+		}
+	case kindMuteStream:
+		if st := s.streams[m.ID]; st != nil && !st.connection.remote() {
+			s.forceMuteStreamLocked(st)
+		}
+	case kindSessionClosed:
+		s.closeLocked()
+	case kindInventory:
+		s.applyInventoryLocked(m)
+	}
+}
+
+// applyChangeLocked applies a stream's new properties and tells of the
+// change.
+func (s *Session) applyChangeLocked(m *nodeMessage) {
+	st := s.streams[m.Stream.ID]
+	if st == nil || !st.connection.remote() {
+		return
+	}
+	var old any
+	switch m.Property {
+	case "hasAudio", "hasVideo":
+		var b bool
+		if json.Unmarshal(m.Old, &b) != nil {
+			return
+		}
+		old = b
+	case "videoDimensions":
+		var d Dimensions
+		if json.Unmarshal(m.Old, &d) != nil {
+			return
+		}
+		old = d
+	default:
+		return
+	}
+	st.hasAudio, st.hasVideo = m.Stream.HasAudio, m.Stream.HasVideo
+	st.dimensions = Dimensions{Width: m.Stream.Width, Height: m.Stream.Height}
+	var v any
+	switch m.Property {
+	case "hasAudio":
+		v = st.hasAudio
+	case "hasVideo":
+		v = st.hasVideo
+	default:
+		v = st.dimensions
+	}
+	s.propertyChangedLocked(st, m.Property, old, v)
+}
+
+// applySignalLocked delivers a signal sent on another node to this node's
+// recipients, and to the host.
+func (s *Session) applySignalLocked(r *signalRecord) {
+	if r == nil {
+		return
+	}
+	sig := Signal{Type: r.Type, Data: r.Data}
+	if r.From != "" {
+		sig.From = s.conns[r.From]
+	}
+	if r.To != "" {
+		if sig.To = s.conns[r.To]; sig.To == nil || sig.To.remote() {
+			return
+		}
+	}
+	s.emitLocked(signalSent{sig: sig, remote: true})
+}
+
+// busUp returns ErrClusterUnavailable while the bus cannot be reached.
+func (srv *Server) busUp() error {
+	if err := srv.bus.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrClusterUnavailable, err)
+	}
+	return nil
+}
+
+// members returns the nodes alive, as the bus last reported them; nil
+// before its first report.
+func (srv *Server) members() map[string]cluster.Node {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.alive
+}
+
+// busHandler receives what the cluster's bus delivers to the server.
+type busHandler struct{ srv *Server }
+
+func (h busHandler) Message(topic string, payload []byte) {
+	srv := h.srv
+	var m nodeMessage
+	if err := json.Unmarshal(payload, &m); err != nil || m.V != clusterVersion {
+		srv.log.Warn("cluster: message ignored", "topic", topic, "err", err, "version", m.V)
+		return
+	}
+	if m.From == srv.bus.Node().ID {
+		return // this node's own, applied already
+	}
+	if topic == revocationsTopic {
+		if m.Kind == kindRevoked {
+			srv.endRevoked(m.TokenID)
+		}
+		return
+	}
+	srv.mu.Lock()
+	var s *Session
+	for _, x := range srv.sessions {
+		if x.topic() == topic {
+			s = x
+			break
+		}
+	}
+	srv.mu.Unlock()
+	if s != nil {
+		s.apply(&m)
+	}
+}
+
+// Members removes the connections of nodes that left, from every live
+// session and from the records.
+func (h busHandler) Members(alive map[string]cluster.Node) {
+	srv := h.srv
+	srv.mu.Lock()
+	srv.alive = alive
+	live := slices.Collect(maps.Values(srv.sessions))
+	srv.mu.Unlock()
+	for _, s := range live {
+		s.mu.Lock()
+		var dead []string
+		for _, c := range s.connectionsLocked() {
+			if _, ok := alive[c.node]; c.remote() && !ok {
+				dead = append(dead, c.id)
+				s.removeLocked(c, ReasonNetworkDisconnected)
+			}
+		}
+		if len(dead) > 0 {
+			s.log.Info("cluster: a node left", "connections", len(dead))
+			s.onBus("records of a dead node", s.deleteRecords(dead))
+		}
+		s.unlock()
+	}
+}
+
+// Reconnected shares this node's inventory of every live session again,
+// and reads the others' records.
+func (h busHandler) Reconnected() {
+	srv := h.srv
+	srv.mu.Lock()
+	live := slices.Collect(maps.Values(srv.sessions))
+	srv.mu.Unlock()
+	for _, s := range live {
+		s.mu.Lock()
+		s.shareInventoryLocked()
+		s.unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
+		if err := s.loadRecords(ctx); err != nil {
+			s.log.Warn("cluster: resync failed", "err", err)
+		}
+		cancel()
+	}
+}

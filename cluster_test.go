@@ -1,0 +1,257 @@
+package crossbar_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/cluster"
+	"github.com/crossbar-rtc/crossbar/internal/redistest"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// node is one server of a test cluster, and its Redis client.
+type node struct {
+	*harness
+	rdb *redis.Client
+}
+
+// newCluster starts n servers sharing a real redis-server.
+func newCluster(t *testing.T, n int, cfg crossbar.Config) (*redistest.Server, []*node) {
+	t.Helper()
+	rs := redistest.Start(t)
+	nodes := make([]*node, n)
+	for i := range nodes {
+		rdb := rs.Client()
+		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = bus.Close() // after the server, whose cleanup runs first
+			_ = rdb.Close()
+		})
+		c := cfg
+		c.Cluster = bus
+		nodes[i] = &node{harness: newHarness(t, c), rdb: rdb}
+	}
+	return rs, nodes
+}
+
+// on returns node n's Session object of the session s.
+func (n *node) on(t *testing.T, s *crossbar.Session) *crossbar.Session {
+	t.Helper()
+	x, err := n.srv.Session(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// ids returns the ids of connections.
+func ids(list []signaling.Connection) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range list {
+		m[c.ID] = true
+	}
+	return m
+}
+
+// nextConnection waits for the connectionCreated of the connection whose
+// data is data; the client's own and others' are skipped.
+func nextConnection(t *testing.T, cl *client.Session, data string) {
+	t.Helper()
+	for next(t, cl, signaling.TypeConnectionCreated).Connection.Data != data {
+	}
+}
+
+// TestClusterSession: one session across three nodes. Clients on each see
+// the others, their signals reach exactly their targets, streams and their
+// changes are seen everywhere, and a host on one node moderates clients
+// and streams of the others.
+func TestClusterSession(t *testing.T) {
+	_, nodes := newCluster(t, 3, crossbar.Config{})
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	s := a.session()
+	alice := a.connect(s, crossbar.RoleModerator, "alice")
+	bob := b.connect(s, crossbar.RolePublisher, "bob")
+	nextConnection(t, alice, "bob")
+	carol := c.connect(s, crossbar.RolePublisher, "carol")
+	for _, cl := range []*client.Session{alice, bob} {
+		nextConnection(t, cl, "carol")
+	}
+	if got := ids(carol.Connections()); len(got) != 3 || !got[alice.Connection().ID] || !got[bob.Connection().ID] {
+		t.Fatalf("carol joined on node 3 seeing %v, want alice, bob and herself", got)
+	}
+	for i, n := range nodes {
+		if got := len(n.on(t, s).Connections()); got != 3 {
+			t.Errorf("node %d's host sees %d connections, want 3", i+1, got)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A signal to one connection on another node, then one to everyone.
+	if err := carol.Signal(ctx, alice.Connection().ID, "chat", "to alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Signal(ctx, "", "chat", "to all"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, alice, signaling.TypeSignal); ev.Signal.Data != "to alice" || ev.Signal.From != carol.Connection().ID {
+		t.Fatalf("alice got signal %+v, want carol's", ev.Signal)
+	}
+	for _, cl := range []*client.Session{alice, bob, carol} {
+		if ev := next(t, cl, signaling.TypeSignal); ev.Signal.Data != "to all" {
+			t.Fatalf("%s got signal %+v first, want the one to all", cl.Connection().Data, ev.Signal)
+		}
+	}
+
+	// The host publishes on node 1; the others see the stream and, from
+	// node 3, mute it.
+	pub, err := s.Publish(crossbar.PublishOptions{Name: "bot", Audio: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamID := pub.Stream().ID()
+	for _, cl := range []*client.Session{bob, carol} {
+		if ev := next(t, cl, signaling.TypeStreamCreated); ev.Stream.ID != streamID || ev.Stream.Name != "bot" {
+			t.Fatalf("%s saw stream %+v, want the bot's", cl.Connection().Data, ev.Stream)
+		}
+	}
+	_, err = bob.Subscribe(ctx, streamID, client.SubscribeOptions{Audio: true})
+	var se *signaling.Error
+	if !errors.As(err, &se) || se.Code != 1500 {
+		t.Errorf("subscribing on node 2 to a stream of node 1: %v, want error 1500 (across nodes)", err)
+	}
+	if err := c.on(t, s).ForceMuteStream(streamID); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*client.Session{alice, bob, carol} {
+		ev := next(t, cl, signaling.TypeStreamPropertyChanged)
+		if ev.Change.Property != "hasAudio" || ev.Change.NewValue != false {
+			t.Fatalf("%s saw change %+v, want hasAudio false", cl.Connection().Data, ev.Change)
+		}
+	}
+
+	// A moderator on node 1 disconnects carol, on node 3.
+	if err := alice.ForceDisconnect(ctx, carol.Connection().ID); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, carol, signaling.TypeSessionDisconnected); ev.Reason != string(crossbar.ReasonForceDisconnected) {
+		t.Errorf("carol was disconnected with %q", ev.Reason)
+	}
+	for _, cl := range []*client.Session{alice, bob} {
+		if ev := next(t, cl, signaling.TypeConnectionDestroyed); ev.Connection.ID != carol.Connection().ID || ev.Reason != string(crossbar.ReasonForceDisconnected) {
+			t.Fatalf("%s saw %+v %q, want carol forceDisconnected", cl.Connection().Data, ev.Connection, ev.Reason)
+		}
+	}
+
+	// A revocation on node 2 ends alice's connection on node 1.
+	conn, err := s.Connection(alice.Connection().ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.RevokeToken(ctx, conn.TokenID()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, alice, signaling.TypeSessionDisconnected); ev.Reason != string(crossbar.ReasonTokenRevoked) {
+		t.Errorf("alice was disconnected with %q, want tokenRevoked", ev.Reason)
+	}
+	if ev := next(t, bob, signaling.TypeConnectionDestroyed); ev.Connection.ID != alice.Connection().ID || ev.Reason != string(crossbar.ReasonTokenRevoked) {
+		t.Errorf("bob saw %+v %q, want alice's tokenRevoked", ev.Connection, ev.Reason)
+	}
+}
+
+// TestClusterLimits: the connection limit counts the connections of every
+// node.
+func TestClusterLimits(t *testing.T) {
+	_, nodes := newCluster(t, 3, crossbar.Config{MaxConnectionsPerSession: 2})
+	s := nodes[0].session()
+	nodes[0].connect(s, crossbar.RolePublisher, "one")
+	nodes[1].connect(s, crossbar.RolePublisher, "two")
+	// Node 3 learns of the others from the records when the session comes
+	// to life there, and from events after.
+	on3 := nodes[2].on(t, s)
+	waitFor(t, 10*time.Second, "node 3 sees both connections", func() bool { return len(on3.Connections()) == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := client.Connect(ctx, nodes[2].ws, nodes[2].token(s, crossbar.RolePublisher, "three"), nil)
+	var se *signaling.Error
+	if !errors.As(err, &se) || se.Code != 1027 {
+		t.Fatalf("a third connection on node 3: %v, want error 1027", err)
+	}
+}
+
+// TestClusterNodeDies: a node that stops heartbeating (its Redis client
+// gone, as in a crash) takes its connections with it, for the clients of
+// the other nodes, with reason networkDisconnected, within 5 s.
+func TestClusterNodeDies(t *testing.T) {
+	_, nodes := newCluster(t, 2, crossbar.Config{})
+	s := nodes[0].session()
+	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
+	bob := nodes[1].connect(s, crossbar.RolePublisher, "bob")
+	nextConnection(t, alice, "bob")
+	start := time.Now()
+	_ = nodes[1].rdb.Close() // node 2 can no longer beat
+	ev := nextWithin(t, alice, 6*time.Second, signaling.TypeConnectionDestroyed)
+	if ev.Connection.ID != bob.Connection().ID || ev.Reason != string(crossbar.ReasonNetworkDisconnected) {
+		t.Fatalf("alice saw %+v %q, want bob networkDisconnected", ev.Connection, ev.Reason)
+	}
+	t.Logf("the dead node's connection left after %v", time.Since(start).Round(10*time.Millisecond))
+	if got := len(s.Connections()); got != 1 {
+		t.Errorf("node 1 still lists %d connections, want 1", got)
+	}
+}
+
+// TestClusterRedisLost: while Redis is down each node's clients carry on,
+// actions across nodes fail with a clear error, and once Redis is back
+// the nodes share again.
+func TestClusterRedisLost(t *testing.T) {
+	rs, nodes := newCluster(t, 2, crossbar.Config{})
+	s := nodes[0].session()
+	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
+	bob := nodes[1].connect(s, crossbar.RolePublisher, "bob")
+	nextConnection(t, alice, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	rs.Stop()
+	// A signal to everyone still reaches this node's clients.
+	if err := alice.Signal(ctx, "", "chat", "local"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, alice, signaling.TypeSignal); ev.Signal.Data != "local" {
+		t.Fatalf("alice got %+v", ev.Signal)
+	}
+	// A signal to bob, on the other node, fails once the bus is known lost.
+	waitFor(t, 10*time.Second, "a signal across nodes fails while Redis is down", func() bool {
+		err := alice.Signal(ctx, bob.Connection().ID, "chat", "lost")
+		var se *signaling.Error
+		return errors.As(err, &se) && se.Code == 2000 && se.Message != "internal error"
+	})
+
+	rs.Start()
+	var last error
+	if !poll(10*time.Second, func() bool {
+		last = alice.Signal(ctx, bob.Connection().ID, "chat", "back")
+		return last == nil
+	}) {
+		t.Fatalf("a signal across nodes once Redis is back: %v", last)
+	}
+	for next(t, bob, signaling.TypeSignal).Signal.Data != "back" {
+	}
+	// Nobody was taken for dead: both nodes still list both.
+	for i, n := range nodes {
+		if got := len(n.on(t, s).Connections()); got != 2 {
+			t.Errorf("node %d lists %d connections after Redis came back, want 2", i+1, got)
+		}
+	}
+}
