@@ -15,7 +15,9 @@ require (
 	github.com/pion/srtp/v2 v2.0.20
 	github.com/pion/transport/v2 v2.2.10
 	github.com/pion/webrtc/v3 v3.3.6
+	github.com/redis/go-redis/v9 v9.23.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/image v0.15.0
 	golang.org/x/net v0.22.0
 	golang.org/x/sys v0.48.0
 )
@@ -32,11 +34,9 @@ require (
 	github.com/pion/sdp/v3 v3.0.9 // indirect
 	github.com/pion/stun v0.6.1 // indirect
 	github.com/pion/turn/v2 v2.1.6 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/wlynxg/anet v0.0.3 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.21.0 // indirect
-	golang.org/x/image v0.15.0 // indirect
 )
