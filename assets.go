@@ -5,9 +5,11 @@ import (
 	"net/http"
 )
 
-// The browser client, served by Handler below its prefix.
+// The browser client, served by Handler below its prefix, generated from
+// its sources in js/src.
 //
-//go:embed js
+//go:generate go run ./internal/jsbuild
+//go:embed js/crossbar.js js/crossbar.mjs js/crossbar.d.ts
 var assets embed.FS
 
 // serveAsset writes the file js/name with the given content type.

@@ -1,0 +1,66 @@
+// @ts-check
+// Peer connections and their negotiation.
+
+/**
+ * PeerLink is one peer connection: with the server in routed sessions
+ * (the publisher PC and the subscriber PC), with another client in relayed
+ * ones (one per stream and subscriber). It sends its ICE candidates with
+ * sendCandidate once its description has gone to the other end, and runs
+ * negotiations one at a time.
+ */
+export class PeerLink {
+  #chain = Promise.resolve();
+  #described = false;
+  #candidates = [];
+  /** @type {string|undefined} in relayed sessions, the other client's connection id */
+  peer;
+  /** @type {((fields: object) => void)|undefined} in relayed sessions, sends the other client a "relay" message */
+  relay;
+
+  constructor(iceServers, sendCandidate) {
+    this.sendCandidate = sendCandidate;
+    this.pc = new RTCPeerConnection({ iceServers: iceServers || [] });
+    this.pc.onicecandidate = (e) => {
+      if (!e.candidate || !e.candidate.candidate) return;
+      if (this.#described) sendCandidate(e.candidate.toJSON());
+      else this.#candidates.push(e.candidate.toJSON());
+    };
+  }
+
+  // described notes that the local description was sent.
+  described() {
+    this.#described = true;
+    for (const c of this.#candidates.splice(0)) this.sendCandidate(c);
+  }
+
+  // serially runs fn after the negotiations queued before it.
+  serially(fn) {
+    const p = this.#chain.then(fn);
+    this.#chain = p.catch(() => {});
+    return p;
+  }
+
+  close() {
+    this.pc.close();
+  }
+}
+
+// addTracks adds a send-only transceiver to pc for each track of a
+// publisher, and returns them. Video sent to the server (routed) may go
+// in simulcast layers; peer to peer it goes in one.
+export function addTracks(pc, p, routed) {
+  const ms = p.mediaStream;
+  return ms.getTracks().map((track) => {
+    const init = { direction: 'sendonly', streams: [ms] };
+    if (track.kind === 'video') init.sendEncodings = p.encodings(track, routed);
+    return pc.addTransceiver(track, init);
+  });
+}
+
+// answerOffer applies a remote offer to pc and returns its answer, set as
+// the local description.
+export async function answerOffer(pc, sdp) {
+  await pc.setRemoteDescription({ type: 'offer', sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  return pc.localDescription.sdp;
+}

@@ -1,0 +1,628 @@
+// @ts-check
+// The Session: a connection to one Crossbar session, its model, and the
+// media it publishes and subscribes to.
+
+import { Collection } from './collection.js';
+import { OTError, fromServer, invalidParameter, notConnected, withCallback } from './errors.js';
+import { Event, EventEmitter } from './events.js';
+import { log } from './log.js';
+import { Connection, Stream } from './model.js';
+import { addTracks, answerOffer, PeerLink } from './peer.js';
+import { Publisher } from './publisher.js';
+import { Signaling, signalingURL, sleep, webSocketTo } from './signaling.js';
+import { Subscriber } from './subscriber.js';
+
+const SIGNAL_TYPE = /^[A-Za-z0-9\-_~]{0,128}$/;
+
+// splitArgs sorts OpenTok's optional (target, properties, callback)
+// arguments.
+export function splitArgs(args) {
+  const out = { target: undefined, props: {}, cb: undefined };
+  const rest = [...args];
+  if (typeof rest[rest.length - 1] === 'function') out.cb = rest.pop();
+  if (rest.length && rest[rest.length - 1] && typeof rest[rest.length - 1] === 'object' && !(rest[rest.length - 1] instanceof HTMLElement)) {
+    out.props = rest.pop();
+  }
+  out.target = rest[0];
+  return out;
+}
+
+const PUBLISH_TIMEOUT = 20000;
+
+/** Session is a connection to one Crossbar session. */
+export class Session extends EventEmitter {
+  #sig = null;
+  #iceServers = [];
+  #relayed = false; // media goes peer to peer: see PROTOCOL.md, "Media in relayed sessions"
+  #pub = null; // PeerLink of published streams (routed)
+  #sub = null; // PeerLink of subscribed streams (routed)
+  #relays = new Map(); // stream id -> PeerLink from its publisher (relayed)
+  #remote = new Map(); // stream id -> remote MediaStream
+  #subscribed = new Map(); // stream id -> Subscriber
+  #publishing = new Set(); // Publishers whose stream is published or being published
+
+  constructor(apiKey, sessionId, options) {
+    super();
+    this.apiKey = apiKey;
+    this.sessionId = sessionId;
+    this.options = options || {};
+    this.connection = undefined;
+    this.capabilities = {};
+    this.connections = new Collection('connectionId');
+    this.streams = new Collection('streamId');
+    /** @type {OT.Session['currentState']} */
+    this.currentState = 'disconnected';
+  }
+
+  isConnected() {
+    return this.currentState === 'connected';
+  }
+
+  connect(token, cb) {
+    return withCallback(this.#connect(token), cb);
+  }
+
+  async #connect(token) {
+    if (this.currentState !== 'disconnected') throw invalidParameter(`connect: the session is ${this.currentState}`);
+    if (typeof token !== 'string' || !token) throw new OTError('OT_AUTHENTICATION_ERROR', 1004, 'connect: no token');
+    this.currentState = 'connecting';
+    let m;
+    try {
+      const { transport } = this.options;
+      if (transport !== undefined && typeof transport !== 'function') throw invalidParameter('connect: the transport option is not a function');
+      const url = transport ? '' : signalingURL(this.options.url);
+      this.#sig = new Signaling(transport || webSocketTo(url), url || 'the signaling transport', {
+        onMessage: (msg) => this.#onMessage(msg),
+        onReconnecting: () => {
+          this.currentState = 'reconnecting';
+          this.emit(new Event('sessionReconnecting'));
+        },
+        onReconnected: () => {
+          this.currentState = 'connected';
+          this.emit(new Event('sessionReconnected'));
+        },
+        onEnd: (reason) => this.#ended(reason),
+      });
+      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed);
+    } catch (err) {
+      this.currentState = 'disconnected';
+      this.#sig = null;
+      throw err;
+    }
+    this.currentState = 'connected';
+    this.#iceServers = m.iceServers || [];
+    this.#relayed = m.mediaMode === 'relayed';
+    this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
+    this.connection = new Connection(m.connection);
+    const own = this.connection.connectionId;
+    for (const c of m.connections || [this.connection]) {
+      this.connections.add(c.connectionId === own ? this.connection : new Connection(c));
+    }
+    for (const s of m.streams || []) this.streams.add(new Stream(s, this.#connectionOf(s.connectionId)));
+    this.emit(new Event('sessionConnected', { connections: [], streams: [] }));
+    if (!this.options.connectionEventsSuppressed) {
+      this.connections.forEach((connection) => this.emit(new Event('connectionCreated', { connection })));
+    }
+    this.streams.forEach((stream) => {
+      if (stream.connection.connectionId !== own) this.emit(new Event('streamCreated', { stream }));
+    });
+  }
+
+  disconnect() {
+    if (this.#sig) this.#sig.close();
+  }
+
+  #connectionOf(id) {
+    return this.connections.get(id) || new Connection({ connectionId: id });
+  }
+
+  #isOwn(stream) {
+    return this.connection && stream.connection.connectionId === this.connection.connectionId;
+  }
+
+  #onMessage(m) {
+    switch (m.type) {
+      case 'connectionCreated': {
+        const connection = new Connection(m.connection);
+        this.connections.add(connection);
+        this.emit(new Event('connectionCreated', { connection }));
+        break;
+      }
+      case 'connectionDestroyed': {
+        const connection = this.connections.get(m.connection.connectionId) || new Connection(m.connection);
+        this.connections.remove(connection);
+        this.#publishing.forEach((p) => p.dropPeer(connection.connectionId));
+        for (const [id, link] of this.#relays) if (link.peer === connection.connectionId) this.#closeRelay(id);
+        this.emit(new Event('connectionDestroyed', { connection, reason: m.reason }));
+        break;
+      }
+      case 'streamCreated': {
+        if (m.connection && !this.connections.get(m.connection.connectionId)) {
+          this.connections.add(new Connection(m.connection)); // a publisher this client was not told of
+        }
+        const stream = new Stream(m.stream, this.#connectionOf(m.stream.connectionId));
+        this.streams.add(stream);
+        if (!this.#isOwn(stream)) this.emit(new Event('streamCreated', { stream }));
+        else this.#ownStreamCreated(stream);
+        break;
+      }
+      case 'streamDestroyed':
+        this.#streamDestroyed(m.stream.streamId, m.reason);
+        break;
+      case 'streamPropertyChanged':
+        this.#propertyChanged(m);
+        break;
+      case 'signal': {
+        const s = m.signal || {};
+        const from = s.from ? this.#connectionOf(s.from) : null;
+        if (s.type) this.emit(new Event(`signal:${s.type}`, { data: s.data, from }), null, 'signal');
+        else this.emit(new Event('signal', { data: s.data, from }));
+        break;
+      }
+      case 'muteForced': {
+        // One stream muted: its publisher hears of it. Everyone muted (or
+        // allowed to unmute): the session does.
+        const p = m.streamId && [...this.#publishing].find((x) => x.streamId === m.streamId);
+        if (p) p.forcedMute();
+        else if (!m.streamId) this.emit(new Event('muteForced', { active: m.active !== false }));
+        break;
+      }
+      case 'subscriberOffer':
+        this.#answer(m.sdp);
+        break;
+      case 'peerSubscribed':
+        this.#peerSubscribed(m);
+        break;
+      case 'peerUnsubscribed': {
+        const p = this.getPublisherForStream(m.streamId);
+        if (p) p.dropPeer(m.connectionId);
+        break;
+      }
+      case 'relay':
+        this.#relay(m);
+        break;
+      case 'videoDisabled':
+      case 'videoEnabled': {
+        const sub = this.#subscribed.get(m.streamId);
+        if (sub && m.reason === 'quality') sub.qualityChanged(m.type === 'videoDisabled');
+        break;
+      }
+      case 'subscriptionFailed': {
+        const sub = this.#subscribed.get(m.streamId);
+        if (!sub) break;
+        this.#subscribed.delete(m.streamId); // the server ended it: no unsubscribe
+        this.#remote.delete(m.streamId);
+        sub.fail(fromServer(m.error));
+        break;
+      }
+      case 'layers': {
+        const p = [...this.#publishing].find((x) => x.streamId === m.streamId);
+        if (p) p.setLayers(m.layers || []);
+        break;
+      }
+      default:
+        log.debug('ignored message', m.type);
+    }
+  }
+
+  #ownStreamCreated(stream) {
+    const p = [...this.#publishing].find((x) => x.streamId === stream.streamId);
+    if (p && !p.stream) p.published(stream);
+  }
+
+  #streamDestroyed(id, reason) {
+    const stream = this.streams.get(id);
+    if (!stream) return;
+    this.streams.remove(stream);
+    if (this.#isOwn(stream)) {
+      const p = [...this.#publishing].find((x) => x.streamId === id);
+      if (!p) return;
+      this.#publishing.delete(p);
+      const transceivers = p.transceivers;
+      p.unpublished(reason);
+      this.#release(transceivers);
+      return;
+    }
+    this.emit(new Event('streamDestroyed', { stream, reason }, true), () => {
+      this.getSubscribersForStream(stream).forEach((s) => s.destroy(reason));
+    });
+    this.#remote.delete(id);
+    this.#closeRelay(id);
+  }
+
+  #propertyChanged(m) {
+    const stream = this.streams.get(m.stream.streamId);
+    if (!stream) return;
+    const wasVideo = stream.hasVideo;
+    const sub = this.#subscribed.get(stream.streamId);
+    const subVideo = sub && sub.stream.hasVideo && sub.properties.subscribeToVideo !== false;
+    stream.update(m.stream);
+    const c = m.change || {};
+    this.emit(new Event('streamPropertyChanged', { stream, changedProperty: c.changedProperty, oldValue: c.oldValue, newValue: c.newValue }));
+    if (sub && c.changedProperty === 'hasVideo' && wasVideo !== stream.hasVideo) sub.videoChanged('publishVideo', subVideo);
+    if (this.#isOwn(stream) && c.changedProperty === 'hasAudio' && c.newValue === false) {
+      const p = [...this.#publishing].find((x) => x.streamId === stream.streamId);
+      if (p) p.forcedMute();
+    }
+  }
+
+  #ended(reason) {
+    this.currentState = 'disconnected';
+    this.#sig = null;
+    for (const p of [...this.#publishing]) {
+      this.#publishing.delete(p);
+      if (p.streamId) p.unpublished(reason);
+    }
+    if (this.#pub) this.#pub.close();
+    if (this.#sub) this.#sub.close();
+    this.#pub = this.#sub = null;
+    [...this.#relays.keys()].forEach((id) => this.#closeRelay(id));
+    this.#remote.clear();
+    const subs = [...this.#subscribed.values()];
+    this.streams.clear();
+    this.connections.clear();
+    this.emit(new Event('sessionDisconnected', { reason }, true), () => subs.forEach((s) => s.destroy(reason)));
+  }
+
+  // ------------------------------------------------------------ publish
+
+  publish(...args) {
+    let publisher = args[0];
+    let cb = args.find((a) => typeof a === 'function');
+    if (!(publisher instanceof Publisher)) {
+      const a = splitArgs(args);
+      publisher = new Publisher(a.target, a.props);
+      cb = a.cb;
+    }
+    withCallback(this.#publish(publisher), cb).catch((err) => {
+      if (!cb) log.error('publish failed:', err.message);
+    });
+    return publisher;
+  }
+
+  async #publish(p) {
+    if (!this.isConnected()) throw notConnected('publish');
+    if (this.capabilities.publish === 0) {
+      throw new OTError('OT_PERMISSION_DENIED', 1500, 'publish: this token does not allow publishing');
+    }
+    if (this.#publishing.has(p)) throw invalidParameter('publish: the publisher is already published');
+    this.#publishing.add(p);
+    p.session = this;
+    try {
+      await p.ready;
+      const id = await this.#negotiatePublish(p);
+      p.streamId = id;
+      const known = this.streams.get(id);
+      if (known && !p.stream) p.published(known);
+      await this.#waitPublished(p);
+    } catch (err) {
+      this.#publishing.delete(p);
+      p.session = undefined;
+      p.streamId = undefined;
+      throw err;
+    }
+  }
+
+  #waitPublished(p) {
+    if (p.stream) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        p.off('streamCreated', done);
+        reject(new OTError('OT_ICE_WORKFLOW_FAILED', 1553, 'publish: no media reached the server'));
+      }, PUBLISH_TIMEOUT);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      p.once('streamCreated', done);
+    });
+  }
+
+  // publisherLink returns the publisher PC, making it on first use. Its
+  // first m-section is a data channel that lives as long as the PC: when
+  // every stream is unpublished and their transceivers stopped, it keeps
+  // the BUNDLE transport, which the next stream then reuses.
+  #publisherLink() {
+    if (this.#pub) return this.#pub;
+    const link = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'publisher', candidate }));
+    link.pc.createDataChannel('crossbar');
+    link.serially(() => this.#offer(link)).catch((err) => log.error('cannot set up the publisher connection:', err.message));
+    this.#pub = link;
+    return link;
+  }
+
+  // offer renegotiates the publisher PC with an "offer" request.
+  async #offer(link) {
+    await link.pc.setLocalDescription(await link.pc.createOffer());
+    const r = this.#request({ type: 'offer', sdp: link.pc.localDescription.sdp });
+    link.described();
+    await link.pc.setRemoteDescription({ type: 'answer', sdp: (await r).sdp });
+  }
+
+  async #negotiatePublish(p) {
+    if (this.#relayed) {
+      // Media goes to each subscriber when it subscribes (peerSubscribed).
+      p.relayed = true;
+      return (await this.#request({ type: 'publish', stream: p.describe() })).streamId;
+    }
+    const link = this.#publisherLink();
+    return link.serially(async () => {
+      const pc = link.pc;
+      const transceivers = addTracks(pc, p, true);
+      try {
+        await pc.setLocalDescription(await pc.createOffer());
+        const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
+        const reply = this.#request({ type: 'publish', sdp: pc.localDescription.sdp, stream: p.describe(), tracks });
+        link.described();
+        const r = await reply;
+        await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+        p.transceivers = transceivers;
+        return r.streamId;
+      } catch (err) {
+        if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+        transceivers.forEach((t) => t.stop());
+        throw err;
+      }
+    });
+  }
+
+  // peerSubscribed opens a relayed peer connection from one of our
+  // streams to a new subscriber, and offers it the stream's tracks.
+  #peerSubscribed({ connectionId, streamId }) {
+    const p = this.getPublisherForStream(streamId);
+    if (!p || p.peers.has(connectionId)) return;
+    const link = this.#relayLink(streamId, connectionId);
+    p.peers.set(connectionId, link);
+    addTracks(link.pc, p);
+    link
+      .serially(async () => {
+        await link.pc.setLocalDescription(await link.pc.createOffer());
+        link.relay({ sdp: link.pc.localDescription.sdp });
+        link.described();
+      })
+      .catch((err) => log.error(`cannot offer stream ${streamId} to ${connectionId}:`, err.message));
+  }
+
+  // relayLink makes a peer connection with the other end of a relayed
+  // stream; link.relay(fields) sends it a "relay" message.
+  #relayLink(streamId, connectionId) {
+    const relay = (fields) => this.#sig && this.#sig.send({ type: 'relay', connectionId, streamId, ...fields });
+    const link = new PeerLink(this.#iceServers, (candidate) => relay({ candidate }));
+    link.peer = connectionId;
+    link.relay = relay;
+    return link;
+  }
+
+  // relay applies what the other end of a relayed peer connection sent: a
+  // subscriber's answer or candidate for one of our streams, or a
+  // publisher's offer or candidate for a stream we subscribe to.
+  #relay({ connectionId, streamId, sdp, candidate }) {
+    const p = this.getPublisherForStream(streamId);
+    let link = p ? p.peers.get(connectionId) : this.#relays.get(streamId);
+    if (!link && !p && sdp && this.#subscribed.has(streamId)) link = this.#subscriberRelay(streamId, connectionId);
+    if (!link || link.peer !== connectionId) return;
+    link
+      .serially(async () => {
+        if (candidate) return link.pc.addIceCandidate(candidate);
+        if (p) return link.pc.setRemoteDescription({ type: 'answer', sdp });
+        link.relay({ sdp: await answerOffer(link.pc, sdp) });
+        link.described();
+      })
+      .catch((err) => log.warn(`relayed negotiation of stream ${streamId} failed:`, err.message));
+  }
+
+  // subscriberRelay makes the peer connection on which the publisher of a
+  // stream we subscribe to sends it. The stream's tracks are gathered in
+  // one MediaStream, whatever streams the publisher put them in.
+  #subscriberRelay(streamId, connectionId) {
+    const link = this.#relayLink(streamId, connectionId);
+    const ms = new MediaStream();
+    link.pc.ontrack = (e) => {
+      const sub = this.#subscribed.get(streamId);
+      if (sub) e.track.enabled = sub.properties[e.track.kind === 'audio' ? 'subscribeToAudio' : 'subscribeToVideo'] !== false;
+      ms.addTrack(e.track);
+      this.#remote.set(streamId, ms);
+      if (sub) sub.attach(ms);
+    };
+    this.#relays.set(streamId, link);
+    return link;
+  }
+
+  #closeRelay(streamId) {
+    const link = this.#relays.get(streamId);
+    if (!link) return;
+    this.#relays.delete(streamId);
+    link.close();
+  }
+
+  // release stops the transceivers of an ended stream and tells the
+  // server with a new offer.
+  #release(transceivers) {
+    const link = this.#pub;
+    if (!link || !transceivers.length) return;
+    link
+      .serially(async () => {
+        transceivers.forEach((t) => t.stop());
+        if (this.isConnected()) await this.#offer(link);
+      })
+      .catch((err) => log.warn('renegotiation after unpublish failed:', err.message));
+  }
+
+  unpublish(publisher) {
+    if (!this.#publishing.has(publisher) || !publisher.streamId) return;
+    this.#request({ type: 'unpublish', streamId: publisher.streamId }).catch((err) => log.warn('unpublish failed:', err.message));
+  }
+
+  // updateStream tells the server that a publisher's audio, video or
+  // dimensions changed.
+  updateStream(publisher, change) {
+    return this.#request({ type: 'streamUpdate', streamId: publisher.streamId, ...change });
+  }
+
+  getPublisherForStream(stream) {
+    const id = stream && (stream.streamId || stream);
+    return [...this.#publishing].find((p) => p.streamId === id);
+  }
+
+  // ---------------------------------------------------------- subscribe
+
+  subscribe(stream, ...args) {
+    const a = splitArgs(args);
+    if (!(stream instanceof Stream)) throw invalidParameter('subscribe: stream is not a Stream');
+    const sub = new Subscriber(this, stream, a.target, a.props);
+    withCallback(this.#subscribe(sub), a.cb).catch((err) => {
+      if (!a.cb) log.error('subscribe failed:', err.message);
+    });
+    return sub;
+  }
+
+  async #subscribe(sub) {
+    const id = sub.stream.streamId;
+    try {
+      if (!this.isConnected()) throw notConnected('subscribe');
+      if (this.capabilities.subscribe === 0) {
+        throw new OTError('OT_PERMISSION_DENIED', 1501, 'subscribe: this token does not allow subscribing');
+      }
+      if (this.#subscribed.has(id)) throw invalidParameter(`subscribe: already subscribed to ${id}`);
+      this.#subscribed.set(id, sub);
+      if (this.#remote.has(id)) sub.attach(this.#remote.get(id));
+      await this.#request({
+        type: 'subscribe',
+        streamId: id,
+        audio: sub.properties.subscribeToAudio !== false,
+        video: sub.properties.subscribeToVideo !== false,
+        ...sub.preferences(),
+      });
+      await Promise.race([
+        sub.started,
+        sub.failed,
+        sleep(PUBLISH_TIMEOUT).then(() => {
+          throw new OTError('OT_ICE_WORKFLOW_FAILED', 1554, `subscribe: no media arrived for ${id}`);
+        }),
+      ]);
+    } catch (err) {
+      sub.destroy();
+      throw err;
+    }
+  }
+
+  #answer(sdp) {
+    if (!this.#sub) {
+      this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'subscriber', candidate }));
+      this.#sub.pc.ontrack = (e) => {
+        const ms = e.streams[0];
+        if (!ms) return;
+        this.#remote.set(ms.id, ms);
+        const sub = this.#subscribed.get(ms.id);
+        if (sub) sub.attach(ms);
+      };
+    }
+    const link = this.#sub;
+    link
+      .serially(async () => {
+        const answer = await answerOffer(link.pc, sdp);
+        if (this.#sig) this.#sig.send({ type: 'answer', sdp: answer });
+        link.described();
+      })
+      .catch((err) => log.error('cannot answer the server:', err.message));
+  }
+
+  // receiversOf returns the receivers of a remote MediaStream's tracks.
+  receiversOf(ms) {
+    const tracks = ms.getTracks();
+    const links = [this.#sub, ...this.#relays.values()].filter(Boolean);
+    return links.flatMap((l) => l.pc.getReceivers()).filter((r) => tracks.includes(r.track));
+  }
+
+  // subscription changes what a subscriber receives, change being
+  // {audio: on} or {video: on}. In a relayed session the media keeps
+  // coming; the subscriber's tracks are turned off locally.
+  subscription(sub, change) {
+    const id = sub.stream.streamId;
+    if (this.#subscribed.get(id) !== sub || !this.#sig) return;
+    if (!this.#relayed) {
+      this.#sig.send({ type: 'subscription', streamId: id, ...change });
+      return;
+    }
+    const ms = this.#remote.get(id);
+    for (const [kind, on] of Object.entries(change)) {
+      if (ms) ms.getTracks().forEach((t) => t.kind === kind && (t.enabled = on));
+    }
+  }
+
+  unsubscribe(subscriber) {
+    if (subscriber instanceof Subscriber) subscriber.destroy();
+  }
+
+  // dropSubscriber ends the subscription of a destroyed subscriber.
+  dropSubscriber(sub) {
+    const id = sub.stream.streamId;
+    if (this.#subscribed.get(id) !== sub) return;
+    this.#subscribed.delete(id);
+    this.#remote.delete(id);
+    this.#closeRelay(id);
+    if (this.isConnected() && this.streams.has(id)) {
+      this.#request({ type: 'unsubscribe', streamId: id }).catch((err) => log.warn('unsubscribe failed:', err.message));
+    }
+  }
+
+  getSubscribersForStream(stream) {
+    const id = stream && (stream.streamId || stream);
+    const sub = this.#subscribed.get(id);
+    return sub ? [sub] : [];
+  }
+
+  // ---------------------------------------------------------- messages
+
+  #request(m) {
+    if (!this.#sig) return Promise.reject(notConnected(m.type));
+    return this.#sig.request(m);
+  }
+
+  signal(opts, cb) {
+    return withCallback(this.#signal(opts || {}), cb);
+  }
+
+  async #signal({ type, data, to, retryAfterReconnect }) {
+    if (!this.#sig) throw new OTError('OT_NOT_CONNECTED', 500, 'signal: the session is not connected');
+    if (type != null && !SIGNAL_TYPE.test(String(type))) {
+      throw new OTError('OT_INVALID_PARAMETER', String(type).length > 128 ? 413 : 400, `signal: invalid type "${type}"`);
+    }
+    if (retryAfterReconnect === false && this.currentState === 'reconnecting') {
+      throw new OTError('OT_NOT_CONNECTED', 500, 'signal: the session is reconnecting');
+    }
+    const signal = { data: data == null ? '' : String(data) };
+    if (type) signal.type = String(type);
+    if (to) signal.to = to.connectionId || String(to);
+    await this.#request({ type: 'signal', signal });
+  }
+
+  forceDisconnect(connection, cb) {
+    const id = connection && (connection.connectionId || connection);
+    return withCallback(this.#moderate({ type: 'forceDisconnect', connectionId: id }), cb);
+  }
+
+  forceUnpublish(stream, cb) {
+    const id = stream && (stream.streamId || stream);
+    return withCallback(this.#moderate({ type: 'forceUnpublish', streamId: id }), cb);
+  }
+
+  forceMuteStream(stream) {
+    const id = stream && (stream.streamId || stream);
+    return this.#moderate({ type: 'forceMuteStream', streamId: id });
+  }
+
+  forceMuteAll(excludedStreams) {
+    const excluded = (excludedStreams || []).map((s) => s.streamId || s);
+    return this.#moderate({ type: 'forceMuteAll', excluded });
+  }
+
+  disableForceMute() {
+    return this.#moderate({ type: 'disableForceMute' });
+  }
+
+  async #moderate(m) {
+    if (!this.#sig) throw notConnected(m.type);
+    await this.#request(m);
+  }
+}

@@ -1,0 +1,279 @@
+// @ts-check
+// Signaling: the protocol's messages (signaling/PROTOCOL.md) on a WebSocket
+// or another link, with pings, and resuming on a new link when one fails.
+
+import { OTError, fromServer, invalidParameter, notConnected } from './errors.js';
+import { log } from './log.js';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A browser cannot send WebSocket pings, so the client sends the server a
+// "ping" request every PING_INTERVAL, and takes the link for dead when a
+// reply has not come PING_TIMEOUT later: a half-open link or a partition
+// is noticed within 8 s. The pings also tell a server that hears nothing
+// else from the client that it is there (PROTOCOL.md). An attempt to
+// (re)connect gives up after DIAL_TIMEOUT.
+const PING_INTERVAL = 3000;
+const PING_TIMEOUT = 5000;
+const DIAL_TIMEOUT = 5000;
+
+let clientURL = ''; // the address of crossbar.js or crossbar.mjs
+
+// setClientURL tells the address the client was loaded from, that of its
+// script or module, where the signaling WebSocket is by default.
+export function setClientURL(url) {
+  clientURL = url;
+}
+
+// signalingURL returns the WebSocket URL: the given one, or the one beside
+// the client's script.
+export function signalingURL(given) {
+  const base = given || (clientURL && new URL('ws', clientURL).href);
+  if (!base) throw invalidParameter('no signaling URL: pass {url} to OT.initSession');
+  const u = new URL(base, location.href);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  return u.href;
+}
+
+const OPEN = 1; // WebSocket.OPEN, the readyState of a link that is open
+
+// webSocketTo returns the transport of OT.initSession's options that opens
+// a WebSocket to url.
+export function webSocketTo(url) {
+  return () => new WebSocket(url, 'crossbar.v1');
+}
+
+/**
+ * Signaling runs the protocol on a link: requests and replies, events,
+ * and resuming the connection on a new link when one fails. open() returns
+ * a new link: a WebSocket, or an object that behaves as one for what
+ * Signaling uses (OT.initSession's `transport` option; crossbar.d.ts
+ * describes it): readyState, send(text), close(code), and the handlers
+ * onopen, onmessage ({data}) and onclose that Signaling sets. close(1000)
+ * says goodbye; close() drops the link as a failed network would.
+ */
+export class Signaling {
+  #ws = null; // the current link
+  #nextId = 0;
+  #pending = new Map();
+  #queue = []; // messages sent while reconnecting
+  #received = 0; // messages read after the first "connected"
+  #token = '';
+  #resume = null;
+  #state = null; // {m, resolve}: "connected" while more of the session's state comes
+  #pinger = 0; // the interval timer of the pings
+
+  // open() returns a new link, named in errors by name. handlers:
+  // onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
+  constructor(open, name, handlers) {
+    this.open = open;
+    this.name = name;
+    this.h = handlers;
+    this.state = 'new'; // open, reconnecting, ended
+  }
+
+  async connect(token, sessionId, suppressed) {
+    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined });
+    this.#token = token;
+    this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
+    this.state = 'open';
+    return m;
+  }
+
+  // request sends m with an id and resolves with the server's "ok".
+  request(m) {
+    if (this.state === 'ended') return Promise.reject(notConnected(m.type));
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, type: m.type });
+      this.send({ ...m, id });
+    });
+  }
+
+  // send sends m, or queues it while the connection is resuming.
+  send(m) {
+    if (this.state === 'ended') return;
+    const text = JSON.stringify({ v: 1, ...m });
+    if (this.state === 'reconnecting' || !this.#ws) this.#queue.push(text);
+    else this.#ws.send(text);
+  }
+
+  // close leaves the session.
+  close() {
+    if (this.state === 'ended') return;
+    const ws = this.#ws;
+    if (ws && ws.readyState === OPEN) {
+      ws.send(JSON.stringify({ v: 1, type: 'disconnect' }));
+      ws.close(1000);
+    }
+    this.#end('clientDisconnected');
+  }
+
+  #dial(connect) {
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = this.open();
+      } catch (err) {
+        reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot open ${this.name}: ${err.message}`));
+        return;
+      }
+      let settled = false;
+      const id = ++this.#nextId;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        ws.onclose = ws.onmessage = null;
+        ws.close();
+        reject(new OTError('OT_CONNECT_FAILED', 1006, `no answer from ${this.name} within ${DIAL_TIMEOUT} ms`));
+      }, DIAL_TIMEOUT);
+      const hello = () => ws.send(JSON.stringify({ v: 1, id, ...connect }));
+      if (ws.readyState === OPEN) hello(); // a link may come open
+      else ws.onopen = hello;
+      ws.onmessage = (e) => {
+        settled = true;
+        clearTimeout(timer);
+        let m;
+        try {
+          m = JSON.parse(e.data);
+        } catch {
+          m = {};
+        }
+        if (m.type === 'connected' && m.connection) {
+          this.#attach(ws);
+          if (m.more) this.#state = { m, resolve, reject };
+          else resolve(m);
+        } else {
+          ws.onclose = null;
+          ws.close();
+          reject(m.type === 'error' ? fromServer(m.error) : fromServer());
+        }
+      };
+      ws.onclose = () => {
+        clearTimeout(timer);
+        if (!settled) reject(new OTError('OT_CONNECT_FAILED', 1006, `cannot connect to ${this.name}`));
+      };
+    });
+  }
+
+  #attach(ws) {
+    this.#ws = ws;
+    ws.onmessage = (e) => this.#read(e.data);
+    ws.onclose = () => {
+      if (this.#ws === ws) this.#lost();
+    };
+    this.#keepAlive(ws);
+  }
+
+  // keepAlive pings the server over ws, the current link, every
+  // PING_INTERVAL, and drops the link as a failed one when a ping's reply
+  // has not come PING_TIMEOUT later.
+  #keepAlive(ws) {
+    clearInterval(this.#pinger);
+    this.#pinger = setInterval(() => {
+      if (this.#ws !== ws) return;
+      const dead = setTimeout(() => {
+        if (this.#ws !== ws) return;
+        ws.onclose = ws.onmessage = null;
+        ws.close();
+        this.#lost();
+      }, PING_TIMEOUT);
+      this.request({ type: 'ping' })
+        .finally(() => clearTimeout(dead))
+        .catch(() => {});
+    }, PING_INTERVAL);
+  }
+
+  #read(data) {
+    this.#received++;
+    let m;
+    try {
+      m = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (m.type === 'sessionState' && this.#state) {
+      // More of a large session's state: connect completes with the last piece.
+      const st = this.#state;
+      st.m.connections = (st.m.connections || []).concat(m.connections || []);
+      st.m.streams = (st.m.streams || []).concat(m.streams || []);
+      if (!m.more) {
+        this.#state = null;
+        st.resolve(st.m);
+      }
+      return;
+    }
+    if (m.re && this.#pending.has(m.re)) {
+      const p = this.#pending.get(m.re);
+      this.#pending.delete(m.re);
+      if (m.type === 'error') p.reject(fromServer(m.error));
+      else p.resolve(m);
+      return;
+    }
+    if (m.type === 'sessionDisconnected') {
+      this.#end(m.reason || 'networkDisconnected');
+      return;
+    }
+    if (m.type === 'error') {
+      if (!m.re) log.warn('server error', m.error);
+      return;
+    }
+    this.h.onMessage(m);
+  }
+
+  // lost handles a link that closed without a goodbye: it resumes the
+  // connection on a new one, as PROTOCOL.md describes.
+  async #lost() {
+    this.#ws = null;
+    clearInterval(this.#pinger);
+    this.#failPending('the connection to the server was lost');
+    if (this.#state) {
+      this.#state.reject(new OTError('OT_CONNECT_FAILED', 1006, 'the connection was lost while joining'));
+      this.#state = null;
+    }
+    if (this.state !== 'open') return;
+    this.state = 'reconnecting';
+    this.h.onReconnecting();
+    const deadline = Date.now() + 60000;
+    for (let wait = 50; Date.now() < deadline; wait = Math.min(2 * wait, 1000)) {
+      await sleep(wait);
+      if (this.state !== 'reconnecting') return;
+      try {
+        await this.#dial({ type: 'connect', token: this.#token, resume: { ...this.#resume, received: this.#received } });
+      } catch (err) {
+        if (err.code === 1006) continue; // server not reachable yet
+        break; // the server no longer has the connection
+      }
+      if (this.state !== 'reconnecting') {
+        this.#ws.close(1000);
+        return;
+      }
+      this.state = 'open';
+      for (const text of this.#queue.splice(0)) this.#ws.send(text);
+      this.h.onReconnected();
+      return;
+    }
+    this.#end('networkDisconnected');
+  }
+
+  #failPending(why) {
+    for (const p of this.#pending.values()) p.reject(new OTError('OT_NOT_CONNECTED', 1010, `${p.type}: ${why}`));
+    this.#pending.clear();
+  }
+
+  #end(reason) {
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.#queue = [];
+    clearInterval(this.#pinger);
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      ws.onclose = null;
+      ws.close(1000);
+    }
+    this.#failPending('the session was disconnected');
+    this.h.onEnd(reason);
+  }
+}
