@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +255,68 @@ func TestClusterRedisLost(t *testing.T) {
 		if got := len(n.on(t, s).Connections()); got != 2 {
 			t.Errorf("node %d lists %d connections after Redis came back, want 2", i+1, got)
 		}
+	}
+}
+
+// redisCalls returns how many commands the server has run since its
+// statistics were last reset.
+func redisCalls(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(info, "\n") {
+		// cmdstat_publish:calls=3,usec=...
+		if _, rest, ok := strings.Cut(line, ":calls="); ok && strings.HasPrefix(line, "cmdstat_") &&
+			!strings.HasPrefix(line, "cmdstat_info") && !strings.HasPrefix(line, "cmdstat_config") {
+			calls, _, _ := strings.Cut(rest, ",")
+			c, _ := strconv.Atoi(calls)
+			n += c
+		}
+	}
+	return n
+}
+
+// TestClusterRedisCalls counts the Redis commands a join and a signal cost
+// the cluster, heartbeats aside.
+func TestClusterRedisCalls(t *testing.T) {
+	rs, nodes := newCluster(t, 2, crossbar.Config{})
+	s := nodes[0].session()
+	first := nodes[1].connect(s, crossbar.RolePublisher, "first") // the session is live on both nodes
+	nodes[0].connect(s, crossbar.RolePublisher, "first on node 1")
+	nextConnection(t, first, "first on node 1")
+	stats := rs.Client()
+	defer stats.Close()
+	count := func(what string, n int, do func(i int)) float64 {
+		if err := stats.ConfigResetStat(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for i := range n {
+			do(i)
+		}
+		// Heartbeats: each node beats (a MULTI/ZADD/HSET/EXEC) and reads the
+		// members (ZRANGE, HMGET) every second.
+		beats := 2 * 6 * int(time.Since(start).Seconds()+2)
+		per := float64(max(redisCalls(t, stats)-beats, 0)) / float64(n)
+		t.Logf("%s: at most %.1f Redis commands each", what, per)
+		return per
+	}
+	perJoin := count("a join on node 2", 20, func(i int) {
+		nodes[1].connect(s, crossbar.RolePublisher, fmt.Sprint("joiner ", i))
+		nextConnection(t, first, fmt.Sprint("joiner ", i))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	perSignal := count("a signal to all", 50, func(i int) {
+		if err := first.Signal(ctx, "", "chat", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		next(t, first, signaling.TypeSignal)
+	})
+	if perJoin > 4 || perSignal > 2 {
+		t.Errorf("a join costs %.1f Redis commands and a signal %.1f, want at most 4 and 2", perJoin, perSignal)
 	}
 }
