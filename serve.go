@@ -213,30 +213,53 @@ func (s *Session) authorize(ctx context.Context, c *Connection, a Action) error 
 // handle carries out one client request and returns its reply, nil for a
 // plain "ok".
 func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Message) (*signaling.Message, error) {
-	action, ok := actions[m.Type]
+	r, ok := requests[m.Type]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown message type %q", ErrBadRequest, m.Type)
 	}
-	if err := s.authorize(ctx, c, action); err != nil {
+	if err := s.authorize(ctx, c, r.action); err != nil {
 		return nil, err
 	}
-	switch m.Type {
-	case signaling.TypeSignal:
+	return r.do(s, c, m)
+}
+
+// request is how a client request is carried out: the action it needs
+// permission for, and what it does, read off the wire, with its reply
+// (nil: a plain "ok").
+type request struct {
+	action Action
+	do     func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error)
+}
+
+// ok turns an error into a request's result.
+func ok(err error) (*signaling.Message, error) { return nil, err }
+
+// requests are the client requests. Negotiation messages need the right
+// to publish or subscribe, whichever peer connection they are for;
+// ActionConnect stands for "either".
+var requests = map[signaling.Type]request{
+	signaling.TypeSignal: {ActionSignal, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		if m.Signal == nil {
 			return nil, fmt.Errorf("%w: signal without a signal field", ErrBadRequest)
 		}
-		return nil, s.signal(c, SignalOptions{To: m.Signal.To, Type: m.Signal.Type, Data: m.Signal.Data})
-	case signaling.TypeForceDisconnect:
-		return nil, s.ForceDisconnect(m.ConnectionID)
-	case signaling.TypeForceUnpublish:
-		return nil, s.ForceUnpublish(m.StreamID)
-	case signaling.TypeForceMuteStream:
-		return nil, s.ForceMuteStream(m.StreamID)
-	case signaling.TypeForceMuteAll:
-		return nil, s.ForceMuteAll(m.Excluded...)
-	case signaling.TypeDisableForceMute:
-		return nil, s.DisableForceMute()
-	case signaling.TypePublish:
+		return ok(s.signal(c, SignalOptions{To: m.Signal.To, Type: m.Signal.Type, Data: m.Signal.Data}))
+	}},
+	signaling.TypeForceDisconnect: {ActionForceDisconnect, func(s *Session, _ *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.ForceDisconnect(m.ConnectionID))
+	}},
+	signaling.TypeForceUnpublish: {ActionForceUnpublish, func(s *Session, _ *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.ForceUnpublish(m.StreamID))
+	}},
+	signaling.TypeForceMuteStream: {ActionForceMute, func(s *Session, _ *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.ForceMuteStream(m.StreamID))
+	}},
+	signaling.TypeForceMuteAll: {ActionForceMute, func(s *Session, _ *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.ForceMuteAll(m.Excluded...))
+	}},
+	signaling.TypeDisableForceMute: {ActionForceMute, func(s *Session, _ *Connection, _ *signaling.Message) (*signaling.Message, error) {
+		return ok(s.DisableForceMute())
+	}},
+	signaling.TypePublish: {ActionPublish, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		r, err := publishRequestOf(m)
 		if err != nil {
 			return nil, err
@@ -246,29 +269,37 @@ func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Messag
 			return nil, err
 		}
 		return &signaling.Message{Type: signaling.TypeOK, StreamID: id, SDP: answer}, nil
-	case signaling.TypeOffer:
+	}},
+	signaling.TypeOffer: {ActionPublish, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		answer, err := s.republish(c, m.SDP)
 		if err != nil {
 			return nil, err
 		}
 		return &signaling.Message{Type: signaling.TypeOK, SDP: answer}, nil
-	case signaling.TypeUnpublish:
-		return nil, s.unpublish(c, m.StreamID)
-	case signaling.TypeStreamUpdate:
+	}},
+	signaling.TypeUnpublish: {ActionPublish, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.unpublish(c, m.StreamID))
+	}},
+	signaling.TypeStreamUpdate: {ActionPublish, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		u := streamUpdate{streamID: m.StreamID, audio: m.Audio, video: m.Video}
 		if m.Stream != nil && m.Stream.VideoDimensions != nil {
 			u.dimensions = &Dimensions{Width: m.Stream.VideoDimensions.Width, Height: m.Stream.VideoDimensions.Height}
 		}
-		return nil, s.updateStream(c, u)
-	case signaling.TypeSubscribe:
-		return nil, s.subscribe(c, subscribeRequestOf(m))
-	case signaling.TypeSubscription:
-		return nil, s.updateSubscription(c, subscribeRequestOf(m))
-	case signaling.TypeUnsubscribe:
-		return nil, s.unsubscribe(c, m.StreamID)
-	case signaling.TypeAnswer:
-		return nil, s.answer(c, m.SDP)
-	case signaling.TypeCandidate:
+		return ok(s.updateStream(c, u))
+	}},
+	signaling.TypeSubscribe: {ActionSubscribe, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.subscribe(c, subscribeRequestOf(m)))
+	}},
+	signaling.TypeSubscription: {ActionSubscribe, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.updateSubscription(c, subscribeRequestOf(m)))
+	}},
+	signaling.TypeUnsubscribe: {ActionSubscribe, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.unsubscribe(c, m.StreamID))
+	}},
+	signaling.TypeAnswer: {ActionSubscribe, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
+		return ok(s.answer(c, m.SDP))
+	}},
+	signaling.TypeCandidate: {ActionConnect, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		if m.Candidate == nil {
 			return nil, fmt.Errorf("%w: candidate message without a candidate", ErrBadRequest)
 		}
@@ -276,16 +307,16 @@ func (s *Session) handle(ctx context.Context, c *Connection, m *signaling.Messag
 		if m.PC == signaling.PCSubscriber {
 			kind = sfu.PCSubscribe
 		}
-		return nil, s.candidate(c, kind, candidateOf(m.Candidate))
-	case signaling.TypeRelay:
+		return ok(s.candidate(c, kind, candidateOf(m.Candidate)))
+	}},
+	signaling.TypeRelay: {ActionConnect, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		r := relayRequest{to: m.ConnectionID, streamID: m.StreamID, sdp: m.SDP}
 		if m.Candidate != nil {
 			cand := candidateOf(m.Candidate)
 			r.candidate = &cand
 		}
-		return nil, s.relay(c, r)
-	}
-	return nil, fmt.Errorf("%w: unhandled message type %q", ErrBadRequest, m.Type)
+		return ok(s.relay(c, r))
+	}},
 }
 
 // publishRequestOf reads a "publish" message.
@@ -324,28 +355,6 @@ func subscribeRequestOf(m *signaling.Message) subscribeRequest {
 // candidateOf reads a trickled ICE candidate.
 func candidateOf(c *signaling.ICECandidate) webrtc.ICECandidateInit {
 	return webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex}
-}
-
-// actions gives the action each request needs permission for. Negotiation
-// messages need the right to publish or subscribe, whichever peer
-// connection they are for; ActionConnect stands for "either".
-var actions = map[signaling.Type]Action{
-	signaling.TypeSignal:           ActionSignal,
-	signaling.TypeForceDisconnect:  ActionForceDisconnect,
-	signaling.TypeForceUnpublish:   ActionForceUnpublish,
-	signaling.TypeForceMuteStream:  ActionForceMute,
-	signaling.TypeForceMuteAll:     ActionForceMute,
-	signaling.TypeDisableForceMute: ActionForceMute,
-	signaling.TypePublish:          ActionPublish,
-	signaling.TypeOffer:            ActionPublish,
-	signaling.TypeUnpublish:        ActionPublish,
-	signaling.TypeStreamUpdate:     ActionPublish,
-	signaling.TypeSubscribe:        ActionSubscribe,
-	signaling.TypeSubscription:     ActionSubscribe,
-	signaling.TypeUnsubscribe:      ActionSubscribe,
-	signaling.TypeAnswer:           ActionSubscribe,
-	signaling.TypeCandidate:        ActionConnect,
-	signaling.TypeRelay:            ActionConnect,
 }
 
 // reply answers request re with m (nil: a plain "ok") or the client form of
