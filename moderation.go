@@ -1,7 +1,5 @@
 package crossbar
 
-import "fmt"
-
 // Moderation: what the host, and clients whose role allows it, may do to
 // others' connections and streams.
 
@@ -21,9 +19,9 @@ func (s *Session) ForceDisconnect(connectionID string) error {
 func (s *Session) ForceUnpublish(streamID string) error {
 	s.mu.Lock()
 	defer s.unlock()
-	st, ok := s.streams[streamID]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
+	st, err := s.streamLocked(streamID)
+	if err != nil {
+		return err
 	}
 	if st.connection.remote() {
 		return s.commandLocked(kindUnpublish, st.id, ReasonForceUnpublished)
@@ -38,9 +36,9 @@ func (s *Session) ForceUnpublish(streamID string) error {
 func (s *Session) ForceMuteStream(streamID string) error {
 	s.mu.Lock()
 	defer s.unlock()
-	st, ok := s.streams[streamID]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrStreamNotFound, streamID)
+	st, err := s.streamLocked(streamID)
+	if err != nil {
+		return err
 	}
 	if st.connection.remote() {
 		return s.commandLocked(kindMuteStream, st.id, "")

@@ -329,9 +329,9 @@ func (s *Session) unpublish(c *Connection, streamID string) error {
 
 // ownStreamLocked returns the stream id names if c publishes it.
 func (s *Session) ownStreamLocked(c *Connection, id string) (*Stream, error) {
-	st, ok := s.streams[id]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, id)
+	st, err := s.streamLocked(id)
+	if err != nil {
+		return nil, err
 	}
 	if st.connection != c {
 		return nil, fmt.Errorf("%w: stream %q is not this connection's", ErrBadRequest, id)

@@ -198,6 +198,10 @@ func (s *Session) streamsLocked() []*Stream {
 func (s *Session) Stream(id string) (*Stream, error) {
 	s.mu.Lock()
 	defer s.unlock()
+	return s.streamLocked(id)
+}
+
+func (s *Session) streamLocked(id string) (*Stream, error) {
 	st, ok := s.streams[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, id)
