@@ -98,3 +98,15 @@ func TestFirefoxPublishesSimulcast(t *testing.T) {
 	}
 	t.Logf("Firefox's layers: %+v", layers)
 }
+
+// TestFirefoxConnectToFirstFrame measures the time from session.connect to
+// the first decoded video frame in Firefox of a stream Chromium publishes,
+// over ten pages, and logs the median (TestJSConnectToFirstFrame is
+// Chromium's).
+func TestFirefoxConnectToFirstFrame(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	s := r.publishedSession(t)
+	open := func(name string) tab { return ff.Open(t, name, r.url+"/") }
+	checkFirstFrame(t, r.logFirstFrames(t, "Firefox: connect", s, open, connectToFirstFrame))
+}
