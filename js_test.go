@@ -442,7 +442,7 @@ func TestJSPublishSubscribe(t *testing.T) {
 
 // publish calls the page's publish helper with props (a JS object
 // literal), fails the test if publishing fails, and returns the stream ID.
-func publish(t *testing.T, p *browsertest.Page, props string) string {
+func publish(t *testing.T, p tab, props string) string {
 	t.Helper()
 	var res jsResult
 	p.Eval("publish("+props+")", &res)
@@ -588,6 +588,7 @@ func TestJSSubscribeToFirstFrame(t *testing.T) {
 
 // tab is a page in Chromium or Firefox.
 type tab interface {
+	browsertest.Evaluator
 	Eval(js string, out any)
 	Close()
 }

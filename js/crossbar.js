@@ -553,6 +553,112 @@
     }
   }
 
+  // ------------------------------------------------------------------- e2ee
+
+  /*
+   * End-to-end encryption (OpenTok's encryptionSecret option): each encoded
+   * frame is sealed with AES-GCM under a key derived from the secret, in a
+   * worker behind RTCRtpScriptTransform (Chromium and Firefox alike), so
+   * that the server forwards what it cannot read. A frame's first bytes stay
+   * clear for the server and the packetizers: VP8's payload header (10
+   * bytes of a key frame, 3 of another) and Opus's TOC byte. A sealed frame
+   * is: clear bytes | ciphertext and tag | 12-byte IV | count of clear bytes.
+   * H.264's packetizer parses the frame itself: E2EE needs VP8 or VP9.
+   */
+  const E2EE_WORKER = `'use strict';
+let key = null; // a promise of the AES-GCM key
+const derive = async (secret) => {
+  const text = new TextEncoder();
+  const raw = await crypto.subtle.importKey('raw', text.encode(secret), 'PBKDF2', false, ['deriveKey']);
+  return crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt: text.encode('crossbar e2ee'), iterations: 100000 },
+    raw, { name: 'AES-GCM', length: 128 }, false, ['encrypt', 'decrypt']);
+};
+onmessage = (e) => { key = derive(e.data.secret); };
+async function seal(frame) {
+  const data = new Uint8Array(frame.data);
+  const n = Math.min(data.length, frame.type === 'key' ? 10 : frame.type === 'delta' ? 3 : 1);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: data.subarray(0, n) }, await key, data.subarray(n)));
+  const out = new Uint8Array(n + sealed.length + 13);
+  out.set(data.subarray(0, n));
+  out.set(sealed, n);
+  out.set(iv, n + sealed.length);
+  out[out.length - 1] = n;
+  frame.data = out.buffer;
+}
+async function open(frame) {
+  const data = new Uint8Array(frame.data);
+  const n = data[data.length - 1];
+  if (data.length < n + 29) throw new Error('not a sealed frame');
+  const iv = data.subarray(data.length - 13, data.length - 1);
+  const plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: data.subarray(0, n) }, await key, data.subarray(n, data.length - 13)));
+  const out = new Uint8Array(n + plain.length);
+  out.set(data.subarray(0, n));
+  out.set(plain, n);
+  frame.data = out.buffer;
+}
+onrtctransform = ({ transformer: t }) => {
+  const { operation, stream } = t.options;
+  let matched; // whether the last frame opened, reported when it changes
+  t.readable.pipeThrough(new TransformStream({
+    async transform(frame, out) {
+      if (!frame.data.byteLength) return out.enqueue(frame);
+      if (operation === 'encrypt') {
+        await seal(frame);
+        return out.enqueue(frame);
+      }
+      const ok = await open(frame).then(() => true, () => false);
+      if (ok) out.enqueue(frame);
+      if (ok !== matched) postMessage({ stream, matched: (matched = ok) });
+    },
+  })).pipeTo(t.writable);
+};
+`;
+
+  /**
+   * Encryption seals the frames a session sends and opens those it
+   * receives, with one worker for all of them. onMatch(streamId, matched)
+   * is called when the frames of a received stream start or stop opening.
+   */
+  class Encryption {
+    constructor(secret, onMatch) {
+      if (typeof RTCRtpScriptTransform !== 'function') {
+        throw invalidParameter('encryptionSecret: this browser cannot transform encoded media (no RTCRtpScriptTransform)');
+      }
+      const url = URL.createObjectURL(new Blob([E2EE_WORKER], { type: 'text/javascript' }));
+      this.worker = new Worker(url);
+      URL.revokeObjectURL(url);
+      this.worker.onmessage = (e) => onMatch(e.data.stream, e.data.matched);
+      this.setSecret(secret);
+    }
+
+    setSecret(secret) {
+      this.worker.postMessage({ secret });
+    }
+
+    // seal encrypts what the transceivers send.
+    seal(transceivers) {
+      for (const t of transceivers) t.sender.transform = new RTCRtpScriptTransform(this.worker, { operation: 'encrypt' });
+    }
+
+    // open decrypts what a receiver of a stream receives.
+    open(receiver, streamId) {
+      receiver.transform = new RTCRtpScriptTransform(this.worker, { operation: 'decrypt', stream: streamId });
+    }
+
+    close() {
+      this.worker.terminate();
+    }
+  }
+
+  // checkSecret throws OpenTok's error for a secret that is not a string of
+  // 8 to 256 characters.
+  function checkSecret(secret) {
+    if (typeof secret !== 'string' || secret.length < 8 || secret.length > 256) {
+      throw new OTError('OT_INVALID_ENCRYPTION_SECRET', 1011, 'the encryption secret is not a string of 8 to 256 characters');
+    }
+  }
+
   // ------------------------------------------------------------------ media
 
   /**
@@ -1449,6 +1555,7 @@
     #remote = new Map(); // stream id -> remote MediaStream
     #subscribed = new Map(); // stream id -> Subscriber
     #publishing = new Set(); // Publishers whose stream is published or being published
+    #e2ee = null; // Encryption, with the encryptionSecret option
 
     constructor(apiKey, sessionId, options) {
       super();
@@ -1476,7 +1583,11 @@
       this.currentState = 'connecting';
       let m;
       try {
-        const { transport } = this.options;
+        const { transport, encryptionSecret } = this.options;
+        if (encryptionSecret !== undefined) {
+          checkSecret(encryptionSecret);
+          this.#e2ee = new Encryption(encryptionSecret, (id, matched) => this.#secretMatched(id, matched));
+        }
         if (transport !== undefined && typeof transport !== 'function') throw invalidParameter('connect: the transport option is not a function');
         const url = transport ? '' : signalingURL(this.options.url);
         this.#sig = new Signaling(transport || webSocketTo(url), url || 'the signaling transport', {
@@ -1495,6 +1606,7 @@
       } catch (err) {
         this.currentState = 'disconnected';
         this.#sig = null;
+        this.#endEncryption();
         throw err;
       }
       this.currentState = 'connected';
@@ -1518,6 +1630,27 @@
 
     disconnect() {
       if (this.#sig) this.#sig.close();
+    }
+
+    // setEncryptionSecret changes the secret of end-to-end encryption, for
+    // what is sent and received from now on; before connect, it turns the
+    // encryption on.
+    async setEncryptionSecret(secret) {
+      checkSecret(secret);
+      this.options = { ...this.options, encryptionSecret: secret };
+      if (this.#e2ee) this.#e2ee.setSecret(secret);
+    }
+
+    // secretMatched tells a subscriber that its stream's frames started
+    // (matched) or stopped opening with the session's secret.
+    #secretMatched(streamId, matched) {
+      const sub = this.#subscribed.get(streamId);
+      if (sub) sub.emit(new Event(matched ? 'encryptionSecretMatch' : 'encryptionSecretMismatch'));
+    }
+
+    #endEncryption() {
+      if (this.#e2ee) this.#e2ee.close();
+      this.#e2ee = null;
     }
 
     #connectionOf(id) {
@@ -1657,6 +1790,7 @@
     #ended(reason) {
       this.currentState = 'disconnected';
       this.#sig = null;
+      this.#endEncryption();
       for (const p of [...this.#publishing]) {
         this.#publishing.delete(p);
         if (p.streamId) p.unpublished(reason);
@@ -1756,7 +1890,7 @@
       const link = this.#publisherLink();
       return link.serially(async () => {
         const pc = link.pc;
-        const transceivers = addTracks(pc, p, true);
+        const transceivers = this.#addTracks(pc, p, true);
         try {
           await pc.setLocalDescription(await pc.createOffer());
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -1774,6 +1908,14 @@
       });
     }
 
+    // addTracks is addTracks, the tracks sealed with the session's
+    // encryption if it has one.
+    #addTracks(pc, p, routed) {
+      const transceivers = addTracks(pc, p, routed);
+      if (this.#e2ee) this.#e2ee.seal(transceivers);
+      return transceivers;
+    }
+
     // peerSubscribed opens a relayed peer connection from one of our
     // streams to a new subscriber, and offers it the stream's tracks.
     #peerSubscribed({ connectionId, streamId }) {
@@ -1781,7 +1923,7 @@
       if (!p || p.peers.has(connectionId)) return;
       const link = this.#relayLink(streamId, connectionId);
       p.peers.set(connectionId, link);
-      addTracks(link.pc, p);
+      this.#addTracks(link.pc, p);
       link
         .serially(async () => {
           await link.pc.setLocalDescription(await link.pc.createOffer());
@@ -1826,6 +1968,7 @@
       const link = this.#relayLink(streamId, connectionId);
       const ms = new MediaStream();
       link.pc.ontrack = (e) => {
+        if (this.#e2ee) this.#e2ee.open(e.receiver, streamId);
         const sub = this.#subscribed.get(streamId);
         if (sub) e.track.enabled = sub.properties[e.track.kind === 'audio' ? 'subscribeToAudio' : 'subscribeToVideo'] !== false;
         ms.addTrack(e.track);
@@ -1920,6 +2063,7 @@
         this.#sub.pc.ontrack = (e) => {
           const ms = e.streams[0];
           if (!ms) return;
+          if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
           this.#remote.set(ms.id, ms);
           const sub = this.#subscribed.get(ms.id);
           if (sub) sub.attach(ms);
