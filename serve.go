@@ -172,7 +172,7 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 	if m.Resume != nil {
 		return s.resume(tok, m.Resume, l, m.ID)
 	}
-	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed)
+	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed, decodable(m.VideoCodecs))
 }
 
 // remoteHost returns the host part of a transport's remote address, if it

@@ -348,8 +348,10 @@
       this.state = 'new'; // open, reconnecting, ended
     }
 
-    async connect(token, sessionId, suppressed) {
-      const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined });
+    // connect joins the session; videoCodecs are the names of the video
+    // codecs this client decodes.
+    async connect(token, sessionId, suppressed, videoCodecs) {
+      const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined, videoCodecs });
       this.#token = token;
       this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
       this.state = 'open';
@@ -1536,6 +1538,31 @@ onrtctransform = ({ transformer: t }) => {
     });
   }
 
+  // ---------------------------------------------------------------- codecs
+
+  // decodableCodecs returns the names of the video codecs this browser
+  // decodes, which the server weighs in a session whose codec is what
+  // every client decodes. With end-to-end encryption, H.264 is left out:
+  // its sealed frames cannot be packetized (see Encryption).
+  function decodableCodecs(e2ee) {
+    const known = e2ee ? ['VP8', 'VP9'] : ['VP8', 'H264', 'VP9'];
+    const caps = typeof RTCRtpReceiver.getCapabilities === 'function' && RTCRtpReceiver.getCapabilities('video');
+    const names = caps ? caps.codecs.map((c) => c.mimeType.replace(/^video\//i, '').toUpperCase()) : ['VP8'];
+    return known.filter((n) => names.includes(n));
+  }
+
+  // preferCodec puts codec (a name such as 'H264') first in the video
+  // transceivers' offers, keeping the others after it: the server's answer
+  // accepts the session's codec alone, and the browser then need not have
+  // offered it first.
+  function preferCodec(transceivers, codec) {
+    if (!codec || typeof RTCRtpTransceiver.prototype.setCodecPreferences !== 'function') return;
+    const mime = `video/${codec}`.toLowerCase();
+    const codecs = RTCRtpReceiver.getCapabilities('video').codecs;
+    const ordered = [...codecs.filter((c) => c.mimeType.toLowerCase() === mime), ...codecs.filter((c) => c.mimeType.toLowerCase() !== mime)];
+    for (const t of transceivers) if (t.sender.track.kind === 'video') t.setCodecPreferences(ordered);
+  }
+
   // answerOffer applies a remote offer to pc and returns its answer, set as
   // the local description.
   async function answerOffer(pc, sdp) {
@@ -1556,6 +1583,7 @@ onrtctransform = ({ transformer: t }) => {
     #subscribed = new Map(); // stream id -> Subscriber
     #publishing = new Set(); // Publishers whose stream is published or being published
     #e2ee = null; // Encryption, with the encryptionSecret option
+    #videoCodec; // what the server told publishers to send, if it chose
 
     constructor(apiKey, sessionId, options) {
       super();
@@ -1602,7 +1630,7 @@ onrtctransform = ({ transformer: t }) => {
           },
           onEnd: (reason) => this.#ended(reason),
         });
-        m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed);
+        m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(this.#e2ee));
       } catch (err) {
         this.currentState = 'disconnected';
         this.#sig = null;
@@ -1612,6 +1640,7 @@ onrtctransform = ({ transformer: t }) => {
       this.currentState = 'connected';
       this.#iceServers = m.iceServers || [];
       this.#relayed = m.mediaMode === 'relayed';
+      this.#videoCodec = m.videoCodec;
       this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
       this.connection = new Connection(m.connection);
       const own = this.connection.connectionId;
@@ -1913,6 +1942,7 @@ onrtctransform = ({ transformer: t }) => {
     #addTracks(pc, p, routed) {
       const transceivers = addTracks(pc, p, routed);
       if (this.#e2ee) this.#e2ee.seal(transceivers);
+      if (routed) preferCodec(transceivers, this.#videoCodec);
       return transceivers;
     }
 
