@@ -117,7 +117,13 @@ func newJSRigConfig(t *testing.T, cfg crossbar.Config) *jsRig {
 
 func (r *jsRig) session() *crossbar.Session {
 	r.t.Helper()
-	s, err := r.srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	return r.sessionWith(crossbar.SessionOptions{})
+}
+
+// sessionWith makes a session with the given options.
+func (r *jsRig) sessionWith(opts crossbar.SessionOptions) *crossbar.Session {
+	r.t.Helper()
+	s, err := r.srv.CreateSession(context.Background(), opts)
 	if err != nil {
 		r.t.Fatal(err)
 	}
