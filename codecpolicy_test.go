@@ -132,12 +132,8 @@ func TestFirefoxCommonCodec(t *testing.T) {
 	a, _ := r.join("a", s, crossbar.RolePublisher)
 	h264Stream := publishCodec(t, a, s, "video/H264")
 
-	fox := ff.Open(t, "firefox", r.url+"/")
+	fox, _ := r.joinFirefox(ff, r.url+"/", "firefox", s)
 	var res jsResult
-	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
-	if res.Error != nil {
-		t.Fatalf("firefox: connect: %+v", res.Error)
-	}
 	fox.Eval(fmt.Sprintf(`new Promise((resolve) => S.subscribe(S.streams.get(%q), document.body, {insertMode: 'append'},
 		(err) => resolve(err ? failure(err) : {id: 'subscribed'})))`, h264Stream), &res)
 	if res.Error == nil || res.Error.Code != 1502 {
@@ -173,3 +169,18 @@ const firstOfferedVideo = `(() => {
   const pt = sdp.match(/m=video \S+ \S+ (\d+)/)[1];
   return sdp.match(new RegExp('a=rtpmap:' + pt + ' ([^/]+)/'))[1];
 })()`
+
+// Firefox publishes VP9 in a VP9 session and VP8 in a default one (it has
+// no H.264 in Debian), and Chromium decodes it.
+func TestFirefoxSessionVideoCodec(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	for _, codec := range []crossbar.VideoCodec{crossbar.VP8, crossbar.VP9} {
+		s := r.sessionWith(crossbar.SessionOptions{VideoCodec: codec})
+		fox, _ := r.joinFirefox(ff, r.url+"/", "firefox", s)
+		publishCodec(t, fox, s, "video/"+string(codec))
+		sub, _ := r.join("chromium", s, crossbar.RoleSubscriber)
+		sub.Eval(`subscribeAll()`, nil)
+		sub.WaitVideos(subscriberVideos, 1, mediaWait)
+	}
+}
