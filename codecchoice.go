@@ -1,6 +1,7 @@
 package crossbar
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -24,12 +25,11 @@ type codecVotes struct {
 // none decodes VP8, which every client does.
 func decodable(names []string) []VideoCodec {
 	var out []VideoCodec
-	for _, n := range names {
-		n = strings.TrimPrefix(strings.ToUpper(n), "VIDEO/")
-		for _, v := range commonPreference {
-			if n == string(v) {
-				out = append(out, v)
-			}
+	for _, v := range commonPreference {
+		if slices.ContainsFunc(names, func(n string) bool {
+			return strings.EqualFold(strings.TrimPrefix(strings.ToLower(n), "video/"), string(v))
+		}) {
+			out = append(out, v)
 		}
 	}
 	if len(out) == 0 {
@@ -47,10 +47,10 @@ func (s *Session) joinCodecsLocked(c *Connection) { s.voteLocked(c, 1) }
 func (s *Session) leaveCodecsLocked(c *Connection) { s.voteLocked(c, -1) }
 
 func (s *Session) voteLocked(c *Connection, n int) {
-	v := &s.codecs
 	if s.info.VideoCodec != CommonCodec || c.inProcess {
 		return
 	}
+	v := &s.codecs
 	if v.decoders == nil {
 		v.decoders = map[VideoCodec]int{}
 	}
@@ -60,7 +60,7 @@ func (s *Session) voteLocked(c *Connection, n int) {
 	}
 	choice := VP8
 	for _, p := range commonPreference {
-		if v.decoders[p] == v.clients {
+		if v.clients > 0 && v.decoders[p] == v.clients {
 			choice = p
 			break
 		}
