@@ -1368,6 +1368,12 @@ onrtctransform = ({ transformer: t }) => {
       return ms ? this.#session.receiversOf(ms) : [];
     }
 
+    // sealed resolves started for media that arrives but does not open
+    // with the session's encryption secret.
+    sealed() {
+      this.#started();
+    }
+
     // attach plays a remote MediaStream that carries this subscriber's
     // stream; started resolves when media plays.
     attach(ms) {
@@ -1671,10 +1677,14 @@ onrtctransform = ({ transformer: t }) => {
     }
 
     // secretMatched tells a subscriber that its stream's frames started
-    // (matched) or stopped opening with the session's secret.
+    // (matched) or stopped opening with the session's secret. Media that
+    // does not open has arrived all the same: the subscription stands, as
+    // OpenTok's does, until the secrets match.
     #secretMatched(streamId, matched) {
       const sub = this.#subscribed.get(streamId);
-      if (sub) sub.emit(new Event(matched ? 'encryptionSecretMatch' : 'encryptionSecretMismatch'));
+      if (!sub) return;
+      if (!matched) sub.sealed();
+      sub.emit(new Event(matched ? 'encryptionSecretMatch' : 'encryptionSecretMismatch'));
     }
 
     #endEncryption() {
