@@ -103,15 +103,7 @@ func TestSubscriptionToAnUndecodableCodecFailsAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-sub.Done():
-	case <-ctx.Done():
-		t.Fatal("the subscription to H.264 did not end")
-	}
-	var se *signaling.Error
-	if err := sub.Err(); !errors.As(err, &se) || se.Code != 1502 || se.Name != "OT_UNSUPPORTED_CODEC" || !errors.Is(err, client.ErrSubscriptionEnded) {
-		t.Fatalf("subscription error %v, want 1502 OT_UNSUPPORTED_CODEC", err)
-	}
+	waitUnsupportedCodec(ctx, t, sub)
 	t.Logf("subscription error: %v", sub.Err())
 	if n := len(camera.Stream().Subscribers()); n != 0 {
 		t.Errorf("the server still has %d subscribers of the H.264 stream", n)
@@ -139,6 +131,21 @@ func TestSubscriptionToAnUndecodableCodecFailsAlone(t *testing.T) {
 		} else {
 			video++
 		}
+	}
+}
+
+// waitUnsupportedCodec waits for a subscription to an H.264 stream to end
+// with OpenTok's 1502.
+func waitUnsupportedCodec(ctx context.Context, t *testing.T, sub *client.Subscriber) {
+	t.Helper()
+	select {
+	case <-sub.Done():
+	case <-ctx.Done():
+		t.Fatal("the subscription to H.264 did not end")
+	}
+	var se *signaling.Error
+	if err := sub.Err(); !errors.As(err, &se) || se.Code != 1502 || se.Name != "OT_UNSUPPORTED_CODEC" || !errors.Is(err, client.ErrSubscriptionEnded) {
+		t.Fatalf("subscription error %v, want 1502 OT_UNSUPPORTED_CODEC", err)
 	}
 }
 

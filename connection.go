@@ -24,7 +24,8 @@ type Connection struct {
 	// listens: its client wants connection events (it did not ask for
 	// connectionEventsSuppressed).
 	listens bool
-	addr    string // the client's remote address, if its transport tells
+	addr    string       // the client's remote address, if its transport tells
+	decodes []VideoCodec // the video codecs its client declared it decodes
 	// The signal budgets it shares with the connections of its token and
 	// of its address (signal.go); nil: no limit. Guarded by session.mu.
 	tokenBudget, addrBudget *senderBudget

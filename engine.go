@@ -38,8 +38,8 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 		return m.peer, nil
 	}
 	p, err := s.srv.engine.NewPeer(sfu.PeerConfig{
-		VideoCodec: s.info.VideoCodec.mime(),
-		OnTrack:    func(t *sfu.Track) { s.trackArrived(c, t) },
+		PublishVideoCodec: s.publishVideoCodec,
+		OnTrack:           func(t *sfu.Track) { s.trackArrived(c, t) },
 		OnSubscriberOffer: func(sdp string) {
 			s.mu.Lock()
 			defer s.unlock()

@@ -18,13 +18,7 @@ func TestFirefoxAndChromiumExchangeMedia(t *testing.T) {
 	r := newJSRig(t)
 	s := r.session()
 	chrome, chromeID := r.join("chromium", s, crossbar.RolePublisher)
-	fox := ff.Open(t, "firefox", r.url+"/")
-	var res jsResult
-	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
-	if res.Error != nil {
-		t.Fatalf("firefox: connect: %+v", res.Error)
-	}
-	foxID := res.ID
+	fox, foxID := r.joinFirefox(ff, r.url+"/", "firefox", s)
 
 	for name, p := range map[string]interface{ Eval(string, any) }{"chromium": chrome, "firefox": fox} {
 		var pub jsResult
@@ -52,12 +46,7 @@ func TestFirefoxResumesWithoutLosingOrRepeatingMessages(t *testing.T) {
 	r := newJSRig(t)
 	s := r.session()
 	px, viaProxy := newProxy(t, r.url)
-	fox := ff.Open(t, "flaky", viaProxy+"/")
-	var res jsResult
-	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "flaky")), &res)
-	if res.Error != nil {
-		t.Fatalf("firefox: connect: %+v", res.Error)
-	}
+	fox, _ := r.joinFirefox(ff, viaProxy+"/", "flaky", s)
 	other, _ := r.join("steady", s, crossbar.RolePublisher)
 	checkResumesPage(t, px, fox, other)
 }
@@ -68,12 +57,7 @@ func TestFirefoxPublishesSimulcast(t *testing.T) {
 	ff := firefoxtest.New(t)
 	r := newJSRig(t)
 	s := r.session()
-	fox := ff.Open(t, "firefox", r.url+"/")
-	var res jsResult
-	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
-	if res.Error != nil {
-		t.Fatalf("firefox: connect: %+v", res.Error)
-	}
+	fox, _ := r.joinFirefox(ff, r.url+"/", "firefox", s)
 	var pub jsResult
 	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
 	if pub.Error != nil {
@@ -97,4 +81,30 @@ func TestFirefoxPublishesSimulcast(t *testing.T) {
 		t.Fatalf("layers %+v: want at least two sent", layers)
 	}
 	t.Logf("Firefox's layers: %+v", layers)
+}
+
+// TestFirefoxConnectToFirstFrame measures the time from session.connect to
+// the first decoded video frame in Firefox of a stream Chromium publishes,
+// over ten pages, and logs the median (TestJSConnectToFirstFrame is
+// Chromium's).
+func TestFirefoxConnectToFirstFrame(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	s := r.publishedSession(t)
+	open := func(name string) tab { return ff.Open(t, name, r.url+"/") }
+	checkFirstFrame(t, r.logFirstFrames(t, "Firefox: connect", s, open, connectToFirstFrame))
+}
+
+// joinFirefox opens the test page at url in Firefox and connects it to s
+// with a publisher token for name; it returns the page and its connection
+// id.
+func (r *jsRig) joinFirefox(ff *firefoxtest.Browser, url, name string, s *crossbar.Session) (*firefoxtest.Page, string) {
+	r.t.Helper()
+	p := ff.Open(r.t, name, url)
+	var res jsResult
+	p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, name)), &res)
+	if res.Error != nil {
+		r.t.Fatalf("firefox page %s: connect: %+v", name, res.Error)
+	}
+	return p, res.ID
 }

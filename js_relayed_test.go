@@ -1,7 +1,6 @@
 package crossbar_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,11 +11,7 @@ import (
 
 func (r *jsRig) relayedSession() *crossbar.Session {
 	r.t.Helper()
-	s, err := r.srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return s
+	return r.sessionWith(crossbar.SessionOptions{MediaMode: crossbar.Relayed})
 }
 
 // loopbackOnly makes a page's peer connections ignore the ICE candidates of

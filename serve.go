@@ -175,7 +175,7 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 	if m.Resume != nil {
 		return s.resume(tok, resumeRequest{connectionID: m.Resume.ConnectionID, key: m.Resume.Key, received: m.Resume.Received}, l, m.ID)
 	}
-	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed)
+	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed, decodable(m.VideoCodecs))
 }
 
 // remoteHost returns the host part of a transport's remote address, if it

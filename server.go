@@ -191,7 +191,7 @@ func (srv *Server) OnSession(f func(*Session)) {
 // SessionOptions are the options of CreateSession.
 type SessionOptions struct {
 	MediaMode  MediaMode         // Routed (default) or Relayed
-	VideoCodec VideoCodec        // of routed sessions: VP8 (default), H264, VP9 or AnyCodec
+	VideoCodec VideoCodec        // of routed sessions: VP8 (default), H264, VP9, AnyCodec or CommonCodec
 	Location   string            // an IP address hint, or empty
 	Metadata   map[string]string // the host's own data, kept with the session
 }
@@ -208,7 +208,7 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	switch opts.VideoCodec {
 	case "":
 		opts.VideoCodec = VP8
-	case VP8, H264, VP9, AnyCodec:
+	case VP8, H264, VP9, AnyCodec, CommonCodec:
 	default:
 		return nil, fmt.Errorf("%w: video codec %q", ErrInvalidOption, opts.VideoCodec)
 	}

@@ -33,6 +33,7 @@ type Session struct {
 	streams map[string]*Stream
 	closed  bool
 	muteAll *muteAll // set by ForceMuteAll until DisableForceMute
+	codecs  codecVotes
 
 	// What clients' signals may still cost (signal.go).
 	senders   map[string]*senderBudget // by token id and by remote address
@@ -94,12 +95,13 @@ func (s *Session) MediaMode() MediaMode { return s.info.MediaMode }
 func (s *Session) VideoCodec() VideoCodec { return s.info.VideoCodec }
 
 // videoCodecName is the codec clients are told of in "connected": none for
-// AnyCodec or a relayed session, whose peers choose.
+// AnyCodec or a relayed session, whose peers choose; CommonCodec's current
+// choice.
 func (s *Session) videoCodecName() string {
-	if s.info.MediaMode == Relayed || s.info.VideoCodec == AnyCodec {
+	if s.info.MediaMode == Relayed {
 		return ""
 	}
-	return strings.TrimPrefix(s.info.VideoCodec.mime(), "video/")
+	return strings.TrimPrefix(s.publishVideoCodec(), "video/")
 }
 
 // Location returns the location hint given at creation.
@@ -255,7 +257,7 @@ func (s *Session) closeLocked() {
 
 // join adds a connection for a verified token, attached to l, for a client
 // at addr (empty if unknown). suppressed: it wants no connection events.
-func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppressed bool) (*Connection, error) {
+func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppressed bool, decodes []VideoCodec) (*Connection, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	if s.closed {
@@ -273,8 +275,10 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppress
 		out:       newOutbox(),
 		listens:   !suppressed,
 		addr:      addr,
+		decodes:   decodes,
 	}
 	s.joinBudgetsLocked(c)
+	s.joinCodecsLocked(c)
 	if limit := s.srv.cfg.ConnectionEventsLimit; limit >= 0 && len(s.conns) >= limit {
 		c.quiet = true
 	}
@@ -408,6 +412,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 	s.later(c.closeMedia)
 	s.buryLocked(c.id)
 	s.leaveBudgetsLocked(c)
+	s.leaveCodecsLocked(c)
 	delete(s.conns, c.id)
 	if c.grace != nil {
 		c.grace.Stop()

@@ -34,13 +34,20 @@ const (
 	// AnyCodec lets each publisher choose: a subscriber that cannot decode
 	// a stream's codec gets OpenTok's 1502 for that subscription alone.
 	AnyCodec VideoCodec = "any"
+	// CommonCodec is what every connected client decodes, as each declares
+	// when it connects: H.264 if they all decode it, else VP8, else VP9.
+	// The choice applies to connections that start publishing after it; a
+	// client that joins unable to decode a stream already sent gets 1502
+	// for that subscription.
+	CommonCodec VideoCodec = "common"
 )
 
-// mime returns the codec's MIME type for the engine: "" for AnyCodec, VP8's
-// for a record without one.
+// mime returns the codec's MIME type for the engine: "" for AnyCodec and
+// CommonCodec (whose choice is Session.publishVideoCodec's), VP8's for a
+// record without one.
 func (v VideoCodec) mime() string {
 	switch v {
-	case AnyCodec:
+	case AnyCodec, CommonCodec:
 		return ""
 	case "":
 		v = VP8

@@ -195,7 +195,7 @@ func (s *Session) dial(ctx context.Context, resume *signaling.Resume) (signaling
 		return nil, nil, fmt.Errorf("client: dial: %w", err)
 	}
 	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: s.token, Resume: resume,
-		ConnectionEventsSuppressed: s.opts.ConnectionEventsSuppressed})
+		ConnectionEventsSuppressed: s.opts.ConnectionEventsSuppressed, VideoCodecs: s.opts.Media.decodes()})
 	if err == nil {
 		err = t.WriteMessage(ctx, b)
 	}

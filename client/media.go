@@ -34,6 +34,19 @@ type MediaOptions struct {
 	// Pion's virtual network, or a wrapper of the host's that simulates
 	// failures. It is ignored when API is set.
 	Net transport.Net
+	// VideoCodecs are the video codecs the client tells the server it
+	// decodes (VP8, H264, VP9), which a session whose codec is what every
+	// client decodes weighs: those of API's MediaEngine. Nil means all
+	// three, as the default API's; set it with an API that has fewer.
+	VideoCodecs []string
+}
+
+// decodes returns the video codecs the client declares in "connect".
+func (o MediaOptions) decodes() []string {
+	if o.VideoCodecs == nil {
+		return []string{"VP8", "H264", "VP9"}
+	}
+	return o.VideoCodecs
 }
 
 // mediaState holds a Session's peer connections and the publishers and

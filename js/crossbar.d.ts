@@ -183,6 +183,10 @@ declare namespace OT {
     audioUnblocked: Event;
     audioLevelUpdated: AudioLevelEvent;
     destroyed: Event & { reason: string };
+    /** The stream's frames open with the session's encryption secret (again). */
+    encryptionSecretMatch: Event;
+    /** The stream's frames do not open with the session's encryption secret: its video and audio are dropped. */
+    encryptionSecretMismatch: Event;
     videoDimensionsChanged: DimensionsEvent;
     videoDisabled: Event & { reason: 'publishVideo' | 'subscribeToVideo' | 'quality' };
     videoElementCreated: VideoElementEvent;
@@ -272,6 +276,14 @@ declare namespace OT {
     transport?: () => SignalingLink;
     /** No connectionCreated/connectionDestroyed events, and only the connections that publish: for large sessions. */
     connectionEventsSuppressed?: boolean;
+    /**
+     * Turns on end-to-end encryption: the frames of every stream are sealed
+     * with a key derived from this secret (8 to 256 characters), which the
+     * server never sees; a subscriber with another secret decodes nothing.
+     * Needs RTCRtpScriptTransform (Chromium, Firefox, Safari) and a VP8 or
+     * VP9 session.
+     */
+    encryptionSecret?: string;
   }
 
   class Session extends EventEmitter<SessionEvents> {
@@ -284,6 +296,8 @@ declare namespace OT {
     isConnected(): boolean;
     connect(token: string, callback?: Callback): Promise<void>;
     disconnect(): void;
+    /** Changes the end-to-end encryption secret for what is sent and received from now on (before connect, turns encryption on). */
+    setEncryptionSecret(secret: string): Promise<void>;
     publish(publisher: Publisher, callback?: Callback): Publisher;
     publish(target?: HTMLElement | string, properties?: PublisherProperties, callback?: Callback): Publisher;
     unpublish(publisher: Publisher): void;

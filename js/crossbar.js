@@ -739,6 +739,105 @@
     }
   };
 
+  // js/src/codecs.js
+  function decodableCodecs(e2ee) {
+    const known = e2ee ? ["VP8", "VP9"] : ["VP8", "H264", "VP9"];
+    const caps = typeof RTCRtpReceiver.getCapabilities === "function" && RTCRtpReceiver.getCapabilities("video");
+    const names = caps ? caps.codecs.map((c) => c.mimeType.replace(/^video\//i, "").toUpperCase()) : ["VP8"];
+    return known.filter((n) => names.includes(n));
+  }
+  function preferCodec(transceivers, codec) {
+    if (!codec || typeof RTCRtpTransceiver.prototype.setCodecPreferences !== "function") return;
+    const mime = `video/${codec}`.toLowerCase();
+    const caps = RTCRtpReceiver.getCapabilities("video");
+    if (!caps) return;
+    const codecs = caps.codecs;
+    const ordered = [...codecs.filter((c) => c.mimeType.toLowerCase() === mime), ...codecs.filter((c) => c.mimeType.toLowerCase() !== mime)];
+    for (const t of transceivers) if (t.sender.track && t.sender.track.kind === "video") t.setCodecPreferences(ordered);
+  }
+
+  // js/src/e2ee.js
+  var E2EE_WORKER = `'use strict';
+let key = null; // a promise of the AES-GCM key
+const derive = async (secret) => {
+  const text = new TextEncoder();
+  const raw = await crypto.subtle.importKey('raw', text.encode(secret), 'PBKDF2', false, ['deriveKey']);
+  return crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt: text.encode('crossbar e2ee'), iterations: 100000 },
+    raw, { name: 'AES-GCM', length: 128 }, false, ['encrypt', 'decrypt']);
+};
+onmessage = (e) => { key = derive(e.data.secret); };
+async function seal(frame) {
+  const data = new Uint8Array(frame.data);
+  const n = Math.min(data.length, frame.type === 'key' ? 10 : frame.type === 'delta' ? 3 : 1);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: data.subarray(0, n) }, await key, data.subarray(n)));
+  const out = new Uint8Array(n + sealed.length + 13);
+  out.set(data.subarray(0, n));
+  out.set(sealed, n);
+  out.set(iv, n + sealed.length);
+  out[out.length - 1] = n;
+  frame.data = out.buffer;
+}
+async function open(frame) {
+  const data = new Uint8Array(frame.data);
+  const n = data[data.length - 1];
+  if (data.length < n + 29) throw new Error('not a sealed frame');
+  const iv = data.subarray(data.length - 13, data.length - 1);
+  const plain = new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: data.subarray(0, n) }, await key, data.subarray(n, data.length - 13)));
+  const out = new Uint8Array(n + plain.length);
+  out.set(data.subarray(0, n));
+  out.set(plain, n);
+  frame.data = out.buffer;
+}
+onrtctransform = ({ transformer: t }) => {
+  const { operation, stream } = t.options;
+  let matched; // whether the last frame opened, reported when it changes
+  t.readable.pipeThrough(new TransformStream({
+    async transform(frame, out) {
+      if (!frame.data.byteLength) return out.enqueue(frame);
+      if (operation === 'encrypt') {
+        await seal(frame);
+        return out.enqueue(frame);
+      }
+      const ok = await open(frame).then(() => true, () => false);
+      if (ok) out.enqueue(frame);
+      if (ok !== matched) postMessage({ stream, matched: (matched = ok) });
+    },
+  })).pipeTo(t.writable);
+};
+`;
+  var Encryption = class {
+    constructor(secret, onMatch) {
+      if (typeof RTCRtpScriptTransform !== "function") {
+        throw invalidParameter("encryptionSecret: this browser cannot transform encoded media (no RTCRtpScriptTransform)");
+      }
+      const url = URL.createObjectURL(new Blob([E2EE_WORKER], { type: "text/javascript" }));
+      this.worker = new Worker(url);
+      URL.revokeObjectURL(url);
+      this.worker.onmessage = (e) => onMatch(e.data.stream, e.data.matched);
+      this.setSecret(secret);
+    }
+    setSecret(secret) {
+      this.worker.postMessage({ secret });
+    }
+    // seal encrypts what the transceivers send.
+    seal(transceivers) {
+      for (const t of transceivers) t.sender.transform = new RTCRtpScriptTransform(this.worker, { operation: "encrypt" });
+    }
+    // open decrypts what a receiver of a stream receives.
+    open(receiver, streamId) {
+      receiver.transform = new RTCRtpScriptTransform(this.worker, { operation: "decrypt", stream: streamId });
+    }
+    close() {
+      this.worker.terminate();
+    }
+  };
+  function checkSecret(secret) {
+    if (typeof secret !== "string" || secret.length < 8 || secret.length > 256) {
+      throw new OTError("OT_INVALID_ENCRYPTION_SECRET", 1011, "the encryption secret is not a string of 8 to 256 characters");
+    }
+  }
+
   // js/src/peer.js
   var PeerLink = class {
     #chain = Promise.resolve();
@@ -831,8 +930,10 @@
       this.h = handlers;
       this.state = "new";
     }
-    async connect(token, sessionId, suppressed) {
-      const m = await this.#dial({ type: "connect", token, sessionId, connectionEventsSuppressed: !!suppressed || void 0 });
+    // connect joins the session; videoCodecs are the names of the video
+    // codecs this client decodes.
+    async connect(token, sessionId, suppressed, videoCodecs) {
+      const m = await this.#dial({ type: "connect", token, sessionId, connectionEventsSuppressed: !!suppressed || void 0, videoCodecs });
       this.#token = token;
       this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
       this.state = "open";
@@ -1097,6 +1198,11 @@
       const ms = this.#widget.video.srcObject;
       return ms ? this.#session.receiversOf(ms) : [];
     }
+    // sealed resolves started for media that arrives but does not open
+    // with the session's encryption secret.
+    sealed() {
+      this.#started();
+    }
     // attach plays a remote MediaStream that carries this subscriber's
     // stream; started resolves when media plays.
     attach(ms) {
@@ -1253,6 +1359,10 @@
     // stream id -> Subscriber
     #publishing = /* @__PURE__ */ new Set();
     // Publishers whose stream is published or being published
+    /** @type {Encryption|null} with the encryptionSecret option */
+    #e2ee = null;
+    /** @type {string|undefined} the codec the server told publishers to send, if it chose */
+    #videoCodec;
     constructor(apiKey, sessionId, options) {
       super();
       this.apiKey = apiKey;
@@ -1276,7 +1386,11 @@
       this.currentState = "connecting";
       let m;
       try {
-        const { transport } = this.options;
+        const { transport, encryptionSecret } = this.options;
+        if (encryptionSecret !== void 0) {
+          checkSecret(encryptionSecret);
+          this.#e2ee = new Encryption(encryptionSecret, (id, matched) => this.#secretMatched(id, matched));
+        }
         if (transport !== void 0 && typeof transport !== "function") throw invalidParameter("connect: the transport option is not a function");
         const url = transport ? "" : signalingURL(this.options.url);
         this.#sig = new Signaling(transport || webSocketTo(url), url || "the signaling transport", {
@@ -1291,15 +1405,17 @@
           },
           onEnd: (reason) => this.#ended(reason)
         });
-        m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed);
+        m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee));
       } catch (err) {
         this.currentState = "disconnected";
         this.#sig = null;
+        this.#endEncryption();
         throw err;
       }
       this.currentState = "connected";
       this.#iceServers = m.iceServers || [];
       this.#relayed = m.mediaMode === "relayed";
+      this.#videoCodec = m.videoCodec;
       this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
       this.connection = new Connection(m.connection);
       const own = this.connection.connectionId;
@@ -1317,6 +1433,28 @@
     }
     disconnect() {
       if (this.#sig) this.#sig.close();
+    }
+    // setEncryptionSecret changes the secret of end-to-end encryption, for
+    // what is sent and received from now on; before connect, it turns the
+    // encryption on.
+    async setEncryptionSecret(secret) {
+      checkSecret(secret);
+      this.options = { ...this.options, encryptionSecret: secret };
+      if (this.#e2ee) this.#e2ee.setSecret(secret);
+    }
+    // secretMatched tells a subscriber that its stream's frames started
+    // (matched) or stopped opening with the session's secret. Media that
+    // does not open has arrived all the same: the subscription stands, as
+    // OpenTok's does, until the secrets match.
+    #secretMatched(streamId, matched) {
+      const sub = this.#subscribed.get(streamId);
+      if (!sub) return;
+      if (!matched) sub.sealed();
+      sub.emit(new Event(matched ? "encryptionSecretMatch" : "encryptionSecretMismatch"));
+    }
+    #endEncryption() {
+      if (this.#e2ee) this.#e2ee.close();
+      this.#e2ee = null;
     }
     #connectionOf(id) {
       return this.connections.get(id) || new Connection({ connectionId: id });
@@ -1447,6 +1585,7 @@
     #ended(reason) {
       this.currentState = "disconnected";
       this.#sig = null;
+      this.#endEncryption();
       for (const p of [...this.#publishing]) {
         this.#publishing.delete(p);
         if (p.streamId) p.unpublished(reason);
@@ -1538,7 +1677,7 @@
       const link = this.#publisherLink();
       return link.serially(async () => {
         const pc = link.pc;
-        const transceivers = addTracks(pc, p, true);
+        const transceivers = this.#addTracks(pc, p, true);
         try {
           await pc.setLocalDescription(await pc.createOffer());
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -1556,6 +1695,14 @@
         }
       });
     }
+    // addTracks is addTracks, the tracks sealed with the session's
+    // encryption if it has one.
+    #addTracks(pc, p, routed) {
+      const transceivers = addTracks(pc, p, routed);
+      if (this.#e2ee) this.#e2ee.seal(transceivers);
+      if (routed) preferCodec(transceivers, this.#videoCodec);
+      return transceivers;
+    }
     // peerSubscribed opens a relayed peer connection from one of our
     // streams to a new subscriber, and offers it the stream's tracks.
     #peerSubscribed({ connectionId, streamId }) {
@@ -1563,7 +1710,7 @@
       if (!p || p.peers.has(connectionId)) return;
       const link = this.#relayLink(streamId, connectionId);
       p.peers.set(connectionId, link);
-      addTracks(link.pc, p);
+      this.#addTracks(link.pc, p);
       link.serially(async () => {
         await link.pc.setLocalDescription(await link.pc.createOffer());
         link.relay({ sdp: link.pc.localDescription.sdp });
@@ -1601,6 +1748,7 @@
       const link = this.#relayLink(streamId, connectionId);
       const ms = new MediaStream();
       link.pc.ontrack = (e) => {
+        if (this.#e2ee) this.#e2ee.open(e.receiver, streamId);
         const sub = this.#subscribed.get(streamId);
         if (sub) e.track.enabled = sub.properties[e.track.kind === "audio" ? "subscribeToAudio" : "subscribeToVideo"] !== false;
         ms.addTrack(e.track);
@@ -1684,6 +1832,7 @@
         this.#sub.pc.ontrack = (e) => {
           const ms = e.streams[0];
           if (!ms) return;
+          if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
           this.#remote.set(ms.id, ms);
           const sub = this.#subscribed.get(ms.id);
           if (sub) sub.attach(ms);

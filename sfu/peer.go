@@ -75,6 +75,10 @@ type PeerConfig struct {
 	// publish (webrtc.MimeTypeVP8, MimeTypeVP9 or MimeTypeH264): the
 	// engine's answers offer no other. Empty allows them all.
 	VideoCodec string
+	// PublishVideoCodec, if set, is called for the VideoCodec when the
+	// publishing PeerConnection is made, at the first Publish, instead of
+	// VideoCodec: for a codec that changes while the Peer waits.
+	PublishVideoCodec func() string
 	// OnSubscribeFailed reports a subscription the client cannot receive:
 	// its answer did not accept the codec of the DownTrack's Track (err
 	// wraps ErrCodecNotNegotiated). The DownTrack has been removed, as by
@@ -145,7 +149,14 @@ func (p *Peer) publishingLocked() (*webrtc.PeerConnection, error) {
 	if p.pub != nil {
 		return p.pub, nil
 	}
-	pub, err := p.e.newPeerConnection(p.cfg.VideoCodec, p.pubGate, p.observePublisherRTCP)
+	video := p.cfg.VideoCodec
+	if f := p.cfg.PublishVideoCodec; f != nil {
+		video = f()
+	}
+	if _, ok := p.e.publishMedia[video]; !ok {
+		return nil, fmt.Errorf("%w: video codec %q", ErrUnknownCodec, video)
+	}
+	pub, err := p.e.newPeerConnection(video, p.pubGate, p.observePublisherRTCP)
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,9 @@ type Message struct {
 	Resume    *Resume `json:"resume,omitempty"`
 	Resumed   bool    `json:"resumed,omitempty"` // "connected" after a resume
 	More      bool    `json:"more,omitempty"`    // "connected", "sessionState": more of the initial state follows
+	// VideoCodecs, in "connect", are the video codecs the client decodes
+	// (VP8, H264, VP9); absent: VP8.
+	VideoCodecs []string `json:"videoCodecs,omitempty"`
 	// ConnectionEventsSuppressed, in "connect", asks for no connection
 	// events and no list of connections beyond those that publish.
 	ConnectionEventsSuppressed bool   `json:"connectionEventsSuppressed,omitempty"`

@@ -278,6 +278,12 @@ func (b *Browser) Open(t testing.TB, name, url string) *Page {
 	return p
 }
 
+// Close closes the tab before the test ends.
+func (p *Page) Close() {
+	p.t.Helper()
+	p.b.call("browsingContext.close", map[string]any{"context": p.context}, nil)
+}
+
 // Eval evaluates a JavaScript expression, awaiting it if it is a promise,
 // and decodes its JSON value into out (if not nil). An exception fails the
 // test.

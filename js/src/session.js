@@ -2,7 +2,9 @@
 // The Session: a connection to one Crossbar session, its model, and the
 // media it publishes and subscribes to.
 
+import { decodableCodecs, preferCodec } from './codecs.js';
 import { Collection } from './collection.js';
+import { checkSecret, Encryption } from './e2ee.js';
 import { OTError, fromServer, invalidParameter, notConnected, withCallback } from './errors.js';
 import { Event, EventEmitter } from './events.js';
 import { log } from './log.js';
@@ -40,6 +42,10 @@ export class Session extends EventEmitter {
   #remote = new Map(); // stream id -> remote MediaStream
   #subscribed = new Map(); // stream id -> Subscriber
   #publishing = new Set(); // Publishers whose stream is published or being published
+  /** @type {Encryption|null} with the encryptionSecret option */
+  #e2ee = null;
+  /** @type {string|undefined} the codec the server told publishers to send, if it chose */
+  #videoCodec;
 
   constructor(apiKey, sessionId, options) {
     super();
@@ -68,7 +74,11 @@ export class Session extends EventEmitter {
     this.currentState = 'connecting';
     let m;
     try {
-      const { transport } = this.options;
+      const { transport, encryptionSecret } = this.options;
+      if (encryptionSecret !== undefined) {
+        checkSecret(encryptionSecret);
+        this.#e2ee = new Encryption(encryptionSecret, (id, matched) => this.#secretMatched(id, matched));
+      }
       if (transport !== undefined && typeof transport !== 'function') throw invalidParameter('connect: the transport option is not a function');
       const url = transport ? '' : signalingURL(this.options.url);
       this.#sig = new Signaling(transport || webSocketTo(url), url || 'the signaling transport', {
@@ -83,15 +93,17 @@ export class Session extends EventEmitter {
         },
         onEnd: (reason) => this.#ended(reason),
       });
-      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed);
+      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee));
     } catch (err) {
       this.currentState = 'disconnected';
       this.#sig = null;
+      this.#endEncryption();
       throw err;
     }
     this.currentState = 'connected';
     this.#iceServers = m.iceServers || [];
     this.#relayed = m.mediaMode === 'relayed';
+    this.#videoCodec = m.videoCodec;
     this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
     this.connection = new Connection(m.connection);
     const own = this.connection.connectionId;
@@ -110,6 +122,31 @@ export class Session extends EventEmitter {
 
   disconnect() {
     if (this.#sig) this.#sig.close();
+  }
+
+  // setEncryptionSecret changes the secret of end-to-end encryption, for
+  // what is sent and received from now on; before connect, it turns the
+  // encryption on.
+  async setEncryptionSecret(secret) {
+    checkSecret(secret);
+    this.options = { ...this.options, encryptionSecret: secret };
+    if (this.#e2ee) this.#e2ee.setSecret(secret);
+  }
+
+  // secretMatched tells a subscriber that its stream's frames started
+  // (matched) or stopped opening with the session's secret. Media that
+  // does not open has arrived all the same: the subscription stands, as
+  // OpenTok's does, until the secrets match.
+  #secretMatched(streamId, matched) {
+    const sub = this.#subscribed.get(streamId);
+    if (!sub) return;
+    if (!matched) sub.sealed();
+    sub.emit(new Event(matched ? 'encryptionSecretMatch' : 'encryptionSecretMismatch'));
+  }
+
+  #endEncryption() {
+    if (this.#e2ee) this.#e2ee.close();
+    this.#e2ee = null;
   }
 
   #connectionOf(id) {
@@ -249,6 +286,7 @@ export class Session extends EventEmitter {
   #ended(reason) {
     this.currentState = 'disconnected';
     this.#sig = null;
+    this.#endEncryption();
     for (const p of [...this.#publishing]) {
       this.#publishing.delete(p);
       if (p.streamId) p.unpublished(reason);
@@ -348,7 +386,7 @@ export class Session extends EventEmitter {
     const link = this.#publisherLink();
     return link.serially(async () => {
       const pc = link.pc;
-      const transceivers = addTracks(pc, p, true);
+      const transceivers = this.#addTracks(pc, p, true);
       try {
         await pc.setLocalDescription(await pc.createOffer());
         const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -366,6 +404,15 @@ export class Session extends EventEmitter {
     });
   }
 
+  // addTracks is addTracks, the tracks sealed with the session's
+  // encryption if it has one.
+  #addTracks(pc, p, routed) {
+    const transceivers = addTracks(pc, p, routed);
+    if (this.#e2ee) this.#e2ee.seal(transceivers);
+    if (routed) preferCodec(transceivers, this.#videoCodec);
+    return transceivers;
+  }
+
   // peerSubscribed opens a relayed peer connection from one of our
   // streams to a new subscriber, and offers it the stream's tracks.
   #peerSubscribed({ connectionId, streamId }) {
@@ -373,7 +420,7 @@ export class Session extends EventEmitter {
     if (!p || p.peers.has(connectionId)) return;
     const link = this.#relayLink(streamId, connectionId);
     p.peers.set(connectionId, link);
-    addTracks(link.pc, p);
+    this.#addTracks(link.pc, p);
     link
       .serially(async () => {
         await link.pc.setLocalDescription(await link.pc.createOffer());
@@ -418,6 +465,7 @@ export class Session extends EventEmitter {
     const link = this.#relayLink(streamId, connectionId);
     const ms = new MediaStream();
     link.pc.ontrack = (e) => {
+      if (this.#e2ee) this.#e2ee.open(e.receiver, streamId);
       const sub = this.#subscribed.get(streamId);
       if (sub) e.track.enabled = sub.properties[e.track.kind === 'audio' ? 'subscribeToAudio' : 'subscribeToVideo'] !== false;
       ms.addTrack(e.track);
@@ -512,6 +560,7 @@ export class Session extends EventEmitter {
       this.#sub.pc.ontrack = (e) => {
         const ms = e.streams[0];
         if (!ms) return;
+        if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
         this.#remote.set(ms.id, ms);
         const sub = this.#subscribed.get(ms.id);
         if (sub) sub.attach(ms);

@@ -73,8 +73,10 @@ export class Signaling {
     this.state = 'new'; // open, reconnecting, ended
   }
 
-  async connect(token, sessionId, suppressed) {
-    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined });
+  // connect joins the session; videoCodecs are the names of the video
+  // codecs this client decodes.
+  async connect(token, sessionId, suppressed, videoCodecs) {
+    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined, videoCodecs });
     this.#token = token;
     this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
     this.state = 'open';

@@ -90,6 +90,12 @@ export class Subscriber extends EventEmitter {
     return ms ? this.#session.receiversOf(ms) : [];
   }
 
+  // sealed resolves started for media that arrives but does not open
+  // with the session's encryption secret.
+  sealed() {
+    this.#started();
+  }
+
   // attach plays a remote MediaStream that carries this subscriber's
   // stream; started resolves when media plays.
   attach(ms) {

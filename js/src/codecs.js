@@ -1,0 +1,35 @@
+// @ts-check
+// Video codecs: what this browser decodes, and the session's codec first.
+
+/**
+ * decodableCodecs returns the names of the video codecs this browser
+ * decodes, which the server weighs in a session whose codec is what every
+ * client decodes. With end-to-end encryption, H.264 is left out: its
+ * sealed frames cannot be packetized (see Encryption).
+ * @param {boolean} e2ee
+ * @returns {string[]}
+ */
+export function decodableCodecs(e2ee) {
+  const known = e2ee ? ['VP8', 'VP9'] : ['VP8', 'H264', 'VP9'];
+  const caps = typeof RTCRtpReceiver.getCapabilities === 'function' && RTCRtpReceiver.getCapabilities('video');
+  const names = caps ? caps.codecs.map((c) => c.mimeType.replace(/^video\//i, '').toUpperCase()) : ['VP8'];
+  return known.filter((n) => names.includes(n));
+}
+
+/**
+ * preferCodec puts codec (a name such as 'H264') first in the video
+ * transceivers' offers, keeping the others after it: the server's answer
+ * accepts the session's codec alone, and the browser then need not have
+ * offered it first.
+ * @param {RTCRtpTransceiver[]} transceivers
+ * @param {string|undefined} codec
+ */
+export function preferCodec(transceivers, codec) {
+  if (!codec || typeof RTCRtpTransceiver.prototype.setCodecPreferences !== 'function') return;
+  const mime = `video/${codec}`.toLowerCase();
+  const caps = RTCRtpReceiver.getCapabilities('video');
+  if (!caps) return;
+  const codecs = caps.codecs;
+  const ordered = [...codecs.filter((c) => c.mimeType.toLowerCase() === mime), ...codecs.filter((c) => c.mimeType.toLowerCase() !== mime)];
+  for (const t of transceivers) if (t.sender.track && t.sender.track.kind === 'video') t.setCodecPreferences(ordered);
+}
