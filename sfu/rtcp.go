@@ -67,6 +67,7 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 	}
 	at := now.UnixNano()
 	var received, answered, skipped uint64
+	scalable := d.track.scalable()
 	d.mu.Lock()
 	for _, pair := range p.Nacks {
 		pair.Range(func(seq uint16) bool {
@@ -88,6 +89,9 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 				return true
 			}
 			e := queueEntry{ext: ext, seq: seq, tsDelta: tsDelta, layer: uint8(d.sel.last), picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
+			if scalable {
+				e.top = uint8(d.sel.current) + 1
+			}
 			if d.q.push(e) {
 				d.nacks.record(seq, at)
 				answered++
