@@ -969,7 +969,10 @@
     // video with simulcast true: 1/4, 1/2 and full size (rids q, h, f) from
     // 960x540 up, 1/2 and full size from 480x270 up, as many as Chromium
     // sends for the size (it drops the top layers beyond that); none below.
-    encodings(track, routed) {
+    // Where the browser can send the mode (svcModes: Chromium in a VP9
+    // session), the layers are the spatial layers of one encoding instead
+    // (SVC: L3T3_KEY or L2T3_KEY).
+    encodings(track, routed, svcModes) {
       const p = this.properties;
       const fps = p.frameRate ? { maxFramerate: p.frameRate } : {};
       const wanted = routed && (p.simulcast === undefined ? this.getVideoSource().type === 'camera' : Boolean(p.simulcast));
@@ -977,6 +980,8 @@
       const pixels = (s.width || 640) * (s.height || 480);
       const count = pixels >= 960 * 540 ? 3 : pixels >= 480 * 270 ? 2 : 1;
       if (!wanted || count < 2) return [{ ...fps }];
+      const svc = `L${count}T3_KEY`;
+      if (svcModes.includes(svc)) return [{ scalabilityMode: svc, ...fps }];
       const layers = [
         { rid: 'q', scaleResolutionDownBy: 4 },
         { rid: 'h', scaleResolutionDownBy: 2 },
@@ -1420,14 +1425,29 @@
 
   // addTracks adds a send-only transceiver to pc for each track of a
   // publisher, and returns them. Video sent to the server (routed) may go
-  // in simulcast layers; peer to peer it goes in one.
-  function addTracks(pc, p, routed) {
+  // in layers, simulcast or spatial (svcModes: see Publisher.encodings);
+  // peer to peer it goes in one.
+  function addTracks(pc, p, routed, svcModes = []) {
     const ms = p.mediaStream;
     return ms.getTracks().map((track) => {
       const init = { direction: 'sendonly', streams: [ms] };
-      if (track.kind === 'video') init.sendEncodings = p.encodings(track, routed);
+      if (track.kind === 'video') init.sendEncodings = p.encodings(track, routed, svcModes);
       return pc.addTransceiver(track, init);
     });
+  }
+
+  // svcModes resolves with the scalability modes of spatial layers the
+  // browser can send in the session's video codec (codec), among those the
+  // server forwards: L2T3_KEY and L3T3_KEY of VP9. Chromium can (though
+  // RTCRtpSender.getCapabilities does not list them); Firefox cannot.
+  async function svcModes(codec) {
+    if (codec !== 'VP9' || !navigator.mediaCapabilities) return [];
+    const modes = ['L2T3_KEY', 'L3T3_KEY'];
+    const video = { contentType: 'video/VP9', width: 1280, height: 720, bitrate: 1e6, framerate: 30 };
+    const supported = await Promise.all(modes.map((scalabilityMode) => navigator.mediaCapabilities
+      .encodingInfo({ type: 'webrtc', video: { ...video, scalabilityMode } })
+      .then((r) => r.supported, () => false)));
+    return modes.filter((_, i) => supported[i]);
   }
 
   // answerOffer applies a remote offer to pc and returns its answer, set as
@@ -1443,6 +1463,7 @@
     #sig = null;
     #iceServers = [];
     #relayed = false; // media goes peer to peer: see PROTOCOL.md, "Media in relayed sessions"
+    #svcModes = null; // promise of svcModes(the session's video codec)
     #pub = null; // PeerLink of published streams (routed)
     #sub = null; // PeerLink of subscribed streams (routed)
     #relays = new Map(); // stream id -> PeerLink from its publisher (relayed)
@@ -1500,6 +1521,7 @@
       this.currentState = 'connected';
       this.#iceServers = m.iceServers || [];
       this.#relayed = m.mediaMode === 'relayed';
+      this.#svcModes = svcModes(m.videoCodec);
       this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
       this.connection = new Connection(m.connection);
       const own = this.connection.connectionId;
@@ -1754,9 +1776,10 @@
         return (await this.#request({ type: 'publish', stream: p.describe() })).streamId;
       }
       const link = this.#publisherLink();
+      const modes = await this.#svcModes;
       return link.serially(async () => {
         const pc = link.pc;
-        const transceivers = addTracks(pc, p, true);
+        const transceivers = addTracks(pc, p, true, modes);
         try {
           await pc.setLocalDescription(await pc.createOffer());
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
