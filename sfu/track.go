@@ -64,7 +64,7 @@ type Track struct {
 	frameRate  rateMeter     // thousandths of a frame per second
 	lastTS     uint32        // timestamp of the last packet, under ingestMu
 	maxTID     atomic.Uint32 // highest VP8 or VP9 temporal layer seen
-	width      atomic.Uint32 // frame size of the last VP8 keyframe, 0 if unknown
+	width      atomic.Uint32 // frame size of the last VP8 keyframe or VP9 scalability structure, 0 if unknown
 	height     atomic.Uint32
 	level      audioLevel // audio level from the RFC 6464 header extension
 	levelExtID uint8      // negotiated id of the audio level extension, 0 if none
@@ -533,6 +533,10 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		}
 		if uint32(vp9.tid) > t.maxTID.Load() {
 			t.maxTID.Store(uint32(vp9.tid))
+		}
+		if n := len(ss.widths); n > 0 { // the size of a simulcast layer
+			t.width.Store(uint32(ss.widths[n-1]))
+			t.height.Store(uint32(ss.heights[n-1]))
 		}
 		p.svc = t.scalable()
 	}
