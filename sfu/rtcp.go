@@ -40,6 +40,9 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 				layer = max(d.sel.target, 0)
 			}
 			d.mu.Unlock()
+			if d.track.scalable() {
+				layer = 0 // the spatial layers are one stream
+			}
 			d.track.requestLayerKeyframes(1 << layer)
 		case *rtcp.TransportLayerNack:
 			d.answerNACK(p, now)
@@ -73,6 +76,9 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 		pair.Range(func(seq uint16) bool {
 			received++
 			src, tsDelta, ok := d.rw.source(seq)
+			if scalable {
+				src, tsDelta, ok = d.rw.sourceRecent(seq)
+			}
 			if !ok || d.sel.last < 0 {
 				return true
 			}

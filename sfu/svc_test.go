@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 )
@@ -279,4 +280,29 @@ func TestSVCMalformedDescriptors(t *testing.T) {
 	src.seq, src.ts = seq, ts
 	src.pictures(2, true)
 	waitFor(t, time.Second, "the stream after the bad packets", func() bool { return len(rec.snapshot()) > before })
+}
+
+// A subscriber of the lowest spatial layer has its losses of earlier
+// pictures retransmitted, marker bit included; the keyframe requests of
+// one of the top layer reach the publisher.
+func TestSVCRetransmitsAndAsksForKeyframes(t *testing.T) {
+	src := newSVCSource(t)
+	rec := &recorder{}
+	low := attach(t, src.track, rec, SubscribeOptions{QueueSize: 1024})
+	low.SetPreferredVideo(160, 120, 0)
+	high := attach(t, src.track, &recorder{}, SubscribeOptions{})
+	src.pictures(4, true)
+	waitFor(t, time.Second, "packets", func() bool { return len(rec.snapshot()) == 8 })
+	sent := rec.snapshot()
+	lost := sent[1] // the end of the first picture, two pictures back
+	low.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: rtcp.NackPairsFromSequenceNumbers([]uint16{lost.SequenceNumber})}}, time.Now())
+	waitFor(t, time.Second, "the retransmission", func() bool { return len(rec.snapshot()) == 9 })
+	again := rec.snapshot()[8]
+	if again.SequenceNumber != lost.SequenceNumber || again.Timestamp != lost.Timestamp || !again.Marker || string(again.Payload) != string(lost.Payload) {
+		t.Fatalf("retransmitted %v, want %v", again.Header, lost.Header)
+	}
+
+	asked := src.asked.Load()
+	high.handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{}}, time.Now())
+	waitFor(t, 2*keyframeRequestInterval, "the keyframe request", func() bool { return src.asked.Load() > asked })
 }
