@@ -68,22 +68,7 @@ func TestFirefoxResumesWithoutLosingOrRepeatingMessages(t *testing.T) {
 func TestFirefoxPublishesSimulcast(t *testing.T) {
 	ff := firefoxtest.New(t)
 	r := newJSRig(t)
-	s := r.session()
-	fox := ff.Open(t, "firefox", r.url+"/")
-	var res jsResult
-	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
-	if res.Error != nil {
-		t.Fatalf("firefox: connect: %+v", res.Error)
-	}
-	var pub jsResult
-	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
-	if pub.Error != nil {
-		t.Fatalf("firefox: publish: %+v", pub.Error)
-	}
-	st, err := s.Stream(pub.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := foxPublishes(t, ff, r, r.session())
 	var layers []sfu.LayerInfo
 	if !poll(mediaWait, func() bool {
 		layers = st.Publisher().VideoLayers()
@@ -109,23 +94,9 @@ func TestFirefoxPublishesVP9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fox := ff.Open(t, "firefox", r.url+"/")
-	var res jsResult
-	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
-	if res.Error != nil {
-		t.Fatalf("firefox: connect: %+v", res.Error)
-	}
+	fox, st := foxPublishes(t, ff, r, s)
 	var svc any
 	fox.Eval(`navigator.mediaCapabilities.encodingInfo({type: 'webrtc', video: {contentType: 'video/VP9', width: 1280, height: 720, bitrate: 1e6, framerate: 30, scalabilityMode: 'L3T3_KEY'}}).then((r) => JSON.stringify(r), (e) => 'error: ' + e)`, &svc)
-	var pub jsResult
-	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
-	if pub.Error != nil {
-		t.Fatalf("firefox: publish: %+v", pub.Error)
-	}
-	st, err := s.Stream(pub.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sub, _ := r.join("chromium", s, crossbar.RoleSubscriber)
 	sub.Eval(`subscribeAll()`, nil)
 	sub.WaitVideos(subscriberVideos, 1, mediaWait)
@@ -146,4 +117,26 @@ func TestFirefoxPublishesVP9(t *testing.T) {
 	if len(layers) < 2 || layers[0].Width == 0 {
 		t.Errorf("layers %+v: want simulcast layers of known sizes", layers)
 	}
+}
+
+// foxPublishes opens a Firefox page that joins s and publishes its camera
+// at 1280x720, and returns the page and the stream.
+func foxPublishes(t *testing.T, ff *firefoxtest.Browser, r *jsRig, s *crossbar.Session) (*firefoxtest.Page, *crossbar.Stream) {
+	t.Helper()
+	fox := ff.Open(t, "firefox", r.url+"/")
+	var res jsResult
+	fox.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, "firefox")), &res)
+	if res.Error != nil {
+		t.Fatalf("firefox: connect: %+v", res.Error)
+	}
+	var pub jsResult
+	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
+	if pub.Error != nil {
+		t.Fatalf("firefox: publish: %+v", pub.Error)
+	}
+	st, err := s.Stream(pub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fox, st
 }

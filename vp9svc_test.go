@@ -77,12 +77,7 @@ func TestJSVP9SVCLayersPerSubscriber(t *testing.T) {
 		t.Fatalf("the publisher sends %+v, want VP9 in one L3T3_KEY encoding", sender)
 	}
 
-	small, smallID := r.join("small", s, crossbar.RoleSubscriber)
-	small.Eval(`subscribeAll({preferredResolution: {width: 320, height: 180}})`, nil)
-	big, bigID := r.join("big", s, crossbar.RoleSubscriber)
-	big.Eval(`subscribeAll()`, nil)
-	small.WaitVideos(subscriberVideos, 1, mediaWait)
-	big.WaitVideos(subscriberVideos, 1, mediaWait)
+	small, smallID, big, bigID := r.smallAndBig(s, crossbar.RoleSubscriber)
 	waitDecoded(t, small, layers[0].Width)
 	waitDecoded(t, big, 1280)
 	if l := subscriberOf(t, s, stream, smallID).VideoLayer(); l != 0 {
