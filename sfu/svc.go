@@ -12,8 +12,8 @@ import "sync/atomic"
 
 // spatialLayers measures the spatial layers of a VP9 track.
 type spatialLayers struct {
-	parser vp9Parser // ingest state, under the Track's ingestMu
-	count  atomic.Int32
+	parser vp9Parser    // ingest state, under the Track's ingestMu
+	count  atomic.Int32 // layers: of the last scalability structure, or more if seen
 	layers [maxLayers]spatialLayer
 }
 
@@ -27,7 +27,7 @@ type spatialLayer struct {
 
 // add counts a packet of size bytes received at now, of the spatial layer
 // its descriptor names, and takes the number of layers and their sizes
-// from its scalability structure, if any. It reports whether the packet's layer
+// from its scalability structure, if any. It reports whether a layer
 // resumes after a silence. The caller holds the Track's ingestMu.
 func (s *spatialLayers) add(d *vp9Descriptor, ss *vp9Structure, size int, now int64) (started bool) {
 	if ss.layers > 0 {
@@ -41,21 +41,24 @@ func (s *spatialLayers) add(d *vp9Descriptor, ss *vp9Structure, size int, now in
 				s.layers[i].width.Store(uint32(ss.widths[i]))
 				s.layers[i].height.Store(uint32(ss.heights[i]))
 			}
-			if i != int(d.sid) {
-				s.layers[i].lastPacket.Store(now)
-			}
+			started = s.layers[i].seen(now) || started
 		}
 	}
 	if !d.layered || int(d.sid) >= maxLayers {
-		return false
+		return started
 	}
 	if int32(d.sid) >= s.count.Load() {
 		s.count.Store(int32(d.sid) + 1)
 	}
 	l := &s.layers[d.sid]
-	last := l.lastPacket.Load()
 	l.meter.add(8*uint64(size), now)
-	l.lastPacket.Store(now)
+	return l.seen(now) || started
+}
+
+// seen notes that the layer is sent at now, and reports whether it was not
+// before (no packet within layerActiveWindow).
+func (l *spatialLayer) seen(now int64) (resumed bool) {
+	last := l.lastPacket.Swap(now)
 	return last == 0 || now-last >= int64(layerActiveWindow)
 }
 
