@@ -1,6 +1,7 @@
 package crossbar_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -56,17 +57,7 @@ func TestFirefoxResumesWithoutLosingOrRepeatingMessages(t *testing.T) {
 func TestFirefoxPublishesSimulcast(t *testing.T) {
 	ff := firefoxtest.New(t)
 	r := newJSRig(t)
-	s := r.session()
-	fox, _ := r.joinFirefox(ff, r.url+"/", "firefox", s)
-	var pub jsResult
-	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
-	if pub.Error != nil {
-		t.Fatalf("firefox: publish: %+v", pub.Error)
-	}
-	st, err := s.Stream(pub.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := foxPublishes(t, ff, r, r.session())
 	var layers []sfu.LayerInfo
 	if !poll(mediaWait, func() bool {
 		layers = st.Publisher().VideoLayers()
@@ -107,4 +98,55 @@ func (r *jsRig) joinFirefox(ff *firefoxtest.Browser, url, name string, s *crossb
 		r.t.Fatalf("firefox page %s: connect: %+v", name, res.Error)
 	}
 	return p, res.ID
+}
+
+// In a VP9 session Firefox, which cannot send spatial layers, publishes
+// VP9 in simulcast layers, which a Chromium page decodes.
+func TestFirefoxPublishesVP9(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	s, err := r.srv.CreateSession(context.Background(), crossbar.SessionOptions{VideoCodec: crossbar.VP9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fox, st := foxPublishes(t, ff, r, s)
+	var svc any
+	fox.Eval(`navigator.mediaCapabilities.encodingInfo({type: 'webrtc', video: {contentType: 'video/VP9', width: 1280, height: 720, bitrate: 1e6, framerate: 30, scalabilityMode: 'L3T3_KEY'}}).then((r) => JSON.stringify(r), (e) => 'error: ' + e)`, &svc)
+	sub, _ := r.join("chromium", s, crossbar.RoleSubscriber)
+	sub.Eval(`subscribeAll()`, nil)
+	sub.WaitVideos(subscriberVideos, 1, mediaWait)
+	var sender struct{ Encodings, Codec, Fmtp string }
+	fox.Eval(`(async () => {
+  const s = P.transceivers.find((x) => x.sender.track.kind === 'video').sender;
+  const out = {encodings: s.getParameters().encodings.map((e) => e.scalabilityMode || e.rid || '-').join()};
+  (await s.getStats()).forEach((r) => {
+    if (r.type === 'codec') Object.assign(out, {codec: r.mimeType, fmtp: r.sdpFmtpLine || ''});
+  });
+  return out;
+})()`, &sender)
+	layers := st.Publisher().VideoLayers()
+	t.Logf("Firefox: L3T3_KEY encodingInfo %v; encodings %s, codec %s %s; layers %+v", svc, sender.Encodings, sender.Codec, sender.Fmtp, layers)
+	if sender.Encodings != "q,h,f" || sender.Codec != "video/VP9" {
+		t.Errorf("Firefox sends %+v, want VP9 in simulcast layers q, h, f", sender)
+	}
+	if len(layers) < 2 || layers[0].Width == 0 {
+		t.Errorf("layers %+v: want simulcast layers of known sizes", layers)
+	}
+}
+
+// foxPublishes opens a Firefox page that joins s and publishes its camera
+// at 1280x720, and returns the page and the stream.
+func foxPublishes(t *testing.T, ff *firefoxtest.Browser, r *jsRig, s *crossbar.Session) (*firefoxtest.Page, *crossbar.Stream) {
+	t.Helper()
+	fox, _ := r.joinFirefox(ff, r.url+"/", "firefox", s)
+	var pub jsResult
+	fox.Eval(`publish({resolution: '1280x720'})`, &pub)
+	if pub.Error != nil {
+		t.Fatalf("firefox: publish: %+v", pub.Error)
+	}
+	st, err := s.Stream(pub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fox, st
 }

@@ -91,6 +91,20 @@ func waitLayersFor(t *testing.T, d time.Duration, pub *browsertest.Page, st *cro
 	return layers
 }
 
+// smallAndBig joins two pages to s that subscribe to every stream, one
+// preferring 320x180, the other the full size, and waits for their videos
+// to play.
+func (r *jsRig) smallAndBig(s *crossbar.Session, role crossbar.Role) (small *browsertest.Page, smallID string, big *browsertest.Page, bigID string) {
+	r.t.Helper()
+	small, smallID = r.join("small", s, role)
+	small.Eval(`subscribeAll({preferredResolution: {width: 320, height: 180}})`, nil)
+	big, bigID = r.join("big", s, role)
+	big.Eval(`subscribeAll()`, nil)
+	small.WaitVideos(subscriberVideos, 1, mediaWait)
+	big.WaitVideos(subscriberVideos, 1, mediaWait)
+	return small, smallID, big, bigID
+}
+
 // subscriberOf returns the server's subscriber of a stream for a connection.
 func subscriberOf(t *testing.T, s *crossbar.Session, stream, conn string) *crossbar.Subscriber {
 	t.Helper()
@@ -124,12 +138,7 @@ func TestJSSimulcastLayersPerSubscriber(t *testing.T) {
 	pub.Wait("layers h and f paused", encodings+` === 'true,false,false'`, mediaWait)
 	waitLayers(t, pub, st, "h and f stopped", func(l []sfu.LayerInfo) bool { return l[0].Active && !l[1].Active && !l[2].Active })
 
-	small, smallID := r.join("small", s, crossbar.RolePublisher)
-	small.Eval(`subscribeAll({preferredResolution: {width: 320, height: 180}})`, nil)
-	big, bigID := r.join("big", s, crossbar.RolePublisher)
-	big.Eval(`subscribeAll()`, nil)
-	small.WaitVideos(subscriberVideos, 1, mediaWait)
-	big.WaitVideos(subscriberVideos, 1, mediaWait)
+	small, smallID, big, bigID := r.smallAndBig(s, crossbar.RolePublisher)
 	// The big subscriber wants the top layer, which resumes; the middle one
 	// stays paused.
 	pub.Wait("layer f resumed", encodings+` === 'true,false,true'`, mediaWait)

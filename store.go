@@ -29,7 +29,7 @@ const (
 	VP8 VideoCodec = "VP8"
 	// H264 (constrained baseline), which phones decode in hardware.
 	H264 VideoCodec = "H264"
-	// VP9.
+	// VP9. Chromium sends it as spatial layers of one encoding (SVC).
 	VP9 VideoCodec = "VP9"
 	// AnyCodec lets each publisher choose: a subscriber that cannot decode
 	// a stream's codec gets OpenTok's 1502 for that subscription alone.

@@ -561,7 +561,10 @@
     // video with simulcast true: 1/4, 1/2 and full size (rids q, h, f) from
     // 960x540 up, 1/2 and full size from 480x270 up, as many as Chromium
     // sends for the size (it drops the top layers beyond that); none below.
-    encodings(track, routed) {
+    // Where the browser can send the mode (svcModes: Chromium in a VP9
+    // session), the layers are the spatial layers of one encoding instead
+    // (SVC: L3T3_KEY or L2T3_KEY).
+    encodings(track, routed, svcModes2 = []) {
       const p = this.properties;
       const fps = p.frameRate ? { maxFramerate: p.frameRate } : {};
       const wanted = routed && (p.simulcast === void 0 ? this.getVideoSource().type === "camera" : Boolean(p.simulcast));
@@ -569,6 +572,8 @@
       const pixels = (s.width || 640) * (s.height || 480);
       const count = pixels >= 960 * 540 ? 3 : pixels >= 480 * 270 ? 2 : 1;
       if (!wanted || count < 2) return [{ ...fps }];
+      const svc = `L${count}T3_KEY`;
+      if (svcModes2.includes(svc)) return [{ scalabilityMode: svc, ...fps }];
       const layers = [
         { rid: "q", scaleResolutionDownBy: 4 },
         { rid: "h", scaleResolutionDownBy: 2 },
@@ -755,6 +760,23 @@
     const ordered = [...codecs.filter((c) => c.mimeType.toLowerCase() === mime), ...codecs.filter((c) => c.mimeType.toLowerCase() !== mime)];
     for (const t of transceivers) if (t.sender.track && t.sender.track.kind === "video") t.setCodecPreferences(ordered);
   }
+  async function svcModes(codec) {
+    if (codec !== "VP9" || !navigator.mediaCapabilities) return [];
+    const modes = ["L2T3_KEY", "L3T3_KEY"];
+    const video = { contentType: "video/VP9", width: 1280, height: 720, bitrate: 1e6, framerate: 30 };
+    const supported = await Promise.all(
+      modes.map(
+        (scalabilityMode) => navigator.mediaCapabilities.encodingInfo(
+          /** @type {any} */
+          { type: "webrtc", video: { ...video, scalabilityMode } }
+        ).then(
+          (r) => r.supported,
+          () => false
+        )
+      )
+    );
+    return modes.filter((_, i) => supported[i]);
+  }
 
   // js/src/e2ee.js
   var E2EE_WORKER = `'use strict';
@@ -872,11 +894,11 @@ onrtctransform = ({ transformer: t }) => {
       this.pc.close();
     }
   };
-  function addTracks(pc, p, routed) {
+  function addTracks(pc, p, routed, svcModes2 = []) {
     const ms = p.mediaStream;
     return ms.getTracks().map((track) => {
       const init = { direction: "sendonly", streams: [ms] };
-      if (track.kind === "video") init.sendEncodings = p.encodings(track, routed);
+      if (track.kind === "video") init.sendEncodings = p.encodings(track, routed, svcModes2);
       return pc.addTransceiver(track, init);
     });
   }
@@ -1363,6 +1385,8 @@ onrtctransform = ({ transformer: t }) => {
     #e2ee = null;
     /** @type {string|undefined} the codec the server told publishers to send, if it chose */
     #videoCodec;
+    /** @type {Promise<string[]>} svcModes of the session's video codec */
+    #svcModes = Promise.resolve([]);
     constructor(apiKey, sessionId, options) {
       super();
       this.apiKey = apiKey;
@@ -1416,6 +1440,7 @@ onrtctransform = ({ transformer: t }) => {
       this.#iceServers = m.iceServers || [];
       this.#relayed = m.mediaMode === "relayed";
       this.#videoCodec = m.videoCodec;
+      this.#svcModes = svcModes(m.videoCodec);
       this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
       this.connection = new Connection(m.connection);
       const own = this.connection.connectionId;
@@ -1675,9 +1700,10 @@ onrtctransform = ({ transformer: t }) => {
         return (await this.#request({ type: "publish", stream: p.describe() })).streamId;
       }
       const link = this.#publisherLink();
+      const modes = await this.#svcModes;
       return link.serially(async () => {
         const pc = link.pc;
-        const transceivers = this.#addTracks(pc, p, true);
+        const transceivers = this.#addTracks(pc, p, true, modes);
         try {
           await pc.setLocalDescription(await pc.createOffer());
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -1697,8 +1723,8 @@ onrtctransform = ({ transformer: t }) => {
     }
     // addTracks is addTracks, the tracks sealed with the session's
     // encryption if it has one.
-    #addTracks(pc, p, routed) {
-      const transceivers = addTracks(pc, p, routed);
+    #addTracks(pc, p, routed, modes = []) {
+      const transceivers = addTracks(pc, p, routed, modes);
       if (this.#e2ee) this.#e2ee.seal(transceivers);
       if (routed) preferCodec(transceivers, this.#videoCodec);
       return transceivers;

@@ -15,7 +15,7 @@ import (
 // written on the forwarding goroutine or by the subscribers' writers.
 func TestForwardDoesNotAllocate(t *testing.T) {
 	for _, inline := range []bool{true, false} {
-		tr, _, stop := benchTrack(t, 10, inline)
+		tr, _, stop := benchTrack(t, vp8Codec, 10, inline)
 		p := benchPacket()
 		write := func() {
 			p.SequenceNumber++
@@ -31,6 +31,32 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 			t.Errorf("inline %v: %.2f allocations per forwarded packet, want 0", inline, allocs)
 		}
 		stop()
+	}
+}
+
+// TestSVCForwardDoesNotAllocate checks the hot path of a VP9 SVC stream,
+// to subscribers of different spatial layers.
+func TestSVCForwardDoesNotAllocate(t *testing.T) {
+	tr, downTracks, stop := benchTrack(t, vp9Codec, 10, true)
+	defer stop()
+	for i, d := range downTracks {
+		d.SetPreferredVideo(160<<(i%3), 120<<(i%3), 0)
+	}
+	p, next := svcBenchStream()
+	write := func() {
+		next()
+		if err := tr.WriteRTP(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 {
+		write() // warm up: first keyframe, parser buffers
+	}
+	if allocs := testing.AllocsPerRun(3600, write); allocs > 0.01 {
+		t.Errorf("%.2f allocations per forwarded packet, want 0", allocs)
+	}
+	if l := downTracks[1].CurrentLayer(); l != 1 {
+		t.Errorf("subscriber of 320x240 on layer %d, want 1", l)
 	}
 }
 

@@ -21,11 +21,11 @@ func (discard) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 }
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
 
-// benchTrack returns a local VP8 Track with n bound subscribers whose
-// writers run until stop is called. Inline subscribers are written on the
-// forwarding goroutine, as over UDP.
-func benchTrack(tb testing.TB, n int, inline bool) (tr *Track, downTracks []*DownTrack, stop func()) {
-	tr = NewLocalTrack("bench", vp8Codec)
+// benchTrack returns a local Track of the codec with n bound subscribers
+// whose writers run until stop is called. Inline subscribers are written on
+// the forwarding goroutine, as over UDP.
+func benchTrack(tb testing.TB, codec webrtc.RTPCodecCapability, n int, inline bool) (tr *Track, downTracks []*DownTrack, stop func()) {
+	tr = NewLocalTrack("bench", codec)
 	ready, direct := new(atomic.Bool), new(atomic.Bool)
 	ready.Store(true)
 	direct.Store(inline)
@@ -81,7 +81,7 @@ func BenchmarkForward(b *testing.B) {
 }
 
 func benchmarkForward(b *testing.B, n int, inline, drained bool) {
-	tr, downTracks, stop := benchTrack(b, n, inline)
+	tr, downTracks, stop := benchTrack(b, vp8Codec, n, inline)
 	defer stop()
 	p := benchPacket()
 	handled := func() (total, dropped uint64) {
@@ -148,6 +148,67 @@ func BenchmarkSRTPEncrypt(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// svcBenchStream returns the packets of a VP9 L3T3 stream of 1000-byte
+// packets, in pictures of three spatial layers of two packets each, with a
+// keyframe every 300 pictures: next rewrites p in place, without
+// allocating.
+func svcBenchStream() (p *rtp.Packet, next func()) {
+	var payloads [2][3][3][2][]byte // [key][tid][sid][packet]
+	for key := range 2 {
+		for tid := range 3 {
+			for sid := range 3 {
+				for k := range 2 {
+					f := vp9Frame{pic: 1, sid: uint8(sid), tid: uint8(tid), inter: key == 0, start: k == 0, end: k == 1, ss: key == 1 && sid == 0 && k == 0}
+					b := f.payload()
+					payloads[key][tid][sid][k] = append(b, make([]byte, 1000-len(b))...)
+				}
+			}
+		}
+	}
+	p = &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 98, SSRC: 9}}
+	i := 0
+	return p, func() {
+		pic, layer := i/6, i%6
+		key := 0
+		if pic%300 == 0 {
+			key = 1
+		}
+		p.SequenceNumber = uint16(i)
+		p.Timestamp = uint32(3000 * pic)
+		p.Marker = layer == 5
+		p.Payload = payloads[key][[4]int{0, 2, 1, 2}[pic%4]][layer/2][layer%2]
+		i++
+	}
+}
+
+// BenchmarkForwardSVC is BenchmarkForward (mode=inline) for a VP9 L3T3
+// stream, half the subscribers taking only its lowest spatial layer.
+func BenchmarkForwardSVC(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			tr, downTracks, stop := benchTrack(b, vp9Codec, n, true)
+			defer stop()
+			for i, d := range downTracks {
+				if i%2 == 1 {
+					d.SetPreferredVideo(160, 120, 0)
+				}
+			}
+			p, next := svcBenchStream()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.Payload)))
+			b.ResetTimer()
+			for range b.N {
+				next()
+				if err := tr.WriteRTP(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/pkt/sub")
 		})
 	}
 }

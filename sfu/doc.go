@@ -32,5 +32,6 @@
 // not mistake the host's load for a congested network (twcc.go). Towards
 // subscribers, each DownTrack reads congestion from its subscriber's
 // receiver reports, NACKs and REMB, and picks the simulcast and temporal
-// layer that fit (bwe.go).
+// layer that fit (bwe.go), or the spatial and temporal layers of a VP9 SVC
+// stream (svc.go).
 package sfu

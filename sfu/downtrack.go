@@ -306,6 +306,9 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 	if p.started || d.sel.due(p.now) {
 		d.selectLayer(p.now)
 	}
+	if p.svc {
+		return d.forwardSVC(p)
+	}
 	layer := int8(p.layer)
 	on := d.bound && !d.paused && !p.muted && d.ready.Load()
 	v, switched, from := d.sel.admit(layer, p.keyframe, on, d.bwe.shed, d.needsKeyframes())
@@ -346,8 +349,50 @@ func (d *DownTrack) forward(p *forwardPacket) (want uint8, ask bool) {
 		return 0, false
 	}
 	d.sel.last = layer
-	d.queuePacket(p)
+	d.queuePacket(p, 0, p.marker)
 	return 0, false
+}
+
+// forwardSVC is forward for a scalable VP9 track, whose one stream carries
+// every layer (see admitSVC): packets of layers above those forwarded are
+// left out of the output, which goes on without a gap in sequence numbers;
+// and the last packet of the highest spatial layer forwarded in a picture
+// gets the marker bit. The caller holds mu, which forwardSVC releases.
+func (d *DownTrack) forwardSVC(p *forwardPacket) (want uint8, ask bool) {
+	if p.padding || !p.vp9.layered {
+		d.rw.gap()
+		d.mu.Unlock()
+		return 0, false
+	}
+	on := d.bound && !d.paused && !p.muted && d.ready.Load()
+	v, top := d.sel.admitSVC(&p.vp9, p.ts, p.keyframe, on)
+	if v != verdictForward {
+		d.rw.gap()
+	}
+	switch v {
+	case verdictOff:
+		if d.paused {
+			d.wanted.Store(-1)
+		}
+		d.unlockAndFlush()
+		return 0, false
+	case verdictWait:
+		_, ask = d.sel.waitKeyframe(p.now, false)
+		d.mu.Unlock()
+		return 0, ask
+	}
+	// A higher spatial layer needs a keyframe.
+	if d.sel.current < d.sel.target {
+		_, ask = d.sel.waitKeyframe(p.now, false)
+	}
+	if v == verdictSkip {
+		d.mu.Unlock()
+		return 0, ask
+	}
+	d.bwe.shed = false // a lower layer takes effect at once
+	d.sel.last = int8(p.layer)
+	d.queuePacket(p, uint8(d.sel.current)+1, top)
+	return 0, ask
 }
 
 // switchFrom makes the output continue from layer from (-1: none) on layer,
@@ -366,15 +411,16 @@ func (d *DownTrack) switchFrom(from, layer int8, now int64) {
 }
 
 // queuePacket rewrites p and queues it, with the copies of a bandwidth
-// probe, then releases mu and wakes the writer at the end of a frame.
-func (d *DownTrack) queuePacket(p *forwardPacket) {
+// probe, then releases mu and wakes the writer at the end of a frame
+// (marker). top is the queueEntry's.
+func (d *DownTrack) queuePacket(p *forwardPacket, top uint8, marker bool) {
 	seq, ts, ok := d.rw.rewrite(p.seq, p.ts, p.now)
 	var picDelta uint16
 	var tl0Delta uint8
 	if ok && d.track.isVP8 {
 		picDelta, tl0Delta = d.vp8.forward(&p.vp8)
 	}
-	e := queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts, layer: p.layer, picDelta: picDelta, tl0Delta: tl0Delta}
+	e := queueEntry{ext: p.ext, seq: seq, tsDelta: p.ts - ts, layer: p.layer, picDelta: picDelta, tl0Delta: tl0Delta, top: top}
 	queued := ok && d.q.push(e)
 	if queued && d.probeRate > 0 {
 		d.probeCopies(e, p.size, p.now)
@@ -383,7 +429,7 @@ func (d *DownTrack) queuePacket(p *forwardPacket) {
 	// subscriber before its last packet anyway, and one wake of the writer
 	// per frame instead of per packet saves CPU and lets the socket send the
 	// frame in one go (batchConn).
-	wake := !d.video || p.marker || d.q.size >= min(frameWakeBatch, len(d.q.entries)/2)
+	wake := !d.video || marker || d.q.size >= min(frameWakeBatch, len(d.q.entries)/2)
 	d.mu.Unlock()
 	switch {
 	case queued && wake:
@@ -435,7 +481,7 @@ func (d *DownTrack) selectLayer(now int64) {
 		return
 	}
 	var buf [maxLayers]layerView
-	views := viewLayers(*d.track.layers.Load(), now, &buf)
+	views := d.track.views(now, &buf)
 	spatial := s.spatialCap(views)
 	lowest := lowestSent(views)
 	if lowest < 0 { // nothing sent: keep the target until a layer comes
@@ -502,9 +548,11 @@ func (d *DownTrack) probeWith(now int64, views []layerView, best, probe int8) in
 }
 
 // SetPreferredLayers caps the layers forwarded to this subscriber: spatial
-// is the highest simulcast layer (0 the lowest), temporal the highest
-// temporal layer of codecs that have them (VP8); -1 means no cap. The
-// switch happens at the next keyframe of the new layer, which is requested.
+// is the highest simulcast layer, or spatial layer of a VP9 SVC track (0
+// the lowest), temporal the highest temporal layer of codecs that have
+// them (VP8, VP9); -1 means no cap. The switch happens at the next keyframe
+// of the new layer, which is requested; down a spatial layer of SVC, at the
+// next picture.
 func (d *DownTrack) SetPreferredLayers(spatial, temporal int) {
 	d.mu.Lock()
 	d.sel.maxSpatial, d.sel.maxTemporal = int8(max(spatial, -1)), int8(max(temporal, -1))
@@ -513,7 +561,7 @@ func (d *DownTrack) SetPreferredLayers(spatial, temporal int) {
 }
 
 // SetPreferredVideo asks for the smallest layer at least width x height
-// (0 x 0: the largest) and, with codecs that have temporal layers (VP8),
+// (0 x 0: the largest) and, with codecs that have temporal layers (VP8, VP9),
 // the fewest temporal layers that give at least fps frames per second (0:
 // all of them). Sizes come from the layers' keyframes; the highest layer is
 // used when none is large enough or sizes are unknown.
@@ -689,7 +737,7 @@ func (d *DownTrack) writeNext() bool {
 	d.hdr = rtp.Header{
 		Version:        2,
 		Padding:        meta.padding,
-		Marker:         meta.marker,
+		Marker:         meta.marker || (e.top != 0 && meta.frameEnd == e.top),
 		PayloadType:    pt,
 		SequenceNumber: e.seq,
 		Timestamp:      meta.ts - e.tsDelta,

@@ -28,6 +28,7 @@ func (c fakeContext) CodecParameters() []webrtc.RTPCodecParameters {
 	return []webrtc.RTPCodecParameters{
 		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111},
 		{RTPCodecCapability: vp8Codec, PayloadType: 96},
+		{RTPCodecCapability: vp9Codec, PayloadType: 98},
 	}
 }
 func (c fakeContext) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }

@@ -154,6 +154,8 @@ type layerSelector struct {
 	capTemporal int8    // temporal layer cap from maxTemporal and prefFPS
 	temporal    int8    // temporal layer filter in force (changes at frame starts)
 
+	picTS uint32 // VP9 SVC: timestamp of the latest picture (see admitSVC)
+
 	selectedAt int64 // when (ns) the layer was last selected
 	reselect   bool  // select again at the next packet
 }
@@ -214,6 +216,9 @@ const (
 	// verdictWait: a packet of another layer, or of the target before its
 	// keyframe: not forwarded.
 	verdictWait
+	// verdictSkip: a packet of a VP9 SVC layer above those forwarded: not
+	// forwarded, and the output goes on without it.
+	verdictSkip
 	// verdictForward: forward it, unless it is padding or above the
 	// temporal layers forwarded (skip).
 	verdictForward
@@ -263,17 +268,27 @@ func (s *layerSelector) waitKeyframe(now int64, shedding bool) (want uint8, ask 
 }
 
 // skip reports whether a VP8 packet is above the temporal layers forwarded.
-// The filter changes only where the decoder can follow: lower at any frame
-// start, higher at a frame of layer 0 or a layer sync frame.
+// The filter changes at frame starts (see temporalAt).
 func (s *layerSelector) skip(v *vp8Descriptor, keyframe bool) bool {
 	if !v.hasTID {
 		return false
 	}
-	if s.temporal != s.capTemporal && v.start {
-		up := s.capTemporal < 0 || (s.temporal >= 0 && s.capTemporal > s.temporal)
-		if !up || v.tid == 0 || v.sync || keyframe {
-			s.temporal = s.capTemporal
-		}
+	if v.start {
+		s.temporalAt(v.tid, v.sync || keyframe)
 	}
 	return s.temporal >= 0 && int8(v.tid) > s.temporal
+}
+
+// temporalAt brings the temporal filter to the cap, at the start of a
+// frame of temporal layer tid, where the decoder can follow: lower at any
+// frame, higher at a frame of layer 0 or a sync frame (after which the
+// higher layers reference nothing earlier).
+func (s *layerSelector) temporalAt(tid uint8, sync bool) {
+	if s.temporal == s.capTemporal {
+		return
+	}
+	up := s.capTemporal < 0 || (s.temporal >= 0 && s.capTemporal > s.temporal)
+	if !up || tid == 0 || sync {
+		s.temporal = s.capTemporal
+	}
 }

@@ -15,6 +15,7 @@ type packetMeta struct {
 	padding     bool
 	hasLevel    bool  // the packet carried an audio level (RFC 6464)
 	level       uint8 // its V bit and level byte
+	frameEnd    uint8 // VP9: the spatial layer, +1, whose frame the packet ends; 0: none
 }
 
 // cacheSlot describes one stored packet.

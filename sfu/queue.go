@@ -10,6 +10,10 @@ type queueEntry struct {
 	layer    uint8  // which layer of the Track
 	tl0Delta uint8  // VP8: output TL0PICIDX = source TL0PICIDX - tl0Delta
 	probe    bool   // a copy sent again to probe the bandwidth, not counted as sent
+	// top is, for a scalable VP9 track, the highest spatial layer
+	// forwarded, +1: the packet that ends its frame (packetMeta.frameEnd)
+	// gets the marker bit. 0: the source's marker bit stays.
+	top uint8
 }
 
 // queue is a fixed-size FIFO of queueEntry. It is not synchronized.

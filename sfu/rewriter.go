@@ -28,6 +28,24 @@ type rewriter struct {
 	lastSeq  uint16 // highest output sequence number
 	lastTS   uint32 // output timestamp of lastSeq
 	lastTime int64  // wall clock (ns) when lastSeq was produced
+
+	// The segments before the current one, of the same source, for
+	// sourceRecent: a ring, newest at past[(pastAt-1)%len], pastLen valid.
+	past            [pastSegments]segment
+	pastAt, pastLen int
+}
+
+// pastSegments is how many earlier segments a rewriter remembers: with
+// the upper layers of a VP9 SVC stream left out, two a picture, about 8
+// pictures, a quarter of a second at 30 frames a second.
+const pastSegments = 16
+
+// segment is the mapping of an earlier segment: output sequence numbers
+// first to last, out = in - seqDelta.
+type segment struct {
+	first, last uint16
+	seqDelta    uint16
+	tsDelta     uint32
 }
 
 // newRewriter returns a rewriter whose first output packet carries firstSeq
@@ -90,6 +108,14 @@ func (r *rewriter) startSegment(seq uint16, ts uint32, now int64) {
 			outTS = r.lastTS + r.ticksSince(now)
 		}
 	}
+	switch {
+	case r.newSource:
+		r.pastLen = 0
+	case r.started:
+		r.past[r.pastAt] = segment{first: r.lastIn - r.segLen - r.seqDelta, last: r.lastSeq, seqDelta: r.seqDelta, tsDelta: r.tsDelta}
+		r.pastAt = (r.pastAt + 1) % pastSegments
+		r.pastLen = min(r.pastLen+1, pastSegments)
+	}
 	r.seqDelta, r.tsDelta = seq-outSeq, ts-outTS
 	r.segLen, r.lastIn = 0, seq
 	r.lastSeq, r.lastTS, r.lastTime = outSeq, outTS, now
@@ -123,4 +149,21 @@ func (r *rewriter) source(outSeq uint16) (seq uint16, tsDelta uint32, ok bool) {
 		return 0, 0, false
 	}
 	return seq, r.tsDelta, true
+}
+
+// sourceRecent is source for the current segment and the ones before it of
+// the same source (up to pastSegments): a packet whose deltas are the same
+// ever since it was sent (no VP8 picture IDs rewritten), as with a VP9 SVC
+// stream whose upper layers are left out.
+func (r *rewriter) sourceRecent(outSeq uint16) (seq uint16, tsDelta uint32, ok bool) {
+	if seq, tsDelta, ok = r.source(outSeq); ok {
+		return seq, tsDelta, true
+	}
+	for i := 1; i <= r.pastLen; i++ {
+		s := r.past[(r.pastAt-i+pastSegments)%pastSegments]
+		if int16(outSeq-s.first) >= 0 && int16(s.last-outSeq) >= 0 {
+			return outSeq + s.seqDelta, s.tsDelta, true
+		}
+	}
+	return 0, 0, false
 }

@@ -167,3 +167,46 @@ func TestRewriterLongSegment(t *testing.T) {
 		t.Fatalf("source of an old packet: %d %v", src, ok)
 	}
 }
+
+func TestRewriterSourceRecent(t *testing.T) {
+	r := newRewriter(90000, 65530, 0)
+	// Segments of two packets with one dropped between them: 100 101 (102)
+	// 103 104 (105) ...
+	out := map[uint16]uint16{} // output -> source
+	for in := uint16(100); in < 100+3*(pastSegments+2); in++ {
+		if in%3 == 0 {
+			r.gap()
+			continue
+		}
+		seq, _, ok := r.rewrite(in, uint32(in)*3000, 0)
+		if !ok {
+			t.Fatalf("in %d dropped", in)
+		}
+		out[seq] = in
+	}
+	mapped := 0
+	for o, in := range out {
+		if _, _, ok := r.source(o); ok && in < 100+3*(pastSegments+1) {
+			t.Fatalf("source(%d): an earlier segment mapped", o)
+		}
+		src, tsDelta, ok := r.sourceRecent(o)
+		if !ok {
+			continue
+		}
+		if src != in || tsDelta != r.tsDelta {
+			t.Fatalf("sourceRecent(%d) = %d, %d; want %d, %d", o, src, tsDelta, in, r.tsDelta)
+		}
+		mapped++
+	}
+	if mapped != 2*(pastSegments+1) {
+		t.Fatalf("%d packets mapped, want the current segment's and %d before", mapped, pastSegments)
+	}
+	// Another source's segments are not.
+	r.switchSource()
+	r.rewrite(5000, 0, int64(time.Second))
+	for o := range out {
+		if _, _, ok := r.sourceRecent(o); ok {
+			t.Fatalf("sourceRecent(%d) maps a packet of the source before", o)
+		}
+	}
+}

@@ -40,6 +40,9 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet, now time.Time) {
 				layer = max(d.sel.target, 0)
 			}
 			d.mu.Unlock()
+			if d.track.scalable() {
+				layer = 0 // the spatial layers are one stream
+			}
 			d.track.requestLayerKeyframes(1 << layer)
 		case *rtcp.TransportLayerNack:
 			d.answerNACK(p, now)
@@ -67,11 +70,15 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 	}
 	at := now.UnixNano()
 	var received, answered, skipped uint64
+	scalable := d.track.scalable()
 	d.mu.Lock()
 	for _, pair := range p.Nacks {
 		pair.Range(func(seq uint16) bool {
 			received++
 			src, tsDelta, ok := d.rw.source(seq)
+			if scalable {
+				src, tsDelta, ok = d.rw.sourceRecent(seq)
+			}
 			if !ok || d.sel.last < 0 {
 				return true
 			}
@@ -88,6 +95,9 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 				return true
 			}
 			e := queueEntry{ext: ext, seq: seq, tsDelta: tsDelta, layer: uint8(d.sel.last), picDelta: d.vp8.picDelta, tl0Delta: d.vp8.tl0Delta}
+			if scalable {
+				e.top = uint8(d.sel.current) + 1
+			}
 			if d.q.push(e) {
 				d.nacks.record(seq, at)
 				answered++

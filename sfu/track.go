@@ -51,6 +51,7 @@ type Track struct {
 	remote            bool
 	isKeyframe        func([]byte) bool // nil for codecs without keyframes
 	isVP8             bool
+	svc               *spatialLayers // the spatial layers of a VP9 track; nil for other codecs
 	cache             *packetCache
 
 	group    *Track                   // the Track subscribers see: itself, or the simulcast group
@@ -62,8 +63,8 @@ type Track struct {
 	lastPacket atomic.Int64  // when (ns) the last packet arrived
 	frameRate  rateMeter     // thousandths of a frame per second
 	lastTS     uint32        // timestamp of the last packet, under ingestMu
-	maxTID     atomic.Uint32 // highest VP8 temporal layer seen
-	width      atomic.Uint32 // frame size of the last VP8 keyframe, 0 if unknown
+	maxTID     atomic.Uint32 // highest VP8 or VP9 temporal layer seen
+	width      atomic.Uint32 // frame size of the last VP8 keyframe or VP9 scalability structure, 0 if unknown
 	height     atomic.Uint32
 	level      audioLevel // audio level from the RFC 6464 header extension
 	levelExtID uint8      // negotiated id of the audio level extension, 0 if none
@@ -111,6 +112,9 @@ func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.
 		isKeyframe: keyframeDetector(codec.MimeType),
 		isVP8:      strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
 		cache:      newPacketCache(size),
+	}
+	if strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP9) {
+		t.svc = new(spatialLayers)
 	}
 	t.group = t
 	t.layers.Store(&[]*Track{t})
@@ -262,7 +266,7 @@ func (t *Track) layer(i uint8) *Track {
 // LayerInfo describes one layer of a Track.
 type LayerInfo struct {
 	RID            string  // simulcast RID; empty for a single-layer track
-	Width, Height  int     // from the last VP8 keyframe; 0 if unknown
+	Width, Height  int     // from the last VP8 keyframe or VP9 scalability structure; 0 if unknown
 	Bitrate        uint64  // bits per second received
 	FrameRate      float64 // frames per second received
 	TemporalLayers int     // VP8 temporal layers seen; 1 without any
@@ -271,9 +275,13 @@ type LayerInfo struct {
 
 // Layers describes the Track's layers, lowest first: one for an ordinary
 // track, one per simulcast layer (nil-free: layers that have not arrived
-// are left out).
+// are left out), one per spatial layer of a scalable VP9 track (SVC; the
+// bitrate is the layer's own, the frame rate the whole stream's).
 func (t *Track) Layers() []LayerInfo {
 	now := time.Now().UnixNano()
+	if t.scalable() {
+		return t.svc.info(now, int(t.maxTID.Load())+1, t.frameRate.frameRate(now))
+	}
 	var out []LayerInfo
 	for _, l := range *t.layers.Load() {
 		if l == nil {
@@ -290,6 +298,21 @@ func (t *Track) Layers() []LayerInfo {
 		})
 	}
 	return out
+}
+
+// scalable reports whether the Track is a scalable VP9 stream (SVC): one
+// encoding, of more than one spatial layer.
+func (t *Track) scalable() bool {
+	return t.svc.scalable() && len(*t.layers.Load()) == 1
+}
+
+// views snapshots into buf the layers a subscriber chooses from: the
+// spatial layers of a scalable track, else the group's layers.
+func (t *Track) views(now int64, buf *[maxLayers]layerView) []layerView {
+	if t.scalable() {
+		return t.svc.view(now, int8(t.maxTID.Load()), t.frameRate.frameRate(now), buf)
+	}
+	return viewLayers(*t.layers.Load(), now, buf)
 }
 
 // layerActiveWindow is how long after its last packet a layer counts as
@@ -412,6 +435,8 @@ type forwardPacket struct {
 	muted    bool
 	now      int64
 	vp8      vp8Descriptor // parsed for VP8 tracks
+	vp9      vp9Descriptor // parsed for VP9 tracks
+	svc      bool          // of a scalable VP9 track: see forwardSVC
 	// lastKeyframe is the layer's latest keyframe, from which a new
 	// subscriber may start (DownTrack.startFromCache).
 	lastKeyframe keyframeMark
@@ -454,6 +479,13 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 	}
 	ext := t.extend(t.hdr.SequenceNumber)
 	meta := packetMeta{ts: t.hdr.Timestamp, payloadType: t.hdr.PayloadType, marker: t.hdr.Marker, padding: t.hdr.Padding}
+	var vp9 vp9Descriptor
+	var ss vp9Structure
+	if t.svc != nil && len(media) > 0 {
+		if vp9, ss, _ = t.svc.parser.parse(media); vp9.layered && vp9.end {
+			meta.frameEnd = vp9.sid + 1
+		}
+	}
 	if t.levelExtID != 0 {
 		if v := t.hdr.GetExtension(t.levelExtID); len(v) > 0 {
 			meta.level, meta.hasLevel = v[0], true
@@ -494,6 +526,20 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		t.noteKeyframe(ext, p.ts, now)
 	}
 	p.lastKeyframe = t.keyframe
+	if t.svc != nil && !padOnly {
+		p.vp9 = vp9
+		if t.svc.add(&vp9, &ss, len(raw), now) && t.scalable() {
+			p.started = true
+		}
+		if uint32(vp9.tid) > t.maxTID.Load() {
+			t.maxTID.Store(uint32(vp9.tid))
+		}
+		if n := len(ss.widths); n > 0 { // the size of a simulcast layer
+			t.width.Store(uint32(ss.widths[n-1]))
+			t.height.Store(uint32(ss.heights[n-1]))
+		}
+		p.svc = t.scalable()
+	}
 	if !padOnly && (p.ts != t.lastTS || t.packetsIn.Load() == 1) {
 		t.lastTS = p.ts
 		t.frameRate.add(1000, now)

@@ -33,3 +33,26 @@ export function preferCodec(transceivers, codec) {
   const ordered = [...codecs.filter((c) => c.mimeType.toLowerCase() === mime), ...codecs.filter((c) => c.mimeType.toLowerCase() !== mime)];
   for (const t of transceivers) if (t.sender.track && t.sender.track.kind === 'video') t.setCodecPreferences(ordered);
 }
+
+/**
+ * svcModes resolves with the scalability modes of spatial layers the
+ * browser can send in the session's video codec (codec), among those the
+ * server forwards: L2T3_KEY and L3T3_KEY of VP9. Chromium can (though
+ * RTCRtpSender.getCapabilities does not list them); Firefox cannot.
+ * @param {string|undefined} codec
+ * @returns {Promise<string[]>}
+ */
+export async function svcModes(codec) {
+  if (codec !== 'VP9' || !navigator.mediaCapabilities) return [];
+  const modes = ['L2T3_KEY', 'L3T3_KEY'];
+  const video = { contentType: 'video/VP9', width: 1280, height: 720, bitrate: 1e6, framerate: 30 };
+  const supported = await Promise.all(
+    modes.map((scalabilityMode) =>
+      navigator.mediaCapabilities.encodingInfo(/** @type {any} */ ({ type: 'webrtc', video: { ...video, scalabilityMode } })).then(
+        (r) => r.supported,
+        () => false,
+      ),
+    ),
+  );
+  return modes.filter((_, i) => supported[i]);
+}

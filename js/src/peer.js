@@ -47,12 +47,13 @@ export class PeerLink {
 
 // addTracks adds a send-only transceiver to pc for each track of a
 // publisher, and returns them. Video sent to the server (routed) may go
-// in simulcast layers; peer to peer it goes in one.
-export function addTracks(pc, p, routed) {
+// in layers, simulcast or spatial (svcModes: see Publisher.encodings);
+// peer to peer it goes in one.
+export function addTracks(pc, p, routed, svcModes = []) {
   const ms = p.mediaStream;
   return ms.getTracks().map((track) => {
     const init = { direction: 'sendonly', streams: [ms] };
-    if (track.kind === 'video') init.sendEncodings = p.encodings(track, routed);
+    if (track.kind === 'video') init.sendEncodings = p.encodings(track, routed, svcModes);
     return pc.addTransceiver(track, init);
   });
 }

@@ -98,7 +98,10 @@ export class Publisher extends EventEmitter {
   // video with simulcast true: 1/4, 1/2 and full size (rids q, h, f) from
   // 960x540 up, 1/2 and full size from 480x270 up, as many as Chromium
   // sends for the size (it drops the top layers beyond that); none below.
-  encodings(track, routed) {
+  // Where the browser can send the mode (svcModes: Chromium in a VP9
+  // session), the layers are the spatial layers of one encoding instead
+  // (SVC: L3T3_KEY or L2T3_KEY).
+  encodings(track, routed, svcModes = []) {
     const p = this.properties;
     const fps = p.frameRate ? { maxFramerate: p.frameRate } : {};
     const wanted = routed && (p.simulcast === undefined ? this.getVideoSource().type === 'camera' : Boolean(p.simulcast));
@@ -106,6 +109,8 @@ export class Publisher extends EventEmitter {
     const pixels = (s.width || 640) * (s.height || 480);
     const count = pixels >= 960 * 540 ? 3 : pixels >= 480 * 270 ? 2 : 1;
     if (!wanted || count < 2) return [{ ...fps }];
+    const svc = `L${count}T3_KEY`;
+    if (svcModes.includes(svc)) return [{ scalabilityMode: svc, ...fps }];
     const layers = [
       { rid: 'q', scaleResolutionDownBy: 4 },
       { rid: 'h', scaleResolutionDownBy: 2 },

@@ -2,7 +2,7 @@
 // The Session: a connection to one Crossbar session, its model, and the
 // media it publishes and subscribes to.
 
-import { decodableCodecs, preferCodec } from './codecs.js';
+import { decodableCodecs, preferCodec, svcModes } from './codecs.js';
 import { Collection } from './collection.js';
 import { checkSecret, Encryption } from './e2ee.js';
 import { OTError, fromServer, invalidParameter, notConnected, withCallback } from './errors.js';
@@ -46,6 +46,8 @@ export class Session extends EventEmitter {
   #e2ee = null;
   /** @type {string|undefined} the codec the server told publishers to send, if it chose */
   #videoCodec;
+  /** @type {Promise<string[]>} svcModes of the session's video codec */
+  #svcModes = Promise.resolve([]);
 
   constructor(apiKey, sessionId, options) {
     super();
@@ -104,6 +106,7 @@ export class Session extends EventEmitter {
     this.#iceServers = m.iceServers || [];
     this.#relayed = m.mediaMode === 'relayed';
     this.#videoCodec = m.videoCodec;
+    this.#svcModes = svcModes(m.videoCodec);
     this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
     this.connection = new Connection(m.connection);
     const own = this.connection.connectionId;
@@ -384,9 +387,10 @@ export class Session extends EventEmitter {
       return (await this.#request({ type: 'publish', stream: p.describe() })).streamId;
     }
     const link = this.#publisherLink();
+    const modes = await this.#svcModes;
     return link.serially(async () => {
       const pc = link.pc;
-      const transceivers = this.#addTracks(pc, p, true);
+      const transceivers = this.#addTracks(pc, p, true, modes);
       try {
         await pc.setLocalDescription(await pc.createOffer());
         const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
@@ -406,8 +410,8 @@ export class Session extends EventEmitter {
 
   // addTracks is addTracks, the tracks sealed with the session's
   // encryption if it has one.
-  #addTracks(pc, p, routed) {
-    const transceivers = addTracks(pc, p, routed);
+  #addTracks(pc, p, routed, modes = []) {
+    const transceivers = addTracks(pc, p, routed, modes);
     if (this.#e2ee) this.#e2ee.seal(transceivers);
     if (routed) preferCodec(transceivers, this.#videoCodec);
     return transceivers;
