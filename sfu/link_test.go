@@ -2,7 +2,10 @@ package sfu
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -236,5 +240,253 @@ func TestLinkKeyframeAndNACK(t *testing.T) {
 		st.NACKsSent, answered, st.PacketsIn, st.PacketsLost)
 	if answered == 0 || st.PacketsLost != 0 {
 		t.Errorf("%d NACKs answered, %d packets lost on the link", answered, st.PacketsLost)
+	}
+}
+
+// feedSimulcast sends a VP8 frame of two packets on every layer of a
+// local simulcast group every 20 ms, a keyframe on a layer when asked for
+// one, until stop. Its layer demand is updated as a remote Track's.
+func feedSimulcast(t *testing.T, n int, stop <-chan struct{}, wg *sync.WaitGroup) *Track {
+	layers := make([]*Track, n)
+	asked := make([]atomic.Bool, n)
+	for i := range layers {
+		layers[i] = NewLocalTrack("sim", vp8Codec)
+		layers[i].rid = string(rune('q' + i))
+		layers[i].OnKeyframeRequest(func() { asked[i].Store(true) })
+		if i == 0 {
+			layers[0].makeGroup(n, 0)
+		} else if !layers[0].addLayer(layers[i], i) {
+			t.Fatal("addLayer refused")
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ticker := time.NewTicker(20 * time.Millisecond)
+		defer ticker.Stop()
+		seq := make([]uint16, n)
+		for f := uint32(0); ; f++ {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+			}
+			for i, l := range layers {
+				key := f == 0 || asked[i].Swap(false)
+				for k := range 2 {
+					p := vp8Full(seq[i], f*1800, uint16(f)&0x7fff, uint8(f), 0, k == 0, key, k == 1, i)
+					if err := l.WriteRTP(p); err != nil {
+						return
+					}
+					seq[i]++
+				}
+			}
+			layers[0].updateDemand(time.Now().UnixNano()) // as a remote Track's reader does
+		}
+	}()
+	return layers[0]
+}
+
+// Only the layers b's subscribers want cross the link; a layer nobody
+// wants on either engine is paused at the publisher, and a subscriber on
+// b that asks for a higher layer gets it.
+func TestLinkSimulcast(t *testing.T) {
+	a, b := newTestEngine(t), newTestEngine(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	group := feedSimulcast(t, 3, stop, &wg)
+	defer group.Close()
+	var demand atomic.Value // of a's group: the latest OnLayerDemand
+	group.OnLayerDemand(func(rids []string, active []bool) { demand.Store(fmt.Sprint(rids, active)) })
+
+	link := newTestLink(t, a, b)
+	link.export(group)
+	sub := newTestClient(t, b, "sub", clientOptions{})
+	imported := link.importTrack(group.ID())
+	d := sub.subscribe(imported, "s", "v")
+	d.SetPreferredLayers(0, -1)
+	waitReceiving(t, sub, []string{"s/v"}, 20)
+	if n := len(*imported.layers.Load()); n != 3 {
+		t.Fatalf("imported %d layers, want 3", n)
+	}
+
+	waitFor(t, 15*time.Second, "a's publisher asked to pause layers 1 and 2", func() bool {
+		return demand.Load() == "[q r s] [true false false]"
+	})
+	downs := link.exported(group.ID())
+	if len(downs) != 3 || downs[0].Paused() || !downs[1].Paused() || !downs[2].Paused() {
+		t.Fatalf("link streams paused: %v %v %v, want layers 1 and 2 only", downs[0].Paused(), downs[1].Paused(), downs[2].Paused())
+	}
+	sent := downs[2].Stats().PacketsOut
+	waitFor(t, 5*time.Second, "layer 2 idle on b", func() bool { return !imported.layer(2).active(time.Now().UnixNano()) })
+	if now := downs[2].Stats().PacketsOut; now != sent {
+		t.Errorf("%d packets of paused layer 2 crossed the link", now-sent)
+	}
+	in := imported.layer(2).Stats().PacketsIn
+
+	d.SetPreferredLayers(2, -1)
+	waitFor(t, 10*time.Second, "b's subscriber on layer 2", func() bool { return d.CurrentLayer() == 2 })
+	waitFor(t, 5*time.Second, "a's publisher asked for layer 2", func() bool {
+		return demand.Load() == "[q r s] [true false true]"
+	})
+	if !downs[1].Paused() || downs[2].Paused() {
+		t.Errorf("link streams paused: layer 1 %v, layer 2 %v; want layer 1 only", downs[1].Paused(), downs[2].Paused())
+	}
+	t.Logf("layer 2 over the link: %d packets before b paused it, %d once b wanted it again; b received %d, then %d",
+		sent, downs[2].Stats().PacketsOut, in, imported.layer(2).Stats().PacketsIn)
+}
+
+// subscriptions returns how many DownTracks a Peer has.
+func subscriptions(p *Peer) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.downTracks)
+}
+
+// When a's Track ends, b's imported Track closes and its subscriptions
+// end; closing the link ends the others.
+func TestLinkClose(t *testing.T) {
+	a, b := newTestEngine(t), newTestEngine(t)
+	pub, link, _, video, inAudio, inVideo, subs := linkedSubscribers(t, a, b, 2)
+	videoClosed, audioClosed := make(chan struct{}), make(chan struct{})
+	inVideo.OnClose(func() { close(videoClosed) })
+	inAudio.OnClose(func() { close(audioClosed) })
+
+	if err := pub.unpublish(webrtc.RTPCodecTypeVideo); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-videoClosed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's imported video did not close when a's ended")
+	}
+	for _, sub := range subs {
+		waitFor(t, 5*time.Second, sub.name+"'s video subscription to end", func() bool { return subscriptions(sub.peer) == 1 })
+	}
+	waitFor(t, 5*time.Second, "a to forget the export", func() bool { return link.exported(video.ID()) == nil })
+
+	link.close()
+	select {
+	case <-audioClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("b's imported audio did not close with the link")
+	}
+	for _, sub := range subs {
+		waitFor(t, 5*time.Second, sub.name+"'s audio subscription to end", func() bool { return subscriptions(sub.peer) == 0 })
+	}
+	if _, err := link.in.Import(context.Background(), "x"); !errors.Is(err, ErrLinkClosed) {
+		t.Errorf("Import on a closed link: %v, want ErrLinkClosed", err)
+	}
+	if err := link.out.Request(LinkRequest{TrackID: "x", Layers: 1}); !errors.Is(err, ErrLinkClosed) {
+		t.Errorf("Request on a closed link: %v, want ErrLinkClosed", err)
+	}
+}
+
+// Requests and streams the link does not know are refused with an error.
+func TestLinkBadInput(t *testing.T) {
+	a, b := newTestEngine(t), newTestEngine(t)
+	if _, err := a.NewLinkOut(LinkOutConfig{}); err == nil {
+		t.Error("NewLinkOut without callbacks succeeded")
+	}
+	if _, err := b.NewLinkIn(LinkInConfig{}); err == nil {
+		t.Error("NewLinkIn without OnRequest succeeded")
+	}
+	link := newTestLink(t, a, b)
+	if err := link.out.Request(LinkRequest{Layers: 1}); !errors.Is(err, ErrBadLinkRequest) {
+		t.Errorf("request without a track id: %v", err)
+	}
+	if err := link.out.Request(LinkRequest{TrackID: "nope", Layers: 1}); !errors.Is(err, ErrUnknownTrack) {
+		t.Errorf("request for an unknown track: %v", err)
+	}
+	if err := link.out.Request(LinkRequest{TrackID: "nope"}); err != nil {
+		t.Errorf("release of a track not exported: %v", err)
+	}
+	if err := link.out.SetAnswer("v=0"); !errors.Is(err, ErrNoOffer) {
+		t.Errorf("answer without an offer: %v", err)
+	}
+	if _, err := link.in.Answer("not an sdp"); err == nil {
+		t.Error("a malformed offer was accepted")
+	}
+	if _, err := link.in.Import(context.Background(), ""); !errors.Is(err, ErrBadLinkRequest) {
+		t.Errorf("import without a track id: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := link.in.Import(ctx, "nope"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("import of an unknown track: %v", err)
+	}
+	if err := link.in.Release("nope"); !errors.Is(err, ErrUnknownTrack) {
+		t.Errorf("release of a track not imported: %v", err)
+	}
+	for _, msid := range [][2]string{
+		{"", ""}, {"eA", "0.1."}, {"eA.", "0.1"}, {".", "0.1."}, {"eA.", "1.1."}, {"eA.", "0.9."},
+		{"eA.", "-1.2."}, {"e!.", "0.1."}, {"eA.", "0.1.!"}, {"eA.", "x.1."},
+	} {
+		if s, err := parseLinkStream(msid[0], msid[1]); err == nil {
+			t.Errorf("msid %q parsed as %+v", msid, s)
+		}
+	}
+	want := linkStream{trackID: "{a.b c}", streamID: "", rid: "h", layer: 1, layers: 3}
+	if s, err := parseLinkStream(want.msid()); err != nil || s != want {
+		t.Errorf("msid round trip: %+v, %v; want %+v", s, err, want)
+	}
+}
+
+// RTP and RTCP a stranger sends to either engine's port, with the link's
+// own SSRCs, are not heard: nothing of it reaches b's subscribers.
+func TestLinkStranger(t *testing.T) {
+	a, b := newTestEngine(t), newTestEngine(t)
+	_, link, _, video, _, inVideo, subs := linkedSubscribers(t, a, b, 1)
+	link.mu.Lock()
+	ssrcs := ssrcsOf(link.offer)
+	link.mu.Unlock()
+	gate := link.in.peer.pubGate
+	gate.mu.Lock()
+	declared := len(gate.declared)
+	gate.mu.Unlock()
+	if len(ssrcs) == 0 || declared != len(ssrcs) {
+		t.Fatalf("the link's gate declares %d SSRCs, the offer %d", declared, len(ssrcs))
+	}
+
+	stranger, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stranger.Close() }()
+	const forged = 0xdeadbeef
+	r := subs[0].track("s/v")
+	_, before := r.counts()
+	for seq := range uint16(200) {
+		for ssrc := range ssrcs {
+			payload := make([]byte, 100)
+			payload[0] = 0x10
+			binary.BigEndian.PutUint32(payload[4:8], forged)
+			p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, SSRC: ssrc}, Payload: payload}
+			raw, err := p.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pli, err := rtcp.Marshal([]rtcp.Packet{&rtcp.PictureLossIndication{SenderSSRC: ssrc, MediaSSRC: ssrc}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, addr := range append(a.LocalAddrs(), b.LocalAddrs()...) {
+				for _, b := range [][]byte{raw, pli} {
+					if _, err := stranger.WriteTo(b, addr); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	waitFor(t, 5*time.Second, "more video on b", func() bool { _, n := r.counts(); return n >= before+50 })
+	r.mu.Lock()
+	heard := r.sources[forged]
+	r.mu.Unlock()
+	if heard != 0 || inVideo.Stats().PacketsIn > video.Stats().PacketsIn {
+		t.Errorf("the stranger was heard: %d forged packets reached the subscriber; b received %d packets of the %d published",
+			heard, inVideo.Stats().PacketsIn, video.Stats().PacketsIn)
 	}
 }
