@@ -33,4 +33,9 @@
 // subscribers, each DownTrack reads congestion from its subscriber's
 // receiver reports, NACKs and REMB, and picks the simulcast and temporal
 // layer that fit (bwe.go).
+//
+// Node links: a LinkOut sends Tracks of one Engine to a LinkIn of another,
+// over one PeerConnection, once per Track whatever the number of
+// subscribers on the other side; the caller carries their signaling
+// (link.go).
 package sfu

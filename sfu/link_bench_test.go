@@ -38,24 +38,24 @@ func BenchmarkLinkForward(b *testing.B) {
 	b.Run("path=local", func(b *testing.B) {
 		tr, _, stop := benchTrack(b, 1, true)
 		defer stop()
-		benchmarkWrite(b, tr)
+		writePackets(b, tr, nil)
 	})
 	b.Run("path=export", func(b *testing.B) {
 		tr := linkExport(b, discard{})
 		defer tr.Close()
-		benchmarkWrite(b, tr)
+		writePackets(b, tr, nil)
 	})
 	b.Run("path=import", func(b *testing.B) {
 		imported, _, stop := benchTrack(b, 0, true)
 		defer stop()
-		benchmarkWrite(b, imported)
+		writePackets(b, imported, nil)
 	})
 	b.Run("path=relay", func(b *testing.B) {
 		imported, _, stop := benchTrack(b, 1, true)
 		defer stop()
 		tr := linkExport(b, &trackFeed{t: imported})
 		defer tr.Close()
-		benchmarkWrite(b, tr)
+		writePackets(b, tr, nil)
 		if got := imported.Stats().PacketsIn; got != uint64(b.N) {
 			b.Fatalf("%d packets crossed, want %d", got, b.N)
 		}
@@ -76,20 +76,4 @@ func linkExport(b *testing.B, w webrtc.TrackLocalWriter) *Track {
 		b.Fatal(err)
 	}
 	return tr
-}
-
-// benchmarkWrite writes b.N packets of benchPacket to tr, in frames of 8.
-func benchmarkWrite(b *testing.B, tr *Track) {
-	p := benchPacket()
-	b.ReportAllocs()
-	b.SetBytes(int64(len(p.Payload)))
-	b.ResetTimer()
-	for i := 1; i <= b.N; i++ {
-		p.SequenceNumber++
-		p.Timestamp += 3000
-		p.Marker = i%8 == 0 || i == b.N
-		if err := tr.WriteRTP(p); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

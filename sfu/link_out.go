@@ -82,13 +82,12 @@ func (o *LinkOut) Request(r LinkRequest) error {
 		o.mu.Unlock()
 		return nil
 	case x == nil:
-		x, err := o.exportLocked(r)
+		added, err := o.exportLocked(r)
 		o.mu.Unlock()
-		if err != nil {
-			return err
+		if added != nil {
+			added.track.OnClose(func() { o.forget(r.TrackID, added) })
 		}
-		x.track.OnClose(func() { o.forget(r.TrackID, x) })
-		return nil
+		return err
 	case r.Layers == 0:
 		delete(o.exports, r.TrackID)
 		o.mu.Unlock()
@@ -102,7 +101,8 @@ func (o *LinkOut) Request(r LinkRequest) error {
 }
 
 // exportLocked adds the layers of the Track asked for to the link, those
-// not asked for paused. The caller holds o.mu.
+// not asked for paused. If the offer fails, the export is returned with
+// the error: it stays until released. The caller holds o.mu.
 func (o *LinkOut) exportLocked(r LinkRequest) (*export, error) {
 	t := o.cfg.Lookup(r.TrackID)
 	if t == nil {
@@ -124,11 +124,14 @@ func (o *LinkOut) exportLocked(r LinkRequest) (*export, error) {
 		}}
 	}
 	downs, err := o.peer.SubscribeTracks(subs...)
+	if errors.Is(err, ErrPeerClosed) {
+		err = ErrLinkClosed
+	}
+	if err != nil {
+		err = fmt.Errorf("sfu: export track %q: %w", r.TrackID, err)
+	}
 	if len(downs) == 0 {
-		if errors.Is(err, ErrPeerClosed) {
-			err = ErrLinkClosed
-		}
-		return nil, fmt.Errorf("sfu: export track %q: %w", r.TrackID, err)
+		return nil, err
 	}
 	x := &export{track: t, downs: downs}
 	o.exports[r.TrackID] = x

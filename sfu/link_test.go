@@ -39,9 +39,10 @@ func newTestLink(t *testing.T, a, b *Engine) *testLink {
 	var err error
 	l.out, err = a.NewLinkOut(LinkOutConfig{
 		Lookup: func(id string) *Track {
-			tr, _ := l.tracks.Load(id)
-			tr2, _ := tr.(*Track)
-			return tr2
+			if tr, ok := l.tracks.Load(id); ok {
+				return tr.(*Track)
+			}
+			return nil
 		},
 		OnOffer: l.onOffer,
 	})
@@ -489,4 +490,46 @@ func TestLinkStranger(t *testing.T) {
 		t.Errorf("the stranger was heard: %d forged packets reached the subscriber; b received %d packets of the %d published",
 			heard, inVideo.Stats().PacketsIn, video.Stats().PacketsIn)
 	}
+}
+
+// The audio level of a's Track reaches b's imported Track.
+func TestLinkAudioLevel(t *testing.T) {
+	a, b := newTestEngine(t), newTestEngine(t)
+	audio := NewLocalTrack("mic", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+	defer audio.Close()
+	audio.levelExtID = 1 // as negotiated with a publisher
+	link := newTestLink(t, a, b)
+	link.export(audio)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ticker := time.NewTicker(20 * time.Millisecond)
+		defer ticker.Stop()
+		p := &rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, 60)}
+		if err := p.SetExtension(1, []byte{20}); err != nil { // -20 dBov
+			t.Error(err)
+			return
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+			}
+			p.SequenceNumber++
+			p.Timestamp += 960
+			if err := audio.WriteRTP(p); err != nil {
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer close(stop)
+	imported := link.importTrack(audio.ID())
+	waitFor(t, 5*time.Second, "the audio level on b", func() bool {
+		level := imported.AudioLevel()
+		return level > 0.09 && level < 0.11
+	})
 }
