@@ -436,7 +436,7 @@ func (d *DownTrack) needsKeyframes() bool { return d.video && d.track.isKeyframe
 func (d *DownTrack) selectLayer(now int64) {
 	s := &d.sel
 	s.selectedAt, s.reselect = now, false
-	if d.pin >= 0 {
+	if d.pin >= 0 { // a node link's stream: its layer, whatever the bandwidth
 		s.target = d.pin
 		d.wanted.Store(int32(d.pin))
 		return

@@ -11,7 +11,8 @@ import (
 // LinkOutConfig configures the exporting end of a node link. Lookup and
 // OnOffer are required.
 type LinkOutConfig struct {
-	// Lookup returns the Track of this Engine with the given id, or nil.
+	// Lookup returns the Track of this Engine with the given id (as
+	// PeerConfig.OnTrack gave it, or a local Track), or nil.
 	Lookup func(trackID string) *Track
 	// OnOffer delivers an offer for the importing node's LinkIn.Answer;
 	// its answer goes to SetAnswer. It is called on its own goroutine,
