@@ -180,9 +180,7 @@ func TestLinkForwards(t *testing.T) {
 		key     string
 		in, src *Track
 	}{{"s/a", inAudio, audio}, {"s/v", inVideo, video}} {
-		waitFor(t, 5*time.Second, "the last packet over the link", func() bool {
-			return lastSource(t, tr.in) == lastSource(t, tr.src)
-		})
+		waitFor(t, 5*time.Second, "every loss on the link recovered", func() bool { return tr.in.Stats().PacketsLost == 0 })
 		last := lastSource(t, tr.in)
 		for _, sub := range subs {
 			r := sub.track(tr.key)
@@ -223,10 +221,10 @@ func TestLinkKeyframeAndNACK(t *testing.T) {
 
 	waitFor(t, 10*time.Second, "losses on the link", func() bool { return inVideo.Stats().NACKsSent >= 5 })
 	pub.stopPublishing()
-	waitFor(t, 5*time.Second, "the last packet over the link", func() bool {
-		return lastSource(t, inVideo) == lastSource(t, video)
-	})
-	last := lastSource(t, video)
+	// The link's last packets may be lost for good: no later packet
+	// shows b that they are missing. Everything before is recovered.
+	waitFor(t, 5*time.Second, "every loss on the link recovered", func() bool { return inVideo.Stats().PacketsLost == 0 })
+	last := lastSource(t, inVideo)
 	for _, sub := range subs {
 		r := sub.track("s/v")
 		waitFor(t, 5*time.Second, sub.name+" complete", func() bool { return r.complete(last) })
@@ -239,8 +237,8 @@ func TestLinkKeyframeAndNACK(t *testing.T) {
 	st := inVideo.Stats()
 	t.Logf("link: %d NACKs sent by b, %d answered by a; b received %d packets, %d never arrived (first transmissions lost: ~5%%)",
 		st.NACKsSent, answered, st.PacketsIn, st.PacketsLost)
-	if answered == 0 || st.PacketsLost != 0 {
-		t.Errorf("%d NACKs answered, %d packets lost on the link", answered, st.PacketsLost)
+	if answered == 0 {
+		t.Error("no NACK answered over the link")
 	}
 }
 
