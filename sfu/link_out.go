@@ -12,7 +12,8 @@ import (
 // OnOffer are required.
 type LinkOutConfig struct {
 	// Lookup returns the Track of this Engine with the given id (as
-	// PeerConfig.OnTrack gave it, or a local Track), or nil.
+	// PeerConfig.OnTrack gave it, or a local Track), or nil. It must not
+	// call the LinkOut.
 	Lookup func(trackID string) *Track
 	// OnOffer delivers an offer for the importing node's LinkIn.Answer;
 	// its answer goes to SetAnswer. It is called on its own goroutine,
