@@ -83,7 +83,6 @@ func BenchmarkForward(b *testing.B) {
 func benchmarkForward(b *testing.B, n int, inline, drained bool) {
 	tr, downTracks, stop := benchTrack(b, vp8Codec, n, inline)
 	defer stop()
-	p := benchPacket()
 	handled := func() (total, dropped uint64) {
 		for _, d := range downTracks {
 			st := d.Stats()
@@ -92,16 +91,7 @@ func benchmarkForward(b *testing.B, n int, inline, drained bool) {
 		}
 		return total, dropped
 	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(p.Payload)))
-	b.ResetTimer()
-	for i := 1; i <= b.N; i++ {
-		p.SequenceNumber++
-		p.Timestamp += 3000
-		p.Marker = i%8 == 0 || i == b.N // frames of 8 packets, as a 2 Mbit/s 720p camera sends
-		if err := tr.WriteRTP(p); err != nil {
-			b.Fatal(err)
-		}
+	writePackets(b, tr, func(i int) {
 		if drained && (i%64 == 0 || i == b.N) {
 			for want := uint64(i * n); ; runtime.Gosched() {
 				if total, _ := handled(); total >= want {
@@ -109,11 +99,32 @@ func benchmarkForward(b *testing.B, n int, inline, drained bool) {
 				}
 			}
 		}
-	}
+	})
 	b.StopTimer()
 	_, dropped := handled()
 	b.ReportMetric(float64(dropped)/float64(b.N*n), "drops/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/pkt/sub")
+}
+
+// writePackets writes b.N copies of benchPacket to tr, in frames of 8
+// packets as a 2 Mbit/s 720p camera sends, calling each (if set) after
+// packet i (1 to b.N).
+func writePackets(b *testing.B, tr *Track, each func(i int)) {
+	p := benchPacket()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p.Payload)))
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		p.SequenceNumber++
+		p.Timestamp += 3000
+		p.Marker = i%8 == 0 || i == b.N
+		if err := tr.WriteRTP(p); err != nil {
+			b.Fatal(err)
+		}
+		if each != nil {
+			each(i)
+		}
+	}
 }
 
 // BenchmarkSRTPEncrypt measures Pion's SRTP encryption of the same packet,

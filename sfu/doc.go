@@ -34,4 +34,9 @@
 // receiver reports, NACKs and REMB, and picks the simulcast and temporal
 // layer that fit (bwe.go), or the spatial and temporal layers of a VP9 SVC
 // stream (svc.go).
+//
+// Node links: a LinkOut sends Tracks of one Engine to a LinkIn of another,
+// over one PeerConnection, once per Track whatever the number of
+// subscribers on the other side; the caller carries their signaling
+// (link.go).
 package sfu

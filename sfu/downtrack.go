@@ -37,6 +37,10 @@ type SubscribeOptions struct {
 	// QueueSize is how many packets may wait for the subscriber's transport
 	// before new ones are dropped. Default: 256 for video, 64 for audio.
 	QueueSize int
+	// linkLayer, set by a LinkOut, makes the DownTrack a node link's
+	// stream of one simulcast layer: 1 + the layer's index. 0: an
+	// ordinary subscription.
+	linkLayer uint8
 }
 
 // DownTrack is one subscriber's copy of a Track: a webrtc.TrackLocal of its
@@ -68,6 +72,7 @@ type DownTrack struct {
 	ws          webrtc.TrackLocalWriter
 	rtcpOut     rtcpWriter // where sender reports go; nil: none are sent
 	levelExtID  uint8      // the subscriber's id of the audio level extension, 0 if none
+	pin         int8       // the only layer forwarded, whatever the bandwidth (a node link); -1: any
 
 	sel         layerSelector // guarded by mu
 	bwe         bandwidthEstimate
@@ -135,6 +140,7 @@ func newDownTrack(t *Track, opts SubscribeOptions, ready, inline *atomic.Bool) *
 		buf:         make([]byte, maxPayload),
 		sel:         newLayerSelector(),
 		bwe:         bandwidthEstimate{probe: -1, top: math.MaxInt8},
+		pin:         int8(opts.linkLayer) - 1,
 	}
 	if d.id == "" {
 		d.id = t.id
@@ -476,6 +482,11 @@ func (d *DownTrack) needsKeyframes() bool { return d.video && d.track.isKeyframe
 func (d *DownTrack) selectLayer(now int64) {
 	s := &d.sel
 	s.selectedAt, s.reselect = now, false
+	if d.pin >= 0 { // a node link's stream: its layer, whatever the bandwidth
+		s.target = d.pin
+		d.wanted.Store(int32(d.pin))
+		return
+	}
 	if !d.video {
 		s.target = 0
 		return

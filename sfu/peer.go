@@ -102,6 +102,9 @@ type Peer struct {
 	trackMu sync.Mutex
 	tracks  map[uint32]*Track              // published tracks (simulcast: layers) by SSRC
 	groups  map[*webrtc.RTPReceiver]*Track // simulcast groups by receiver
+	// join, if set, replaces joinGroup: a LinkIn groups the layers of a
+	// node link by their msid.
+	join func(t *Track, remote *webrtc.TrackRemote) *Track
 
 	mu          sync.Mutex // guards the fields below and serializes negotiation
 	closed      bool
@@ -515,6 +518,9 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 // already arrived, which t then joins. Layers are indexed in the order of
 // the publisher's RIDs, lowest first.
 func (p *Peer) joinGroup(t *Track, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) *Track {
+	if p.join != nil {
+		return p.join(t, remote)
+	}
 	rid := remote.RID()
 	if rid == "" {
 		return t
