@@ -192,15 +192,23 @@ func TestClusterLimits(t *testing.T) {
 	}
 }
 
-// TestClusterNodeDies: a node that stops heartbeating (its Redis client
-// gone, as in a crash) takes its connections with it, for the clients of
-// the other nodes, with reason networkDisconnected, within 5 s.
-func TestClusterNodeDies(t *testing.T) {
-	_, nodes := newCluster(t, 2, crossbar.Config{})
+// aliceAndBob starts two nodes, and a session with alice on node 1 and
+// bob on node 2, who have seen each other.
+func aliceAndBob(t *testing.T) (*redistest.Server, []*node, *crossbar.Session, *client.Session, *client.Session) {
+	t.Helper()
+	rs, nodes := newCluster(t, 2, crossbar.Config{})
 	s := nodes[0].session()
 	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
 	bob := nodes[1].connect(s, crossbar.RolePublisher, "bob")
 	nextConnection(t, alice, "bob")
+	return rs, nodes, s, alice, bob
+}
+
+// TestClusterNodeDies: a node that stops heartbeating (its Redis client
+// gone, as in a crash) takes its connections with it, for the clients of
+// the other nodes, with reason networkDisconnected, within 5 s.
+func TestClusterNodeDies(t *testing.T) {
+	_, nodes, s, alice, bob := aliceAndBob(t)
 	start := time.Now()
 	_ = nodes[1].rdb.Close() // node 2 can no longer beat
 	ev := nextWithin(t, alice, 6*time.Second, signaling.TypeConnectionDestroyed)
@@ -217,11 +225,7 @@ func TestClusterNodeDies(t *testing.T) {
 // actions across nodes fail with a clear error, and once Redis is back
 // the nodes share again.
 func TestClusterRedisLost(t *testing.T) {
-	rs, nodes := newCluster(t, 2, crossbar.Config{})
-	s := nodes[0].session()
-	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
-	bob := nodes[1].connect(s, crossbar.RolePublisher, "bob")
-	nextConnection(t, alice, "bob")
+	rs, nodes, s, alice, bob := aliceAndBob(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 

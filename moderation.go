@@ -17,23 +17,22 @@ func (s *Session) ForceDisconnect(connectionID string) error {
 // ForceUnpublish ends a stream; everyone sees it go with reason
 // forceUnpublished.
 func (s *Session) ForceUnpublish(streamID string) error {
-	s.mu.Lock()
-	defer s.unlock()
-	st, err := s.streamLocked(streamID)
-	if err != nil {
-		return err
-	}
-	if st.connection.remote() {
-		return s.commandLocked(kindUnpublish, st.id, ReasonForceUnpublished)
-	}
-	s.removeStreamLocked(st, ReasonForceUnpublished)
-	return nil
+	return s.moderateStream(streamID, kindUnpublish, ReasonForceUnpublished, func(st *Stream) {
+		s.removeStreamLocked(st, ReasonForceUnpublished)
+	})
 }
 
 // ForceMuteStream stops a stream's audio from reaching its subscribers; the
 // stream's hasAudio becomes false and its publisher gets muteForced. The
 // publisher may unmute itself.
 func (s *Session) ForceMuteStream(streamID string) error {
+	return s.moderateStream(streamID, kindMuteStream, "", s.forceMuteStreamLocked)
+}
+
+// moderateStream applies a moderator's action to a stream: here, with the
+// session lock held, or as a command (kind, reason) to the node that
+// serves it.
+func (s *Session) moderateStream(streamID, kind string, reason Reason, act func(*Stream)) error {
 	s.mu.Lock()
 	defer s.unlock()
 	st, err := s.streamLocked(streamID)
@@ -41,9 +40,9 @@ func (s *Session) ForceMuteStream(streamID string) error {
 		return err
 	}
 	if st.connection.remote() {
-		return s.commandLocked(kindMuteStream, st.id, "")
+		return s.commandLocked(kind, st.id, reason)
 	}
-	s.forceMuteStreamLocked(st)
+	act(st)
 	return nil
 }
 
