@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/cluster"
+	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 // A session in a cluster (Config.Cluster) spans nodes. Each node keeps its
@@ -43,6 +44,9 @@ type nodeMessage struct {
 	Active   bool            `json:"active,omitempty"`   // muteAll
 	Excluded []string        `json:"excluded,omitempty"` // muteAll
 	TokenID  string          `json:"tokenId,omitempty"`  // revoked
+	// A node link's offer or answer, or an importing node's request.
+	SDP     string           `json:"sdp,omitempty"`
+	Request *sfu.LinkRequest `json:"request,omitempty"`
 	// An inventory: every connection and stream the sender serves.
 	Conns   []*connRecord   `json:"conns,omitempty"`
 	Streams []*streamRecord `json:"streams,omitempty"`
@@ -88,6 +92,7 @@ type streamRecord struct {
 	HasVideo     bool      `json:"hasVideo"`
 	Width        int       `json:"width,omitempty"`
 	Height       int       `json:"height,omitempty"`
+	Tracks       []string  `json:"tracks,omitempty"` // the kinds of its tracks in the serving node's engine
 }
 
 // signalRecord is a signal crossing nodes.
@@ -102,8 +107,17 @@ func (c *Connection) clusterRecord(node string) *connRecord {
 }
 
 func (st *Stream) clusterRecord() *streamRecord {
-	return &streamRecord{ID: st.id, ConnectionID: st.connection.id, Created: st.created.UnixMilli(), Name: st.name,
+	rec := &streamRecord{ID: st.id, ConnectionID: st.connection.id, Created: st.created.UnixMilli(), Name: st.name,
 		VideoType: st.videoType, HasAudio: st.hasAudio, HasVideo: st.hasVideo, Width: st.dimensions.Width, Height: st.dimensions.Height}
+	if st.pub != nil {
+		a, v := st.pub.tracks()
+		for _, t := range []*sfu.Track{a, v} {
+			if t != nil {
+				rec.Tracks = append(rec.Tracks, t.Kind().String())
+			}
+		}
+	}
+	return rec
 }
 
 // remote reports whether c is served by another node.
@@ -387,6 +401,11 @@ func (s *Session) mirrorStreamLocked(rec *streamRecord) {
 		hasVideo:   rec.HasVideo,
 		dimensions: Dimensions{Width: rec.Width, Height: rec.Height},
 	}
+	if len(rec.Tracks) > 0 && s.info.MediaMode == Routed {
+		// Its media comes over a node link when someone here subscribes.
+		st.remoteTracks = rec.Tracks
+		st.pub = &Publisher{stream: st}
+	}
 	s.addStreamLocked(st)
 }
 
@@ -543,6 +562,10 @@ func (h busHandler) Message(topic string, payload []byte) {
 	if m.From == srv.bus.Node().ID {
 		return // this node's own, applied already
 	}
+	if topic == nodeTopic(srv.bus.Node().ID) {
+		srv.linkMessage(&m)
+		return
+	}
 	if topic == revocationsTopic {
 		if m.Kind == kindRevoked {
 			srv.endRevoked(m.TokenID)
@@ -585,6 +608,11 @@ func (h busHandler) Members(alive map[string]cluster.Node) {
 			s.onBus("records of a dead node", s.deleteRecords(dead))
 		}
 		s.unlock()
+	}
+	for _, node := range srv.linkedNodes() {
+		if _, ok := alive[node]; !ok {
+			srv.dropLinks(node)
+		}
 	}
 }
 

@@ -39,8 +39,8 @@ var (
 	// ErrClusterUnavailable: an action needs another node, and the
 	// cluster's bus cannot be reached.
 	ErrClusterUnavailable = errors.New("crossbar: cluster unavailable")
-	// ErrCrossNode: an action on a stream another node serves that
-	// crosses nodes in a later version (subscribing to its media).
+	// ErrCrossNode: subscribing to a stream another node serves, where
+	// its media cannot cross nodes yet: a relayed session's.
 	ErrCrossNode = errors.New("crossbar: not available across nodes yet")
 )
 

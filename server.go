@@ -107,8 +107,10 @@ type Server struct {
 
 	// In a cluster: the bus, and the nodes alive as it last said
 	// (guarded by mu).
-	bus   cluster.Bus
-	alive map[string]cluster.Node
+	bus       cluster.Bus
+	alive     map[string]cluster.Node
+	links     nodeLinks  // media links with other nodes (nodelink.go)
+	linkQueue dispatcher // sends their messages, in order
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -167,7 +169,9 @@ func New(cfg Config) (*Server, error) {
 		srv.bus.Listen(busHandler{srv})
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		defer cancel()
-		if err := srv.bus.Subscribe(ctx, revocationsTopic); err != nil {
+		srv.links = nodeLinks{in: map[string]*sfu.LinkIn{}, out: map[string]*sfu.LinkOut{}}
+		srv.linkQueue = dispatcher{log: srv.log, what: "link message"}
+		if err := srv.bus.Subscribe(ctx, revocationsTopic, nodeTopic(srv.bus.Node().ID)); err != nil {
 			_ = engine.Close()
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
@@ -396,6 +400,11 @@ func (srv *Server) Close() error {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}
 		s.unlock()
+	}
+	if srv.bus != nil {
+		for _, node := range srv.linkedNodes() {
+			srv.dropLinks(node)
+		}
 	}
 	return srv.engine.Close()
 }

@@ -32,6 +32,9 @@ type Stream struct {
 	videoType  VideoType
 
 	pub *Publisher // nil in relayed sessions
+	// remoteTracks are the kinds of the tracks of a routed stream another
+	// node serves, which a node link brings here on demand.
+	remoteTracks []string
 
 	// Guarded by session.mu.
 	hasAudio, hasVideo bool

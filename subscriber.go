@@ -195,7 +195,7 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		s.unlock()
 		return fmt.Errorf("%w: already subscribed to %q", ErrBadRequest, st.id)
 	}
-	if st.connection.remote() {
+	if st.connection.remote() && st.pub == nil {
 		s.unlock()
 		return fmt.Errorf("%w: stream %q is published on node %s", ErrCrossNode, st.id, st.connection.node)
 	}
@@ -219,7 +219,13 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 	}
 	s.unlock()
 
-	err := s.attachSubscriber(c, sub, r.audio == nil || *r.audio, r.video == nil || *r.video)
+	var err error
+	if st.connection.remote() {
+		err = s.importStream(st)
+	}
+	if err == nil {
+		err = s.attachSubscriber(c, sub, r.audio == nil || *r.audio, r.video == nil || *r.video)
+	}
 	if err != nil {
 		s.mu.Lock()
 		if c.media.subs[st.id] == sub {
@@ -385,11 +391,16 @@ func (s *Session) Subscribe(streamID string, opts SubscribeOptions) (*Subscriber
 	if err != nil {
 		return nil, err
 	}
-	if st.connection.remote() {
+	if st.pub == nil {
+		if err := s.routed(); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: stream %q is published on node %s", ErrCrossNode, st.id, st.connection.node)
 	}
-	if st.pub == nil {
-		return nil, s.routed()
+	if st.connection.remote() {
+		if err := s.importStream(st); err != nil {
+			return nil, err
+		}
 	}
 	sub := &Subscriber{stream: st, readers: map[webrtc.RTPCodecType]*sfu.Reader{}}
 	a, v := st.pub.tracks()

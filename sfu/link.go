@@ -51,7 +51,8 @@ const AllLayers uint8 = 0xff
 // Track: the message a LinkIn hands to LinkInConfig.OnRequest, for the
 // caller to carry (JSON-encoded, for example) to LinkOut.Request.
 type LinkRequest struct {
-	// TrackID is the id of the exporting Engine's Track.
+	// TrackID names the exporting Engine's Track, as LinkOutConfig.Lookup
+	// knows it; the imported Track has it for its id.
 	TrackID string `json:"trackId"`
 	// Layers are the simulcast layers wanted, bit i for layer i (0 the
 	// lowest; a Track without simulcast has layer 0 only). Zero releases

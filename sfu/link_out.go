@@ -113,7 +113,7 @@ func (o *LinkOut) exportLocked(r LinkRequest) (*export, error) {
 	layers := *t.layers.Load()
 	subs := make([]Subscription, len(layers))
 	for i, l := range layers {
-		s := linkStream{trackID: t.id, streamID: t.streamID, layer: i, layers: len(layers)}
+		s := linkStream{trackID: r.TrackID, streamID: t.streamID, layer: i, layers: len(layers)} // the id asked for: the importing end keys its imports by it
 		if l != nil {
 			s.rid = l.rid
 		}

@@ -1,0 +1,219 @@
+package crossbar
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar/sfu"
+)
+
+// Media across nodes: a client on node B that subscribes to a stream node A
+// serves gets it over a node link. A exports each of the stream's tracks
+// once to B (sfu.LinkOut), however many of B's clients subscribe; B imports
+// them (sfu.LinkIn) and forwards them as if they were published there. The
+// links' offers, answers and requests cross the bus on each node's own
+// topic. A track is named on the link by its stream id and kind.
+
+// The kinds of node messages about links, on the receiving node's topic.
+const (
+	kindLinkRequest = "linkRequest" // importing to exporting node: Request
+	kindLinkOffer   = "linkOffer"   // exporting to importing node: SDP
+	kindLinkAnswer  = "linkAnswer"  // importing to exporting node: SDP
+)
+
+// importTimeout bounds the wait for a stream of another node to arrive.
+const importTimeout = 10 * time.Second
+
+func nodeTopic(id string) string { return "node:" + id }
+
+// linkTrackID names a stream's track on a node link.
+func linkTrackID(streamID, kind string) string { return streamID + "/" + kind }
+
+// nodeLinks are a server's node links, by the other node's id.
+type nodeLinks struct {
+	mu  sync.Mutex
+	in  map[string]*sfu.LinkIn
+	out map[string]*sfu.LinkOut
+}
+
+// toNode sends a message to one node, on the server's link queue.
+func (srv *Server) toNode(node string, m nodeMessage) {
+	m.V, m.From = clusterVersion, srv.bus.Node().ID
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	srv.linkQueue.post(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
+		defer cancel()
+		if err := srv.bus.Publish(ctx, nodeTopic(node), b); err != nil {
+			srv.log.Warn("cluster: link message not sent", "node", node, "kind", m.Kind, "err", err)
+		}
+	})
+}
+
+// linkIn returns the link that imports from node, making it on first use.
+func (srv *Server) linkIn(node string) (*sfu.LinkIn, error) {
+	srv.links.mu.Lock()
+	defer srv.links.mu.Unlock()
+	if l := srv.links.in[node]; l != nil {
+		return l, nil
+	}
+	l, err := srv.engine.NewLinkIn(sfu.LinkInConfig{
+		OnRequest: func(r sfu.LinkRequest) { srv.toNode(node, nodeMessage{Kind: kindLinkRequest, Request: &r}) },
+		OnConnectionStateChange: func(st webrtc.PeerConnectionState) {
+			if st == webrtc.PeerConnectionStateFailed {
+				srv.dropLinks(node)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("crossbar: media link from node %s: %w", node, err)
+	}
+	srv.links.in[node] = l
+	return l, nil
+}
+
+// linkOut returns the link that exports to node, making it on first use.
+func (srv *Server) linkOut(node string) (*sfu.LinkOut, error) {
+	srv.links.mu.Lock()
+	defer srv.links.mu.Unlock()
+	if l := srv.links.out[node]; l != nil {
+		return l, nil
+	}
+	l, err := srv.engine.NewLinkOut(sfu.LinkOutConfig{
+		Lookup:  srv.exportedTrack,
+		OnOffer: func(sdp string) { srv.toNode(node, nodeMessage{Kind: kindLinkOffer, SDP: sdp}) },
+		OnConnectionStateChange: func(st webrtc.PeerConnectionState) {
+			if st == webrtc.PeerConnectionStateFailed {
+				srv.dropLinks(node)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("crossbar: media link to node %s: %w", node, err)
+	}
+	srv.links.out[node] = l
+	return l, nil
+}
+
+// linkMessage carries out what another node said of the links between
+// them.
+func (srv *Server) linkMessage(m *nodeMessage) {
+	var err error
+	switch m.Kind {
+	case kindLinkRequest:
+		var out *sfu.LinkOut
+		if out, err = srv.linkOut(m.From); err == nil && m.Request != nil {
+			err = out.Request(*m.Request)
+		}
+	case kindLinkOffer:
+		srv.links.mu.Lock()
+		in := srv.links.in[m.From]
+		srv.links.mu.Unlock()
+		if in != nil {
+			var answer string
+			if answer, err = in.Answer(m.SDP); err == nil {
+				srv.toNode(m.From, nodeMessage{Kind: kindLinkAnswer, SDP: answer})
+			}
+		}
+	case kindLinkAnswer:
+		srv.links.mu.Lock()
+		out := srv.links.out[m.From]
+		srv.links.mu.Unlock()
+		if out != nil {
+			err = out.SetAnswer(m.SDP)
+		}
+	}
+	if err != nil {
+		srv.log.Warn("cluster: media link", "node", m.From, "kind", m.Kind, "err", err)
+	}
+}
+
+// exportedTrack returns the track of a stream this node serves, named as
+// on a link, or nil.
+func (srv *Server) exportedTrack(id string) *sfu.Track {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for _, s := range srv.sessions {
+		if t := s.localTrack(id); t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// localTrack returns the track of a stream of this node named id on a
+// link, or nil.
+func (s *Session) localTrack(id string) *sfu.Track {
+	s.mu.Lock()
+	defer s.unlock()
+	for _, st := range s.streams {
+		if st.connection.remote() || st.pub == nil {
+			continue
+		}
+		a, v := st.pub.tracks()
+		switch id {
+		case linkTrackID(st.id, webrtc.RTPCodecTypeAudio.String()):
+			return a
+		case linkTrackID(st.id, webrtc.RTPCodecTypeVideo.String()):
+			return v
+		}
+	}
+	return nil
+}
+
+// linkedNodes returns the nodes this one has links with.
+func (srv *Server) linkedNodes() []string {
+	srv.links.mu.Lock()
+	defer srv.links.mu.Unlock()
+	nodes := slices.Collect(maps.Keys(srv.links.in))
+	for n := range srv.links.out {
+		if srv.links.in[n] == nil {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// dropLinks closes the links with a node that left or whose link failed;
+// the streams imported over them end for their subscribers here.
+func (srv *Server) dropLinks(node string) {
+	srv.links.mu.Lock()
+	in, out := srv.links.in[node], srv.links.out[node]
+	delete(srv.links.in, node)
+	delete(srv.links.out, node)
+	srv.links.mu.Unlock()
+	if in != nil {
+		_ = in.Close() // its tracks end
+	}
+	if out != nil {
+		_ = out.Close()
+	}
+}
+
+// importStream brings the tracks of a stream another node serves to this
+// node, once: its Publisher then holds them, as a local one would.
+func (s *Session) importStream(st *Stream) error {
+	in, err := s.srv.linkIn(st.connection.node)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), importTimeout)
+	defer cancel()
+	for _, kind := range st.remoteTracks {
+		t, err := in.Import(ctx, linkTrackID(st.id, kind))
+		if err != nil {
+			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, st.connection.node), err)
+		}
+		st.pub.attach(t)
+	}
+	return nil
+}
