@@ -16,7 +16,9 @@ import (
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/cluster"
+	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 	"github.com/crossbar-rtc/crossbar/internal/redistest"
+	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -51,11 +53,7 @@ func newCluster(t *testing.T, n int, cfg crossbar.Config) (*redistest.Server, []
 // on returns node n's Session object of the session s.
 func (n *node) on(t *testing.T, s *crossbar.Session) *crossbar.Session {
 	t.Helper()
-	x, err := n.srv.Session(context.Background(), s.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return x
+	return nodeSession(t, n.srv, s)
 }
 
 // ids returns the ids of connections.
@@ -382,4 +380,50 @@ func TestClusterRedisCalls(t *testing.T) {
 	if perJoin > 4 || perSignal > 2 {
 		t.Errorf("a join costs %.1f Redis commands and a signal %.1f, want at most 4 and 2", perJoin, perSignal)
 	}
+}
+
+// TestClusterChromium: three Chromium pages, each on its own node of one
+// session, publish their cameras and each decodes both others' video and
+// hears their audio, over the node links.
+func TestClusterChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	rs := redistest.Start(t)
+	var rigs []*jsRig
+	for i := range 3 {
+		rdb := rs.Client()
+		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = bus.Close()
+			_ = rdb.Close()
+		})
+		rigs = append(rigs, newJSRigConfig(t, crossbar.Config{Cluster: bus, Media: sfu.Config{LoopbackOnly: true}}))
+	}
+	s := rigs[0].session()
+	var pages []*browsertest.Page
+	for i, r := range rigs {
+		p, _ := r.join(fmt.Sprint("page", i+1), nodeSession(t, r.srv, s), crossbar.RolePublisher)
+		p.Eval(`subscribeAll()`, nil)
+		publish(t, p, `{resolution: '320x240', frameRate: 15}`)
+		pages = append(pages, p)
+	}
+	for i, p := range pages {
+		p.WaitVideos(subscriberVideos, 2, mediaWait)
+		browsertest.WaitDecodedVideo(t, p, fmt.Sprint("page", i+1), mediaWait)
+		p.WaitInboundAudio(mediaWait)
+	}
+}
+
+// nodeSession returns srv's Session object of the session s.
+func nodeSession(t *testing.T, srv *crossbar.Server, s *crossbar.Session) *crossbar.Session {
+	t.Helper()
+	x, err := srv.Session(context.Background(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }

@@ -81,6 +81,7 @@ type Engine struct {
 	settings     webrtc.SettingEngine  // each PeerConnection gets a copy with its own ssrcGate
 	pubSettings  webrtc.SettingEngine  // settings with the publishing connections' ICE timeouts
 	portNet      transport.Net         // the network of port-range sockets
+	linkNet      transport.Net         // the network of node links' sockets
 	taps         tapFactory
 	udpMux       ice.UDPMux
 	batches      []*batchConn // the UDP mux's sockets
@@ -149,14 +150,19 @@ func setPublishTimeout(se *webrtc.SettingEngine, timeout time.Duration) {
 
 // apiFor returns the webrtc.API of one PeerConnection: the engine's, with
 // codecs media, settings se and gate in front of its sockets.
-func (e *Engine) apiFor(media *webrtc.MediaEngine, se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate) *webrtc.API {
+func (e *Engine) apiFor(media *webrtc.MediaEngine, se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate, link bool) *webrtc.API {
 	switch {
+	case link:
+		// A node link has sockets of its own: two engines' links in both
+		// directions would otherwise share one pair of addresses, which
+		// the UDP mux routes to one connection only.
+		se.SetNet(gatedNet{e.linkNet, gate})
 	case e.udpMux != nil:
 		se.SetICEUDPMux(gatedUDPMux{e.udpMux, gate})
 	case e.portNet != nil:
 		se.SetNet(gatedNet{e.portNet, gate})
 	}
-	if e.tcpMux != nil {
+	if e.tcpMux != nil && !link {
 		se.SetICETCPMux(gatedTCPMux{e.tcpMux, gate})
 	}
 	return webrtc.NewAPI(
@@ -269,13 +275,14 @@ func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return fmt.Errorf("sfu: list network interfaces: %w", err)
+	}
+	e.linkNet = std
 	if cfg.UDPAddr == "" && cfg.PortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
 			return fmt.Errorf("sfu: UDP port range %d-%d: %w", cfg.PortMin, cfg.PortMax, err)
-		}
-		std, err := stdnet.NewNet()
-		if err != nil {
-			return fmt.Errorf("sfu: list network interfaces: %w", err)
 		}
 		e.portNet = std
 	} else {
@@ -397,8 +404,8 @@ func (e *Engine) ICEServers() []webrtc.ICEServer {
 // newPeerConnection creates a publishing PeerConnection for video of the
 // MIME type video (empty: any), behind gate, whose outgoing RTCP is shown
 // to observe (nil: not observed).
-func (e *Engine) newPeerConnection(video string, gate *ssrcGate, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
-	api := e.apiFor(e.publishMedia[video], e.pubSettings, e.registry, gate)
+func (e *Engine) newPeerConnection(video string, gate *ssrcGate, link bool, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+	api := e.apiFor(e.publishMedia[video], e.pubSettings, e.registry, gate, link)
 	e.taps.mu.Lock()
 	defer e.taps.mu.Unlock()
 	e.taps.next = observe
@@ -411,8 +418,8 @@ func (e *Engine) newPeerConnection(video string, gate *ssrcGate, observe func([]
 }
 
 // newSubscribingConnection creates a subscribing PeerConnection behind gate.
-func (e *Engine) newSubscribingConnection(gate *ssrcGate) (*webrtc.PeerConnection, error) {
-	pc, err := e.apiFor(e.publishMedia[""], e.settings, e.subRegistry, gate).NewPeerConnection(webrtc.Configuration{})
+func (e *Engine) newSubscribingConnection(gate *ssrcGate, link bool) (*webrtc.PeerConnection, error) {
+	pc, err := e.apiFor(e.publishMedia[""], e.settings, e.subRegistry, gate, link).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}

@@ -48,6 +48,7 @@ func (e *Engine) NewLinkIn(cfg LinkInConfig) (*LinkIn, error) {
 	}
 	l := &LinkIn{cfg: cfg, imports: make(map[string]*linkImport), done: make(chan struct{})}
 	peer, err := e.NewPeer(PeerConfig{
+		link: true,
 		OnConnectionStateChange: func(kind PCKind, s webrtc.PeerConnectionState) {
 			if f := cfg.OnConnectionStateChange; f != nil && kind == PCPublish {
 				f(s)

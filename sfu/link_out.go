@@ -50,6 +50,7 @@ func (e *Engine) NewLinkOut(cfg LinkOutConfig) (*LinkOut, error) {
 	}
 	o := &LinkOut{cfg: cfg, exports: make(map[string]*export)}
 	peer, err := e.NewPeer(PeerConfig{
+		link:              true,
 		OnSubscriberOffer: cfg.OnOffer,
 		OnConnectionStateChange: func(kind PCKind, s webrtc.PeerConnectionState) {
 			if f := cfg.OnConnectionStateChange; f != nil && kind == PCSubscribe {

@@ -85,6 +85,9 @@ type PeerConfig struct {
 	// Unsubscribe; the client's other subscriptions are unaffected. It is
 	// called on its own goroutine.
 	OnSubscribeFailed func(d *DownTrack, err error)
+	// link: the Peer is one end of a node link, whose connections have
+	// sockets of their own (see Engine.apiFor).
+	link bool
 }
 
 // Peer is one client connection: a subscribing PeerConnection and, once the
@@ -130,7 +133,7 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 		pubGate:    newSSRCGate(),
 		subGate:    newSSRCGate(),
 	}
-	sub, err := e.newSubscribingConnection(p.subGate)
+	sub, err := e.newSubscribingConnection(p.subGate, cfg.link)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +162,7 @@ func (p *Peer) publishingLocked() (*webrtc.PeerConnection, error) {
 	if _, ok := p.e.publishMedia[video]; !ok {
 		return nil, fmt.Errorf("%w: video codec %q", ErrUnknownCodec, video)
 	}
-	pub, err := p.e.newPeerConnection(video, p.pubGate, p.observePublisherRTCP)
+	pub, err := p.e.newPeerConnection(video, p.pubGate, p.cfg.link, p.observePublisherRTCP)
 	if err != nil {
 		return nil, err
 	}
