@@ -67,7 +67,7 @@ const (
 	kindSessionClosed       = "closed"      // command
 	kindInventory           = "inventory"   // conns, streams: all a node serves
 	kindRevoked             = "revoked"     // tokenId, on the revocations topic
-	revocationsTopic        = "revocations" //
+	revocationsTopic        = "revocations" // the topic of kindRevoked
 )
 
 // connRecord is a connection as the nodes know it.

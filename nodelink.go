@@ -67,12 +67,8 @@ func (srv *Server) linkIn(node string) (*sfu.LinkIn, error) {
 		return l, nil
 	}
 	l, err := srv.engine.NewLinkIn(sfu.LinkInConfig{
-		OnRequest: func(r sfu.LinkRequest) { srv.toNode(node, nodeMessage{Kind: kindLinkRequest, Request: &r}) },
-		OnConnectionStateChange: func(st webrtc.PeerConnectionState) {
-			if st == webrtc.PeerConnectionStateFailed {
-				srv.dropLinks(node)
-			}
-		},
+		OnRequest:               func(r sfu.LinkRequest) { srv.toNode(node, nodeMessage{Kind: kindLinkRequest, Request: &r}) },
+		OnConnectionStateChange: srv.dropLinksOnFailure(node),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media link from node %s: %w", node, err)
@@ -89,13 +85,9 @@ func (srv *Server) linkOut(node string) (*sfu.LinkOut, error) {
 		return l, nil
 	}
 	l, err := srv.engine.NewLinkOut(sfu.LinkOutConfig{
-		Lookup:  srv.exportedTrack,
-		OnOffer: func(sdp string) { srv.toNode(node, nodeMessage{Kind: kindLinkOffer, SDP: sdp}) },
-		OnConnectionStateChange: func(st webrtc.PeerConnectionState) {
-			if st == webrtc.PeerConnectionStateFailed {
-				srv.dropLinks(node)
-			}
-		},
+		Lookup:                  srv.exportedTrack,
+		OnOffer:                 func(sdp string) { srv.toNode(node, nodeMessage{Kind: kindLinkOffer, SDP: sdp}) },
+		OnConnectionStateChange: srv.dropLinksOnFailure(node),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media link to node %s: %w", node, err)
@@ -168,6 +160,16 @@ func (s *Session) localTrack(id string) *sfu.Track {
 		}
 	}
 	return nil
+}
+
+// dropLinksOnFailure returns a link's state callback, which closes the
+// links with node when it fails.
+func (srv *Server) dropLinksOnFailure(node string) func(webrtc.PeerConnectionState) {
+	return func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed {
+			srv.dropLinks(node)
+		}
+	}
 }
 
 // linkedNodes returns the nodes this one has links with.
