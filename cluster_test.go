@@ -382,16 +382,13 @@ func TestClusterRedisCalls(t *testing.T) {
 	}
 }
 
-// TestClusterChromium: three Chromium pages, each on its own node of one
-// session, publish their cameras and each decodes both others' video and
-// hears their audio, over the node links.
-func TestClusterChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test")
-	}
+// clusterRigs starts n browser rigs, each a node of one cluster on a real
+// redis-server.
+func clusterRigs(t *testing.T, n int) []*jsRig {
+	t.Helper()
 	rs := redistest.Start(t)
 	var rigs []*jsRig
-	for i := range 3 {
+	for i := range n {
 		rdb := rs.Client()
 		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
 		if err != nil {
@@ -403,6 +400,17 @@ func TestClusterChromium(t *testing.T) {
 		})
 		rigs = append(rigs, newJSRigConfig(t, crossbar.Config{Cluster: bus, Media: sfu.Config{LoopbackOnly: true}}))
 	}
+	return rigs
+}
+
+// TestClusterChromium: three Chromium pages, each on its own node of one
+// session, publish their cameras and each decodes both others' video and
+// hears their audio, over the node links.
+func TestClusterChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	rigs := clusterRigs(t, 3)
 	s := rigs[0].session()
 	var pages []*browsertest.Page
 	for i, r := range rigs {
@@ -416,6 +424,43 @@ func TestClusterChromium(t *testing.T) {
 		browsertest.WaitDecodedVideo(t, p, fmt.Sprint("page", i+1), mediaWait)
 		p.WaitInboundAudio(mediaWait)
 	}
+}
+
+// TestClusterChromiumSimulcast: a Chromium page on node 2 watches a
+// simulcast stream published on node 1. Only the layer it wants crosses the
+// link, the layers nobody on either node wants are paused at the
+// publisher, and a change of its preferred resolution brings the other
+// layer.
+func TestClusterChromiumSimulcast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	rigs := clusterRigs(t, 2)
+	s := rigs[0].session()
+	pub, _ := rigs[0].join("publisher", s, crossbar.RolePublisher)
+	stream := publish(t, pub, `{resolution: '1280x720'}`)
+	st, err := s.Stream(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLayers(t, pub, st, "three layers", func(l []sfu.LayerInfo) bool { return len(l) == 3 })
+
+	viewer, _ := rigs[1].join("viewer", nodeSession(t, rigs[1].srv, s), crossbar.RoleSubscriber)
+	viewer.Eval(`subscribeAll({preferredResolution: {width: 320, height: 180}})`, nil)
+	viewer.WaitVideos(subscriberVideos, 1, mediaWait)
+	viewer.Wait("320x180 frames", `OT.subscribers.find().videoWidth() === 320`, mediaWait)
+	const encodings = `P.transceivers.find((x) => x.sender.track.kind === 'video').sender.getParameters().encodings.map((e) => e.active).join()`
+	pub.Wait("layers h and f paused", encodings+` === 'true,false,false'`, mediaWait)
+
+	start := time.Now()
+	viewer.Eval(`OT.subscribers.find().setPreferredResolution({width: 1280, height: 720})`, nil)
+	pub.Wait("layer f resumed", encodings+` === 'true,false,true'`, mediaWait)
+	// As in TestJSSimulcastLayersPerSubscriber: a resumed layer is sent once
+	// the publisher's bandwidth estimate allows.
+	waitLayersFor(t, 2*mediaWait, pub, st, "layer f sent", func(l []sfu.LayerInfo) bool { return l[2].Active })
+	viewer.Wait("1280x720 frames", `OT.subscribers.find().videoWidth() === 1280`, 2*mediaWait)
+	t.Logf("node 2's viewer switched to 1280x720 in %v", time.Since(start).Round(time.Millisecond))
+	browsertest.WaitDecodedVideo(t, viewer, "viewer", mediaWait)
 }
 
 // nodeSession returns srv's Session object of the session s.
