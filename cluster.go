@@ -47,6 +47,8 @@ type nodeMessage struct {
 	// A node link's offer or answer, or an importing node's request.
 	SDP     string           `json:"sdp,omitempty"`
 	Request *sfu.LinkRequest `json:"request,omitempty"`
+	// A relayed stream's subscription, or a step of its negotiation.
+	Relay *relayRecord `json:"relay,omitempty"`
 	// An inventory: every connection and stream the sender serves.
 	Conns   []*connRecord   `json:"conns,omitempty"`
 	Streams []*streamRecord `json:"streams,omitempty"`
@@ -60,12 +62,15 @@ const (
 	kindStreamDestroyed     = "streamDestroyed"
 	kindStreamChanged       = "streamPropertyChanged"
 	kindSignal              = "signal"
-	kindMuteAll             = "muteAll"     // active, excluded
-	kindDisconnect          = "disconnect"  // command: id, reason
-	kindUnpublish           = "unpublish"   // command: id, reason
-	kindMuteStream          = "muteStream"  // command: id
-	kindSessionClosed       = "closed"      // command
-	kindInventory           = "inventory"   // conns, streams: all a node serves
+	kindMuteAll             = "muteAll"    // active, excluded
+	kindDisconnect          = "disconnect" // command: id, reason
+	kindUnpublish           = "unpublish"  // command: id, reason
+	kindMuteStream          = "muteStream" // command: id
+	kindSessionClosed       = "closed"     // command
+	kindInventory           = "inventory"  // conns, streams: all a node serves
+	kindRelaySubscribe      = "relaySubscribe"
+	kindRelayUnsubscribe    = "relayUnsubscribe"
+	kindRelay               = "relay"
 	kindRevoked             = "revoked"     // tokenId, on the revocations topic
 	revocationsTopic        = "revocations" // the topic of kindRevoked
 )
@@ -79,6 +84,8 @@ type connRecord struct {
 	Role    Role   `json:"role"`
 	TokenID string `json:"tokenId"`
 	Quiet   bool   `json:"quiet,omitempty"`
+	// Decodes are the video codecs the client decodes, for CommonCodec.
+	Decodes []VideoCodec `json:"decodes,omitempty"`
 }
 
 // streamRecord is a stream as the nodes know it.
@@ -103,7 +110,7 @@ type signalRecord struct {
 
 func (c *Connection) clusterRecord(node string) *connRecord {
 	return &connRecord{ID: c.id, Node: node, Created: c.created.UnixMilli(), Data: c.token.Data,
-		Role: c.token.Role, TokenID: c.token.ID, Quiet: c.quiet}
+		Role: c.token.Role, TokenID: c.token.ID, Quiet: c.quiet, Decodes: c.decodes}
 }
 
 func (st *Stream) clusterRecord() *streamRecord {
@@ -379,9 +386,11 @@ func (s *Session) mirrorConnectionLocked(rec *connRecord) {
 		created: time.UnixMilli(rec.Created),
 		node:    rec.Node,
 		quiet:   rec.Quiet,
+		decodes: rec.Decodes,
 		out:     newOutbox(),
 	}
 	s.addConnectionLocked(c)
+	s.joinCodecsLocked(c)
 }
 
 // mirrorStreamLocked adds a stream another node serves, unless it is
@@ -474,6 +483,8 @@ func (s *Session) apply(m *nodeMessage) {
 		s.closeLocked()
 	case kindInventory:
 		s.applyInventoryLocked(m)
+	case kindRelaySubscribe, kindRelayUnsubscribe, kindRelay:
+		s.applyRelayLocked(m.Kind, m.Relay)
 	}
 }
 
@@ -531,6 +542,22 @@ func (s *Session) applySignalLocked(r *signalRecord) {
 		}
 	}
 	s.emitLocked(signalSent{sig: sig, remote: true})
+}
+
+// reachableLocked returns why a stream another node serves cannot be
+// subscribed to from here, if it cannot: the bus is down, or no track of
+// it is known. A stream of this node's is always reachable.
+func (s *Session) reachableLocked(st *Stream) error {
+	if !st.connection.remote() {
+		return nil
+	}
+	if err := s.srv.busUp(); err != nil {
+		return err
+	}
+	if st.pub == nil && s.info.MediaMode == Routed {
+		return fmt.Errorf("%w: %q: node %s announced no track of it", ErrStreamNotFound, st.id, st.connection.node)
+	}
+	return nil
 }
 
 // busUp returns ErrClusterUnavailable while the bus cannot be reached.

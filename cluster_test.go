@@ -426,19 +426,39 @@ func TestClusterChromium(t *testing.T) {
 	}
 }
 
-// TestClusterChromiumSimulcast: a Chromium page on node 2 watches a
-// simulcast stream published on node 1. Only the layer it wants crosses the
-// link, the layers nobody on either node wants are paused at the
-// publisher, and a change of its preferred resolution brings the other
-// layer.
+// TestClusterChromiumSimulcast: node 2 hears and watches a Chromium page's
+// simulcast stream published on node 1. The host of node 2, where nobody
+// subscribes yet, learns it is the active speaker. Then a page on node 2
+// watches it: only the layer it wants crosses the link, the layers nobody
+// on either node wants are paused at the publisher, and a change of its
+// preferred resolution brings the other layer.
 func TestClusterChromiumSimulcast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
 	rigs := clusterRigs(t, 2)
 	s := rigs[0].session()
+	speakers := make(chan string, 16)
+	nodeSession(t, rigs[1].srv, s).OnActiveSpeakerChanged(func(st *crossbar.Stream) {
+		if st != nil {
+			speakers <- st.ID()
+		}
+	})
 	pub, _ := rigs[0].join("publisher", s, crossbar.RolePublisher)
-	stream := publish(t, pub, `{resolution: '1280x720'}`)
+	var state string
+	pub.Eval(toneTrack, &state)
+	if state != "running" {
+		t.Fatalf("audio context %s", state)
+	}
+	stream := publish(t, pub, `{resolution: '1280x720', audioSource: tone}`)
+	select {
+	case id := <-speakers:
+		if id != stream {
+			t.Fatalf("node 2's active speaker is %s, want %s", id, stream)
+		}
+	case <-time.After(mediaWait):
+		t.Fatal("node 2 found no active speaker")
+	}
 	st, err := s.Stream(stream)
 	if err != nil {
 		t.Fatal(err)
@@ -471,4 +491,104 @@ func nodeSession(t *testing.T, srv *crossbar.Server, s *crossbar.Session) *cross
 		t.Fatal(err)
 	}
 	return x
+}
+
+// TestClusterRelayed: in a relayed session, clients on node 2 subscribe to
+// a Go client publishing on node 1. The negotiation crosses the nodes and
+// the media goes peer to peer; every node counts every subscription
+// towards the session's limit.
+func TestClusterRelayed(t *testing.T) {
+	_, nodes := newCluster(t, 2, crossbar.Config{MaxSubscriptionsPerSession: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := nodes[0].srv.CreateSession(ctx, crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
+	dave := nodes[0].connect(s, crossbar.RoleSubscriber, "dave")
+	id := synthesize(t, alice, "camera").StreamID()
+	subs := map[string]*client.Subscriber{}
+	for _, name := range []string{"bob", "carol"} {
+		c := nodes[1].connect(s, crossbar.RoleSubscriber, name)
+		for next(t, c, signaling.TypeStreamCreated).Stream.ID != id {
+		}
+		sub, err := c.Subscribe(ctx, id, client.SubscribeOptions{Audio: true, Video: true})
+		if err != nil {
+			t.Fatalf("%s on node 2 subscribing to node 1's relayed stream: %v", name, err)
+		}
+		subs[name] = sub
+		var audio, video int
+		for audio < 25 || video < 25 {
+			_, kind, err := sub.ReadRTP(ctx)
+			if err != nil {
+				t.Fatalf("%s, after %d audio and %d video packets: %v", name, audio, video, err)
+			}
+			if kind == webrtc.RTPCodecTypeAudio {
+				audio++
+			} else {
+				video++
+			}
+		}
+	}
+	if st := s.Streams(); len(st) != 1 || st[0].Publisher() != nil {
+		t.Fatalf("node 1 has media of the relayed stream: %v", st)
+	}
+	subscribers := func() int {
+		st, err := s.Stream(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Subscribers())
+	}
+	if n := subscribers(); n != 2 {
+		t.Errorf("node 1 lists %d subscribers of its stream, want node 2's two", n)
+	}
+
+	// Node 1 counts node 2's subscriptions: dave is over the limit, until
+	// bob unsubscribes.
+	_, err = dave.Subscribe(ctx, id, client.SubscribeOptions{Audio: true})
+	if se := (*signaling.Error)(nil); !errors.As(err, &se) || se.Code != 1605 {
+		t.Fatalf("a third subscription: %v, want the limit's 1605", err)
+	}
+	if err := subs["bob"].Unsubscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "node 1 to see bob's subscription end", func() bool { return subscribers() == 1 })
+	sub, err := dave.Subscribe(ctx, id, client.SubscribeOptions{Audio: true})
+	if err != nil {
+		t.Fatalf("dave subscribing once bob left: %v", err)
+	}
+	if _, _, err := sub.ReadRTP(ctx); err != nil {
+		t.Fatalf("dave: %v", err)
+	}
+}
+
+// TestClusterCommonCodec: in a CommonCodec session, the codec chosen is
+// one the clients of every node decode.
+func TestClusterCommonCodec(t *testing.T) {
+	_, nodes := newCluster(t, 2, crossbar.Config{})
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{VideoCodec: crossbar.CommonCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// join connects a raw client that decodes codecs to node n, and
+	// returns the codec it is told publishers send.
+	join := func(n *node, codecs ...string) string {
+		ws := dialRaw(t, n.ws)
+		send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: n.token(s, crossbar.RolePublisher, ""), VideoCodecs: codecs})
+		m := read(t, ws)
+		if m.Type != signaling.TypeConnected {
+			t.Fatalf("connect: %+v", m)
+		}
+		return m.VideoCodec
+	}
+	if got := join(nodes[0], "H264", "VP8"); got != "H264" {
+		t.Fatalf("with one client decoding H.264, the codec is %q", got)
+	}
+	join(nodes[1], "VP8")
+	waitFor(t, 5*time.Second, "node 1 to count node 2's client", func() bool { return len(s.Connections()) == 2 })
+	if got := join(nodes[0], "H264", "VP8"); got != "VP8" {
+		t.Fatalf("with a client on node 2 decoding VP8 alone, node 1 chose %q", got)
+	}
 }

@@ -47,7 +47,7 @@ func (s *Session) joinCodecsLocked(c *Connection) { s.voteLocked(c, 1) }
 func (s *Session) leaveCodecsLocked(c *Connection) { s.voteLocked(c, -1) }
 
 func (s *Session) voteLocked(c *Connection, n int) {
-	if s.info.VideoCodec != CommonCodec || c.inProcess || c.remote() { // the choice is each node's own
+	if s.info.VideoCodec != CommonCodec || c.inProcess {
 		return
 	}
 	v := &s.codecs

@@ -26,6 +26,14 @@ type connMedia struct {
 	subs    map[string]*Subscriber // by stream id
 }
 
+// addSub adds a subscription. The caller holds the session's lock.
+func (m *connMedia) addSub(sub *Subscriber) {
+	if m.subs == nil {
+		m.subs = map[string]*Subscriber{}
+	}
+	m.subs[sub.stream.id] = sub
+}
+
 // peerOf returns the connection's peer in the engine, making it on first use.
 func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 	m := &c.media

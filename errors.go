@@ -39,9 +39,6 @@ var (
 	// ErrClusterUnavailable: an action needs another node, and the
 	// cluster's bus cannot be reached.
 	ErrClusterUnavailable = errors.New("crossbar: cluster unavailable")
-	// ErrCrossNode: subscribing to a stream another node serves, where
-	// its media cannot cross nodes yet: a relayed session's.
-	ErrCrossNode = errors.New("crossbar: not available across nodes yet")
 )
 
 // PermissionError reports an action the connection's role does not permit.
@@ -86,7 +83,6 @@ var clientCodes = []struct {
 	{ErrRateLimited, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 	{ErrSignalDropped, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 	{ErrClusterUnavailable, 2000, "OT_INTERNAL_ERROR"},
-	{ErrCrossNode, 1500, "OT_STREAM_SUBSCRIBE_FAILED"},
 }
 
 // permissionCodes gives the code of a refused action, as OpenTok reports it.

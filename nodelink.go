@@ -204,13 +204,19 @@ func (srv *Server) dropLinks(node string) {
 // importStream brings the tracks of a stream another node serves to this
 // node, once: its Publisher then holds them, as a local one would.
 func (s *Session) importStream(st *Stream) error {
+	return s.importTracks(context.Background(), st, st.remoteTracks...)
+}
+
+// importTracks brings the tracks of the given kinds of a stream another
+// node serves to this node, once.
+func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string) error {
 	in, err := s.srv.linkIn(st.connection.node)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), importTimeout)
+	ctx, cancel := context.WithTimeout(ctx, importTimeout)
 	defer cancel()
-	for _, kind := range st.remoteTracks {
+	for _, kind := range kinds {
 		t, err := in.Import(ctx, linkTrackID(st.id, kind))
 		if err != nil {
 			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, st.connection.node), err)

@@ -1,7 +1,13 @@
 package crossbar
 
 import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/pion/webrtc/v3"
 )
 
 // Active speaker detection: the host learns which stream is speaking from
@@ -68,7 +74,8 @@ func (d *speakerDetector) update(levels map[string]float64, now time.Time) bool 
 // OnActiveSpeakerChanged sets the callback run when the session's active
 // speaker changes: the stream now speaking, or nil when nobody is. The
 // speaker is the loudest routed stream, from the audio levels publishers
-// send with their audio (browsers do); changes are debounced (a new
+// send with their audio (browsers do); in a cluster, the node imports the
+// audio of every stream other nodes serve to hear it. Changes are debounced (a new
 // speaker must be the loudest for 400 ms; 1.5 s of silence ends one). A nil
 // f stops the detection.
 func (s *Session) OnActiveSpeakerChanged(f func(*Stream)) {
@@ -112,6 +119,11 @@ func (s *Session) detectSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 	defer tick.Stop()
 	var d speakerDetector
 	levels := map[string]float64{}
+	var imports sync.WaitGroup // of remote streams' audio
+	defer imports.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()             // before the wait
+	heard := map[string]bool{} // remote streams whose audio was imported, or tried
 	for {
 		select {
 		case <-stop:
@@ -120,12 +132,21 @@ func (s *Session) detectSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 			clear(levels)
 			s.mu.Lock()
 			pubs := make(map[string]*Publisher, len(s.streams))
+			var unheard []*Stream
 			for id, st := range s.streams {
 				if st.pub != nil && st.hasAudio {
 					pubs[id] = st.pub
 				}
+				if st.pub != nil && st.connection.remote() && slices.Contains(st.remoteTracks, webrtc.RTPCodecTypeAudio.String()) && !heard[id] {
+					heard[id] = true
+					unheard = append(unheard, st)
+				}
 			}
+			maps.DeleteFunc(heard, func(id string, _ bool) bool { return s.streams[id] == nil })
 			s.unlock()
+			for _, st := range unheard {
+				imports.Go(func() { s.hear(ctx, st) })
+			}
 			for id, p := range pubs {
 				levels[id] = p.AudioLevel()
 			}
@@ -137,5 +158,14 @@ func (s *Session) detectSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 			s.emitLocked(speakerChanged{s.streams[d.current]})
 			s.unlock()
 		}
+	}
+}
+
+// hear imports the audio of a stream another node serves, for its levels:
+// the active speaker is chosen among all the session's streams, whichever
+// node serves them.
+func (s *Session) hear(ctx context.Context, st *Stream) {
+	if err := s.importTracks(ctx, st, webrtc.RTPCodecTypeAudio.String()); err != nil {
+		s.log.Warn("active speaker: a stream of another node is not heard", "stream", st.id, "err", err)
 	}
 }

@@ -195,9 +195,9 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		s.unlock()
 		return fmt.Errorf("%w: already subscribed to %q", ErrBadRequest, st.id)
 	}
-	if st.connection.remote() && st.pub == nil {
+	if err := s.reachableLocked(st); err != nil {
 		s.unlock()
-		return fmt.Errorf("%w: stream %q is published on node %s", ErrCrossNode, st.id, st.connection.node)
+		return err
 	}
 	if n, max := s.subscriptionsLocked(), s.srv.cfg.MaxSubscriptionsPerSession; n >= max {
 		s.unlock()
@@ -208,15 +208,12 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		s.unlock()
 		return err
 	}
-	if c.media.subs == nil {
-		c.media.subs = map[string]*Subscriber{}
-	}
-	c.media.subs[st.id] = sub
 	if st.pub == nil { // relayed: the publisher's client sends the media
-		s.tellLocked(st.connection, peerSubscribed{connectionID: c.id, streamID: st.id, audio: r.audio, video: r.video})
+		s.relaySubscribedLocked(c, sub, r.audio, r.video)
 		s.unlock()
 		return nil
 	}
+	c.media.addSub(sub)
 	s.unlock()
 
 	var err error
@@ -322,7 +319,7 @@ func (s *Session) unsubscribe(c *Connection, streamID string) error {
 	sub := c.media.subs[streamID]
 	delete(c.media.subs, streamID)
 	if sub != nil && sub.stream.pub == nil && !sub.stream.gone {
-		s.tellLocked(sub.stream.connection, peerUnsubscribed{connectionID: c.id, streamID: sub.stream.id})
+		s.relayUnsubscribedLocked(c, sub.stream)
 	}
 	s.unlock()
 	if sub == nil {
@@ -391,11 +388,14 @@ func (s *Session) Subscribe(streamID string, opts SubscribeOptions) (*Subscriber
 	if err != nil {
 		return nil, err
 	}
-	if st.pub == nil {
-		if err := s.routed(); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: stream %q is published on node %s", ErrCrossNode, st.id, st.connection.node)
+	if err := s.routed(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	err = s.reachableLocked(st)
+	s.unlock()
+	if err != nil {
+		return nil, err
 	}
 	if st.connection.remote() {
 		if err := s.importStream(st); err != nil {
