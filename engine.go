@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v3"
 
@@ -24,6 +25,10 @@ type connMedia struct {
 	// Guarded by session.mu.
 	pending map[string]*Stream     // by mid: streams whose tracks have not all arrived
 	subs    map[string]*Subscriber // by stream id
+	// failed: the publishing peer connection failed, and was not
+	// restarted yet; restartWait runs while its client may restart it.
+	failed      bool
+	restartWait *time.Timer
 }
 
 // addSub adds a subscription. The caller holds the session's lock.
@@ -54,8 +59,8 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 			s.tellLocked(c, subscriberOffer{sdp})
 		},
 		OnConnectionStateChange: func(k sfu.PCKind, st webrtc.PeerConnectionState) {
-			if st == webrtc.PeerConnectionStateFailed && k == sfu.PCPublish {
-				s.engine.post(func() { s.mediaFailed(c) })
+			if k == sfu.PCPublish {
+				s.engine.post(func() { s.publishingStateChanged(c, st) })
 			}
 		},
 		OnSubscribeFailed: func(d *sfu.DownTrack, err error) {
@@ -173,13 +178,69 @@ func (s *Session) trackEnded(st *Stream) {
 	})
 }
 
-// mediaFailed ends the streams of a connection whose publishing peer
-// connection failed: its client died or lost its network, and nothing has
-// arrived for the engine's PublishTimeout. Streams whose tracks had not all
-// arrived end too; they never will.
-func (s *Session) mediaFailed(c *Connection) {
+// publishingStateChanged follows a connection's publishing peer
+// connection. When it fails (nothing arrived for the engine's
+// PublishTimeout: the client died or its network changed), the streams on
+// it wait for the client to restart ICE, frozen: for PublishTimeout again
+// while the client's signaling is up, and while it is not, for as long as
+// the connection waits to be resumed (then PublishTimeout again). The
+// streams still without media then end, reason mediaStopped.
+func (s *Session) publishingStateChanged(c *Connection, st webrtc.PeerConnectionState) {
 	s.mu.Lock()
 	defer s.unlock()
+	if c.gone {
+		return
+	}
+	switch st {
+	case webrtc.PeerConnectionStateFailed:
+		c.media.failed = true
+		s.awaitRestartLocked(c)
+	case webrtc.PeerConnectionStateConnected:
+		if c.media.failed {
+			s.log.Info("publishing peer connection restarted", "connection", c.id)
+		}
+		c.media.failed = false
+		c.media.stopRestartWait()
+	}
+}
+
+// awaitRestartLocked (re)starts the wait for the client of a connection
+// whose publishing peer connection failed to restart ICE, if its
+// signaling is up.
+func (s *Session) awaitRestartLocked(c *Connection) {
+	m := &c.media
+	if !m.failed || c.link == nil {
+		return
+	}
+	m.stopRestartWait()
+	wait := s.srv.cfg.Media.PublishTimeout
+	if wait <= 0 {
+		wait = sfu.DefaultPublishTimeout
+	}
+	m.restartWait = time.AfterFunc(wait, func() {
+		s.engine.post(func() {
+			s.mu.Lock()
+			defer s.unlock()
+			if !c.gone && m.failed && c.link != nil {
+				s.mediaFailedLocked(c)
+			}
+		})
+	})
+}
+
+// stopRestartWait stops the wait for an ICE restart. The caller holds the
+// session's lock.
+func (m *connMedia) stopRestartWait() {
+	if m.restartWait != nil {
+		m.restartWait.Stop()
+		m.restartWait = nil
+	}
+}
+
+// mediaFailedLocked ends the streams of a connection whose publishing peer
+// connection failed and was not restarted. Streams whose tracks had not all
+// arrived end too; they never will.
+func (s *Session) mediaFailedLocked(c *Connection) {
 	for _, st := range s.streamsLocked() {
 		if st.connection == c {
 			s.removeStreamLocked(st, ReasonMediaStopped)
@@ -190,6 +251,25 @@ func (s *Session) mediaFailed(c *Connection) {
 		s.removeStreamLocked(st, ReasonMediaStopped)
 	}
 	s.log.Info("publishing peer connection failed", "connection", c.id)
+}
+
+// restartICE renegotiates a client's subscribing peer connection with new
+// ICE credentials, as a client whose network changed asks; it restarts
+// its publishing one itself, with an offer.
+func (s *Session) restartICE(c *Connection) error {
+	if err := s.routed(); err != nil {
+		return err
+	}
+	c.media.mu.Lock()
+	peer := c.media.peer
+	c.media.mu.Unlock()
+	if peer == nil {
+		return nil // nothing to restart
+	}
+	if err := peer.RestartICE(); err != nil {
+		return fmt.Errorf("crossbar: restart ICE of connection %s: %w", c.id, err)
+	}
+	return nil
 }
 
 // videoQualityChanged tells a subscribing client that its video stopped

@@ -299,6 +299,9 @@ var requests = map[signaling.Type]request{
 	signaling.TypeAnswer: {ActionSubscribe, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		return ok(s.answer(c, m.SDP))
 	}},
+	signaling.TypeICERestart: {ActionConnect, func(s *Session, c *Connection, _ *signaling.Message) (*signaling.Message, error) {
+		return ok(s.restartICE(c))
+	}},
 	signaling.TypeCandidate: {ActionConnect, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
 		if m.Candidate == nil {
 			return nil, fmt.Errorf("%w: candidate message without a candidate", ErrBadRequest)

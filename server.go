@@ -39,7 +39,9 @@ type Config struct {
 
 	// ReconnectGrace is how long a connection whose transport dropped
 	// without a goodbye waits for its client to resume before it ends
-	// with reason networkDisconnected. Zero means 10 s; negative, none.
+	// with reason networkDisconnected; its streams wait with it. Zero
+	// means 60 s, as long as OpenTok's clients try to reconnect (and the
+	// shipped clients do); negative, none.
 	ReconnectGrace time.Duration
 
 	// MaxConnectionsPerSession refuses further connects (code 1027).
@@ -136,7 +138,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Store = NewMemoryStore()
 	}
 	if cfg.ReconnectGrace == 0 {
-		cfg.ReconnectGrace = 10 * time.Second
+		cfg.ReconnectGrace = 60 * time.Second
 	}
 	if cfg.MaxConnectionsPerSession <= 0 {
 		cfg.MaxConnectionsPerSession = 3000

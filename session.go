@@ -338,6 +338,7 @@ func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*
 		c.grace = nil
 	}
 	s.attachLocked(c, l, re, true, r.received)
+	s.awaitRestartLocked(c)
 	s.log.Info("connection resumed", "connection", c.id)
 	return c, nil
 }
@@ -409,6 +410,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 		s.later(p.pub.close)
 	}
 	c.media.subs = nil
+	c.media.stopRestartWait()
 	s.later(c.closeMedia)
 	s.buryLocked(c.id)
 	s.leaveBudgetsLocked(c)

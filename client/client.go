@@ -46,7 +46,8 @@ var ErrDisconnected = errors.New("client: session disconnected")
 // Options tune Connect. The zero value is fine.
 type Options struct {
 	// ReconnectFor is how long the client tries to resume its connection
-	// after the transport drops. Zero means 10 s; negative, no retries.
+	// after the transport drops. Zero means 60 s, the server's default grace
+	// (crossbar.Config.ReconnectGrace) and OpenTok's; negative, no retries.
 	ReconnectFor time.Duration
 	// PingInterval is how often the client pings the server, and
 	// PingTimeout how long it waits for the answer before it takes the link
@@ -142,7 +143,7 @@ func ConnectTransport(ctx context.Context, dial Dialer, token string, opts *Opti
 		s.opts = *opts
 	}
 	if s.opts.ReconnectFor == 0 {
-		s.opts.ReconnectFor = 10 * time.Second
+		s.opts.ReconnectFor = 60 * time.Second
 	}
 	if s.opts.PingInterval == 0 {
 		s.opts.PingInterval = signaling.DefaultPingInterval
@@ -442,6 +443,7 @@ func (s *Session) reconnect() signaling.Transport {
 		s.t = t
 		s.mu.Unlock()
 		s.emit(Event{Type: TypeReconnected})
+		s.restartAfterResume()
 		return t
 	}
 	return nil

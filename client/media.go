@@ -70,6 +70,9 @@ type mediaState struct {
 
 	negotiating sync.Mutex // held through each publisher PC negotiation
 	closeOnce   sync.Once
+
+	restarting map[string]bool // by PC: an ICE restart loop runs (restart.go)
+	iceWake    chan struct{}   // closed to wake the restart loops
 }
 
 // newAPI builds the default webrtc.API for opts.
@@ -86,6 +89,10 @@ func newAPI(opts MediaOptions) (*webrtc.API, error) {
 		return nil, fmt.Errorf("client: register interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
+	// A path that carried nothing for 2 s is lost (disconnected), and ICE
+	// restarts (restart.go): a browser notices about as fast. Checks go
+	// every 500 ms while nothing else does.
+	se.SetICETimeouts(2*time.Second, 25*time.Second, 500*time.Millisecond)
 	if opts.Net != nil {
 		se.SetNet(opts.Net)
 	}
@@ -126,6 +133,7 @@ func (s *Session) peerConnection(pc string) (*webrtc.PeerConnection, *trickle, e
 	} else {
 		m.pub, m.pubTrickle = conn, tr
 	}
+	s.watchICE(conn, pc)
 	return conn, tr, nil
 }
 
@@ -283,6 +291,7 @@ func (s *Session) closeMedia() {
 		m.mu.Lock()
 		m.closed = true
 		m.mu.Unlock()
+		m.wakeICE()
 		m.worker.Wait()
 		m.negotiating.Lock()
 		m.mu.Lock()
@@ -354,6 +363,14 @@ func (t *trickle) add(c *webrtc.ICECandidate) {
 		return
 	}
 	t.sendLocked(init)
+}
+
+// hold holds the candidates gathered from now on until the next start: for
+// an ICE restart, whose candidates belong to its new description.
+func (t *trickle) hold() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ready, t.pending = false, nil
 }
 
 // start sends the candidates held so far but those in sent, the

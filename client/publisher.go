@@ -537,20 +537,30 @@ func (s *Session) release(ctx context.Context, p *Publisher) error {
 			return fmt.Errorf("client: unpublish stream %s: remove track: %w", p.id, err)
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
+	if err := s.offerPublisher(ctx, pc, nil); err != nil {
+		return fmt.Errorf("client: unpublish stream %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// offerPublisher renegotiates the publisher peer connection: it offers,
+// with opts, and applies the server's answer. The caller holds
+// m.negotiating.
+func (s *Session) offerPublisher(ctx context.Context, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) error {
+	offer, err := pc.CreateOffer(opts)
 	if err == nil {
 		err = pc.SetLocalDescription(offer)
 	}
 	if err != nil {
-		return fmt.Errorf("client: unpublish stream %s: make offer: %w", p.id, err)
+		return fmt.Errorf("make offer: %w", err)
 	}
 	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypeOffer, SDP: pc.LocalDescription().SDP})
 	if err != nil {
 		_ = pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
-		return fmt.Errorf("client: unpublish stream %s: renegotiate: %w", p.id, err)
+		return fmt.Errorf("renegotiate: %w", err)
 	}
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: reply.SDP}); err != nil {
-		return fmt.Errorf("client: unpublish stream %s: apply the server's answer: %w", p.id, err)
+		return fmt.Errorf("apply the server's answer: %w", err)
 	}
 	return nil
 }

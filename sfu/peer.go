@@ -114,6 +114,7 @@ type Peer struct {
 	downTracks  map[*DownTrack]*webrtc.RTPSender
 	negotiating bool // an offer is waiting for its answer
 	renegotiate bool // changes were made while negotiating
+	restartICE  bool // the next offer restarts ICE
 	wg          sync.WaitGroup
 }
 
@@ -423,7 +424,7 @@ func (p *Peer) negotiateLocked() (string, error) {
 		p.renegotiate = true
 		return "", nil
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.restartICE})
 	if err != nil {
 		return "", fmt.Errorf("sfu: create subscriber offer: %w", err)
 	}
@@ -431,8 +432,30 @@ func (p *Peer) negotiateLocked() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sfu: subscriber offer: %w", err)
 	}
-	p.negotiating = true
+	p.negotiating, p.restartICE = true, false
 	return sdp, nil
+}
+
+// RestartICE renegotiates the subscribing PeerConnection with new ICE
+// credentials, for a client whose network changed: the offer goes to
+// OnSubscriberOffer, after the answer to an offer outstanding. The
+// publishing PeerConnection restarts when the client's offer (to Publish)
+// has new credentials.
+func (p *Peer) RestartICE() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPeerClosed
+	}
+	if p.sub.CurrentRemoteDescription() == nil {
+		p.mu.Unlock()
+		return nil // never negotiated: the first offer has fresh credentials anyway
+	}
+	p.restartICE = true
+	offer, err := p.negotiateLocked()
+	p.mu.Unlock()
+	p.deliverOffer(offer)
+	return err
 }
 
 // deliverOffer hands an offer to OnSubscriberOffer on its own goroutine.

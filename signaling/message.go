@@ -35,10 +35,11 @@ const (
 	TypeSubscribe        Type = "subscribe"
 	TypeUnsubscribe      Type = "unsubscribe"
 	TypeSubscription     Type = "subscription"
-	TypeOffer            Type = "offer"     // publishing PC: the client's (re)offer
-	TypeAnswer           Type = "answer"    // subscribing PC: the client's answer
-	TypeCandidate        Type = "candidate" // either PC: a trickled ICE candidate
-	TypeRelay            Type = "relay"     // relayed sessions: negotiation between two clients
+	TypeOffer            Type = "offer"      // publishing PC: the client's (re)offer
+	TypeAnswer           Type = "answer"     // subscribing PC: the client's answer
+	TypeCandidate        Type = "candidate"  // either PC: a trickled ICE candidate
+	TypeICERestart       Type = "iceRestart" // subscribing PC: ask the server for an offer with new ICE credentials
+	TypeRelay            Type = "relay"      // relayed sessions: negotiation between two clients
 )
 
 // Messages the server sends.

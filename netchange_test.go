@@ -1,0 +1,189 @@
+package crossbar_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v2"
+	"github.com/pion/transport/v2/stdnet"
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// movingNet is a client's network that can change: the sockets opened
+// before a move go dead, as those of an address a laptop left behind when
+// it moved from Wi-Fi to a hotspot; those opened after work.
+type movingNet struct {
+	transport.Net
+	moves atomic.Int64
+}
+
+func newMovingNet(t *testing.T) *movingNet {
+	t.Helper()
+	n, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &movingNet{Net: n}
+}
+
+// move changes the network: every socket open now goes dead.
+func (n *movingNet) move() { n.moves.Add(1) }
+
+// ListenUDP opens a socket that dies at the next move.
+func (n *movingNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &movingConn{UDPConn: c, n: n, gen: n.moves.Load()}, nil
+}
+
+type movingConn struct {
+	transport.UDPConn
+	n   *movingNet
+	gen int64 // the moves before it was opened
+}
+
+func (c *movingConn) dead() bool { return c.n.moves.Load() != c.gen }
+
+func (c *movingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.dead() {
+		return len(p), nil
+	}
+	return c.UDPConn.WriteTo(p, addr)
+}
+
+func (c *movingConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.UDPConn.ReadFrom(p)
+		if err != nil || !c.dead() {
+			return n, addr, err
+		}
+	}
+}
+
+// packetClock reads a subscription until the test ends and tells when the
+// last packet of each kind came, and the longest gap between video packets.
+type packetClock struct{ audio, video, gap atomic.Int64 }
+
+func clock(t *testing.T, sub *client.Subscriber) *packetClock {
+	var pc packetClock
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, kind, err := sub.ReadRTP(ctx)
+			if err != nil {
+				return
+			}
+			now := time.Now().UnixNano()
+			if kind == webrtc.RTPCodecTypeAudio {
+				pc.audio.Store(now)
+				continue
+			}
+			if last := pc.video.Swap(now); last != 0 && now-last > pc.gap.Load() {
+				pc.gap.Store(now - last)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return &pc
+}
+
+// longestGap returns the longest gap between video packets so far.
+func (pc *packetClock) longestGap() time.Duration { return time.Duration(pc.gap.Load()) }
+
+// since reports whether audio and video both came after t.
+func (pc *packetClock) since(t time.Time) bool {
+	return pc.audio.Load() > t.UnixNano() && pc.video.Load() > t.UnixNano()
+}
+
+// TestNetworkChangeKeepsStreams: a Go client publishing and subscribing
+// changes networks: its media sockets go dead, and its signaling link is
+// reset too or stays up (a path that broke for media alone). It resumes its
+// signaling if it must and restarts ICE on both its peer connections: its
+// stream and its subscription carry on with the same ids, and the other
+// client sees nobody leave.
+func TestNetworkChangeKeepsStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		signaling bool // the signaling link is reset too
+	}{{"signaling and media", true}, {"media only", false}} {
+		t.Run(tc.name, func(t *testing.T) { testNetworkChange(t, tc.signaling) })
+	}
+}
+
+func testNetworkChange(t *testing.T, resetSignaling bool) {
+	h := newHarness(t, crossbar.Config{ReconnectGrace: 30 * time.Second})
+	s := h.session()
+	p, viaProxy := newProxy(t, h.ws)
+	network := newMovingNet(t)
+	mover := h.mediaClient(s, viaProxy, "mover", network, client.Options{})
+	other := h.mediaClient(s, h.ws, "other", nil, client.Options{})
+	movers, others := synthesize(t, mover, "mover"), synthesize(t, other, "other")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, pub := range []*client.Publisher{movers, others} {
+		if _, err := pub.WaitCreated(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe := func(c *client.Session, id string) (*client.Subscriber, *packetClock) {
+		sub, err := c.Subscribe(ctx, id, client.SubscribeOptions{Audio: true, Video: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub, clock(t, sub)
+	}
+	moverSub, moverSees := subscribe(mover, others.StreamID())
+	otherSub, otherSees := subscribe(other, movers.StreamID())
+	start := time.Now()
+	waitFor(t, 10*time.Second, "media both ways", func() bool { return moverSees.since(start) && otherSees.since(start) })
+
+	network.move()
+	moved := time.Now()
+	if resetSignaling {
+		p.cut()
+		nextWithin(t, mover, 10*time.Second, client.TypeReconnected)
+	}
+	// Packets a second after the move came on the new network: the old
+	// sockets are dead, and nothing on the way holds packets that long.
+	after := moved.Add(time.Second)
+	waitFor(t, 20*time.Second, "media both ways on the new network", func() bool { return otherSees.since(after) && moverSees.since(after) })
+	t.Logf("%s: longest video gap %v for the mover's subscriber, %v for the mover",
+		t.Name(), otherSees.longestGap().Round(time.Millisecond), moverSees.longestGap().Round(time.Millisecond))
+
+	for _, x := range []interface{ Done() <-chan struct{} }{movers, moverSub, otherSub} {
+		select {
+		case <-x.Done():
+			t.Fatalf("%T ended across the network change", x)
+		default:
+		}
+	}
+	if st, err := s.Stream(movers.StreamID()); err != nil || st.Connection().ID() != mover.Connection().ID {
+		t.Fatalf("the mover's stream after the move: %v, %v", st, err)
+	}
+	// The other client saw nobody leave and no stream end.
+	for {
+		select {
+		case ev := <-other.Events():
+			if ev.Type == signaling.TypeConnectionDestroyed || ev.Type == signaling.TypeStreamDestroyed {
+				t.Fatalf("the other client saw %s %+v %+v", ev.Type, ev.Connection, ev.Stream)
+			}
+			continue
+		default:
+		}
+		break
+	}
+}
