@@ -18,8 +18,8 @@
 //	go build -o crossbar-node ./examples/cluster
 //	CROSSBAR_SECRET=$secret ./crossbar-node -node n1 -addr :8080 -redis redis.internal:6379 -media :0
 //
-// The nodes' media ports (-media) and node links' UDP ports must be open
-// between the hosts, and the clients' media ports to the clients.
+// Clients must reach every node's HTTP and media (-media) ports, and the
+// nodes each other's node links, on ephemeral UDP ports (see README).
 package main
 
 import (
