@@ -3,27 +3,15 @@
 //
 //	go run ./examples/videochat
 //
-// and open http://127.0.0.1:8080/?room=demo in a few tabs.
+// and open http://127.0.0.1:8080/?room=demo in a few tabs. The page and
+// its handler are in package room, which examples/cluster serves too.
 package main
 
 import (
-	_ "embed"
-	"net/http"
-
-	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/examples/internal/app"
+	"github.com/crossbar-rtc/crossbar/examples/videochat/room"
 )
 
-//go:embed index.html
-var page []byte
-
 func main() {
-	app.Main("videochat", handler)
-}
-
-// handler serves the room page, and publisher tokens for it.
-func handler(a *app.App) http.Handler {
-	mux := a.Mux(crossbar.RolePublisher)
-	mux.Handle("GET /{$}", app.Page(page))
-	return mux
+	app.Main("videochat", room.Handler)
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/crossbar-rtc/crossbar/examples/internal/apptest"
+	"github.com/crossbar-rtc/crossbar/examples/videochat/room"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 )
 
@@ -23,14 +24,14 @@ const (
 
 // openRoom opens n pages in one room and waits until each plays its own
 // camera and the video of every other page.
-func openRoom(t *testing.T, room string, n int) []*browsertest.Page {
+func openRoom(t *testing.T, name string, n int) []*browsertest.Page {
 	t.Helper()
-	url, _ := apptest.Serve(t, handler)
+	url, _ := apptest.Serve(t, room.Handler)
 	b := browsertest.New(t)
 	var pages []*browsertest.Page
 	for i := range n {
-		name := fmt.Sprintf("P%d", i+1)
-		pages = append(pages, b.Open(t, name, fmt.Sprintf("%s/?room=%s&name=%s", url, room, name)))
+		page := fmt.Sprintf("P%d", i+1)
+		pages = append(pages, b.Open(t, page, fmt.Sprintf("%s/?room=%s&name=%s", url, name, page)))
 	}
 	for _, p := range pages {
 		p.WaitVideos(ownVideo, 1, wait)

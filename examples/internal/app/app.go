@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -30,10 +31,46 @@ var static embed.FS
 // App is one example's Crossbar server and its rooms.
 type App struct {
 	Server *crossbar.Server
+	// Rooms keeps which session each room is: a map of this process's
+	// unless replaced before the App serves, as a cluster's nodes do to
+	// share one (see examples/cluster).
+	Rooms  Rooms
 	apiKey string
 
-	mu    sync.Mutex
-	rooms map[string]*crossbar.Session
+	mu sync.Mutex // held through Room, so that a process makes a room once
+}
+
+// Rooms maps room names to session ids. Its methods are safe for
+// concurrent use.
+type Rooms interface {
+	// Get returns the id of the named room's session, or "" if it has none.
+	Get(ctx context.Context, room string) (string, error)
+	// Claim makes id the named room's session unless the room has one
+	// already, and returns the id of the room's session: id, or the one
+	// it had.
+	Claim(ctx context.Context, room, id string) (string, error)
+}
+
+// roomMap is the Rooms of one process.
+type roomMap struct {
+	mu  sync.Mutex
+	ids map[string]string
+}
+
+func (m *roomMap) Get(_ context.Context, room string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ids[room], nil
+}
+
+func (m *roomMap) Claim(_ context.Context, room, id string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if had, ok := m.ids[room]; ok {
+		return had, nil
+	}
+	m.ids[room] = id
+	return id, nil
 }
 
 // New returns an App whose server uses cfg. An empty API key or secret is
@@ -51,22 +88,34 @@ func New(cfg crossbar.Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Server: srv, apiKey: cfg.APIKey, rooms: map[string]*crossbar.Session{}}, nil
+	return &App{Server: srv, Rooms: &roomMap{ids: map[string]string{}}, apiKey: cfg.APIKey}, nil
 }
 
 // Room returns the session of the named room, creating it on first use.
 func (a *App) Room(ctx context.Context, name string) (*crossbar.Session, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s, ok := a.rooms[name]; ok {
-		return s, nil
-	}
-	s, err := a.Server.CreateSession(ctx, crossbar.SessionOptions{Metadata: map[string]string{"room": name}})
+	id, err := a.Rooms.Get(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("look up room %q: %w", name, err)
 	}
-	a.rooms[name] = s
-	return s, nil
+	if id == "" {
+		s, err := a.Server.CreateSession(ctx, crossbar.SessionOptions{Metadata: map[string]string{"room": name}})
+		if err != nil {
+			return nil, err
+		}
+		if id, err = a.Rooms.Claim(ctx, name, s.ID()); err != nil {
+			return nil, errors.Join(fmt.Errorf("claim room %q: %w", name, err), s.Close())
+		}
+		if id == s.ID() {
+			return s, nil
+		}
+		// Another process made the room first: its session is the room's.
+		if err := s.Close(); err != nil {
+			return nil, fmt.Errorf("close the session that lost room %q: %w", name, err)
+		}
+	}
+	return a.Server.Session(ctx, id)
 }
 
 // Credentials are what a page needs to join a room: the arguments of
@@ -148,22 +197,36 @@ func Main(title string, build func(*App) http.Handler) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hs := &http.Server{Addr: *addr, Handler: build(a), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	err = ListenAndServe(ctx, *addr, build(a), func(url string) {
+		logger.Info(title + ": open " + url + "/?room=demo")
+	})
+	if err := errors.Join(err, a.Server.Close()); err != nil {
+		logger.Error(title, "err", err)
+		os.Exit(1)
+	}
+}
+
+// ListenAndServe serves h on addr until ctx ends, then shuts the server
+// down. Once it listens it calls listening with its base URL,
+// http://host:port (the port chosen when addr's is 0).
+func ListenAndServe(ctx context.Context, addr string, h http.Handler, listening func(url string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan error, 1)
 	go func() {
 		<-ctx.Done()
-		if err := a.Server.Close(); err != nil {
-			logger.Warn("closing crossbar", "err", err)
-		}
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := hs.Shutdown(shutdown); err != nil {
-			logger.Warn("shutting the HTTP server down", "err", err)
-		}
+		stopped <- hs.Shutdown(shutdown)
 	}()
-	logger.Info(title+": open http://"+*addr+"/?room=demo", "addr", *addr)
-	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+	listening("http://" + ln.Addr().String())
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
+	return <-stopped
 }

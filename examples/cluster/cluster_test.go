@@ -1,0 +1,378 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+	"go.uber.org/goleak"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/examples/internal/app"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// deadWithin is how soon the others must see a killed node's clients go.
+const deadWithin = 5 * time.Second
+
+// running is the example run as a program: its load balancer's URL and the
+// process ids of its nodes, by node id, and of its redis-server.
+type running struct {
+	url   string
+	pids  map[string]int
+	redis int
+	http  *http.Client
+}
+
+var (
+	redisLine = regexp.MustCompile(`msg="redis-server started" pid=(\d+)`)
+	nodeLine  = regexp.MustCompile(`msg="node started" node=(\S+) pid=(\d+)`)
+	openLine  = regexp.MustCompile(`msg="cluster: open (http://\S+)/\?room=demo"`)
+)
+
+// run builds the example and runs it, with its own redis-server, until the
+// test ends; then it interrupts it and checks that it and its nodes exit.
+func run(t *testing.T) *running {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed")
+	}
+	bin := filepath.Join(t.TempDir(), "cluster")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	out, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &running{pids: map[string]int{}, http: &http.Client{}}
+	var log strings.Builder // what it wrote, read once it has exited
+	open := make(chan string, 1)
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		for sc := bufio.NewScanner(out); sc.Scan(); {
+			line := sc.Text()
+			log.WriteString(line + "\n")
+			if m := redisLine.FindStringSubmatch(line); m != nil {
+				r.redis, _ = strconv.Atoi(m[1])
+			}
+			if m := nodeLine.FindStringSubmatch(line); m != nil {
+				r.pids[m[1]], _ = strconv.Atoi(m[2]) // read once open is sent
+			}
+			if m := openLine.FindStringSubmatch(line); m != nil {
+				open <- m[1]
+			}
+		}
+	}()
+	exited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		_ = w.Close()
+		<-scanned
+		exited <- err
+	}()
+	t.Cleanup(func() {
+		r.http.CloseIdleConnections()
+		_ = cmd.Process.Signal(os.Interrupt)
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			err = errors.Join(errors.New("did not exit within 30 s of an interrupt"), <-exited)
+		}
+		if err != nil {
+			t.Errorf("the example, interrupted: %v\n%s", err, log.String())
+		}
+		children := maps.Clone(r.pids)
+		if r.redis != 0 {
+			children["redis-server"] = r.redis
+		}
+		for name, pid := range children {
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Errorf("%s (pid %d) outlived the example: %v", name, pid, err)
+			}
+		}
+	})
+	select {
+	case r.url = <-open:
+	case err := <-exited:
+		t.Fatalf("the example exited: %v\n%s", err, log.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("the example did not serve within 30 s")
+	}
+	if len(r.pids) != 3 || r.redis == 0 {
+		t.Fatalf("the example started nodes %v and redis-server %d, want 3 nodes and a redis-server", r.pids, r.redis)
+	}
+	return r
+}
+
+// join connects a client through the load balancer to the named room, and
+// publishes synthetic audio and video until ctx ends.
+func (r *running) join(ctx context.Context, t *testing.T, wg *sync.WaitGroup, room, name string) *member {
+	t.Helper()
+	q := url.Values{"room": {room}, "name": {name}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url+"/token?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds app.Credentials
+	err = json.NewDecoder(resp.Body).Decode(&creds)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatalf("a token for %s: %s: %v", name, resp.Status, err)
+	}
+	ws := "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws"
+	s, err := client.Connect(ctx, ws, creds.Token, &client.Options{ReconnectFor: -1, Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		t.Fatalf("%s connecting: %v", name, err)
+	}
+	t.Cleanup(func() { _ = s.Disconnect() })
+	pub, err := s.Publish(ctx, client.PublishOptions{Name: name, Audio: true, Video: true})
+	if err != nil {
+		t.Fatalf("%s publishing: %v", name, err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = pub.Synthesize(ctx, client.SynthOptions{}) // ends with ctx, or with the stream when its node dies
+	}()
+	if _, err := pub.WaitCreated(ctx); err != nil { // the server announces it once media arrives
+		t.Fatalf("%s publishing: %v", name, err)
+	}
+	return &member{Session: s, name: name, stream: pub.StreamID()}
+}
+
+// member is a client of the test, publishing a stream.
+type member struct {
+	*client.Session
+	name   string
+	stream string
+}
+
+// awaitStreams reads m's events until it has seen the streams ids created.
+func (m *member) awaitStreams(t *testing.T, ids ...string) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for seen := map[string]bool{}; ; {
+		for _, st := range m.Streams() {
+			seen[st.ID] = true
+		}
+		if !slices.ContainsFunc(ids, func(id string) bool { return !seen[id] }) {
+			return
+		}
+		select {
+		case <-m.Events():
+		case <-timeout:
+			t.Fatalf("%s saw streams %v, want %v", m.name, seen, ids)
+		}
+	}
+}
+
+// receive subscribes m to a stream and reads its audio and video packets
+// until enough of each arrived.
+func (m *member) receive(ctx context.Context, t *testing.T, other *member) {
+	t.Helper()
+	start := time.Now()
+	sub, err := m.Subscribe(ctx, other.stream, client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatalf("%s subscribing to %s: %v", m.name, other.name, err)
+	}
+	var audio, video int
+	for audio < 25 || video < 25 {
+		_, kind, err := sub.ReadRTP(ctx)
+		if err != nil {
+			t.Fatalf("%s, after %d audio and %d video packets of %s: %v", m.name, audio, video, other.name, err)
+		}
+		if kind == webrtc.RTPCodecTypeAudio {
+			audio++
+		} else {
+			video++
+		}
+	}
+	t.Logf("%s got 25 audio and 25 video packets of %s %v after subscribing", m.name, other.name, time.Since(start).Round(time.Millisecond))
+}
+
+// kill kills node id as kill -9 does, and waits until the clients it
+// served are gone for every other client: their own sessions end, and the
+// others see each of them destroyed with reason networkDisconnected within
+// deadWithin. It returns the clients left, which now list only each other.
+func (r *running) kill(t *testing.T, id string, members []*member) []*member {
+	t.Helper()
+	pid, ok := r.pids[id]
+	if !ok {
+		t.Fatalf("no node %s to kill", id)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill node %s: %v", id, err)
+	}
+	start := time.Now()
+	type event struct {
+		m  *member
+		ev client.Event
+	}
+	events := make(chan event)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	defer readers.Wait()
+	defer close(stop)
+	for _, m := range members {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case ev, ok := <-m.Events():
+					if !ok {
+						return
+					}
+					select {
+					case events <- event{m, ev}:
+					case <-stop:
+						return
+					}
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	ended := map[*member]bool{}
+	destroyed := map[*member]map[string]bool{} // connection ids each saw go
+	gone := func() bool {
+		want := map[string]bool{}
+		for m := range ended {
+			want[m.Connection().ID] = true
+		}
+		for _, m := range members {
+			if !ended[m] && !maps.Equal(destroyed[m], want) {
+				return false
+			}
+		}
+		return len(ended) > 0
+	}
+	timeout := time.After(deadWithin)
+	for !gone() {
+		select {
+		case e := <-events:
+			switch e.ev.Type {
+			case signaling.TypeSessionDisconnected:
+				ended[e.m] = true
+			case signaling.TypeConnectionDestroyed:
+				if e.ev.Reason != string(crossbar.ReasonNetworkDisconnected) {
+					t.Fatalf("%s saw %s go with reason %q, want networkDisconnected", e.m.name, e.ev.Connection.Data, e.ev.Reason)
+				}
+				if destroyed[e.m] == nil {
+					destroyed[e.m] = map[string]bool{}
+				}
+				destroyed[e.m][e.ev.Connection.ID] = true
+			}
+		case <-timeout:
+			t.Fatalf("%v after killing node %s: ended %v, destroyed %v", deadWithin, id, ended, destroyed)
+		}
+	}
+	t.Logf("node %s killed: the others saw its clients go %v later", id, time.Since(start).Round(10*time.Millisecond))
+	var left []*member
+	for _, m := range members {
+		if !ended[m] {
+			left = append(left, m)
+		}
+	}
+	for _, m := range left {
+		listed(t, m, left)
+	}
+	return left
+}
+
+// listed checks that m lists exactly the connections of members.
+func listed(t *testing.T, m *member, members []*member) {
+	t.Helper()
+	got, want := map[string]bool{}, map[string]bool{}
+	for _, c := range m.Connections() {
+		got[c.Data] = true
+	}
+	for _, o := range members {
+		want[o.name] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s lists %v, want %v", m.name, got, want)
+	}
+}
+
+// TestThreeProcessNodes runs the example as it runs by hand: three node
+// processes behind its load balancer. Three clients joining one room
+// through it land on three nodes, and each receives the others' media.
+// Killed with -9, a node's client leaves the others' lists within 5 s,
+// with reason networkDisconnected; so does the next node's; a newcomer
+// then, through the balancer, finds the node left and the one client on it.
+func TestThreeProcessNodes(t *testing.T) {
+	r := run(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+	var publishers sync.WaitGroup
+	defer publishers.Wait()
+	defer cancel()
+	var members []*member
+	for i := range 3 {
+		members = append(members, r.join(ctx, t, &publishers, "r", fmt.Sprint("c", i+1)))
+	}
+	for _, m := range members {
+		var others []string
+		for _, o := range members {
+			if o != m {
+				others = append(others, o.stream)
+			}
+		}
+		m.awaitStreams(t, others...)
+	}
+	for _, m := range members {
+		for _, o := range members {
+			if o != m {
+				m.receive(ctx, t, o)
+			}
+		}
+	}
+
+	left := r.kill(t, "n2", members)
+	if len(left) != 2 {
+		t.Fatalf("killing node n2 ended %d clients, want 1 of the 3", 3-len(left))
+	}
+	left = r.kill(t, "n3", left)
+	if len(left) != 1 {
+		t.Fatalf("killing node n3 ended %d clients, want 1 of the 2", 2-len(left))
+	}
+	late := r.join(ctx, t, &publishers, "r", "late")
+	listed(t, late, append(left, late))
+}

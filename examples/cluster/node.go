@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/cluster"
+	"github.com/crossbar-rtc/crossbar/examples/internal/app"
+	"github.com/crossbar-rtc/crossbar/examples/videochat/room"
+	"github.com/crossbar-rtc/crossbar/sfu"
+)
+
+// runNode serves the videochat room as node o.node of the cluster on
+// o.redis until ctx ends.
+func runNode(ctx context.Context, logger *slog.Logger, o options) (err error) {
+	secret := os.Getenv(secretEnv)
+	if secret == "" {
+		return fmt.Errorf("$%s is empty: give every node the same API secret", secretEnv)
+	}
+	if o.redis == "" {
+		return errors.New("-redis is required with -node")
+	}
+	if o.parent {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			cancel()
+		}()
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: o.redis})
+	defer func() { err = errors.Join(err, rdb.Close()) }()
+	bus, err := cluster.NewRedis(ctx, cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: o.node}})
+	if err != nil {
+		return fmt.Errorf("join the cluster on Redis %s: %w", o.redis, err)
+	}
+	defer func() { err = errors.Join(err, bus.Close()) }()
+	host, _, err := net.SplitHostPort(o.media)
+	if err != nil {
+		return fmt.Errorf("-media %q: %w", o.media, err)
+	}
+	ip := net.ParseIP(host)
+	a, err := app.New(crossbar.Config{
+		APISecret: secret,
+		Cluster:   bus,
+		Media:     sfu.Config{UDPAddr: o.media, LoopbackOnly: ip != nil && ip.IsLoopback()},
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.Rooms = redisRooms{rdb}
+	err = app.ListenAndServe(ctx, o.addr, room.Handler(a), func(url string) {
+		logger.Info("node serving", "url", url)
+	})
+	return errors.Join(err, a.Server.Close())
+}
+
+// roomKey starts the Redis key of a room, whose value is its session id.
+const roomKey = "crossbar-example:room:"
+
+// redisRooms keeps which session each room is in Redis, where every node
+// finds it: the first node to make a room's session sets it.
+type redisRooms struct{ rdb *redis.Client }
+
+func (r redisRooms) Get(ctx context.Context, name string) (string, error) {
+	id, err := r.rdb.Get(ctx, roomKey+name).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return id, err
+}
+
+func (r redisRooms) Claim(ctx context.Context, name, id string) (string, error) {
+	set, err := r.rdb.SetNX(ctx, roomKey+name, id, 0).Result()
+	if err != nil || set {
+		return id, err
+	}
+	return r.rdb.Get(ctx, roomKey+name).Result()
+}
