@@ -2,7 +2,10 @@ package crossbar_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -185,5 +189,68 @@ func testNetworkChange(t *testing.T, resetSignaling bool) {
 		default:
 		}
 		break
+	}
+}
+
+// pcWatch records, in a page, the peer connections the client makes.
+const pcWatch = `(() => {
+  window.pcs = [];
+  const Native = RTCPeerConnection;
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Native(...args);
+    pcs.push(pc);
+    return pc;
+  };
+  window.ufrags = () => pcs.filter((pc) => pc.connectionState !== 'closed' && pc.localDescription)
+    .map((pc) => pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]).join();
+})()`
+
+// TestJSResumeRestartsICE: a page whose signaling link is cut resumes it
+// and restarts ICE on its publisher and subscriber PCs, as after a network
+// change; its stream and subscription carry on with the same ids, and the
+// other page sees nobody leave.
+func TestJSResumeRestartsICE(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: 30 * time.Second})
+	s := r.session()
+	px, mover, _ := joinViaProxy(t, r, s, "mover")
+	mover.Eval(pcWatch, nil)
+	other, _ := r.join("other", s, crossbar.RolePublisher)
+	pages := []*browsertest.Page{mover, other}
+	var ids []string
+	for _, p := range pages {
+		p.Eval(`subscribeAll()`, nil)
+		ids = append(ids, publish(t, p, `{resolution: '320x240', frameRate: 15}`))
+	}
+	for _, p := range pages {
+		p.WaitVideos(subscriberVideos, 1, mediaWait)
+		browsertest.WaitDecodedVideo(t, p, "before", mediaWait)
+	}
+	var before string
+	mover.Eval(`ufrags()`, &before)
+	if strings.Count(before, ",") != 1 {
+		t.Fatalf("the mover's peer connections have ufrags %q, want two", before)
+	}
+
+	px.cut()
+	start := time.Now()
+	mover.Wait("sessionReconnected", `types().includes('sessionReconnected')`, 15*time.Second)
+	mover.Wait("new ICE credentials on both peer connections",
+		fmt.Sprintf(`ufrags().split(',').every((u) => !%q.split(',').includes(u))`, before), mediaWait)
+	for _, p := range pages {
+		browsertest.WaitDecodedVideo(t, p, "after", mediaWait)
+	}
+	t.Logf("page resumed, ICE restarted and video decoded again %v after the cut", time.Since(start).Round(10*time.Millisecond))
+	var streamID string
+	mover.Eval(`P.stream.streamId`, &streamID)
+	if streamID != ids[0] {
+		t.Errorf("the mover's stream is %s after the restart, was %s", streamID, ids[0])
+	}
+	var seen []string
+	other.Eval(`types()`, &seen)
+	if slices.Contains(seen, "connectionDestroyed") || slices.Contains(seen, "streamDestroyed") {
+		t.Errorf("the other page saw %v", seen)
 	}
 }

@@ -878,6 +878,11 @@ onrtctransform = ({ transformer: t }) => {
         else this.#candidates.push(e.candidate.toJSON());
       };
     }
+    // hold holds the candidates gathered from now on until described: those
+    // of an ICE restart belong to the description that goes next.
+    hold() {
+      this.#described = false;
+    }
     // described notes that the local description was sent.
     described() {
       this.#described = true;
@@ -907,6 +912,55 @@ onrtctransform = ({ transformer: t }) => {
     await pc.setLocalDescription(await pc.createAnswer());
     return pc.localDescription.sdp;
   }
+
+  // js/src/restart.js
+  var RETRY = 5e3;
+  var IceWatch = class {
+    #timer = 0;
+    #lost = false;
+    #closed = false;
+    /**
+     * @param {RTCPeerConnection} pc
+     * @param {() => Promise<unknown>} restart restarts ICE once
+     * @param {{onLost?: () => void, onBack?: () => void}} [on]
+     */
+    constructor(pc, restart, on = {}) {
+      this.pc = pc;
+      this.restart = restart;
+      this.on = on;
+      pc.addEventListener("iceconnectionstatechange", () => this.#changed());
+    }
+    #changed() {
+      const st = this.pc.iceConnectionState;
+      if (st === "disconnected" || st === "failed") {
+        if (!this.#lost) {
+          this.#lost = true;
+          if (this.on.onLost) this.on.onLost();
+          this.now();
+        }
+      } else if ((st === "connected" || st === "completed") && this.#lost) {
+        this.#lost = false;
+        clearTimeout(this.#timer);
+        this.#timer = 0;
+        if (this.on.onBack) this.on.onBack();
+      }
+    }
+    // now restarts ICE at once, and again every RETRY ms while the path is
+    // lost.
+    now() {
+      if (this.#closed) return;
+      clearTimeout(this.#timer);
+      this.restart().catch((err) => log.warn("ICE restart failed:", err.message));
+      this.#timer = setTimeout(() => {
+        this.#timer = 0;
+        if (this.#lost) this.now();
+      }, RETRY);
+    }
+    close() {
+      this.#closed = true;
+      clearTimeout(this.#timer);
+    }
+  };
 
   // js/src/signaling.js
   var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -1373,6 +1427,8 @@ onrtctransform = ({ transformer: t }) => {
     // PeerLink of published streams (routed)
     #sub = null;
     // PeerLink of subscribed streams (routed)
+    #watches = [];
+    // IceWatch of #pub and #sub: ICE restarts
     #relays = /* @__PURE__ */ new Map();
     // stream id -> PeerLink from its publisher (relayed)
     #remote = /* @__PURE__ */ new Map();
@@ -1426,6 +1482,7 @@ onrtctransform = ({ transformer: t }) => {
           onReconnected: () => {
             this.currentState = "connected";
             this.emit(new Event("sessionReconnected"));
+            this.#watches.forEach((w) => w.now());
           },
           onEnd: (reason) => this.#ended(reason)
         });
@@ -1618,6 +1675,7 @@ onrtctransform = ({ transformer: t }) => {
       if (this.#pub) this.#pub.close();
       if (this.#sub) this.#sub.close();
       this.#pub = this.#sub = null;
+      this.#watches.splice(0).forEach((w) => w.close());
       [...this.#relays.keys()].forEach((id) => this.#closeRelay(id));
       this.#remote.clear();
       const subs = [...this.#subscribed.values()];
@@ -1685,11 +1743,15 @@ onrtctransform = ({ transformer: t }) => {
       link.pc.createDataChannel("crossbar");
       link.serially(() => this.#offer(link)).catch((err) => log.error("cannot set up the publisher connection:", err.message));
       this.#pub = link;
+      this.#watches.push(new IceWatch(link.pc, () => link.serially(() => this.#offer(link, { iceRestart: true }))));
       return link;
     }
-    // offer renegotiates the publisher PC with an "offer" request.
-    async #offer(link) {
-      await link.pc.setLocalDescription(await link.pc.createOffer());
+    // offer renegotiates the publisher PC with an "offer" request; with
+    // {iceRestart: true}, on new ICE credentials, whose candidates wait for
+    // the offer.
+    async #offer(link, options = {}) {
+      link.hold();
+      await link.pc.setLocalDescription(await link.pc.createOffer(options));
       const r = this.#request({ type: "offer", sdp: link.pc.localDescription.sdp });
       link.described();
       await link.pc.setRemoteDescription({ type: "answer", sdp: (await r).sdp });
@@ -1863,9 +1925,17 @@ onrtctransform = ({ transformer: t }) => {
           const sub = this.#subscribed.get(ms.id);
           if (sub) sub.attach(ms);
         };
+        const tell = (type) => () => this.#subscribed.forEach((sub) => sub.emit(new Event(type)));
+        this.#watches.push(
+          new IceWatch(this.#sub.pc, () => this.#request({ type: "iceRestart", pc: "subscriber" }), {
+            onLost: tell("disconnected"),
+            onBack: tell("connected")
+          })
+        );
       }
       const link = this.#sub;
       link.serially(async () => {
+        link.hold();
         const answer = await answerOffer(link.pc, sdp);
         if (this.#sig) this.#sig.send({ type: "answer", sdp: answer });
         link.described();

@@ -27,6 +27,12 @@ export class PeerLink {
     };
   }
 
+  // hold holds the candidates gathered from now on until described: those
+  // of an ICE restart belong to the description that goes next.
+  hold() {
+    this.#described = false;
+  }
+
   // described notes that the local description was sent.
   described() {
     this.#described = true;

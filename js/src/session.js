@@ -11,6 +11,7 @@ import { log } from './log.js';
 import { Connection, Stream } from './model.js';
 import { addTracks, answerOffer, PeerLink } from './peer.js';
 import { Publisher } from './publisher.js';
+import { IceWatch } from './restart.js';
 import { Signaling, signalingURL, sleep, webSocketTo } from './signaling.js';
 import { Subscriber } from './subscriber.js';
 
@@ -38,6 +39,7 @@ export class Session extends EventEmitter {
   #relayed = false; // media goes peer to peer: see PROTOCOL.md, "Media in relayed sessions"
   #pub = null; // PeerLink of published streams (routed)
   #sub = null; // PeerLink of subscribed streams (routed)
+  #watches = []; // IceWatch of #pub and #sub: ICE restarts
   #relays = new Map(); // stream id -> PeerLink from its publisher (relayed)
   #remote = new Map(); // stream id -> remote MediaStream
   #subscribed = new Map(); // stream id -> Subscriber
@@ -92,6 +94,7 @@ export class Session extends EventEmitter {
         onReconnected: () => {
           this.currentState = 'connected';
           this.emit(new Event('sessionReconnected'));
+          this.#watches.forEach((w) => w.now()); // the network may have changed
         },
         onEnd: (reason) => this.#ended(reason),
       });
@@ -297,6 +300,7 @@ export class Session extends EventEmitter {
     if (this.#pub) this.#pub.close();
     if (this.#sub) this.#sub.close();
     this.#pub = this.#sub = null;
+    this.#watches.splice(0).forEach((w) => w.close());
     [...this.#relays.keys()].forEach((id) => this.#closeRelay(id));
     this.#remote.clear();
     const subs = [...this.#subscribed.values()];
@@ -369,12 +373,16 @@ export class Session extends EventEmitter {
     link.pc.createDataChannel('crossbar');
     link.serially(() => this.#offer(link)).catch((err) => log.error('cannot set up the publisher connection:', err.message));
     this.#pub = link;
+    this.#watches.push(new IceWatch(link.pc, () => link.serially(() => this.#offer(link, { iceRestart: true }))));
     return link;
   }
 
-  // offer renegotiates the publisher PC with an "offer" request.
-  async #offer(link) {
-    await link.pc.setLocalDescription(await link.pc.createOffer());
+  // offer renegotiates the publisher PC with an "offer" request; with
+  // {iceRestart: true}, on new ICE credentials, whose candidates wait for
+  // the offer.
+  async #offer(link, options = {}) {
+    link.hold();
+    await link.pc.setLocalDescription(await link.pc.createOffer(options));
     const r = this.#request({ type: 'offer', sdp: link.pc.localDescription.sdp });
     link.described();
     await link.pc.setRemoteDescription({ type: 'answer', sdp: (await r).sdp });
@@ -569,10 +577,18 @@ export class Session extends EventEmitter {
         const sub = this.#subscribed.get(ms.id);
         if (sub) sub.attach(ms);
       };
+      const tell = (type) => () => this.#subscribed.forEach((sub) => sub.emit(new Event(type)));
+      this.#watches.push(
+        new IceWatch(this.#sub.pc, () => this.#request({ type: 'iceRestart', pc: 'subscriber' }), {
+          onLost: tell('disconnected'),
+          onBack: tell('connected'),
+        }),
+      );
     }
     const link = this.#sub;
     link
       .serially(async () => {
+        link.hold(); // an offer may restart ICE: new candidates wait for the answer
         const answer = await answerOffer(link.pc, sdp);
         if (this.#sig) this.#sig.send({ type: 'answer', sdp: answer });
         link.described();

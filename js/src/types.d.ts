@@ -181,7 +181,11 @@ declare namespace OT {
     audioBlocked: Event;
     audioUnblocked: Event;
     audioLevelUpdated: AudioLevelEvent;
+    /** The subscriber's media path is back after `disconnected`. */
+    connected: Event;
     destroyed: Event & { reason: string };
+    /** The subscriber's media path was lost (a network change, say): it restarts and stays subscribed. */
+    disconnected: Event;
     /** The stream's frames open with the session's encryption secret (again). */
     encryptionSecretMatch: Event;
     /** The stream's frames do not open with the session's encryption secret: its video and audio are dropped. */
