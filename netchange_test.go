@@ -160,6 +160,13 @@ func testNetworkChange(t *testing.T, resetSignaling bool) {
 	if resetSignaling {
 		p.cut()
 		nextWithin(t, mover, 10*time.Second, client.TypeReconnected)
+	} else {
+		// The subscription tells its path was lost, and is back.
+		for _, typ := range []signaling.Type{client.TypeSubscriberDisconnected, client.TypeSubscriberConnected} {
+			if ev := nextWithin(t, mover, 10*time.Second, typ); ev.StreamID != others.StreamID() {
+				t.Fatalf("%s for stream %q, want %s", typ, ev.StreamID, others.StreamID())
+			}
+		}
 	}
 	// Packets a second after the move came on the new network: the old
 	// sockets are dead, and nothing on the way holds packets that long.

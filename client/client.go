@@ -17,7 +17,8 @@ import (
 // Event is something that happened in the session, as the client sees it.
 // Type is a message type of the protocol (connectionCreated, streamCreated,
 // signal, sessionDisconnected...) or one of the client's own:
-// TypeReconnecting and TypeReconnected.
+// TypeReconnecting, TypeReconnected, TypeSubscriberDisconnected and
+// TypeSubscriberConnected.
 type Event struct {
 	Type       signaling.Type
 	Connection *signaling.Connection
@@ -28,16 +29,20 @@ type Event struct {
 	Active     *bool // muteForced
 	// StreamID names the subscription of videoDisabled and videoEnabled
 	// (reason "quality": the client's bandwidth does not carry, or again
-	// carries, the stream's lowest video layer), and the published stream
-	// of layers.
+	// carries, the stream's lowest video layer), subscriberDisconnected
+	// and subscriberConnected, and the published stream of layers.
 	StreamID string
 	Layers   []signaling.Layer // layers: which simulcast layers someone receives
 }
 
-// Client-side event types.
+// Client-side event types. A subscription's media path lost (its
+// StreamID's; ICE restarts) and back are OpenTok's Subscriber events
+// disconnected and connected.
 const (
-	TypeReconnecting signaling.Type = "sessionReconnecting"
-	TypeReconnected  signaling.Type = "sessionReconnected"
+	TypeReconnecting           signaling.Type = "sessionReconnecting"
+	TypeReconnected            signaling.Type = "sessionReconnected"
+	TypeSubscriberDisconnected signaling.Type = "subscriberDisconnected"
+	TypeSubscriberConnected    signaling.Type = "subscriberConnected"
 )
 
 // ErrDisconnected is returned by requests on a session that has ended.

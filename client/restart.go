@@ -25,13 +25,40 @@ import (
 const iceRetry = 5 * time.Second
 
 // watchICE restarts ICE on a routed peer connection, pc is "publisher" or
-// "subscriber", whenever it loses its path.
+// "subscriber", whenever it loses its path. The subscriber PC's
+// subscriptions tell of the loss (TypeSubscriberDisconnected) and of the
+// path's return (TypeSubscriberConnected).
 func (s *Session) watchICE(conn *webrtc.PeerConnection, pc string) {
+	var lost bool // only on Pion's callback goroutine, which runs one at a time
 	conn.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		if lostPath(st) {
+		switch {
+		case lostPath(st):
+			if !lost && pc == signaling.PCSubscriber {
+				s.tellSubscribers(TypeSubscriberDisconnected)
+			}
+			lost = true
 			s.restartICE(pc, false)
+		case lost && (st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted):
+			lost = false
+			if pc == signaling.PCSubscriber {
+				s.tellSubscribers(TypeSubscriberConnected)
+			}
 		}
 	})
+}
+
+// tellSubscribers emits an event of type typ for every subscription.
+func (s *Session) tellSubscribers(typ signaling.Type) {
+	m := &s.media
+	m.mu.Lock()
+	var ids []string
+	for id := range m.subscribers {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		s.emit(Event{Type: typ, StreamID: id})
+	}
 }
 
 // restartICE starts restarting ICE on the peer connection pc, unless that
