@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/internal/firefoxtest"
@@ -50,6 +51,17 @@ func TestFirefoxResumesWithoutLosingOrRepeatingMessages(t *testing.T) {
 	fox, _ := r.joinFirefox(ff, viaProxy+"/", "flaky", s)
 	other, _ := r.join("steady", s, crossbar.RolePublisher)
 	checkResumesPage(t, px, fox, other)
+}
+
+// A Firefox page whose signaling link is cut resumes it and restarts ICE
+// on both its peer connections; its media carries on, with the same ids.
+func TestFirefoxResumeRestartsICE(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: 30 * time.Second, Media: sfu.Config{LoopbackOnly: true}})
+	s := r.session()
+	px, viaProxy := newProxy(t, r.url)
+	fox, _ := r.joinFirefox(ff, viaProxy+"/", "mover", s)
+	checkResumeRestartsICE(t, r, s, px, fox)
 }
 
 // Firefox publishes its camera in simulcast layers, which the engine

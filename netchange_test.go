@@ -17,6 +17,7 @@ import (
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
+	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -220,20 +221,27 @@ func TestJSResumeRestartsICE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: 30 * time.Second})
+	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: 30 * time.Second, Media: sfu.Config{LoopbackOnly: true}})
 	s := r.session()
 	px, mover, _ := joinViaProxy(t, r, s, "mover")
+	checkResumeRestartsICE(t, r, s, px, mover)
+}
+
+// checkResumeRestartsICE has mover, a page joined to s through px, and a
+// Chromium page publish and subscribe to each other, then cuts px and
+// checks that the mover restarts ICE and the media carries on.
+func checkResumeRestartsICE(t *testing.T, r *jsRig, s *crossbar.Session, px *proxy, mover tab) {
+	t.Helper()
 	mover.Eval(pcWatch, nil)
 	other, _ := r.join("other", s, crossbar.RolePublisher)
-	pages := []*browsertest.Page{mover, other}
+	pages := []tab{mover, other}
 	var ids []string
 	for _, p := range pages {
 		p.Eval(`subscribeAll()`, nil)
 		ids = append(ids, publish(t, p, `{resolution: '320x240', frameRate: 15}`))
 	}
-	for _, p := range pages {
-		p.WaitVideos(subscriberVideos, 1, mediaWait)
-		browsertest.WaitDecodedVideo(t, p, "before", mediaWait)
+	for i, p := range pages {
+		browsertest.WaitDecodedVideo(t, p, fmt.Sprint("page ", i+1, " before"), mediaWait)
 	}
 	var before string
 	mover.Eval(`ufrags()`, &before)
@@ -243,11 +251,11 @@ func TestJSResumeRestartsICE(t *testing.T) {
 
 	px.cut()
 	start := time.Now()
-	mover.Wait("sessionReconnected", `types().includes('sessionReconnected')`, 15*time.Second)
-	mover.Wait("new ICE credentials on both peer connections",
+	browsertest.Wait(t, mover, "mover", "sessionReconnected", `types().includes('sessionReconnected')`, 15*time.Second)
+	browsertest.Wait(t, mover, "mover", "new ICE credentials on both peer connections",
 		fmt.Sprintf(`ufrags().split(',').every((u) => !%q.split(',').includes(u))`, before), mediaWait)
-	for _, p := range pages {
-		browsertest.WaitDecodedVideo(t, p, "after", mediaWait)
+	for i, p := range pages {
+		browsertest.WaitDecodedVideo(t, p, fmt.Sprint("page ", i+1, " after"), mediaWait)
 	}
 	t.Logf("page resumed, ICE restarted and video decoded again %v after the cut", time.Since(start).Round(10*time.Millisecond))
 	var streamID string
