@@ -592,3 +592,26 @@ func TestClusterCommonCodec(t *testing.T) {
 		t.Fatalf("with a client on node 2 decoding VP8 alone, node 1 chose %q", got)
 	}
 }
+
+// TestClusterResumeIsLocal: a connection another node serves cannot be
+// resumed here, even with its own token and no key (mirrors have none).
+func TestClusterResumeIsLocal(t *testing.T) {
+	_, nodes := newCluster(t, 2, crossbar.Config{})
+	s := nodes[0].session()
+	tok := nodes[1].token(s, crossbar.RolePublisher, "bob")
+	ws := dialRaw(t, nodes[1].ws)
+	send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: tok})
+	m := read(t, ws)
+	if m.Type != signaling.TypeConnected {
+		t.Fatalf("connect: %+v", m)
+	}
+	id := m.Connection.ID
+	waitFor(t, 5*time.Second, "node 1 to mirror bob", func() bool { _, err := s.Connection(id); return err == nil })
+	for _, key := range []string{"", "guess"} {
+		thief := dialRaw(t, nodes[0].ws)
+		send(t, thief, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: tok, Resume: &signaling.Resume{ConnectionID: id, Key: key}})
+		if m := read(t, thief); m.Type != signaling.TypeError {
+			t.Fatalf("resuming node 2's connection on node 1 with key %q: %+v", key, m)
+		}
+	}
+}

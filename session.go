@@ -3,6 +3,7 @@ package crossbar
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -327,7 +328,10 @@ func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*
 	s.mu.Lock()
 	defer s.unlock()
 	c, ok := s.conns[r.connectionID]
-	if !ok || c.resumeKey != r.key || c.token.ID != tok.ID {
+	// Only a client connection of this node, with its key, is resumed here:
+	// another node's connection, or the host's, has no key to match.
+	if !ok || c.remote() || c.inProcess || c.resumeKey == "" ||
+		subtle.ConstantTimeCompare([]byte(c.resumeKey), []byte(r.key)) != 1 || c.token.ID != tok.ID {
 		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.connectionID)
 	}
 	if !c.canReplay(r.received) {
