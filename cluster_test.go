@@ -615,3 +615,59 @@ func TestClusterResumeIsLocal(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionOutlivesARestart: with a Store that outlives the process (here
+// the Redis of a cluster of one), a session outlives its server: after a
+// restart, its id, options and tokens work. Its connections do not: their
+// clients are told, and connect again.
+func TestSessionOutlivesARestart(t *testing.T) {
+	rs := redistest.Start(t)
+	start := func(node string) *harness {
+		rdb := rs.Client()
+		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: node}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = bus.Close()
+			_ = rdb.Close()
+		})
+		return newHarness(t, crossbar.Config{Cluster: bus})
+	}
+	before := start("before")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := before.srv.CreateSession(ctx, crossbar.SessionOptions{Metadata: map[string]string{"room": "kitchen"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := before.token(s, crossbar.RolePublisher, "alice")
+	alice, err := client.Connect(ctx, before.ws, tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Disconnect()
+	if err := before.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, alice, signaling.TypeSessionDisconnected); ev.Reason != string(crossbar.ReasonNetworkDisconnected) {
+		t.Fatalf("alice's session ended with %q", ev.Reason)
+	}
+
+	after := start("after")
+	again, err := client.Connect(ctx, after.ws, tok, nil)
+	if err != nil {
+		t.Fatalf("alice's token after the restart: %v", err)
+	}
+	defer again.Disconnect()
+	if again.Connection().ID == alice.Connection().ID {
+		t.Error("the connection id survived the restart")
+	}
+	s2, err := after.srv.Session(ctx, s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s2.CreationTime().Equal(s.CreationTime()) || s2.Metadata()["room"] != "kitchen" {
+		t.Errorf("after the restart the session was created %v with %v, before %v with %v", s2.CreationTime(), s2.Metadata(), s.CreationTime(), s.Metadata())
+	}
+}
