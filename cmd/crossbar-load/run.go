@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -322,9 +323,22 @@ func (r *run) measure(res *result) error {
 	res.VideoOffAtEnd = sb.server.VideoOff
 	res.ServerResent = sb.server.Resent - sa.server.Resent
 	res.ServerSkipped = sb.server.Skipped - sa.server.Skipped
-	if r.redis == nil {
-		return r.signalPhase(res, 0)
+	if r.redis != nil {
+		r.clusterFigures(res, a, b, float64(redisAfter-redisBefore), joinTime)
 	}
+	// The media figures stand without the signal phase's.
+	if err := r.signalPhase(res, res.RedisPerSec); err != nil {
+		log.Printf("scenario %s: signal phase: %v", r.sc.Name, err)
+	}
+	return nil
+}
+
+// clusterFigures sets the figures of a cluster run from the window's
+// snapshots a and b, the Redis commands run while the subscribers joined
+// and the time they took.
+func (r *run) clusterFigures(res *result, a, b snapshot, joinCommands float64, joinTime time.Duration) {
+	secs := b.at.Sub(a.at).Seconds()
+	sa, sb := a.sum(), b.sum()
 	res.RelayedPerSec = float64(sb.server.Relayed-sa.server.Relayed) / secs
 	for i, h := range r.hosts {
 		na, nb := a.nodes[i], b.nodes[i]
@@ -342,9 +356,8 @@ func (r *run) measure(res *result) error {
 	res.RedisCPU = (b.redisCPU - a.redisCPU).Seconds() / secs
 	res.RedisPerSec = float64(b.redisCalls-a.redisCalls) / secs
 	if n := r.sc.receivers(); n > 0 {
-		res.RedisPerJoin = (float64(redisAfter-redisBefore) - res.RedisPerSec*joinTime.Seconds()) / float64(n)
+		res.RedisPerJoin = (joinCommands - res.RedisPerSec*joinTime.Seconds()) / float64(n)
 	}
-	return r.signalPhase(res, res.RedisPerSec)
 }
 
 // percentiles returns the median, 95th percentile and largest of ds, in
