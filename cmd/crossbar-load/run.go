@@ -179,7 +179,7 @@ type run struct {
 	subs       []*client.Subscriber
 	joins      []time.Duration
 	crossJoins []time.Duration   // of subscriptions on another node than their publisher's
-	remote     []*client.Session // subscribers on another node than the publishers'
+	senders    []*client.Session // the signal phase's: subscribers on other nodes than the publishers', all on one server
 	onNode     map[*host]int     // subscribers connected to each host
 }
 
@@ -636,7 +636,7 @@ func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]stri
 		r.mu.Lock()
 		r.onNode[h]++
 		if cross || len(r.hosts) == 1 {
-			r.remote = append(r.remote, s)
+			r.senders = append(r.senders, s)
 		}
 		r.mu.Unlock()
 		for _, id := range streams {
@@ -848,7 +848,7 @@ const (
 func (r *run) signalPhase(res *result, redisRate float64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	senders := r.remote[:min(len(r.remote), signalSenders)]
+	senders := r.senders[:min(len(r.senders), signalSenders)]
 	if len(senders) == 0 {
 		return nil
 	}
