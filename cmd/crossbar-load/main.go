@@ -10,8 +10,17 @@
 // loss and join latency. It prints a table and optionally writes JSON and
 // an SVG plot.
 //
+// With -nodes N above 1 the host app is a cluster: the load process starts
+// redis-server on a loopback port and N host app processes on it (nodes n1
+// to nN), puts the publishers on n1 and spreads the subscribers round
+// robin over every node. The server figures are then sums over the nodes;
+// a second table gives each node's, the packets relayed over node links,
+// what a relayed packet costs, cross-node join latency and Redis's
+// commands per join and per signal.
+//
 //	go run ./cmd/crossbar-load                    # every scenario
 //	go run ./cmd/crossbar-load -run 1x10,4x50 -pin -json out.json -plot docs/perf.svg
+//	go run ./cmd/crossbar-load -run 1x10,1x30 -nodes 1,3   # one server, then 3 nodes
 package main
 
 import (
@@ -21,6 +30,7 @@ import (
 	"log"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -41,6 +51,8 @@ func main() {
 	var (
 		serveFlag = flag.Bool("serve", false, "run as the host app (started by the load process itself)")
 		cpus      = flag.String("cpus", "", "with -serve: pin the host app to these CPUs")
+		asNode    node
+		nodesFlag = flag.String("nodes", "1", "comma-separated numbers of host app processes to run each scenario on: 1 is one server, more a cluster on a redis-server of its own")
 		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames()+", or PxS (P publishers, S subscribers of all)")
 		jsonOut   = flag.String("json", "", "write the results as JSON to this file")
 		plotOut   = flag.String("plot", "", "write an SVG plot of CPU per packet and memory against subscribers to this file")
@@ -56,19 +68,22 @@ func main() {
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the host app to CPU 0 and the clients to the other CPUs")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "save the host app's CPU profile of each window to <prefix>-<scenario>.pprof")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "save the host app's heap profile at the end of each window to <prefix>-<scenario>.pprof")
+	flag.StringVar(&asNode.ID, "node", "", "with -serve: the cluster node id")
+	flag.StringVar(&asNode.Redis, "redis", "", "with -serve: join the cluster on this Redis address")
+	flag.StringVar(&asNode.Session, "session", "", "with -serve: serve this session, created by another node")
 	flag.Parse()
 
 	if *serveFlag {
 		if *cpus != "" {
-			list, err := parseCPUs(*cpus)
+			list, err := parseInts(*cpus, 0)
 			if err == nil {
 				err = pinSelf(list)
 			}
 			if err != nil {
-				log.Fatal(err)
+				log.Fatal("-cpus: ", err)
 			}
 		}
-		if err := serve(); err != nil {
+		if err := serve(asNode); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -77,6 +92,10 @@ func main() {
 	selected, err := selectScenarios(*runFlag)
 	if err != nil {
 		log.Fatal(err)
+	}
+	nodeCounts, err := parseInts(*nodesFlag, 1)
+	if err != nil {
+		log.Fatal("-nodes: ", err)
 	}
 	var base []result
 	if *baseline != "" {
@@ -112,23 +131,26 @@ func main() {
 		}
 		return
 	}
-	runs := make([][]result, len(selected))
+	runs := make([][]result, len(selected)*len(nodeCounts))
 	for round := 1; round <= max(cfg.count, 1); round++ {
-		for i, sc := range selected {
-			log.Printf("scenario %s (run %d of %d): %s", sc.Name, round, max(cfg.count, 1), sc.describe())
-			res := runScenario(cfg, sc)
-			if res.Error != "" {
-				log.Printf("scenario %s failed: %s", sc.Name, res.Error)
-			} else {
-				log.Printf("scenario %s: %.2f us/pkt", sc.Name, res.CPUPerPacketUS)
+		for j, nodes := range nodeCounts {
+			for i, sc := range selected {
+				log.Printf("scenario %s on %d node(s) (run %d of %d): %s", sc.Name, nodes, round, max(cfg.count, 1), sc.describe())
+				res := runScenario(cfg, sc, nodes)
+				if res.Error != "" {
+					log.Printf("scenario %s failed: %s", sc.Name, res.Error)
+				} else {
+					log.Printf("scenario %s: %.2f us/pkt", sc.Name, res.CPUPerPacketUS)
+				}
+				runs[j*len(selected)+i] = append(runs[j*len(selected)+i], res)
 			}
-			runs[i] = append(runs[i], res)
 		}
 	}
 	var results []result
 	for _, rs := range runs {
 		results = append(results, median(rs))
 	}
+	linkCosts(results)
 	if err := printTable(os.Stdout, results); err != nil {
 		log.Fatal(err)
 	}
@@ -159,6 +181,20 @@ func readResults(path string) ([]result, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rs, nil
+}
+
+// parseInts parses a comma-separated list of integers, each at least
+// least, such as "0" or "1,3".
+func parseInts(list string, least int) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < least {
+			return nil, fmt.Errorf("bad list %q: want integers of %d or more", list, least)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func selectScenarios(list string) ([]scenario, error) {

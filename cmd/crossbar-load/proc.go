@@ -78,16 +78,3 @@ func pinSelf(cpus []int) error {
 	}
 	return nil
 }
-
-// parseCPUs parses a CPU list such as "0" or "1,2".
-func parseCPUs(s string) ([]int, error) {
-	var cpus []int
-	for _, f := range strings.Split(s, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || c < 0 {
-			return nil, fmt.Errorf("bad CPU list %q", s)
-		}
-		cpus = append(cpus, c)
-	}
-	return cpus, nil
-}

@@ -13,25 +13,119 @@ import (
 )
 
 // printTable writes the results as a table, with the reference SFU's CPU
-// per packet and memory where the issue gives them.
+// per packet and memory where the issue gives them, and when any ran on a
+// cluster a second table of the cluster figures.
 func printTable(w io.Writer, results []result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	_, _ = fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
 	for _, r := range results {
 		if r.Error != "" {
-			_, _ = fmt.Fprintf(tw, "%s\tfailed: %s\n", r.Scenario, r.Error)
+			_, _ = fmt.Fprintf(tw, "%s\tfailed: %s\n", r.label(), r.Error)
 			continue
 		}
 		refUS, refMiB := "-", "-"
-		if ref, ok := references[r.Scenario]; ok {
+		if ref, ok := references[r.Scenario]; ok && r.Nodes == 0 {
 			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
 			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
 		}
 		_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
-			r.Scenario, r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, r.CPUPerPacketUSMin, r.CPUPerPacketUSMax, refUS, r.RSSMiB, refMiB,
+			r.label(), r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, r.CPUPerPacketUSMin, r.CPUPerPacketUSMax, refUS, r.RSSMiB, refMiB,
 			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
 	}
-	return tw.Flush() // tabwriter buffers: the writes fail here if at all
+	if err := tw.Flush(); err != nil { // tabwriter buffers: the writes fail here if at all
+		return err
+	}
+	if !slices.ContainsFunc(results, func(r result) bool { return r.Nodes > 1 }) {
+		return nil
+	}
+	_, _ = fmt.Fprintln(w)
+	return printCluster(w, results)
+}
+
+// label names a result's scenario and, in a cluster, its number of nodes:
+// "1x30@3".
+func (r result) label() string {
+	if r.Nodes > 1 {
+		return fmt.Sprintf("%s@%d", r.Scenario, r.Nodes)
+	}
+	return r.Scenario
+}
+
+// printCluster writes the cluster figures of the results, those of one
+// server for comparison, and each node's.
+func printCluster(w io.Writer, results []result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	_, _ = fmt.Fprintln(tw, "scenario\tus/pkt\t1 node\trelayed pkt/s\tlink in us\tlink out us\tcross join p50 ms\tp95 ms\tredis CPU\tredis cmd/s\tcmd/join\tcmd/signal\tsignal ev/s\tsignal loss %\t")
+	for _, r := range results {
+		if r.Error != "" {
+			continue
+		}
+		one := "-"
+		if b, ok := oneNode(results, r.Scenario); ok && r.Nodes > 1 {
+			one = fmt.Sprintf("%.2f", b.CPUPerPacketUS)
+		}
+		_, _ = fmt.Fprintf(tw, "%s\t%.2f\t%s\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%.3f\t%.1f\t%.1f\t%.2f\t%.0f\t%.2f\t\n",
+			r.label(), r.CPUPerPacketUS, one, r.RelayedPerSec, r.LinkInCostUS, r.LinkOutCostUS, r.CrossJoinP50MS, r.CrossJoinP95MS,
+			r.RedisCPU, r.RedisPerSec, r.RedisPerJoin, r.RedisPerSignal, r.SignalEventsPerSec, r.SignalLossPercent)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	_, _ = fmt.Fprintln(tw, "scenario\tnode\tsubscribers\tCPU\tfwd pkt/s\trelayed pkt/s\tus/pkt\tRSS MiB\t")
+	for _, r := range results {
+		for _, n := range r.NodeStats {
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.1f\t\n",
+				r.label(), n.ID, n.Subscribers, n.CPU, n.ForwardedPerSec, n.RelayedPerSec, n.CPUPerPacketUS, n.RSSMiB)
+		}
+	}
+	return tw.Flush()
+}
+
+// oneNode returns the result of scenario name on one server.
+func oneNode(results []result, name string) (result, bool) {
+	for _, r := range results {
+		if r.Scenario == name && r.Nodes == 0 && r.Error == "" {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+// linkCosts sets what a relayed packet costs the nodes of each cluster
+// result of a PxS scenario, from a one-node result of P publishers and as
+// many subscribers as the node has: a node's CPU less what that one-node
+// run spends a forwarded packet times the packets the node forwarded is
+// the links' cost. LinkInCostUS is the receiving nodes' (with a result for
+// each) over the packets they received over links, LinkOutCostUS the
+// publishers' node's over the packets it sent over links. The one-node
+// cost includes the publishers' packets coming in: the costs are what a
+// link adds over a publisher on the node itself.
+func linkCosts(results []result) {
+	for i := range results {
+		r := &results[i]
+		if r.Nodes < 2 || r.Error != "" || r.Scenario != fmt.Sprintf("%dx%d", r.Publishers, r.Subscribers) {
+			continue
+		}
+		var extraIn, relayedIn float64
+		for j, n := range r.NodeStats {
+			base, ok := oneNode(results, fmt.Sprintf("%dx%d", r.Publishers, n.Subscribers))
+			if !ok {
+				continue
+			}
+			extra := n.CPU*1e6 - base.CPUPerPacketUS*n.ForwardedPerSec // µs a second
+			if j > 0 {
+				extraIn += extra
+				relayedIn += n.RelayedPerSec
+			} else if r.RelayedPerSec > 0 {
+				r.LinkOutCostUS = extra / r.RelayedPerSec
+			}
+		}
+		if relayedIn > 0 {
+			r.LinkInCostUS = extraIn / relayedIn
+		}
+	}
 }
 
 // median returns the run with the median CPU per packet, with the range
@@ -113,7 +207,7 @@ func oneToMany(name string) (float64, bool) {
 func seriesOf(name, color string, dashed bool, results []result) series {
 	s := series{name: name, color: color, dashed: dashed}
 	for _, r := range results {
-		if n, ok := oneToMany(r.Scenario); ok && r.Error == "" {
+		if n, ok := oneToMany(r.Scenario); ok && r.Error == "" && r.Nodes == 0 {
 			s.cpu = append(s.cpu, [2]float64{n, r.CPUPerPacketUS})
 			s.mem = append(s.mem, [2]float64{n, r.RSSMiB})
 		}

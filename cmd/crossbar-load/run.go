@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v2"
@@ -22,6 +24,7 @@ import (
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 const (
@@ -81,6 +84,41 @@ type result struct {
 	JoinP50MS float64 `json:"joinP50Ms"`
 	JoinP95MS float64 `json:"joinP95Ms"`
 	JoinMaxMS float64 `json:"joinMaxMs"`
+	// Nodes is how many cluster nodes served the run (omitted for one
+	// server without a cluster); NodeStats has each one's figures.
+	// In a cluster the server figures above (CPU, RSS, forwarded packets)
+	// are sums over the nodes.
+	Nodes     int          `json:"nodes,omitempty"`
+	NodeStats []nodeResult `json:"nodeStats,omitempty"`
+	// RelayedPerSec counts the packets the nodes received over node links
+	// a second, over the window.
+	RelayedPerSec float64 `json:"relayedPerSec,omitempty"`
+	// LinkInCostUS and LinkOutCostUS are what a relayed packet costs the
+	// receiving nodes and the sending node (CPU µs) beyond what their
+	// subscribers would cost them on a server of their own: set when the
+	// results hold a one-node run of the same publishers and each node's
+	// subscribers (see linkCosts).
+	LinkInCostUS  float64 `json:"linkInCostUs,omitempty"`
+	LinkOutCostUS float64 `json:"linkOutCostUs,omitempty"`
+	// CrossJoinP50MS and CrossJoinP95MS are the join times of the
+	// subscriptions on another node than their publisher's.
+	CrossJoinP50MS float64 `json:"crossJoinP50Ms,omitempty"`
+	CrossJoinP95MS float64 `json:"crossJoinP95Ms,omitempty"`
+	// RedisCPU is the CPU redis-server used over the window, in cores;
+	// RedisPerSec the commands it ran a second then (heartbeats);
+	// RedisPerJoin the commands per subscriber joining (connect and
+	// subscribe to every stream), RedisPerSignal per broadcast signal,
+	// both less the heartbeats' rate.
+	RedisCPU       float64 `json:"redisCpu,omitempty"`
+	RedisPerSec    float64 `json:"redisPerSec,omitempty"`
+	RedisPerJoin   float64 `json:"redisPerJoin,omitempty"`
+	RedisPerSignal float64 `json:"redisPerSignal,omitempty"`
+	// SignalEventsPerSec is the signal events the session delivered a
+	// second in the signal phase after the window (broadcasts from up to
+	// 10 subscribers, on other nodes than the publishers' when there are
+	// any), SignalLossPercent the share that never arrived.
+	SignalEventsPerSec float64 `json:"signalEventsPerSec,omitempty"`
+	SignalLossPercent  float64 `json:"signalLossPercent,omitempty"`
 	// Runs is how many times the scenario ran (-count); the result is the
 	// run with the median CPUPerPacketUS, and CPUPerPacketUSMin and Max
 	// give the range over all runs.
@@ -90,11 +128,29 @@ type result struct {
 	Error             string  `json:"error,omitempty"`
 }
 
-// runScenario runs one scenario against a fresh host app.
-func runScenario(cfg config, sc scenario) result {
+// nodeResult is what one cluster node measured over the window.
+type nodeResult struct {
+	ID          string `json:"id"`
+	Subscribers int    `json:"subscribers"` // subscribing connections on the node
+	// CPU is the node's CPU time over the window, in cores.
+	CPU             float64 `json:"cpu"`
+	ForwardedPerSec float64 `json:"forwardedPerSec"`
+	RelayedPerSec   float64 `json:"relayedPerSec"` // packets received over node links
+	// CPUPerPacketUS is the node's CPU time over the packets it forwarded
+	// to its own subscribers.
+	CPUPerPacketUS float64 `json:"cpuPerPacketUs"`
+	RSSMiB         float64 `json:"rssMiB"`
+}
+
+// runScenario runs one scenario against fresh host apps: one server, or a
+// cluster of nodes.
+func runScenario(cfg config, sc scenario, nodes int) result {
 	res := result{Scenario: sc.Name, Publishers: sc.Publishers, Subscribers: sc.Subscribers,
 		Subscriptions: sc.Publishers * sc.subscribersPerStream()}
-	r := &run{cfg: cfg, sc: sc}
+	if nodes > 1 {
+		res.Nodes = nodes
+	}
+	r := &run{cfg: cfg, sc: sc, nodes: max(nodes, 1)}
 	if err := r.measure(&res); err != nil {
 		res.Error = err.Error()
 	}
@@ -104,32 +160,73 @@ func runScenario(cfg config, sc scenario) result {
 
 // run is the state of one scenario run.
 type run struct {
-	cfg config
-	sc  scenario
-	api *webrtc.API
+	cfg   config
+	sc    scenario
+	nodes int
+	api   *webrtc.API
 
-	host    *exec.Cmd
-	stdin   io.Closer
-	addr    string
+	redis   *redisServer // with more than one node
+	hosts   []*host      // the publishers' node first
 	session string
 
 	cancelMedia context.CancelFunc
 	mediaDone   sync.WaitGroup
 
-	mu       sync.Mutex
-	sessions []*client.Session
-	subs     []*client.Subscriber
-	joins    []time.Duration
+	signals atomic.Uint64 // signal events the clients received
+
+	mu         sync.Mutex
+	sessions   []*client.Session
+	subs       []*client.Subscriber
+	joins      []time.Duration
+	crossJoins []time.Duration   // of subscriptions on another node than their publisher's
+	senders    []*client.Session // the signal phase's: subscribers on other nodes than the publishers', all on one server
+	onNode     map[*host]int     // subscribers connected to each host
+}
+
+// host is one host app process: the server, or a node of the cluster.
+type host struct {
+	id    string // node id; empty for a server without a cluster
+	cmd   *exec.Cmd
+	stdin io.Closer
+	addr  string
 }
 
 // snapshot is the counters at one end of the measuring window.
 type snapshot struct {
-	at        time.Time
-	server    serverStats
-	serverCPU time.Duration
-	loadCPU   time.Duration
-	received  uint64
-	serverRSS uint64
+	at         time.Time
+	nodes      []nodeSnapshot // by host
+	loadCPU    time.Duration
+	received   uint64
+	redisCalls uint64
+	redisCPU   time.Duration
+}
+
+// nodeSnapshot is one host app's counters.
+type nodeSnapshot struct {
+	server serverStats
+	cpu    time.Duration
+	rss    uint64
+}
+
+// sum adds up the host apps' counters that the result gives for the
+// whole: CPU, RSS, forwarded, relayed and dropped packets, answered and
+// skipped NACKs, video off; In is the publishers', on their own nodes.
+func (sn snapshot) sum() nodeSnapshot {
+	total := nodeSnapshot{server: serverStats{In: map[string]uint64{}}}
+	for _, n := range sn.nodes {
+		total.cpu += n.cpu
+		total.rss += n.rss
+		for id, v := range n.server.In {
+			total.server.In[id] += v
+		}
+		total.server.Forwarded += n.server.Forwarded
+		total.server.Relayed += n.server.Relayed
+		total.server.Dropped += n.server.Dropped
+		total.server.Resent += n.server.Resent
+		total.server.Skipped += n.server.Skipped
+		total.server.VideoOff += n.server.VideoOff
+	}
+	return total
 }
 
 func (r *run) measure(res *result) error {
@@ -140,11 +237,11 @@ func (r *run) measure(res *result) error {
 		return err
 	}
 	r.api = api
-	if err := r.startHost(ctx); err != nil {
+	if err := r.startHosts(ctx); err != nil {
 		return err
 	}
 	time.Sleep(settle)
-	idle, err := rss(r.host.Process.Pid)
+	idle, err := r.rss()
 	if err != nil {
 		return err
 	}
@@ -157,20 +254,30 @@ func (r *run) measure(res *result) error {
 		return err
 	}
 	time.Sleep(settle)
-	pubRSS, err := rss(r.host.Process.Pid)
+	pubRSS, err := r.rss()
 	if err != nil {
 		return err
 	}
 	res.PublishersMiB = mib(pubRSS)
 
+	joinStart := time.Now()
+	redisBefore, err := r.redisCommands(ctx)
+	if err != nil {
+		return err
+	}
 	if err := r.subscribeAll(ctx, streams); err != nil {
 		return err
 	}
-	joins := slices.Sorted(slices.Values(r.joins))
-	if len(joins) > 0 {
-		res.JoinP50MS = ms(joins[len(joins)/2])
-		res.JoinP95MS = ms(joins[(len(joins)*95+99)/100-1])
-		res.JoinMaxMS = ms(joins[len(joins)-1])
+	redisAfter, err := r.redisCommands(ctx)
+	if err != nil {
+		return err
+	}
+	joinTime := time.Since(joinStart)
+	if len(r.joins) > 0 {
+		res.JoinP50MS, res.JoinP95MS, res.JoinMaxMS = percentiles(r.joins)
+	}
+	if len(r.crossJoins) > 0 {
+		res.CrossJoinP50MS, res.CrossJoinP95MS, _ = percentiles(r.crossJoins)
 	}
 
 	time.Sleep(r.cfg.warmup)
@@ -192,32 +299,81 @@ func (r *run) measure(res *result) error {
 	}
 
 	secs := b.at.Sub(a.at).Seconds()
-	forwarded := b.server.Forwarded - a.server.Forwarded
+	sa, sb := a.sum(), b.sum()
+	forwarded := sb.server.Forwarded - sa.server.Forwarded
 	res.ForwardedPerSec = float64(forwarded) / secs
-	if forwarded > 0 {
-		res.CPUPerPacketUS = float64((b.serverCPU - a.serverCPU).Microseconds()) / float64(forwarded)
-	}
-	res.ServerCPU = (b.serverCPU - a.serverCPU).Seconds() / secs
+	res.CPUPerPacketUS = perPacketUS(sb.cpu-sa.cpu, forwarded)
+	res.ServerCPU = (sb.cpu - sa.cpu).Seconds() / secs
 	res.LoadCPU = (b.loadCPU - a.loadCPU).Seconds() / secs
-	res.RSSMiB = mib(b.serverRSS)
-	res.PerSubscriberKiB = float64(int64(b.serverRSS)-int64(pubRSS)) / 1024 / float64(r.sc.Subscribers)
+	res.RSSMiB = mib(sb.rss)
+	res.PerSubscriberKiB = float64(int64(sb.rss)-int64(pubRSS)) / 1024 / float64(r.sc.Subscribers)
 	if r.sc.Mutual {
-		res.PerSubscriberKiB = float64(int64(b.serverRSS)-int64(idle)) / 1024 / float64(r.sc.receivers())
+		res.PerSubscriberKiB = float64(int64(sb.rss)-int64(idle)) / 1024 / float64(r.sc.receivers())
 	}
 	var published, expected uint64
-	for id, n := range b.server.In {
-		published += n - a.server.In[id]
-		expected += (n - a.server.In[id]) * uint64(r.sc.subscribersPerStream())
+	for id, n := range sb.server.In {
+		published += n - sa.server.In[id]
+		expected += (n - sa.server.In[id]) * uint64(r.sc.subscribersPerStream())
 	}
 	res.PublishedPerSec = float64(published) / secs
 	if received := b.received - a.received; expected > received {
 		res.LossPercent = 100 * float64(expected-received) / float64(expected)
 	}
-	res.ServerDropped = b.server.Dropped - a.server.Dropped
-	res.VideoOffAtEnd = b.server.VideoOff
-	res.ServerResent = b.server.Resent - a.server.Resent
-	res.ServerSkipped = b.server.Skipped - a.server.Skipped
+	res.ServerDropped = sb.server.Dropped - sa.server.Dropped
+	res.VideoOffAtEnd = sb.server.VideoOff
+	res.ServerResent = sb.server.Resent - sa.server.Resent
+	res.ServerSkipped = sb.server.Skipped - sa.server.Skipped
+	if r.redis != nil {
+		r.clusterFigures(res, a, b, float64(redisAfter-redisBefore), joinTime)
+	}
+	// The media figures stand without the signal phase's.
+	if err := r.signalPhase(res, res.RedisPerSec); err != nil {
+		log.Printf("scenario %s: signal phase: %v", r.sc.Name, err)
+	}
 	return nil
+}
+
+// clusterFigures sets the figures of a cluster run from the window's
+// snapshots a and b, the Redis commands run while the subscribers joined
+// and the time they took.
+func (r *run) clusterFigures(res *result, a, b snapshot, joinCommands float64, joinTime time.Duration) {
+	secs := b.at.Sub(a.at).Seconds()
+	sa, sb := a.sum(), b.sum()
+	res.RelayedPerSec = float64(sb.server.Relayed-sa.server.Relayed) / secs
+	for i, h := range r.hosts {
+		na, nb := a.nodes[i], b.nodes[i]
+		fwd := nb.server.Forwarded - na.server.Forwarded
+		res.NodeStats = append(res.NodeStats, nodeResult{
+			ID:              h.id,
+			Subscribers:     r.onNode[h],
+			CPU:             (nb.cpu - na.cpu).Seconds() / secs,
+			ForwardedPerSec: float64(fwd) / secs,
+			RelayedPerSec:   float64(nb.server.Relayed-na.server.Relayed) / secs,
+			CPUPerPacketUS:  perPacketUS(nb.cpu-na.cpu, fwd),
+			RSSMiB:          mib(nb.rss),
+		})
+	}
+	res.RedisCPU = (b.redisCPU - a.redisCPU).Seconds() / secs
+	res.RedisPerSec = float64(b.redisCalls-a.redisCalls) / secs
+	if n := r.sc.receivers(); n > 0 {
+		res.RedisPerJoin = (joinCommands - res.RedisPerSec*joinTime.Seconds()) / float64(n)
+	}
+}
+
+// percentiles returns the median, 95th percentile and largest of ds, in
+// milliseconds; ds is not empty.
+func percentiles(ds []time.Duration) (p50, p95, top float64) {
+	s := slices.Sorted(slices.Values(ds))
+	return ms(s[len(s)/2]), ms(s[(len(s)*95+99)/100-1]), ms(s[len(s)-1])
+}
+
+// perPacketUS is CPU time over packets, in microseconds; zero without
+// packets.
+func perPacketUS(cpu time.Duration, packets uint64) float64 {
+	if packets == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(packets)
 }
 
 // newClientAPI builds the webrtc.API every client connection shares:
@@ -243,8 +399,29 @@ func newClientAPI() (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
-// startHost starts this program again with -serve and reads its address.
-func (r *run) startHost(ctx context.Context) error {
+// startHosts starts the host app, or with more than one node
+// redis-server and the nodes n1 to nN: n1 creates the session and the
+// others serve it too.
+func (r *run) startHosts(ctx context.Context) error {
+	if r.nodes == 1 {
+		return r.startHost(ctx, node{})
+	}
+	var err error
+	if r.redis, err = startRedis(ctx); err != nil {
+		return err
+	}
+	for i := range r.nodes {
+		n := node{ID: "n" + strconv.Itoa(i+1), Redis: r.redis.addr, Session: r.session}
+		if err := r.startHost(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startHost starts this program again with -serve as node n and reads its
+// address.
+func (r *run) startHost(ctx context.Context, n node) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -252,6 +429,9 @@ func (r *run) startHost(ctx context.Context) error {
 	args := []string{"-serve"}
 	if r.cfg.pin {
 		args = append(args, "-cpus", "0")
+	}
+	if n.Redis != "" {
+		args = append(args, "-node", n.ID, "-redis", n.Redis, "-session", n.Session)
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
@@ -264,21 +444,22 @@ func (r *run) startHost(ctx context.Context) error {
 		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start host app: %w", err)
+		return fmt.Errorf("start host app %s: %w", n.ID, err)
 	}
-	r.host, r.stdin = cmd, stdin
+	h := &host{id: n.ID, cmd: cmd, stdin: stdin}
+	r.hosts = append(r.hosts, h)
 	got := make(chan error, 1)
-	var h hello
-	go func() { got <- json.NewDecoder(stdout).Decode(&h) }()
+	var hi hello
+	go func() { got <- json.NewDecoder(stdout).Decode(&hi) }()
 	select {
 	case err := <-got:
 		if err != nil {
-			return fmt.Errorf("host app: %w", err)
+			return fmt.Errorf("host app %s: %w", n.ID, err)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("host app did not start: %w", ctx.Err())
+		return fmt.Errorf("host app %s did not start: %w", n.ID, ctx.Err())
 	}
-	r.addr, r.session = h.Addr, h.Session
+	h.addr, r.session = hi.Addr, hi.Session
 	return nil
 }
 
@@ -300,36 +481,47 @@ func (r *run) stop() {
 		}()
 	}
 	wg.Wait()
-	if r.host == nil {
-		return
+	for _, h := range r.hosts {
+		h.stop()
 	}
-	_ = r.stdin.Close() // the host app exits when its stdin closes
+	if r.redis != nil {
+		r.redis.stop()
+	}
+}
+
+// stop ends a host app: it exits when its stdin closes, or is killed.
+func (h *host) stop() {
+	_ = h.stdin.Close()
 	exited := make(chan struct{})
 	go func() {
-		_ = r.host.Wait()
+		_ = h.cmd.Wait()
 		close(exited)
 	}()
 	select {
 	case <-exited:
 	case <-time.After(10 * time.Second):
-		_ = r.host.Process.Kill()
+		_ = h.cmd.Process.Kill()
 		<-exited
 	}
 }
 
-// connect joins the session as a new client connection with the given role.
-func (r *run) connect(ctx context.Context, role string) (*client.Session, error) {
-	token, err := r.get(ctx, "/load/token?role="+role)
+// connect joins the session on host h as a new client connection with the
+// given role.
+func (r *run) connect(ctx context.Context, h *host, role string) (*client.Session, error) {
+	token, err := h.get(ctx, "/load/token?role="+role)
 	if err != nil {
 		return nil, err
 	}
-	s, err := client.Connect(ctx, "ws://"+r.addr+"/crossbar/ws", string(token),
+	s, err := client.Connect(ctx, "ws://"+h.addr+"/crossbar/ws", string(token),
 		&client.Options{ReconnectFor: -1, Media: client.MediaOptions{API: r.api}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect to %s: %w", h.name(), err)
 	}
 	go func() {
-		for range s.Events() {
+		for ev := range s.Events() {
+			if ev.Type == signaling.TypeSignal {
+				r.signals.Add(1)
+			}
 		}
 	}()
 	r.mu.Lock()
@@ -338,9 +530,17 @@ func (r *run) connect(ctx context.Context, role string) (*client.Session, error)
 	return s, nil
 }
 
+// name names the host app in errors.
+func (h *host) name() string {
+	if h.id == "" {
+		return "host app"
+	}
+	return "node " + h.id
+}
+
 // get fetches a path of the host app's HTTP server.
-func (r *run) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.addr+path, nil)
+func (h *host) get(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.addr+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -354,18 +554,18 @@ func (r *run) get(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+		return nil, fmt.Errorf("%s: GET %s: %s: %s", h.name(), path, resp.Status, b)
 	}
 	return b, nil
 }
 
-// publish connects the publishers, starts their synthetic media (until
+// publish connects the publishers to the first host, starts their synthetic media (until
 // mediaCtx ends) and returns their sessions and stream ids.
 func (r *run) publish(ctx, mediaCtx context.Context) (map[*client.Session]string, error) {
 	streams := map[*client.Session]string{}
 	var mu sync.Mutex
 	err := r.each(ctx, r.sc.Publishers, joinConcurrency, func(ctx context.Context, i int) error {
-		s, err := r.connect(ctx, "publisher")
+		s, err := r.connect(ctx, r.hosts[0], "publisher")
 		if err != nil {
 			return err
 		}
@@ -395,8 +595,9 @@ func (r *run) publish(ctx, mediaCtx context.Context) (map[*client.Session]string
 	return streams, err
 }
 
-// subscribeAll connects the subscribers and subscribes them, and with
-// Mutual every publisher, to the streams, recording join latencies.
+// subscribeAll connects the subscribers, round robin to the hosts, and
+// subscribes them, and with Mutual every publisher, to the streams,
+// recording join latencies.
 func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]string) error {
 	var publishers []*client.Session
 	for s := range streams {
@@ -409,7 +610,7 @@ func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]stri
 				if other == s {
 					continue
 				}
-				if err := r.subscribe(ctx, s, id, time.Now()); err != nil {
+				if err := r.subscribe(ctx, s, id, time.Now(), false); err != nil {
 					return err
 				}
 			}
@@ -424,17 +625,26 @@ func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]stri
 		concurrency = r.sc.Subscribers
 	}
 	start := time.Now()
+	r.onNode = map[*host]int{}
 	return r.each(ctx, r.sc.Subscribers, concurrency, func(ctx context.Context, i int) error {
-		s, err := r.connect(ctx, "subscriber")
+		h := r.hosts[i%len(r.hosts)]
+		s, err := r.connect(ctx, h, "subscriber")
 		if err != nil {
 			return err
 		}
+		cross := h != r.hosts[0]
+		r.mu.Lock()
+		r.onNode[h]++
+		if cross || len(r.hosts) == 1 {
+			r.senders = append(r.senders, s)
+		}
+		r.mu.Unlock()
 		for _, id := range streams {
 			from := time.Now()
 			if r.sc.Storm {
 				from = start
 			}
-			if err := r.subscribe(ctx, s, id, from); err != nil {
+			if err := r.subscribe(ctx, s, id, from, cross); err != nil {
 				return err
 			}
 		}
@@ -443,8 +653,9 @@ func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]stri
 }
 
 // subscribe subscribes s to a stream and waits for its first video packet
-// (audio for audio-only streams), recording the time since from.
-func (r *run) subscribe(ctx context.Context, s *client.Session, streamID string, from time.Time) error {
+// (audio for audio-only streams), recording the time since from; cross
+// says s is on another node than the stream's publisher.
+func (r *run) subscribe(ctx context.Context, s *client.Session, streamID string, from time.Time, cross bool) error {
 	sub, err := s.Subscribe(ctx, streamID, client.SubscribeOptions{Audio: true, Video: true, QueueSize: 16})
 	if err != nil {
 		return err
@@ -463,8 +674,12 @@ func (r *run) subscribe(ctx context.Context, s *client.Session, streamID string,
 		}
 	}
 	// From now on packets are only counted: the queue fills and stays full.
+	took := time.Since(from)
 	r.mu.Lock()
-	r.joins = append(r.joins, time.Since(from))
+	r.joins = append(r.joins, took)
+	if cross {
+		r.crossJoins = append(r.crossJoins, took)
+	}
 	r.subs = append(r.subs, sub)
 	r.mu.Unlock()
 	return nil
@@ -496,23 +711,36 @@ func (r *run) snapshot() (snapshot, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var sn snapshot
-	b, err := r.get(ctx, "/load/stats")
-	if err != nil {
-		return sn, err
-	}
-	if err := json.Unmarshal(b, &sn.server); err != nil {
-		return sn, err
+	for _, h := range r.hosts {
+		var n nodeSnapshot
+		b, err := h.get(ctx, "/load/stats")
+		if err != nil {
+			return sn, err
+		}
+		if err := json.Unmarshal(b, &n.server); err != nil {
+			return sn, fmt.Errorf("%s: stats: %w", h.name(), err)
+		}
+		pid := h.cmd.Process.Pid
+		if n.cpu, err = cpuTime(pid); err != nil {
+			return sn, err
+		}
+		if n.rss, err = rss(pid); err != nil {
+			return sn, err
+		}
+		sn.nodes = append(sn.nodes, n)
 	}
 	sn.at = time.Now()
-	pid := r.host.Process.Pid
-	if sn.serverCPU, err = cpuTime(pid); err != nil {
-		return sn, err
-	}
-	if sn.serverRSS, err = rss(pid); err != nil {
-		return sn, err
-	}
+	var err error
 	if sn.loadCPU, err = cpuTime(os.Getpid()); err != nil {
 		return sn, err
+	}
+	if r.redis != nil {
+		if sn.redisCPU, err = cpuTime(r.redis.cmd.Process.Pid); err != nil {
+			return sn, err
+		}
+		if sn.redisCalls, err = r.redis.commands(ctx); err != nil {
+			return sn, err
+		}
 	}
 	r.mu.Lock()
 	for _, sub := range r.subs {
@@ -523,36 +751,148 @@ func (r *run) snapshot() (snapshot, error) {
 	return sn, nil
 }
 
-// startProfile starts fetching the host app's CPU profile for the window
-// when -cpuprofile is set; the returned function waits for it and saves it.
+// startProfile starts fetching the host apps' CPU profiles for the window
+// when -cpuprofile is set; the returned function waits for them and saves
+// them.
 func (r *run) startProfile() func() error {
 	if r.cfg.cpuProfile == "" {
 		return func() error { return nil }
 	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.window+30*time.Second)
-		defer cancel()
-		secs := int(r.cfg.window.Seconds())
-		b, err := r.get(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(max(secs, 1)))
-		if err == nil {
-			err = os.WriteFile(r.cfg.cpuProfile+"-"+r.sc.Name+".pprof", b, 0o644)
+	done := make(chan error, len(r.hosts))
+	for _, h := range r.hosts {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), r.cfg.window+30*time.Second)
+			defer cancel()
+			secs := int(r.cfg.window.Seconds())
+			b, err := h.get(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(max(secs, 1)))
+			if err == nil {
+				err = os.WriteFile(r.profileName(r.cfg.cpuProfile, h), b, 0o644)
+			}
+			done <- err
+		}()
+	}
+	return func() error {
+		var errs []error
+		for range r.hosts {
+			errs = append(errs, <-done)
 		}
-		done <- err
-	}()
-	return func() error { return <-done }
+		return errors.Join(errs...)
+	}
 }
 
-// saveHeapProfile saves the host app's heap profile when -memprofile is set.
+// saveHeapProfile saves the host apps' heap profiles when -memprofile is
+// set.
 func (r *run) saveHeapProfile(ctx context.Context) error {
 	if r.cfg.memProfile == "" {
 		return nil
 	}
-	b, err := r.get(ctx, "/debug/pprof/heap")
+	for _, h := range r.hosts {
+		b, err := h.get(ctx, "/debug/pprof/heap")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(r.profileName(r.cfg.memProfile, h), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// profileName is the file of host h's profile: <prefix>-<scenario>.pprof,
+// or <prefix>-<scenario>-<node>.pprof in a cluster.
+func (r *run) profileName(prefix string, h *host) string {
+	if h.id == "" {
+		return prefix + "-" + r.sc.Name + ".pprof"
+	}
+	return prefix + "-" + r.sc.Name + "-" + h.id + ".pprof"
+}
+
+// rss returns the host apps' resident set sizes, summed.
+func (r *run) rss() (uint64, error) {
+	var total uint64
+	for _, h := range r.hosts {
+		n, err := rss(h.cmd.Process.Pid)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// redisCommands returns the commands the cluster's Redis has run, or zero
+// without a cluster.
+func (r *run) redisCommands(ctx context.Context) (uint64, error) {
+	if r.redis == nil {
+		return 0, nil
+	}
+	return r.redis.commands(ctx)
+}
+
+// The signal phase: after the window, up to signalSenders subscribers
+// (those on other nodes than the publishers' when there are any) each send
+// signalsEach broadcast signals, signalRate a second (the server takes 50
+// messages a second from a client), while every client counts the signals
+// it receives.
+const (
+	signalSenders = 10
+	signalsEach   = 40
+	signalRate    = 40
+	// signalQuiet ends the wait for the last signals.
+	signalQuiet = 2 * time.Second
+)
+
+// signalPhase measures the signal events the session delivers a second
+// and, with Redis, its commands per signal less redisRate, the commands a
+// second it runs anyway.
+func (r *run) signalPhase(res *result, redisRate float64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	senders := r.senders[:min(len(r.senders), signalSenders)]
+	if len(senders) == 0 {
+		return nil
+	}
+	before, err := r.redisCommands(ctx)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(r.cfg.memProfile+"-"+r.sc.Name+".pprof", b, 0o644)
+	got := r.signals.Load()
+	start := time.Now()
+	err = r.each(ctx, len(senders), len(senders), func(ctx context.Context, i int) error {
+		tick := time.NewTicker(time.Second / signalRate)
+		defer tick.Stop()
+		for range signalsEach {
+			if err := senders[i].Signal(ctx, "", "load", "x"); err != nil {
+				return fmt.Errorf("signal: %w", err)
+			}
+			<-tick.C
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Wait for the last deliveries: until all arrived or none for a while.
+	sent := uint64(len(senders) * signalsEach)
+	want := got + sent*uint64(len(r.sessions))
+	last, lastAt := r.signals.Load(), time.Now()
+	for last < want && time.Since(lastAt) < signalQuiet {
+		time.Sleep(10 * time.Millisecond) // polling the clients' counter
+		if n := r.signals.Load(); n != last {
+			last, lastAt = n, time.Now()
+		}
+	}
+	after, err := r.redisCommands(ctx)
+	if err != nil {
+		return err
+	}
+	delivered := last - got
+	res.SignalEventsPerSec = float64(delivered) / lastAt.Sub(start).Seconds()
+	res.SignalLossPercent = 100 * float64(want-last) / float64(want-got)
+	if r.redis != nil {
+		res.RedisPerSignal = (float64(after-before) - redisRate*time.Since(start).Seconds()) / float64(sent)
+	}
+	return nil
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }

@@ -12,7 +12,10 @@ import (
 	"net/http/pprof"
 	"os"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
@@ -22,27 +25,59 @@ type hello struct {
 	Session string `json:"session"` // the one routed session of the run
 }
 
+// node says which cluster node a host app is; the zero node is a server
+// of its own.
+type node struct {
+	ID      string // node id, "n1" to "nN"
+	Redis   string // the cluster's Redis server, host:port
+	Session string // the session node n1 created; empty on n1
+}
+
 // serve runs the host app of a load run: a crossbar.Server with one routed
 // session on loopback, plus the endpoints the load process needs. It
 // returns when its stdin closes, so it never outlives the load process.
-func serve() error {
-	srv, err := crossbar.New(crossbar.Config{
+// As a cluster node it joins the cluster on n.Redis, and creates the
+// session unless n.Session names it.
+func serve(n node) error {
+	ctx := context.Background()
+	cfg := crossbar.Config{
 		APIKey:    "load",
 		APISecret: "crossbar-load-secret",
 		Media:     sfu.Config{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
-	})
+		// The signal phase measures what the session carries, not the
+		// limits that protect it.
+		Signals: crossbar.SignalLimits{PerToken: -1, PerAddress: -1, Broadcast: -1},
+	}
+	if n.Redis != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: n.Redis})
+		defer func() { _ = rdb.Close() }()
+		bus, err := cluster.NewRedis(ctx, cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: n.ID}})
+		if err != nil {
+			return fmt.Errorf("node %s: join the cluster on %s: %w", n.ID, n.Redis, err)
+		}
+		defer func() { _ = bus.Close() }() // after the server's Close
+		cfg.Cluster = bus
+	}
+	srv, err := crossbar.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = srv.Close() }()
-	s, err := srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	var s *crossbar.Session
+	if n.Session != "" {
+		s, err = srv.Session(ctx, n.Session)
+	} else {
+		s, err = srv.CreateSession(ctx, crossbar.SessionOptions{})
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("node %s: session: %w", n.ID, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/crossbar/", srv.Handler())
 	mux.HandleFunc("GET /load/token", func(w http.ResponseWriter, r *http.Request) {
-		token, err := srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.Role(r.FormValue("role"))})
+		// The connection's data is its node's id: every node's stats
+		// tell the streams of its own publishers from imported ones.
+		token, err := srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.Role(r.FormValue("role")), Data: n.ID})
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -50,7 +85,7 @@ func serve() error {
 		_, _ = fmt.Fprint(w, token)
 	})
 	mux.HandleFunc("GET /load/stats", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(statsOf(s))
+		_ = json.NewEncoder(w).Encode(statsOf(s, n.ID))
 	})
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -72,7 +107,8 @@ func serve() error {
 // serverStats are the server's packet counters, read by the load process
 // at the start and the end of the measuring window.
 type serverStats struct {
-	In        map[string]uint64 `json:"in"`        // packets received, audio and video, by stream id
+	In        map[string]uint64 `json:"in"`        // packets received from this node's publishers, audio and video, by stream id
+	Relayed   uint64            `json:"relayed"`   // packets received over node links (streams of other nodes' publishers)
 	Forwarded uint64            `json:"forwarded"` // packets handed to subscribers' transports
 	Dropped   uint64            `json:"dropped"`   // packets not forwarded: queue full, transport not ready
 	Resent    uint64            `json:"resent"`    // retransmissions queued in answer to NACKs
@@ -80,13 +116,20 @@ type serverStats struct {
 	VideoOff  int               `json:"videoOff"`  // video subscriptions receiving no video now (video off for quality)
 }
 
-// statsOf sums the counters of every stream of s and its subscribers.
-func statsOf(s *crossbar.Session) serverStats {
+// statsOf sums the counters of every stream of s and its subscribers on
+// node id: a stream whose publisher's connection data is not id is another
+// node's, imported over a node link.
+func statsOf(s *crossbar.Session, id string) serverStats {
 	st := serverStats{In: map[string]uint64{}}
 	for _, stream := range s.Streams() {
 		if p := stream.Publisher(); p != nil {
 			ps := p.Stats()
-			st.In[stream.ID()] = ps.Audio.PacketsIn + ps.Video.PacketsIn
+			in := ps.Audio.PacketsIn + ps.Video.PacketsIn
+			if stream.Connection().Data() == id {
+				st.In[stream.ID()] = in
+			} else {
+				st.Relayed += in
+			}
 		}
 		for _, sub := range stream.Subscribers() {
 			ss := sub.Stats()
