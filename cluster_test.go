@@ -671,3 +671,29 @@ func TestSessionOutlivesARestart(t *testing.T) {
 		t.Errorf("after the restart the session was created %v with %v, before %v with %v", s2.CreationTime(), s2.Metadata(), s.CreationTime(), s.Metadata())
 	}
 }
+
+// TestClusterStaleStream: a subscription to a stream another node no
+// longer has (its end not yet heard here) fails at once, not after the
+// link's import timeout.
+func TestClusterStaleStream(t *testing.T) {
+	_, nodes, s, alice, bob := aliceAndBob(t)
+	// Node 1 announces a stream of alice's that it has no track of, as a
+	// stream that ended before node 2 heard of it.
+	ghost := fmt.Sprintf(`{"v":1,"from":"node1","kind":"streamCreated","stream":{"id":"ghost","connectionId":%q,"created":%d,"name":"ghost","hasAudio":true,"hasVideo":false,"tracks":["audio"]}}`,
+		alice.Connection().ID, time.Now().UnixMilli())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].rdb.Publish(ctx, "crossbar:session:"+s.ID(), ghost).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for next(t, bob, signaling.TypeStreamCreated).Stream.ID != "ghost" {
+	}
+	start := time.Now()
+	_, err := bob.Subscribe(ctx, "ghost", client.SubscribeOptions{Audio: true})
+	if se := (*signaling.Error)(nil); !errors.As(err, &se) || se.Code != 1535 {
+		t.Fatalf("subscribing to the ghost stream: %v, want stream not found", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the subscription failed after %v", took)
+	}
+}

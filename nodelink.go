@@ -3,6 +3,7 @@ package crossbar
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -26,9 +27,11 @@ const (
 	kindLinkRequest = "linkRequest" // importing to exporting node: Request
 	kindLinkOffer   = "linkOffer"   // exporting to importing node: SDP
 	kindLinkAnswer  = "linkAnswer"  // importing to exporting node: SDP
+	kindLinkUnknown = "linkUnknown" // exporting to importing node: Request, of a track it does not have
 )
 
-// importTimeout bounds the wait for a stream of another node to arrive.
+// importTimeout bounds the wait for a stream of another node to arrive; a
+// stream the other node no longer has is refused at once (linkUnknown).
 const importTimeout = 10 * time.Second
 
 func nodeTopic(id string) string { return "node:" + id }
@@ -105,6 +108,17 @@ func (srv *Server) linkMessage(m *nodeMessage) {
 		var out *sfu.LinkOut
 		if out, err = srv.linkOut(m.From); err == nil && m.Request != nil {
 			err = out.Request(*m.Request)
+		}
+		if errors.Is(err, sfu.ErrUnknownTrack) {
+			srv.toNode(m.From, nodeMessage{Kind: kindLinkUnknown, Request: m.Request})
+			return // the stream ended meanwhile: not worth a warning
+		}
+	case kindLinkUnknown:
+		srv.links.mu.Lock()
+		in := srv.links.in[m.From]
+		srv.links.mu.Unlock()
+		if in != nil && m.Request != nil {
+			in.Refuse(m.Request.TrackID)
 		}
 	case kindLinkOffer:
 		srv.links.mu.Lock()
@@ -218,6 +232,9 @@ func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string)
 	defer cancel()
 	for _, kind := range kinds {
 		t, err := in.Import(ctx, linkTrackID(st.id, kind))
+		if errors.Is(err, sfu.ErrUnknownTrack) {
+			return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, st.connection.node), err)
+		}
 		if err != nil {
 			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, st.connection.node), err)
 		}

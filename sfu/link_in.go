@@ -37,7 +37,7 @@ type LinkIn struct {
 // linkImport is one Track imported, or being imported.
 type linkImport struct {
 	group *Track        // the Track; nil until its first layer arrives
-	ready chan struct{} // closed when group is set
+	ready chan struct{} // closed when group is set, or when refused
 }
 
 // NewLinkIn creates the importing end of a node link. Its PeerConnection
@@ -100,6 +100,9 @@ func (l *LinkIn) Import(ctx context.Context, trackID string) (*Track, error) {
 	}
 	select {
 	case <-x.ready:
+		if x.group == nil {
+			return nil, fmt.Errorf("sfu: import track %q: %w", trackID, ErrUnknownTrack)
+		}
 		return x.group, nil
 	case <-l.done:
 		return nil, ErrLinkClosed
@@ -116,6 +119,20 @@ func (l *LinkIn) Import(ctx context.Context, trackID string) (*Track, error) {
 		l.cfg.OnRequest(LinkRequest{TrackID: trackID})
 	}
 	return nil, fmt.Errorf("sfu: import track %q: %w", trackID, ctx.Err())
+}
+
+// Refuse ends an import of a track the exporting node does not have (its
+// LinkOut.Request failed with ErrUnknownTrack): Import returns
+// ErrUnknownTrack at once, instead of waiting for it.
+func (l *LinkIn) Refuse(trackID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x := l.imports[trackID]
+	if x == nil || x.group != nil {
+		return
+	}
+	delete(l.imports, trackID)
+	close(x.ready) // without a group: refused
 }
 
 // Release stops importing a Track: it closes, its subscriptions end, and

@@ -65,7 +65,10 @@ func newTestLink(t *testing.T, a, b *Engine) *testLink {
 			select {
 			case r := <-l.requests:
 				l.sent.Add(1)
-				if err := l.out.Request(r); err != nil && !errors.Is(err, ErrUnknownTrack) && !errors.Is(err, ErrLinkClosed) {
+				err := l.out.Request(r)
+				if errors.Is(err, ErrUnknownTrack) {
+					l.in.Refuse(r.TrackID) // as the nodes tell each other
+				} else if err != nil && !errors.Is(err, ErrLinkClosed) {
 					t.Errorf("link request %+v: %v", r, err)
 				}
 			case <-l.stop:
@@ -411,9 +414,10 @@ func TestLinkBadInput(t *testing.T) {
 	if _, err := link.in.Import(context.Background(), ""); !errors.Is(err, ErrBadLinkRequest) {
 		t.Errorf("import without a track id: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// The exporting end refuses a track it does not have, at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := link.in.Import(ctx, "nope"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := link.in.Import(ctx, "nope"); !errors.Is(err, ErrUnknownTrack) {
 		t.Errorf("import of an unknown track: %v", err)
 	}
 	if err := link.in.Release("nope"); !errors.Is(err, ErrUnknownTrack) {
