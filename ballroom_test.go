@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"runtime"
 	"slices"
@@ -318,7 +319,9 @@ func TestClusterBallroom(t *testing.T) {
 	rate := runtime.MemProfileRate
 	runtime.MemProfileRate = 16 << 10
 	t.Cleanup(func() { runtime.MemProfileRate = rate })
-	rs, nodes := newCluster(t, ballroomNodes, crossbar.Config{MaxConnectionsPerSession: ballroomSize, ConnectionEventsLimit: ballroomLimit})
+	warnings := &logLines{}
+	rs, nodes := newCluster(t, ballroomNodes, crossbar.Config{MaxConnectionsPerSession: ballroomSize, ConnectionEventsLimit: ballroomLimit,
+		Logger: slog.New(slog.NewTextHandler(warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	s := nodes[0].session()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -356,12 +359,9 @@ func TestClusterBallroom(t *testing.T) {
 	}
 
 	start := time.Now()
-	_, took := storm(t, nodes, tokens)
+	clients, took := storm(t, nodes, tokens)
 	returned := time.Since(start)
-	for i, n := range nodes {
-		on := n.on(t, s)
-		waitFor(t, 60*time.Second, fmt.Sprintf("node %d to count %d connections", i+1, total), func() bool { return len(on.Connections()) == total })
-	}
+	settle(t, nodes, s, total, clients, warnings)
 	settled := time.Since(start)
 	cmds := redisCommands(t, stats)
 	packetsAfter, seqAfter := packets(groups)
@@ -403,12 +403,12 @@ func TestClusterBallroom(t *testing.T) {
 	// process: per join, each node holds one connection (its own, or the
 	// mirror of another node's) and the process one Go client.
 	kib := func(after, before int64) float64 { return float64(after-before) / 1024 / float64(joins) }
-	heap, clients := kib(memAfter.heap, memBefore.heap), kib(memAfter.clients, memBefore.clients)
+	heap, goClients := kib(memAfter.heap, memBefore.heap), kib(memAfter.clients, memBefore.clients)
 	mirrors := kib(memAfter.mirrors, memBefore.mirrors) / (ballroomNodes - 1) // each join is mirrored on the other nodes
 	t.Logf("process heap in use: +%.1f KiB a join, goroutine stacks +%.1f KiB (three nodes and the Go clients in one process)",
 		heap, kib(memAfter.stacks, memBefore.stacks))
 	t.Logf("of the heap, estimated from the heap profile: the Go client %.1f KiB, the nodes %.1f KiB (%.1f KiB a node): a mirror %.1f KiB, so the serving node's own connection %.1f KiB",
-		clients, heap-clients, (heap-clients)/ballroomNodes, mirrors, heap-clients-(ballroomNodes-1)*mirrors)
+		goClients, heap-goClients, (heap-goClients)/ballroomNodes, mirrors, heap-goClients-(ballroomNodes-1)*mirrors)
 
 	// Media: the groups kept hearing each other through the storm, and
 	// still do.
@@ -420,6 +420,9 @@ func TestClusterBallroom(t *testing.T) {
 	t.Logf("audio in the storm (%v, 50 packets a second): a subscription got %d to %d packets of the %d to %d its publisher sent; lost %d to %d",
 		settled.Round(time.Millisecond), slices.Min(got), slices.Max(got), slices.Min(sent), slices.Max(sent), slices.Min(lost), slices.Max(lost))
 	waitPackets(t, groups, packetsAfter, 25, "every group member hearing the others after the storm")
+	if n := warnings.count(); n > 0 {
+		t.Logf("the nodes warned %d times: %s", n, warnings.first(5))
+	}
 
 	// A late joiner on each node: quiet, it is told every stream, on every
 	// node, and their connections, and itself.
@@ -432,6 +435,71 @@ func TestClusterBallroom(t *testing.T) {
 			t.Errorf("late joiner on node %d knows %d connections, want the %d publishers and itself", i+1, got, streams)
 		}
 	}
+}
+
+// settle waits until every node counts total connections in s, and
+// otherwise fails, with what the nodes count, the storm's clients heard
+// of their end, and the nodes' warnings.
+func settle(t *testing.T, nodes []*node, s *crossbar.Session, total int, clients []*client.Session, warnings *logLines) {
+	t.Helper()
+	var counts []int
+	if poll(60*time.Second, func() bool {
+		counts = counts[:0]
+		for _, n := range nodes {
+			counts = append(counts, len(n.on(t, s).Connections()))
+		}
+		return slices.Min(counts) == total && slices.Max(counts) == total
+	}) {
+		return
+	}
+	ended := map[string]int{}
+	for _, c := range clients {
+		for drained := false; !drained; {
+			select {
+			case ev := <-c.Events():
+				if ev.Type == signaling.TypeSessionDisconnected || ev.Type == client.TypeReconnecting {
+					ended[string(ev.Type)+" "+ev.Reason]++
+				}
+			default:
+				drained = true
+			}
+		}
+	}
+	t.Fatalf("the nodes count %v connections, want %d; the storm's clients heard %v; the nodes warned %d times: %s",
+		counts, total, ended, warnings.count(), warnings.first(10))
+}
+
+// logLines keeps the lines of a log, the first hundred of them, but the
+// media engine's (the ICE agents' warnings of peers not yet connected).
+type logLines struct {
+	mu    sync.Mutex
+	n     int
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), " component=sfu") {
+		return len(p), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if len(l.lines) < 100 {
+		l.lines = append(l.lines, string(p))
+	}
+	return len(p), nil
+}
+
+func (l *logLines) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+func (l *logLines) first(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines[:min(n, len(l.lines))], "")
 }
 
 // diff returns a - b, element by element.
