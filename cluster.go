@@ -420,23 +420,52 @@ func (s *Session) mirrorStreamLocked(rec *streamRecord) {
 
 // tombstoned reports whether a connection or stream of that id ended
 // lately: a record read late must not bring it back.
-func (s *Session) tombstoned(id string) bool {
-	_, ok := s.gone[id]
-	return ok
-}
+func (s *Session) tombstoned(id string) bool { return s.gone.has(id) }
 
 // buryLocked remembers that id ended, for a minute.
 func (s *Session) buryLocked(id string) {
-	if !s.clustered() {
-		return
+	if s.clustered() {
+		s.gone.bury(id, time.Now())
 	}
-	now := time.Now()
-	for k, t := range s.gone {
-		if now.Sub(t) > time.Minute {
-			delete(s.gone, k)
+}
+
+// graveTime is how long a graveyard remembers an id.
+const graveTime = time.Minute
+
+// graveyard holds the ids of the connections and streams that ended in
+// the last graveTime. Burying forgets the expired ones from the oldest
+// on, and stops at the first that is not: it costs the same however many
+// ended lately, as in a leave storm.
+type graveyard struct {
+	ids   map[string]time.Time // when each was buried last
+	order []grave              // every burial, oldest first
+}
+
+type grave struct {
+	id string
+	at time.Time
+}
+
+func (g *graveyard) has(id string) bool {
+	_, ok := g.ids[id]
+	return ok
+}
+
+// bury remembers id as ended at now, which is never before the last
+// burial's.
+func (g *graveyard) bury(id string, now time.Time) {
+	for len(g.order) > 0 && now.Sub(g.order[0].at) > graveTime {
+		if old := g.order[0]; g.ids[old.id].Equal(old.at) {
+			delete(g.ids, old.id) // not buried again since
 		}
+		g.order[0] = grave{}
+		g.order = g.order[1:]
 	}
-	s.gone[id] = now
+	if g.ids == nil {
+		g.ids = map[string]time.Time{}
+	}
+	g.ids[id] = now
+	g.order = append(g.order, grave{id, now})
 }
 
 // apply carries out what another node said of the session.

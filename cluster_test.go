@@ -323,21 +323,35 @@ func TestClusterRedisLost(t *testing.T) {
 // statistics were last reset.
 func redisCalls(t *testing.T, rdb *redis.Client) int {
 	t.Helper()
+	n := 0
+	for _, c := range redisCommands(t, rdb) {
+		n += c
+	}
+	return n
+}
+
+// redisCommands returns how many times the server ran each command since
+// its statistics were last reset, but INFO and CONFIG, the statistics'
+// own.
+func redisCommands(t *testing.T, rdb *redis.Client) map[string]int {
+	t.Helper()
 	info, err := rdb.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	cmds := map[string]int{}
 	for _, line := range strings.Split(info, "\n") {
 		// cmdstat_publish:calls=3,usec=...
-		if _, rest, ok := strings.Cut(line, ":calls="); ok && strings.HasPrefix(line, "cmdstat_") &&
-			!strings.HasPrefix(line, "cmdstat_info") && !strings.HasPrefix(line, "cmdstat_config") {
-			calls, _, _ := strings.Cut(rest, ",")
-			c, _ := strconv.Atoi(calls)
-			n += c
+		name, rest, ok := strings.Cut(line, ":calls=")
+		name, stat := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !stat || name == "info" || strings.HasPrefix(name, "config") {
+			continue
 		}
+		calls, _, _ := strings.Cut(rest, ",")
+		c, _ := strconv.Atoi(calls)
+		cmds[name] += c
 	}
-	return n
+	return cmds
 }
 
 // TestClusterRedisCalls counts the Redis commands a join and a signal cost

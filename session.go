@@ -48,7 +48,7 @@ type Session struct {
 	// In a cluster: the queue that writes to the bus, in order, and the
 	// connections and streams that ended lately, by id (cluster.go).
 	toNodes dispatcher
-	gone    map[string]time.Time
+	gone    graveyard
 
 	// after holds work to do once mu is released: closing media, which
 	// may call back into the session.
@@ -78,7 +78,6 @@ func newSession(srv *Server, info SessionInfo) *Session {
 		events:    dispatcher{log: log, what: "session callback"},
 		engine:    dispatcher{log: log, what: "engine event"},
 		toNodes:   dispatcher{log: log, what: "cluster write"},
-		gone:      map[string]time.Time{},
 		conns:     map[string]*Connection{},
 		streams:   map[string]*Stream{},
 		senders:   map[string]*senderBudget{},

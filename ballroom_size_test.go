@@ -1,0 +1,10 @@
+//go:build !race
+
+package crossbar_test
+
+// The ballroom's size: OpenTok's limit of 3,000 connections, the default
+// MaxConnectionsPerSession, and the default connection events limit.
+const (
+	ballroomSize  = 3000
+	ballroomLimit = 500
+)
