@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +38,8 @@ type RedisOptions struct {
 type Redis struct {
 	opts   RedisOptions
 	rdb    *redis.Client
-	ps     *redis.PubSub
-	calls  chan func() // to the Handler, in order
+	ps     *redis.PubSub // replaced when deaf (receive); guarded by mu
+	calls  chan func()   // to the Handler, in order
 	cancel context.CancelFunc
 	wg     sync.WaitGroup        // the heartbeat and the subscriber, which make calls
 	done   chan struct{}         // closed when the calls are all made
@@ -107,7 +109,7 @@ func (r *Redis) Listen(h Handler) {
 	r.wg.Add(2)
 	go func() {
 		defer r.wg.Done()
-		r.receive(r.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096)))
+		r.receive(ctx)
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -115,18 +117,84 @@ func (r *Redis) Listen(h Handler) {
 	}()
 }
 
-// receive hands the subscriber's messages to the Handler. A channel whose
-// subscription is confirmed a second time was subscribed again after the
-// connection to Redis was lost: the Handler is told to resync.
-func (r *Redis) receive(msgs <-chan any) {
-	for m := range msgs {
-		switch m := m.(type) {
-		case *redis.Message:
-			topic, payload := strings.TrimPrefix(m.Channel, r.opts.Prefix), []byte(m.Payload)
-			r.calls <- func() { r.handler().Message(topic, payload) }
-		case *redis.Subscription:
-			r.confirm(m)
+// receive hands the subscriber's messages to the Handler until ctx ends.
+// It pings when nothing comes for a HeartbeatInterval. A subscriber that
+// hears nothing, not even the answers to its pings, for NodeTimeout is
+// deaf: its connection died without closing (a partition, a NAT that
+// forgot it), which go-redis does not notice. It is replaced by a new one
+// on the same channels.
+func (r *Redis) receive(ctx context.Context) {
+	heard := time.Now()
+	for ctx.Err() == nil {
+		ps := r.subscriber()
+		m, err := ps.ReceiveTimeout(ctx, r.opts.HeartbeatInterval)
+		switch {
+		case err == nil:
+			heard = time.Now()
+			r.deliver(m)
+		case ctx.Err() != nil:
+			return
+		case time.Since(heard) > r.opts.NodeTimeout:
+			r.resubscribe(ctx, ps)
+			heard = time.Now()
+		case isTimeout(err):
+			_ = ps.Ping(ctx) // its answer counts as heard
+		default:
+			sleep(ctx, 100*time.Millisecond) // Redis is down: go-redis dials again
 		}
+	}
+}
+
+// deliver hands a message of the subscriber to the Handler, in order. A
+// channel whose subscription is confirmed a second time was subscribed
+// again after the connection to Redis was lost: the Handler is told to
+// resync.
+func (r *Redis) deliver(m any) {
+	switch m := m.(type) {
+	case *redis.Message:
+		topic, payload := strings.TrimPrefix(m.Channel, r.opts.Prefix), []byte(m.Payload)
+		r.calls <- func() { r.handler().Message(topic, payload) }
+	case *redis.Subscription:
+		r.confirm(m)
+	}
+}
+
+// subscriber returns the current subscriber.
+func (r *Redis) subscriber() *redis.PubSub {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ps
+}
+
+// resubscribe replaces the deaf subscriber old with a new one on the
+// channels subscribed or being subscribed; their confirmations tell the
+// Handler to resync.
+func (r *Redis) resubscribe(ctx context.Context, old *redis.PubSub) {
+	r.mu.Lock()
+	if ctx.Err() != nil {
+		r.mu.Unlock()
+		return // closing
+	}
+	channels := slices.Collect(maps.Keys(r.confirmed))
+	for k := range r.waiting {
+		channels = append(channels, k)
+	}
+	r.ps = r.rdb.Subscribe(ctx, channels...)
+	r.mu.Unlock()
+	_ = old.Close()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -261,7 +329,7 @@ func (r *Redis) Subscribe(ctx context.Context, topics ...string) error {
 		}
 	}
 	r.mu.Unlock()
-	if err := r.ps.Subscribe(ctx, keys...); err != nil {
+	if err := r.subscriber().Subscribe(ctx, keys...); err != nil {
 		return r.unavailable("subscribe", err)
 	}
 	for _, w := range waits {
@@ -276,7 +344,7 @@ func (r *Redis) Subscribe(ctx context.Context, topics ...string) error {
 
 // Unsubscribe removes topics from the node's subscriber.
 func (r *Redis) Unsubscribe(ctx context.Context, topics ...string) error {
-	if err := r.ps.Unsubscribe(ctx, r.keys(topics)...); err != nil {
+	if err := r.subscriber().Unsubscribe(ctx, r.keys(topics)...); err != nil {
 		return r.unavailable("unsubscribe", err)
 	}
 	return nil
@@ -340,8 +408,9 @@ func (r *Redis) Records(ctx context.Context, set string) (map[string][]byte, err
 func (r *Redis) Close() error {
 	if r.cancel != nil {
 		r.cancel()
-		_ = r.ps.Close() // ends the subscriber's channel
+		_ = r.subscriber().Close() // ends the subscriber's wait
 		r.wg.Wait()
+		_ = r.subscriber().Close() // one that replaced it meanwhile
 		close(r.calls)
 		<-r.done
 	}
