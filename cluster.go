@@ -352,13 +352,17 @@ func (s *Session) shareInventoryLocked() {
 // streams match its inventory.
 func (s *Session) applyInventoryLocked(m *nodeMessage) {
 	listed := map[string]bool{}
+	// The node that serves them says they are live, after what it said
+	// before: they may come back from the dead (see Members).
 	for _, rec := range m.Conns {
 		listed[rec.ID] = true
 		rec.Node = m.From
+		s.gone.exhume(rec.ID)
 		s.mirrorConnectionLocked(rec)
 	}
 	for _, rec := range m.Streams {
 		listed[rec.ID] = true
+		s.gone.exhume(rec.ID)
 		s.mirrorStreamLocked(rec)
 	}
 	for _, st := range s.streamsLocked() {
@@ -450,6 +454,9 @@ func (g *graveyard) has(id string) bool {
 	_, ok := g.ids[id]
 	return ok
 }
+
+// exhume forgets that id ended.
+func (g *graveyard) exhume(id string) { delete(g.ids, id) }
 
 // bury remembers id as ended at now, which is never before the last
 // burial's.
@@ -643,10 +650,27 @@ func (h busHandler) Message(topic string, payload []byte) {
 }
 
 // Members removes the connections of nodes that left, from every live
-// session and from the records.
+// session and from the records. A node taken for dead that comes back (its
+// heartbeats were late: a stalled process, a slow network) is asked to
+// share its inventory again, which brings its connections back.
 func (h busHandler) Members(alive map[string]cluster.Node) {
 	srv := h.srv
 	srv.mu.Lock()
+	if srv.departed == nil {
+		srv.departed = map[string]bool{}
+	}
+	for node := range srv.alive {
+		if _, ok := alive[node]; !ok {
+			srv.departed[node] = true
+		}
+	}
+	var back []string
+	for node := range srv.departed {
+		if _, ok := alive[node]; ok {
+			back = append(back, node)
+			delete(srv.departed, node)
+		}
+	}
 	srv.alive = alive
 	live := slices.Collect(maps.Values(srv.sessions))
 	srv.mu.Unlock()
@@ -670,12 +694,14 @@ func (h busHandler) Members(alive map[string]cluster.Node) {
 			srv.dropLinks(node)
 		}
 	}
+	for _, node := range back {
+		srv.log.Warn("cluster: a node taken for dead is back", "node", node)
+		srv.toNode(node, nodeMessage{Kind: kindResync})
+	}
 }
 
-// Reconnected shares this node's inventory of every live session again,
-// and reads the others' records.
-func (h busHandler) Reconnected() {
-	srv := h.srv
+// shareInventories shares this node's inventory of every live session.
+func (srv *Server) shareInventories() []*Session {
 	srv.mu.Lock()
 	live := slices.Collect(maps.Values(srv.sessions))
 	srv.mu.Unlock()
@@ -683,6 +709,14 @@ func (h busHandler) Reconnected() {
 		s.mu.Lock()
 		s.shareInventoryLocked()
 		s.unlock()
+	}
+	return live
+}
+
+// Reconnected shares this node's inventory of every live session again,
+// and reads the others' records.
+func (h busHandler) Reconnected() {
+	for _, s := range h.srv.shareInventories() {
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		if err := s.loadRecords(ctx); err != nil {
 			s.log.Warn("cluster: resync failed", "err", err)

@@ -711,3 +711,52 @@ func TestClusterStaleStream(t *testing.T) {
 		t.Errorf("the subscription failed after %v", took)
 	}
 }
+
+// TestClusterNodeBackFromTheDead: a node whose heartbeats stall long enough
+// to be taken for dead (its link to Redis frozen, the process alive, as
+// under CPU starvation) has its connections leave the others. When its
+// heartbeats resume, the others ask it for its inventory and its
+// connections come back: the session is whole again on every node.
+func TestClusterNodeBackFromTheDead(t *testing.T) {
+	rs := redistest.Start(t)
+	px, via := newProxy(t, "redis://"+rs.Addr)
+	var nodes []*harness
+	for i, addr := range []string{rs.Addr, strings.TrimPrefix(via, "redis://")} {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = bus.Close()
+			_ = rdb.Close()
+		})
+		nodes = append(nodes, newHarness(t, crossbar.Config{Cluster: bus}))
+	}
+	s := nodes[0].session()
+	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
+	bob := nodes[1].connect(s, crossbar.RolePublisher, "bob")
+	nextConnection(t, alice, "bob")
+
+	px.freeze()
+	if ev := nextWithin(t, alice, 10*time.Second, signaling.TypeConnectionDestroyed); ev.Connection.ID != bob.Connection().ID {
+		t.Fatalf("alice saw %+v leave, want bob", ev.Connection)
+	}
+	px.thaw()
+	thawed := time.Now()
+	if ev := nextWithin(t, alice, 20*time.Second, signaling.TypeConnectionCreated); ev.Connection.ID != bob.Connection().ID {
+		t.Fatalf("alice saw %+v join, want bob back", ev.Connection)
+	}
+	t.Logf("bob's node back from the dead: bob listed again %v after its Redis link thawed", time.Since(thawed).Round(10*time.Millisecond))
+	if got := len(s.Connections()); got != 2 {
+		t.Errorf("node 1 lists %d connections, want alice and bob", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitFor(t, 10*time.Second, "a signal from bob to alice", func() bool {
+		return bob.Signal(ctx, alice.Connection().ID, "t", "back") == nil
+	})
+	if ev := next(t, alice, signaling.TypeSignal); ev.Signal.Data != "back" {
+		t.Fatalf("alice got %+v", ev.Signal)
+	}
+}

@@ -28,6 +28,7 @@ const (
 	kindLinkOffer   = "linkOffer"   // exporting to importing node: SDP
 	kindLinkAnswer  = "linkAnswer"  // importing to exporting node: SDP
 	kindLinkUnknown = "linkUnknown" // exporting to importing node: Request, of a track it does not have
+	kindResync      = "resync"      // to a node taken for dead that came back: share your inventories
 )
 
 // importTimeout bounds the wait for a stream of another node to arrive; a
@@ -113,6 +114,8 @@ func (srv *Server) linkMessage(m *nodeMessage) {
 			srv.toNode(m.From, nodeMessage{Kind: kindLinkUnknown, Request: m.Request})
 			return // the stream ended meanwhile: not worth a warning
 		}
+	case kindResync:
+		srv.shareInventories()
 	case kindLinkUnknown:
 		srv.links.mu.Lock()
 		in := srv.links.in[m.From]

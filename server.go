@@ -107,10 +107,11 @@ type Server struct {
 	engine     *sfu.Engine
 	iceServers []signaling.ICEServer
 
-	// In a cluster: the bus, and the nodes alive as it last said
-	// (guarded by mu).
+	// In a cluster: the bus, the nodes alive as it last said, and those
+	// taken for dead since, whose connections left (both guarded by mu).
 	bus       cluster.Bus
 	alive     map[string]cluster.Node
+	departed  map[string]bool
 	links     nodeLinks  // media links with other nodes (nodelink.go)
 	linkQueue dispatcher // sends their messages, in order
 
