@@ -26,7 +26,6 @@ import (
 // within themselves across the nodes.
 const (
 	ballroomNodes     = 3
-	ballroomGroups    = 10
 	ballroomGroupSize = 4
 	stormConcurrency  = 50 // joins under way at once
 )
