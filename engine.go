@@ -1,6 +1,7 @@
 package crossbar
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -53,10 +54,10 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 	p, err := s.srv.engine.NewPeer(sfu.PeerConfig{
 		PublishVideoCodec: s.publishVideoCodec,
 		OnTrack:           func(t *sfu.Track) { s.trackArrived(c, t) },
-		OnSubscriberOffer: func(sdp string) {
+		OnSubscriberOffer: func(sdp string, n uint64) {
 			s.mu.Lock()
 			defer s.unlock()
-			s.tellLocked(c, subscriberOffer{sdp})
+			s.tellLocked(c, subscriberOffer{sdp, n})
 		},
 		OnConnectionStateChange: func(k sfu.PCKind, st webrtc.PeerConnectionState) {
 			if k == sfu.PCPublish {
@@ -98,7 +99,7 @@ func (s *Session) routed() error {
 }
 
 // answer applies the client's answer to a subscriber offer.
-func (s *Session) answer(c *Connection, sdp string) error {
+func (s *Session) answer(c *Connection, sdp string, n uint64) error {
 	if err := s.routed(); err != nil {
 		return err
 	}
@@ -106,7 +107,11 @@ func (s *Session) answer(c *Connection, sdp string) error {
 	if err != nil {
 		return err
 	}
-	if err := peer.SetSubscriberAnswer(sdp); err != nil {
+	err = peer.SetSubscriberAnswer(sdp, n)
+	if errors.Is(err, sfu.ErrStaleAnswer) {
+		return nil // sent again after a lost link: applied already, or overtaken
+	}
+	if err != nil {
 		return withCause(fmt.Errorf("%w: the answer could not be applied", ErrBadRequest), err)
 	}
 	return nil

@@ -269,3 +269,56 @@ func checkResumeRestartsICE(t *testing.T, r *jsRig, s *crossbar.Session, px *pro
 		t.Errorf("the other page saw %v", seen)
 	}
 }
+
+// answerEater is a signaling link that loses the first subscriber answer
+// written on it, with the link itself, as a link that breaks while the
+// answer is on its way does.
+type answerEater struct {
+	*signaling.WebSocket
+	ate *atomic.Bool // shared by the links of one client: one answer eaten
+}
+
+func (a answerEater) WriteMessage(ctx context.Context, b []byte) error {
+	if strings.Contains(string(b), `"type":"answer"`) && a.ate.CompareAndSwap(false, true) {
+		return a.CloseNow()
+	}
+	return a.WebSocket.WriteMessage(ctx, b)
+}
+
+// TestLostAnswerIsSentAgain: a subscriber answer lost with its signaling
+// link goes again once the link is resumed, and the subscription's media
+// flows; without it the server would wait for the answer forever.
+func TestLostAnswerIsSentAgain(t *testing.T) {
+	h := newHarness(t, crossbar.Config{ReconnectGrace: 30 * time.Second})
+	s := h.session()
+	pub := synthesize(t, h.mediaClient(s, h.ws, "publisher", nil, client.Options{}), "camera")
+	var ate atomic.Bool
+	dial := func(ctx context.Context) (signaling.Transport, error) {
+		ws, err := signaling.DialWebSocket(ctx, h.ws, nil)
+		if err != nil {
+			return nil, err
+		}
+		return answerEater{ws, &ate}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	viewer, err := client.ConnectTransport(ctx, dial, h.token(s, crossbar.RoleSubscriber, "viewer"), &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viewer.Disconnect()
+	if _, err := pub.WaitCreated(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := viewer.Subscribe(ctx, pub.StreamID(), client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nextWithin(t, viewer, 10*time.Second, client.TypeReconnected)
+	if !ate.Load() {
+		t.Fatal("no answer was lost")
+	}
+	sees := clock(t, sub)
+	start := time.Now()
+	waitFor(t, 15*time.Second, "media of the subscription whose answer was lost", func() bool { return sees.since(start) })
+}

@@ -297,7 +297,7 @@ var requests = map[signaling.Type]request{
 		return ok(s.unsubscribe(c, m.StreamID))
 	}},
 	signaling.TypeAnswer: {ActionSubscribe, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
-		return ok(s.answer(c, m.SDP))
+		return ok(s.answer(c, m.SDP, m.Negotiation))
 	}},
 	signaling.TypeICERestart: {ActionConnect, func(s *Session, c *Connection, _ *signaling.Message) (*signaling.Message, error) {
 		return ok(s.restartICE(c))

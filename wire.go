@@ -21,7 +21,10 @@ type notice interface {
 type (
 	// subscriberOffer: the engine's offer for the client's subscribing
 	// peer connection.
-	subscriberOffer struct{ sdp string }
+	subscriberOffer struct {
+		sdp string
+		n   uint64 // its number
+	}
 	// layersWanted: which simulcast layers of a stream the client
 	// publishes its subscribers want; it pauses the others.
 	layersWanted struct {
@@ -59,7 +62,7 @@ type (
 )
 
 func (n subscriberOffer) message() *signaling.Message {
-	return &signaling.Message{Type: signaling.TypeSubscriberOffer, SDP: n.sdp}
+	return &signaling.Message{Type: signaling.TypeSubscriberOffer, SDP: n.sdp, Negotiation: n.n}
 }
 
 func (n layersWanted) message() *signaling.Message {

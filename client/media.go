@@ -71,7 +71,8 @@ type mediaState struct {
 	negotiating sync.Mutex // held through each publisher PC negotiation
 	closeOnce   sync.Once
 
-	restarting map[string]bool // by PC: an ICE restart loop runs (restart.go)
+	restarting map[string]bool    // by PC: an ICE restart loop runs (restart.go)
+	unanswered *signaling.Message // a subscriber answer whose link was lost before the reply
 	iceWake    chan struct{}   // closed to wake the restart loops
 }
 
@@ -220,8 +221,8 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 	m := &s.media
 	switch msg.Type {
 	case signaling.TypeSubscriberOffer:
-		sdp := msg.SDP
-		m.enqueue(func() { s.answerSubscriberOffer(sdp) })
+		sdp, n := msg.SDP, msg.Negotiation
+		m.enqueue(func() { s.answerSubscriberOffer(sdp, n) })
 	case signaling.TypePeerSubscribed:
 		key := relayKey{streamID: msg.StreamID, peerID: msg.ConnectionID}
 		m.enqueue(func() { s.peerSubscribed(key) })

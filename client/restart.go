@@ -147,9 +147,11 @@ func (s *Session) restartOnce(ctx context.Context, conn *webrtc.PeerConnection, 
 }
 
 // restartAfterResume restarts ICE on both peer connections with the
-// server, after the signaling link was resumed.
+// server, after the signaling link was resumed, and sends again a
+// subscriber answer the link lost.
 func (s *Session) restartAfterResume() {
 	m := &s.media
+	s.resendAnswer()
 	m.wakeICE()
 	for _, pc := range []string{signaling.PCPublisher, signaling.PCSubscriber} {
 		s.restartICE(pc, true)

@@ -361,8 +361,8 @@ func (sub *Subscriber) deliver(kind webrtc.RTPCodecType, b []byte) bool {
 // connection. It runs on the media goroutine, one offer at a time. When
 // it fails, the subscriber peer connection is unusable and every
 // subscription ends with the error.
-func (s *Session) answerSubscriberOffer(sdp string) {
-	err := s.applySubscriberOffer(sdp)
+func (s *Session) answerSubscriberOffer(sdp string, n uint64) {
+	err := s.applySubscriberOffer(sdp, n)
 	if err == nil || errors.Is(err, ErrDisconnected) {
 		return
 	}
@@ -376,22 +376,54 @@ func (s *Session) answerSubscriberOffer(sdp string) {
 	}
 }
 
-func (s *Session) applySubscriberOffer(sdp string) error {
+func (s *Session) applySubscriberOffer(sdp string, n uint64) error {
 	pc, tr, err := s.peerConnection(signaling.PCSubscriber)
 	if err != nil {
 		return err
 	}
+	tr.hold() // an offer may restart ICE: new candidates wait for the answer
 	sent, err := answer(pc, sdp)
 	if err != nil {
 		return fmt.Errorf("client: subscriber offer from the server: %w", err)
 	}
+	msg := &signaling.Message{Type: signaling.TypeAnswer, SDP: sent, Negotiation: n}
+	err = s.sendAnswer(msg)
+	tr.start(sent)
+	return err
+}
+
+// sendAnswer sends a subscriber answer. One whose link is lost before the
+// reply is sent again once the link is resumed (resendAnswer): it may
+// never have arrived, and the server knows it by its number if it did.
+func (s *Session) sendAnswer(msg *signaling.Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), negotiationTimeout)
 	defer cancel()
-	if _, err := s.request(ctx, &signaling.Message{Type: signaling.TypeAnswer, SDP: sent}); err != nil {
+	_, err := s.request(ctx, msg)
+	var refused *signaling.Error
+	if err != nil && !errors.As(err, &refused) && !s.isEnded() {
+		m := &s.media
+		m.mu.Lock()
+		m.unanswered = msg
+		m.mu.Unlock()
+		return fmt.Errorf("client: send subscriber answer: %w", ErrDisconnected)
+	}
+	if err != nil {
 		return fmt.Errorf("client: send subscriber answer: %w", err)
 	}
-	tr.start(sent)
 	return nil
+}
+
+// resendAnswer sends again, on the media goroutine, the subscriber answer
+// whose link was lost.
+func (s *Session) resendAnswer() {
+	m := &s.media
+	m.mu.Lock()
+	msg := m.unanswered
+	m.unanswered = nil
+	m.mu.Unlock()
+	if msg != nil {
+		m.enqueue(func() { _ = s.sendAnswer(msg) })
+	}
 }
 
 // answer applies an offer to pc and returns its answer, set as the local

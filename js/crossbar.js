@@ -1429,6 +1429,8 @@ onrtctransform = ({ transformer: t }) => {
     // PeerLink of subscribed streams (routed)
     #watches = [];
     // IceWatch of #pub and #sub: ICE restarts
+    #unanswered = null;
+    // a subscriber answer whose link was lost before the reply
     #relays = /* @__PURE__ */ new Map();
     // stream id -> PeerLink from its publisher (relayed)
     #remote = /* @__PURE__ */ new Map();
@@ -1482,6 +1484,8 @@ onrtctransform = ({ transformer: t }) => {
           onReconnected: () => {
             this.currentState = "connected";
             this.emit(new Event("sessionReconnected"));
+            if (this.#unanswered) this.#sendAnswer(this.#unanswered);
+            this.#unanswered = null;
             this.#watches.forEach((w) => w.now());
           },
           onEnd: (reason) => this.#ended(reason)
@@ -1590,7 +1594,7 @@ onrtctransform = ({ transformer: t }) => {
           break;
         }
         case "subscriberOffer":
-          this.#answer(m.sdp);
+          this.#answer(m.sdp, m.negotiation);
           break;
         case "peerSubscribed":
           this.#peerSubscribed(m);
@@ -1914,7 +1918,7 @@ onrtctransform = ({ transformer: t }) => {
         throw err;
       }
     }
-    #answer(sdp) {
+    #answer(sdp, negotiation) {
       if (!this.#sub) {
         this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: "candidate", pc: "subscriber", candidate }));
         this.#sub.pc.ontrack = (e) => {
@@ -1937,9 +1941,19 @@ onrtctransform = ({ transformer: t }) => {
       link.serially(async () => {
         link.hold();
         const answer = await answerOffer(link.pc, sdp);
-        if (this.#sig) this.#sig.send({ type: "answer", sdp: answer });
+        this.#sendAnswer({ type: "answer", sdp: answer, negotiation });
         link.described();
       }).catch((err) => log.error("cannot answer the server:", err.message));
+    }
+    // sendAnswer sends a subscriber answer. One whose link is lost before the
+    // reply goes again once the link is resumed: it may never have arrived,
+    // and the server knows it by its number if it did.
+    #sendAnswer(m) {
+      if (!this.#sig) return;
+      this.#request(m).catch((err) => {
+        if (err.code === 1010 && this.currentState === "reconnecting") this.#unanswered = m;
+        else log.warn("the server did not take an answer:", err.message);
+      });
     }
     // receiversOf returns the receivers of a remote MediaStream's tracks.
     receiversOf(ms) {

@@ -1428,6 +1428,8 @@ var Session = class extends EventEmitter {
   // PeerLink of subscribed streams (routed)
   #watches = [];
   // IceWatch of #pub and #sub: ICE restarts
+  #unanswered = null;
+  // a subscriber answer whose link was lost before the reply
   #relays = /* @__PURE__ */ new Map();
   // stream id -> PeerLink from its publisher (relayed)
   #remote = /* @__PURE__ */ new Map();
@@ -1481,6 +1483,8 @@ var Session = class extends EventEmitter {
         onReconnected: () => {
           this.currentState = "connected";
           this.emit(new Event("sessionReconnected"));
+          if (this.#unanswered) this.#sendAnswer(this.#unanswered);
+          this.#unanswered = null;
           this.#watches.forEach((w) => w.now());
         },
         onEnd: (reason) => this.#ended(reason)
@@ -1589,7 +1593,7 @@ var Session = class extends EventEmitter {
         break;
       }
       case "subscriberOffer":
-        this.#answer(m.sdp);
+        this.#answer(m.sdp, m.negotiation);
         break;
       case "peerSubscribed":
         this.#peerSubscribed(m);
@@ -1913,7 +1917,7 @@ var Session = class extends EventEmitter {
       throw err;
     }
   }
-  #answer(sdp) {
+  #answer(sdp, negotiation) {
     if (!this.#sub) {
       this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: "candidate", pc: "subscriber", candidate }));
       this.#sub.pc.ontrack = (e) => {
@@ -1936,9 +1940,19 @@ var Session = class extends EventEmitter {
     link.serially(async () => {
       link.hold();
       const answer = await answerOffer(link.pc, sdp);
-      if (this.#sig) this.#sig.send({ type: "answer", sdp: answer });
+      this.#sendAnswer({ type: "answer", sdp: answer, negotiation });
       link.described();
     }).catch((err) => log.error("cannot answer the server:", err.message));
+  }
+  // sendAnswer sends a subscriber answer. One whose link is lost before the
+  // reply goes again once the link is resumed: it may never have arrived,
+  // and the server knows it by its number if it did.
+  #sendAnswer(m) {
+    if (!this.#sig) return;
+    this.#request(m).catch((err) => {
+      if (err.code === 1010 && this.currentState === "reconnecting") this.#unanswered = m;
+      else log.warn("the server did not take an answer:", err.message);
+    });
   }
   // receiversOf returns the receivers of a remote MediaStream's tracks.
   receiversOf(ms) {

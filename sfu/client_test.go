@@ -192,7 +192,7 @@ func gather(pc *webrtc.PeerConnection, desc webrtc.SessionDescription) (string, 
 }
 
 // onOffer answers the engine's subscriber offer.
-func (c *testClient) onOffer(sdp string) {
+func (c *testClient) onOffer(sdp string, n uint64) {
 	c.offers.Add(1)
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		c.t.Errorf("%s: apply subscriber offer: %v", c.name, err)
@@ -208,7 +208,7 @@ func (c *testClient) onOffer(sdp string) {
 		c.t.Errorf("%s: apply answer: %v", c.name, err)
 		return
 	}
-	if err := c.peer.SetSubscriberAnswer(answerSDP); err != nil && !errors.Is(err, ErrPeerClosed) {
+	if err := c.peer.SetSubscriberAnswer(answerSDP, n); err != nil && !errors.Is(err, ErrPeerClosed) {
 		c.t.Errorf("%s: SetSubscriberAnswer: %v", c.name, err)
 	}
 }

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,13 +54,18 @@ func TestSubscriberWithoutTheCodec(t *testing.T) {
 }
 
 // TestUnusableAnswerKeepsTheOffer: an answer that cannot be applied is an
-// error, and the offer stays outstanding for a proper answer.
+// error, and the offer stays outstanding for a proper answer. The same
+// answer sent again, or one to another offer, is stale and changes nothing.
 func TestUnusableAnswerKeepsTheOffer(t *testing.T) {
 	e := newTestEngine(t)
 	pub := newTestClient(t, e, "pub", clientOptions{})
 	audio, _ := pub.publish()
 	offers := make(chan string, 2)
-	peer, err := e.NewPeer(PeerConfig{OnSubscriberOffer: func(sdp string) { offers <- sdp }})
+	var number atomic.Uint64
+	peer, err := e.NewPeer(PeerConfig{OnSubscriberOffer: func(sdp string, n uint64) {
+		number.Store(n)
+		offers <- sdp
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +79,11 @@ func TestUnusableAnswerKeepsTheOffer(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no offer")
 	}
-	if err := peer.SetSubscriberAnswer("v=0 not an answer"); err == nil || errors.Is(err, ErrNoOffer) {
+	n := number.Load()
+	if err := peer.SetSubscriberAnswer("v=0 not an answer", n+1); !errors.Is(err, ErrStaleAnswer) {
+		t.Fatalf("an answer to offer %d of %d: %v, want ErrStaleAnswer", n+1, n, err)
+	}
+	if err := peer.SetSubscriberAnswer("v=0 not an answer", n); err == nil || errors.Is(err, ErrNoOffer) {
 		t.Fatalf("SetSubscriberAnswer(garbage) = %v, want an error applying it", err)
 	}
 	client, err := newClientAPI(t, clientOptions{}).NewPeerConnection(webrtc.Configuration{})
@@ -92,7 +102,10 @@ func TestUnusableAnswerKeepsTheOffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := peer.SetSubscriberAnswer(sdp); err != nil {
+	if err := peer.SetSubscriberAnswer(sdp, n); err != nil {
 		t.Fatalf("the proper answer after a garbage one: %v", err)
+	}
+	if err := peer.SetSubscriberAnswer(sdp, n); !errors.Is(err, ErrStaleAnswer) {
+		t.Fatalf("the same answer again: %v, want ErrStaleAnswer", err)
 	}
 }

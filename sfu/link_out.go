@@ -51,7 +51,7 @@ func (e *Engine) NewLinkOut(cfg LinkOutConfig) (*LinkOut, error) {
 	o := &LinkOut{cfg: cfg, exports: make(map[string]*export)}
 	peer, err := e.NewPeer(PeerConfig{
 		link:              true,
-		OnSubscriberOffer: cfg.OnOffer,
+		OnSubscriberOffer: func(sdp string, _ uint64) { cfg.OnOffer(sdp) },
 		OnConnectionStateChange: func(kind PCKind, s webrtc.PeerConnectionState) {
 			if f := cfg.OnConnectionStateChange; f != nil && kind == PCSubscribe {
 				f(s)
@@ -164,7 +164,7 @@ func (o *LinkOut) forget(id string, x *export) {
 
 // SetAnswer applies the importing node's answer to the latest offer.
 func (o *LinkOut) SetAnswer(sdp string) error {
-	err := o.peer.SetSubscriberAnswer(sdp)
+	err := o.peer.SetSubscriberAnswer(sdp, 0)
 	if errors.Is(err, ErrPeerClosed) {
 		return ErrLinkClosed
 	}

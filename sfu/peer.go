@@ -20,6 +20,9 @@ var (
 	// ErrNotSubscribed is returned by Unsubscribe for a DownTrack that is
 	// not (or no longer) a subscription of the Peer.
 	ErrNotSubscribed = errors.New("sfu: not subscribed")
+	// ErrStaleAnswer is returned by SetSubscriberAnswer for an answer to
+	// an offer already answered or followed by another.
+	ErrStaleAnswer = errors.New("sfu: answer to an earlier offer")
 	// ErrNoOffer is returned by SetSubscriberAnswer when no offer is outstanding.
 	ErrNoOffer = errors.New("sfu: no subscriber offer outstanding")
 	// ErrNotPublishing is returned by AddICECandidate for the publishing
@@ -63,10 +66,11 @@ type PeerConfig struct {
 	// arriving; Track.Mid identifies its transceiver in the client's offer.
 	OnTrack func(*Track)
 	// OnSubscriberOffer delivers an engine-made offer for the subscribing
-	// PeerConnection; the client's answer goes to SetSubscriberAnswer. It is
-	// called on its own goroutine, one offer at a time: the next offer
-	// follows only after the answer to the previous one.
-	OnSubscriberOffer func(sdp string)
+	// PeerConnection, and its number (1, 2, ...); the client's answer goes
+	// to SetSubscriberAnswer. It is called on its own goroutine, one offer
+	// at a time: the next offer follows only after the answer to the
+	// previous one.
+	OnSubscriberOffer func(sdp string, n uint64)
 	// OnConnectionStateChange reports state changes of either
 	// PeerConnection; on webrtc.PeerConnectionStateFailed the session
 	// should close the Peer.
@@ -112,9 +116,10 @@ type Peer struct {
 	mu          sync.Mutex // guards the fields below and serializes negotiation
 	closed      bool
 	downTracks  map[*DownTrack]*webrtc.RTPSender
-	negotiating bool // an offer is waiting for its answer
-	renegotiate bool // changes were made while negotiating
-	restartICE  bool // the next offer restarts ICE
+	negotiating bool   // an offer is waiting for its answer
+	offered     uint64 // the number of the latest offer
+	renegotiate bool   // changes were made while negotiating
+	restartICE  bool   // the next offer restarts ICE
 	wg          sync.WaitGroup
 }
 
@@ -202,17 +207,24 @@ func (p *Peer) Publish(offerSDP string) (answerSDP string, err error) {
 	return sdp, nil
 }
 
-// SetSubscriberAnswer applies the client's answer to the engine's latest
-// subscriber offer. Subscription changes made meanwhile are sent in a new
-// offer. Subscriptions whose codec the answer did not accept are removed
-// and reported to PeerConfig.OnSubscribeFailed; they are not an error. An
-// answer that cannot be applied at all is an error and leaves the offer
-// outstanding.
-func (p *Peer) SetSubscriberAnswer(sdp string) error {
+// SetSubscriberAnswer applies the client's answer to the engine's
+// subscriber offer number n, or with n 0 to the latest. Subscription
+// changes made meanwhile are sent in a new offer. Subscriptions whose
+// codec the answer did not accept are removed and reported to
+// PeerConfig.OnSubscribeFailed; they are not an error. An answer that
+// cannot be applied at all is an error and leaves the offer outstanding.
+// An answer to an offer already answered or followed by another is
+// ErrStaleAnswer, and changes nothing: a client that lost its answer with
+// its signaling link may send it again.
+func (p *Peer) SetSubscriberAnswer(sdp string, n uint64) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return ErrPeerClosed
+	}
+	if n != 0 && (n != p.offered || !p.negotiating) {
+		p.mu.Unlock()
+		return ErrStaleAnswer
 	}
 	if !p.negotiating {
 		p.mu.Unlock()
@@ -231,7 +243,7 @@ func (p *Peer) SetSubscriberAnswer(sdp string) error {
 	}
 	p.negotiating = false
 	failed := p.dropUnsupportedLocked()
-	var offer string
+	var offer subscriberOffer
 	if p.renegotiate || len(failed) > 0 {
 		p.renegotiate = false
 		var nerr error
@@ -334,7 +346,7 @@ func (p *Peer) SubscribeTracks(subs ...Subscription) ([]*DownTrack, error) {
 		}
 		downs = append(downs, d)
 	}
-	var offer string
+	var offer subscriberOffer
 	var err error
 	if len(downs) > 0 {
 		offer, err = p.negotiateLocked()
@@ -384,7 +396,7 @@ func (p *Peer) Unsubscribe(d *DownTrack) error {
 		p.mu.Unlock()
 		return ErrNotSubscribed
 	}
-	var offer string
+	var offer subscriberOffer
 	err := p.removeLocked(d, sender)
 	if err == nil {
 		offer, err = p.negotiateLocked()
@@ -419,21 +431,22 @@ func (p *Peer) removeLocked(d *DownTrack, sender *webrtc.RTPSender) error {
 // on receivers that a renegotiation applied meanwhile may have replaced:
 // its tracks then never start. Media cannot flow before then anyway, and
 // the changes made meanwhile go in one offer.
-func (p *Peer) negotiateLocked() (string, error) {
+func (p *Peer) negotiateLocked() (subscriberOffer, error) {
 	if p.negotiating || (p.sub.CurrentRemoteDescription() != nil && !p.subReady.Load()) {
 		p.renegotiate = true
-		return "", nil
+		return subscriberOffer{}, nil
 	}
 	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.restartICE})
 	if err != nil {
-		return "", fmt.Errorf("sfu: create subscriber offer: %w", err)
+		return subscriberOffer{}, fmt.Errorf("sfu: create subscriber offer: %w", err)
 	}
 	sdp, err := setLocalAndGather(p.sub, offer)
 	if err != nil {
-		return "", fmt.Errorf("sfu: subscriber offer: %w", err)
+		return subscriberOffer{}, fmt.Errorf("sfu: subscriber offer: %w", err)
 	}
 	p.negotiating, p.restartICE = true, false
-	return sdp, nil
+	p.offered++
+	return subscriberOffer{sdp, p.offered}, nil
 }
 
 // RestartICE renegotiates the subscribing PeerConnection with new ICE
@@ -458,10 +471,17 @@ func (p *Peer) RestartICE() error {
 	return err
 }
 
+// subscriberOffer is an offer for the subscribing PeerConnection and its
+// number; the zero value is none.
+type subscriberOffer struct {
+	sdp string
+	n   uint64
+}
+
 // deliverOffer hands an offer to OnSubscriberOffer on its own goroutine.
-func (p *Peer) deliverOffer(sdp string) {
-	if f := p.cfg.OnSubscriberOffer; sdp != "" && f != nil {
-		p.goTracked(func() { f(sdp) })
+func (p *Peer) deliverOffer(o subscriberOffer) {
+	if f := p.cfg.OnSubscriberOffer; o.sdp != "" && f != nil {
+		p.goTracked(func() { f(o.sdp, o.n) })
 	}
 }
 
@@ -645,7 +665,7 @@ func (p *Peer) connectionStateChanged(kind PCKind, s webrtc.PeerConnectionState)
 // the subscribing connection was up.
 func (p *Peer) sendHeldOffer() {
 	p.mu.Lock()
-	var offer string
+	var offer subscriberOffer
 	var err error
 	if !p.closed && !p.negotiating && p.renegotiate {
 		p.renegotiate = false

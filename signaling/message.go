@@ -100,17 +100,21 @@ type Message struct {
 	Error  *Error          `json:"error,omitempty"`
 
 	// Media.
-	ICEServers []ICEServer   `json:"iceServers,omitempty"` // in "connected"
-	MediaMode  string        `json:"mediaMode,omitempty"`  // in "connected": MediaRouted or MediaRelayed
-	VideoCodec string        `json:"videoCodec,omitempty"` // in "connected": what publishers send (VP8, H264, VP9); absent: any
-	SDP        string        `json:"sdp,omitempty"`
-	PC         string        `json:"pc,omitempty"` // "publisher" or "subscriber"
-	Candidate  *ICECandidate `json:"candidate,omitempty"`
-	Tracks     []Track       `json:"tracks,omitempty"`
-	Audio      *bool         `json:"audio,omitempty"` // subscribe, subscription, streamUpdate
-	Video      *bool         `json:"video,omitempty"`
-	Active     *bool         `json:"active,omitempty"`   // muteForced
-	Excluded   []string      `json:"excluded,omitempty"` // forceMuteAll: stream ids left alone
+	ICEServers []ICEServer `json:"iceServers,omitempty"` // in "connected"
+	MediaMode  string      `json:"mediaMode,omitempty"`  // in "connected": MediaRouted or MediaRelayed
+	VideoCodec string      `json:"videoCodec,omitempty"` // in "connected": what publishers send (VP8, H264, VP9); absent: any
+	SDP        string      `json:"sdp,omitempty"`
+	// Negotiation numbers the server's subscriberOffers (1, 2, ...); an
+	// answer gives the number of the offer it answers, so that an answer
+	// sent again after a lost link is known for what it is. 0: none given.
+	Negotiation uint64        `json:"negotiation,omitempty"`
+	PC          string        `json:"pc,omitempty"` // "publisher" or "subscriber"
+	Candidate   *ICECandidate `json:"candidate,omitempty"`
+	Tracks      []Track       `json:"tracks,omitempty"`
+	Audio       *bool         `json:"audio,omitempty"` // subscribe, subscription, streamUpdate
+	Video       *bool         `json:"video,omitempty"`
+	Active      *bool         `json:"active,omitempty"`   // muteForced
+	Excluded    []string      `json:"excluded,omitempty"` // forceMuteAll: stream ids left alone
 
 	// Media quality.
 	PreferredResolution *Dimensions `json:"preferredResolution,omitempty"` // subscribe, subscription

@@ -40,6 +40,7 @@ export class Session extends EventEmitter {
   #pub = null; // PeerLink of published streams (routed)
   #sub = null; // PeerLink of subscribed streams (routed)
   #watches = []; // IceWatch of #pub and #sub: ICE restarts
+  #unanswered = null; // a subscriber answer whose link was lost before the reply
   #relays = new Map(); // stream id -> PeerLink from its publisher (relayed)
   #remote = new Map(); // stream id -> remote MediaStream
   #subscribed = new Map(); // stream id -> Subscriber
@@ -94,6 +95,8 @@ export class Session extends EventEmitter {
         onReconnected: () => {
           this.currentState = 'connected';
           this.emit(new Event('sessionReconnected'));
+          if (this.#unanswered) this.#sendAnswer(this.#unanswered);
+          this.#unanswered = null;
           this.#watches.forEach((w) => w.now()); // the network may have changed
         },
         onEnd: (reason) => this.#ended(reason),
@@ -211,7 +214,7 @@ export class Session extends EventEmitter {
         break;
       }
       case 'subscriberOffer':
-        this.#answer(m.sdp);
+        this.#answer(m.sdp, m.negotiation);
         break;
       case 'peerSubscribed':
         this.#peerSubscribed(m);
@@ -566,7 +569,7 @@ export class Session extends EventEmitter {
     }
   }
 
-  #answer(sdp) {
+  #answer(sdp, negotiation) {
     if (!this.#sub) {
       this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'subscriber', candidate }));
       this.#sub.pc.ontrack = (e) => {
@@ -590,10 +593,21 @@ export class Session extends EventEmitter {
       .serially(async () => {
         link.hold(); // an offer may restart ICE: new candidates wait for the answer
         const answer = await answerOffer(link.pc, sdp);
-        if (this.#sig) this.#sig.send({ type: 'answer', sdp: answer });
+        this.#sendAnswer({ type: 'answer', sdp: answer, negotiation });
         link.described();
       })
       .catch((err) => log.error('cannot answer the server:', err.message));
+  }
+
+  // sendAnswer sends a subscriber answer. One whose link is lost before the
+  // reply goes again once the link is resumed: it may never have arrived,
+  // and the server knows it by its number if it did.
+  #sendAnswer(m) {
+    if (!this.#sig) return;
+    this.#request(m).catch((err) => {
+      if (err.code === 1010 && this.currentState === 'reconnecting') this.#unanswered = m;
+      else log.warn('the server did not take an answer:', err.message);
+    });
   }
 
   // receiversOf returns the receivers of a remote MediaStream's tracks.
