@@ -73,7 +73,7 @@ type mediaState struct {
 
 	restarting map[string]bool    // by PC: an ICE restart loop runs (restart.go)
 	unanswered *signaling.Message // a subscriber answer whose link was lost before the reply
-	iceWake    chan struct{}   // closed to wake the restart loops
+	iceWake    chan struct{}      // closed to wake the restart loops
 }
 
 // newAPI builds the default webrtc.API for opts.
