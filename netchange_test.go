@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -321,4 +323,89 @@ func TestLostAnswerIsSentAgain(t *testing.T) {
 	sees := clock(t, sub)
 	start := time.Now()
 	waitFor(t, 15*time.Second, "media of the subscription whose answer was lost", func() bool { return sees.since(start) })
+}
+
+// selectedPorts gives, in a page that ran pcWatch, the local ports of the
+// candidate pairs its peer connections use now.
+const selectedPorts = `Promise.all(pcs.filter((pc) => pc.connectionState !== 'closed').map(async (pc) => {
+  const stats = await pc.getStats();
+  let port = 0;
+  stats.forEach((r) => {
+    if (r.type === 'transport' && r.selectedCandidatePairId) {
+      port = stats.get(stats.get(r.selectedCandidatePairId).localCandidateId).port;
+    }
+  });
+  return port;
+}))`
+
+// TestJSMediaPathLossRestartsICE: nftables rules cut the paths of a
+// page's two peer connections (its signaling stays up). Its subscriber
+// fires disconnected, the page restarts ICE on new ports, the subscriber
+// fires connected and video decodes again on both sides, with the same
+// ids. It runs in a network namespace of its own (.ci/netns), whose
+// rules touch nothing else.
+func TestJSMediaPathLossRestartsICE(t *testing.T) {
+	if os.Getenv("CROSSBAR_NETNS") == "" {
+		t.Skip("cuts paths with nftables inside a network namespace of its own: .ci/netns go test -run MediaPath ./...")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed (apt-get install nftables)")
+	}
+	r := newJSRigConfig(t, crossbar.Config{ReconnectGrace: 30 * time.Second, Media: sfu.Config{LoopbackOnly: true}})
+	s := r.session()
+	mover, _ := r.join("mover", s, crossbar.RolePublisher)
+	mover.Eval(pcWatch, nil)
+	other, _ := r.join("other", s, crossbar.RolePublisher)
+	var ids []string
+	for _, p := range []*browsertest.Page{mover, other} {
+		p.Eval(`subscribeAll()`, nil)
+		ids = append(ids, publish(t, p, `{resolution: '320x240', frameRate: 15}`))
+	}
+	for _, p := range []*browsertest.Page{mover, other} {
+		p.WaitVideos(subscriberVideos, 1, mediaWait)
+		browsertest.WaitDecodedVideo(t, p, "before", mediaWait)
+	}
+	mover.Eval(`OT.subscribers.map((sub) => {
+  sub.on('disconnected', () => log.push({type: 'subscriber:disconnected'}));
+  sub.on('connected', () => log.push({type: 'subscriber:connected'}));
+  return 0;
+})`, nil)
+	var ports []int
+	mover.Eval(selectedPorts, &ports)
+	if len(ports) != 2 || slices.Contains(ports, 0) {
+		t.Fatalf("the mover's peer connections use local ports %v, want two", ports)
+	}
+	nft := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("nft", args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %v: %v: %s", args, err, out)
+		}
+	}
+	nft("add", "table", "inet", "crossbar_test")
+	t.Cleanup(func() { _ = exec.Command("nft", "delete", "table", "inet", "crossbar_test").Run() })
+	nft("add", "chain", "inet", "crossbar_test", "out", "{ type filter hook output priority 0; }")
+	nft("add", "rule", "inet", "crossbar_test", "out", "udp", "sport", fmt.Sprintf("{ %d, %d }", ports[0], ports[1]), "drop")
+	cut := time.Now()
+	mover.Wait("subscriber disconnected", `types().includes('subscriber:disconnected')`, 20*time.Second)
+	t.Logf("subscriber disconnected %v after the cut", time.Since(cut).Round(10*time.Millisecond))
+	mover.Wait("subscriber connected again", `types().includes('subscriber:connected')`, 20*time.Second)
+	for _, p := range []*browsertest.Page{mover, other} {
+		browsertest.WaitDecodedVideo(t, p, "after", mediaWait)
+	}
+	t.Logf("media path cut: video decoded again on both sides %v after the cut", time.Since(cut).Round(10*time.Millisecond))
+	var now []int
+	mover.Eval(selectedPorts, &now)
+	if slices.ContainsFunc(now, func(p int) bool { return slices.Contains(ports, p) }) {
+		t.Errorf("the mover's peer connections still use ports %v, were %v", now, ports)
+	}
+	var streamID string
+	mover.Eval(`P.stream.streamId`, &streamID)
+	if streamID != ids[0] {
+		t.Errorf("the mover's stream is %s after the restart, was %s", streamID, ids[0])
+	}
+	var seen []string
+	other.Eval(`types()`, &seen)
+	if slices.Contains(seen, "connectionDestroyed") || slices.Contains(seen, "streamDestroyed") {
+		t.Errorf("the other page saw %v", seen)
+	}
 }
