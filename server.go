@@ -168,20 +168,21 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("crossbar: media engine: %w", err)
 	}
 	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster}
+	for _, ice := range engine.ICEServers() {
+		cred, _ := ice.Credential.(string)
+		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
+	}
 	if srv.bus != nil {
+		// What the bus's Handler uses is ready before it listens.
+		srv.links = nodeLinks{in: map[string]*sfu.LinkIn{}, out: map[string]*sfu.LinkOut{}}
+		srv.linkQueue = dispatcher{log: srv.log, what: "link message"}
 		srv.bus.Listen(busHandler{srv})
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		defer cancel()
-		srv.links = nodeLinks{in: map[string]*sfu.LinkIn{}, out: map[string]*sfu.LinkOut{}}
-		srv.linkQueue = dispatcher{log: srv.log, what: "link message"}
 		if err := srv.bus.Subscribe(ctx, revocationsTopic, nodeTopic(srv.bus.Node().ID)); err != nil {
 			_ = engine.Close()
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
-	}
-	for _, ice := range engine.ICEServers() {
-		cred, _ := ice.Credential.(string)
-		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
 	}
 	return srv, nil
 }
