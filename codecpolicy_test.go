@@ -144,6 +144,7 @@ func TestFirefoxCommonCodec(t *testing.T) {
 	publishCodec(t, fox, s, "video/VP8")
 	b, _ := r.join("b", s, crossbar.RolePublisher)
 	vp8Stream := publishCodec(t, b, s, "video/VP8")
+	fox.Wait("b's stream", fmt.Sprintf(`!!S.streams.get(%q)`, vp8Stream), mediaWait) // its streamCreated may still be on its way
 	fox.Eval(fmt.Sprintf(`S.subscribe(S.streams.get(%q), document.body, {insertMode: 'append'}) && true`, vp8Stream), nil)
 	b.Eval(`subscribeAll()`, nil)
 	fox.WaitDecodedVideo(mediaWait)
