@@ -219,21 +219,8 @@ func TestClusterMedia(t *testing.T) {
 		if err != nil {
 			t.Fatalf("viewer %d on node 2 subscribing to node 1's stream: %v", i, err)
 		}
-		var audio, video int
-		for audio < 25 || video < 25 {
-			_, kind, err := sub.ReadRTP(ctx)
-			if err != nil {
-				t.Fatalf("viewer %d, after %d audio and %d video packets: %v", i, audio, video, err)
-			}
-			if kind == webrtc.RTPCodecTypeAudio {
-				audio++
-			} else {
-				if video == 0 {
-					t.Logf("viewer %d: subscribe to first video packet across nodes: %v", i, time.Since(start).Round(time.Millisecond))
-				}
-				video++
-			}
-		}
+		firstVideo := readAV(ctx, t, fmt.Sprint("viewer ", i), sub, 25)
+		t.Logf("viewer %d: subscribe to first video packet across nodes: %v", i, firstVideo.Sub(start).Round(time.Millisecond))
 		viewers = append(viewers, v)
 	}
 	rec, err := nodes[1].on(t, s).Subscribe(id, crossbar.SubscribeOptions{Video: true})
@@ -254,6 +241,28 @@ func TestClusterMedia(t *testing.T) {
 			t.Fatalf("a viewer saw %+v destroyed", ev.Stream)
 		}
 	}
+}
+
+// readAV reads at least n audio and n video packets of a subscription, and
+// returns when the first video packet came.
+func readAV(ctx context.Context, t *testing.T, who string, sub *client.Subscriber, n int) (firstVideo time.Time) {
+	t.Helper()
+	var audio, video int
+	for audio < n || video < n {
+		_, kind, err := sub.ReadRTP(ctx)
+		if err != nil {
+			t.Fatalf("%s, after %d audio and %d video packets: %v", who, audio, video, err)
+		}
+		if kind == webrtc.RTPCodecTypeAudio {
+			audio++
+			continue
+		}
+		if video == 0 {
+			firstVideo = time.Now()
+		}
+		video++
+	}
+	return firstVideo
 }
 
 // aliceAndBob starts two nodes, and a session with alice on node 1 and
@@ -539,18 +548,7 @@ func TestClusterRelayed(t *testing.T) {
 			t.Fatalf("%s on node 2 subscribing to node 1's relayed stream: %v", name, err)
 		}
 		subs[name] = sub
-		var audio, video int
-		for audio < 25 || video < 25 {
-			_, kind, err := sub.ReadRTP(ctx)
-			if err != nil {
-				t.Fatalf("%s, after %d audio and %d video packets: %v", name, audio, video, err)
-			}
-			if kind == webrtc.RTPCodecTypeAudio {
-				audio++
-			} else {
-				video++
-			}
-		}
+		readAV(ctx, t, name, sub, 25)
 	}
 	if st := s.Streams(); len(st) != 1 || st[0].Publisher() != nil {
 		t.Fatalf("node 1 has media of the relayed stream: %v", st)
