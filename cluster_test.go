@@ -504,7 +504,10 @@ func TestClusterChromiumSimulcast(t *testing.T) {
 
 	start := time.Now()
 	viewer.Eval(`OT.subscribers.find().setPreferredResolution({width: 1280, height: 720})`, nil)
-	pub.Wait("layer f resumed", encodings+` === 'true,false,true'`, mediaWait)
+	// The demand crosses the link and node 1 tells the publisher; on a
+	// machine loaded by the race detector and two browsers that took over
+	// 20 s once.
+	pub.Wait("layer f resumed", encodings+` === 'true,false,true'`, 2*mediaWait)
 	// As in TestJSSimulcastLayersPerSubscriber: a resumed layer is sent once
 	// the publisher's bandwidth estimate allows.
 	waitLayersFor(t, 2*mediaWait, pub, st, "layer f sent", func(l []sfu.LayerInfo) bool { return l[2].Active })
