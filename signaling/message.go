@@ -64,6 +64,9 @@ const (
 	// TypeSubscriptionFailed ends a subscription the client cannot
 	// receive (its codec): streamId and error.
 	TypeSubscriptionFailed Type = "subscriptionFailed"
+	// TypeMove asks the client to resume its connection on another node
+	// now: this one is draining.
+	TypeMove Type = "move"
 )
 
 // Message is one protocol message. Which fields are set depends on Type;
@@ -78,6 +81,11 @@ type Message struct {
 	Token     string  `json:"token,omitempty"`
 	Resume    *Resume `json:"resume,omitempty"`
 	Resumed   bool    `json:"resumed,omitempty"` // "connected" after a resume
+	// Moved, in "connected" after a resume, says another node took the
+	// connection over: the message has the whole session state, and the
+	// client makes new peer connections (PROTOCOL.md, "Moving to another
+	// node").
+	Moved bool `json:"moved,omitempty"`
 	More      bool    `json:"more,omitempty"`    // "connected", "sessionState": more of the initial state follows
 	// VideoCodecs, in "connect", are the video codecs the client decodes
 	// (VP8, H264, VP9); absent: VP8.
@@ -170,6 +178,10 @@ type Resume struct {
 	ConnectionID string `json:"connectionId"`
 	Key          string `json:"key"`
 	Received     uint64 `json:"received"`
+	// Signals are, in a cluster, the highest signal number the client
+	// received from each origin node (Signal.Origin, Signal.N), for a
+	// node that takes the connection over to resend what it missed.
+	Signals map[string]uint64 `json:"signals,omitempty"`
 }
 
 // Connection describes a client's presence in a session.
@@ -217,6 +229,11 @@ type Signal struct {
 	From string `json:"from,omitempty"`
 	Type string `json:"type,omitempty"`
 	Data string `json:"data"`
+	// Origin and N, set by the server in a cluster, name the node where
+	// the signal was sent and number it among that node's signals of the
+	// session, from 1: see Resume.Signals.
+	Origin string `json:"origin,omitempty"`
+	N      uint64 `json:"n,omitempty"`
 }
 
 // PropertyChange reports a changed stream property.
