@@ -86,7 +86,7 @@ type Message struct {
 	// client makes new peer connections (PROTOCOL.md, "Moving to another
 	// node").
 	Moved bool `json:"moved,omitempty"`
-	More      bool    `json:"more,omitempty"`    // "connected", "sessionState": more of the initial state follows
+	More  bool `json:"more,omitempty"` // "connected", "sessionState": more of the initial state follows
 	// VideoCodecs, in "connect", are the video codecs the client decodes
 	// (VP8, H264, VP9); absent: VP8.
 	VideoCodecs []string `json:"videoCodecs,omitempty"`
