@@ -71,6 +71,8 @@ const (
 	kindRelaySubscribe      = "relaySubscribe"
 	kindRelayUnsubscribe    = "relayUnsubscribe"
 	kindRelay               = "relay"
+	kindAdopted             = "adopted"     // conn: a connection moved to the sender (move.go)
+	kindStreamMoved         = "streamMoved" // stream: its tracks now come from the sender
 	kindRevoked             = "revoked"     // tokenId, on the revocations topic
 	revocationsTopic        = "revocations" // the topic of kindRevoked
 )
@@ -86,6 +88,12 @@ type connRecord struct {
 	Quiet   bool   `json:"quiet,omitempty"`
 	// Decodes are the video codecs the client decodes, for CommonCodec.
 	Decodes []VideoCodec `json:"decodes,omitempty"`
+	// Expires is when its token expires (Unix ms). Key is its resume
+	// key's hash and Epoch the number of its moves, for a node that takes
+	// it over (move.go).
+	Expires int64  `json:"expires,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Epoch   int    `json:"epoch,omitempty"`
 }
 
 // streamRecord is a stream as the nodes know it.
@@ -102,15 +110,18 @@ type streamRecord struct {
 	Tracks       []string  `json:"tracks,omitempty"` // the kinds of its tracks in the serving node's engine
 }
 
-// signalRecord is a signal crossing nodes.
+// signalRecord is a signal crossing nodes; N numbers the sending node's
+// signals of the session.
 type signalRecord struct {
 	From, To   string // connection ids; empty: the host, everyone
 	Type, Data string
+	N          uint64
 }
 
 func (c *Connection) clusterRecord(node string) *connRecord {
 	return &connRecord{ID: c.id, Node: node, Created: c.created.UnixMilli(), Data: c.token.Data,
-		Role: c.token.Role, TokenID: c.token.ID, Quiet: c.quiet, Decodes: c.decodes}
+		Role: c.token.Role, TokenID: c.token.ID, Quiet: c.quiet, Decodes: c.decodes,
+		Expires: c.token.ExpireTime.UnixMilli(), Key: c.keyHash, Epoch: c.epoch}
 }
 
 func (st *Stream) clusterRecord() *streamRecord {
@@ -187,7 +198,7 @@ func (s *Session) shareLocked(ev event) {
 		if ev.remote {
 			return
 		}
-		sig := &signalRecord{Type: ev.sig.Type, Data: ev.sig.Data}
+		sig := &signalRecord{Type: ev.sig.Type, Data: ev.sig.Data, N: ev.n}
 		if ev.sig.From != nil {
 			sig.From = ev.sig.From.id
 		}
@@ -290,26 +301,23 @@ func (s *Session) loadRecords(ctx context.Context) error {
 	alive := s.srv.members()
 	s.mu.Lock()
 	defer s.unlock()
-	var stale []string
-	for id, b := range conns {
+	for _, b := range conns {
 		var rec connRecord
 		if json.Unmarshal(b, &rec) != nil || rec.Node == s.nodeID() {
 			continue
 		}
-		if _, ok := alive[rec.Node]; !ok && alive != nil {
-			stale = append(stale, id)
-			continue
-		}
 		s.mirrorConnectionLocked(&rec)
+		if _, ok := alive[rec.Node]; !ok && alive != nil {
+			if c := s.conns[rec.ID]; c != nil && c.node == rec.Node {
+				s.orphanLocked(c) // its client may yet move to a live node
+			}
+		}
 	}
 	for _, b := range streams {
 		var rec streamRecord
 		if json.Unmarshal(b, &rec) == nil {
 			s.mirrorStreamLocked(&rec)
 		}
-	}
-	if len(stale) > 0 {
-		s.onBus("stale records", s.deleteRecords(stale))
 	}
 	return nil
 }
@@ -359,6 +367,10 @@ func (s *Session) applyInventoryLocked(m *nodeMessage) {
 		rec.Node = m.From
 		s.gone.exhume(rec.ID)
 		s.mirrorConnectionLocked(rec)
+		if c := s.conns[rec.ID]; c != nil && c.node == m.From && c.grace != nil {
+			c.grace.Stop() // its node was taken for dead: it is not
+			c.grace = nil
+		}
 	}
 	for _, rec := range m.Streams {
 		listed[rec.ID] = true
@@ -386,11 +398,14 @@ func (s *Session) mirrorConnectionLocked(rec *connRecord) {
 	c := &Connection{
 		id:      rec.ID,
 		session: s,
-		token:   &TokenInfo{ID: rec.TokenID, Role: rec.Role, Data: rec.Data, SessionID: s.info.ID},
+		token: &TokenInfo{ID: rec.TokenID, Role: rec.Role, Data: rec.Data, SessionID: s.info.ID,
+			ExpireTime: time.UnixMilli(rec.Expires)},
 		created: time.UnixMilli(rec.Created),
 		node:    rec.Node,
 		quiet:   rec.Quiet,
 		decodes: rec.Decodes,
+		keyHash: rec.Key,
+		epoch:   rec.Epoch,
 		out:     newOutbox(),
 	}
 	s.addConnectionLocked(c)
@@ -500,7 +515,7 @@ func (s *Session) apply(m *nodeMessage) {
 	case kindStreamChanged:
 		s.applyChangeLocked(m)
 	case kindSignal:
-		s.applySignalLocked(m.Signal)
+		s.applySignalLocked(m.Signal, m.From)
 	case kindMuteAll:
 		s.muteAllLocked(m.Active, m.Excluded, true)
 	case kindDisconnect:
@@ -519,6 +534,14 @@ func (s *Session) apply(m *nodeMessage) {
 		s.closeLocked()
 	case kindInventory:
 		s.applyInventoryLocked(m)
+	case kindAdopted:
+		if m.Conn != nil {
+			s.applyAdoptedLocked(m.Conn, m.From)
+		}
+	case kindStreamMoved:
+		if m.Stream != nil {
+			s.applyStreamMovedLocked(m.Stream, m.From)
+		}
 	case kindRelaySubscribe, kindRelayUnsubscribe, kindRelay:
 		s.applyRelayLocked(m.Kind, m.Relay)
 	}
@@ -564,7 +587,7 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 
 // applySignalLocked delivers a signal sent on another node to this node's
 // recipients, and to the host.
-func (s *Session) applySignalLocked(r *signalRecord) {
+func (s *Session) applySignalLocked(r *signalRecord, origin string) {
 	if r == nil {
 		return
 	}
@@ -572,12 +595,17 @@ func (s *Session) applySignalLocked(r *signalRecord) {
 	if r.From != "" {
 		sig.From = s.conns[r.From]
 	}
+	ev := signalSent{sig: sig, remote: true, origin: origin, n: r.N}
 	if r.To != "" {
-		if sig.To = s.conns[r.To]; sig.To == nil || sig.To.remote() {
+		if sig.To = s.conns[r.To]; sig.To == nil {
+			return
+		}
+		if ev.sig.To = sig.To; sig.To.remote() {
+			s.logSignalLocked(ev, nil) // for its client, should it move here
 			return
 		}
 	}
-	s.emitLocked(signalSent{sig: sig, remote: true})
+	s.emitLocked(ev)
 }
 
 // reachableLocked returns why a stream another node serves cannot be
@@ -649,10 +677,11 @@ func (h busHandler) Message(topic string, payload []byte) {
 	}
 }
 
-// Members removes the connections of nodes that left, from every live
-// session and from the records. A node taken for dead that comes back (its
-// heartbeats were late: a stalled process, a slow network) is asked to
-// share its inventory again, which brings its connections back.
+// Members orphans the connections of nodes that left, in every live
+// session: they wait for their clients to move to a live node, for the
+// reconnect grace period (move.go). A node taken for dead that comes back
+// (its heartbeats were late: a stalled process, a slow network) is asked
+// to share its inventory again, which ends the wait.
 func (h busHandler) Members(alive map[string]cluster.Node) {
 	srv := h.srv
 	srv.mu.Lock()
@@ -676,16 +705,15 @@ func (h busHandler) Members(alive map[string]cluster.Node) {
 	srv.mu.Unlock()
 	for _, s := range live {
 		s.mu.Lock()
-		var dead []string
+		orphans := 0
 		for _, c := range s.connectionsLocked() {
-			if _, ok := alive[c.node]; c.remote() && !ok {
-				dead = append(dead, c.id)
-				s.removeLocked(c, ReasonNetworkDisconnected)
+			if _, ok := alive[c.node]; c.remote() && !ok && c.grace == nil {
+				orphans++
+				s.orphanLocked(c)
 			}
 		}
-		if len(dead) > 0 {
-			s.log.Info("cluster: a node left", "connections", len(dead))
-			s.onBus("records of a dead node", s.deleteRecords(dead))
+		if orphans > 0 {
+			s.log.Info("cluster: a node left; its connections wait for their clients", "connections", orphans)
 		}
 		s.unlock()
 	}

@@ -16,6 +16,11 @@ type Connection struct {
 	token     *TokenInfo
 	created   time.Time
 	resumeKey string
+	// keyHash is its resume key's (keyHash): another node's connection
+	// can be taken over with the key. epoch counts its moves between
+	// nodes (move.go).
+	keyHash   string
+	epoch     int
 	inProcess bool   // the host's own, for a stream it publishes from Go
 	node      string // the node that serves it in a cluster; empty: this one
 	// quiet: joined a session already at Config.ConnectionEventsLimit, so
@@ -48,6 +53,12 @@ type Connection struct {
 	grace  *time.Timer // running while detached
 	gone   bool
 	behind bool // its outbox overflowed: it is being disconnected
+	// moving: its client was asked to move to another node (Shutdown): a
+	// clean close of its transport is not a goodbye.
+	moving bool
+	// retired is its media on this node after it moved to another one,
+	// which forwards its streams until they come from there (move.go).
+	retired *retiredMedia
 }
 
 // outboxSize bounds the messages queued for one client. A client that falls
@@ -218,6 +229,13 @@ func (c *Connection) record(b []byte) {
 		c.sent[c.written%outboxSize] = b
 	}
 	c.written++
+}
+
+// sentCount returns how many messages writers took from the outbox.
+func (c *Connection) sentCount() uint64 {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	return c.written
 }
 
 // canReplay reports whether the messages after number from are all kept.

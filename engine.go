@@ -149,7 +149,11 @@ func (s *Session) trackArrived(c *Connection, t *sfu.Track) {
 	if t.Kind() == webrtc.RTPCodecTypeVideo {
 		t.OnLayerDemand(func(rids []string, active []bool) { s.layerDemand(st, rids, active) })
 	}
-	if st.pub.attach(t) {
+	switch {
+	case !st.pub.attach(t):
+	case st.moved:
+		s.movedHereLocked(st)
+	default:
 		s.addStreamLocked(st)
 	}
 }
@@ -172,12 +176,16 @@ func (s *Session) layerDemand(st *Stream, rids []string, active []bool) {
 }
 
 // trackEnded ends a stream whose publisher stopped sending one of its
-// tracks. The engine calls it on the track's reader: it never waits for
-// the session.
+// tracks, unless the stream moved to another node, which ends it if need
+// be. The engine calls it on the track's reader: it never waits for the
+// session.
 func (s *Session) trackEnded(st *Stream) {
 	s.engine.post(func() {
 		s.mu.Lock()
 		defer s.unlock()
+		if st.connection.remote() {
+			return
+		}
 		s.forgetPendingLocked(st.connection, st)
 		s.removeStreamLocked(st, ReasonMediaStopped)
 	})
@@ -193,8 +201,8 @@ func (s *Session) trackEnded(st *Stream) {
 func (s *Session) publishingStateChanged(c *Connection, st webrtc.PeerConnectionState) {
 	s.mu.Lock()
 	defer s.unlock()
-	if c.gone {
-		return
+	if c.gone || c.remote() {
+		return // ended, or its media here is retired (move.go)
 	}
 	switch st {
 	case webrtc.PeerConnectionStateFailed:

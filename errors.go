@@ -39,6 +39,9 @@ var (
 	// ErrClusterUnavailable: an action needs another node, and the
 	// cluster's bus cannot be reached.
 	ErrClusterUnavailable = errors.New("crossbar: cluster unavailable")
+	// ErrNodeDraining: the server is shutting down (Server.Shutdown);
+	// its clients connect to another node of the cluster.
+	ErrNodeDraining = errors.New("crossbar: node is draining: connect to another")
 )
 
 // PermissionError reports an action the connection's role does not permit.
@@ -83,6 +86,7 @@ var clientCodes = []struct {
 	{ErrRateLimited, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 	{ErrSignalDropped, 1560, "OT_RATE_LIMIT_EXCEEDED"},
 	{ErrClusterUnavailable, 2000, "OT_INTERNAL_ERROR"},
+	{ErrNodeDraining, 1006, "OT_CONNECT_FAILED"},
 }
 
 // permissionCodes gives the code of a refused action, as OpenTok reports it.

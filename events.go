@@ -56,10 +56,14 @@ type (
 		reason Reason
 	}
 	streamPropertyChanged struct{ change StreamPropertyChange }
-	// signalSent: remote is set for a signal another node shared.
+	// signalSent: remote is set for a signal another node shared. In a
+	// cluster, origin is the node where it was sent and n its number
+	// there (move.go).
 	signalSent struct {
 		sig    Signal
 		remote bool
+		origin string
+		n      uint64
 	}
 	// muteForced: a moderator muted one stream (st), or the whole
 	// session (st nil) but the excluded streams, or ended that (active

@@ -30,6 +30,10 @@ func (srv *Server) Handler() http.Handler {
 }
 
 func (srv *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if srv.isDraining() {
+		http.Error(w, ErrNodeDraining.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := signaling.AcceptWebSocket(w, r, srv.cfg.OriginPatterns)
 	if err != nil {
 		srv.log.Debug("websocket upgrade failed", "err", err)

@@ -165,7 +165,7 @@ func (s *Session) localTrack(id string) *sfu.Track {
 	s.mu.Lock()
 	defer s.unlock()
 	for _, st := range s.streams {
-		if st.connection.remote() || st.pub == nil {
+		if st.connection.remote() || st.pub == nil || st.moved {
 			continue
 		}
 		a, v := st.pub.tracks()
@@ -219,15 +219,25 @@ func (srv *Server) dropLinks(node string) {
 }
 
 // importStream brings the tracks of a stream another node serves to this
-// node, once: its Publisher then holds them, as a local one would.
+// node, once: its Publisher then holds them, as a local one would. A
+// stream this node serves needs nothing.
 func (s *Session) importStream(st *Stream) error {
-	return s.importTracks(context.Background(), st, st.remoteTracks...)
+	s.mu.Lock()
+	kinds := st.remoteTracks
+	s.unlock()
+	return s.importTracks(context.Background(), st, kinds...)
 }
 
 // importTracks brings the tracks of the given kinds of a stream another
-// node serves to this node, once.
+// node serves to this node, once; none for a stream of this node's.
 func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string) error {
-	in, err := s.srv.linkIn(st.connection.node)
+	s.mu.Lock()
+	node := st.connection.node // it changes when the connection moves
+	s.unlock()
+	if node == "" {
+		return nil
+	}
+	in, err := s.srv.linkIn(node)
 	if err != nil {
 		return err
 	}
@@ -236,10 +246,10 @@ func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string)
 	for _, kind := range kinds {
 		t, err := in.Import(ctx, linkTrackID(st.id, kind))
 		if errors.Is(err, sfu.ErrUnknownTrack) {
-			return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, st.connection.node), err)
+			return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, node), err)
 		}
 		if err != nil {
-			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, st.connection.node), err)
+			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, node), err)
 		}
 		st.pub.attach(t)
 	}

@@ -2,6 +2,8 @@ package crossbar
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/pion/rtp"
@@ -95,6 +97,14 @@ func (p *Publisher) track(kind webrtc.RTPCodecType) *sfu.Track {
 		return a
 	}
 	return v
+}
+
+// expect names the tracks, by mid, the publisher of a stream that moved
+// here publishes again.
+func (p *Publisher) expect(tracks map[string]webrtc.RTPCodecType) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.want = tracks
 }
 
 // attach records a track that arrived, and reports whether every track
@@ -212,11 +222,13 @@ func (p *Publisher) Unpublish() error {
 }
 
 // publishRequest is a client's "publish": its stream, and the offer of its
-// publishing peer connection with the kind of each track by mid.
+// publishing peer connection with the kind of each track by mid. streamID
+// names a stream of the connection that moved here, published again.
 type publishRequest struct {
-	stream streamSpec
-	sdp    string
-	tracks map[string]webrtc.RTPCodecType
+	stream   streamSpec
+	sdp      string
+	tracks   map[string]webrtc.RTPCodecType
+	streamID string
 }
 
 // publish adds a client's stream. In a routed session the offer goes to
@@ -230,21 +242,29 @@ func (s *Session) publish(c *Connection, r publishRequest) (streamID, answer str
 	if r.sdp == "" || len(r.tracks) == 0 || len(r.tracks) > 2 {
 		return "", "", fmt.Errorf("%w: publish needs sdp and one or two tracks", ErrBadRequest)
 	}
-	st, err := newStream(c, r.stream)
-	if err != nil {
-		return "", "", err
-	}
-	st.pub = &Publisher{stream: st, want: r.tracks}
 	peer, err := s.peerOf(c)
 	if err != nil {
 		return "", "", err
 	}
+	var st *Stream
 	s.mu.Lock()
-	if err := s.checkStreamLimitLocked(c); err != nil {
+	if r.streamID != "" {
+		st, err = s.movedStreamLocked(c, r.streamID)
+	} else {
+		st, err = newStream(c, r.stream)
+		if err == nil {
+			st.pub = &Publisher{stream: st, want: r.tracks}
+			err = s.checkStreamLimitLocked(c)
+		}
+	}
+	if err != nil {
 		s.unlock()
 		return "", "", err
 	}
-	for mid := range st.pub.want {
+	if st.moved {
+		st.pub.expect(r.tracks)
+	}
+	for mid := range r.tracks {
 		if c.media.pending[mid] != nil {
 			s.unlock()
 			return "", "", fmt.Errorf("%w: mid %q is already being published", ErrBadRequest, mid)
@@ -253,7 +273,7 @@ func (s *Session) publish(c *Connection, r publishRequest) (streamID, answer str
 	if c.media.pending == nil {
 		c.media.pending = map[string]*Stream{}
 	}
-	for mid := range st.pub.want {
+	for mid := range r.tracks {
 		c.media.pending[mid] = st
 	}
 	s.unlock()
@@ -265,6 +285,19 @@ func (s *Session) publish(c *Connection, r publishRequest) (streamID, answer str
 		return "", "", withCause(fmt.Errorf("%w: the offer could not be applied", ErrBadRequest), err)
 	}
 	return st.id, answer, nil
+}
+
+// movedStreamLocked returns the stream id names, which c publishes and
+// whose tracks are to come since c moved here.
+func (s *Session) movedStreamLocked(c *Connection, id string) (*Stream, error) {
+	st, err := s.ownStreamLocked(c, id)
+	if err != nil {
+		return nil, err
+	}
+	if !st.moved || slices.Contains(slices.Collect(maps.Values(c.media.pending)), st) {
+		return nil, fmt.Errorf("%w: stream %q is published already", ErrBadRequest, id)
+	}
+	return st, nil
 }
 
 // checkStreamLimitLocked refuses a new stream of c beyond the limit; streams

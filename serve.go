@@ -161,6 +161,9 @@ func readConnect(ctx context.Context, t signaling.Transport) (*signaling.Message
 
 // connect verifies the token of a "connect" message and joins its session.
 func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (*Connection, error) {
+	if srv.isDraining() {
+		return nil, ErrNodeDraining
+	}
 	tok, err := srv.VerifyToken(ctx, m.Token)
 	if err != nil {
 		return nil, err
@@ -172,8 +175,9 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 	if err != nil {
 		return nil, err
 	}
-	if m.Resume != nil {
-		return s.resume(tok, resumeRequest{connectionID: m.Resume.ConnectionID, key: m.Resume.Key, received: m.Resume.Received}, l, m.ID)
+	if r := m.Resume; r != nil {
+		return s.resume(tok, resumeRequest{connectionID: r.ConnectionID, key: r.Key, received: r.Received, signals: r.Signals,
+			addr: remoteHost(l.t), suppressed: m.ConnectionEventsSuppressed}, l, m.ID)
 	}
 	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed, decodable(m.VideoCodecs))
 }
@@ -329,9 +333,10 @@ func publishRequestOf(m *signaling.Message) (publishRequest, error) {
 	}
 	d := m.Stream
 	r := publishRequest{
-		stream: streamSpec{name: d.Name, videoType: VideoType(d.VideoType), hasAudio: d.HasAudio, hasVideo: d.HasVideo},
-		sdp:    m.SDP,
-		tracks: make(map[string]webrtc.RTPCodecType, len(m.Tracks)),
+		stream:   streamSpec{name: d.Name, videoType: VideoType(d.VideoType), hasAudio: d.HasAudio, hasVideo: d.HasVideo},
+		sdp:      m.SDP,
+		tracks:   make(map[string]webrtc.RTPCodecType, len(m.Tracks)),
+		streamID: m.StreamID,
 	}
 	if v := d.VideoDimensions; v != nil {
 		r.stream.dimensions = Dimensions{Width: v.Width, Height: v.Height}

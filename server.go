@@ -118,6 +118,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closed   bool
+	draining bool // Shutdown: clients are asked to move to other nodes
 	onNew    func(*Session)
 }
 
@@ -384,6 +385,60 @@ func (srv *Server) endRevoked(tokenID string) {
 			}
 		}
 		s.unlock()
+	}
+}
+
+// Shutdown drains the server, as for a rolling deploy: it refuses new
+// clients (the WebSocket handler with HTTP 503, other transports with
+// ErrNodeDraining), asks each of its clients to move to another node of
+// the cluster, and waits until they have all moved, keeping their media
+// flowing meanwhile, or until ctx ends; then it closes the server (Close).
+// Their connections, streams and subscriptions keep their ids on the
+// other nodes. Without a cluster there is nowhere to move: Shutdown is
+// Close. It returns ctx's error if some clients had not moved.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.draining = true
+	live := slices.Collect(maps.Values(srv.sessions))
+	srv.mu.Unlock()
+	var err error
+	if srv.bus != nil {
+		for _, s := range live {
+			s.askToMove()
+		}
+		err = srv.awaitMoves(ctx, live)
+	}
+	return errors.Join(err, srv.Close())
+}
+
+// isDraining reports whether Shutdown has started.
+func (srv *Server) isDraining() bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.draining
+}
+
+// moveCheck is how often Shutdown looks whether its clients have moved.
+const moveCheck = 50 * time.Millisecond
+
+// awaitMoves waits until no session has a client connection here, or ctx
+// ends.
+func (srv *Server) awaitMoves(ctx context.Context, live []*Session) error {
+	tick := time.NewTicker(moveCheck)
+	defer tick.Stop()
+	for {
+		left := 0
+		for _, s := range live {
+			left += s.clientsHere()
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("crossbar: shutdown: %d clients had not moved: %w", left, ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
 

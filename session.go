@@ -49,6 +49,10 @@ type Session struct {
 	// connections and streams that ended lately, by id (cluster.go).
 	toNodes dispatcher
 	gone    graveyard
+	// The signals delivered here lately, for clients that move here, and
+	// the number of the last one sent here (move.go).
+	signals signalLog
+	sigN    uint64
 
 	// after holds work to do once mu is released: closing media, which
 	// may call back into the session.
@@ -282,8 +286,9 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppress
 	if limit := s.srv.cfg.ConnectionEventsLimit; limit >= 0 && len(s.conns) >= limit {
 		c.quiet = true
 	}
+	c.keyHash = keyHash(c.resumeKey)
 	s.addConnectionLocked(c)
-	s.attachLocked(c, l, re, false, 0)
+	s.attachLocked(c, l, re, attachNew, 0)
 	return c, nil
 }
 
@@ -315,21 +320,30 @@ func (s *Session) joinInProcess(data string) (*Connection, error) {
 }
 
 // resumeRequest asks to reattach a connection: its id, its resume key,
-// and how many messages its client got before its transport dropped.
+// how many messages its client got before its transport dropped, and the
+// last signal of each origin it got. A connection that moves here also
+// takes the client's address and whether it listens to connection events.
 type resumeRequest struct {
 	connectionID, key string
 	received          uint64
+	signals           map[string]uint64
+	addr              string
+	suppressed        bool
 }
 
 // resume reattaches a detached (or still attached, dropped) connection to a
 // new transport, as asked by r with a token whose id matches the original.
+// Another node's connection moves here (adoptLocked).
 func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*Connection, error) {
 	s.mu.Lock()
 	defer s.unlock()
 	c, ok := s.conns[r.connectionID]
-	// Only a client connection of this node, with its key, is resumed here:
-	// another node's connection, or the host's, has no key to match.
-	if !ok || c.remote() || c.inProcess || c.resumeKey == "" ||
+	if ok && c.remote() && !s.closed {
+		return s.adoptLocked(c, tok, r, l, re)
+	}
+	// Only a client connection with its key is resumed: the host's has
+	// none.
+	if !ok || c.inProcess || c.resumeKey == "" ||
 		subtle.ConstantTimeCompare([]byte(c.resumeKey), []byte(r.key)) != 1 || c.token.ID != tok.ID {
 		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.connectionID)
 	}
@@ -340,11 +354,21 @@ func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*
 		c.grace.Stop()
 		c.grace = nil
 	}
-	s.attachLocked(c, l, re, true, r.received)
+	s.attachLocked(c, l, re, attachResumed, r.received)
 	s.awaitRestartLocked(c)
 	s.log.Info("connection resumed", "connection", c.id)
 	return c, nil
 }
+
+// How a transport is attached to a connection: a new one, one resumed
+// here, or one that moved here from another node.
+type attachKind int
+
+const (
+	attachNew attachKind = iota
+	attachResumed
+	attachMoved
+)
 
 // attachLocked makes l the connection's transport and starts its writer with
 // the "connected" message first. A new connection's client also gets the
@@ -355,15 +379,16 @@ func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*
 // others. A resumed one gets only the connection itself: the messages it
 // missed are replayed, then those queued while it was detached follow,
 // which brings the client up to date without repeating anything. received
-// is how many messages the client got before its transport dropped.
-func (s *Session) attachLocked(c *Connection, l *link, re uint64, resumed bool, received uint64) {
+// is how many messages the client got before its transport dropped. One
+// that moved here gets the whole state, as a new one.
+func (s *Session) attachLocked(c *Connection, l *link, re uint64, kind attachKind, received uint64) {
 	if c.link != nil {
 		close(c.link.done)
 		signaling.CloseNow(c.link.t)
 	}
 	prev := c.writer
 	c.link, c.writer = l, l
-	b := s.connectedLocked(c, re, resumed)
+	b := s.connectedLocked(c, re, kind)
 	go c.writeLoop(l, prev, b, received)
 }
 
@@ -376,7 +401,7 @@ func (s *Session) linkEnded(c *Connection, l *link, clean bool) {
 	if c.gone || c.link != l {
 		return // already ended, or already resumed on another link
 	}
-	if clean {
+	if clean && !c.moving {
 		s.removeLocked(c, ReasonClientDisconnected)
 		return
 	}
@@ -414,6 +439,7 @@ func (s *Session) removeLocked(c *Connection, reason Reason) {
 	}
 	c.media.subs = nil
 	c.media.stopRestartWait()
+	s.dropRetiredLocked(c)
 	s.later(c.closeMedia)
 	s.buryLocked(c.id)
 	s.leaveBudgetsLocked(c)

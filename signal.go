@@ -109,7 +109,12 @@ func (s *Session) signal(from *Connection, opts SignalOptions) error {
 			return err
 		}
 	}
-	dropped := s.emitLocked(signalSent{sig: Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}})
+	ev := signalSent{sig: Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}}
+	if s.clustered() {
+		s.sigN++
+		ev.origin, ev.n = s.nodeID(), s.sigN
+	}
+	dropped := s.emitLocked(ev)
 	if dropped > 0 {
 		return fmt.Errorf("%w: %d of %d recipients too far behind", ErrSignalDropped, dropped, recipients)
 	}

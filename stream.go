@@ -3,6 +3,8 @@ package crossbar
 import (
 	"fmt"
 	"time"
+
+	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 // VideoType says what a stream's video shows.
@@ -35,6 +37,11 @@ type Stream struct {
 	// remoteTracks are the kinds of the tracks of a routed stream another
 	// node serves, which a node link brings here on demand.
 	remoteTracks []string
+	// moved: its connection moved to this node, and its tracks are still
+	// to come here; retired are those it had before, closed once its
+	// subscribers here have moved to the new ones (move.go).
+	moved   bool
+	retired []*sfu.Track
 
 	// Guarded by session.mu.
 	hasAudio, hasVideo bool

@@ -216,10 +216,7 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 	c.media.addSub(sub)
 	s.unlock()
 
-	var err error
-	if st.connection.remote() {
-		err = s.importStream(st)
-	}
+	err := s.importStream(st)
 	if err == nil {
 		err = s.attachSubscriber(c, sub, r.audio == nil || *r.audio, r.video == nil || *r.video)
 	}
@@ -397,10 +394,8 @@ func (s *Session) Subscribe(streamID string, opts SubscribeOptions) (*Subscriber
 	if err != nil {
 		return nil, err
 	}
-	if st.connection.remote() {
-		if err := s.importStream(st); err != nil {
-			return nil, err
-		}
+	if err := s.importStream(st); err != nil {
+		return nil, err
 	}
 	sub := &Subscriber{stream: st, readers: map[webrtc.RTPCodecType]*sfu.Reader{}}
 	a, v := st.pub.tracks()

@@ -137,9 +137,20 @@ func (s *Session) deliverLocked(ev event) (dropped int) {
 			s.sendLocked(ev.st.connection, m)
 		}
 	case signalSent:
-		return s.deliverSignalLocked(ev.sig)
+		return s.deliverSignalLocked(ev)
 	}
 	return 0
+}
+
+// signalMessage encodes a signal's message to its recipients; nil if it
+// cannot (never: plain strings and numbers).
+func signalMessage(ev signalSent) []byte {
+	w := &signaling.Signal{Type: ev.sig.Type, Data: ev.sig.Data, Origin: ev.origin, N: ev.n}
+	if ev.sig.From != nil {
+		w.From = ev.sig.From.id
+	}
+	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeSignal, Signal: w})
+	return b
 }
 
 // wireValue is a stream property's value as clients know it.
@@ -151,17 +162,15 @@ func wireValue(v any) any {
 }
 
 // deliverSignalLocked sends a signal to its recipient, or to everyone,
-// but not to clients too far behind, whom it counts.
-func (s *Session) deliverSignalLocked(sig Signal) (dropped int) {
-	w := &signaling.Signal{Type: sig.Type, Data: sig.Data}
-	if sig.From != nil {
-		w.From = sig.From.id
-	}
-	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeSignal, Signal: w})
-	if err != nil {
-		s.log.Error("encode failed", "err", err)
+// but not to clients too far behind, whom it counts. In a cluster it
+// keeps it for clients that move here.
+func (s *Session) deliverSignalLocked(ev signalSent) (dropped int) {
+	sig := ev.sig
+	b := signalMessage(ev)
+	if b == nil {
 		return 0
 	}
+	s.logSignalLocked(ev, b)
 	if sig.To != nil {
 		if !sig.To.sendSignal(b) {
 			dropped++
@@ -178,9 +187,10 @@ func (s *Session) deliverSignalLocked(sig Signal) (dropped int) {
 
 // connectedLocked returns the "connected" message that answers request re
 // of c's client, with the first piece of the session's state for a new
-// connection; the other pieces are queued for c. A resumed connection
-// gets only itself: the messages it missed are replayed.
-func (s *Session) connectedLocked(c *Connection, re uint64, resumed bool) []byte {
+// connection or one that moved here; the other pieces are queued for c. A
+// connection resumed here gets only itself: the messages it missed are
+// replayed.
+func (s *Session) connectedLocked(c *Connection, re uint64, kind attachKind) []byte {
 	own := c.describe()
 	own.ResumeKey = c.resumeKey
 	msg := &signaling.Message{
@@ -189,12 +199,13 @@ func (s *Session) connectedLocked(c *Connection, re uint64, resumed bool) []byte
 		SessionID:    s.info.ID,
 		Connection:   &own,
 		Capabilities: capabilities(c.token.Role),
-		Resumed:      resumed,
+		Resumed:      kind != attachNew,
+		Moved:        kind == attachMoved,
 		ICEServers:   s.srv.iceServers,
 		MediaMode:    string(s.info.MediaMode),
 		VideoCodec:   s.videoCodecName(),
 	}
-	if !resumed {
+	if kind != attachResumed {
 		pieces := splitState(s.stateLocked(c))
 		msg.Connections, msg.Streams, msg.More = pieces[0].Connections, pieces[0].Streams, len(pieces) > 1
 		for i := 1; i < len(pieces); i++ {

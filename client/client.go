@@ -99,7 +99,11 @@ type Session struct {
 	nextID      uint64
 	ended       bool
 	reason      string
-	received    uint64  // messages read after the first "connected"
+	received    uint64 // messages read after the first "connected"
+	// marks are the highest signal number received from each origin node,
+	// and moving is set by a "move" from a draining node (move.go).
+	marks       map[string]uint64
+	moving      bool
 	queue       []Event // events not yet taken from the Events channel
 	finished    bool    // the final event is queued
 	doneOnce    sync.Once
@@ -239,7 +243,9 @@ func (s *Session) readState(ctx context.Context, t signaling.Transport, connecte
 			signaling.CloseNow(t)
 			return fmt.Errorf("client: read session state: %w", err)
 		}
+		s.mu.Lock()
 		s.received++
+		s.mu.Unlock()
 		m, err := signaling.Decode(b)
 		if err == nil && m.Type != signaling.TypeSessionState {
 			err = fmt.Errorf("got %q", m.Type)
@@ -285,6 +291,9 @@ func (s *Session) run(t signaling.Transport) {
 		}
 		if ev, ok := s.apply(m); ok {
 			s.emit(ev)
+		}
+		if m.Type == signaling.TypeMove {
+			signaling.CloseNow(t) // the read fails: the client moves
 		}
 		s.routeMedia(m)
 	}
@@ -412,7 +421,13 @@ func (s *Session) reconnect() signaling.Transport {
 	if s.opts.ReconnectFor < 0 {
 		return nil
 	}
-	s.emit(Event{Type: TypeReconnecting})
+	s.mu.Lock()
+	moving := s.moving // asked to: the application need not know
+	s.moving = false
+	s.mu.Unlock()
+	if !moving {
+		s.emit(Event{Type: TypeReconnecting})
+	}
 	deadline := time.Now().Add(s.opts.ReconnectFor)
 	for wait := 50 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, time.Second) {
 		select {
@@ -428,12 +443,18 @@ func (s *Session) reconnect() signaling.Transport {
 		}
 		ctx, cancel := context.WithDeadline(context.Background(), attempt)
 		s.mu.Lock()
-		resume := &signaling.Resume{ConnectionID: s.self.ID, Key: s.self.ResumeKey, Received: s.received}
+		resume := &signaling.Resume{ConnectionID: s.self.ID, Key: s.self.ResumeKey, Received: s.received, Signals: maps.Clone(s.marks)}
 		s.mu.Unlock()
-		t, _, err := s.dial(ctx, resume)
+		t, connected, err := s.dial(ctx, resume)
+		if err == nil && connected.Moved {
+			s.mu.Lock()
+			s.received = 0 // counted anew by the node the connection moved to
+			s.mu.Unlock()
+			err = s.readState(ctx, t, connected)
+		}
 		cancel()
 		var se *signaling.Error
-		if errors.As(err, &se) {
+		if errors.As(err, &se) && se.Code != codeDraining {
 			break // the server no longer has the connection
 		}
 		if err != nil {
@@ -447,8 +468,15 @@ func (s *Session) reconnect() signaling.Transport {
 		}
 		s.t = t
 		s.mu.Unlock()
-		s.emit(Event{Type: TypeReconnected})
-		s.restartAfterResume()
+		if !moving {
+			s.emit(Event{Type: TypeReconnected})
+		}
+		if connected.Moved {
+			s.reconcile(connected)
+			s.moveMedia()
+		} else {
+			s.restartAfterResume()
+		}
 		return t
 	}
 	return nil
@@ -499,7 +527,12 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 		s.reason = m.Reason
 		s.ended = true
 		return ev, false
-	case signaling.TypeSignal, signaling.TypeMuteForced, signaling.TypeVideoDisabled, signaling.TypeVideoEnabled, signaling.TypeLayers:
+	case signaling.TypeMove:
+		s.moving = true
+		return ev, false
+	case signaling.TypeSignal:
+		s.noteSignal(m.Signal)
+	case signaling.TypeMuteForced, signaling.TypeVideoDisabled, signaling.TypeVideoEnabled, signaling.TypeLayers:
 	default:
 		return ev, false
 	}

@@ -194,12 +194,29 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		return s.publishRelayed(ctx, p)
 	}
 
+	if err := s.negotiatePublish(ctx, p); err != nil {
+		return nil, fmt.Errorf("client: publish: %w", err)
+	}
+	if err := s.addPublisher(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// negotiatePublish adds p's tracks to the publisher peer connection and
+// negotiates them with the server, under p's stream id if it has one: a
+// stream published again after the connection moved to another node.
+func (s *Session) negotiatePublish(ctx context.Context, p *Publisher) error {
 	s.media.negotiating.Lock()
 	defer s.media.negotiating.Unlock()
 	pc, tr, err := s.peerConnection(signaling.PCPublisher)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	p.mu.Lock()
+	tracks := p.tracks
+	p.mu.Unlock()
+	var senders []*webrtc.RTPSender
 	var wire []signaling.Track
 	var transceivers []*webrtc.RTPTransceiver
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
@@ -209,10 +226,10 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		}
 		tc, err := pc.AddTransceiverFromTrack(t.local(), webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
-			p.abandon(pc, false)
-			return nil, fmt.Errorf("client: publish: add %s track: %w", kind, err)
+			abandon(pc, senders, false)
+			return fmt.Errorf("add %s track: %w", kind, err)
 		}
-		p.senders = append(p.senders, tc.Sender())
+		senders = append(senders, tc.Sender())
 		transceivers = append(transceivers, tc)
 	}
 	offer, err := pc.CreateOffer(nil)
@@ -220,50 +237,51 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		err = pc.SetLocalDescription(offer)
 	}
 	if err != nil {
-		p.abandon(pc, false)
-		return nil, fmt.Errorf("client: publish: make offer: %w", err)
+		abandon(pc, senders, false)
+		return fmt.Errorf("make offer: %w", err)
 	}
 	for _, tc := range transceivers {
 		wire = append(wire, signaling.Track{Mid: tc.Mid(), Kind: tc.Kind().String()})
 	}
 	sent := pc.LocalDescription().SDP
-	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, SDP: sent, Stream: opts.describe(), Tracks: wire})
+	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, SDP: sent, Stream: p.opts.describe(), Tracks: wire, StreamID: p.id})
 	if err != nil {
-		p.abandon(pc, true)
-		return nil, fmt.Errorf("client: publish: %w", err)
+		abandon(pc, senders, true)
+		return err
 	}
-	if reply.StreamID == "" || reply.SDP == "" {
-		p.abandon(pc, true)
-		if reply.StreamID != "" { // a relayed session took the stream
+	if reply.StreamID == "" || reply.SDP == "" || (p.id != "" && reply.StreamID != p.id) {
+		abandon(pc, senders, true)
+		if reply.StreamID != "" && p.id == "" { // a relayed session took the stream
 			_, _ = s.request(ctx, &signaling.Message{Type: signaling.TypeUnpublish, StreamID: reply.StreamID})
 		}
-		return nil, errors.New("client: publish: the server's reply has no stream id or no answer")
+		return errors.New("the server's reply has no stream id, or another, or no answer")
 	}
-	p.id = reply.StreamID
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: reply.SDP}); err != nil {
-		p.abandon(pc, true)
-		_, _ = s.request(ctx, &signaling.Message{Type: signaling.TypeUnpublish, StreamID: p.id})
-		return nil, fmt.Errorf("client: publish: apply the server's answer: %w", err)
+		abandon(pc, senders, true)
+		_, _ = s.request(ctx, &signaling.Message{Type: signaling.TypeUnpublish, StreamID: reply.StreamID})
+		return fmt.Errorf("apply the server's answer: %w", err)
 	}
 	tr.start(sent)
-	for _, sender := range p.senders {
+	if p.id == "" {
+		p.id = reply.StreamID // before p is shared; a republished p has it
+	}
+	p.mu.Lock()
+	p.senders = senders
+	p.mu.Unlock()
+	for _, sender := range senders {
 		if !s.media.goTracked(func() { p.readRTCP(sender) }) {
-			return nil, ErrDisconnected
+			return ErrDisconnected
 		}
 	}
-	if err := s.addPublisher(p); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return nil
 }
 
-// abandon undoes a failed Publish: it removes the new senders and rolls
+// abandon undoes a failed publish: it removes the new senders and rolls
 // back the local offer if one was made.
-func (p *Publisher) abandon(pc *webrtc.PeerConnection, offered bool) {
-	for _, sender := range p.senders {
+func abandon(pc *webrtc.PeerConnection, senders []*webrtc.RTPSender, offered bool) {
+	for _, sender := range senders {
 		_ = pc.RemoveTrack(sender)
 	}
-	p.senders = nil
 	if offered && pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		_ = pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
 	}

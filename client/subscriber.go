@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Subscriber struct {
 	mu     sync.Mutex
 	err    error // why the subscription ended
 	codecs map[webrtc.RTPCodecType]webrtc.RTPCodecParameters
+	// req is the subscribe request with the options set since, made again
+	// on the node the connection moves to (move.go).
+	req signaling.Message
 
 	audio, video counters
 	// In relayed sessions SubscribeToAudio / SubscribeToVideo act here:
@@ -132,6 +136,7 @@ func (s *Session) Subscribe(ctx context.Context, streamID string, opts Subscribe
 	if opts.PreferredFrameRate > 0 {
 		msg.PreferredFrameRate = &opts.PreferredFrameRate
 	}
+	sub.req = *msg
 	if _, err := s.request(ctx, msg); err != nil {
 		s.removeSubscriber(sub)
 		sub.end(err)
@@ -274,7 +279,20 @@ func (sub *Subscriber) subscribeTo(ctx context.Context, kind webrtc.RTPCodecType
 	if _, err := sub.s.request(ctx, msg); err != nil {
 		return fmt.Errorf("client: set %s of subscription to stream %s to %v: %w", kind, sub.streamID, on, err)
 	}
+	sub.remember(msg)
 	return nil
+}
+
+// remember merges the options of a subscription request that succeeded
+// into req.
+func (sub *Subscriber) remember(msg *signaling.Message) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	r := &sub.req
+	r.Audio = cmp.Or(msg.Audio, r.Audio)
+	r.Video = cmp.Or(msg.Video, r.Video)
+	r.PreferredResolution = cmp.Or(msg.PreferredResolution, r.PreferredResolution)
+	r.PreferredFrameRate = cmp.Or(msg.PreferredFrameRate, r.PreferredFrameRate)
 }
 
 // SetPreferredResolution asks the server for the simulcast layer closest
@@ -302,6 +320,7 @@ func (sub *Subscriber) update(ctx context.Context, msg *signaling.Message, what 
 	if _, err := sub.s.request(ctx, msg); err != nil {
 		return fmt.Errorf("client: set %s of subscription to stream %s: %w", what, sub.streamID, err)
 	}
+	sub.remember(msg)
 	return nil
 }
 

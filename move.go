@@ -1,0 +1,416 @@
+package crossbar
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar/sfu"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// A connection moves between the nodes of a cluster when its client
+// resumes on another node than the one that served it: that one died, is
+// draining (Server.Shutdown), or the load balancer chose so. The node the
+// client comes to adopts the connection, which keeps its id, its streams
+// and their ids: nobody sees it leave (PROTOCOL.md, "Moving to another
+// node"). The old node, if alive, yields it; every node then takes the
+// connection's streams from the new node once its client has published
+// them there again, and moves its own clients' subscriptions to them.
+// Until then the streams stay, frozen, or carry on from the old node while
+// it lives. The connections of a dead node wait, orphaned, for their
+// clients on every node for the reconnect grace period.
+
+// Bounds on a yielded connection's old media, which keeps forwarding its
+// streams from the old node: it closes once they all come from the new
+// node, but not before moveLinger (the client may still need its old
+// subscriptions), and after moveTimeout at the latest.
+const (
+	moveLinger  = 3 * time.Second
+	moveTimeout = 15 * time.Second
+)
+
+// keyHash is what the nodes keep of a connection's resume key: enough to
+// check a key, not to make one.
+func keyHash(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// supersedes reports whether a claim on a connection, the epoch-th by
+// node, wins over the claim (epoch0, node0) a node knows: two nodes that
+// adopt the same connection at once agree on which keeps it.
+func supersedes(epoch int, node string, epoch0 int, node0 string) bool {
+	return epoch > epoch0 || (epoch == epoch0 && node > node0)
+}
+
+// adoptLocked takes over c, a connection another node served, for its
+// client, who resumes here with r and a token whose id matches c's. The
+// client gets the whole session state, then the signals it missed; the
+// other nodes learn that c is now this node's.
+func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l *link, re uint64) (*Connection, error) {
+	if c.keyHash == "" || subtle.ConstantTimeCompare([]byte(c.keyHash), []byte(keyHash(r.key))) != 1 || c.token.ID != tok.ID {
+		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, c.id)
+	}
+	if err := s.srv.busUp(); err != nil {
+		return nil, err // the others must hear of it
+	}
+	from := c.node
+	c.node, c.epoch, c.resumeKey = "", c.epoch+1, r.key
+	c.listens, c.addr = !r.suppressed, r.addr
+	if c.grace != nil {
+		c.grace.Stop()
+		c.grace = nil
+	}
+	s.joinBudgetsLocked(c)
+	moving := false
+	for _, st := range s.streamsLocked() {
+		if st.connection == c && st.pub != nil {
+			st.moved, moving = true, true
+			a, v := st.pub.tracks()
+			st.retired = []*sfu.Track{a, v}
+		}
+	}
+	s.attachLocked(c, l, re, attachMoved, c.sentCount())
+	s.replaySignalsLocked(c, r.signals)
+	if moving {
+		// Its streams wait for their media, as after a failed publisher
+		// peer connection.
+		c.media.failed = true
+		s.awaitRestartLocked(c)
+	}
+	rec := c.clusterRecord(s.nodeID())
+	s.sendToNodes(nodeMessage{Kind: kindAdopted, Conn: rec}, s.putRecord(s.connSet(), c.id, rec))
+	s.log.Info("connection moved here", "connection", c.id, "from", from)
+	return c, nil
+}
+
+// applyAdoptedLocked follows another node's adoption of a connection: a
+// mirror is repointed, and a connection of this node's is yielded, unless
+// this node's own claim on it wins.
+func (s *Session) applyAdoptedLocked(rec *connRecord, node string) {
+	rec.Node = node
+	c := s.conns[rec.ID]
+	switch {
+	case c == nil:
+		s.gone.exhume(rec.ID)
+		s.mirrorConnectionLocked(rec)
+	case c.remote():
+		if supersedes(rec.Epoch, node, c.epoch, c.node) {
+			c.node, c.epoch = node, rec.Epoch
+			if c.grace != nil { // an orphan: taken over
+				c.grace.Stop()
+				c.grace = nil
+			}
+		}
+	case !c.inProcess && supersedes(rec.Epoch, node, c.epoch, s.nodeID()):
+		s.yieldLocked(c, rec)
+	}
+}
+
+// yieldLocked hands c, a connection of this node's, to the node that took
+// it over: its transport here is dropped without a goodbye, and its media
+// keeps forwarding its streams until they come from the new node.
+func (s *Session) yieldLocked(c *Connection, rec *connRecord) {
+	if c.link != nil {
+		close(c.link.done)
+		signaling.CloseNow(c.link.t)
+		c.link = nil
+	}
+	if c.grace != nil {
+		c.grace.Stop()
+		c.grace = nil
+	}
+	c.node, c.epoch, c.resumeKey = rec.Node, rec.Epoch, ""
+	s.leaveBudgetsLocked(c)
+	if s.info.MediaMode == Routed {
+		s.retireMediaLocked(c)
+	}
+	s.log.Info("connection moved away", "connection", c.id, "to", rec.Node)
+}
+
+// retireMediaLocked sets aside the media of a yielded connection: its
+// subscriptions here end with it, its streams not yet announced end, and
+// its peer forwards its announced streams until they have all moved (see
+// moveLinger).
+func (s *Session) retireMediaLocked(c *Connection) {
+	m := &c.media
+	for mid, st := range m.pending {
+		delete(m.pending, mid)
+		if s.streams[st.id] != st {
+			s.removeStreamLocked(st, ReasonMediaStopped)
+		}
+	}
+	m.subs = nil
+	m.failed = false
+	m.stopRestartWait()
+	m.mu.Lock()
+	peer := m.peer
+	m.peer = nil
+	m.mu.Unlock()
+	if peer == nil {
+		return
+	}
+	s.dropRetiredLocked(c)
+	c.retired = &retiredMedia{peer: peer, since: time.Now()}
+	c.retired.timer = time.AfterFunc(moveLinger, func() {
+		s.mu.Lock()
+		defer s.unlock()
+		s.closeRetiredLocked(c, false)
+	})
+}
+
+// retiredMedia is a yielded connection's media on its old node.
+type retiredMedia struct {
+	peer  *sfu.Peer
+	since time.Time
+	timer *time.Timer
+}
+
+// closeRetiredLocked closes a yielded connection's old media once its
+// streams all moved and moveLinger is over, or when force is set or
+// moveTimeout is over; otherwise it checks again when moveTimeout is.
+func (s *Session) closeRetiredLocked(c *Connection, force bool) {
+	r := c.retired
+	if r == nil {
+		return
+	}
+	age := time.Since(r.since)
+	if !force && age < moveTimeout {
+		if age < moveLinger {
+			return // the linger timer comes back
+		}
+		for _, st := range s.streams {
+			if st.connection == c && st.pub != nil && st.remoteTracks == nil {
+				r.timer.Reset(moveTimeout - age)
+				return // still forwarded from here
+			}
+		}
+	}
+	s.dropRetiredLocked(c)
+}
+
+// dropRetiredLocked closes a connection's retired media now, if any.
+func (s *Session) dropRetiredLocked(c *Connection) {
+	if r := c.retired; r != nil {
+		c.retired = nil
+		r.timer.Stop()
+		s.later(func() { _ = r.peer.Close() })
+	}
+}
+
+// orphanLocked starts the wait of a dead node's connection for its client
+// to resume on a live node; it ends, reason networkDisconnected, when the
+// reconnect grace period is over first.
+func (s *Session) orphanLocked(c *Connection) {
+	grace := s.srv.cfg.ReconnectGrace
+	if grace <= 0 {
+		s.expireOrphanLocked(c)
+		return
+	}
+	if c.grace != nil {
+		return
+	}
+	node := c.node
+	c.grace = time.AfterFunc(grace, func() {
+		s.mu.Lock()
+		defer s.unlock()
+		if !c.gone && c.node == node {
+			s.expireOrphanLocked(c)
+		}
+	})
+}
+
+func (s *Session) expireOrphanLocked(c *Connection) {
+	s.removeLocked(c, ReasonNetworkDisconnected)
+	s.onBus("records of a dead node", s.deleteRecords([]string{c.id}))
+}
+
+// movedHereLocked follows the arrival of every track of a stream whose
+// connection moved here: the stream's subscribers here move to them, and
+// the other nodes are told to take the stream from here.
+func (s *Session) movedHereLocked(st *Stream) {
+	st.moved = false
+	retired := st.retired
+	st.retired, st.remoteTracks = nil, nil
+	rec := st.clusterRecord()
+	s.sendToNodes(nodeMessage{Kind: kindStreamMoved, Stream: rec}, s.putRecord(s.streamSet(), rec.ID, rec))
+	s.rebindLocked(st, nil, retired)
+	s.log.Info("stream moved here", "stream", st.id)
+}
+
+// applyStreamMovedLocked follows a stream's move to node: its
+// subscribers here move to its tracks there, and the old ones close.
+func (s *Session) applyStreamMovedLocked(rec *streamRecord, node string) {
+	st := s.streams[rec.ID]
+	if st == nil {
+		s.mirrorStreamLocked(rec)
+		return
+	}
+	c := st.connection
+	if c.node != node || st.pub == nil {
+		return // not the stream's node, as far as this one knows; or relayed
+	}
+	a, v := st.pub.tracks()
+	var kinds []string // what was here is brought from there
+	for _, t := range []*sfu.Track{a, v} {
+		if t != nil {
+			kinds = append(kinds, t.Kind().String())
+		}
+	}
+	st.remoteTracks = rec.Tracks
+	s.rebindLocked(st, kinds, []*sfu.Track{a, v})
+	if c.retired != nil {
+		s.closeRetiredLocked(c, false)
+	}
+}
+
+// rebindLocked moves the subscriptions of this node's clients to st's new
+// tracks, brings from st's node the tracks of the given kinds first (none:
+// they are here), then closes the retired tracks. It works off the lock,
+// on a goroutine: an import takes a round trip between nodes.
+func (s *Session) rebindLocked(st *Stream, kinds []string, retired []*sfu.Track) {
+	var subs []*Subscriber
+	for _, c := range s.conns {
+		if sub := c.media.subs[st.id]; sub != nil && !c.remote() && st.pub != nil {
+			subs = append(subs, sub)
+		}
+	}
+	s.later(func() {
+		go func() {
+			defer closeTracks(retired)
+			if err := s.importTracks(context.Background(), st, kinds...); err != nil {
+				s.log.Warn("a moved stream did not arrive", "stream", st.id, "err", err)
+				return
+			}
+			for _, sub := range subs {
+				s.resubscribe(sub)
+			}
+		}()
+	})
+}
+
+// resubscribe moves a client's subscription to its stream's current
+// tracks, keeping what it had paused.
+func (s *Session) resubscribe(sub *Subscriber) {
+	c := sub.conn
+	sub.mu.Lock()
+	old := []*sfu.DownTrack{sub.audio, sub.video}
+	sub.mu.Unlock()
+	audio := old[0] == nil || !old[0].Paused()
+	video := old[1] == nil || !old[1].Paused()
+	s.mu.Lock()
+	live := !c.gone && c.media.subs[sub.stream.id] == sub
+	s.unlock()
+	if !live {
+		return
+	}
+	if err := s.attachSubscriber(c, sub, audio, video); err != nil {
+		s.log.Warn("a subscription did not follow its stream's move", "stream", sub.stream.id, "connection", c.id, "err", err)
+		return
+	}
+	c.media.mu.Lock()
+	peer := c.media.peer
+	c.media.mu.Unlock()
+	for _, d := range old {
+		if d != nil && peer != nil {
+			_ = peer.Unsubscribe(d) // gone already with its track: fine
+		}
+	}
+}
+
+func closeTracks(list []*sfu.Track) {
+	for _, t := range list {
+		if t != nil {
+			t.Close()
+		}
+	}
+}
+
+// signalLogSize bounds the signals a session keeps for clients that move
+// here, in number and in bytes.
+const (
+	signalLogSize  = 512
+	signalLogBytes = 1 << 20
+)
+
+// loggedSignal is a signal delivered on this node, kept for replay.
+type loggedSignal struct {
+	origin string
+	n      uint64
+	to     string // connection id; empty: everyone
+	msg    []byte // encoded
+}
+
+// signalLog keeps the last signals delivered on a node, oldest first.
+type signalLog struct {
+	list  []loggedSignal
+	bytes int
+}
+
+func (l *signalLog) add(e loggedSignal) {
+	l.list = append(l.list, e)
+	l.bytes += len(e.msg)
+	for len(l.list) > signalLogSize || l.bytes > signalLogBytes {
+		l.bytes -= len(l.list[0].msg)
+		l.list[0] = loggedSignal{}
+		l.list = l.list[1:]
+	}
+}
+
+// replaySignalsLocked queues for c, a connection that moved here, the
+// signals for it that its client had not received: those numbered above
+// its marks for their origins.
+func (s *Session) replaySignalsLocked(c *Connection, marks map[string]uint64) {
+	for _, e := range s.signals.list {
+		if e.n > marks[e.origin] && (e.to == "" || e.to == c.id) {
+			s.queueLocked(c, e.msg)
+		}
+	}
+}
+
+// askToMove asks every client connected here to move to another node.
+func (s *Session) askToMove() {
+	s.mu.Lock()
+	defer s.unlock()
+	for _, c := range s.conns {
+		if !c.remote() && !c.inProcess {
+			c.moving = true
+			s.sendLocked(c, &signaling.Message{Type: signaling.TypeMove})
+		}
+	}
+}
+
+// clientsHere counts the client connections this node serves.
+func (s *Session) clientsHere() int {
+	s.mu.Lock()
+	defer s.unlock()
+	n := 0
+	for _, c := range s.conns {
+		if !c.remote() && !c.inProcess {
+			n++
+		}
+	}
+	return n
+}
+
+// logSignalLocked keeps a signal of a cluster's for clients that move
+// here, encoded as b (nil: encoded here).
+func (s *Session) logSignalLocked(ev signalSent, b []byte) {
+	if ev.origin == "" {
+		return
+	}
+	if b == nil {
+		if b = signalMessage(ev); b == nil {
+			return
+		}
+	}
+	e := loggedSignal{origin: ev.origin, n: ev.n, msg: b}
+	if ev.sig.To != nil {
+		e.to = ev.sig.To.id
+	}
+	s.signals.add(e)
+}

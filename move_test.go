@@ -1,0 +1,319 @@
+package crossbar_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/cluster"
+	"github.com/crossbar-rtc/crossbar/internal/redistest"
+	"github.com/crossbar-rtc/crossbar/sfu"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// moveNode is a node of a cluster whose clients can move: its server,
+// its Redis client, and the proxy its clients reach it through, which a
+// crash takes away.
+type moveNode struct {
+	srv   *crossbar.Server
+	rdb   *redis.Client
+	proxy *proxy
+	ws    string // through the proxy
+}
+
+// newMoveCluster starts n nodes sharing a real redis-server.
+func newMoveCluster(t *testing.T, n int) []*moveNode {
+	t.Helper()
+	rs := redistest.Start(t)
+	var nodes []*moveNode
+	for i := range n {
+		rdb := rs.Client()
+		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Cluster: bus,
+			Media: sfu.Config{LoopbackOnly: true}, Logger: debugLogger(fmt.Sprintf("node%d", i+1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/crossbar/", srv.Handler())
+		hs := httptest.NewServer(mux)
+		t.Cleanup(func() {
+			_ = srv.Close()
+			hs.CloseClientConnections()
+			hs.Close()
+			_ = bus.Close()
+			_ = rdb.Close()
+		})
+		p, ws := newProxy(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/crossbar/ws")
+		nodes = append(nodes, &moveNode{srv: srv, rdb: rdb, proxy: p, ws: ws})
+	}
+	return nodes
+}
+
+// crash takes the node away as kill -9 would: its heartbeats and its
+// clients' links stop at once, without a goodbye, and its media with them.
+func (n *moveNode) crash() {
+	_ = n.rdb.Close()
+	n.proxy.close()   // links reset, new ones refused
+	_ = n.srv.Close() // its goodbyes go nowhere now
+}
+
+// balancer is a load balancer without health checks: each dial goes to the
+// next node, round robin, from the first one given.
+type balancer struct {
+	urls []string
+	next atomic.Int64
+}
+
+func (b *balancer) dial(ctx context.Context) (signaling.Transport, error) {
+	url := b.urls[int(b.next.Add(1)-1)%len(b.urls)]
+	return signaling.DialWebSocket(ctx, url, nil)
+}
+
+// mover connects a Go media client through a balancer that starts at node
+// first, and records its events.
+func mover(t *testing.T, nodes []*moveNode, first int, s *crossbar.Session, data string) (*client.Session, *eventLog) {
+	t.Helper()
+	b := &balancer{}
+	for i := range nodes {
+		b.urls = append(b.urls, nodes[(first+i)%len(nodes)].ws)
+	}
+	tok, err := nodes[0].srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.RoleModerator, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.ConnectTransport(ctx, b.dial, tok, &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		t.Fatalf("connect %s: %v", data, err)
+	}
+	t.Cleanup(func() { c.Disconnect() })
+	return c, record(t, c)
+}
+
+// eventLog records every event of a client.
+type eventLog struct {
+	mu     sync.Mutex
+	events []client.Event
+}
+
+func record(t *testing.T, c *client.Session) *eventLog {
+	l := &eventLog{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range c.Events() {
+			l.mu.Lock()
+			l.events = append(l.events, ev)
+			l.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		c.Disconnect()
+		<-done
+	})
+	return l
+}
+
+// of returns the recorded events of the given types.
+func (l *eventLog) of(types ...signaling.Type) []client.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var list []client.Event
+	for _, ev := range l.events {
+		if slices.Contains(types, ev.Type) {
+			list = append(list, ev)
+		}
+	}
+	return list
+}
+
+// signals returns the data of the signals received of type typ.
+func (l *eventLog) signals(typ string) []string {
+	var list []string
+	for _, ev := range l.of(signaling.TypeSignal) {
+		if ev.Signal.Type == typ {
+			list = append(list, ev.Signal.Data)
+		}
+	}
+	return list
+}
+
+// subscribeClocked subscribes c to a stream, once it knows it, and clocks
+// its packets.
+func subscribeClocked(t *testing.T, c *client.Session, streamID string) *packetClock {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the stream's streamCreated", func() bool {
+		return slices.ContainsFunc(c.Streams(), func(st signaling.Stream) bool { return st.ID == streamID })
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := c.Subscribe(ctx, streamID, client.SubscribeOptions{Audio: true, Video: true})
+	if err != nil {
+		t.Fatalf("subscribe to %s: %v", streamID, err)
+	}
+	return clock(t, sub)
+}
+
+// chatter sends signals of type typ from c to to (empty: all), numbered
+// from 0, every 20 ms until stop is called, which returns the result of
+// each: whether the server said it sent it. A signal whose request failed
+// (its link dropped) may have been sent or not.
+func chatter(c *client.Session, to, typ string) (stop func() []bool) {
+	quit := make(chan struct{})
+	done := make(chan []bool)
+	go func() {
+		var sent []bool
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				done <- sent
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sent = append(sent, c.Signal(ctx, to, typ, fmt.Sprint(len(sent))) == nil)
+			cancel()
+		}
+	}()
+	return func() []bool {
+		close(quit)
+		return <-done
+	}
+}
+
+// delivered returns the numbers of the signals the server said it sent.
+func delivered(sent []bool) int {
+	n := 0
+	for _, ok := range sent {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// checkOnce checks that got, the data of the signals received, has every
+// signal the server said it sent, none twice, in order, and no other but
+// those whose request failed.
+func checkOnce(t *testing.T, who, what string, got []string, sent []bool) {
+	t.Helper()
+	last := -1
+	seen := map[int]bool{}
+	for _, d := range got {
+		var n int
+		if _, err := fmt.Sscan(d, &n); err != nil || n <= last || n >= len(sent) {
+			t.Errorf("%s got %s signals %v: out of order, twice, or never sent (sent: %v)", who, what, got, sent)
+			return
+		}
+		last, seen[n] = n, true
+	}
+	for n, ok := range sent {
+		if ok && !seen[n] {
+			t.Errorf("%s lost %s signal %d: got %v", who, what, n, got)
+		}
+	}
+}
+
+// TestClusterClientsMoveWhenTheirNodeDies: node 1 dies as with kill -9.
+// Its clients, one publishing and subscribing, one subscribing, resume
+// through the load balancer on live nodes with the same connection and
+// stream ids; nobody sees them leave. Media flows again to and from them,
+// and the signals to and from them during the move arrive once each.
+func TestClusterClientsMoveWhenTheirNodeDies(t *testing.T) {
+	nodes := newMoveCluster(t, 3)
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, aliceLog := mover(t, nodes, 0, s, "alice") // publishes and subscribes, on node 1
+	dave, daveLog := mover(t, nodes, 0, s, "dave")    // subscribes, on node 1
+	bob, bobLog := mover(t, nodes, 1, s, "bob")       // on node 2
+	carol, carolLog := mover(t, nodes, 2, s, "carol") // on node 3
+	alicePub := synthesize(t, alice, "alice")
+	carolPub := synthesize(t, carol, "carol")
+	clocks := map[string]*packetClock{
+		"bob <- alice":   subscribeClocked(t, bob, alicePub.StreamID()),
+		"carol <- alice": subscribeClocked(t, carol, alicePub.StreamID()),
+		"alice <- carol": subscribeClocked(t, alice, carolPub.StreamID()),
+		"dave <- carol":  subscribeClocked(t, dave, carolPub.StreamID()),
+	}
+	before := time.Now()
+	for what, pc := range clocks {
+		waitFor(t, 15*time.Second, what+": media before the crash", func() bool { return pc.since(before) })
+	}
+	ids := map[string]string{"alice": alice.Connection().ID, "dave": dave.Connection().ID}
+	streamID := alicePub.StreamID()
+
+	stopToAlice := chatter(bob, alice.Connection().ID, "toAlice")
+	stopToAll := chatter(carol, "", "toAll")
+	stopFromAlice := chatter(alice, "", "fromAlice")
+	crashed := time.Now()
+	nodes[0].crash()
+	for what, pc := range clocks {
+		waitFor(t, 15*time.Second, what+": media after the crash", func() bool { return pc.since(crashed.Add(100 * time.Millisecond)) })
+	}
+	back := time.Since(crashed)
+	toAlice, toAll, fromAlice := stopToAlice(), stopToAll(), stopFromAlice()
+	// It goes on after the others took node 1 for dead (3 s).
+	for what, pc := range clocks {
+		waitFor(t, 15*time.Second, what+": media once node 1 is known dead", func() bool { return pc.since(crashed.Add(4 * time.Second)) })
+	}
+
+	if alice.Connection().ID != ids["alice"] || dave.Connection().ID != ids["dave"] || alicePub.StreamID() != streamID {
+		t.Errorf("ids changed: alice %s dave %s stream %s, want %v and stream %s", alice.Connection().ID, dave.Connection().ID, alicePub.StreamID(), ids, streamID)
+	}
+	for _, n := range nodes[1:] {
+		for _, id := range ids {
+			if _, err := nodeSession(t, n.srv, s).Connection(id); err != nil {
+				t.Errorf("a live node lost a moved connection: %v", err)
+			}
+		}
+	}
+	// The signals sent during the move arrive once each, in order.
+	waitFor(t, 10*time.Second, "every signal sent", func() bool {
+		return len(aliceLog.signals("toAlice")) >= delivered(toAlice) && len(daveLog.signals("toAll")) >= delivered(toAll) &&
+			len(bobLog.signals("fromAlice")) >= delivered(fromAlice) && len(daveLog.signals("fromAlice")) >= delivered(fromAlice)
+	})
+	checkOnce(t, "alice", "toAlice", aliceLog.signals("toAlice"), toAlice)
+	checkOnce(t, "alice", "toAll", aliceLog.signals("toAll"), toAll)
+	checkOnce(t, "dave", "toAll", daveLog.signals("toAll"), toAll)
+	checkOnce(t, "bob", "fromAlice", bobLog.signals("fromAlice"), fromAlice)
+	checkOnce(t, "dave", "fromAlice", daveLog.signals("fromAlice"), fromAlice)
+	for who, l := range map[string]*eventLog{"alice": aliceLog, "bob": bobLog, "carol": carolLog, "dave": daveLog} {
+		if ev := l.of(signaling.TypeConnectionDestroyed, signaling.TypeStreamDestroyed, signaling.TypeSessionDisconnected); len(ev) > 0 {
+			t.Errorf("%s saw %+v", who, ev)
+		}
+	}
+	for what, pc := range clocks {
+		t.Logf("%s: longest video gap %v", what, pc.longestGap().Round(10*time.Millisecond))
+	}
+	t.Logf("media back on every subscription %v after the crash; signals sent: %d/%d to alice, %d/%d to all, %d/%d from alice",
+		back.Round(10*time.Millisecond), delivered(toAlice), len(toAlice), delivered(toAll), len(toAll), delivered(fromAlice), len(fromAlice))
+}
+
+func debugLogger(name string) *slog.Logger {
+	if os.Getenv("CROSSBAR_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
+}
