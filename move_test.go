@@ -317,3 +317,74 @@ func debugLogger(name string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
 }
+
+// TestClusterDrainMovesClients: node 1 drains, as for a rolling deploy.
+// Its clients move to the other nodes with their ids, without telling
+// their applications they were reconnecting, and Shutdown returns once
+// they have all moved. The media of every subscription, to and from them,
+// carries on with at most a short gap, and signals arrive once each.
+func TestClusterDrainMovesClients(t *testing.T) {
+	nodes := newMoveCluster(t, 3)
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, aliceLog := mover(t, nodes, 0, s, "alice")
+	dave, daveLog := mover(t, nodes, 0, s, "dave")
+	bob, bobLog := mover(t, nodes, 1, s, "bob")
+	carol, carolLog := mover(t, nodes, 2, s, "carol")
+	alicePub := synthesize(t, alice, "alice")
+	carolPub := synthesize(t, carol, "carol")
+	clocks := map[string]*packetClock{
+		"bob <- alice":   subscribeClocked(t, bob, alicePub.StreamID()),
+		"carol <- alice": subscribeClocked(t, carol, alicePub.StreamID()),
+		"alice <- carol": subscribeClocked(t, alice, carolPub.StreamID()),
+		"dave <- carol":  subscribeClocked(t, dave, carolPub.StreamID()),
+	}
+	before := time.Now()
+	for what, pc := range clocks {
+		waitFor(t, 15*time.Second, what+": media before the drain", func() bool { return pc.since(before) })
+	}
+	ids := []string{alice.Connection().ID, dave.Connection().ID, alicePub.StreamID()}
+
+	stopToAlice := chatter(bob, alice.Connection().ID, "toAlice")
+	stopFromAlice := chatter(alice, "", "fromAlice")
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[0].srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	drained := time.Since(start)
+	after := time.Now()
+	for what, pc := range clocks {
+		waitFor(t, 10*time.Second, what+": media after the drain", func() bool { return pc.since(after) })
+	}
+	toAlice, fromAlice := stopToAlice(), stopFromAlice()
+
+	if got := []string{alice.Connection().ID, dave.Connection().ID, alicePub.StreamID()}; !slices.Equal(got, ids) {
+		t.Errorf("ids changed: %v, want %v", got, ids)
+	}
+	waitFor(t, 10*time.Second, "every signal sent", func() bool {
+		return len(aliceLog.signals("toAlice")) >= delivered(toAlice) && len(bobLog.signals("fromAlice")) >= delivered(fromAlice)
+	})
+	checkOnce(t, "alice", "toAlice", aliceLog.signals("toAlice"), toAlice)
+	checkOnce(t, "bob", "fromAlice", bobLog.signals("fromAlice"), fromAlice)
+	for who, l := range map[string]*eventLog{"alice": aliceLog, "bob": bobLog, "carol": carolLog, "dave": daveLog} {
+		if ev := l.of(signaling.TypeConnectionDestroyed, signaling.TypeStreamDestroyed, signaling.TypeSessionDisconnected,
+			client.TypeReconnecting, client.TypeReconnected); len(ev) > 0 {
+			t.Errorf("%s saw %+v", who, ev)
+		}
+	}
+	var longest time.Duration
+	for what, pc := range clocks {
+		t.Logf("%s: longest video gap %v", what, pc.longestGap().Round(10*time.Millisecond))
+		longest = max(longest, pc.longestGap())
+	}
+	t.Logf("drained in %v; signals sent: %d/%d to alice, %d/%d from alice", drained.Round(10*time.Millisecond),
+		delivered(toAlice), len(toAlice), delivered(fromAlice), len(fromAlice))
+	// The aim is under 1 s; the bound leaves room for a busy machine.
+	if longest > 3*time.Second {
+		t.Errorf("a subscription went %v without video", longest)
+	}
+}
