@@ -388,3 +388,42 @@ func TestClusterDrainMovesClients(t *testing.T) {
 		t.Errorf("a subscription went %v without video", longest)
 	}
 }
+
+// TestClusterRelayedClientMoves: in a relayed session media goes between
+// clients, so a node's death costs it nothing: its client moves to a live
+// node with its ids, the subscription to its stream carries on, and a
+// client of a third node then subscribes to the stream through the node
+// it moved to.
+func TestClusterRelayedClientMoves(t *testing.T) {
+	nodes := newMoveCluster(t, 3)
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{MediaMode: crossbar.Relayed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, aliceLog := mover(t, nodes, 0, s, "alice")
+	bob, bobLog := mover(t, nodes, 1, s, "bob")
+	carol, _ := mover(t, nodes, 2, s, "carol")
+	pub := synthesize(t, alice, "alice")
+	bobClock := subscribeClocked(t, bob, pub.StreamID())
+	before := time.Now()
+	waitFor(t, 15*time.Second, "bob's media before the crash", func() bool { return bobClock.since(before) })
+	id := alice.Connection().ID
+
+	crashed := time.Now()
+	nodes[0].crash()
+	waitFor(t, 15*time.Second, "alice back", func() bool { return len(aliceLog.of(client.TypeReconnected)) > 0 })
+	carolClock := subscribeClocked(t, carol, pub.StreamID())
+	after := time.Now()
+	waitFor(t, 15*time.Second, "media to bob after the move", func() bool { return bobClock.since(after) })
+	waitFor(t, 15*time.Second, "media to carol after the move", func() bool { return carolClock.since(after) })
+	if alice.Connection().ID != id {
+		t.Errorf("alice is %s, was %s", alice.Connection().ID, id)
+	}
+	for who, l := range map[string]*eventLog{"alice": aliceLog, "bob": bobLog} {
+		if ev := l.of(signaling.TypeConnectionDestroyed, signaling.TypeStreamDestroyed, signaling.TypeSessionDisconnected); len(ev) > 0 {
+			t.Errorf("%s saw %+v", who, ev)
+		}
+	}
+	t.Logf("bob's longest video gap %v across the crash (at %v)", bobClock.longestGap().Round(10*time.Millisecond), time.Since(crashed).Round(10*time.Millisecond))
+}
+
