@@ -426,4 +426,3 @@ func TestClusterRelayedClientMoves(t *testing.T) {
 	}
 	t.Logf("bob's longest video gap %v across the crash (at %v)", bobClock.longestGap().Round(10*time.Millisecond), time.Since(crashed).Round(10*time.Millisecond))
 }
-
