@@ -226,11 +226,7 @@ func (s *Session) awaitRestartLocked(c *Connection) {
 		return
 	}
 	m.stopRestartWait()
-	wait := s.srv.cfg.Media.PublishTimeout
-	if wait <= 0 {
-		wait = sfu.DefaultPublishTimeout
-	}
-	m.restartWait = time.AfterFunc(wait, func() {
+	m.restartWait = time.AfterFunc(s.srv.cfg.Media.PublishTimeout, func() {
 		s.engine.post(func() {
 			s.mu.Lock()
 			defer s.unlock()

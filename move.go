@@ -77,15 +77,30 @@ func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l 
 	s.attachLocked(c, l, re, attachMoved, c.sentCount())
 	s.replaySignalsLocked(c, r.signals)
 	if moving {
-		// Its streams wait for their media, as after a failed publisher
-		// peer connection.
-		c.media.failed = true
-		s.awaitRestartLocked(c)
+		s.awaitMovedLocked(c)
 	}
 	rec := c.clusterRecord(s.nodeID())
 	s.sendToNodes(nodeMessage{Kind: kindAdopted, Conn: rec}, s.putRecord(s.connSet(), c.id, rec))
 	s.log.Info("connection moved here", "connection", c.id, "from", from)
 	return c, nil
+}
+
+// awaitMovedLocked gives the client of a connection that moved here
+// PublishTimeout to publish its streams again; those whose tracks have not
+// all arrived then end, reason mediaStopped.
+func (s *Session) awaitMovedLocked(c *Connection) {
+	time.AfterFunc(s.srv.cfg.Media.PublishTimeout, func() {
+		s.engine.post(func() {
+			s.mu.Lock()
+			defer s.unlock()
+			for _, st := range s.streamsLocked() {
+				if st.connection == c && st.moved && !c.remote() {
+					s.forgetPendingLocked(c, st)
+					s.removeStreamLocked(st, ReasonMediaStopped)
+				}
+			}
+		})
+	})
 }
 
 // applyAdoptedLocked follows another node's adoption of a connection: a
@@ -239,6 +254,7 @@ func (s *Session) movedHereLocked(st *Stream) {
 	rec := st.clusterRecord()
 	s.sendToNodes(nodeMessage{Kind: kindStreamMoved, Stream: rec}, s.putRecord(s.streamSet(), rec.ID, rec))
 	s.rebindLocked(st, nil, retired)
+	s.later(func() { s.srv.releaseHeld(st.id) })
 	s.log.Info("stream moved here", "stream", st.id)
 }
 
@@ -384,13 +400,15 @@ func (s *Session) askToMove() {
 	}
 }
 
-// clientsHere counts the client connections this node serves.
+// clientsHere counts the client connections this node serves, and those
+// that moved away whose old media still forwards their streams or
+// subscriptions here (see moveLinger).
 func (s *Session) clientsHere() int {
 	s.mu.Lock()
 	defer s.unlock()
 	n := 0
 	for _, c := range s.conns {
-		if !c.remote() && !c.inProcess {
+		if (!c.remote() && !c.inProcess) || c.retired != nil {
 			n++
 		}
 	}

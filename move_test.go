@@ -40,30 +40,37 @@ func newMoveCluster(t *testing.T, n int) []*moveNode {
 	rs := redistest.Start(t)
 	var nodes []*moveNode
 	for i := range n {
-		rdb := rs.Client()
-		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := crossbar.New(crossbar.Config{APIKey: testKey, APISecret: testSecret, Cluster: bus,
-			Media: sfu.Config{LoopbackOnly: true}, Logger: debugLogger(fmt.Sprintf("node%d", i+1))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/crossbar/", srv.Handler())
-		hs := httptest.NewServer(mux)
-		t.Cleanup(func() {
-			_ = srv.Close()
-			hs.CloseClientConnections()
-			hs.Close()
-			_ = bus.Close()
-			_ = rdb.Close()
-		})
-		p, ws := newProxy(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/crossbar/ws")
-		nodes = append(nodes, &moveNode{srv: srv, rdb: rdb, proxy: p, ws: ws})
+		nodes = append(nodes, startNode(t, rs, fmt.Sprintf("node%d", i+1), crossbar.Config{}))
 	}
 	return nodes
+}
+
+// startNode starts a node of the cluster on rs, configured as cfg.
+func startNode(t *testing.T, rs *redistest.Server, id string, cfg crossbar.Config) *moveNode {
+	t.Helper()
+	rdb := rs.Client()
+	bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.APIKey, cfg.APISecret, cfg.Cluster, cfg.Logger = testKey, testSecret, bus, debugLogger(id)
+	cfg.Media.LoopbackOnly = true
+	srv, err := crossbar.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/crossbar/", srv.Handler())
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		_ = srv.Close()
+		hs.CloseClientConnections()
+		hs.Close()
+		_ = bus.Close()
+		_ = rdb.Close()
+	})
+	p, ws := newProxy(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/crossbar/ws")
+	return &moveNode{srv: srv, rdb: rdb, proxy: p, ws: ws}
 }
 
 // crash takes the node away as kill -9 would: its heartbeats and its
@@ -75,37 +82,72 @@ func (n *moveNode) crash() {
 }
 
 // balancer is a load balancer without health checks: each dial goes to the
-// next node, round robin, from the first one given.
+// next node, round robin.
 type balancer struct {
+	mu   sync.Mutex
 	urls []string
-	next atomic.Int64
+	next int
 }
 
-func (b *balancer) dial(ctx context.Context) (signaling.Transport, error) {
-	url := b.urls[int(b.next.Add(1)-1)%len(b.urls)]
-	return signaling.DialWebSocket(ctx, url, nil)
+// balance returns a balancer over nodes, whose first dial goes to node
+// first.
+func balance(nodes []*moveNode, first int) *balancer {
+	b := &balancer{}
+	for i := range nodes {
+		b.urls = append(b.urls, nodes[(first+i)%len(nodes)].ws)
+	}
+	return b
+}
+
+// pick returns the URL of the next dial.
+func (b *balancer) pick() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	url := b.urls[b.next%len(b.urls)]
+	b.next++
+	return url
+}
+
+// replace makes the balancer send to the node at url instead of old.
+func (b *balancer) replace(old, url string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.urls[slices.Index(b.urls, old)] = url
 }
 
 // mover connects a Go media client through a balancer that starts at node
 // first, and records its events.
 func mover(t *testing.T, nodes []*moveNode, first int, s *crossbar.Session, data string) (*client.Session, *eventLog) {
 	t.Helper()
-	b := &balancer{}
-	for i := range nodes {
-		b.urls = append(b.urls, nodes[(first+i)%len(nodes)].ws)
-	}
-	tok, err := nodes[0].srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.RoleModerator, Data: data})
+	c, l, _ := balanced(t, balance(nodes, first), nodes[0].srv, s, data)
+	return c, l
+}
+
+// balanced connects a Go media client through b and records its events.
+// It also returns the URL of the node it last connected to.
+func balanced(t *testing.T, b *balancer, srv *crossbar.Server, s *crossbar.Session, data string) (*client.Session, *eventLog, *atomic.Pointer[string]) {
+	t.Helper()
+	tok, err := srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.RoleModerator, Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var at atomic.Pointer[string]
+	dial := func(ctx context.Context) (signaling.Transport, error) {
+		url := b.pick()
+		tr, err := signaling.DialWebSocket(ctx, url, nil)
+		if err == nil {
+			at.Store(&url)
+		}
+		return tr, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.ConnectTransport(ctx, b.dial, tok, &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	c, err := client.ConnectTransport(ctx, dial, tok, &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
 	if err != nil {
 		t.Fatalf("connect %s: %v", data, err)
 	}
 	t.Cleanup(func() { c.Disconnect() })
-	return c, record(t, c)
+	return c, record(t, c), &at
 }
 
 // eventLog records every event of a client.
@@ -315,7 +357,11 @@ func debugLogger(name string) *slog.Logger {
 	if os.Getenv("CROSSBAR_DEBUG") == "" {
 		return nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
+	level := slog.LevelInfo
+	if os.Getenv("CROSSBAR_DEBUG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", name)
 }
 
 // TestClusterDrainMovesClients: node 1 drains, as for a rolling deploy.
@@ -425,4 +471,68 @@ func TestClusterRelayedClientMoves(t *testing.T) {
 		}
 	}
 	t.Logf("bob's longest video gap %v across the crash (at %v)", bobClock.longestGap().Round(10*time.Millisecond), time.Since(crashed).Round(10*time.Millisecond))
+}
+
+// TestMovedStreamWithoutMediaEnds: a client takes its connection over on
+// another node (here a bare protocol client, with the key the dead node
+// gave it) but does not publish its stream again: the stream ends, reason
+// mediaStopped, PublishTimeout after the move; the connection stays.
+func TestMovedStreamWithoutMediaEnds(t *testing.T) {
+	rs := redistest.Start(t)
+	cfg := crossbar.Config{Media: sfu.Config{PublishTimeout: time.Second}}
+	nodes := []*moveNode{startNode(t, rs, "node1", cfg), startNode(t, rs, "node2", cfg)}
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := nodes[0].srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.RolePublisher, Data: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	alice, err := client.Connect(ctx, nodes[0].ws, tok, &client.Options{ReconnectFor: -1, Media: client.MediaOptions{LoopbackOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Disconnect()
+	pub := synthesize(t, alice, "alice")
+	bob, bobLog := mover(t, nodes, 1, s, "bob")
+	waitFor(t, 10*time.Second, "bob knows alice's stream", func() bool {
+		return slices.ContainsFunc(bob.Streams(), func(st signaling.Stream) bool { return st.ID == pub.StreamID() })
+	})
+	self := alice.Connection()
+	nodes[0].crash()
+
+	ws, err := signaling.DialWebSocket(ctx, nodes[1].ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer signaling.CloseNow(ws)
+	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: tok,
+		Resume: &signaling.Resume{ConnectionID: self.ID, Key: self.ResumeKey}})
+	if err := ws.WriteMessage(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b, err = ws.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := signaling.Decode(b)
+	if err != nil || m.Type != signaling.TypeConnected || !m.Moved || m.Connection.ID != self.ID ||
+		!slices.ContainsFunc(m.Streams, func(st signaling.Stream) bool { return st.ID == pub.StreamID() }) {
+		t.Fatalf("resuming on node 2: %+v, %v; want connected, moved, with alice's stream", m, err)
+	}
+	moved := time.Now()
+	waitFor(t, 10*time.Second, "alice's stream ends", func() bool { return len(bobLog.of(signaling.TypeStreamDestroyed)) > 0 })
+	ev := bobLog.of(signaling.TypeStreamDestroyed)[0]
+	if ev.Stream.ID != pub.StreamID() || ev.Reason != string(crossbar.ReasonMediaStopped) {
+		t.Errorf("bob saw %+v %s, want alice's stream, mediaStopped", ev.Stream, ev.Reason)
+	}
+	if took := time.Since(moved); took < 900*time.Millisecond {
+		t.Errorf("the stream ended %v after the move, before PublishTimeout", took)
+	}
+	if c := bobLog.of(signaling.TypeConnectionDestroyed); len(c) > 0 {
+		t.Errorf("bob saw %+v", c)
+	}
 }

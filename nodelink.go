@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,11 +41,21 @@ func nodeTopic(id string) string { return "node:" + id }
 // linkTrackID names a stream's track on a node link.
 func linkTrackID(streamID, kind string) string { return streamID + "/" + kind }
 
-// nodeLinks are a server's node links, by the other node's id.
+// nodeLinks are a server's node links, by the other node's id, and the
+// requests for tracks of streams that are moving here, which wait for
+// them (move.go).
 type nodeLinks struct {
-	mu  sync.Mutex
-	in  map[string]*sfu.LinkIn
-	out map[string]*sfu.LinkOut
+	mu   sync.Mutex
+	in   map[string]*sfu.LinkIn
+	out  map[string]*sfu.LinkOut
+	held []heldRequest
+}
+
+// heldRequest is a link request of node's, held until its stream's tracks
+// arrive.
+type heldRequest struct {
+	node string
+	req  sfu.LinkRequest
 }
 
 // toNode sends a message to one node, on the server's link queue.
@@ -106,6 +117,12 @@ func (srv *Server) linkMessage(m *nodeMessage) {
 	var err error
 	switch m.Kind {
 	case kindLinkRequest:
+		if m.Request != nil && srv.arriving(m.Request.TrackID) {
+			srv.links.mu.Lock()
+			srv.links.held = append(srv.links.held, heldRequest{node: m.From, req: *m.Request})
+			srv.links.mu.Unlock()
+			return
+		}
 		var out *sfu.LinkOut
 		if out, err = srv.linkOut(m.From); err == nil && m.Request != nil {
 			err = out.Request(*m.Request)
@@ -143,6 +160,42 @@ func (srv *Server) linkMessage(m *nodeMessage) {
 	}
 	if err != nil {
 		srv.log.Warn("cluster: media link", "node", m.From, "kind", m.Kind, "err", err)
+	}
+}
+
+// arriving reports whether a track named as on a link is of a stream whose
+// connection moved here, and which still waits for its tracks.
+func (srv *Server) arriving(id string) bool {
+	srv.mu.Lock()
+	live := slices.Collect(maps.Values(srv.sessions))
+	srv.mu.Unlock()
+	for _, s := range live {
+		s.mu.Lock()
+		st := s.streams[strings.Split(id, "/")[0]]
+		moved := st != nil && st.moved && !st.connection.remote()
+		s.unlock()
+		if moved {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseHeld carries out the held requests for the tracks of a stream
+// that arrived, or ended.
+func (srv *Server) releaseHeld(streamID string) {
+	srv.links.mu.Lock()
+	var now []heldRequest
+	srv.links.held = slices.DeleteFunc(srv.links.held, func(h heldRequest) bool {
+		if strings.HasPrefix(h.req.TrackID, streamID+"/") {
+			now = append(now, h)
+			return true
+		}
+		return false
+	})
+	srv.links.mu.Unlock()
+	for _, h := range now {
+		srv.linkMessage(&nodeMessage{Kind: kindLinkRequest, From: h.node, Request: &h.req})
 	}
 }
 
@@ -229,29 +282,41 @@ func (s *Session) importStream(st *Stream) error {
 }
 
 // importTracks brings the tracks of the given kinds of a stream another
-// node serves to this node, once; none for a stream of this node's.
+// node serves to this node, once; none for a stream of this node's. A
+// stream whose connection moved to another node meanwhile is brought from
+// there.
 func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string) error {
-	s.mu.Lock()
-	node := st.connection.node // it changes when the connection moves
-	s.unlock()
-	if node == "" {
-		return nil
-	}
-	in, err := s.srv.linkIn(node)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, importTimeout)
 	defer cancel()
 	for _, kind := range kinds {
-		t, err := in.Import(ctx, linkTrackID(st.id, kind))
-		if errors.Is(err, sfu.ErrUnknownTrack) {
-			return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, node), err)
+		for {
+			s.mu.Lock()
+			node := st.connection.node // it changes when the connection moves
+			s.unlock()
+			if node == "" {
+				return nil
+			}
+			in, err := s.srv.linkIn(node)
+			if err != nil {
+				return err
+			}
+			t, err := in.Import(ctx, linkTrackID(st.id, kind))
+			if err == nil {
+				st.pub.attach(t)
+				break
+			}
+			s.mu.Lock()
+			moved := !st.gone && st.connection.node != node
+			s.unlock()
+			switch {
+			case moved:
+				continue
+			case errors.Is(err, sfu.ErrUnknownTrack):
+				return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, node), err)
+			default:
+				return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, node), err)
+			}
 		}
-		if err != nil {
-			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, node), err)
-		}
-		st.pub.attach(t)
 	}
 	return nil
 }

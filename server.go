@@ -161,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PingTimeout <= 0 {
 		cfg.PingTimeout = signaling.DefaultPingTimeout
 	}
+	if cfg.Media.PublishTimeout <= 0 {
+		cfg.Media.PublishTimeout = sfu.DefaultPublishTimeout
+	}
 	if cfg.Media.Logger == nil {
 		cfg.Media.Logger = cfg.Logger.With("component", "sfu")
 	}
@@ -191,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 // OnSession sets a callback run whenever a Session object comes to life in
 // this process: on CreateSession, or when a session made elsewhere (a shared
 // Store) is first used here. It is the place to set the session's callbacks.
+// Until f returns, others who look the session up wait: f must not.
 func (srv *Server) OnSession(f func(*Session)) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -245,7 +249,7 @@ func (srv *Server) Session(ctx context.Context, id string) (*Session, error) {
 	s, ok := srv.sessions[id]
 	srv.mu.Unlock()
 	if ok {
-		return s, nil
+		return s.await(ctx)
 	}
 	if _, err := parseSessionID(id, srv.cfg.APIKey); err != nil {
 		return nil, err
@@ -287,12 +291,13 @@ func (srv *Server) live(info SessionInfo) (*Session, error) {
 	s, ok := srv.sessions[info.ID]
 	if ok {
 		srv.mu.Unlock()
-		return s, nil
+		return s.await(context.Background())
 	}
 	s = newSession(srv, info)
 	srv.sessions[info.ID] = s
 	onNew := srv.onNew
 	srv.mu.Unlock()
+	defer close(s.ready)
 	if onNew != nil {
 		onNew(s)
 	}
@@ -391,8 +396,9 @@ func (srv *Server) endRevoked(tokenID string) {
 // Shutdown drains the server, as for a rolling deploy: it refuses new
 // clients (the WebSocket handler with HTTP 503, other transports with
 // ErrNodeDraining), asks each of its clients to move to another node of
-// the cluster, and waits until they have all moved, keeping their media
-// flowing meanwhile, or until ctx ends; then it closes the server (Close).
+// the cluster, and waits until they have all moved and their media comes
+// from there (a few seconds), keeping it flowing from here meanwhile, or
+// until ctx ends; then it closes the server (Close).
 // Their connections, streams and subscriptions keep their ids on the
 // other nodes. Without a cluster there is nowhere to move: Shutdown is
 // Close. It returns ctx's error if some clients had not moved.

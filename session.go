@@ -57,6 +57,20 @@ type Session struct {
 	// after holds work to do once mu is released: closing media, which
 	// may call back into the session.
 	after []func()
+
+	// ready is closed once the session has come to life here: the host's
+	// OnSession callback ran, and in a cluster the others' state is in.
+	ready chan struct{}
+}
+
+// await returns s once it is ready (see ready), or ctx's error.
+func (s *Session) await(ctx context.Context) (*Session, error) {
+	select {
+	case <-s.ready:
+		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("crossbar: session %s coming to life: %w", s.info.ID, ctx.Err())
+	}
 }
 
 // later queues f to run when the session lock is released. The caller
@@ -83,6 +97,7 @@ func newSession(srv *Server, info SessionInfo) *Session {
 		engine:    dispatcher{log: log, what: "engine event"},
 		toNodes:   dispatcher{log: log, what: "cluster write"},
 		conns:     map[string]*Connection{},
+		ready:     make(chan struct{}),
 		streams:   map[string]*Stream{},
 		senders:   map[string]*senderBudget{},
 		broadcast: newBudget(srv.cfg.Signals.Broadcast),
@@ -464,6 +479,9 @@ func (s *Session) removeStreamLocked(st *Stream, reason Reason) {
 	}
 	st.gone = true
 	s.buryLocked(st.id)
+	if st.moved && s.clustered() {
+		s.later(func() { s.srv.releaseHeld(st.id) }) // refused now: it is gone
+	}
 	if s.streams[st.id] != st { // never announced: its tracks had not all arrived
 		s.later(st.pub.close)
 		return

@@ -11,3 +11,7 @@ const (
 	ballroomLimit  = 30
 	ballroomGroups = 3
 )
+
+// rollingClients is the size of the session a rolling restart keeps up:
+// each client's media under the race detector costs ten times its CPU.
+const rollingClients = 9

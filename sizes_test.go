@@ -10,3 +10,6 @@ const (
 	ballroomLimit  = 500
 	ballroomGroups = 10
 )
+
+// rollingClients is the size of the session a rolling restart keeps up.
+const rollingClients = 30
