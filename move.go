@@ -60,6 +60,7 @@ func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l 
 	}
 	from := c.node
 	c.node, c.epoch, c.resumeKey = "", c.epoch+1, r.key
+	s.repointLocked(c)
 	c.listens, c.addr = !r.suppressed, r.addr
 	if c.grace != nil {
 		c.grace.Stop()
@@ -116,6 +117,7 @@ func (s *Session) applyAdoptedLocked(rec *connRecord, node string) {
 	case c.remote():
 		if supersedes(rec.Epoch, node, c.epoch, c.node) {
 			c.node, c.epoch = node, rec.Epoch
+			s.repointLocked(c)
 			if c.grace != nil { // an orphan: taken over
 				c.grace.Stop()
 				c.grace = nil
@@ -123,6 +125,17 @@ func (s *Session) applyAdoptedLocked(rec *connRecord, node string) {
 		}
 	case !c.inProcess && supersedes(rec.Epoch, node, c.epoch, s.nodeID()):
 		s.yieldLocked(c, rec)
+	}
+}
+
+// repointLocked stops the imports of c's streams from the node that
+// served it before.
+func (s *Session) repointLocked(c *Connection) {
+	for _, st := range s.streams {
+		if st.connection == c && st.repointed != nil {
+			close(st.repointed)
+			st.repointed = nil
+		}
 	}
 }
 

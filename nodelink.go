@@ -199,6 +199,23 @@ func (srv *Server) releaseHeld(streamID string) {
 	}
 }
 
+// importUnless imports a track over in, unless repointed is closed first:
+// its stream then comes from another node.
+func importUnless(ctx context.Context, in *sfu.LinkIn, id string, repointed <-chan struct{}) (*sfu.Track, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-repointed:
+			cancel()
+		case <-stop:
+		}
+	}()
+	return in.Import(ctx, id)
+}
+
 // exportedTrack returns the track of a stream this node serves, named as
 // on a link, or nil.
 func (srv *Server) exportedTrack(id string) *sfu.Track {
@@ -292,6 +309,10 @@ func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string)
 		for {
 			s.mu.Lock()
 			node := st.connection.node // it changes when the connection moves
+			if st.repointed == nil {
+				st.repointed = make(chan struct{})
+			}
+			repointed := st.repointed
 			s.unlock()
 			if node == "" {
 				return nil
@@ -300,7 +321,7 @@ func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string)
 			if err != nil {
 				return err
 			}
-			t, err := in.Import(ctx, linkTrackID(st.id, kind))
+			t, err := importUnless(ctx, in, linkTrackID(st.id, kind), repointed)
 			if err == nil {
 				st.pub.attach(t)
 				break

@@ -42,6 +42,9 @@ type Stream struct {
 	// subscribers here have moved to the new ones (move.go).
 	moved   bool
 	retired []*sfu.Track
+	// repointed is closed when its connection moves to another node:
+	// imports from the old one give up (nodelink.go). Nil until needed.
+	repointed chan struct{}
 
 	// Guarded by session.mu.
 	hasAudio, hasVideo bool
