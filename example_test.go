@@ -85,3 +85,23 @@ func ExampleServer_Handler() {
 	})
 	_ = mux // http.ListenAndServe(":8080", mux)
 }
+
+func ExampleServer_Shutdown() {
+	srv, err := crossbar.New(crossbar.Config{APIKey: "12345678", APISecret: "a-secret-of-at-least-16-bytes"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{Addr: "127.0.0.1:0", Handler: srv.Handler()}
+	// A rolling deploy stops this node with SIGTERM: its clients move to the
+	// cluster's other nodes (Config.Cluster), with their media, and then it
+	// exits. Without a cluster, Shutdown is Close.
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Print(err) // some clients had not moved
+		}
+		_ = hs.Shutdown(ctx)
+	}
+	_ = stop // signal.NotifyContext(ctx, syscall.SIGTERM), then stop()
+}

@@ -26,6 +26,7 @@ type proxy struct {
 	links  atomic.Int64 // links accepted so far
 	mu     sync.Mutex
 	conns  []net.Conn
+	closed bool // by close: links accepted late are dropped
 	wg     sync.WaitGroup
 }
 
@@ -62,6 +63,12 @@ func (p *proxy) accept() {
 			continue
 		}
 		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			continue
+		}
 		p.conns = append(p.conns, in, out)
 		p.mu.Unlock()
 		p.wg.Add(2)
@@ -121,6 +128,9 @@ func (p *proxy) cut() {
 
 func (p *proxy) close() {
 	p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.cut()
 	p.wg.Wait()
 }

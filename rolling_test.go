@@ -22,12 +22,18 @@ import (
 // seen leaving, and every subscription's video back after each step. The
 // video gaps of the subscriptions each step touched are reported.
 func TestClusterRollingRestart(t *testing.T) {
+	gaps := map[string][]time.Duration{}
 	for _, crash := range []bool{false, true} {
 		name := "drain"
 		if crash {
 			name = "crash"
 		}
-		t.Run(name, func(t *testing.T) { rollingRestart(t, crash) })
+		t.Run(name, func(t *testing.T) { gaps[name] = rollingRestart(t, crash) })
+	}
+	if *recoveryPlot != "" && len(gaps["drain"]) > 0 && len(gaps["crash"]) > 0 {
+		if err := plotGaps(*recoveryPlot, gaps); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
@@ -46,7 +52,9 @@ type rollingSub struct {
 	clock   *packetClock
 }
 
-func rollingRestart(t *testing.T, crash bool) {
+// rollingRestart runs one rolling restart and returns the video gaps of
+// the subscriptions its steps touched.
+func rollingRestart(t *testing.T, crash bool) []time.Duration {
 	rs := redistest.Start(t)
 	var nodes []*moveNode
 	for i := range 3 {
@@ -133,4 +141,5 @@ func rollingRestart(t *testing.T, crash bool) {
 	slices.Sort(gaps)
 	pct := func(p int) time.Duration { return gaps[(len(gaps)-1)*p/100].Round(10 * time.Millisecond) }
 	t.Logf("video gaps of the %d touched subscriptions over 3 steps: p50 %v, p95 %v, max %v", len(gaps), pct(50), pct(95), pct(100))
+	return gaps
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -62,7 +63,26 @@ func runNode(ctx context.Context, logger *slog.Logger, o options) (err error) {
 	err = app.ListenAndServe(ctx, o.addr, room.Handler(a), func(url string) {
 		logger.Info("node serving", "url", url)
 	})
-	return errors.Join(err, a.Server.Close())
+	return errors.Join(err, drain(logger, a.Server))
+}
+
+// drainTimeout bounds a node's drain when it stops.
+const drainTimeout = 5 * time.Second
+
+// drain moves the node's clients to the other nodes, as a rolling deploy
+// wants, and closes it. Clients with nowhere to go (every node is
+// stopping) are left when drainTimeout is over.
+func drain(logger *slog.Logger, srv *crossbar.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	start := time.Now()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		logger.Warn("node stopped before all its clients moved", "err", err)
+		return nil
+	}
+	logger.Info("node drained", "took", time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 // roomKey starts the Redis key of a room, whose value is its session id.
