@@ -110,11 +110,12 @@ type streamRecord struct {
 	Tracks       []string  `json:"tracks,omitempty"` // the kinds of its tracks in the serving node's engine
 }
 
-// signalRecord is a signal crossing nodes; N numbers the sending node's
-// signals of the session.
+// signalRecord is a signal crossing nodes; Origin names the sending
+// node's process and N numbers its signals of the session.
 type signalRecord struct {
 	From, To   string // connection ids; empty: the host, everyone
 	Type, Data string
+	Origin     string
 	N          uint64
 }
 
@@ -198,7 +199,7 @@ func (s *Session) shareLocked(ev event) {
 		if ev.remote {
 			return
 		}
-		sig := &signalRecord{Type: ev.sig.Type, Data: ev.sig.Data, N: ev.n}
+		sig := &signalRecord{Type: ev.sig.Type, Data: ev.sig.Data, Origin: ev.origin, N: ev.n}
 		if ev.sig.From != nil {
 			sig.From = ev.sig.From.id
 		}
@@ -515,7 +516,7 @@ func (s *Session) apply(m *nodeMessage) {
 	case kindStreamChanged:
 		s.applyChangeLocked(m)
 	case kindSignal:
-		s.applySignalLocked(m.Signal, m.From)
+		s.applySignalLocked(m.Signal)
 	case kindMuteAll:
 		s.muteAllLocked(m.Active, m.Excluded, true)
 	case kindDisconnect:
@@ -587,7 +588,7 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 
 // applySignalLocked delivers a signal sent on another node to this node's
 // recipients, and to the host.
-func (s *Session) applySignalLocked(r *signalRecord, origin string) {
+func (s *Session) applySignalLocked(r *signalRecord) {
 	if r == nil {
 		return
 	}
@@ -595,7 +596,7 @@ func (s *Session) applySignalLocked(r *signalRecord, origin string) {
 	if r.From != "" {
 		sig.From = s.conns[r.From]
 	}
-	ev := signalSent{sig: sig, remote: true, origin: origin, n: r.N}
+	ev := signalSent{sig: sig, remote: true, origin: r.Origin, n: r.N}
 	if r.To != "" {
 		if sig.To = s.conns[r.To]; sig.To == nil {
 			return

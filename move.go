@@ -154,6 +154,12 @@ func (s *Session) yieldLocked(c *Connection, rec *connRecord) {
 	}
 	c.node, c.epoch, c.resumeKey = rec.Node, rec.Epoch, ""
 	s.leaveBudgetsLocked(c)
+	for _, st := range s.streams {
+		if st.connection == c && st.moved {
+			st.moved = false // its tracks go to the node that took it
+			s.later(func() { s.srv.releaseHeld(st.id) })
+		}
+	}
 	if s.info.MediaMode == Routed {
 		s.retireMediaLocked(c)
 	}

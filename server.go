@@ -110,6 +110,7 @@ type Server struct {
 	// In a cluster: the bus, the nodes alive as it last said, and those
 	// taken for dead since, whose connections left (both guarded by mu).
 	bus       cluster.Bus
+	origin    string // names this process's signals: the node id and a random part
 	alive     map[string]cluster.Node
 	departed  map[string]bool
 	links     nodeLinks  // media links with other nodes (nodelink.go)
@@ -177,6 +178,8 @@ func New(cfg Config) (*Server, error) {
 		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
 	}
 	if srv.bus != nil {
+		// A node restarted under its id numbers its signals anew.
+		srv.origin = srv.bus.Node().ID + "." + newID()[:8]
 		// What the bus's Handler uses is ready before it listens.
 		srv.links = nodeLinks{in: map[string]*sfu.LinkIn{}, out: map[string]*sfu.LinkOut{}}
 		srv.linkQueue = dispatcher{log: srv.log, what: "link message"}

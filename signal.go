@@ -112,7 +112,7 @@ func (s *Session) signal(from *Connection, opts SignalOptions) error {
 	ev := signalSent{sig: Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}}
 	if s.clustered() {
 		s.sigN++
-		ev.origin, ev.n = s.nodeID(), s.sigN
+		ev.origin, ev.n = s.srv.origin, s.sigN
 	}
 	dropped := s.emitLocked(ev)
 	if dropped > 0 {
