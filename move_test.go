@@ -504,12 +504,28 @@ func TestMovedStreamWithoutMediaEnds(t *testing.T) {
 	self := alice.Connection()
 	nodes[0].crash()
 
+	// A wrong key takes nothing over.
+	forged, err := signaling.DialWebSocket(ctx, nodes[1].ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: tok,
+		Resume: &signaling.Resume{ConnectionID: self.ID, Key: self.ResumeKey + "x"}})
+	if err := forged.WriteMessage(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b, err = forged.ReadMessage(ctx)
+	signaling.CloseNow(forged)
+	if m, _ := signaling.Decode(b); err != nil || m.Type != signaling.TypeError || m.Error.Code != 404 {
+		t.Fatalf("resuming with a wrong key: %s, %v; want error 404", b, err)
+	}
+
 	ws, err := signaling.DialWebSocket(ctx, nodes[1].ws, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer signaling.CloseNow(ws)
-	b, _ := signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: tok,
+	b, _ = signaling.Encode(&signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: tok,
 		Resume: &signaling.Resume{ConnectionID: self.ID, Key: self.ResumeKey}})
 	if err := ws.WriteMessage(ctx, b); err != nil {
 		t.Fatal(err)
