@@ -54,8 +54,11 @@ type Connection struct {
 	gone   bool
 	behind bool // its outbox overflowed: it is being disconnected
 	// moving: its client was asked to move to another node (Shutdown): a
-	// clean close of its transport is not a goodbye.
-	moving bool
+	// clean close of its transport is not a goodbye. unconfirmed: it moved
+	// here, and its client has sent nothing since: it may not have got the
+	// "connected" that told it so, and gets it again if it resumes.
+	moving      bool
+	unconfirmed bool
 	// retired is its media on this node after it moved to another one,
 	// which forwards its streams until they come from there (move.go).
 	retired *retiredMedia

@@ -75,6 +75,7 @@ func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l 
 			st.retired = []*sfu.Track{a, v}
 		}
 	}
+	c.unconfirmed = true
 	s.attachLocked(c, l, re, attachMoved, c.sentCount())
 	s.replaySignalsLocked(c, r.signals)
 	if moving {

@@ -55,11 +55,14 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 	}()
 	s := c.session
 	limit := newRateLimiter(clientRate, clientBurst)
-	for {
+	for first := true; ; first = false {
 		b, err := readWithin(ctx, t, idle)
 		if err != nil {
 			s.linkEnded(c, l, errors.Is(err, signaling.ErrClosed))
 			return err
+		}
+		if first {
+			s.confirm(c)
 		}
 		m, err := signaling.Decode(b)
 		if err != nil {

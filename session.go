@@ -362,17 +362,32 @@ func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*
 		subtle.ConstantTimeCompare([]byte(c.resumeKey), []byte(r.key)) != 1 || c.token.ID != tok.ID {
 		return nil, fmt.Errorf("%w: no connection %q to resume", ErrConnectionNotFound, r.connectionID)
 	}
-	if !c.canReplay(r.received) {
-		return nil, fmt.Errorf("%w: connection %q missed too much to resume", ErrConnectionNotFound, r.connectionID)
-	}
 	if c.grace != nil {
 		c.grace.Stop()
 		c.grace = nil
+	}
+	if c.unconfirmed {
+		// It moved here, but its client may not know: tell it again.
+		s.attachLocked(c, l, re, attachMoved, c.sentCount())
+		s.replaySignalsLocked(c, r.signals)
+		s.log.Info("connection resumed, moved here", "connection", c.id)
+		return c, nil
+	}
+	if !c.canReplay(r.received) {
+		return nil, fmt.Errorf("%w: connection %q missed too much to resume", ErrConnectionNotFound, r.connectionID)
 	}
 	s.attachLocked(c, l, re, attachResumed, r.received)
 	s.awaitRestartLocked(c)
 	s.log.Info("connection resumed", "connection", c.id)
 	return c, nil
+}
+
+// confirm notes that c's client sent something on its transport: it
+// got the "connected" message, and knows where its connection is.
+func (s *Session) confirm(c *Connection) {
+	s.mu.Lock()
+	defer s.unlock()
+	c.unconfirmed = false
 }
 
 // How a transport is attached to a connection: a new one, one resumed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/pion/rtp"
@@ -24,6 +25,10 @@ type Subscriber struct {
 	readers      map[webrtc.RTPCodecType]*sfu.Reader
 	prefSize     Dimensions // preferred video resolution; zero: the highest
 	prefFPS      float64    // preferred frame rate; zero: the highest
+	// binds counts the times its tracks were bound: a stream that moved
+	// between nodes is bound anew (move.go), under new track ids, as the
+	// old ones are still in the offer that adds the new.
+	binds int
 }
 
 // SubscriberStats are a subscriber's counters, per track.
@@ -248,6 +253,10 @@ func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video 
 	}
 	var subs []sfu.Subscription
 	a, v := sub.stream.pub.tracks()
+	sub.mu.Lock()
+	sub.binds++
+	binds := sub.binds
+	sub.mu.Unlock()
 	for _, t := range []*sfu.Track{a, v} {
 		if t == nil {
 			continue
@@ -256,9 +265,13 @@ func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video 
 		if t.Kind() == webrtc.RTPCodecTypeVideo {
 			want = video
 		}
+		id := sub.stream.id + "-" + t.Kind().String()
+		if binds > 1 {
+			id += "-" + strconv.Itoa(binds)
+		}
 		subs = append(subs, sfu.Subscription{Track: t, Options: sfu.SubscribeOptions{
 			StreamID: sub.stream.id,
-			TrackID:  sub.stream.id + "-" + t.Kind().String(),
+			TrackID:  id,
 			Paused:   !want,
 		}})
 	}

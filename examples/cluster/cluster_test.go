@@ -230,16 +230,19 @@ func (m *member) receive(ctx context.Context, t *testing.T, other *member) {
 	t.Logf("%s got 25 audio and 25 video packets of %s %v after subscribing", m.name, other.name, time.Since(start).Round(time.Millisecond))
 }
 
-// kill kills node id as kill -9 does. The clients it served resume their
-// connections through the balancer on the live nodes, with the same ids,
-// and publish and subscribe again: every subscription of every client
-// gets media again, and nobody sees anyone leave. It returns how long the
-// last subscription went without video.
-func (r *running) kill(t *testing.T, id string, members []*member) time.Duration {
+// stop stops node id with sig: SIGKILL, as kill -9 does, or SIGTERM, as a
+// rolling deploy does, which has the node drain its clients to the others.
+// The clients it served resume their connections through the balancer on
+// the live nodes, with the same ids, and publish and subscribe again:
+// every subscription of every client gets media again, and nobody sees
+// anyone leave; after a drain, nobody was told of reconnecting either. It
+// returns how long the last subscription took to get 25 more video
+// packets.
+func (r *running) stop(t *testing.T, id string, sig syscall.Signal, members []*member) time.Duration {
 	t.Helper()
 	pid, ok := r.pids[id]
 	if !ok {
-		t.Fatalf("no node %s to kill", id)
+		t.Fatalf("no node %s to stop", id)
 	}
 	before := map[*client.Subscriber]uint64{}
 	for _, m := range members {
@@ -247,8 +250,8 @@ func (r *running) kill(t *testing.T, id string, members []*member) time.Duration
 			before[sub] = sub.Stats().Video.Packets
 		}
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill node %s: %v", id, err)
+	if err := syscall.Kill(pid, sig); err != nil {
+		t.Fatalf("stop node %s: %v", id, err)
 	}
 	start := time.Now()
 	var back time.Duration
@@ -256,13 +259,13 @@ func (r *running) kill(t *testing.T, id string, members []*member) time.Duration
 		// 25 packets: a few frames, which came over the new path.
 		for sub.Stats().Video.Packets < n+25 {
 			if time.Since(start) > movedWithin {
-				t.Fatalf("a subscription to %s got %d video packets in %v after killing node %s", sub.StreamID(), sub.Stats().Video.Packets-n, movedWithin, id)
+				t.Fatalf("a subscription to %s got %d video packets in %v after stopping node %s (%v)", sub.StreamID(), sub.Stats().Video.Packets-n, movedWithin, id, sig)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		back = max(back, time.Since(start))
 	}
-	t.Logf("node %s killed: every subscription had video again %v later", id, back.Round(10*time.Millisecond))
+	t.Logf("node %s stopped (%v): every subscription had 25 more video packets %v later", id, sig, back.Round(10*time.Millisecond))
 	for _, m := range members {
 		if m.Connection().ID != m.id {
 			t.Errorf("%s is connection %s now, was %s", m.name, m.Connection().ID, m.id)
@@ -273,6 +276,10 @@ func (r *running) kill(t *testing.T, id string, members []*member) time.Duration
 				switch ev.Type {
 				case signaling.TypeConnectionDestroyed, signaling.TypeStreamDestroyed, signaling.TypeSessionDisconnected:
 					t.Errorf("%s saw %s %+v %+v", m.name, ev.Type, ev.Connection, ev.Stream)
+				case client.TypeReconnecting:
+					if sig == syscall.SIGTERM {
+						t.Errorf("%s was told of reconnecting while its node drained", m.name)
+					}
 				}
 				continue
 			default:
@@ -302,11 +309,12 @@ func listed(t *testing.T, m *member, members []*member) {
 // TestThreeProcessNodes runs the example as it runs by hand: three node
 // processes behind its load balancer. Three clients joining one room
 // through it land on three nodes, and each receives the others' media.
-// Killed with -9, a node's client moves through the balancer to a live
-// node, with its connection and stream ids; every subscription gets media
-// again within movedWithin, and nobody sees anyone leave. So again when the
-// next node dies, which leaves all three on the last node; a newcomer then
-// finds them there.
+// Stopped with SIGTERM, as a rolling deploy does, a node drains: its client
+// moves through the balancer to a live node, with its connection and
+// stream ids; every subscription gets media again within movedWithin, and
+// nobody sees anyone leave. So again when the next node is killed with -9,
+// which leaves all three on the last node; a newcomer then finds them
+// there.
 func TestThreeProcessNodes(t *testing.T) {
 	r := run(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
@@ -334,8 +342,8 @@ func TestThreeProcessNodes(t *testing.T) {
 		}
 	}
 
-	r.kill(t, "n2", members)
-	r.kill(t, "n3", members)
+	r.stop(t, "n2", syscall.SIGTERM, members)
+	r.stop(t, "n3", syscall.SIGKILL, members)
 	late := r.join(ctx, t, &publishers, "r", "late")
 	listed(t, late, append(members, late))
 }
