@@ -345,31 +345,37 @@ export class Session extends EventEmitter {
     const [pub, sub] = [this.#pub, this.#sub];
     this.#pub = this.#sub = null;
     const publishers = [...this.#publishing].filter((p) => p.streamId);
-    if (pub) this.#retire(pub, publishers.length ? this.#publisherLink() : null);
-    for (const p of publishers) {
-      this.#negotiatePublish(p, p.streamId).catch((err) => log.warn(`cannot publish stream ${p.streamId} again:`, err.message));
-    }
+    const next = publishers.length ? this.#publisherLink() : null;
+    const published = publishers.map((p) =>
+      this.#negotiatePublish(p, p.streamId).catch((err) => log.warn(`cannot publish stream ${p.streamId} again:`, err.message)),
+    );
+    if (pub) this.#retire(pub, next, published);
     const subs = [...this.#subscribed.values()].filter((x) => !this.#subscribing.has(x.stream.streamId));
+    const link = subs.length ? this.#subscriberLink() : null;
+    const subscribed = subs.map((x) =>
+      this.#request(this.#subscribeMessage(x)).catch((err) => log.warn(`cannot subscribe to ${x.stream.streamId} again:`, err.message)),
+    );
     if (sub) {
       const lost = sub.watch.lost;
-      this.#retire(sub, subs.length ? this.#subscriberLink() : null).then((back) => {
+      this.#retire(sub, link, subscribed).then((back) => {
         if (lost && back) this.#subscribed.forEach((x) => x.emit(new Event('connected')));
       });
-    }
-    for (const x of subs) {
-      this.#request(this.#subscribeMessage(x)).catch((err) => log.warn(`cannot subscribe to ${x.stream.streamId} again:`, err.message));
     }
   }
 
   // retire closes old, a peer connection with the node the connection
-  // moved from, once next, its replacement, is connected (then it resolves
-  // true), or at once when there is none or old failed.
-  #retire(old, next) {
+  // moved from, once next, its replacement, is connected and the requests
+  // that give it its media (promises, which do not reject) are answered;
+  // then it resolves true. It closes old at once when there is no next or
+  // old failed.
+  #retire(old, next, promises) {
     old.watch.close();
     this.#retiring.push(old);
+    let answered = false;
     return new Promise((resolve) => {
       const check = () => {
-        const connected = next && next.pc.connectionState === 'connected';
+        if (!this.#retiring.includes(old)) return; // closed already
+        const connected = next && answered && next.pc.connectionState === 'connected';
         if (next && !connected && old.pc.connectionState !== 'failed') return;
         if (next) next.pc.removeEventListener('connectionstatechange', check);
         this.#retiring = this.#retiring.filter((l) => l !== old);
@@ -378,6 +384,10 @@ export class Session extends EventEmitter {
       };
       if (next) next.pc.addEventListener('connectionstatechange', check);
       old.pc.addEventListener('connectionstatechange', check);
+      Promise.all(promises).then(() => {
+        answered = true;
+        check();
+      });
       check();
     });
   }
