@@ -1763,20 +1763,38 @@ onrtctransform = ({ transformer: t }) => {
       this.#pub = this.#sub = null;
       const publishers2 = [...this.#publishing].filter((p) => p.streamId);
       const next = publishers2.length ? this.#publisherLink() : null;
-      const published = publishers2.map(
-        (p) => this.#negotiatePublish(p, p.streamId).catch((err) => log.warn(`cannot publish stream ${p.streamId} again:`, err.message))
-      );
+      const published = publishers2.map((p) => {
+        const id = p.streamId;
+        return this.#negotiatePublish(p, id).catch((err) => log.warn(`cannot publish stream ${id} again:`, err.message));
+      });
       if (pub) this.#retire(pub, next, published);
       const subs = [...this.#subscribed.values()].filter((x) => !this.#subscribing.has(x.stream.streamId));
       const link = subs.length ? this.#subscriberLink() : null;
-      const subscribed = subs.map(
-        (x) => this.#request(this.#subscribeMessage(x)).catch((err) => log.warn(`cannot subscribe to ${x.stream.streamId} again:`, err.message))
-      );
+      const subscribed = Promise.all(published).then(() => Promise.all(subs.map((x) => this.#resubscribe(x))));
       if (sub) {
         const lost = sub.watch.lost;
-        this.#retire(sub, link, subscribed).then((back) => {
+        this.#retire(sub, link, [subscribed]).then((back) => {
           if (lost && back) this.#subscribed.forEach((x) => x.emit(new Event("connected")));
         });
+      }
+    }
+    // resubscribe subscribes sub again after a move. Its stream may be
+    // moving too, from a node that died or drains, and not be found on the
+    // new node for a moment (1535): it tries again, for as long as a moved
+    // stream waits for its tracks, while the stream is in the session.
+    async #resubscribe(sub) {
+      const id = sub.stream.streamId;
+      for (let wait = 250; this.#subscribed.get(id) === sub; wait *= 2) {
+        try {
+          await this.#request(this.#subscribeMessage(sub));
+          return;
+        } catch (err) {
+          if (err.code !== 1535 || wait > 4e3 || !this.streams.has(id)) {
+            log.warn(`cannot subscribe to ${id} again:`, err.message);
+            return;
+          }
+        }
+        await sleep(wait);
       }
     }
     // retire closes old, a peer connection with the node the connection
