@@ -31,19 +31,28 @@ func nodeRigs(t *testing.T, n int) []nodeRig {
 	rs := redistest.Start(t)
 	var rigs []nodeRig
 	for i := range n {
-		rdb := rs.Client()
-		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = bus.Close()
-			_ = rdb.Close()
-		})
+		bus, rdb := nodeBus(t, rs, i+1)
 		cfg := crossbar.Config{Cluster: bus, Media: sfu.Config{LoopbackOnly: true}, Logger: debugLogger(fmt.Sprintf("node%d", i+1))}
 		rigs = append(rigs, nodeRig{newJSRigConfig(t, cfg), rdb})
 	}
 	return rigs
+}
+
+// nodeBus returns the cluster bus of node n ("node<n>") on rs, and its
+// Redis client; the test's end closes both, after the server that uses
+// them (whose cleanup, registered later, runs first).
+func nodeBus(t *testing.T, rs *redistest.Server, n int) (*cluster.Redis, *redis.Client) {
+	t.Helper()
+	rdb := rs.Client()
+	bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", n)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = bus.Close()
+		_ = rdb.Close()
+	})
+	return bus, rdb
 }
 
 // switchTo sends the links the proxy accepts from now on to addr
