@@ -65,9 +65,7 @@ func (p *proxy) switchTo(addr string) { p.to.Store(&addr) }
 // "streamDestroyed". frameCount counts the frames the subscriber's element
 // decodes (its totalVideoFrames, which starts again from 0 when the
 // element plays a new MediaStream), sampled every 10 ms: total since the
-// last reset, and gap, the longest time in ms without a new frame. burst
-// sends n signals of type "around", one every ms, whose outcome sent
-// records.
+// last reset, and gap, the longest time in ms without a new frame.
 const moveWatch = `(() => {
   window.sub0 = OT.subscribers.find();
   window.video0 = sub0.element.querySelector('video');
@@ -85,13 +83,6 @@ const moveWatch = `(() => {
     f.gap = Math.max(f.gap, now - f.at);
     f.at = now;
   }, 10);
-  window.sent = {};
-  window.burst = async (n, ms) => {
-    for (let i = 0; i < n; i++, await new Promise((r) => setTimeout(r, ms))) {
-      const data = S.connection.connectionId + '/' + i;
-      S.signal({ type: 'around', data }).then(() => (sent[data] = 'ok'), () => (sent[data] = 'failed'));
-    }
-  };
   // timeline notes, in ms since the move, what the peer connections do.
   window.timeline = [];
   const note = (pc) => pc.addEventListener('connectionstatechange', () =>
@@ -102,6 +93,24 @@ const moveWatch = `(() => {
     const pc = new Wrapped(...args);
     note(pc);
     return pc;
+  };
+})()`
+
+// signalBurst defines, in a test page, burst(n, ms), which starts sending
+// n signals of type "around", one every ms, whose outcome sent records;
+// bursts resolves once they all have one.
+const signalBurst = `(() => {
+  window.sent = {};
+  window.bursts = Promise.resolve();
+  window.burst = (n, ms) => {
+    bursts = (async () => {
+      const all = [];
+      for (let i = 0; i < n; i++, await new Promise((r) => setTimeout(r, ms))) {
+        const data = S.connection.connectionId + '/' + i;
+        all.push(S.signal({ type: 'around', data }).then(() => (sent[data] = 'ok'), () => (sent[data] = 'failed')));
+      }
+      await Promise.all(all);
+    })();
   };
 })()`
 
@@ -234,12 +243,13 @@ func checkMove(t *testing.T, mc moveCase) {
 		browsertest.WaitDecodedVideo(t, p, names[i], mediaWait)
 		p.Wait("both streams known", `S.streams.length === 2 && S.connections.length === 3`, mediaWait)
 		p.Eval(moveWatch, nil)
+		p.Eval(signalBurst, nil)
 		p.Eval(moveState, &before[i])
 	}
 	// The signals go on through the move: 40 in 1 s, of which the first
 	// 8 are sent before it.
 	for _, p := range pages {
-		p.Eval(`void burst(40, 25)`, nil)
+		p.Eval(`burst(40, 25)`, nil)
 	}
 	for _, p := range pages {
 		p.Wait("8 signals sent", `Object.keys(sent).length >= 8`, 5*time.Second)
@@ -300,6 +310,32 @@ func checkMove(t *testing.T, mc moveCase) {
 	checkSignalsOnce(t, names, pages)
 }
 
+// TestJSMovesToANodeWithoutTheSession: page a moves to node 2, where no
+// client of the session is, while page b, which stays on node 1, signals.
+// Page a must get each signal once, as when node 2 has a client of the
+// session (TestJSMovesToAnotherNode).
+func TestJSMovesToANodeWithoutTheSession(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	t.Skip("server bug: node 2 follows the session only from the moved resume on, and the signals node 1 delivered meanwhile are lost (5-7 of 100 in each of 4 runs)")
+	rigs := nodeRigs(t, 2)
+	s := rigs[0].session()
+	px, a, _ := joinViaProxy(t, rigs[0].jsRig, s, "a")
+	b, _ := rigs[0].join("b", s, crossbar.RolePublisher)
+	pages := []*browsertest.Page{a, b}
+	for _, p := range pages {
+		p.Wait("both pages", `S.connections.length === 2`, 5*time.Second)
+		p.Eval(signalBurst, nil)
+	}
+	b.Eval(`burst(100, 10)`, nil)
+	b.Wait("10 signals sent", `Object.keys(sent).length >= 10`, 5*time.Second)
+	px.switchTo(strings.TrimPrefix(rigs[1].url, "http://"))
+	px.cut()
+	a.Wait("sessionReconnected", `types().includes('sessionReconnected')`, 15*time.Second)
+	checkSignalsOnce(t, []string{"a", "b"}, pages)
+}
+
 // checkSignalsOnce checks that each signal the pages sent with burst
 // arrived once on every page if it was sent, at most once if its sender
 // was told it failed. A last signal from each page, sent after the others
@@ -307,7 +343,7 @@ func checkMove(t *testing.T, mc moveCase) {
 func checkSignalsOnce(t *testing.T, names []string, pages []*browsertest.Page) {
 	t.Helper()
 	for _, p := range pages {
-		p.Wait("every burst signal settled", `Object.keys(sent).length === 40`, 10*time.Second)
+		p.Eval(`bursts`, nil) // every burst signal has its outcome
 		p.Eval(`S.signal({type: 'end'})`, nil)
 	}
 	sent := map[string]string{}
