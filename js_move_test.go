@@ -94,6 +94,19 @@ const moveWatch = `(() => {
     note(pc);
     return pc;
   };
+  // links notes what each new signaling link does: its first message, and
+  // its close.
+  window.links = [];
+  const WS = WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new WS(...args);
+    const at = () => Math.round(performance.now() - window.moveStart);
+    const i = links.push('opened@' + at()) - 1;
+    ws.addEventListener('message', (e) => links[i] += ' ' + JSON.parse(e.data).type + '@' + at(), { once: true });
+    ws.addEventListener('close', (e) => links[i] += ' closed:' + e.code + '@' + at());
+    return ws;
+  };
+  window.WebSocket.OPEN = WS.OPEN;
 })()`
 
 // signalBurst defines, in a test page, burst(n, ms), which starts sending
@@ -233,7 +246,7 @@ func checkMove(t *testing.T, mc moveCase) {
 		}
 		for i, p := range pages {
 			var st any
-			if p.Try(`({state: S.currentState, events: types(), pcs: pcs.map((pc) => pc.connectionState + '/' + pc.signalingState), timeline})`, &st) == nil {
+			if p.Try(`({state: S.currentState, events: types(), pcs: pcs.map((pc) => pc.connectionState + '/' + pc.signalingState), timeline, links: window.links})`, &st) == nil {
 				t.Logf("page %s when the test failed: %v", names[i], st)
 			}
 		}
