@@ -34,15 +34,7 @@ func newCluster(t *testing.T, n int, cfg crossbar.Config) (*redistest.Server, []
 	rs := redistest.Start(t)
 	nodes := make([]*node, n)
 	for i := range nodes {
-		rdb := rs.Client()
-		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = bus.Close() // after the server, whose cleanup runs first
-			_ = rdb.Close()
-		})
+		bus, rdb := nodeBus(t, rs, i+1)
 		c := cfg
 		c.Cluster = bus
 		nodes[i] = &node{harness: newHarness(t, c), rdb: rdb}
@@ -424,19 +416,9 @@ func TestClusterRedisCalls(t *testing.T) {
 // redis-server.
 func clusterRigs(t *testing.T, n int) []*jsRig {
 	t.Helper()
-	rs := redistest.Start(t)
 	var rigs []*jsRig
-	for i := range n {
-		rdb := rs.Client()
-		bus, err := cluster.NewRedis(context.Background(), cluster.RedisOptions{Client: rdb, Node: cluster.Node{ID: fmt.Sprintf("node%d", i+1)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = bus.Close()
-			_ = rdb.Close()
-		})
-		rigs = append(rigs, newJSRigConfig(t, crossbar.Config{Cluster: bus, Media: sfu.Config{LoopbackOnly: true}}))
+	for _, r := range nodeRigs(t, n) {
+		rigs = append(rigs, r.jsRig)
 	}
 	return rigs
 }

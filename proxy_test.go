@@ -22,6 +22,7 @@ import (
 type proxy struct {
 	ln     net.Listener
 	target string
+	to     atomic.Pointer[string] // where new links go instead, once set (switchTo)
 	frozen atomic.Bool
 	links  atomic.Int64 // links accepted so far
 	mu     sync.Mutex
@@ -57,7 +58,11 @@ func (p *proxy) accept() {
 			return
 		}
 		p.links.Add(1)
-		out, err := net.Dial("tcp", p.target)
+		target := p.target
+		if to := p.to.Load(); to != nil {
+			target = *to
+		}
+		out, err := net.Dial("tcp", target)
 		if err != nil {
 			in.Close()
 			continue

@@ -869,6 +869,8 @@ onrtctransform = ({ transformer: t }) => {
     peer;
     /** @type {((fields: object) => void)|undefined} in relayed sessions, sends the other client a "relay" message */
     relay;
+    /** @type {import('./restart.js').IceWatch|undefined} in routed sessions, restarts ICE: closed with the link */
+    watch;
     constructor(iceServers, sendCandidate) {
       this.sendCandidate = sendCandidate;
       this.pc = new RTCPeerConnection({ iceServers: iceServers || [] });
@@ -896,6 +898,7 @@ onrtctransform = ({ transformer: t }) => {
       return p;
     }
     close() {
+      if (this.watch) this.watch.close();
       this.pc.close();
     }
   };
@@ -930,7 +933,12 @@ onrtctransform = ({ transformer: t }) => {
       this.on = on;
       pc.addEventListener("iceconnectionstatechange", () => this.#changed());
     }
+    // lost is true while the path is lost.
+    get lost() {
+      return this.#lost;
+    }
     #changed() {
+      if (this.#closed) return;
       const st = this.pc.iceConnectionState;
       if (st === "disconnected" || st === "failed") {
         if (!this.#lost) {
@@ -980,6 +988,7 @@ onrtctransform = ({ transformer: t }) => {
     return u.href;
   }
   var OPEN = 1;
+  var SERVER_PC = /* @__PURE__ */ new Set(["offer", "answer", "candidate", "iceRestart"]);
   function webSocketTo(url) {
     return () => new WebSocket(url, "crossbar.v1");
   }
@@ -992,6 +1001,8 @@ onrtctransform = ({ transformer: t }) => {
     // messages sent while reconnecting
     #received = 0;
     // messages read after the first "connected"
+    /** @type {Record<string, number>} origin node -> highest n of the signals received from it */
+    #marks = {};
     #token = "";
     #resume = null;
     #state = null;
@@ -999,7 +1010,9 @@ onrtctransform = ({ transformer: t }) => {
     #pinger = 0;
     // the interval timer of the pings
     // open() returns a new link, named in errors by name. handlers:
-    // onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
+    // onMessage(m), onReconnecting(), onReconnected(m, quiet) with the
+    // resumed "connected" (m.moved: another node took the connection over;
+    // quiet: the server asked for the move, nothing was lost), onEnd(reason).
     constructor(open, name, handlers) {
       this.open = open;
       this.name = name;
@@ -1027,9 +1040,9 @@ onrtctransform = ({ transformer: t }) => {
     // send sends m, or queues it while the connection is resuming.
     send(m) {
       if (this.state === "ended") return;
-      const text = JSON.stringify({ v: 1, ...m });
-      if (this.state === "reconnecting" || !this.#ws) this.#queue.push(text);
-      else this.#ws.send(text);
+      const msg = { v: 1, ...m };
+      if (this.state === "reconnecting" || !this.#ws) this.#queue.push(msg);
+      else this.#ws.send(JSON.stringify(msg));
     }
     // close leaves the session.
     close() {
@@ -1072,6 +1085,7 @@ onrtctransform = ({ transformer: t }) => {
             m = {};
           }
           if (m.type === "connected" && m.connection) {
+            if (m.moved) this.#received = 0;
             this.#attach(ws);
             if (m.more) this.#state = { m, resolve, reject };
             else resolve(m);
@@ -1102,15 +1116,18 @@ onrtctransform = ({ transformer: t }) => {
       clearInterval(this.#pinger);
       this.#pinger = setInterval(() => {
         if (this.#ws !== ws) return;
-        const dead = setTimeout(() => {
-          if (this.#ws !== ws) return;
-          ws.onclose = ws.onmessage = null;
-          ws.close();
-          this.#lost();
-        }, PING_TIMEOUT);
+        const dead = setTimeout(() => this.#drop(ws), PING_TIMEOUT);
         this.request({ type: "ping" }).finally(() => clearTimeout(dead)).catch(() => {
         });
       }, PING_INTERVAL);
+    }
+    // drop drops ws, the current link, as a failed one, and resumes the
+    // connection on a new one; quietly for a move.
+    #drop(ws, quiet = false) {
+      if (this.#ws !== ws) return;
+      ws.onclose = ws.onmessage = null;
+      ws.close();
+      this.#lost(quiet);
     }
     #read(data) {
       this.#received++;
@@ -1141,6 +1158,14 @@ onrtctransform = ({ transformer: t }) => {
         this.#end(m.reason || "networkDisconnected");
         return;
       }
+      if (m.type === "move") {
+        this.#drop(this.#ws, true);
+        return;
+      }
+      if (m.type === "signal" && m.signal && m.signal.origin) {
+        const { origin, n } = m.signal;
+        if (n > (this.#marks[origin] || 0)) this.#marks[origin] = n;
+      }
       if (m.type === "error") {
         if (!m.re) log.warn("server error", m.error);
         return;
@@ -1148,8 +1173,11 @@ onrtctransform = ({ transformer: t }) => {
       this.h.onMessage(m);
     }
     // lost handles a link that closed without a goodbye: it resumes the
-    // connection on a new one, as PROTOCOL.md describes.
-    async #lost() {
+    // connection on a new one, as PROTOCOL.md describes. quiet, for a move
+    // the server asked for, tries at once and does not tell the session it
+    // is reconnecting. A node that refuses (1006: it is draining too) or
+    // cannot be reached is tried again, until the grace period ends.
+    async #lost(quiet = false) {
       this.#ws = null;
       clearInterval(this.#pinger);
       this.#failPending("the connection to the server was lost");
@@ -1159,13 +1187,15 @@ onrtctransform = ({ transformer: t }) => {
       }
       if (this.state !== "open") return;
       this.state = "reconnecting";
-      this.h.onReconnecting();
+      if (!quiet) this.h.onReconnecting();
       const deadline = Date.now() + 6e4;
-      for (let wait = 50; Date.now() < deadline; wait = Math.min(2 * wait, 1e3)) {
+      for (let wait = quiet ? 0 : 50; Date.now() < deadline; wait = Math.min(2 * wait || 50, 1e3)) {
         await sleep(wait);
         if (this.state !== "reconnecting") return;
+        let m;
         try {
-          await this.#dial({ type: "connect", token: this.#token, resume: { ...this.#resume, received: this.#received } });
+          const resume = { ...this.#resume, received: this.#received, signals: { ...this.#marks } };
+          m = await this.#dial({ type: "connect", token: this.#token, resume });
         } catch (err) {
           if (err.code === 1006) continue;
           break;
@@ -1175,11 +1205,24 @@ onrtctransform = ({ transformer: t }) => {
           return;
         }
         this.state = "open";
-        for (const text of this.#queue.splice(0)) this.#ws.send(text);
-        this.h.onReconnected();
+        if (m.moved) this.#dropStale();
+        for (const q of this.#queue.splice(0)) this.#ws.send(JSON.stringify(q));
+        this.h.onReconnected(m, quiet);
         return;
       }
       this.#end("networkDisconnected");
+    }
+    // dropStale drops, after a move, the queued messages about the peer
+    // connections with the old node: the new node knows nothing of them.
+    // Their requests fail as after a lost link.
+    #dropStale() {
+      this.#queue = this.#queue.filter((q) => {
+        if (!SERVER_PC.has(q.type) && !(q.type === "publish" && q.sdp)) return true;
+        const p = this.#pending.get(q.id);
+        this.#pending.delete(q.id);
+        if (p) p.reject(new OTError("OT_NOT_CONNECTED", 1010, `${q.type}: the connection moved to another server`));
+        return false;
+      });
     }
     #failPending(why) {
       for (const p of this.#pending.values()) p.reject(new OTError("OT_NOT_CONNECTED", 1010, `${p.type}: ${why}`));
@@ -1427,8 +1470,8 @@ onrtctransform = ({ transformer: t }) => {
     // PeerLink of published streams (routed)
     #sub = null;
     // PeerLink of subscribed streams (routed)
-    #watches = [];
-    // IceWatch of #pub and #sub: ICE restarts
+    /** @type {PeerLink[]} the PeerLinks with the node the connection moved from, until the new ones connect */
+    #retiring = [];
     #unanswered = null;
     // a subscriber answer whose link was lost before the reply
     #relays = /* @__PURE__ */ new Map();
@@ -1437,6 +1480,8 @@ onrtctransform = ({ transformer: t }) => {
     // stream id -> remote MediaStream
     #subscribed = /* @__PURE__ */ new Map();
     // stream id -> Subscriber
+    #subscribing = /* @__PURE__ */ new Set();
+    // stream ids whose subscribe has no reply yet
     #publishing = /* @__PURE__ */ new Set();
     // Publishers whose stream is published or being published
     /** @type {Encryption|null} with the encryptionSecret option */
@@ -1481,12 +1526,16 @@ onrtctransform = ({ transformer: t }) => {
             this.currentState = "reconnecting";
             this.emit(new Event("sessionReconnecting"));
           },
-          onReconnected: () => {
+          onReconnected: (resumed, quiet) => {
             this.currentState = "connected";
-            this.emit(new Event("sessionReconnected"));
+            if (!quiet) this.emit(new Event("sessionReconnected"));
+            if (resumed.moved) {
+              this.#moved(resumed);
+              return;
+            }
             if (this.#unanswered) this.#sendAnswer(this.#unanswered);
             this.#unanswered = null;
-            this.#watches.forEach((w) => w.now());
+            for (const link of [this.#pub, this.#sub]) if (link) link.watch.now();
           },
           onEnd: (reason) => this.#ended(reason)
         });
@@ -1553,7 +1602,7 @@ onrtctransform = ({ transformer: t }) => {
         case "connectionCreated": {
           const connection = new Connection(m.connection);
           this.connections.add(connection);
-          this.emit(new Event("connectionCreated", { connection }));
+          if (!this.options.connectionEventsSuppressed) this.emit(new Event("connectionCreated", { connection }));
           break;
         }
         case "connectionDestroyed": {
@@ -1561,7 +1610,7 @@ onrtctransform = ({ transformer: t }) => {
           this.connections.remove(connection);
           this.#publishing.forEach((p) => p.dropPeer(connection.connectionId));
           for (const [id, link] of this.#relays) if (link.peer === connection.connectionId) this.#closeRelay(id);
-          this.emit(new Event("connectionDestroyed", { connection, reason: m.reason }));
+          if (!this.options.connectionEventsSuppressed) this.emit(new Event("connectionDestroyed", { connection, reason: m.reason }));
           break;
         }
         case "streamCreated": {
@@ -1668,6 +1717,114 @@ onrtctransform = ({ transformer: t }) => {
         if (p) p.forcedMute();
       }
     }
+    // moved follows the connection to the node that took it over
+    // (PROTOCOL.md, "Moving to another node"): the session's view becomes the
+    // state that resumed, its "connected", carries, and in a routed session
+    // the media goes through new peer connections with that node.
+    #moved(resumed) {
+      this.#iceServers = resumed.iceServers || this.#iceServers;
+      const own = this.connection.connectionId;
+      const connections = new Map((resumed.connections || []).map((c) => [c.connectionId, c]));
+      const streams = new Map((resumed.streams || []).map((s) => [s.streamId, s]));
+      const reason = "networkDisconnected";
+      this.streams.forEach((s) => streams.has(s.streamId) || this.#streamDestroyed(s.streamId, reason));
+      this.connections.forEach((c) => {
+        if (c.connectionId !== own && !connections.has(c.connectionId)) this.#onMessage({ type: "connectionDestroyed", connection: c, reason });
+      });
+      connections.forEach((c) => this.connections.has(c.connectionId) || this.#onMessage({ type: "connectionCreated", connection: c }));
+      streams.forEach((s) => {
+        const known = this.streams.get(s.streamId);
+        if (known) this.#changed(known, s);
+        else this.#onMessage({ type: "streamCreated", stream: s });
+      });
+      if (!this.#relayed) this.#rebuild();
+    }
+    // changed reports the properties of stream that s, its description in a
+    // moved connection's state, changes.
+    #changed(stream, s) {
+      const same = (a, b) => a === b || a && b && a.width === b.width && a.height === b.height;
+      for (const prop of ["hasAudio", "hasVideo", "videoDimensions"]) {
+        const oldValue = stream[prop];
+        const newValue = prop === "videoDimensions" ? s.videoDimensions : Boolean(s[prop]);
+        if (same(oldValue, newValue)) continue;
+        const change = { changedProperty: prop, oldValue, newValue };
+        this.#propertyChanged({ stream: { ...stream, [prop]: newValue }, change });
+      }
+    }
+    // rebuild makes new peer connections with the node the connection moved
+    // to: each stream is published again under its id, each subscription
+    // made again with its options. The old connections close once the new
+    // ones are connected (a draining node forwards until then), or at once
+    // when they failed.
+    #rebuild() {
+      this.#unanswered = null;
+      this.#retiring.splice(0).forEach((l) => l.close());
+      const [pub, sub] = [this.#pub, this.#sub];
+      this.#pub = this.#sub = null;
+      const publishers2 = [...this.#publishing].filter((p) => p.streamId);
+      const next = publishers2.length ? this.#publisherLink() : null;
+      const published = publishers2.map((p) => {
+        const id = p.streamId;
+        return this.#negotiatePublish(p, id).catch((err) => log.warn(`cannot publish stream ${id} again:`, err.message));
+      });
+      if (pub) this.#retire(pub, next, published);
+      const subs = [...this.#subscribed.values()].filter((x) => !this.#subscribing.has(x.stream.streamId));
+      const link = subs.length ? this.#subscriberLink() : null;
+      const subscribed = Promise.all(published).then(() => Promise.all(subs.map((x) => this.#resubscribe(x))));
+      if (sub) {
+        const lost = sub.watch.lost;
+        this.#retire(sub, link, [subscribed]).then((back) => {
+          if (lost && back) this.#subscribed.forEach((x) => x.emit(new Event("connected")));
+        });
+      }
+    }
+    // resubscribe subscribes sub again after a move. Its stream may be
+    // moving too, from a node that died or drains, and not be found on the
+    // new node for a moment (1535): it tries again, for as long as a moved
+    // stream waits for its tracks, while the stream is in the session.
+    async #resubscribe(sub) {
+      const id = sub.stream.streamId;
+      for (let wait = 250; this.#subscribed.get(id) === sub; wait *= 2) {
+        try {
+          await this.#request(this.#subscribeMessage(sub));
+          return;
+        } catch (err) {
+          if (err.code !== 1535 || wait > 4e3 || !this.streams.has(id)) {
+            log.warn(`cannot subscribe to ${id} again:`, err.message);
+            return;
+          }
+        }
+        await sleep(wait);
+      }
+    }
+    // retire closes old, a peer connection with the node the connection
+    // moved from, once next, its replacement, is connected and the requests
+    // that give it its media (promises, which do not reject) are answered;
+    // then it resolves true. It closes old at once when there is no next or
+    // old failed.
+    #retire(old, next, promises) {
+      old.watch.close();
+      this.#retiring.push(old);
+      let answered = false;
+      return new Promise((resolve) => {
+        const check = () => {
+          if (!this.#retiring.includes(old)) return;
+          const connected = next && answered && next.pc.connectionState === "connected";
+          if (next && !connected && old.pc.connectionState !== "failed") return;
+          if (next) next.pc.removeEventListener("connectionstatechange", check);
+          this.#retiring = this.#retiring.filter((l) => l !== old);
+          old.close();
+          resolve(connected);
+        };
+        if (next) next.pc.addEventListener("connectionstatechange", check);
+        old.pc.addEventListener("connectionstatechange", check);
+        Promise.all(promises).then(() => {
+          answered = true;
+          check();
+        });
+        check();
+      });
+    }
     #ended(reason) {
       this.currentState = "disconnected";
       this.#sig = null;
@@ -1676,10 +1833,8 @@ onrtctransform = ({ transformer: t }) => {
         this.#publishing.delete(p);
         if (p.streamId) p.unpublished(reason);
       }
-      if (this.#pub) this.#pub.close();
-      if (this.#sub) this.#sub.close();
+      for (const link of [this.#pub, this.#sub, ...this.#retiring.splice(0)]) if (link) link.close();
       this.#pub = this.#sub = null;
-      this.#watches.splice(0).forEach((w) => w.close());
       [...this.#relays.keys()].forEach((id) => this.#closeRelay(id));
       this.#remote.clear();
       const subs = [...this.#subscribed.values()];
@@ -1743,12 +1898,18 @@ onrtctransform = ({ transformer: t }) => {
     // the BUNDLE transport, which the next stream then reuses.
     #publisherLink() {
       if (this.#pub) return this.#pub;
-      const link = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: "candidate", pc: "publisher", candidate }));
+      const link = this.#serverLink("publisher", () => this.#pub === link);
       link.pc.createDataChannel("crossbar");
       link.serially(() => this.#offer(link)).catch((err) => log.error("cannot set up the publisher connection:", err.message));
       this.#pub = link;
-      this.#watches.push(new IceWatch(link.pc, () => link.serially(() => this.#offer(link, { iceRestart: true }))));
+      link.watch = new IceWatch(link.pc, () => link.serially(() => this.#offer(link, { iceRestart: true })));
       return link;
+    }
+    // serverLink makes a peer connection with the server, pc being
+    // 'publisher' or 'subscriber'; its candidates go while current() is
+    // true: after a move the old node's do not go to the new one.
+    #serverLink(pc, current) {
+      return new PeerLink(this.#iceServers, (candidate) => this.#sig && current() && this.#sig.send({ type: "candidate", pc, candidate }));
     }
     // offer renegotiates the publisher PC with an "offer" request; with
     // {iceRestart: true}, on new ICE credentials, whose candidates wait for
@@ -1756,11 +1917,14 @@ onrtctransform = ({ transformer: t }) => {
     async #offer(link, options = {}) {
       link.hold();
       await link.pc.setLocalDescription(await link.pc.createOffer(options));
+      if (link !== this.#pub) return;
       const r = this.#request({ type: "offer", sdp: link.pc.localDescription.sdp });
       link.described();
       await link.pc.setRemoteDescription({ type: "answer", sdp: (await r).sdp });
     }
-    async #negotiatePublish(p) {
+    // negotiatePublish publishes p's tracks, under streamId if given (again,
+    // after a move), and returns the stream id.
+    async #negotiatePublish(p, streamId = void 0) {
       if (this.#relayed) {
         p.relayed = true;
         return (await this.#request({ type: "publish", stream: p.describe() })).streamId;
@@ -1772,8 +1936,9 @@ onrtctransform = ({ transformer: t }) => {
         const transceivers = this.#addTracks(pc, p, true, modes);
         try {
           await pc.setLocalDescription(await pc.createOffer());
+          if (link !== this.#pub) throw new OTError("OT_NOT_CONNECTED", 1010, "publish: the connection moved to another server");
           const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
-          const reply = this.#request({ type: "publish", sdp: pc.localDescription.sdp, stream: p.describe(), tracks });
+          const reply = this.#request({ type: "publish", streamId, sdp: pc.localDescription.sdp, stream: p.describe(), tracks });
           link.described();
           const r = await reply;
           await pc.setRemoteDescription({ type: "answer", sdp: r.sdp });
@@ -1899,13 +2064,8 @@ onrtctransform = ({ transformer: t }) => {
         if (this.#subscribed.has(id)) throw invalidParameter(`subscribe: already subscribed to ${id}`);
         this.#subscribed.set(id, sub);
         if (this.#remote.has(id)) sub.attach(this.#remote.get(id));
-        await this.#request({
-          type: "subscribe",
-          streamId: id,
-          audio: sub.properties.subscribeToAudio !== false,
-          video: sub.properties.subscribeToVideo !== false,
-          ...sub.preferences()
-        });
+        this.#subscribing.add(id);
+        await this.#request(this.#subscribeMessage(sub)).finally(() => this.#subscribing.delete(id));
         await Promise.race([
           sub.started,
           sub.failed,
@@ -1918,29 +2078,42 @@ onrtctransform = ({ transformer: t }) => {
         throw err;
       }
     }
+    // subscribeMessage returns the subscribe request of sub, with its
+    // options.
+    #subscribeMessage(sub) {
+      const p = sub.properties;
+      return { type: "subscribe", streamId: sub.stream.streamId, audio: p.subscribeToAudio !== false, video: p.subscribeToVideo !== false, ...sub.preferences() };
+    }
+    // subscriberLink returns the subscriber PC, making it on first use. Its
+    // tracks come in MediaStreams whose ids are their streams'.
+    #subscriberLink() {
+      if (this.#sub) return this.#sub;
+      const link = this.#serverLink("subscriber", () => this.#sub === link);
+      link.pc.ontrack = (e) => {
+        const ms = e.streams[0];
+        if (!ms) return;
+        if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
+        this.#remote.set(ms.id, ms);
+        const sub = this.#subscribed.get(ms.id);
+        if (!sub) return;
+        if (this.#retiring.length && e.track.muted) {
+          e.track.addEventListener("unmute", () => this.#subscribed.get(ms.id) === sub && sub.attach(ms), { once: true });
+        } else sub.attach(ms);
+      };
+      const tell = (type) => () => this.#subscribed.forEach((sub) => sub.emit(new Event(type)));
+      link.watch = new IceWatch(link.pc, () => this.#request({ type: "iceRestart", pc: "subscriber" }), {
+        onLost: tell("disconnected"),
+        onBack: tell("connected")
+      });
+      this.#sub = link;
+      return link;
+    }
     #answer(sdp, negotiation) {
-      if (!this.#sub) {
-        this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: "candidate", pc: "subscriber", candidate }));
-        this.#sub.pc.ontrack = (e) => {
-          const ms = e.streams[0];
-          if (!ms) return;
-          if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
-          this.#remote.set(ms.id, ms);
-          const sub = this.#subscribed.get(ms.id);
-          if (sub) sub.attach(ms);
-        };
-        const tell = (type) => () => this.#subscribed.forEach((sub) => sub.emit(new Event(type)));
-        this.#watches.push(
-          new IceWatch(this.#sub.pc, () => this.#request({ type: "iceRestart", pc: "subscriber" }), {
-            onLost: tell("disconnected"),
-            onBack: tell("connected")
-          })
-        );
-      }
-      const link = this.#sub;
+      const link = this.#subscriberLink();
       link.serially(async () => {
         link.hold();
         const answer = await answerOffer(link.pc, sdp);
+        if (link !== this.#sub) return;
         this.#sendAnswer({ type: "answer", sdp: answer, negotiation });
         link.described();
       }).catch((err) => log.error("cannot answer the server:", err.message));
@@ -1951,14 +2124,14 @@ onrtctransform = ({ transformer: t }) => {
     #sendAnswer(m) {
       if (!this.#sig) return;
       this.#request(m).catch((err) => {
-        if (err.code === 1010 && this.currentState === "reconnecting") this.#unanswered = m;
+        if (err.code === 1010 && this.#sig && this.#sig.state === "reconnecting") this.#unanswered = m;
         else log.warn("the server did not take an answer:", err.message);
       });
     }
     // receiversOf returns the receivers of a remote MediaStream's tracks.
     receiversOf(ms) {
       const tracks = ms.getTracks();
-      const links = [this.#sub, ...this.#relays.values()].filter(Boolean);
+      const links = [this.#sub, ...this.#retiring, ...this.#relays.values()].filter(Boolean);
       return links.flatMap((l) => l.pc.getReceivers()).filter((r) => tracks.includes(r.track));
     }
     // subscription changes what a subscriber receives, change being

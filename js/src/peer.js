@@ -16,6 +16,8 @@ export class PeerLink {
   peer;
   /** @type {((fields: object) => void)|undefined} in relayed sessions, sends the other client a "relay" message */
   relay;
+  /** @type {import('./restart.js').IceWatch|undefined} in routed sessions, restarts ICE: closed with the link */
+  watch;
 
   constructor(iceServers, sendCandidate) {
     this.sendCandidate = sendCandidate;
@@ -47,6 +49,7 @@ export class PeerLink {
   }
 
   close() {
+    if (this.watch) this.watch.close();
     this.pc.close();
   }
 }

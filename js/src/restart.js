@@ -32,7 +32,13 @@ export class IceWatch {
     pc.addEventListener('iceconnectionstatechange', () => this.#changed());
   }
 
+  // lost is true while the path is lost.
+  get lost() {
+    return this.#lost;
+  }
+
   #changed() {
+    if (this.#closed) return;
     const st = this.pc.iceConnectionState;
     if (st === 'disconnected' || st === 'failed') {
       if (!this.#lost) {

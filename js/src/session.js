@@ -39,11 +39,13 @@ export class Session extends EventEmitter {
   #relayed = false; // media goes peer to peer: see PROTOCOL.md, "Media in relayed sessions"
   #pub = null; // PeerLink of published streams (routed)
   #sub = null; // PeerLink of subscribed streams (routed)
-  #watches = []; // IceWatch of #pub and #sub: ICE restarts
+  /** @type {PeerLink[]} the PeerLinks with the node the connection moved from, until the new ones connect */
+  #retiring = [];
   #unanswered = null; // a subscriber answer whose link was lost before the reply
   #relays = new Map(); // stream id -> PeerLink from its publisher (relayed)
   #remote = new Map(); // stream id -> remote MediaStream
   #subscribed = new Map(); // stream id -> Subscriber
+  #subscribing = new Set(); // stream ids whose subscribe has no reply yet
   #publishing = new Set(); // Publishers whose stream is published or being published
   /** @type {Encryption|null} with the encryptionSecret option */
   #e2ee = null;
@@ -92,12 +94,16 @@ export class Session extends EventEmitter {
           this.currentState = 'reconnecting';
           this.emit(new Event('sessionReconnecting'));
         },
-        onReconnected: () => {
+        onReconnected: (resumed, quiet) => {
           this.currentState = 'connected';
-          this.emit(new Event('sessionReconnected'));
+          if (!quiet) this.emit(new Event('sessionReconnected'));
+          if (resumed.moved) {
+            this.#moved(resumed);
+            return;
+          }
           if (this.#unanswered) this.#sendAnswer(this.#unanswered);
           this.#unanswered = null;
-          this.#watches.forEach((w) => w.now()); // the network may have changed
+          for (const link of [this.#pub, this.#sub]) if (link) link.watch.now(); // the network may have changed
         },
         onEnd: (reason) => this.#ended(reason),
       });
@@ -171,7 +177,7 @@ export class Session extends EventEmitter {
       case 'connectionCreated': {
         const connection = new Connection(m.connection);
         this.connections.add(connection);
-        this.emit(new Event('connectionCreated', { connection }));
+        if (!this.options.connectionEventsSuppressed) this.emit(new Event('connectionCreated', { connection }));
         break;
       }
       case 'connectionDestroyed': {
@@ -179,7 +185,7 @@ export class Session extends EventEmitter {
         this.connections.remove(connection);
         this.#publishing.forEach((p) => p.dropPeer(connection.connectionId));
         for (const [id, link] of this.#relays) if (link.peer === connection.connectionId) this.#closeRelay(id);
-        this.emit(new Event('connectionDestroyed', { connection, reason: m.reason }));
+        if (!this.options.connectionEventsSuppressed) this.emit(new Event('connectionDestroyed', { connection, reason: m.reason }));
         break;
       }
       case 'streamCreated': {
@@ -292,6 +298,121 @@ export class Session extends EventEmitter {
     }
   }
 
+  // moved follows the connection to the node that took it over
+  // (PROTOCOL.md, "Moving to another node"): the session's view becomes the
+  // state that resumed, its "connected", carries, and in a routed session
+  // the media goes through new peer connections with that node.
+  #moved(resumed) {
+    this.#iceServers = resumed.iceServers || this.#iceServers; // the new node's
+    const own = this.connection.connectionId;
+    const connections = new Map((resumed.connections || []).map((c) => [c.connectionId, c]));
+    const streams = new Map((resumed.streams || []).map((s) => [s.streamId, s]));
+    const reason = 'networkDisconnected';
+    this.streams.forEach((s) => streams.has(s.streamId) || this.#streamDestroyed(s.streamId, reason));
+    this.connections.forEach((c) => {
+      if (c.connectionId !== own && !connections.has(c.connectionId)) this.#onMessage({ type: 'connectionDestroyed', connection: c, reason });
+    });
+    connections.forEach((c) => this.connections.has(c.connectionId) || this.#onMessage({ type: 'connectionCreated', connection: c }));
+    streams.forEach((s) => {
+      const known = this.streams.get(s.streamId);
+      if (known) this.#changed(known, s);
+      else this.#onMessage({ type: 'streamCreated', stream: s });
+    });
+    if (!this.#relayed) this.#rebuild();
+  }
+
+  // changed reports the properties of stream that s, its description in a
+  // moved connection's state, changes.
+  #changed(stream, s) {
+    const same = (a, b) => a === b || (a && b && a.width === b.width && a.height === b.height);
+    for (const prop of ['hasAudio', 'hasVideo', 'videoDimensions']) {
+      const oldValue = stream[prop];
+      const newValue = prop === 'videoDimensions' ? s.videoDimensions : Boolean(s[prop]);
+      if (same(oldValue, newValue)) continue;
+      const change = { changedProperty: prop, oldValue, newValue };
+      this.#propertyChanged({ stream: { ...stream, [prop]: newValue }, change });
+    }
+  }
+
+  // rebuild makes new peer connections with the node the connection moved
+  // to: each stream is published again under its id, each subscription
+  // made again with its options. The old connections close once the new
+  // ones are connected (a draining node forwards until then), or at once
+  // when they failed.
+  #rebuild() {
+    this.#unanswered = null; // the old subscriber PC's
+    this.#retiring.splice(0).forEach((l) => l.close()); // from the move before
+    const [pub, sub] = [this.#pub, this.#sub];
+    this.#pub = this.#sub = null;
+    const publishers = [...this.#publishing].filter((p) => p.streamId);
+    const next = publishers.length ? this.#publisherLink() : null;
+    const published = publishers.map((p) => {
+      const id = p.streamId;
+      return this.#negotiatePublish(p, id).catch((err) => log.warn(`cannot publish stream ${id} again:`, err.message));
+    });
+    if (pub) this.#retire(pub, next, published);
+    // The streams go first: a moved stream ends if its tracks do not come
+    // back in time, and the subscriptions wait for other clients' anyway.
+    const subs = [...this.#subscribed.values()].filter((x) => !this.#subscribing.has(x.stream.streamId));
+    const link = subs.length ? this.#subscriberLink() : null;
+    const subscribed = Promise.all(published).then(() => Promise.all(subs.map((x) => this.#resubscribe(x))));
+    if (sub) {
+      const lost = sub.watch.lost;
+      this.#retire(sub, link, [subscribed]).then((back) => {
+        if (lost && back) this.#subscribed.forEach((x) => x.emit(new Event('connected')));
+      });
+    }
+  }
+
+  // resubscribe subscribes sub again after a move. Its stream may be
+  // moving too, from a node that died or drains, and not be found on the
+  // new node for a moment (1535): it tries again, for as long as a moved
+  // stream waits for its tracks, while the stream is in the session.
+  async #resubscribe(sub) {
+    const id = sub.stream.streamId;
+    for (let wait = 250; this.#subscribed.get(id) === sub; wait *= 2) {
+      try {
+        await this.#request(this.#subscribeMessage(sub));
+        return;
+      } catch (err) {
+        if (err.code !== 1535 || wait > 4000 || !this.streams.has(id)) {
+          log.warn(`cannot subscribe to ${id} again:`, err.message);
+          return;
+        }
+      }
+      await sleep(wait);
+    }
+  }
+
+  // retire closes old, a peer connection with the node the connection
+  // moved from, once next, its replacement, is connected and the requests
+  // that give it its media (promises, which do not reject) are answered;
+  // then it resolves true. It closes old at once when there is no next or
+  // old failed.
+  #retire(old, next, promises) {
+    old.watch.close();
+    this.#retiring.push(old);
+    let answered = false;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.#retiring.includes(old)) return; // closed already
+        const connected = next && answered && next.pc.connectionState === 'connected';
+        if (next && !connected && old.pc.connectionState !== 'failed') return;
+        if (next) next.pc.removeEventListener('connectionstatechange', check);
+        this.#retiring = this.#retiring.filter((l) => l !== old);
+        old.close();
+        resolve(connected);
+      };
+      if (next) next.pc.addEventListener('connectionstatechange', check);
+      old.pc.addEventListener('connectionstatechange', check);
+      Promise.all(promises).then(() => {
+        answered = true;
+        check();
+      });
+      check();
+    });
+  }
+
   #ended(reason) {
     this.currentState = 'disconnected';
     this.#sig = null;
@@ -300,10 +421,8 @@ export class Session extends EventEmitter {
       this.#publishing.delete(p);
       if (p.streamId) p.unpublished(reason);
     }
-    if (this.#pub) this.#pub.close();
-    if (this.#sub) this.#sub.close();
+    for (const link of [this.#pub, this.#sub, ...this.#retiring.splice(0)]) if (link) link.close();
     this.#pub = this.#sub = null;
-    this.#watches.splice(0).forEach((w) => w.close());
     [...this.#relays.keys()].forEach((id) => this.#closeRelay(id));
     this.#remote.clear();
     const subs = [...this.#subscribed.values()];
@@ -372,12 +491,19 @@ export class Session extends EventEmitter {
   // the BUNDLE transport, which the next stream then reuses.
   #publisherLink() {
     if (this.#pub) return this.#pub;
-    const link = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'publisher', candidate }));
+    const link = this.#serverLink('publisher', () => this.#pub === link);
     link.pc.createDataChannel('crossbar');
     link.serially(() => this.#offer(link)).catch((err) => log.error('cannot set up the publisher connection:', err.message));
     this.#pub = link;
-    this.#watches.push(new IceWatch(link.pc, () => link.serially(() => this.#offer(link, { iceRestart: true }))));
+    link.watch = new IceWatch(link.pc, () => link.serially(() => this.#offer(link, { iceRestart: true })));
     return link;
+  }
+
+  // serverLink makes a peer connection with the server, pc being
+  // 'publisher' or 'subscriber'; its candidates go while current() is
+  // true: after a move the old node's do not go to the new one.
+  #serverLink(pc, current) {
+    return new PeerLink(this.#iceServers, (candidate) => this.#sig && current() && this.#sig.send({ type: 'candidate', pc, candidate }));
   }
 
   // offer renegotiates the publisher PC with an "offer" request; with
@@ -386,12 +512,15 @@ export class Session extends EventEmitter {
   async #offer(link, options = {}) {
     link.hold();
     await link.pc.setLocalDescription(await link.pc.createOffer(options));
+    if (link !== this.#pub) return; // the connection moved on: the new node has its own
     const r = this.#request({ type: 'offer', sdp: link.pc.localDescription.sdp });
     link.described();
     await link.pc.setRemoteDescription({ type: 'answer', sdp: (await r).sdp });
   }
 
-  async #negotiatePublish(p) {
+  // negotiatePublish publishes p's tracks, under streamId if given (again,
+  // after a move), and returns the stream id.
+  async #negotiatePublish(p, streamId = undefined) {
     if (this.#relayed) {
       // Media goes to each subscriber when it subscribes (peerSubscribed).
       p.relayed = true;
@@ -404,8 +533,9 @@ export class Session extends EventEmitter {
       const transceivers = this.#addTracks(pc, p, true, modes);
       try {
         await pc.setLocalDescription(await pc.createOffer());
+        if (link !== this.#pub) throw new OTError('OT_NOT_CONNECTED', 1010, 'publish: the connection moved to another server');
         const tracks = transceivers.map((t) => ({ mid: t.mid, kind: t.sender.track.kind }));
-        const reply = this.#request({ type: 'publish', sdp: pc.localDescription.sdp, stream: p.describe(), tracks });
+        const reply = this.#request({ type: 'publish', streamId, sdp: pc.localDescription.sdp, stream: p.describe(), tracks });
         link.described();
         const r = await reply;
         await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
@@ -549,13 +679,8 @@ export class Session extends EventEmitter {
       if (this.#subscribed.has(id)) throw invalidParameter(`subscribe: already subscribed to ${id}`);
       this.#subscribed.set(id, sub);
       if (this.#remote.has(id)) sub.attach(this.#remote.get(id));
-      await this.#request({
-        type: 'subscribe',
-        streamId: id,
-        audio: sub.properties.subscribeToAudio !== false,
-        video: sub.properties.subscribeToVideo !== false,
-        ...sub.preferences(),
-      });
+      this.#subscribing.add(id);
+      await this.#request(this.#subscribeMessage(sub)).finally(() => this.#subscribing.delete(id));
       await Promise.race([
         sub.started,
         sub.failed,
@@ -569,30 +694,47 @@ export class Session extends EventEmitter {
     }
   }
 
+  // subscribeMessage returns the subscribe request of sub, with its
+  // options.
+  #subscribeMessage(sub) {
+    const p = sub.properties;
+    return { type: 'subscribe', streamId: sub.stream.streamId, audio: p.subscribeToAudio !== false, video: p.subscribeToVideo !== false, ...sub.preferences() };
+  }
+
+  // subscriberLink returns the subscriber PC, making it on first use. Its
+  // tracks come in MediaStreams whose ids are their streams'.
+  #subscriberLink() {
+    if (this.#sub) return this.#sub;
+    const link = this.#serverLink('subscriber', () => this.#sub === link);
+    link.pc.ontrack = (e) => {
+      const ms = e.streams[0];
+      if (!ms) return;
+      if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
+      this.#remote.set(ms.id, ms);
+      const sub = this.#subscribed.get(ms.id);
+      if (!sub) return;
+      // After a move, the old node may still send (a drain): the
+      // subscriber plays the new tracks once they carry media.
+      if (this.#retiring.length && e.track.muted) {
+        e.track.addEventListener('unmute', () => this.#subscribed.get(ms.id) === sub && sub.attach(ms), { once: true });
+      } else sub.attach(ms);
+    };
+    const tell = (type) => () => this.#subscribed.forEach((sub) => sub.emit(new Event(type)));
+    link.watch = new IceWatch(link.pc, () => this.#request({ type: 'iceRestart', pc: 'subscriber' }), {
+      onLost: tell('disconnected'),
+      onBack: tell('connected'),
+    });
+    this.#sub = link;
+    return link;
+  }
+
   #answer(sdp, negotiation) {
-    if (!this.#sub) {
-      this.#sub = new PeerLink(this.#iceServers, (candidate) => this.#sig && this.#sig.send({ type: 'candidate', pc: 'subscriber', candidate }));
-      this.#sub.pc.ontrack = (e) => {
-        const ms = e.streams[0];
-        if (!ms) return;
-        if (this.#e2ee) this.#e2ee.open(e.receiver, ms.id);
-        this.#remote.set(ms.id, ms);
-        const sub = this.#subscribed.get(ms.id);
-        if (sub) sub.attach(ms);
-      };
-      const tell = (type) => () => this.#subscribed.forEach((sub) => sub.emit(new Event(type)));
-      this.#watches.push(
-        new IceWatch(this.#sub.pc, () => this.#request({ type: 'iceRestart', pc: 'subscriber' }), {
-          onLost: tell('disconnected'),
-          onBack: tell('connected'),
-        }),
-      );
-    }
-    const link = this.#sub;
+    const link = this.#subscriberLink();
     link
       .serially(async () => {
         link.hold(); // an offer may restart ICE: new candidates wait for the answer
         const answer = await answerOffer(link.pc, sdp);
+        if (link !== this.#sub) return; // the connection moved on: the new node offers anew
         this.#sendAnswer({ type: 'answer', sdp: answer, negotiation });
         link.described();
       })
@@ -605,7 +747,7 @@ export class Session extends EventEmitter {
   #sendAnswer(m) {
     if (!this.#sig) return;
     this.#request(m).catch((err) => {
-      if (err.code === 1010 && this.currentState === 'reconnecting') this.#unanswered = m;
+      if (err.code === 1010 && this.#sig && this.#sig.state === 'reconnecting') this.#unanswered = m;
       else log.warn('the server did not take an answer:', err.message);
     });
   }
@@ -613,7 +755,7 @@ export class Session extends EventEmitter {
   // receiversOf returns the receivers of a remote MediaStream's tracks.
   receiversOf(ms) {
     const tracks = ms.getTracks();
-    const links = [this.#sub, ...this.#relays.values()].filter(Boolean);
+    const links = [this.#sub, ...this.#retiring, ...this.#relays.values()].filter(Boolean);
     return links.flatMap((l) => l.pc.getReceivers()).filter((r) => tracks.includes(r.track));
   }
 

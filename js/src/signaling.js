@@ -38,6 +38,10 @@ export function signalingURL(given) {
 
 const OPEN = 1; // WebSocket.OPEN, the readyState of a link that is open
 
+// SERVER_PC are the types of the messages about the peer connections with
+// the server (and a publish's, when it has an offer).
+const SERVER_PC = new Set(['offer', 'answer', 'candidate', 'iceRestart']);
+
 // webSocketTo returns the transport of OT.initSession's options that opens
 // a WebSocket to url.
 export function webSocketTo(url) {
@@ -59,13 +63,17 @@ export class Signaling {
   #pending = new Map();
   #queue = []; // messages sent while reconnecting
   #received = 0; // messages read after the first "connected"
+  /** @type {Record<string, number>} origin node -> highest n of the signals received from it */
+  #marks = {};
   #token = '';
   #resume = null;
   #state = null; // {m, resolve}: "connected" while more of the session's state comes
   #pinger = 0; // the interval timer of the pings
 
   // open() returns a new link, named in errors by name. handlers:
-  // onMessage(m), onReconnecting(), onReconnected(), onEnd(reason).
+  // onMessage(m), onReconnecting(), onReconnected(m, quiet) with the
+  // resumed "connected" (m.moved: another node took the connection over;
+  // quiet: the server asked for the move, nothing was lost), onEnd(reason).
   constructor(open, name, handlers) {
     this.open = open;
     this.name = name;
@@ -96,9 +104,9 @@ export class Signaling {
   // send sends m, or queues it while the connection is resuming.
   send(m) {
     if (this.state === 'ended') return;
-    const text = JSON.stringify({ v: 1, ...m });
-    if (this.state === 'reconnecting' || !this.#ws) this.#queue.push(text);
-    else this.#ws.send(text);
+    const msg = { v: 1, ...m };
+    if (this.state === 'reconnecting' || !this.#ws) this.#queue.push(msg);
+    else this.#ws.send(JSON.stringify(msg));
   }
 
   // close leaves the session.
@@ -143,6 +151,7 @@ export class Signaling {
           m = {};
         }
         if (m.type === 'connected' && m.connection) {
+          if (m.moved) this.#received = 0; // the new node counts from its "connected"
           this.#attach(ws);
           if (m.more) this.#state = { m, resolve, reject };
           else resolve(m);
@@ -175,16 +184,20 @@ export class Signaling {
     clearInterval(this.#pinger);
     this.#pinger = setInterval(() => {
       if (this.#ws !== ws) return;
-      const dead = setTimeout(() => {
-        if (this.#ws !== ws) return;
-        ws.onclose = ws.onmessage = null;
-        ws.close();
-        this.#lost();
-      }, PING_TIMEOUT);
+      const dead = setTimeout(() => this.#drop(ws), PING_TIMEOUT);
       this.request({ type: 'ping' })
         .finally(() => clearTimeout(dead))
         .catch(() => {});
     }, PING_INTERVAL);
+  }
+
+  // drop drops ws, the current link, as a failed one, and resumes the
+  // connection on a new one; quietly for a move.
+  #drop(ws, quiet = false) {
+    if (this.#ws !== ws) return;
+    ws.onclose = ws.onmessage = null;
+    ws.close(); // no goodbye: the server keeps the connection
+    this.#lost(quiet);
   }
 
   #read(data) {
@@ -217,6 +230,14 @@ export class Signaling {
       this.#end(m.reason || 'networkDisconnected');
       return;
     }
+    if (m.type === 'move') {
+      this.#drop(this.#ws, true); // the node is draining: resume on another
+      return;
+    }
+    if (m.type === 'signal' && m.signal && m.signal.origin) {
+      const { origin, n } = m.signal;
+      if (n > (this.#marks[origin] || 0)) this.#marks[origin] = n;
+    }
     if (m.type === 'error') {
       if (!m.re) log.warn('server error', m.error);
       return;
@@ -225,8 +246,11 @@ export class Signaling {
   }
 
   // lost handles a link that closed without a goodbye: it resumes the
-  // connection on a new one, as PROTOCOL.md describes.
-  async #lost() {
+  // connection on a new one, as PROTOCOL.md describes. quiet, for a move
+  // the server asked for, tries at once and does not tell the session it
+  // is reconnecting. A node that refuses (1006: it is draining too) or
+  // cannot be reached is tried again, until the grace period ends.
+  async #lost(quiet = false) {
     this.#ws = null;
     clearInterval(this.#pinger);
     this.#failPending('the connection to the server was lost');
@@ -236,13 +260,15 @@ export class Signaling {
     }
     if (this.state !== 'open') return;
     this.state = 'reconnecting';
-    this.h.onReconnecting();
+    if (!quiet) this.h.onReconnecting();
     const deadline = Date.now() + 60000;
-    for (let wait = 50; Date.now() < deadline; wait = Math.min(2 * wait, 1000)) {
+    for (let wait = quiet ? 0 : 50; Date.now() < deadline; wait = Math.min(2 * wait || 50, 1000)) {
       await sleep(wait);
       if (this.state !== 'reconnecting') return;
+      let m;
       try {
-        await this.#dial({ type: 'connect', token: this.#token, resume: { ...this.#resume, received: this.#received } });
+        const resume = { ...this.#resume, received: this.#received, signals: { ...this.#marks } };
+        m = await this.#dial({ type: 'connect', token: this.#token, resume });
       } catch (err) {
         if (err.code === 1006) continue; // server not reachable yet
         break; // the server no longer has the connection
@@ -252,11 +278,25 @@ export class Signaling {
         return;
       }
       this.state = 'open';
-      for (const text of this.#queue.splice(0)) this.#ws.send(text);
-      this.h.onReconnected();
+      if (m.moved) this.#dropStale();
+      for (const q of this.#queue.splice(0)) this.#ws.send(JSON.stringify(q));
+      this.h.onReconnected(m, quiet);
       return;
     }
     this.#end('networkDisconnected');
+  }
+
+  // dropStale drops, after a move, the queued messages about the peer
+  // connections with the old node: the new node knows nothing of them.
+  // Their requests fail as after a lost link.
+  #dropStale() {
+    this.#queue = this.#queue.filter((q) => {
+      if (!SERVER_PC.has(q.type) && !(q.type === 'publish' && q.sdp)) return true;
+      const p = this.#pending.get(q.id);
+      this.#pending.delete(q.id);
+      if (p) p.reject(new OTError('OT_NOT_CONNECTED', 1010, `${q.type}: the connection moved to another server`));
+      return false;
+    });
   }
 
   #failPending(why) {
