@@ -52,6 +52,11 @@ type nodeMessage struct {
 	// An inventory: every connection and stream the sender serves.
 	Conns   []*connRecord   `json:"conns,omitempty"`
 	Streams []*streamRecord `json:"streams,omitempty"`
+	// A moved connection's catch-up: the marks of the signals its client
+	// got, and the signals of the sender's it did not (move.go).
+	Marks  map[string]uint64 `json:"marks,omitempty"`
+	Missed []missedSignal    `json:"missed,omitempty"`
+	Origin string            `json:"origin,omitempty"`
 }
 
 // The kinds of node messages.
@@ -72,6 +77,8 @@ const (
 	kindRelayUnsubscribe    = "relayUnsubscribe"
 	kindRelay               = "relay"
 	kindAdopted             = "adopted"     // conn: a connection moved to the sender (move.go)
+	kindCatchUp             = "catchUp"     // id, marks: send the signals of yours it missed
+	kindMissed              = "missed"      // id, origin, missed: the signals it missed
 	kindStreamMoved         = "streamMoved" // stream: its tracks now come from the sender
 	kindRevoked             = "revoked"     // tokenId, on the revocations topic
 	revocationsTopic        = "revocations" // the topic of kindRevoked
@@ -539,6 +546,10 @@ func (s *Session) apply(m *nodeMessage) {
 		if m.Conn != nil {
 			s.applyAdoptedLocked(m.Conn, m.From)
 		}
+	case kindCatchUp:
+		s.sendMissedLocked(m.ID, m.Marks)
+	case kindMissed:
+		s.applyMissedLocked(m.ID, m.From, m.Origin, m.Missed)
 	case kindStreamMoved:
 		if m.Stream != nil {
 			s.applyStreamMovedLocked(m.Stream, m.From)

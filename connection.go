@@ -59,6 +59,9 @@ type Connection struct {
 	// "connected" that told it so, and gets it again if it resumes.
 	moving      bool
 	unconfirmed bool
+	// catching is set while signals it missed may still come from the
+	// other nodes (move.go).
+	catching *catchUp
 	// retired is its media on this node after it moved to another one,
 	// which forwards its streams until they come from there (move.go).
 	retired *retiredMedia

@@ -405,7 +405,6 @@ func TestJSSubscriberStaysWhileItsStreamMoves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	t.Skip("server bug: node 2 offers page c the stream's new tracks beside the old ones, with the same msid, before it removes those; Chromium refuses the offer (Duplicate a=msid lines), and the server waits for its answer for good (4 runs of 4)")
 	rigs, s, px, a := moverOnNode1(t)
 	a.Eval(pcWatch, nil)
 	publish(t, a, `{resolution: '320x240', frameRate: 15}`)

@@ -6,8 +6,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
@@ -77,7 +82,7 @@ func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l 
 	}
 	c.unconfirmed = true
 	s.attachLocked(c, l, re, attachMoved, c.sentCount())
-	s.replaySignalsLocked(c, r.signals)
+	s.catchUpLocked(c, r.signals, r.nodes)
 	if moving {
 		s.awaitMovedLocked(c)
 	}
@@ -397,15 +402,170 @@ func (l *signalLog) add(e loggedSignal) {
 	}
 }
 
-// replaySignalsLocked queues for c, a connection that moved here, the
-// signals for it that its client had not received: those numbered above
-// its marks for their origins.
-func (s *Session) replaySignalsLocked(c *Connection, marks map[string]uint64) {
-	for _, e := range s.signals.list {
-		if e.n > marks[e.origin] && (e.to == "" || e.to == c.id) {
-			s.queueLocked(c, e.msg)
+// catchUpTime bounds the wait of a connection that moved here for the
+// signals it missed from the other nodes.
+const catchUpTime = 5 * time.Second
+
+// catchUp is what a connection that moved here got of the signals: its
+// client's marks, by origin, and the numbers sent since above them; and,
+// while the other nodes (waiting) have not sent it the signals of theirs
+// it missed, the signals of theirs that came since (held), which follow.
+type catchUp struct {
+	marks   map[string]uint64
+	got     map[string]map[uint64]bool
+	waiting map[string]bool // by node id
+	held    []loggedSignal
+}
+
+// nodeOf returns the node id of a signal origin (Server.origin).
+func nodeOf(origin string) string {
+	if i := strings.LastIndexByte(origin, '.'); i >= 0 {
+		return origin[:i]
+	}
+	return origin
+}
+
+// has reports whether the client got signal n of origin.
+func (cu *catchUp) has(origin string, n uint64) bool {
+	return n <= cu.marks[origin] || cu.got[origin][n]
+}
+
+func (cu *catchUp) add(origin string, n uint64) {
+	if cu.got[origin] == nil {
+		cu.got[origin] = map[uint64]bool{}
+	}
+	cu.got[origin][n] = true
+}
+
+// catchUpLocked queues for c, a connection that moved here, the signals
+// for it in this node's log that its client had not received (numbered
+// above its marks for their origins), and asks the other nodes alive
+// (nodes) for theirs: this node may have come to the session just now, and
+// their clients' signals to c may have missed it. Until each has answered,
+// or catchUpTime is over, its new signals to c wait, so that c gets each
+// signal once, and those of one origin in order.
+func (s *Session) catchUpLocked(c *Connection, marks map[string]uint64, nodes map[string]cluster.Node) {
+	cu := &catchUp{marks: marks, got: map[string]map[uint64]bool{}, waiting: map[string]bool{}}
+	for id := range nodes {
+		if id != s.nodeID() {
+			cu.waiting[id] = true
 		}
 	}
+	c.catching = cu
+	for _, e := range s.signals.list {
+		if e.to == "" || e.to == c.id {
+			cu.send(c, e)
+		}
+	}
+	if len(cu.waiting) == 0 {
+		c.catching = nil
+		return
+	}
+	s.sendToNodes(nodeMessage{Kind: kindCatchUp, ID: c.id, Marks: marks}, nil)
+	time.AfterFunc(catchUpTime, func() {
+		s.mu.Lock()
+		defer s.unlock()
+		if c.catching == cu {
+			s.caughtUpLocked(c, maps.Keys(cu.waiting))
+		}
+	})
+}
+
+// send queues e for c unless its client has it. The caller holds the
+// session's lock.
+func (cu *catchUp) send(c *Connection, e loggedSignal) {
+	if !cu.has(e.origin, e.n) {
+		cu.add(e.origin, e.n)
+		c.sendSignal(e.msg)
+	}
+}
+
+// sendSignalLocked sends c a signal, unless c waits for the signals it
+// missed from the signal's node: then it waits with them.
+func (s *Session) sendSignalLocked(c *Connection, ev signalSent, b []byte) bool {
+	if cu := c.catching; cu != nil && ev.origin != "" {
+		e := loggedSignal{origin: ev.origin, n: ev.n, msg: b}
+		if cu.waiting[nodeOf(ev.origin)] {
+			cu.held = append(cu.held, e)
+			return true
+		}
+		if cu.has(e.origin, e.n) {
+			return true
+		}
+		cu.add(e.origin, e.n)
+	}
+	return c.sendSignal(b)
+}
+
+// missedSignal is a signal a moved connection's client may lack.
+type missedSignal struct {
+	N   uint64 `json:"n"`
+	Msg []byte `json:"msg"`
+}
+
+// sendMissedLocked sends the node that took connection id over the
+// signals sent here for it above the marks of its client; none, if none:
+// the answer is awaited.
+func (s *Session) sendMissedLocked(id string, marks map[string]uint64) {
+	var list []missedSignal
+	origin := s.srv.origin
+	for _, e := range s.signals.list {
+		if e.origin == origin && e.n > marks[origin] && (e.to == "" || e.to == id) {
+			list = append(list, missedSignal{N: e.n, Msg: e.msg})
+		}
+	}
+	s.sendToNodes(nodeMessage{Kind: kindMissed, ID: id, Origin: origin, Missed: list}, nil)
+}
+
+// applyMissedLocked sends a connection that moved here the signals of
+// node's it lacks, then those that came since.
+func (s *Session) applyMissedLocked(id, node, origin string, list []missedSignal) {
+	c := s.conns[id]
+	if c == nil || c.remote() || c.catching == nil || !c.catching.waiting[node] {
+		return
+	}
+	for _, e := range list {
+		c.catching.send(c, loggedSignal{origin: origin, n: e.N, msg: e.Msg})
+	}
+	s.caughtUpLocked(c, slices.Values([]string{node}))
+}
+
+// caughtUpLocked ends c's wait for the signals of nodes: those held meanwhile
+// go.
+func (s *Session) caughtUpLocked(c *Connection, nodes iter.Seq[string]) {
+	cu := c.catching
+	done := slices.Collect(nodes)
+	for _, node := range done {
+		delete(cu.waiting, node)
+	}
+	cu.held = slices.DeleteFunc(cu.held, func(e loggedSignal) bool {
+		if slices.Contains(done, nodeOf(e.origin)) {
+			cu.send(c, e)
+			return true
+		}
+		return false
+	})
+	if len(cu.waiting) == 0 {
+		c.catching = nil
+	}
+}
+
+// logSignalLocked keeps a signal of a cluster's for clients that move
+// here, encoded as b (nil: encoded here).
+func (s *Session) logSignalLocked(ev signalSent, b []byte) {
+	if ev.origin == "" {
+		return
+	}
+	if b == nil {
+		if b = signalMessage(ev); b == nil {
+			return
+		}
+	}
+	e := loggedSignal{origin: ev.origin, n: ev.n, msg: b}
+	if ev.sig.To != nil {
+		e.to = ev.sig.To.id
+	}
+	s.signals.add(e)
 }
 
 // askToMove asks every client connected here to move to another node.
@@ -433,22 +593,4 @@ func (s *Session) clientsHere() int {
 		}
 	}
 	return n
-}
-
-// logSignalLocked keeps a signal of a cluster's for clients that move
-// here, encoded as b (nil: encoded here).
-func (s *Session) logSignalLocked(ev signalSent, b []byte) {
-	if ev.origin == "" {
-		return
-	}
-	if b == nil {
-		if b = signalMessage(ev); b == nil {
-			return
-		}
-	}
-	e := loggedSignal{origin: ev.origin, n: ev.n, msg: b}
-	if ev.sig.To != nil {
-		e.to = ev.sig.To.id
-	}
-	s.signals.add(e)
 }

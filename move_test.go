@@ -552,3 +552,46 @@ func TestMovedStreamWithoutMediaEnds(t *testing.T) {
 		t.Errorf("bob saw %+v", c)
 	}
 }
+
+// TestClusterMoveToANodeWithoutTheSession: a client of node 1 moves to
+// node 2, which has no client of their session yet, while another client
+// of node 1 and it signal each other: node 2 comes to the session with it,
+// and takes from node 1 the signals sent there to it meanwhile, which node
+// 1 had queued for its lost link. Each arrives once.
+func TestClusterMoveToANodeWithoutTheSession(t *testing.T) {
+	nodes := newMoveCluster(t, 2)
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, viaProxy := newProxy(t, nodes[0].ws) // alice's link to node 1
+	alice, aliceLog, _ := balanced(t, &balancer{urls: []string{viaProxy, nodes[1].ws}}, nodes[0].srv, s, "alice")
+	bob, bobLog := mover(t, nodes, 0, s, "bob")
+	stops := []func() []bool{
+		chatter(bob, alice.Connection().ID, "toAlice"),
+		chatter(alice, "", "fromAlice"),
+		chatter(bob, "", "fromBob"),
+	}
+	waitFor(t, 10*time.Second, "signals before the move", func() bool { return len(aliceLog.signals("fromBob")) > 5 })
+	px.close() // node 1 lives on; the balancer sends alice to node 2
+	waitFor(t, 10*time.Second, "alice on node 2", func() bool { return len(aliceLog.of(client.TypeReconnected)) > 0 })
+	n := len(aliceLog.signals("fromBob"))
+	waitFor(t, 10*time.Second, "signals after the move", func() bool { return len(aliceLog.signals("fromBob")) > n+5 })
+	toAlice, fromAlice, fromBob := stops[0](), stops[1](), stops[2]()
+	waitFor(t, 10*time.Second, "every signal sent", func() bool {
+		return len(aliceLog.signals("toAlice")) >= delivered(toAlice) && len(bobLog.signals("fromAlice")) >= delivered(fromAlice) &&
+			len(aliceLog.signals("fromBob")) >= delivered(fromBob) && len(bobLog.signals("fromBob")) >= delivered(fromBob)
+	})
+	checkOnce(t, "alice", "toAlice", aliceLog.signals("toAlice"), toAlice)
+	checkOnce(t, "alice", "fromBob", aliceLog.signals("fromBob"), fromBob)
+	checkOnce(t, "alice", "fromAlice", aliceLog.signals("fromAlice"), fromAlice)
+	checkOnce(t, "bob", "fromAlice", bobLog.signals("fromAlice"), fromAlice)
+	checkOnce(t, "bob", "fromBob", bobLog.signals("fromBob"), fromBob)
+	for who, l := range map[string]*eventLog{"alice": aliceLog, "bob": bobLog} {
+		if ev := l.of(signaling.TypeConnectionDestroyed, signaling.TypeSessionDisconnected); len(ev) > 0 {
+			t.Errorf("%s saw %+v", who, ev)
+		}
+	}
+	t.Logf("signals sent: %d/%d to alice, %d/%d from alice, %d/%d from bob",
+		delivered(toAlice), len(toAlice), delivered(fromAlice), len(fromAlice), delivered(fromBob), len(fromBob))
+}

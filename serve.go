@@ -179,8 +179,12 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 		return nil, err
 	}
 	if r := m.Resume; r != nil {
-		return s.resume(tok, resumeRequest{connectionID: r.ConnectionID, key: r.Key, received: r.Received, signals: r.Signals,
-			addr: remoteHost(l.t), suppressed: m.ConnectionEventsSuppressed}, l, m.ID)
+		req := resumeRequest{connectionID: r.ConnectionID, key: r.Key, received: r.Received, signals: r.Signals,
+			addr: remoteHost(l.t), suppressed: m.ConnectionEventsSuppressed}
+		if srv.bus != nil {
+			req.nodes = srv.members() // read before the session's lock, which the members' lock may not follow
+		}
+		return s.resume(tok, req, l, m.ID)
 	}
 	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed, decodable(m.VideoCodecs))
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -344,6 +345,7 @@ type resumeRequest struct {
 	signals           map[string]uint64
 	addr              string
 	suppressed        bool
+	nodes             map[string]cluster.Node // in a cluster: the nodes alive
 }
 
 // resume reattaches a detached (or still attached, dropped) connection to a
@@ -369,7 +371,7 @@ func (s *Session) resume(tok *TokenInfo, r resumeRequest, l *link, re uint64) (*
 	if c.unconfirmed {
 		// It moved here, but its client may not know: tell it again.
 		s.attachLocked(c, l, re, attachMoved, c.sentCount())
-		s.replaySignalsLocked(c, r.signals)
+		s.catchUpLocked(c, r.signals, r.nodes)
 		s.log.Info("connection resumed, moved here", "connection", c.id)
 		return c, nil
 	}

@@ -172,13 +172,13 @@ func (s *Session) deliverSignalLocked(ev signalSent) (dropped int) {
 	}
 	s.logSignalLocked(ev, b)
 	if sig.To != nil {
-		if !sig.To.sendSignal(b) {
+		if !s.sendSignalLocked(sig.To, ev, b) {
 			dropped++
 		}
 		return dropped
 	}
 	for _, c := range s.conns {
-		if !c.sendSignal(b) {
+		if !s.sendSignalLocked(c, ev, b) {
 			dropped++
 		}
 	}
