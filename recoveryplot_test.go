@@ -23,7 +23,7 @@ func plotGaps(path string, gaps map[string][]time.Duration) error {
 	for _, g := range gaps {
 		longest = max(longest, slices.Max(g))
 	}
-	maxMS := float64((longest/(100*time.Millisecond) + 1) * 100 / time.Millisecond)
+	maxMS := float64(longest.Milliseconds()/100+1) * 100
 	x := func(ms float64) float64 { return left + ms/maxMS*w }
 	y := func(share float64) float64 { return top + h - share*h }
 	var b bytes.Buffer
