@@ -453,7 +453,11 @@ func (s *Session) catchUpLocked(c *Connection, marks map[string]uint64, nodes ma
 	}
 	c.catching = cu
 	for _, e := range s.signals.list {
-		if e.to == "" || e.to == c.id {
+		switch {
+		case e.to != "" && e.to != c.id:
+		case cu.waiting[nodeOf(e.origin)]:
+			cu.held = append(cu.held, e) // after what its node missed, which came before
+		default:
 			cu.send(c, e)
 		}
 	}

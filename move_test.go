@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,24 +50,14 @@ func startNode(t *testing.T, rs *redistest.Server, id string, cfg crossbar.Confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.APIKey, cfg.APISecret, cfg.Cluster, cfg.Logger = testKey, testSecret, bus, debugLogger(id)
-	cfg.Media.LoopbackOnly = true
-	srv, err := crossbar.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/crossbar/", srv.Handler())
-	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		_ = srv.Close()
-		hs.CloseClientConnections()
-		hs.Close()
-		_ = bus.Close()
+		_ = bus.Close() // after the server, whose cleanup runs first
 		_ = rdb.Close()
 	})
-	p, ws := newProxy(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/crossbar/ws")
-	return &moveNode{srv: srv, rdb: rdb, proxy: p, ws: ws}
+	cfg.Cluster, cfg.Logger = bus, debugLogger(id)
+	h := newHarness(t, cfg)
+	p, ws := newProxy(t, h.ws)
+	return &moveNode{srv: h.srv, rdb: rdb, proxy: p, ws: ws}
 }
 
 // crash takes the node away as kill -9 would: its heartbeats and its
@@ -276,6 +263,42 @@ func checkOnce(t *testing.T, who, what string, got []string, sent []bool) {
 	}
 }
 
+// quartet is four clients of a three-node cluster: alice publishes and
+// subscribes and dave subscribes, on node 1; bob on node 2 and carol on
+// node 3, who publishes too; with their events and clocks of their
+// subscriptions, which all have media.
+type quartet struct {
+	alice, dave, bob, carol *client.Session
+	alicePub                *client.Publisher
+	logs                    map[string]*eventLog
+	clocks                  map[string]*packetClock
+}
+
+func fourClients(t *testing.T, nodes []*moveNode, s *crossbar.Session) quartet {
+	t.Helper()
+	q := quartet{logs: map[string]*eventLog{}}
+	for _, c := range []struct {
+		c    **client.Session
+		name string
+		node int
+	}{{&q.alice, "alice", 0}, {&q.dave, "dave", 0}, {&q.bob, "bob", 1}, {&q.carol, "carol", 2}} {
+		*c.c, q.logs[c.name] = mover(t, nodes, c.node, s, c.name)
+	}
+	q.alicePub = synthesize(t, q.alice, "alice")
+	carolPub := synthesize(t, q.carol, "carol")
+	q.clocks = map[string]*packetClock{
+		"bob <- alice":   subscribeClocked(t, q.bob, q.alicePub.StreamID()),
+		"carol <- alice": subscribeClocked(t, q.carol, q.alicePub.StreamID()),
+		"alice <- carol": subscribeClocked(t, q.alice, carolPub.StreamID()),
+		"dave <- carol":  subscribeClocked(t, q.dave, carolPub.StreamID()),
+	}
+	before := time.Now()
+	for what, pc := range q.clocks {
+		waitFor(t, 15*time.Second, what+": media before the move", func() bool { return pc.since(before) })
+	}
+	return q
+}
+
 // TestClusterClientsMoveWhenTheirNodeDies: node 1 dies as with kill -9.
 // Its clients, one publishing and subscribing, one subscribing, resume
 // through the load balancer on live nodes with the same connection and
@@ -287,22 +310,9 @@ func TestClusterClientsMoveWhenTheirNodeDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, aliceLog := mover(t, nodes, 0, s, "alice") // publishes and subscribes, on node 1
-	dave, daveLog := mover(t, nodes, 0, s, "dave")    // subscribes, on node 1
-	bob, bobLog := mover(t, nodes, 1, s, "bob")       // on node 2
-	carol, carolLog := mover(t, nodes, 2, s, "carol") // on node 3
-	alicePub := synthesize(t, alice, "alice")
-	carolPub := synthesize(t, carol, "carol")
-	clocks := map[string]*packetClock{
-		"bob <- alice":   subscribeClocked(t, bob, alicePub.StreamID()),
-		"carol <- alice": subscribeClocked(t, carol, alicePub.StreamID()),
-		"alice <- carol": subscribeClocked(t, alice, carolPub.StreamID()),
-		"dave <- carol":  subscribeClocked(t, dave, carolPub.StreamID()),
-	}
-	before := time.Now()
-	for what, pc := range clocks {
-		waitFor(t, 15*time.Second, what+": media before the crash", func() bool { return pc.since(before) })
-	}
+	q := fourClients(t, nodes, s)
+	alice, dave, bob, carol, alicePub, clocks := q.alice, q.dave, q.bob, q.carol, q.alicePub, q.clocks
+	aliceLog, daveLog, bobLog, carolLog := q.logs["alice"], q.logs["dave"], q.logs["bob"], q.logs["carol"]
 	ids := map[string]string{"alice": alice.Connection().ID, "dave": dave.Connection().ID}
 	streamID := alicePub.StreamID()
 
@@ -375,22 +385,9 @@ func TestClusterDrainMovesClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, aliceLog := mover(t, nodes, 0, s, "alice")
-	dave, daveLog := mover(t, nodes, 0, s, "dave")
-	bob, bobLog := mover(t, nodes, 1, s, "bob")
-	carol, carolLog := mover(t, nodes, 2, s, "carol")
-	alicePub := synthesize(t, alice, "alice")
-	carolPub := synthesize(t, carol, "carol")
-	clocks := map[string]*packetClock{
-		"bob <- alice":   subscribeClocked(t, bob, alicePub.StreamID()),
-		"carol <- alice": subscribeClocked(t, carol, alicePub.StreamID()),
-		"alice <- carol": subscribeClocked(t, alice, carolPub.StreamID()),
-		"dave <- carol":  subscribeClocked(t, dave, carolPub.StreamID()),
-	}
-	before := time.Now()
-	for what, pc := range clocks {
-		waitFor(t, 15*time.Second, what+": media before the drain", func() bool { return pc.since(before) })
-	}
+	q := fourClients(t, nodes, s)
+	alice, dave, bob, alicePub, clocks := q.alice, q.dave, q.bob, q.alicePub, q.clocks
+	aliceLog, daveLog, bobLog, carolLog := q.logs["alice"], q.logs["dave"], q.logs["bob"], q.logs["carol"]
 	ids := []string{alice.Connection().ID, dave.Connection().ID, alicePub.StreamID()}
 
 	stopToAlice := chatter(bob, alice.Connection().ID, "toAlice")
@@ -578,10 +575,13 @@ func TestClusterMoveToANodeWithoutTheSession(t *testing.T) {
 	n := len(aliceLog.signals("fromBob"))
 	waitFor(t, 10*time.Second, "signals after the move", func() bool { return len(aliceLog.signals("fromBob")) > n+5 })
 	toAlice, fromAlice, fromBob := stops[0](), stops[1](), stops[2]()
-	waitFor(t, 10*time.Second, "every signal sent", func() bool {
+	if !poll(10*time.Second, func() bool {
 		return len(aliceLog.signals("toAlice")) >= delivered(toAlice) && len(bobLog.signals("fromAlice")) >= delivered(fromAlice) &&
 			len(aliceLog.signals("fromBob")) >= delivered(fromBob) && len(bobLog.signals("fromBob")) >= delivered(fromBob)
-	})
+	}) {
+		t.Errorf("not every signal sent arrived: alice got toAlice %v of %v, fromBob %v of %v; bob got fromAlice %v of %v, fromBob %v of %v",
+			aliceLog.signals("toAlice"), toAlice, aliceLog.signals("fromBob"), fromBob, bobLog.signals("fromAlice"), fromAlice, bobLog.signals("fromBob"), fromBob)
+	}
 	checkOnce(t, "alice", "toAlice", aliceLog.signals("toAlice"), toAlice)
 	checkOnce(t, "alice", "fromBob", aliceLog.signals("fromBob"), fromBob)
 	checkOnce(t, "alice", "fromAlice", aliceLog.signals("fromAlice"), fromAlice)
