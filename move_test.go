@@ -263,20 +263,27 @@ func checkOnce(t *testing.T, who, what string, got []string, sent []bool) {
 	}
 }
 
-// quartet is four clients of a three-node cluster: alice publishes and
+// quartet is a three-node cluster's session and four clients of it: alice publishes and
 // subscribes and dave subscribes, on node 1; bob on node 2 and carol on
 // node 3, who publishes too; with their events and clocks of their
 // subscriptions, which all have media.
 type quartet struct {
+	nodes                   []*moveNode
+	s                       *crossbar.Session
 	alice, dave, bob, carol *client.Session
 	alicePub                *client.Publisher
 	logs                    map[string]*eventLog
 	clocks                  map[string]*packetClock
 }
 
-func fourClients(t *testing.T, nodes []*moveNode, s *crossbar.Session) quartet {
+func fourClients(t *testing.T) quartet {
 	t.Helper()
-	q := quartet{logs: map[string]*eventLog{}}
+	nodes := newMoveCluster(t, 3)
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := quartet{nodes: nodes, s: s, logs: map[string]*eventLog{}}
 	for _, c := range []struct {
 		c    **client.Session
 		name string
@@ -305,12 +312,8 @@ func fourClients(t *testing.T, nodes []*moveNode, s *crossbar.Session) quartet {
 // stream ids; nobody sees them leave. Media flows again to and from them,
 // and the signals to and from them during the move arrive once each.
 func TestClusterClientsMoveWhenTheirNodeDies(t *testing.T) {
-	nodes := newMoveCluster(t, 3)
-	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := fourClients(t, nodes, s)
+	q := fourClients(t)
+	nodes := q.nodes
 	alice, dave, bob, carol, alicePub, clocks := q.alice, q.dave, q.bob, q.carol, q.alicePub, q.clocks
 	aliceLog, daveLog, bobLog, carolLog := q.logs["alice"], q.logs["dave"], q.logs["bob"], q.logs["carol"]
 	ids := map[string]string{"alice": alice.Connection().ID, "dave": dave.Connection().ID}
@@ -336,7 +339,7 @@ func TestClusterClientsMoveWhenTheirNodeDies(t *testing.T) {
 	}
 	for _, n := range nodes[1:] {
 		for _, id := range ids {
-			if _, err := nodeSession(t, n.srv, s).Connection(id); err != nil {
+			if _, err := nodeSession(t, n.srv, q.s).Connection(id); err != nil {
 				t.Errorf("a live node lost a moved connection: %v", err)
 			}
 		}
@@ -380,12 +383,8 @@ func debugLogger(name string) *slog.Logger {
 // they have all moved. The media of every subscription, to and from them,
 // carries on with at most a short gap, and signals arrive once each.
 func TestClusterDrainMovesClients(t *testing.T) {
-	nodes := newMoveCluster(t, 3)
-	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := fourClients(t, nodes, s)
+	q := fourClients(t)
+	nodes := q.nodes
 	alice, dave, bob, alicePub, clocks := q.alice, q.dave, q.bob, q.alicePub, q.clocks
 	aliceLog, daveLog, bobLog, carolLog := q.logs["alice"], q.logs["dave"], q.logs["bob"], q.logs["carol"]
 	ids := []string{alice.Connection().ID, dave.Connection().ID, alicePub.StreamID()}
