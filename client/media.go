@@ -231,6 +231,12 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 		m.enqueue(func() { s.closeRelays(func(k relayKey) bool { return k == key }) })
 	case signaling.TypeRelay:
 		m.enqueue(func() { s.relay(msg) })
+	case signaling.TypePathLost:
+		// The server hears nothing from us: our network changed, for
+		// both peer connections, before our side noticed.
+		for _, pc := range []string{signaling.PCPublisher, signaling.PCSubscriber} {
+			s.restartICE(pc, true)
+		}
 	case signaling.TypeConnectionDestroyed:
 		if msg.Connection != nil {
 			id := msg.Connection.ID

@@ -19,7 +19,8 @@ import (
 // the subscriber PC it asks the server for an offer ("iceRestart"). It tries
 // again every iceRetry until the path is back or the session ends. A client
 // whose signaling link dropped and was resumed restarts ICE at once, without
-// waiting for ICE to notice: a network change breaks both.
+// waiting for ICE to notice: a network change breaks both. So does one
+// told by the server that it hears nothing from it (pathLost).
 
 // iceRetry is how long one ICE restart is given before the next.
 const iceRetry = 5 * time.Second
