@@ -72,6 +72,7 @@ type mediaState struct {
 	closeOnce   sync.Once
 
 	restarting map[string]bool    // by PC: an ICE restart loop runs (restart.go)
+	lost       map[string]bool    // by PC: its path is lost, as ICE or the server said
 	unanswered *signaling.Message // a subscriber answer whose link was lost before the reply
 	iceWake    chan struct{}      // closed to wake the restart loops
 }
@@ -235,7 +236,7 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 		// The server hears nothing from us: our network changed, for
 		// both peer connections, before our side noticed.
 		for _, pc := range []string{signaling.PCPublisher, signaling.PCSubscriber} {
-			s.restartICE(pc, true)
+			s.pathLost(pc, true)
 		}
 	case signaling.TypeConnectionDestroyed:
 		if msg.Connection != nil {
