@@ -212,11 +212,18 @@ func (s *Session) shareLocked(ev event) {
 		}
 		if ev.sig.To != nil {
 			if !ev.sig.To.remote() {
+				if ev.shared != nil {
+					ev.shared <- nil
+				}
 				return // delivered here
 			}
 			sig.To = ev.sig.To.id
 		}
 		m = nodeMessage{Kind: kindSignal, Signal: sig}
+		if ev.shared != nil {
+			s.onBus(m.Kind, s.busPublish(m), ev.shared)
+			return
+		}
 	case muteForced:
 		if ev.st != nil || ev.remote {
 			return // one stream's: its publisher is here
@@ -231,30 +238,42 @@ func (s *Session) shareLocked(ev event) {
 // sendToNodes publishes m on the session's topic after put, if any, on the
 // session's cluster queue.
 func (s *Session) sendToNodes(m nodeMessage, put func(context.Context) error) {
-	m.V, m.From = clusterVersion, s.nodeID()
-	b, err := json.Marshal(m)
-	if err != nil {
-		s.log.Error("encode node message", "err", err)
-		return
-	}
+	send := s.busPublish(m)
 	s.onBus(m.Kind, func(ctx context.Context) error {
 		if put != nil {
 			if err := put(ctx); err != nil {
 				return err
 			}
 		}
+		return send(ctx)
+	}, nil)
+}
+
+// busPublish returns the publication of m on the session's topic.
+func (s *Session) busPublish(m nodeMessage) func(context.Context) error {
+	m.V, m.From = clusterVersion, s.nodeID()
+	b, err := json.Marshal(m)
+	return func(ctx context.Context) error {
+		if err != nil {
+			return fmt.Errorf("encode node message: %w", err)
+		}
 		return s.srv.bus.Publish(ctx, s.topic(), b)
-	})
+	}
 }
 
 // onBus runs f on the session's cluster queue, after what was queued
-// before, and notes whether the bus answered.
-func (s *Session) onBus(what string, f func(context.Context) error) {
+// before, and notes whether the bus answered; done, if not nil, is sent
+// f's error.
+func (s *Session) onBus(what string, f func(context.Context) error, done chan<- error) {
 	s.toNodes.post(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		defer cancel()
-		if err := f(ctx); err != nil {
+		err := f(ctx)
+		if err != nil {
 			s.log.Warn("cluster: not shared", "what", what, "err", err)
+		}
+		if done != nil {
+			done <- err
 		}
 	})
 }

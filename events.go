@@ -64,6 +64,9 @@ type (
 		remote bool
 		origin string
 		n      uint64
+		// shared, if not nil, is sent the outcome of passing the signal
+		// to the other nodes (nil if it needs no passing).
+		shared chan<- error
 	}
 	// muteForced: a moderator muted one stream (st), or the whole
 	// session (st nil) but the excluded streams, or ended that (active

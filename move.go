@@ -266,7 +266,7 @@ func (s *Session) orphanLocked(c *Connection) {
 
 func (s *Session) expireOrphanLocked(c *Connection) {
 	s.removeLocked(c, ReasonNetworkDisconnected)
-	s.onBus("records of a dead node", s.deleteRecords([]string{c.id}))
+	s.onBus("records of a dead node", s.deleteRecords([]string{c.id}), nil)
 }
 
 // movedHereLocked follows the arrival of every track of a stream whose

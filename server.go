@@ -319,7 +319,7 @@ func (srv *Server) forget(s *Session) {
 	if srv.sessions[s.info.ID] == s {
 		delete(srv.sessions, s.info.ID)
 		if srv.bus != nil {
-			s.onBus("leave", func(ctx context.Context) error { return srv.bus.Unsubscribe(ctx, s.topic()) })
+			s.onBus("leave", func(ctx context.Context) error { return srv.bus.Unsubscribe(ctx, s.topic()) }, nil)
 		}
 	}
 }
