@@ -92,6 +92,10 @@ type Config struct {
 	// Store is set. Nil: a single node, with nothing to set up.
 	Cluster cluster.Bus
 
+	// Clock is the time of the session logic: tokens, revocations and the
+	// reconnect grace period (see Clock). Nil means the system's.
+	Clock Clock
+
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
@@ -139,6 +143,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.ReconnectGrace == 0 {
 		cfg.ReconnectGrace = 60 * time.Second
@@ -330,13 +337,13 @@ func (srv *Server) GenerateToken(sessionID string, opts TokenOptions) (string, e
 	if _, err := parseSessionID(sessionID, srv.cfg.APIKey); err != nil {
 		return "", err
 	}
-	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, time.Now())
+	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, srv.cfg.Clock.Now())
 }
 
 // VerifyToken checks a token as a connecting client's is checked, but for
 // the session: signature, claims, expiry and revocation.
 func (srv *Server) VerifyToken(ctx context.Context, token string) (*TokenInfo, error) {
-	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, time.Now())
+	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, srv.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +371,7 @@ func (srv *Server) checkRevoked(ctx context.Context, tokenID string) error {
 // Connection.TokenID): it can no longer connect or act, and every connection
 // that used it ends with reason tokenRevoked.
 func (srv *Server) RevokeToken(ctx context.Context, tokenID string) error {
-	if err := srv.store.RevokeToken(ctx, tokenID, time.Now().Add(MaxTokenTTL)); err != nil {
+	if err := srv.store.RevokeToken(ctx, tokenID, srv.cfg.Clock.Now().Add(MaxTokenTTL)); err != nil {
 		return fmt.Errorf("crossbar: revoke token: %w", err)
 	}
 	srv.endRevoked(tokenID)

@@ -445,7 +445,7 @@ func (s *Session) linkEnded(c *Connection, l *link, clean bool) {
 		return
 	}
 	s.log.Info("connection detached", "connection", c.id, "grace", grace)
-	c.grace = time.AfterFunc(grace, func() {
+	c.grace = s.srv.cfg.Clock.AfterFunc(grace, func() {
 		s.mu.Lock()
 		defer s.unlock()
 		if !c.gone && c.link == nil {
