@@ -48,8 +48,8 @@ type Connection struct {
 	media connMedia
 
 	// Guarded by session.mu.
-	link   *link       // the current transport; nil while detached
-	writer *link       // the link whose writer started last
+	link   *link // the current transport; nil while detached
+	writer *link // the link whose writer started last
 	grace  Timer // running while detached
 	gone   bool
 	behind bool // its outbox overflowed: it is being disconnected
