@@ -92,6 +92,17 @@ type Config struct {
 	// Store is set. Nil: a single node, with nothing to set up.
 	Cluster cluster.Bus
 
+	// SignalOnlyStreams lets clients of routed sessions publish streams
+	// without media: a "publish" with neither sdp nor tracks makes a
+	// stream that is announced at once, as in a relayed session, and
+	// whose subscribers get nothing for it (PROTOCOL.md, "Signal-only
+	// streams"). Everything else about it is a stream's: limits, events,
+	// moderation, callbacks. Tests of an application's logic use them
+	// (package crossbartest turns this on) to publish and subscribe
+	// without WebRTC. Off, such a publish is refused (1011): a stream that
+	// never shows anything would puzzle the other clients.
+	SignalOnlyStreams bool
+
 	// Clock is the time of the session logic: tokens, revocations and the
 	// reconnect grace period (see Clock). Nil means the system's.
 	Clock Clock

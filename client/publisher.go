@@ -37,6 +37,12 @@ type PublishOptions struct {
 	// RTP makes the caller packetize: the stream is written with
 	// Publisher.WriteRTP instead of Publisher.WriteSample.
 	RTP bool
+	// SignalOnly publishes a stream without media, on a server that
+	// allows it (crossbar.Config.SignalOnlyStreams): no peer connection,
+	// no tracks; Audio, Video and the rest are only what the stream
+	// announces. The server announces it at once. Tests of an
+	// application's logic use it (see package crossbartest).
+	SignalOnly bool
 }
 
 // Publisher is one stream the client publishes on its publisher peer
@@ -177,9 +183,11 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 	if err != nil {
 		return nil, err
 	}
-	tracks, err := opts.newTracks()
-	if err != nil {
-		return nil, err
+	var tracks map[webrtc.RTPCodecType]*localTrack
+	if !opts.SignalOnly {
+		if tracks, err = opts.newTracks(); err != nil {
+			return nil, err
+		}
 	}
 	p := &Publisher{
 		s:         s,
@@ -190,8 +198,8 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		done:      make(chan struct{}),
 	}
 
-	if s.Relayed() {
-		return s.publishRelayed(ctx, p)
+	if s.Relayed() || opts.SignalOnly {
+		return s.publishAnnounced(ctx, p)
 	}
 
 	if err := s.negotiatePublish(ctx, p); err != nil {
