@@ -40,8 +40,9 @@ type PublishOptions struct {
 	// SignalOnly publishes a stream without media, on a server that
 	// allows it (crossbar.Config.SignalOnlyStreams): no peer connection,
 	// no tracks; Audio, Video and the rest are only what the stream
-	// announces. The server announces it at once. Tests of an
-	// application's logic use it (see package crossbartest).
+	// announces, and PublishAudio and PublishVideo change it. The server
+	// announces it at once. Tests of an application's logic use it (see
+	// package crossbartest).
 	SignalOnly bool
 }
 
@@ -491,6 +492,15 @@ func (p *Publisher) PublishVideo(ctx context.Context, on bool) error {
 	return p.setPublishing(ctx, webrtc.RTPCodecTypeVideo, on)
 }
 
+// announces reports whether a signal-only stream announced a track of
+// kind, which it has not.
+func (p *Publisher) announces(kind webrtc.RTPCodecType) bool {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return p.opts.SignalOnly && p.opts.Audio
+	}
+	return p.opts.SignalOnly && p.opts.Video
+}
+
 func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType, on bool) error {
 	p.mu.Lock()
 	t := p.tracks[kind]
@@ -498,7 +508,7 @@ func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType,
 		t.on = false // stop at once; resume only once the server agreed
 	}
 	p.mu.Unlock()
-	if t == nil {
+	if t == nil && !p.announces(kind) {
 		return fmt.Errorf("client: stream %s has no %s track", p.id, kind)
 	}
 	msg := &signaling.Message{Type: signaling.TypeStreamUpdate, StreamID: p.id}
@@ -510,7 +520,7 @@ func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType,
 	if _, err := p.s.request(ctx, msg); err != nil {
 		return fmt.Errorf("client: set %s of stream %s to %v: %w", kind, p.id, on, err)
 	}
-	if on {
+	if on && t != nil {
 		p.mu.Lock()
 		t.on = true
 		p.mu.Unlock()
