@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/pion/interceptor"
+
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/crossbartest/netem"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -13,7 +16,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	media bool
+	media   bool
+	network *netem.Shaper
 }
 
 // WithMedia gives a participant real media: its streams are published
@@ -24,6 +28,14 @@ type options struct {
 // no media, and fast.
 func WithMedia() Option { return func(o *options) { o.media = true } }
 
+// WithNetwork gives a participant real media, as WithMedia does, sent
+// through n: what n.Set says (loss, latency, a bandwidth cap) impairs the
+// RTP the participant sends, from then on. Give each participant a
+// Shaper of its own: Disconnect waits for the packets it delays.
+func WithNetwork(n *netem.Shaper) Option {
+	return func(o *options) { o.media, o.network = true, n }
+}
+
 // Participant is a virtual client app in a session: a Go client
 // (package client) connected to the Server over a signaling link the test
 // controls, whose every event is logged. Its methods are safe for
@@ -32,6 +44,7 @@ type Participant struct {
 	c     *client.Session
 	link  *link
 	media bool
+	net   *netem.Shaper // WithNetwork's, or nil
 	log   *eventLog
 	read  sync.WaitGroup // the event log's reader
 
@@ -45,12 +58,16 @@ type Participant struct {
 // connect joins a participant with token over a new link of ts.
 func connect(ctx context.Context, ts *Server, token string, o options) (*Participant, error) {
 	l := &link{ts: ts}
-	c, err := client.ConnectTransport(ctx, l.dial, token, &client.Options{Media: client.MediaOptions{LoopbackOnly: true}})
+	media := client.MediaOptions{LoopbackOnly: true}
+	if o.network != nil {
+		media.Interceptors = []interceptor.Factory{o.network}
+	}
+	c, err := client.ConnectTransport(ctx, l.dial, token, &client.Options{Media: media})
 	if err != nil {
 		return nil, fmt.Errorf("crossbartest: join: %w", err)
 	}
 	synthCtx, stop := context.WithCancel(context.Background())
-	p := &Participant{c: c, link: l, media: o.media, log: newEventLog(), published: map[string]*client.Publisher{},
+	p := &Participant{c: c, link: l, media: o.media, net: o.network, log: newEventLog(), published: map[string]*client.Publisher{},
 		synthCtx: synthCtx, stopSynth: stop}
 	p.read.Add(1)
 	go func() {
@@ -134,6 +151,9 @@ func (p *Participant) Disconnect() error {
 	p.stopSynth()
 	p.synth.Wait()
 	p.read.Wait()
+	if p.net != nil {
+		p.net.Wait() // its last packets, delayed
+	}
 	return err
 }
 

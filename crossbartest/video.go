@@ -22,6 +22,7 @@ type Video struct {
 
 	mu      sync.Mutex
 	stats   VideoStats
+	run     frameRun      // the frames of the current tag
 	lastAt  time.Time     // when the last whole frame came
 	changed chan struct{} // closed, and replaced, at each frame
 	partial map[uint32]*frameParts
@@ -33,10 +34,11 @@ type VideoStats struct {
 	Frames int
 	// From is the tag of the last one (the publishing participant's
 	// connection data, for a participant that joined WithMedia), and Last
-	// its number.
+	// the highest number of its frames.
 	From string
 	Last uint32
-	// Skipped counts the frame numbers missing between those that came.
+	// Skipped counts the frame numbers missing between those that came:
+	// frames lost, or not whole.
 	Skipped int
 	// LongestGap is the longest time without a frame once the first
 	// came: between two, or since the last.
@@ -98,6 +100,37 @@ func (v *Video) WaitFrames(ctx context.Context, n int) (VideoStats, error) {
 	}
 }
 
+// WaitFreeze waits until no frame has come for d since the last one (or
+// since the call, before the first), and returns the stats then.
+func (v *Video) WaitFreeze(ctx context.Context, d time.Duration) (VideoStats, error) {
+	called := time.Now()
+	for {
+		v.mu.Lock()
+		last, changed := v.lastAt, v.changed
+		v.mu.Unlock()
+		if last.Before(called) {
+			last = called
+		}
+		timer := time.NewTimer(time.Until(last.Add(d)))
+		select {
+		case <-timer.C:
+			return v.Stats(), nil
+		case <-changed:
+			timer.Stop()
+		case <-ctx.Done():
+			timer.Stop()
+			return v.Stats(), fmt.Errorf("crossbartest: stream %s: no freeze of %v (%w): %+v", v.streamID, d, ctx.Err(), v.Stats())
+		}
+	}
+}
+
+// frameRun counts the frames of one tag, which may come out of order.
+type frameRun struct {
+	skippedBefore int    // by the frames of earlier tags
+	first, last   uint32 // the lowest and highest numbers
+	frames        int
+}
+
 // frameParts are the packets of one frame, by sequence number, as they come.
 type frameParts struct {
 	payloads  map[uint16][]byte
@@ -147,11 +180,14 @@ func (v *Video) add(pkt *rtp.Packet) {
 	if !v.lastAt.IsZero() {
 		st.LongestGap = max(st.LongestGap, now.Sub(v.lastAt))
 	}
-	if st.Frames > 0 && tag == st.From && n > st.Last+1 {
-		st.Skipped += int(n - st.Last - 1)
+	if tag != st.From || v.run.frames == 0 {
+		v.run = frameRun{skippedBefore: st.Skipped, first: n, last: n}
 	}
+	v.run.frames++
+	v.run.first, v.run.last = min(v.run.first, n), max(v.run.last, n)
 	st.Frames++
-	st.From, st.Last = tag, n
+	st.From, st.Last = tag, v.run.last
+	st.Skipped = v.run.skippedBefore + int(v.run.last-v.run.first+1) - v.run.frames
 	v.lastAt = now
 	close(v.changed)
 	v.changed = make(chan struct{})
