@@ -23,5 +23,7 @@
 // participant saw. The server's session logic runs on a fake Clock that
 // moves only when the test advances it: tokens expire and reconnect grace
 // periods end at once. Participant.Cut and Restore fail a participant's
-// signaling link and bring it back.
+// signaling link and bring it back; a participant joined WithNetwork sends
+// its media through a netem.Shaper, whose loss, latency and bandwidth cap
+// the test sets at will.
 package crossbartest
