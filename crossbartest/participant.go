@@ -21,9 +21,10 @@ type options struct {
 }
 
 // WithMedia gives a participant real media: its streams are published
-// with WebRTC (Pion, on loopback) and carry synthetic video that names
-// the participant and numbers its frames (client.SynthOptions.Tag), which
-// Watch reads on the other side. Without it a participant's streams are
+// with WebRTC (Pion, on loopback) and carry synthetic Opus and VP8 (the
+// default codecs), video that names the participant (its connection
+// data, or its id if that is empty) and numbers its frames
+// (client.SynthOptions.Tag), which Watch reads on the other side. Without it a participant's streams are
 // signal-only: announced, subscribed to and moderated as any other, with
 // no media, and fast.
 func WithMedia() Option { return func(o *options) { o.media = true } }
@@ -83,6 +84,14 @@ func (p *Participant) ID() string { return p.c.Connection().ID }
 // Data returns the participant's connection data, from its token.
 func (p *Participant) Data() string { return p.c.Connection().Data }
 
+// tag names the participant's synthetic video: its data, or its id.
+func (p *Participant) tag() string {
+	if d := p.Data(); d != "" {
+		return d
+	}
+	return p.ID()
+}
+
 // name names the participant in failures: its data, or its id.
 func (p *Participant) name() string {
 	if c := p.c.Connection(); c.Data != "" {
@@ -114,7 +123,7 @@ func (p *Participant) Publish(ctx context.Context, opts client.PublishOptions) (
 		p.synth.Add(1)
 		go func() {
 			defer p.synth.Done()
-			_ = pub.Synthesize(p.synthCtx, client.SynthOptions{Tag: p.Data()}) // ends with the stream
+			_ = pub.Synthesize(p.synthCtx, client.SynthOptions{Tag: p.tag()}) // ends with the stream
 		}()
 	}
 	return pub, nil

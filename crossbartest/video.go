@@ -32,9 +32,9 @@ type Video struct {
 type VideoStats struct {
 	// Frames counts the frames that arrived whole with a mark.
 	Frames int
-	// From is the tag of the last one (the publishing participant's
-	// connection data, for a participant that joined WithMedia), and Last
-	// the highest number of its frames.
+	// From is the tag of the last one (for a participant that joined
+	// WithMedia, its connection data, or id), and Last the highest number
+	// of its frames.
 	From string
 	Last uint32
 	// Skipped counts the frame numbers missing between those that came:
