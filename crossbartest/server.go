@@ -34,9 +34,10 @@ type Server struct {
 	stop    context.CancelFunc
 	serving sync.WaitGroup
 
-	mu     sync.Mutex
-	closed bool
-	ends   []*signaling.PipeEnd // the participants' ends of every pipe
+	mu           sync.Mutex
+	closed       bool
+	ends         []*signaling.PipeEnd // the participants' ends of every pipe
+	participants []*Participant       // to disconnect at cleanup
 }
 
 // NewServer returns a Server made with cfg, closed when the test ends. It
@@ -69,9 +70,16 @@ func NewServer(t testing.TB, cfg crossbar.Config) *Server {
 	return ts
 }
 
-// close closes the server and drops every link, and waits until none is
-// served.
+// close disconnects every participant, closes the server and drops every
+// link, and waits until none is served.
 func (ts *Server) close() {
+	ts.mu.Lock()
+	ps := ts.participants
+	ts.participants = nil
+	ts.mu.Unlock()
+	for _, p := range ps {
+		p.leave()
+	}
 	_ = ts.Server.Close() // its only error is a cluster's
 	ts.stop()
 	ts.mu.Lock()
@@ -144,8 +152,8 @@ func (ts *Server) Join(t testing.TB, sessionID, token string, opts ...Option) *P
 }
 
 // Connect is Join for tests that expect it to fail (an expired token, a
-// full session): it returns the error the client got. The caller
-// disconnects the participant it returns.
+// full session): it returns the error the client got. The participant
+// leaves when it disconnects, or when the Server is closed.
 func (ts *Server) Connect(ctx context.Context, sessionID, token string, opts ...Option) (*Participant, error) {
 	var o options
 	for _, opt := range opts {
@@ -154,5 +162,16 @@ func (ts *Server) Connect(ctx context.Context, sessionID, token string, opts ...
 	if tok, err := ts.VerifyToken(ctx, token); err == nil && tok.SessionID != sessionID {
 		return nil, fmt.Errorf("crossbartest: join %s: the token is for session %s", sessionID, tok.SessionID)
 	}
-	return connect(ctx, ts, token, o)
+	p, err := connect(ctx, ts, token, o)
+	if err != nil {
+		return nil, err
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		p.leave()
+		return nil, errors.New("crossbartest: the server is closed")
+	}
+	ts.participants = append(ts.participants, p)
+	return p, nil
 }
