@@ -4,7 +4,8 @@ import "time"
 
 // Clock is the time the server's session logic runs on: the issue and
 // expiry of tokens, checked at connect and at every action, revocations,
-// and the reconnect grace period of a connection whose link dropped. A
+// the reconnect grace period of a connection whose link dropped, and the
+// creation times of sessions, connections and streams. A
 // test of an application's logic sets a fake one to move time on at will
 // (package crossbartest has one); the media engine, keep-alives and rate
 // limits always run on the system's time.

@@ -103,8 +103,9 @@ type Config struct {
 	// never shows anything would puzzle the other clients.
 	SignalOnlyStreams bool
 
-	// Clock is the time of the session logic: tokens, revocations and the
-	// reconnect grace period (see Clock). Nil means the system's.
+	// Clock is the time of the session logic: tokens, revocations, the
+	// reconnect grace period, creation times (see Clock). Nil means the
+	// system's.
 	Clock Clock
 
 	// Media configures the forwarding engine of routed sessions: UDP port
@@ -249,7 +250,7 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
 		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
 	}
-	now := time.Now()
+	now := srv.cfg.Clock.Now()
 	info := SessionInfo{
 		ID:           newSessionID(srv.cfg.APIKey, opts.Location, now),
 		MediaMode:    opts.MediaMode,

@@ -78,7 +78,7 @@ func newStream(c *Connection, spec streamSpec) (*Stream, error) {
 	st := &Stream{
 		id:         newID(),
 		connection: c,
-		created:    time.Now(),
+		created:    c.session.srv.cfg.Clock.Now(),
 		name:       spec.name,
 		videoType:  vt,
 		hasAudio:   spec.hasAudio,

@@ -209,3 +209,25 @@ func TestClockAdvanceOrder(t *testing.T) {
 		t.Errorf("clock at %v after Advance(2s)", now)
 	}
 }
+
+// TestCreationTimesFollowTheClock: sessions, connections and streams are
+// created at the fake clock's time.
+func TestCreationTimesFollowTheClock(t *testing.T) {
+	ts := crossbartest.NewServer(t, crossbar.Config{})
+	ts.Clock.Advance(48 * time.Hour)
+	s := ts.NewSession(t, crossbar.SessionOptions{})
+	now := ts.Clock.Now()
+	ann := join(t, ts, s, crossbar.RolePublisher, "ann")
+	pub, err := ann.Publish(ctxFor(t), client.PublishOptions{Video: true})
+	must(t, err)
+	st, err := s.Stream(pub.StreamID())
+	must(t, err)
+	for what, at := range map[string]time.Time{"session": s.CreationTime(), "connection": st.Connection().CreationTime(), "stream": st.CreationTime()} {
+		if !at.Equal(now) {
+			t.Errorf("%s created at %v, want the clock's %v", what, at, now)
+		}
+	}
+	if ms := ann.Client().Connection().CreationTime; ms != now.UnixMilli() {
+		t.Errorf("the client sees its connection created at %d ms, want %d", ms, now.UnixMilli())
+	}
+}
