@@ -195,14 +195,20 @@ func (p *Participant) WaitEvent(ctx context.Context, typ signaling.Type) (client
 	return p.Wait(ctx, string(typ), is(typ))
 }
 
+// waitOthers waits for an event of type typ about another connection than
+// the participant's: whose returns the id of the event's.
+func (p *Participant) waitOthers(ctx context.Context, typ signaling.Type, whose func(client.Event) string) (client.Event, error) {
+	self := p.ID()
+	return p.Wait(ctx, string(typ)+" of another connection", func(ev client.Event) bool {
+		return ev.Type == typ && whose(ev) != self
+	})
+}
+
 // WaitConnectionCreated waits for another connection to join (or to be
 // there when the participant joined) and returns it. The participant's
 // own connectionCreated is left alone.
 func (p *Participant) WaitConnectionCreated(ctx context.Context) (signaling.Connection, error) {
-	self := p.ID()
-	ev, err := p.Wait(ctx, "connectionCreated of another connection", func(ev client.Event) bool {
-		return ev.Type == signaling.TypeConnectionCreated && ev.Connection.ID != self
-	})
+	ev, err := p.waitOthers(ctx, signaling.TypeConnectionCreated, func(ev client.Event) string { return ev.Connection.ID })
 	if err != nil {
 		return signaling.Connection{}, err
 	}
@@ -225,10 +231,7 @@ func (p *Participant) WaitConnectionDestroyed(ctx context.Context) (signaling.Co
 // The participant's own streams are left alone: see
 // client.Publisher.WaitCreated.
 func (p *Participant) WaitStreamCreated(ctx context.Context) (signaling.Stream, error) {
-	self := p.ID()
-	ev, err := p.Wait(ctx, "streamCreated of another connection", func(ev client.Event) bool {
-		return ev.Type == signaling.TypeStreamCreated && ev.Stream.ConnectionID != self
-	})
+	ev, err := p.waitOthers(ctx, signaling.TypeStreamCreated, func(ev client.Event) string { return ev.Stream.ConnectionID })
 	if err != nil {
 		return signaling.Stream{}, err
 	}
