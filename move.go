@@ -255,7 +255,7 @@ func (s *Session) orphanLocked(c *Connection) {
 		return
 	}
 	node := c.node
-	c.grace = time.AfterFunc(grace, func() {
+	c.grace = s.srv.cfg.Clock.AfterFunc(grace, func() {
 		s.mu.Lock()
 		defer s.unlock()
 		if !c.gone && c.node == node {

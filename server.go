@@ -92,6 +92,22 @@ type Config struct {
 	// Store is set. Nil: a single node, with nothing to set up.
 	Cluster cluster.Bus
 
+	// SignalOnlyStreams lets clients of routed sessions publish streams
+	// without media: a "publish" with neither sdp nor tracks makes a
+	// stream that is announced at once, as in a relayed session, and
+	// whose subscribers get nothing for it (PROTOCOL.md, "Signal-only
+	// streams"). Everything else about it is a stream's: limits, events,
+	// moderation, callbacks. Tests of an application's logic use them
+	// (package crossbartest turns this on) to publish and subscribe
+	// without WebRTC. Off, such a publish is refused (1011): a stream that
+	// never shows anything would puzzle the other clients.
+	SignalOnlyStreams bool
+
+	// Clock is the time of the session logic: tokens, revocations, the
+	// reconnect grace period, creation times (see Clock). Nil means the
+	// system's.
+	Clock Clock
+
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
@@ -139,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.ReconnectGrace == 0 {
 		cfg.ReconnectGrace = 60 * time.Second
@@ -231,7 +250,7 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
 		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
 	}
-	now := time.Now()
+	now := srv.cfg.Clock.Now()
 	info := SessionInfo{
 		ID:           newSessionID(srv.cfg.APIKey, opts.Location, now),
 		MediaMode:    opts.MediaMode,
@@ -330,13 +349,13 @@ func (srv *Server) GenerateToken(sessionID string, opts TokenOptions) (string, e
 	if _, err := parseSessionID(sessionID, srv.cfg.APIKey); err != nil {
 		return "", err
 	}
-	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, time.Now())
+	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, srv.cfg.Clock.Now())
 }
 
 // VerifyToken checks a token as a connecting client's is checked, but for
 // the session: signature, claims, expiry and revocation.
 func (srv *Server) VerifyToken(ctx context.Context, token string) (*TokenInfo, error) {
-	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, time.Now())
+	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, srv.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +383,7 @@ func (srv *Server) checkRevoked(ctx context.Context, tokenID string) error {
 // Connection.TokenID): it can no longer connect or act, and every connection
 // that used it ends with reason tokenRevoked.
 func (srv *Server) RevokeToken(ctx context.Context, tokenID string) error {
-	if err := srv.store.RevokeToken(ctx, tokenID, time.Now().Add(MaxTokenTTL)); err != nil {
+	if err := srv.store.RevokeToken(ctx, tokenID, srv.cfg.Clock.Now().Add(MaxTokenTTL)); err != nil {
 		return fmt.Errorf("crossbar: revoke token: %w", err)
 	}
 	srv.endRevoked(tokenID)

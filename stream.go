@@ -33,7 +33,7 @@ type Stream struct {
 	name       string
 	videoType  VideoType
 
-	pub *Publisher // nil in relayed sessions
+	pub *Publisher // nil in relayed sessions; without tracks if signal-only
 	// remoteTracks are the kinds of the tracks of a routed stream another
 	// node serves, which a node link brings here on demand.
 	remoteTracks []string
@@ -78,7 +78,7 @@ func newStream(c *Connection, spec streamSpec) (*Stream, error) {
 	st := &Stream{
 		id:         newID(),
 		connection: c,
-		created:    time.Now(),
+		created:    c.session.srv.cfg.Clock.Now(),
 		name:       spec.name,
 		videoType:  vt,
 		hasAudio:   spec.hasAudio,

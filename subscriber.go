@@ -257,12 +257,15 @@ func (s *Session) subscriptionsLocked() int {
 // attachSubscriber adds the stream's tracks to the subscriber's peer, in
 // one offer to the client.
 func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video bool) error {
+	a, v := sub.stream.pub.tracks()
+	if a == nil && v == nil {
+		return nil // a signal-only stream: nothing to forward
+	}
 	peer, err := s.peerOf(c)
 	if err != nil {
 		return err
 	}
 	var subs []sfu.Subscription
-	a, v := sub.stream.pub.tracks()
 	sub.mu.Lock()
 	sub.binds++
 	binds := sub.binds

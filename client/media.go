@@ -34,6 +34,11 @@ type MediaOptions struct {
 	// Pion's virtual network, or a wrapper of the host's that simulates
 	// failures. It is ignored when API is set.
 	Net transport.Net
+	// Interceptors are added to the peer connections between Pion's
+	// default ones and the network, so that what they drop the NACK
+	// responder can send again: a network impairment (crossbartest/netem),
+	// say. They are ignored when API is set.
+	Interceptors []interceptor.Factory
 	// VideoCodecs are the video codecs the client tells the server it
 	// decodes (VP8, H264, VP9), which a session whose codec is what every
 	// client decodes weighs: those of API's MediaEngine. Nil means all
@@ -87,6 +92,9 @@ func newAPI(opts MediaOptions) (*webrtc.API, error) {
 		return nil, fmt.Errorf("client: register codecs: %w", err)
 	}
 	r := &interceptor.Registry{}
+	for _, f := range opts.Interceptors {
+		r.Add(f) // first: a chain's first interceptor is the nearest to the network
+	}
 	if err := webrtc.RegisterDefaultInterceptors(m, r); err != nil {
 		return nil, fmt.Errorf("client: register interceptors: %w", err)
 	}
