@@ -162,7 +162,9 @@ func (s *Session) addStreamLocked(st *Stream) {
 	}
 	s.streams[st.id] = st
 	if s.muteAll != nil && !s.muteAll.excluded[st.id] && !st.connection.remote() {
-		s.forceMuteLocked(st)
+		// Muted before anyone knows it: announced without audio.
+		st.forceMuted, st.hasAudio = true, false
+		s.later(func() { st.pub.setAudioMuted(true) })
 	}
 	s.emitLocked(streamCreated{st})
 	s.log.Info("stream created", "stream", st.id, "connection", st.connection.id)
