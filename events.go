@@ -78,6 +78,9 @@ type (
 		remote   bool
 	}
 	speakerChanged struct{ st *Stream } // st nil: nobody speaks
+	// layoutChanged: a stream's layout classes changed (the host's
+	// concern and the other nodes', not the clients').
+	layoutChanged struct{ st *Stream }
 )
 
 func (e connectionCreated) notify(h *handlers) func() { return bind(h.connectionCreated, e.c) }
@@ -85,6 +88,7 @@ func (e streamCreated) notify(h *handlers) func()     { return bind(h.streamCrea
 func (e signalSent) notify(h *handlers) func()        { return bind(h.signal, e.sig) }
 func (e speakerChanged) notify(h *handlers) func()    { return bind(h.activeSpeaker, e.st) }
 func (muteForced) notify(*handlers) func()            { return nil }
+func (layoutChanged) notify(*handlers) func()         { return nil }
 
 func (e streamPropertyChanged) notify(h *handlers) func() {
 	return bind(h.streamPropertyChanged, e.change)
