@@ -116,6 +116,8 @@ type Server struct {
 	links     nodeLinks  // media links with other nodes (nodelink.go)
 	linkQueue dispatcher // sends their messages, in order
 
+	claims onceSet // REST JWTs' jti, without a cluster (restauth.go)
+
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closed   bool
