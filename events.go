@@ -116,13 +116,18 @@ func bind[T any](f func(T), x T) func() {
 	return func() { f(x) }
 }
 
-// emitLocked tells the session's clients and its host of ev. It returns
+// emitLocked tells the session's clients, its host and its webhook of ev. It returns
 // how many clients did not get a signal for being too far behind. The
 // caller holds s.mu.
 func (s *Session) emitLocked(ev event) (dropped int) {
 	dropped = s.deliverLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
+	}
+	if s.srv.hooks != nil {
+		if cb := s.webhookLocked(ev); cb != nil {
+			s.srv.hooks.post(cb)
+		}
 	}
 	if s.clustered() {
 		s.shareLocked(ev)
