@@ -37,14 +37,7 @@ func (srv *Server) authorize(ctx context.Context, r *http.Request) error {
 	}
 	now := time.Now()
 	var c restClaims
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(tokenLeeway),
-	)
-	if _, err := p.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(srv.cfg.APISecret), nil }); err != nil {
+	if _, err := hs256Parser(now).ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(srv.cfg.APISecret), nil }); err != nil {
 		return fmt.Errorf("%w: %w", errAuth, err)
 	}
 	exp := c.ExpiresAt.Time

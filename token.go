@@ -174,6 +174,18 @@ const maxTokenSize = 8 << 10
 // this one, for the not-before and issued-at checks only.
 const tokenLeeway = 30 * time.Second
 
+// hs256Parser parses JWTs signed with HS256 that expire, and were not
+// issued after now (with tokenLeeway for either).
+func hs256Parser(now time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(tokenLeeway),
+	)
+}
+
 // verifyToken checks a token's signature (HS256 only, or a legacy T1
 // token's), its claims and its validity at now. It does not check revocation or the session it names.
 func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) {
@@ -184,14 +196,7 @@ func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) 
 		return verifyT1Token(apiKey, secret, raw, now)
 	}
 	var c tokenClaims
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(tokenLeeway),
-	)
-	_, err := p.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil })
+	_, err := hs256Parser(now).ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil })
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
