@@ -112,6 +112,10 @@ type Config struct {
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
 	Media sfu.Config
+
+	// Webhook, if its URL is set, receives OpenTok's session-monitoring
+	// callbacks (see WebhookConfig).
+	Webhook WebhookConfig
 }
 
 // Server is the top-level object a host app creates: it makes sessions and
@@ -132,6 +136,9 @@ type Server struct {
 	links     nodeLinks  // media links with other nodes (nodelink.go)
 	linkQueue dispatcher // sends their messages, in order
 
+	claims onceSet   // REST JWTs' jti, without a cluster (restauth.go)
+	hooks  *webhooks // nil without a webhook URL
+
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closed   bool
@@ -149,6 +156,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var hooks *webhooks
+	if cfg.Webhook.URL != "" {
+		var err error
+		if hooks, err = newWebhooks(cfg.Webhook, cfg.APIKey, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Store == nil && cfg.Cluster != nil {
 		cfg.Store = busStore{cfg.Cluster}
@@ -191,7 +205,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media engine: %w", err)
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster}
+	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster, hooks: hooks}
 	for _, ice := range engine.ICEServers() {
 		cred, _ := ice.Credential.(string)
 		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
@@ -209,6 +223,9 @@ func New(cfg Config) (*Server, error) {
 			_ = engine.Close()
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
+	}
+	if hooks != nil {
+		go hooks.run()
 	}
 	return srv, nil
 }
@@ -492,6 +509,9 @@ func (srv *Server) Close() error {
 		for _, node := range srv.linkedNodes() {
 			srv.dropLinks(node)
 		}
+	}
+	if srv.hooks != nil {
+		srv.hooks.close()
 	}
 	return srv.engine.Close()
 }
