@@ -35,7 +35,7 @@ func (srv *Server) authorize(ctx context.Context, r *http.Request) error {
 	if raw == "" {
 		return fmt.Errorf("%w: no X-OPENTOK-AUTH header", errAuth)
 	}
-	now := time.Now()
+	now := srv.cfg.Clock.Now()
 	var c restClaims
 	if _, err := hs256Parser(now).ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(srv.cfg.APISecret), nil }); err != nil {
 		return fmt.Errorf("%w: %w", errAuth, err)
@@ -71,7 +71,7 @@ func (srv *Server) claimOnce(ctx context.Context, key string, ttl time.Duration)
 	if srv.bus != nil {
 		return srv.bus.Claim(ctx, key, ttl)
 	}
-	return srv.claims.claim(key, time.Now(), ttl), nil
+	return srv.claims.claim(key, srv.cfg.Clock.Now(), ttl), nil
 }
 
 // onceSet keeps keys until they expire.

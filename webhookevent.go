@@ -1,7 +1,5 @@
 package crossbar
 
-import "time"
-
 // sessionEvent is a session-monitoring callback, in OpenTok's JSON.
 type sessionEvent struct {
 	SessionID  string           `json:"sessionId"`
@@ -31,7 +29,7 @@ type eventStream struct {
 // connections and streams come and go in callbacks, and only on the node
 // that serves them.
 func (s *Session) webhookLocked(ev event) *sessionEvent {
-	cb := &sessionEvent{SessionID: s.info.ID, ProjectID: s.srv.cfg.APIKey, Timestamp: time.Now().UnixMilli()}
+	cb := &sessionEvent{SessionID: s.info.ID, ProjectID: s.srv.cfg.APIKey, Timestamp: s.srv.cfg.Clock.Now().UnixMilli()}
 	var c *Connection
 	var st *Stream
 	switch ev := ev.(type) {
