@@ -3,9 +3,10 @@ package sfu
 import "time"
 
 // Bandwidth adaptation. A DownTrack watches its subscriber for signs of
-// congestion: loss over 10% in a receiver report, NACKs for over 20% of the
-// packets sent in the last half second (a NACK is repeated until the packet
-// comes, so random loss of a few percent stays under that), or a REMB (the subscriber's own
+// congestion: loss over 10% between two receiver reports, NACKs for over
+// 20% of the packets sent in the last half second (a NACK is repeated
+// until the packet comes, so random loss of a few percent stays under
+// that), or a REMB (the subscriber's own
 // delay-based estimate, from the abs-send-time the engine puts on forwarded
 // video) falling by over an eighth to below 3/4 of the bitrate of the layer
 // sent. At the first sign it caps the video just
@@ -22,6 +23,10 @@ import "time"
 // attempt up to 30 s) it tries the next layer up beyond the cap (a probe):
 // kept, with the cap raised above it, if no sign of congestion comes for
 // 3 s; dropped at the first one. Without congestion nothing is capped.
+//
+// What the subscriber lost because its publisher's link lost it is not
+// counted: the holes such loss leaves in the stream forwarded are taken
+// from the reports' loss, and NACKs count only for packets the engine has.
 //
 // Pion's send-side GCC (pion/interceptor pkg/gcc) was not used: it needs a
 // pacer and a transport-wide sequence number on every forwarded packet, with
