@@ -235,7 +235,7 @@ func (w *webhooks) attempt(body []byte) (retry bool, err error) {
 		return true, err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	switch s := resp.StatusCode; {
 	case s >= 200 && s < 300:
 		return false, nil
