@@ -87,6 +87,7 @@ type Engine struct {
 	udpMux       ice.UDPMux
 	batches      []*batchConn // the UDP mux's sockets
 	arrivals     arrivalTable // when the sockets received recent RTP packets
+	tally        tally        // the counters of Totals
 	tcpMux       *ice.TCPMuxDefault
 	closers      []func() error
 
