@@ -22,7 +22,8 @@ func TestPionLogsBelowInfoWithIDs(t *testing.T) {
 	logs := &jsonLog{}
 	h := newHarness(t, crossbar.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	s := h.session()
-	pubConn, sub := flowMedia(t, h, s, 50)
+	pc, sub, _ := flowMedia(t, h, s, 50)
+	pubConn := pc.Connection().ID
 	if st := sub.Stats(); st.Audio.Packets+st.Video.Packets < 50 {
 		t.Fatalf("subscriber got %+v", st)
 	}
@@ -49,10 +50,11 @@ func TestPionLogsBelowInfoWithIDs(t *testing.T) {
 }
 
 // flowMedia connects a publisher and a subscriber, Go clients on loopback,
-// to s; the publisher sends synthetic audio and video until the test ends,
-// and flowMedia returns once the subscriber received packets of both. It
-// returns the publisher's connection id and the subscription.
-func flowMedia(t *testing.T, h *harness, s *crossbar.Session, packets uint64) (string, *client.Subscriber) {
+// to s; the publisher sends synthetic audio and video until the test ends
+// or stop is called, and flowMedia returns once the subscriber received
+// packets of both. It returns the publisher's connection and the
+// subscription.
+func flowMedia(t *testing.T, h *harness, s *crossbar.Session, packets uint64) (pc *client.Session, sub *client.Subscriber, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
@@ -66,13 +68,19 @@ func flowMedia(t *testing.T, h *harness, s *crossbar.Session, packets uint64) (s
 	if err != nil {
 		t.Fatal(err)
 	}
-	synthCtx, stop := context.WithCancel(ctx)
+	synthCtx, cancelSynth := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- pub.Synthesize(synthCtx, client.SynthOptions{}) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancelSynth()
+			if err := <-done; err != nil {
+				t.Errorf("synthesize: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	sc, err := client.Connect(ctx, h.ws, h.token(s, crossbar.RoleSubscriber, "subscriber"), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +90,7 @@ func flowMedia(t *testing.T, h *harness, s *crossbar.Session, packets uint64) (s
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := sc.Subscribe(ctx, st.ID, client.SubscribeOptions{Audio: true, Video: true})
+	sub, err = sc.Subscribe(ctx, st.ID, client.SubscribeOptions{Audio: true, Video: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +98,7 @@ func flowMedia(t *testing.T, h *harness, s *crossbar.Session, packets uint64) (s
 		st := sub.Stats()
 		return st.Audio.Packets >= packets/2 && st.Video.Packets >= packets/2
 	})
-	return pc.Connection().ID, sub
+	return pc, sub, stop
 }
 
 // jsonLog keeps the lines of a slog.JSONHandler.

@@ -24,6 +24,11 @@ const (
 // ("ice", "dtls", ...) as the attribute "pion", at the levels above.
 type pionLoggerFactory struct{ log *slog.Logger }
 
+// PionLoggerFactory returns a Pion logging.LoggerFactory that sends the
+// logs of a Pion component (a TURN server, say) to log as the engine sends
+// its own: one level down, Pion's info at slog.LevelDebug.
+func PionLoggerFactory(log *slog.Logger) logging.LoggerFactory { return pionLoggerFactory{log} }
+
 // NewLogger implements logging.LoggerFactory.
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{f.log.With("pion", scope)}
