@@ -823,7 +823,7 @@ func (d *DownTrack) close() {
 		d.mu.Unlock()
 		close(d.done)
 		if tally != nil {
-			tally.downTrackClosed(d)
+			tally.closedNow(d)
 		}
 	})
 }

@@ -374,7 +374,7 @@ func (p *Peer) addLocked(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 	}
 	d.onTrackClosed = func() { p.goTracked(func() { _ = p.Unsubscribe(d) }) }
 	d.tally = &p.e.tally
-	p.e.tally.addDownTrack(d)
+	p.e.tally.add(d)
 	if err := t.addDownTrack(d); err != nil {
 		d.close()
 		return nil, fmt.Errorf("sfu: subscribe to track %q: %w", t.ID(), err)
@@ -548,7 +548,7 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 	defer p.pubGate.retire(ssrc)
 	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
 	t := newRemoteTrack(remote, midOf(pub, receiver), audioLevelID(receiver), func() { _ = pub.WriteRTCP(pli) })
-	p.e.tally.addTrack(t)
+	p.e.tally.add(t)
 	group := p.joinGroup(t, remote, receiver)
 	p.trackMu.Lock()
 	p.tracks[ssrc] = t
@@ -562,7 +562,7 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 		group.removeLayer(t)
 	}
 	t.Close()
-	p.e.tally.trackClosed(t)
+	p.e.tally.closedNow(t)
 
 	p.trackMu.Lock()
 	delete(p.tracks, ssrc)

@@ -21,47 +21,34 @@ type Totals struct {
 // counters are read when Totals are asked for, and the sums of those that
 // closed. Nothing on the packet path touches it.
 type tally struct {
-	mu         sync.Mutex
-	tracks     map[*Track]struct{}
-	downTracks map[*DownTrack]struct{}
-	closed     Totals
+	mu     sync.Mutex
+	live   map[counted]struct{}
+	closed Totals
 }
 
-func (t *tally) addTrack(tr *Track) {
+// counted is a Track or a DownTrack: its counters add to Totals.
+type counted interface{ addTo(*Totals) }
+
+func (t *Track) addTo(s *Totals)     { s.addTrack(t.layerStats()) }
+func (d *DownTrack) addTo(s *Totals) { s.addDownTrack(d.Stats()) }
+
+// add counts c from now on.
+func (t *tally) add(c counted) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.tracks == nil {
-		t.tracks = make(map[*Track]struct{})
+	if t.live == nil {
+		t.live = make(map[counted]struct{})
 	}
-	t.tracks[tr] = struct{}{}
+	t.live[c] = struct{}{}
 }
 
-// trackClosed moves a Track's counters to the closed sums.
-func (t *tally) trackClosed(tr *Track) {
+// closedNow moves c's counters to the closed sums.
+func (t *tally) closedNow(c counted) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.tracks[tr]; ok {
-		delete(t.tracks, tr)
-		t.closed.addTrack(tr.layerStats())
-	}
-}
-
-func (t *tally) addDownTrack(d *DownTrack) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.downTracks == nil {
-		t.downTracks = make(map[*DownTrack]struct{})
-	}
-	t.downTracks[d] = struct{}{}
-}
-
-// downTrackClosed moves a DownTrack's counters to the closed sums.
-func (t *tally) downTrackClosed(d *DownTrack) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.downTracks[d]; ok {
-		delete(t.downTracks, d)
-		t.closed.addDownTrack(d.Stats())
+	if _, ok := t.live[c]; ok {
+		delete(t.live, c)
+		c.addTo(&t.closed)
 	}
 }
 
@@ -72,11 +59,8 @@ func (t *tally) totals() Totals {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sum := t.closed
-	for tr := range t.tracks {
-		sum.addTrack(tr.layerStats())
-	}
-	for d := range t.downTracks {
-		sum.addDownTrack(d.Stats())
+	for c := range t.live {
+		c.addTo(&sum)
 	}
 	return sum
 }

@@ -40,7 +40,7 @@ func TestTotals(t *testing.T) {
 	}
 	e.tally.mu.Lock()
 	defer e.tally.mu.Unlock()
-	if n, m := len(e.tally.tracks), len(e.tally.downTracks); n != 0 || m != 0 {
-		t.Errorf("%d Tracks and %d DownTracks still tallied after their peers closed", n, m)
+	if n := len(e.tally.live); n != 0 {
+		t.Errorf("%d Tracks and DownTracks still tallied after their peers closed", n)
 	}
 }
