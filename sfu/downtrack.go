@@ -111,8 +111,8 @@ type DownTrack struct {
 	// onTrackClosed is set before the DownTrack is attached to its Track
 	// and called once if the Track closes first.
 	onTrackClosed func()
-	// tally, if set, keeps the engine's Totals, to which close adds the
-	// DownTrack's counters.
+	// tally, if set before the DownTrack is attached to its Track, keeps
+	// the engine's Totals, to which close adds the DownTrack's counters.
 	tally *tally
 
 	packetsOut    atomic.Uint64
@@ -819,11 +819,10 @@ func (d *DownTrack) close() {
 		d.mu.Lock()
 		d.closed = true
 		d.bound, d.ws = false, nil
-		tally := d.tally
 		d.mu.Unlock()
 		close(d.done)
-		if tally != nil {
-			tally.closedNow(d)
+		if d.tally != nil {
+			d.tally.closedNow(d)
 		}
 	})
 }
