@@ -83,6 +83,9 @@ func TestMetricsDuringMedia(t *testing.T) {
 		return last["crossbar_media_forwarded_packets_total"] == float64(st.Audio.Packets+st.Video.Packets) &&
 			last["crossbar_media_forwarded_bytes_total"] == float64(st.Audio.Bytes+st.Video.Bytes)
 	})
+	t.Logf("forwarded %v packets, %v bytes, as the subscriber counted; received %v packets; %v joins took %v s in all",
+		last["crossbar_media_forwarded_packets_total"], last["crossbar_media_forwarded_bytes_total"], last["crossbar_media_received_packets_total"],
+		last["crossbar_join_duration_seconds_count"], last["crossbar_join_duration_seconds_sum"])
 	if last["crossbar_media_received_packets_total"] < last["crossbar_media_forwarded_packets_total"] {
 		t.Errorf("received %v packets, forwarded %v to one subscriber", last["crossbar_media_received_packets_total"], last["crossbar_media_forwarded_packets_total"])
 	}
