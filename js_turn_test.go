@@ -86,4 +86,3 @@ func TestJSRelayOnlyThroughEmbeddedTURN(t *testing.T) {
 		})
 	}
 }
-
