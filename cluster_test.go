@@ -295,7 +295,8 @@ func TestClusterNodeDies(t *testing.T) {
 }
 
 // TestClusterRedisLost: while Redis is down each node's clients carry on,
-// actions across nodes fail with a clear error, and once Redis is back
+// actions across nodes fail with a clear error (a signal to everyone
+// reaches this node's clients, and says it reached no others), and once Redis is back
 // the nodes share again.
 func TestClusterRedisLost(t *testing.T) {
 	rs, nodes, s, alice, bob := aliceAndBob(t)
@@ -303,9 +304,11 @@ func TestClusterRedisLost(t *testing.T) {
 	defer cancel()
 
 	rs.Stop()
-	// A signal to everyone still reaches this node's clients.
-	if err := alice.Signal(ctx, "", "chat", "local"); err != nil {
-		t.Fatal(err)
+	// A signal to everyone still reaches this node's clients; its sender
+	// is told it reached no others.
+	var se *signaling.Error
+	if err := alice.Signal(ctx, "", "chat", "local"); !errors.As(err, &se) || se.Code != 2000 {
+		t.Fatalf("a signal to everyone while Redis is down: %v, want error 2000", err)
 	}
 	if ev := next(t, alice, signaling.TypeSignal); ev.Signal.Data != "local" {
 		t.Fatalf("alice got %+v", ev.Signal)
@@ -313,7 +316,6 @@ func TestClusterRedisLost(t *testing.T) {
 	// A signal to bob, on the other node, fails once the bus is known lost.
 	waitFor(t, 10*time.Second, "a signal across nodes fails while Redis is down", func() bool {
 		err := alice.Signal(ctx, bob.Connection().ID, "chat", "lost")
-		var se *signaling.Error
 		return errors.As(err, &se) && se.Code == 2000 && se.Message != "internal error"
 	})
 

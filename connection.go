@@ -48,9 +48,9 @@ type Connection struct {
 	media connMedia
 
 	// Guarded by session.mu.
-	link   *link       // the current transport; nil while detached
-	writer *link       // the link whose writer started last
-	grace  *time.Timer // running while detached
+	link   *link // the current transport; nil while detached
+	writer *link // the link whose writer started last
+	grace  Timer // running while detached
 	gone   bool
 	behind bool // its outbox overflowed: it is being disconnected
 	// moving: its client was asked to move to another node (Shutdown): a

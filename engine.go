@@ -61,9 +61,7 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 			s.tellLocked(c, subscriberOffer{sdp, n})
 		},
 		OnConnectionStateChange: func(k sfu.PCKind, st webrtc.PeerConnectionState) {
-			if k == sfu.PCPublish {
-				s.engine.post(func() { s.publishingStateChanged(c, st) })
-			}
+			s.engine.post(func() { s.peerStateChanged(c, k, st) })
 		},
 		OnSubscribeFailed: func(d *sfu.DownTrack, err error) {
 			s.engine.post(func() { s.subscriptionFailed(c, d, err) })
@@ -192,18 +190,27 @@ func (s *Session) trackEnded(st *Stream) {
 	})
 }
 
-// publishingStateChanged follows a connection's publishing peer
-// connection. When it fails (nothing arrived for the engine's
-// PublishTimeout: the client died or its network changed), the streams on
-// it wait for the client to restart ICE, frozen: for PublishTimeout again
-// while the client's signaling is up, and while it is not, for as long as
-// the connection waits to be resumed (then PublishTimeout again). The
-// streams still without media then end, reason mediaStopped.
-func (s *Session) publishingStateChanged(c *Connection, st webrtc.PeerConnectionState) {
+// peerStateChanged follows a connection's peer connections. When one
+// hears nothing from the client for a while (disconnected), the client is
+// told (pathLost), so that it restarts ICE without waiting for its own
+// side to notice: a browser takes 5-8 s to. When the publishing one fails
+// (nothing arrived for the engine's PublishTimeout: the client died or its
+// network changed), the streams on it wait for the client to restart ICE,
+// frozen: for PublishTimeout again while the client's signaling is up, and
+// while it is not, for as long as the connection waits to be resumed (then
+// PublishTimeout again). The streams still without media then end, reason
+// mediaStopped.
+func (s *Session) peerStateChanged(c *Connection, k sfu.PCKind, st webrtc.PeerConnectionState) {
 	s.mu.Lock()
 	defer s.unlock()
 	if c.gone || c.remote() {
 		return // ended, or its media here is retired (move.go)
+	}
+	if st == webrtc.PeerConnectionStateDisconnected && c.link != nil {
+		s.tellLocked(c, pathLost{k})
+	}
+	if k != sfu.PCPublish {
+		return
 	}
 	switch st {
 	case webrtc.PeerConnectionStateFailed:

@@ -64,6 +64,9 @@ type (
 		remote bool
 		origin string
 		n      uint64
+		// shared, if not nil, is sent the outcome of passing the signal
+		// to the other nodes (nil if it needs no passing).
+		shared chan<- error
 	}
 	// muteForced: a moderator muted one stream (st), or the whole
 	// session (st nil) but the excluded streams, or ended that (active
@@ -75,6 +78,9 @@ type (
 		remote   bool
 	}
 	speakerChanged struct{ st *Stream } // st nil: nobody speaks
+	// layoutChanged: a stream's layout classes changed (the host's
+	// concern and the other nodes', not the clients').
+	layoutChanged struct{ st *Stream }
 )
 
 func (e connectionCreated) notify(h *handlers) func() { return bind(h.connectionCreated, e.c) }
@@ -82,6 +88,7 @@ func (e streamCreated) notify(h *handlers) func()     { return bind(h.streamCrea
 func (e signalSent) notify(h *handlers) func()        { return bind(h.signal, e.sig) }
 func (e speakerChanged) notify(h *handlers) func()    { return bind(h.activeSpeaker, e.st) }
 func (muteForced) notify(*handlers) func()            { return nil }
+func (layoutChanged) notify(*handlers) func()         { return nil }
 
 func (e streamPropertyChanged) notify(h *handlers) func() {
 	return bind(h.streamPropertyChanged, e.change)
@@ -109,13 +116,18 @@ func bind[T any](f func(T), x T) func() {
 	return func() { f(x) }
 }
 
-// emitLocked tells the session's clients and its host of ev. It returns
+// emitLocked tells the session's clients, its host and its webhook of ev. It returns
 // how many clients did not get a signal for being too far behind. The
 // caller holds s.mu.
 func (s *Session) emitLocked(ev event) (dropped int) {
 	dropped = s.deliverLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
+	}
+	if s.srv.hooks != nil {
+		if cb := s.webhookLocked(ev); cb != nil {
+			s.srv.hooks.post(cb)
+		}
 	}
 	if s.clustered() {
 		s.shareLocked(ev)

@@ -173,7 +173,7 @@ func TestJSMovesToAnotherNode(t *testing.T) {
 	// Node 1 dies as with kill -9: its links reset, its goodbyes go
 	// nowhere, its media stops.
 	t.Run("crash", func(t *testing.T) {
-		checkMove(t, moveCase{lossy: true, move: func(rigs []nodeRig, pxs []*proxy) {
+		checkMove(t, moveCase{move: func(rigs []nodeRig, pxs []*proxy) {
 			_ = rigs[0].rdb.Close()
 			toNode2(rigs, pxs)
 			_ = rigs[0].srv.Close()
@@ -235,11 +235,8 @@ func moverOnNode1(t *testing.T) ([]nodeRig, *crossbar.Session, *proxy, *browsert
 
 // moveCase is a way for the pages of checkMove to move to node 2.
 type moveCase struct {
-	quiet   bool // the server asks for it: the pages tell of no reconnection
-	relayed bool // a relayed session
-	// lossy: node 1 dies; a signal it acknowledged but had not yet passed
-	// to the other node (its Redis is cut first) is lost with it.
-	lossy   bool
+	quiet   bool                 // the server asks for it: the pages tell of no reconnection
+	relayed bool                 // a relayed session
 	firefox *firefoxtest.Browser // if set, page a is in this Firefox
 	move    func(rigs []nodeRig, pxs []*proxy)
 }
@@ -374,7 +371,7 @@ func checkMove(t *testing.T, mc moveCase) {
 			}
 		}
 	}
-	checkSignalsOnce(t, names, pages, mc.lossy)
+	checkSignalsOnce(t, names, pages)
 }
 
 // TestJSMovesToANodeWithoutTheSession: page a moves to node 2, where no
@@ -396,7 +393,7 @@ func TestJSMovesToANodeWithoutTheSession(t *testing.T) {
 	b.Wait("10 signals sent", `Object.keys(sent).length >= 10`, 5*time.Second)
 	toNode2(rigs, []*proxy{px})
 	a.Wait("sessionReconnected", `types().includes('sessionReconnected')`, 15*time.Second)
-	checkSignalsOnce(t, []string{"a", "b"}, pages, false)
+	checkSignalsOnce(t, []string{"a", "b"}, pages)
 }
 
 // TestJSSubscriberStaysWhileItsStreamMoves: page c, on node 2, watches
@@ -420,11 +417,10 @@ func TestJSSubscriberStaysWhileItsStreamMoves(t *testing.T) {
 }
 
 // checkSignalsOnce checks that each signal the pages sent with burst
-// (lossy: but those a dead node acknowledged and could not pass on)
 // arrived once on every page if it was sent, at most once if its sender
 // was told it failed. A last signal from each page, sent after the others
 // and after the move, marks the end.
-func checkSignalsOnce(t *testing.T, names []string, pages []movePage, lossy bool) {
+func checkSignalsOnce(t *testing.T, names []string, pages []movePage) {
 	t.Helper()
 	for _, p := range pages {
 		p.Eval(`bursts`, nil) // every burst signal has its outcome
@@ -448,7 +444,7 @@ func checkSignalsOnce(t *testing.T, names []string, pages []movePage, lossy bool
 			count[d]++
 		}
 		for d, outcome := range sent {
-			if n := count[d]; n > 1 || (outcome == "ok" && n != 1 && !lossy) {
+			if n := count[d]; n > 1 || (outcome == "ok" && n != 1) {
 				t.Errorf("page %s received signal %s (%s) %d times", names[i], d, outcome, n)
 			}
 		}

@@ -208,11 +208,12 @@ func TestForceMuteAll(t *testing.T) {
 	if ev := next(t, mod, signaling.TypeMuteForced); ev.Active == nil || !*ev.Active {
 		t.Fatalf("%+v", ev)
 	}
-	// Streams published meanwhile are muted too.
+	// Streams published meanwhile are muted too, before they are
+	// announced: no property of theirs changes before they exist.
 	c, _ := s.Publish(crossbar.PublishOptions{Name: "c", Audio: opus})
 	defer c.Unpublish()
-	if ev := next(t, mod, signaling.TypeStreamCreated); ev.Stream.HasAudio {
-		t.Fatalf("new stream not muted: %+v", ev.Stream)
+	if ev := next(t, mod, signaling.TypeStreamCreated, signaling.TypeStreamPropertyChanged); ev.Type != signaling.TypeStreamCreated || ev.Stream.HasAudio {
+		t.Fatalf("new stream not muted when announced: %s %+v", ev.Type, ev.Stream)
 	}
 	if !b.Stream().HasAudio() || a.Stream().HasAudio() {
 		t.Fatal("exclusion not honoured")

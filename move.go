@@ -255,7 +255,7 @@ func (s *Session) orphanLocked(c *Connection) {
 		return
 	}
 	node := c.node
-	c.grace = time.AfterFunc(grace, func() {
+	c.grace = s.srv.cfg.Clock.AfterFunc(grace, func() {
 		s.mu.Lock()
 		defer s.unlock()
 		if !c.gone && c.node == node {
@@ -266,7 +266,7 @@ func (s *Session) orphanLocked(c *Connection) {
 
 func (s *Session) expireOrphanLocked(c *Connection) {
 	s.removeLocked(c, ReasonNetworkDisconnected)
-	s.onBus("records of a dead node", s.deleteRecords([]string{c.id}))
+	s.onBus("records of a dead node", s.deleteRecords([]string{c.id}), nil)
 }
 
 // movedHereLocked follows the arrival of every track of a stream whose
@@ -340,9 +340,12 @@ func (s *Session) resubscribe(sub *Subscriber) {
 	c := sub.conn
 	sub.mu.Lock()
 	old := []*sfu.DownTrack{sub.audio, sub.video}
+	audio, video := sub.want[0], sub.want[1]
+	if sub.binds > 0 {
+		audio = old[0] == nil || !old[0].Paused()
+		video = old[1] == nil || !old[1].Paused()
+	}
 	sub.mu.Unlock()
-	audio := old[0] == nil || !old[0].Paused()
-	video := old[1] == nil || !old[1].Paused()
 	s.mu.Lock()
 	live := !c.gone && c.media.subs[sub.stream.id] == sub
 	s.unlock()

@@ -233,10 +233,12 @@ type publishRequest struct {
 
 // publish adds a client's stream. In a routed session the offer goes to
 // the client's publishing peer; the stream is announced when its tracks
-// arrive. It returns the stream id and the engine's answer.
+// arrive. It returns the stream id and the engine's answer, none for a
+// stream announced at once: a relayed session's, or a signal-only one.
 func (s *Session) publish(c *Connection, r publishRequest) (streamID, answer string, err error) {
-	if s.info.MediaMode == Relayed {
-		id, err := s.publishRelayed(c, r.stream)
+	signalOnly := r.sdp == "" && len(r.tracks) == 0 && r.streamID == "" && s.srv.cfg.SignalOnlyStreams
+	if s.info.MediaMode == Relayed || signalOnly {
+		id, err := s.publishWithoutMedia(c, r.stream)
 		return id, "", err
 	}
 	if r.sdp == "" || len(r.tracks) == 0 || len(r.tracks) > 2 {

@@ -3,15 +3,14 @@ package crossbar_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/rtp"
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/crossbartest/netem"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 	"github.com/crossbar-rtc/crossbar/sfu"
 )
@@ -282,76 +281,6 @@ func TestJSAudioLevelsAndActiveSpeaker(t *testing.T) {
 	t.Logf("tone: level %.2f in the subscriber, %.2f in the server", level, st.Publisher().AudioLevel())
 }
 
-// shaper is a bottleneck on the server's outgoing RTP of chosen SSRCs (one
-// subscriber's): packets leave at rate bits per second after those queued
-// before them, and are dropped when they would wait over maxDelay. It is
-// installed in every PeerConnection as an interceptor.
-type shaper struct {
-	mu    sync.Mutex
-	ssrcs map[uint32]bool
-	rate  int // bits per second; 0: no limit
-	busy  time.Time
-	wg    sync.WaitGroup
-}
-
-const shaperMaxDelay = 500 * time.Millisecond
-
-// limit shapes the SSRCs to rate bits per second (0: lifts the limit).
-func (s *shaper) limit(ssrcs []uint32, rate int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ssrcs = map[uint32]bool{}
-	for _, x := range ssrcs {
-		s.ssrcs[x] = true
-	}
-	s.rate = rate
-}
-
-// wait waits for the packets still queued.
-func (s *shaper) wait() { s.wg.Wait() }
-
-// NewInterceptor implements interceptor.Factory.
-func (s *shaper) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &shapedConn{s: s}, nil
-}
-
-type shapedConn struct {
-	interceptor.NoOp
-	s *shaper
-}
-
-func (c *shapedConn) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	s := c.s
-	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		s.mu.Lock()
-		if s.rate == 0 || !s.ssrcs[info.SSRC] {
-			s.mu.Unlock()
-			return w.Write(h, payload, a)
-		}
-		now := time.Now()
-		size := h.MarshalSize() + len(payload) + 28 // IP and UDP headers
-		leave := now
-		if s.busy.After(now) {
-			leave = s.busy
-		}
-		leave = leave.Add(time.Duration(size*8) * time.Second / time.Duration(s.rate))
-		if leave.Sub(now) > shaperMaxDelay {
-			s.mu.Unlock()
-			return size, nil // dropped
-		}
-		s.busy = leave
-		s.wg.Add(1)
-		s.mu.Unlock()
-		hdr := h.Clone()
-		body := append([]byte(nil), payload...)
-		time.AfterFunc(leave.Sub(now), func() {
-			defer s.wg.Done()
-			w.Write(&hdr, body, nil)
-		})
-		return size, nil
-	})
-}
-
 // bandwidthLimit picks the limit of TestJSBandwidthAdaptation between a
 // lower layer of bitrate low and a top layer of bitrate top: room for the
 // lower layer and the audio twice over, if the top layer needs 1.6 times
@@ -377,9 +306,9 @@ const inboundSSRCs = `(async () => {
 })()`
 
 func TestJSBandwidthAdaptation(t *testing.T) {
-	sh := &shaper{}
+	sh := &netem.Shaper{}
 	r := newJSRigWith(t, sfu.Config{LoopbackOnly: true, Interceptors: []interceptor.Factory{sh}})
-	t.Cleanup(sh.wait)
+	t.Cleanup(sh.Wait)
 	s := r.session()
 	pub, _ := r.join("publisher", s, crossbar.RolePublisher)
 	stream := publish(t, pub, `{resolution: '640x480'}`)
@@ -422,7 +351,7 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	var from float64
 	limited.Eval(`performance.now()`, &from)
 	t0 := time.Now()
-	sh.limit(ssrcs, limit)
+	sh.Set(netem.Conditions{Rate: limit, SSRCs: ssrcs})
 	waitFor(t, 10*time.Second, "the limited subscriber below the top layer", func() bool { return limitedSub.VideoLayer() == 0 })
 	down := time.Since(t0)
 	// Under the limit for 8 s, long enough for a probe of the top layer,
@@ -433,7 +362,7 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 	t.Logf("limit %d kbps: down to layer 0 in %v; over %v: %d frames, longest gap %.0f ms, frames skipped %d",
 		limit/1000, down.Round(10*time.Millisecond), time.Since(t0).Round(time.Second), fs.Frames, fs.MaxGap, fs.Skipped)
 	// Each step down (at the limit, and when the probe fails) waits for the
-	// bottleneck's queue to drain (up to shaperMaxDelay) and for a keyframe
+	// bottleneck's queue to drain (up to netem.DefaultMaxDelay) and for a keyframe
 	// of the lower layer: 100-700 ms here, once 1,070 ms on the 2-core CI
 	// machine running the other packages' browser tests. Longer means a
 	// step waited for something else (a periodic keyframe, a probe).
@@ -446,19 +375,19 @@ func TestJSBandwidthAdaptation(t *testing.T) {
 
 	// The limit lifted, probes bring the limited subscriber back up.
 	t0 = time.Now()
-	sh.limit(nil, 0)
+	sh.Set(netem.Conditions{})
 	waitFor(t, 30*time.Second, "the limited subscriber back on the top layer", func() bool { return limitedSub.VideoLayer() == 1 })
 	t.Logf("limit lifted: back to the top layer in %v", time.Since(t0).Round(10*time.Millisecond))
 
 	// Too little for the lowest layer: audio only, then video again.
 	limited.Eval(`qualityEvents = []`, nil)
 	t0 = time.Now()
-	sh.limit(ssrcs, int(layers[0].Bitrate)/2)
+	sh.Set(netem.Conditions{Rate: int(layers[0].Bitrate) / 2, SSRCs: ssrcs})
 	limited.Wait("videoDisabled for quality", `qualityEvents.includes('videoDisabled:quality')`, 20*time.Second)
 	t.Logf("limit %d kbps: audio only after %v", layers[0].Bitrate/2000, time.Since(t0).Round(10*time.Millisecond))
 	limited.WaitInboundAudio(mediaWait)
 	t0 = time.Now()
-	sh.limit(nil, 0)
+	sh.Set(netem.Conditions{})
 	limited.Wait("videoEnabled for quality", `qualityEvents.includes('videoEnabled:quality')`, 30*time.Second)
 	t.Logf("limit lifted: video back after %v", time.Since(t0).Round(10*time.Millisecond))
 	if l := freeSub.VideoLayer(); l != 1 {

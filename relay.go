@@ -10,12 +10,18 @@ import (
 // session's state and carries the negotiation between each publisher and
 // each of its subscribers, and nothing else.
 
-// publishRelayed publishes a stream in a relayed session: it is live at
-// once; its media will flow to each subscriber directly.
-func (s *Session) publishRelayed(c *Connection, spec streamSpec) (string, error) {
+// publishWithoutMedia publishes a stream whose media does not go through
+// the server: it is live at once. In a relayed session its media will flow
+// to each subscriber directly; a signal-only stream of a routed session
+// (Config.SignalOnlyStreams) has a publisher without tracks, which
+// forwards nothing.
+func (s *Session) publishWithoutMedia(c *Connection, spec streamSpec) (string, error) {
 	st, err := newStream(c, spec)
 	if err != nil {
 		return "", err
+	}
+	if s.info.MediaMode == Routed {
+		st.pub = &Publisher{stream: st}
 	}
 	s.mu.Lock()
 	defer s.unlock()

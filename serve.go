@@ -214,7 +214,7 @@ func remoteHost(t signaling.Transport) string {
 
 // authorize checks that c's token is still valid and permits a.
 func (s *Session) authorize(ctx context.Context, c *Connection, a Action) error {
-	if !time.Now().Before(c.token.ExpireTime) {
+	if !s.srv.cfg.Clock.Now().Before(c.token.ExpireTime) {
 		return fmt.Errorf("%w: expired at %s", ErrTokenExpired, c.token.ExpireTime.UTC().Format(time.RFC3339))
 	}
 	// In a cluster a revocation ends the token's connections on every

@@ -94,6 +94,22 @@ type Config struct {
 	// Store is set. Nil: a single node, with nothing to set up.
 	Cluster cluster.Bus
 
+	// SignalOnlyStreams lets clients of routed sessions publish streams
+	// without media: a "publish" with neither sdp nor tracks makes a
+	// stream that is announced at once, as in a relayed session, and
+	// whose subscribers get nothing for it (PROTOCOL.md, "Signal-only
+	// streams"). Everything else about it is a stream's: limits, events,
+	// moderation, callbacks. Tests of an application's logic use them
+	// (package crossbartest turns this on) to publish and subscribe
+	// without WebRTC. Off, such a publish is refused (1011): a stream that
+	// never shows anything would puzzle the other clients.
+	SignalOnlyStreams bool
+
+	// Clock is the time of the session logic: tokens, revocations, the
+	// reconnect grace period, creation times (see Clock). Nil means the
+	// system's.
+	Clock Clock
+
 	// TURN runs a TURN server in this process, whose credentials each
 	// client gets when it connects, with the STUN/TURN servers of Media.
 	// Off by default.
@@ -110,6 +126,10 @@ type Config struct {
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
 	Media sfu.Config
+
+	// Webhook, if its URL is set, receives OpenTok's session-monitoring
+	// callbacks (see WebhookConfig).
+	Webhook WebhookConfig
 }
 
 // Server is the top-level object a host app creates: it makes sessions and
@@ -132,6 +152,9 @@ type Server struct {
 	links     nodeLinks  // media links with other nodes (nodelink.go)
 	linkQueue dispatcher // sends their messages, in order
 
+	claims onceSet   // REST JWTs' jti, without a cluster (restauth.go)
+	hooks  *webhooks // nil without a webhook URL
+
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closed   bool
@@ -150,11 +173,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	var hooks *webhooks
+	if cfg.Webhook.URL != "" {
+		var err error
+		if hooks, err = newWebhooks(cfg.Webhook, cfg.APIKey, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Store == nil && cfg.Cluster != nil {
 		cfg.Store = busStore{cfg.Cluster}
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.ReconnectGrace == 0 {
 		cfg.ReconnectGrace = 60 * time.Second
@@ -188,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media engine: %w", err)
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster, metrics: newMetrics()}
+	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster, hooks: hooks, metrics: newMetrics()}
 	if cfg.TURN.enabled() {
 		if srv.turn, err = startTURN(cfg.TURN, cfg.APISecret, cfg.Media.PublicIPs, cfg.Logger); err != nil {
 			_ = engine.Close()
@@ -218,6 +251,9 @@ func New(cfg Config) (*Server, error) {
 			_ = errors.Join(engine.Close(), srv.turn.close())
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
+	}
+	if hooks != nil {
+		go hooks.run()
 	}
 	return srv, nil
 }
@@ -259,7 +295,7 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
 		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
 	}
-	now := time.Now()
+	now := srv.cfg.Clock.Now()
 	info := SessionInfo{
 		ID:           newSessionID(srv.cfg.APIKey, opts.Location, now),
 		MediaMode:    opts.MediaMode,
@@ -347,7 +383,7 @@ func (srv *Server) forget(s *Session) {
 	if srv.sessions[s.info.ID] == s {
 		delete(srv.sessions, s.info.ID)
 		if srv.bus != nil {
-			s.onBus("leave", func(ctx context.Context) error { return srv.bus.Unsubscribe(ctx, s.topic()) })
+			s.onBus("leave", func(ctx context.Context) error { return srv.bus.Unsubscribe(ctx, s.topic()) }, nil)
 		}
 	}
 }
@@ -358,13 +394,13 @@ func (srv *Server) GenerateToken(sessionID string, opts TokenOptions) (string, e
 	if _, err := parseSessionID(sessionID, srv.cfg.APIKey); err != nil {
 		return "", err
 	}
-	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, time.Now())
+	return generateToken(srv.cfg.APIKey, srv.cfg.APISecret, sessionID, opts, srv.cfg.Clock.Now())
 }
 
 // VerifyToken checks a token as a connecting client's is checked, but for
 // the session: signature, claims, expiry and revocation.
 func (srv *Server) VerifyToken(ctx context.Context, token string) (*TokenInfo, error) {
-	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, time.Now())
+	info, err := verifyToken(srv.cfg.APIKey, srv.cfg.APISecret, token, srv.cfg.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +428,7 @@ func (srv *Server) checkRevoked(ctx context.Context, tokenID string) error {
 // Connection.TokenID): it can no longer connect or act, and every connection
 // that used it ends with reason tokenRevoked.
 func (srv *Server) RevokeToken(ctx context.Context, tokenID string) error {
-	if err := srv.store.RevokeToken(ctx, tokenID, time.Now().Add(MaxTokenTTL)); err != nil {
+	if err := srv.store.RevokeToken(ctx, tokenID, srv.cfg.Clock.Now().Add(MaxTokenTTL)); err != nil {
 		return fmt.Errorf("crossbar: revoke token: %w", err)
 	}
 	srv.endRevoked(tokenID)
@@ -501,6 +537,9 @@ func (srv *Server) Close() error {
 		for _, node := range srv.linkedNodes() {
 			srv.dropLinks(node)
 		}
+	}
+	if srv.hooks != nil {
+		srv.hooks.close()
 	}
 	return errors.Join(srv.engine.Close(), srv.turn.close())
 }

@@ -290,7 +290,7 @@ func (s *Session) join(tok *TokenInfo, l *link, re uint64, addr string, suppress
 		id:        newID(),
 		session:   s,
 		token:     tok,
-		created:   time.Now(),
+		created:   s.srv.cfg.Clock.Now(),
 		resumeKey: newID(),
 		out:       newOutbox(),
 		listens:   !suppressed,
@@ -326,8 +326,8 @@ func (s *Session) joinInProcess(data string) (*Connection, error) {
 	c := &Connection{
 		id:        newID(),
 		session:   s,
-		token:     &TokenInfo{Role: RolePublisher, Data: data, SessionID: s.info.ID, ExpireTime: time.Now().Add(MaxTokenTTL)},
-		created:   time.Now(),
+		token:     &TokenInfo{Role: RolePublisher, Data: data, SessionID: s.info.ID, ExpireTime: s.srv.cfg.Clock.Now().Add(MaxTokenTTL)},
+		created:   s.srv.cfg.Clock.Now(),
 		inProcess: true,
 		out:       newOutbox(),
 	}
@@ -445,7 +445,7 @@ func (s *Session) linkEnded(c *Connection, l *link, clean bool) {
 		return
 	}
 	s.log.Info("connection detached", "connection", c.id, "grace", grace)
-	c.grace = time.AfterFunc(grace, func() {
+	c.grace = s.srv.cfg.Clock.AfterFunc(grace, func() {
 		s.mu.Lock()
 		defer s.unlock()
 		if !c.gone && c.link == nil {

@@ -76,12 +76,31 @@ type SignalOptions struct {
 }
 
 // Signal sends a signal from the host to one connection or to all. A client
-// too far behind in reading does not get it (ErrSignalDropped).
+// too far behind in reading does not get it (ErrSignalDropped). In a
+// cluster it returns once the other nodes' share is on the bus
+// (ErrClusterUnavailable if it could not be put there).
 func (s *Session) Signal(opts SignalOptions) error {
 	return s.signal(nil, opts)
 }
 
+// signal sends a signal from a client, or from the host if from is nil.
+// A client's request is answered when signal returns: once the signal is
+// on the bus, in a cluster, so that a node that dies after answering
+// cannot take with it a signal its client took for sent.
 func (s *Session) signal(from *Connection, opts SignalOptions) error {
+	shared := make(chan error, 1)
+	err := s.sendSignal(from, opts, shared)
+	if err == nil && s.clustered() {
+		if err = <-shared; err != nil {
+			err = fmt.Errorf("%w: the signal reached this node's clients only: %v", ErrClusterUnavailable, err)
+		}
+	}
+	return err
+}
+
+// sendSignal delivers a signal here and, in a cluster, has it passed to
+// the other nodes, whose outcome goes to shared.
+func (s *Session) sendSignal(from *Connection, opts SignalOptions, shared chan<- error) error {
 	if err := validateSignal(opts.Type, opts.Data); err != nil {
 		return err
 	}
@@ -112,7 +131,7 @@ func (s *Session) signal(from *Connection, opts SignalOptions) error {
 	ev := signalSent{sig: Signal{From: from, To: to, Type: opts.Type, Data: opts.Data}}
 	if s.clustered() {
 		s.sigN++
-		ev.origin, ev.n = s.srv.origin, s.sigN
+		ev.origin, ev.n, ev.shared = s.srv.origin, s.sigN, shared
 	}
 	dropped := s.emitLocked(ev)
 	if dropped > 0 {

@@ -2,6 +2,7 @@ package crossbar
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/sfu"
@@ -33,7 +34,7 @@ type Stream struct {
 	name       string
 	videoType  VideoType
 
-	pub *Publisher // nil in relayed sessions
+	pub *Publisher // nil in relayed sessions; without tracks if signal-only
 	// remoteTracks are the kinds of the tracks of a routed stream another
 	// node serves, which a node link brings here on demand.
 	remoteTracks []string
@@ -51,6 +52,7 @@ type Stream struct {
 	dimensions         Dimensions
 	forceMuted         bool
 	gone               bool
+	layoutClasses      []string // see LayoutClassList
 }
 
 // streamSpec is what a publisher says of a new stream.
@@ -78,11 +80,13 @@ func newStream(c *Connection, spec streamSpec) (*Stream, error) {
 	st := &Stream{
 		id:         newID(),
 		connection: c,
-		created:    time.Now(),
+		created:    c.session.srv.cfg.Clock.Now(),
 		name:       spec.name,
 		videoType:  vt,
 		hasAudio:   spec.hasAudio,
 		hasVideo:   spec.hasVideo,
+		// A stream starts with its token's classes, as OpenTok's.
+		layoutClasses: slices.Clone(c.token.InitialLayoutClassList),
 	}
 	if d := spec.dimensions; d.Width > 0 && d.Height > 0 && d.Width <= maxDimension && d.Height <= maxDimension {
 		st.dimensions = d
@@ -162,7 +166,9 @@ func (s *Session) addStreamLocked(st *Stream) {
 	}
 	s.streams[st.id] = st
 	if s.muteAll != nil && !s.muteAll.excluded[st.id] && !st.connection.remote() {
-		s.forceMuteLocked(st)
+		// Muted before anyone knows it: announced without audio.
+		st.forceMuted, st.hasAudio = true, false
+		s.later(func() { st.pub.setAudioMuted(true) })
 	}
 	s.emitLocked(streamCreated{st})
 	s.log.Info("stream created", "stream", st.id, "connection", st.connection.id)

@@ -27,8 +27,11 @@ type Subscriber struct {
 	prefFPS      float64    // preferred frame rate; zero: the highest
 	// binds counts the times its tracks were bound: a stream that moved
 	// between nodes is bound anew (move.go), under new track ids, as the
-	// old ones are still in the offer that adds the new.
+	// old ones are still in the offer that adds the new. want is whether
+	// audio and video are wanted, for a subscription to a stream whose
+	// tracks are still on their way.
 	binds int
+	want  [2]bool
 }
 
 // SubscriberStats are a subscriber's counters, per track.
@@ -219,6 +222,13 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		return nil
 	}
 	c.media.addSub(sub)
+	if st.moved {
+		// Its tracks are on their way here: the subscription is bound to
+		// them when they arrive (move.go).
+		sub.want = [2]bool{r.audio == nil || *r.audio, r.video == nil || *r.video}
+		s.unlock()
+		return nil
+	}
 	s.unlock()
 
 	err := s.importStream(st)
@@ -247,12 +257,15 @@ func (s *Session) subscriptionsLocked() int {
 // attachSubscriber adds the stream's tracks to the subscriber's peer, in
 // one offer to the client.
 func (s *Session) attachSubscriber(c *Connection, sub *Subscriber, audio, video bool) error {
+	a, v := sub.stream.pub.tracks()
+	if a == nil && v == nil {
+		return nil // a signal-only stream: nothing to forward
+	}
 	peer, err := s.peerOf(c)
 	if err != nil {
 		return err
 	}
 	var subs []sfu.Subscription
-	a, v := sub.stream.pub.tracks()
 	sub.mu.Lock()
 	sub.binds++
 	binds := sub.binds

@@ -3,6 +3,7 @@ package crossbar
 import (
 	"github.com/pion/webrtc/v3"
 
+	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -51,6 +52,9 @@ type (
 		audio, video           *bool
 	}
 	peerUnsubscribed struct{ connectionID, streamID string }
+	// pathLost: the engine hears nothing from one of the client's peer
+	// connections any more (ICE disconnected).
+	pathLost struct{ pc sfu.PCKind }
 	// relayed carries a relayed stream's negotiation from one end to
 	// the other.
 	relayed struct {
@@ -93,6 +97,14 @@ func (n peerSubscribed) message() *signaling.Message {
 
 func (n peerUnsubscribed) message() *signaling.Message {
 	return &signaling.Message{Type: signaling.TypePeerUnsubscribed, ConnectionID: n.connectionID, StreamID: n.streamID}
+}
+
+func (n pathLost) message() *signaling.Message {
+	pc := signaling.PCSubscriber
+	if n.pc == sfu.PCPublish {
+		pc = signaling.PCPublisher
+	}
+	return &signaling.Message{Type: signaling.TypePathLost, PC: pc}
 }
 
 func (n relayed) message() *signaling.Message {

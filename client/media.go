@@ -34,6 +34,11 @@ type MediaOptions struct {
 	// Pion's virtual network, or a wrapper of the host's that simulates
 	// failures. It is ignored when API is set.
 	Net transport.Net
+	// Interceptors are added to the peer connections between Pion's
+	// default ones and the network, so that what they drop the NACK
+	// responder can send again: a network impairment (crossbartest/netem),
+	// say. They are ignored when API is set.
+	Interceptors []interceptor.Factory
 	// VideoCodecs are the video codecs the client tells the server it
 	// decodes (VP8, H264, VP9), which a session whose codec is what every
 	// client decodes weighs: those of API's MediaEngine. Nil means all
@@ -72,6 +77,7 @@ type mediaState struct {
 	closeOnce   sync.Once
 
 	restarting map[string]bool    // by PC: an ICE restart loop runs (restart.go)
+	lost       map[string]bool    // by PC: its path is lost, as ICE or the server said
 	unanswered *signaling.Message // a subscriber answer whose link was lost before the reply
 	iceWake    chan struct{}      // closed to wake the restart loops
 }
@@ -86,6 +92,9 @@ func newAPI(opts MediaOptions) (*webrtc.API, error) {
 		return nil, fmt.Errorf("client: register codecs: %w", err)
 	}
 	r := &interceptor.Registry{}
+	for _, f := range opts.Interceptors {
+		r.Add(f) // first: a chain's first interceptor is the nearest to the network
+	}
 	if err := webrtc.RegisterDefaultInterceptors(m, r); err != nil {
 		return nil, fmt.Errorf("client: register interceptors: %w", err)
 	}
@@ -231,6 +240,12 @@ func (s *Session) routeMedia(msg *signaling.Message) {
 		m.enqueue(func() { s.closeRelays(func(k relayKey) bool { return k == key }) })
 	case signaling.TypeRelay:
 		m.enqueue(func() { s.relay(msg) })
+	case signaling.TypePathLost:
+		// The server hears nothing from us: our network changed, for
+		// both peer connections, before our side noticed.
+		for _, pc := range []string{signaling.PCPublisher, signaling.PCSubscriber} {
+			s.pathLost(pc, true)
+		}
 	case signaling.TypeConnectionDestroyed:
 		if msg.Connection != nil {
 			id := msg.Connection.ID

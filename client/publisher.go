@@ -37,6 +37,13 @@ type PublishOptions struct {
 	// RTP makes the caller packetize: the stream is written with
 	// Publisher.WriteRTP instead of Publisher.WriteSample.
 	RTP bool
+	// SignalOnly publishes a stream without media, on a server that
+	// allows it (crossbar.Config.SignalOnlyStreams): no peer connection,
+	// no tracks; Audio, Video and the rest are only what the stream
+	// announces, and PublishAudio and PublishVideo change it. The server
+	// announces it at once. Tests of an application's logic use it (see
+	// package crossbartest).
+	SignalOnly bool
 }
 
 // Publisher is one stream the client publishes on its publisher peer
@@ -177,9 +184,11 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 	if err != nil {
 		return nil, err
 	}
-	tracks, err := opts.newTracks()
-	if err != nil {
-		return nil, err
+	var tracks map[webrtc.RTPCodecType]*localTrack
+	if !opts.SignalOnly {
+		if tracks, err = opts.newTracks(); err != nil {
+			return nil, err
+		}
 	}
 	p := &Publisher{
 		s:         s,
@@ -190,8 +199,8 @@ func (s *Session) Publish(ctx context.Context, opts PublishOptions) (*Publisher,
 		done:      make(chan struct{}),
 	}
 
-	if s.Relayed() {
-		return s.publishRelayed(ctx, p)
+	if s.Relayed() || opts.SignalOnly {
+		return s.publishAnnounced(ctx, p)
 	}
 
 	if err := s.negotiatePublish(ctx, p); err != nil {
@@ -483,6 +492,15 @@ func (p *Publisher) PublishVideo(ctx context.Context, on bool) error {
 	return p.setPublishing(ctx, webrtc.RTPCodecTypeVideo, on)
 }
 
+// announces reports whether a signal-only stream announced a track of
+// kind, which it has not.
+func (p *Publisher) announces(kind webrtc.RTPCodecType) bool {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return p.opts.SignalOnly && p.opts.Audio
+	}
+	return p.opts.SignalOnly && p.opts.Video
+}
+
 func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType, on bool) error {
 	p.mu.Lock()
 	t := p.tracks[kind]
@@ -490,7 +508,7 @@ func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType,
 		t.on = false // stop at once; resume only once the server agreed
 	}
 	p.mu.Unlock()
-	if t == nil {
+	if t == nil && !p.announces(kind) {
 		return fmt.Errorf("client: stream %s has no %s track", p.id, kind)
 	}
 	msg := &signaling.Message{Type: signaling.TypeStreamUpdate, StreamID: p.id}
@@ -502,7 +520,7 @@ func (p *Publisher) setPublishing(ctx context.Context, kind webrtc.RTPCodecType,
 	if _, err := p.s.request(ctx, msg); err != nil {
 		return fmt.Errorf("client: set %s of stream %s to %v: %w", kind, p.id, on, err)
 	}
-	if on {
+	if on && t != nil {
 		p.mu.Lock()
 		t.on = true
 		p.mu.Unlock()

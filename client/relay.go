@@ -26,9 +26,10 @@ type relayPeer struct {
 	tr *trickle
 }
 
-// publishRelayed publishes p's stream in a relayed session: the server
-// announces it at once, and peerSubscribed brings each subscriber.
-func (s *Session) publishRelayed(ctx context.Context, p *Publisher) (*Publisher, error) {
+// publishAnnounced publishes p's stream without negotiating media with the
+// server, which announces it at once: in a relayed session peerSubscribed
+// then brings each subscriber; a signal-only stream has no media at all.
+func (s *Session) publishAnnounced(ctx context.Context, p *Publisher) (*Publisher, error) {
 	reply, err := s.request(ctx, &signaling.Message{Type: signaling.TypePublish, Stream: p.opts.describe()})
 	if err != nil {
 		return nil, fmt.Errorf("client: publish: %w", err)
@@ -111,7 +112,7 @@ func (s *Session) peerSubscribed(key relayKey) {
 		m.early[key.streamID] = append(m.early[key.streamID], key.peerID)
 	}
 	m.mu.Unlock()
-	if p == nil || p.Err() != nil {
+	if p == nil || p.Err() != nil || p.opts.SignalOnly {
 		return
 	}
 	r, err := s.newRelay(key)

@@ -19,32 +19,55 @@ import (
 // the subscriber PC it asks the server for an offer ("iceRestart"). It tries
 // again every iceRetry until the path is back or the session ends. A client
 // whose signaling link dropped and was resumed restarts ICE at once, without
-// waiting for ICE to notice: a network change breaks both.
+// waiting for ICE to notice: a network change breaks both. So does one
+// told by the server that it hears nothing from it (pathLost).
 
 // iceRetry is how long one ICE restart is given before the next.
 const iceRetry = 5 * time.Second
 
 // watchICE restarts ICE on a routed peer connection, pc is "publisher" or
-// "subscriber", whenever it loses its path. The subscriber PC's
-// subscriptions tell of the loss (TypeSubscriberDisconnected) and of the
-// path's return (TypeSubscriberConnected).
+// "subscriber", whenever it loses its path.
 func (s *Session) watchICE(conn *webrtc.PeerConnection, pc string) {
-	var lost bool // only on Pion's callback goroutine, which runs one at a time
 	conn.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		switch {
 		case lostPath(st):
-			if !lost && pc == signaling.PCSubscriber {
-				s.tellSubscribers(TypeSubscriberDisconnected)
-			}
-			lost = true
-			s.restartICE(pc, false)
-		case lost && (st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted):
-			lost = false
-			if pc == signaling.PCSubscriber {
-				s.tellSubscribers(TypeSubscriberConnected)
-			}
+			s.pathLost(pc, false)
+		case st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted:
+			s.pathBack(pc)
 		}
 	})
+}
+
+// pathLost restarts ICE on the peer connection pc, whose path is lost, as
+// ICE says (now false: while it says so) or the server does (now). The
+// subscriber PC's subscriptions tell of the loss
+// (TypeSubscriberDisconnected), and pathBack of the path's return
+// (TypeSubscriberConnected).
+func (s *Session) pathLost(pc string, now bool) {
+	m := &s.media
+	m.mu.Lock()
+	first := !m.lost[pc]
+	if m.lost == nil {
+		m.lost = map[string]bool{}
+	}
+	m.lost[pc] = true
+	m.mu.Unlock()
+	if first && pc == signaling.PCSubscriber {
+		s.tellSubscribers(TypeSubscriberDisconnected)
+	}
+	s.restartICE(pc, now)
+}
+
+// pathBack notes that the peer connection pc is connected.
+func (s *Session) pathBack(pc string) {
+	m := &s.media
+	m.mu.Lock()
+	lost := m.lost[pc]
+	delete(m.lost, pc)
+	m.mu.Unlock()
+	if lost && pc == signaling.PCSubscriber {
+		s.tellSubscribers(TypeSubscriberConnected)
+	}
 }
 
 // tellSubscribers emits an event of type typ for every subscription.

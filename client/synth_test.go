@@ -65,3 +65,26 @@ func TestVP8FrameTag(t *testing.T) {
 		}
 	}
 }
+
+// TestSynthMark reads back the tag and number of marked frames, which
+// still decode, and finds no mark where there is none.
+func TestSynthMark(t *testing.T) {
+	frame := markFrame(vp8Frame(true, 160, 120, 0), "alice", 7)
+	tag, n, ok := ReadSynthMark(frame)
+	if !ok || tag != "alice" || n != 7 {
+		t.Fatalf("mark: %q %d %v, want \"alice\" 7 true", tag, n, ok)
+	}
+	d := vp8.NewDecoder()
+	d.Init(bytes.NewReader(frame), len(frame))
+	if _, err := d.DecodeFrameHeader(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DecodeFrame(); err != nil {
+		t.Fatalf("a marked keyframe does not decode: %v", err)
+	}
+	for _, f := range [][]byte{vp8Frame(true, 160, 120, 0), frame[:len(frame)-3], nil} {
+		if _, _, ok := ReadSynthMark(f); ok {
+			t.Errorf("a mark read in a frame of %d bytes without one", len(f))
+		}
+	}
+}

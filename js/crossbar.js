@@ -918,8 +918,10 @@ onrtctransform = ({ transformer: t }) => {
 
   // js/src/restart.js
   var RETRY = 5e3;
+  var POLL = 250;
   var IceWatch = class {
     #timer = 0;
+    #poll = 0;
     #lost = false;
     #closed = false;
     /**
@@ -940,18 +942,37 @@ onrtctransform = ({ transformer: t }) => {
     #changed() {
       if (this.#closed) return;
       const st = this.pc.iceConnectionState;
-      if (st === "disconnected" || st === "failed") {
-        if (!this.#lost) {
-          this.#lost = true;
-          if (this.on.onLost) this.on.onLost();
-          this.now();
-        }
-      } else if ((st === "connected" || st === "completed") && this.#lost) {
-        this.#lost = false;
-        clearTimeout(this.#timer);
-        this.#timer = 0;
-        if (this.on.onBack) this.on.onBack();
-      }
+      if (st === "disconnected" || st === "failed") this.lose();
+      else if (st === "connected" || st === "completed") this.#back();
+    }
+    // lose takes the path for lost, as the server says it is: it restarts
+    // ICE now and until the path is back. The browser may still call the
+    // peer connection connected, on its old candidate pair: the path is back
+    // when it is connected on another one.
+    lose() {
+      if (this.#closed || this.#lost) return;
+      this.#lost = true;
+      if (this.on.onLost) this.on.onLost();
+      this.now();
+      selectedPair(this.pc).then((dead) => {
+        const check = async () => {
+          this.#poll = 0;
+          if (!this.#lost || this.#closed) return;
+          const st = this.pc.iceConnectionState;
+          const pair = await selectedPair(this.pc);
+          if (pair && pair !== dead && (st === "connected" || st === "completed")) this.#back();
+          else this.#poll = setTimeout(check, POLL);
+        };
+        if (dead) this.#poll = setTimeout(check, POLL);
+      });
+    }
+    #back() {
+      if (!this.#lost) return;
+      this.#lost = false;
+      clearTimeout(this.#timer);
+      clearTimeout(this.#poll);
+      this.#timer = this.#poll = 0;
+      if (this.on.onBack) this.on.onBack();
     }
     // now restarts ICE at once, and again every RETRY ms while the path is
     // lost.
@@ -967,8 +988,20 @@ onrtctransform = ({ transformer: t }) => {
     close() {
       this.#closed = true;
       clearTimeout(this.#timer);
+      clearTimeout(this.#poll);
     }
   };
+  async function selectedPair(pc) {
+    let id = "";
+    try {
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "transport" && r.selectedCandidatePairId) id = r.selectedCandidatePairId;
+        else if (r.type === "candidate-pair" && r.selected && !id) id = r.id;
+      });
+    } catch {
+    }
+    return id;
+  }
 
   // js/src/signaling.js
   var sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -1670,6 +1703,9 @@ onrtctransform = ({ transformer: t }) => {
           sub.fail(fromServer(m.error));
           break;
         }
+        case "pathLost":
+          for (const link of [this.#pub, this.#sub]) if (link && link.watch) link.watch.lose();
+          break;
         case "layers": {
           const p = [...this.#publishing].find((x) => x.streamId === m.streamId);
           if (p) p.setLayers(m.layers || []);

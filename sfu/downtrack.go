@@ -119,6 +119,7 @@ type DownTrack struct {
 	bytesOut      atomic.Uint64
 	dropped       atomic.Uint64
 	nacksReceived atomic.Uint64
+	nacksHeld     atomic.Uint64 // of those, for packets the engine has: the subscriber's own loss
 	nacksAnswered atomic.Uint64
 	nacksSkipped  atomic.Uint64
 	plisReceived  atomic.Uint64

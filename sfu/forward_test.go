@@ -478,3 +478,23 @@ func TestInlineWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyframeAskedAfterSilence: a video track whose packets stop for a
+// while (its publisher's path was lost) and come back asks its publisher
+// for a keyframe at once: its subscribers lost frames they need.
+func TestKeyframeAskedAfterSilence(t *testing.T) {
+	tr := NewLocalTrack("v", vp8Codec)
+	var keyframeRequests atomic.Int32
+	tr.OnKeyframeRequest(func() { keyframeRequests.Add(1) })
+	rec := &recorder{}
+	attach(t, tr, rec, SubscribeOptions{})
+	seq, ts := writeFrames(t, tr, 1, 1000, 10, true)
+	if n := keyframeRequests.Load(); n != 0 {
+		t.Fatalf("%d keyframe requests while the track flowed from a keyframe, want 0", n)
+	}
+	tr.lastPacket.Add(-int64(2 * layerActiveWindow)) // silent since its last packet
+	writeFrames(t, tr, seq+30, ts+30*3000, 1, false)
+	if n := keyframeRequests.Load(); n != 1 {
+		t.Fatalf("%d keyframe requests when the track came back, want 1", n)
+	}
+}

@@ -519,6 +519,12 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		muted:    t.group.muted.Load(),
 		now:      now,
 	}
+	// A layer back after a silence (its publisher's path was lost, say)
+	// lost frames its subscribers' decoders need: a keyframe is asked for
+	// now, not when they give up on the missing ones (seconds).
+	if started && !p.keyframe && len(*t.group.downTracks.Load()) > 0 {
+		wantKeyframes = 1 << t.index
+	}
 	switch {
 	case p.muted:
 		t.keyframe = keyframeMark{} // what was muted is never forwarded

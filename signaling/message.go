@@ -67,6 +67,10 @@ const (
 	// TypeMove asks the client to resume its connection on another node
 	// now: this one is draining.
 	TypeMove Type = "move"
+	// TypePathLost tells the client that the server hears nothing from its
+	// peer connection pc ("publisher" or "subscriber") any more: its
+	// network changed, and it should restart ICE.
+	TypePathLost Type = "pathLost"
 )
 
 // Message is one protocol message. Which fields are set depends on Type;

@@ -304,14 +304,16 @@ func WaitVideos(t testing.TB, e Evaluator, page, selector string, n int, timeout
 
 // videoDecodes is true when every subscriber of the page (OT.subscribers)
 // has its video's size and decodes frames, as WebRTC's statistics count
-// them (framesDecoded): for browsers whose headless video elements count
-// no frames (Firefox).
+// them (framesDecoded, summed over its receivers: a subscription that
+// followed its stream to another node has a new one, beside the old one's
+// last statistics): for browsers whose headless video elements count no
+// frames (Firefox).
 const videoDecodes = `(async () => {
   const subs = OT.subscribers.map((s) => s);
   if (!subs.length || subs.some((s) => !s.videoWidth())) return false;
   const count = async () => Promise.all(subs.map(async (s) => {
     let n = 0;
-    (await s.getRtcStatsReport()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0; });
+    (await s.getRtcStatsReport()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded || 0; });
     return n;
   }));
   const before = await count();

@@ -247,6 +247,11 @@ export class Session extends EventEmitter {
         sub.fail(fromServer(m.error));
         break;
       }
+      case 'pathLost':
+        // The server hears nothing from this client: its network changed,
+        // for both peer connections, before the browser noticed.
+        for (const link of [this.#pub, this.#sub]) if (link && link.watch) link.watch.lose();
+        break;
       case 'layers': {
         const p = [...this.#publishing].find((x) => x.streamId === m.streamId);
         if (p) p.setLayers(m.layers || []);

@@ -90,7 +90,13 @@ func New(cfg crossbar.Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{Server: srv, Rooms: &roomMap{ids: map[string]string{}}, apiKey: cfg.APIKey}, nil
+	return Wrap(srv, cfg.APIKey), nil
+}
+
+// Wrap returns an App on a server made elsewhere (a test's, say), whose
+// project is apiKey.
+func Wrap(srv *crossbar.Server, apiKey string) *App {
+	return &App{Server: srv, Rooms: &roomMap{ids: map[string]string{}}, apiKey: apiKey}
 }
 
 // Room returns the session of the named room, creating it on first use.
