@@ -50,7 +50,9 @@ type Config struct {
 	// itself uses none).
 	ICEServers []webrtc.ICEServer
 	// LoopbackOnly gathers only loopback candidates (tests). A host with
-	// no network interface but loopback gets it too, with a warning.
+	// no network interface but loopback gets it too, with a warning, when
+	// the media sockets are to listen on every interface (UDPAddr
+	// unspecified, or a port range).
 	LoopbackOnly bool
 	// Interceptors are added to every PeerConnection after the engine's
 	// own (metrics, or network emulation in tests).
@@ -278,7 +280,7 @@ func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
 		return fmt.Errorf("sfu: list network interfaces: %w", err)
 	}
 	e.linkNet = std
-	if !e.cfg.LoopbackOnly {
+	if !e.cfg.LoopbackOnly && e.cfg.everyInterface() {
 		ok, err := hasNetwork(std)
 		if err != nil {
 			return err

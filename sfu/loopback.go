@@ -34,3 +34,18 @@ func hasNetwork(n transport.Net) (bool, error) {
 	}
 	return false, nil
 }
+
+// everyInterface reports whether the media sockets listen on every local
+// interface (an unspecified UDPAddr, or a port range), which the engine
+// then finds by listing them, rather than on an address given.
+func (c Config) everyInterface() bool {
+	if c.UDPAddr == "" {
+		return true
+	}
+	host, _, err := net.SplitHostPort(c.UDPAddr)
+	if err != nil {
+		return false // listenUDP says what is wrong with it
+	}
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
+}

@@ -75,6 +75,17 @@ func TestLoopbackOnlyHost(t *testing.T) {
 	waitReceiving(t, bob, []string{"s-alice/audio", "s-alice/video"}, 50)
 }
 
+func TestEveryInterface(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"": true, ":50000": true, "0.0.0.0:0": true, "[::]:50000": true,
+		"127.0.0.1:0": false, "192.0.2.1:50000": false, "localhost:0": false, "no port": false,
+	} {
+		if got := (Config{UDPAddr: addr}).everyInterface(); got != want {
+			t.Errorf("UDPAddr %q: every interface %v, want %v", addr, got, want)
+		}
+	}
+}
+
 // writerFunc is an io.Writer that shows each write to a function.
 type writerFunc func([]byte)
 
