@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -108,6 +110,18 @@ type Config struct {
 	// system's.
 	Clock Clock
 
+	// TURN runs a TURN server in this process, whose credentials each
+	// client gets when it connects, with the STUN/TURN servers of Media.
+	// Off by default.
+	TURN TURNConfig
+
+	// Metrics, if set, is where the server registers its Prometheus
+	// metrics (see docs/deploy.md for the list): a registry of the host's,
+	// such as prometheus.NewRegistry() served by promhttp.HandlerFor, or
+	// prometheus.DefaultRegisterer if the host asks for the global one.
+	// Nil: no metrics are registered.
+	Metrics prometheus.Registerer
+
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
@@ -126,6 +140,8 @@ type Server struct {
 	store      Store
 	engine     *sfu.Engine
 	iceServers []signaling.ICEServer
+	turn       *turnServer // nil without Config.TURN
+	metrics    *metrics
 
 	// In a cluster: the bus, the nodes alive as it last said, and those
 	// taken for dead since, whose connections left (both guarded by mu).
@@ -205,7 +221,19 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media engine: %w", err)
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster, hooks: hooks}
+	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster, hooks: hooks, metrics: newMetrics()}
+	if cfg.TURN.enabled() {
+		if srv.turn, err = startTURN(cfg.TURN, cfg.APISecret, cfg.Media.PublicIPs, cfg.Logger); err != nil {
+			_ = engine.Close()
+			return nil, err
+		}
+	}
+	if cfg.Metrics != nil {
+		if err := srv.metrics.register(cfg.Metrics, srv); err != nil {
+			_ = errors.Join(engine.Close(), srv.turn.close())
+			return nil, fmt.Errorf("crossbar: register metrics: %w", err)
+		}
+	}
 	for _, ice := range engine.ICEServers() {
 		cred, _ := ice.Credential.(string)
 		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
@@ -220,7 +248,7 @@ func New(cfg Config) (*Server, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		defer cancel()
 		if err := srv.bus.Subscribe(ctx, revocationsTopic, nodeTopic(srv.bus.Node().ID)); err != nil {
-			_ = engine.Close()
+			_ = errors.Join(engine.Close(), srv.turn.close())
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
 	}
@@ -513,7 +541,7 @@ func (srv *Server) Close() error {
 	if srv.hooks != nil {
 		srv.hooks.close()
 	}
-	return srv.engine.Close()
+	return errors.Join(srv.engine.Close(), srv.turn.close())
 }
 
 // newSessionID makes an id of OpenTok's shape: "1_" and the URL-safe base64

@@ -184,6 +184,7 @@ func (d *DownTrack) bandwidthCap(now int64, views []layerView, layer, lowest int
 		}
 		e.top = min(e.top, layer-1)
 		e.shed = true
+		d.congestions.Add(1)
 		e.nacks, e.packets, e.windowAt = d.nacksHeld.Load(), d.packetsOut.Load(), now
 		e.backoff = max(e.backoff, probeBackoffMin)
 		e.nextProbe = max(e.nextProbe, now+int64(e.backoff))
