@@ -215,6 +215,9 @@ func TestIndividualArchive(t *testing.T) {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
 	checkFile(t, dir, a.ID, m.Files[0], "pub")
+	f := m.Files[0]
+	t.Logf("file size: %.2f MB a minute (Opus silence, VP8 320x240 at %d fps and 400 kbit/s)",
+		float64(f.Size)/float64(f.StopTimeOffset-f.StartTimeOffset)*60_000/1e6, archiveFPS)
 
 	if err := h.srv.DeleteArchive(ctx, a.ID); err != nil {
 		t.Fatal(err)

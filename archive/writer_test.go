@@ -26,13 +26,13 @@ type packet struct {
 }
 
 // packets returns n frames of fake VP8 at 30 fps (a keyframe every 30,
-// each 3 packets) and 20 ms Opus packets for as long, in the order they
-// would come, and the numbers of each.
-func packets(n int) (all []packet, audio, video int) {
+// each size bytes, in packets of at most 1000) and 20 ms Opus packets for
+// as long, in the order they would come, and the numbers of each.
+func packets(n, size int) (all []packet, audio, video int) {
 	var pay codecs.VP8Payloader
 	seq := uint16(60000) // wraps
 	for i := range n {
-		frame := make([]byte, 2400)
+		frame := make([]byte, size)
 		frame[0] = 1 // interframe
 		if i%30 == 0 {
 			frame[0] = 0
@@ -93,7 +93,7 @@ func TestWriterWebM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _, _ := packets(90) // 3 s
+	all, _, _ := packets(90, 2400) // 3 s
 	write(t, w, all)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestWriterStartsAtKeyframe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _, _ := packets(60)
+	all, _, _ := packets(60, 2400)
 	write(t, w, all[3*10:]) // from frame 10: the first keyframe is frame 30
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestWriterFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _, _ := packets(60)
+	all, _, _ := packets(60, 2400)
 	var werr error
 	for _, p := range all { // the writes after the failure must not block
 		if err := w.WriteRTP(p.kind, p.Packet); werr == nil {
@@ -190,16 +190,28 @@ func TestDirRemove(t *testing.T) {
 	}
 }
 
-// BenchmarkWriter measures the writer's path per RTP packet: VP8 video
-// (3 packets a frame) and Opus audio, to a file.
+// BenchmarkWriter measures the writer's path per RTP packet, to a file:
+// Opus audio and VP8 video of 360p (600 kbit/s) or 720p (2 Mbit/s) at 30
+// fps. The metric %core is the share of one core that writing such a
+// stream in real time takes; MB/min is its file's size a minute.
 func BenchmarkWriter(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		frame int // bytes
+	}{{"360p", 2500}, {"720p", 8300}} {
+		b.Run(c.name, func(b *testing.B) { benchmarkWriter(b, c.frame) })
+	}
+}
+
+func benchmarkWriter(b *testing.B, frame int) {
 	dir := Dir(b.TempDir())
 	f, _ := dir.Create(context.Background(), "a1", "s1.webm")
 	w, err := NewWriter(f, opus, vp8)
 	if err != nil {
 		b.Fatal(err)
 	}
-	all, audio, video := packets(300) // 10 s
+	const seconds = 10
+	all, audio, video := packets(seconds*30, frame)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -212,11 +224,14 @@ func BenchmarkWriter(b *testing.B) {
 			n, ticks = audio, 48000
 		}
 		q.SequenceNumber += uint16(round * n)
-		q.Timestamp += uint32(round * 10 * ticks)
+		q.Timestamp += uint32(round * seconds * ticks)
 		if err := w.WriteRTP(p.kind, &q); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
+	media := float64(b.N) / float64(len(all)) * seconds // seconds of media written
+	b.ReportMetric(b.Elapsed().Seconds()/media*100, "%core")
 	w.Close()
+	b.ReportMetric(float64(w.Size())/media*60/1e6, "MB/min")
 }
