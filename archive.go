@@ -111,9 +111,6 @@ type Archive struct {
 	Streams             []ArchiveStream // manual mode: those added
 }
 
-// running reports whether the archive still records.
-func (a *Archive) running() bool { return a.Status == ArchiveStarted || a.Status == ArchivePaused }
-
 // archives are a server's archives, by id, oldest first.
 type archives struct {
 	mu   sync.Mutex

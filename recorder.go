@@ -46,7 +46,8 @@ type streamFile struct {
 	file archive.File
 }
 
-// running reports whether the archive records. The caller holds rec.mu.
+// runningLocked reports whether the archive records. The caller holds
+// rec.mu.
 func (rec *recording) runningLocked() bool { return rec.status == ArchiveStarted }
 
 func (rec *recording) running() bool {
@@ -115,10 +116,13 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 			streams = append(streams, st.id)
 		}
 	}
+	rec.mu.Lock()
 	if len(s.conns) == 0 {
 		rec.sleep()
 	}
-	s.emitLocked(archiveStarted{rec.snapshot()})
+	a := rec.snapshotLocked()
+	rec.mu.Unlock()
+	s.emitLocked(archiveStarted{a})
 	s.unlock()
 	s.log.Info("archive started", "archive", rec.id, "streams", len(streams))
 	for _, id := range streams {
@@ -402,8 +406,7 @@ func (rec *recording) writeManifest() error {
 }
 
 // sleep starts the countdown to the archive's end, once the session has
-// no connections: ArchiveIdleTimeout. The caller holds rec.mu or has it
-// to itself.
+// no connections: ArchiveIdleTimeout. The caller holds rec.mu.
 func (rec *recording) sleep() {
 	if rec.idle == nil {
 		rec.idle = rec.s.srv.cfg.Clock.AfterFunc(ArchiveIdleTimeout, func() { _, _ = rec.stop("sessionIdle") })
