@@ -265,6 +265,9 @@ func (rec *recording) open(streamID string, audio, video bool) (*Subscriber, *ar
 		sub.close()
 		return nil, nil, file, fmt.Errorf("%w: stream %s: %w", errStorage, streamID, err)
 	}
+	if tracks[webrtc.RTPCodecTypeVideo] != nil {
+		w.OnKeyframeNeeded(v.RequestKeyframe) // after a lost frame
+	}
 	return sub, w, file, nil
 }
 

@@ -54,6 +54,7 @@ type Writer struct {
 	entries []webm.TrackEntry
 	start   time.Time // of the file, at its first sample; zero before
 	closed  bool
+	askKey  func()
 }
 
 // track is one track of a Writer's file.
@@ -64,6 +65,7 @@ type track struct {
 	keyframe func([]byte) bool // nil for audio: every sample is one
 	block    webm.BlockWriteCloser
 	started  bool
+	broken   bool   // video lost a frame: it waits for a keyframe
 	base     int64  // ms from the file's start to the track's first sample
 	prevTS   uint32 // RTP timestamp of the last sample
 	elapsed  int64  // RTP ticks since the first sample, unwrapped
@@ -114,6 +116,16 @@ func NewWriter(dst io.WriteCloser, audio, video *Track) (*Writer, error) {
 	return w, nil
 }
 
+// OnKeyframeNeeded sets f, called when the video lost a frame: the frames
+// that follow are left out until the next keyframe, which f should ask
+// the publisher for. f runs on the goroutine of WriteRTP, and must not
+// call the Writer.
+func (w *Writer) OnKeyframeNeeded(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.askKey = f
+}
+
 // WriteRTP adds a packet of the track of kind; packets of a track the
 // Writer does not have are ignored. It returns the error that made the
 // file fail, if any: the file is then useless.
@@ -136,6 +148,15 @@ func (w *Writer) WriteRTP(kind webrtc.RTPCodecType, p *rtp.Packet) error {
 // writeSample writes one sample of t, starting the file if need be.
 func (w *Writer) writeSample(t *track, s *media.Sample) error {
 	key := t.keyframe == nil || t.keyframe(s.Data)
+	if t.keyframe != nil && t.started && !key && (t.broken || s.PrevDroppedPackets > 0) {
+		// The frames that refer to the one lost would show garbage.
+		if !t.broken && w.askKey != nil {
+			w.askKey()
+		}
+		t.broken = true
+		return nil
+	}
+	t.broken = false
 	if !t.started {
 		if !key {
 			return nil // video waits for a keyframe

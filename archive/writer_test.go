@@ -235,3 +235,36 @@ func benchmarkWriter(b *testing.B, frame int) {
 	w.Close()
 	b.ReportMetric(float64(w.Size())/media*60/1e6, "MB/min")
 }
+
+// A lost video packet leaves its frame and those that follow out until the
+// next keyframe, which the Writer asks for.
+func TestWriterSkipsToKeyframeAfterLoss(t *testing.T) {
+	dir := Dir(t.TempDir())
+	f, _ := dir.Create(context.Background(), "a1", "s1.webm")
+	w, err := NewWriter(f, nil, vp8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	w.OnKeyframeNeeded(func() { asked++ })
+	all, _, _ := packets(150, 2400)
+	var video []packet
+	for _, p := range all {
+		if p.kind == webrtc.RTPCodecTypeVideo {
+			video = append(video, p)
+		}
+	}
+	write(t, w, video[:40*3+1]) // frames 0-39, and the first packet of 40
+	write(t, w, video[40*3+2:]) // its second packet is lost
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 {
+		t.Errorf("asked for %d keyframes, want 1", asked)
+	}
+	_, _, n := probe(t, dir.Path("a1", "s1.webm"))
+	// Frames 0-39 and 60-148 (149 is held back): not 40-59.
+	if len(n) != 1 || n[0] != 40+89 {
+		t.Fatalf("video frames %v, want [%d]", n, 40+89)
+	}
+}
