@@ -88,10 +88,10 @@ func manifest(t *testing.T, dir archive.Dir, id string) archive.Manifest {
 
 // checkFile checks one stream's file of an archive with ffprobe (its
 // codecs, its duration within 0.5 s of the manifest's offsets, at least
-// 90 % of the frames) and reads its synthetic frames' marks: they are
-// tag's, numbered in order, and each one's timestamp is within 100 ms of
-// where its number puts it.
-func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, tag string) {
+// 90 % of the frames at fps) and, for a Go publisher's stream (tag set),
+// reads its synthetic frames' marks: they are tag's, numbered in order,
+// and each one's timestamp is within 100 ms of where its number puts it.
+func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, fps int, tag string) {
 	t.Helper()
 	path := dir.Path(id, f.Filename)
 	if _, err := exec.LookPath("ffprobe"); err != nil {
@@ -112,10 +112,13 @@ func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, tag str
 	if d := time.Duration(duration * float64(time.Second)); d < want-500*time.Millisecond || d > want+500*time.Millisecond {
 		t.Errorf("%s lasts %v, want %v ± 0.5 s (from the manifest)", f.Filename, d, want)
 	}
-	if min := int(want.Seconds() * archiveFPS * 0.9); frames < min {
-		t.Errorf("%s has %d video frames, want at least %d (90 %% of %v at %d fps)", f.Filename, frames, min, want, archiveFPS)
+	t.Logf("%s: %d video frames in %.2f s", f.Filename, frames, duration)
+	if min := int(want.Seconds() * float64(fps) * 0.9); frames < min {
+		t.Errorf("%s has %d video frames, want at least %d (90 %% of %v at %d fps)", f.Filename, frames, min, want, fps)
 	}
-	checkMarks(t, path, tag)
+	if tag != "" {
+		checkMarks(t, path, tag)
+	}
 }
 
 // checkMarks reads the video frames of a file and checks their marks.
@@ -214,7 +217,7 @@ func TestIndividualArchive(t *testing.T) {
 	if len(m.Files) != 1 || m.Files[0].StreamID != pub.StreamID() || m.Files[0].ConnectionData != "pub" || m.Files[0].Filename != pub.StreamID()+".webm" {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
-	checkFile(t, dir, a.ID, m.Files[0], "pub")
+	checkFile(t, dir, a.ID, m.Files[0], archiveFPS, "pub")
 	f := m.Files[0]
 	t.Logf("file size: %.2f MB a minute (Opus silence, VP8 320x240 at %d fps and 400 kbit/s)",
 		float64(f.Size)/float64(f.StopTimeOffset-f.StartTimeOffset)*60_000/1e6, archiveFPS)
@@ -260,8 +263,8 @@ func TestArchivePublisherReturns(t *testing.T) {
 	if len(m.Files) != 2 || m.Files[1].StartTimeOffset < m.Files[0].StopTimeOffset {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
-	checkFile(t, dir, a.ID, m.Files[0], "one")
-	checkFile(t, dir, a.ID, m.Files[1], "two")
+	checkFile(t, dir, a.ID, m.Files[0], archiveFPS, "one")
+	checkFile(t, dir, a.ID, m.Files[1], archiveFPS, "two")
 }
 
 // An archive in manual mode records the streams the host adds, until it
@@ -297,7 +300,7 @@ func TestArchiveManualStreams(t *testing.T) {
 	if len(m.Files) != 1 || m.Files[0].StreamID != one.StreamID() {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
-	checkFile(t, dir, a.ID, m.Files[0], "one")
+	checkFile(t, dir, a.ID, m.Files[0], archiveFPS, "one")
 }
 
 // A session in archive mode always records itself from its first stream,
