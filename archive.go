@@ -56,6 +56,10 @@ const (
 // left its session, as OpenTok's do: then it stops.
 const ArchiveIdleTimeout = 60 * time.Second
 
+// MaxArchiveDuration is how long an archive records at most, as OpenTok's
+// do: then it stops, with reason "maxDuration".
+const MaxArchiveDuration = 4 * time.Hour
+
 // MaxArchiveName is the longest archive name, in characters.
 const MaxArchiveName = 80
 

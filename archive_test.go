@@ -219,7 +219,7 @@ func TestIndividualArchive(t *testing.T) {
 	}
 	checkFile(t, dir, a.ID, m.Files[0], archiveFPS, "pub")
 	f := m.Files[0]
-	t.Logf("file size: %.2f MB a minute (Opus silence, VP8 320x240 at %d fps and 400 kbit/s)",
+	t.Logf("file size: %.2f MB a minute (Opus silence, synthetic VP8 320x240 at %d fps)",
 		float64(f.Size)/float64(f.StopTimeOffset-f.StartTimeOffset)*60_000/1e6, archiveFPS)
 
 	if err := h.srv.DeleteArchive(ctx, a.ID); err != nil {
@@ -460,3 +460,28 @@ func (fullDisk) Create(context.Context, string, string) (io.WriteCloser, error) 
 	return nil, errors.New("no space left on device")
 }
 func (fullDisk) Remove(context.Context, string) error { return nil }
+
+// An archive stops after MaxArchiveDuration, as OpenTok's do.
+func TestArchiveMaxDuration(t *testing.T) {
+	clock := crossbartest.NewClock(time.Now())
+	h, _ := archiveHarness(t, crossbar.Config{Clock: clock})
+	s := h.session()
+	c := h.connect(s, crossbar.RolePublisher, "c")
+	ctx := context.Background()
+	a, err := h.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(crossbar.MaxArchiveDuration - time.Second)
+	if got, _ := h.srv.Archive(ctx, a.ID); got.Status != crossbar.ArchivePaused {
+		t.Fatalf("before the limit: %s", got.Status)
+	}
+	clock.Advance(time.Second)
+	if ev := next(t, c, signaling.TypeArchiveStopped); ev.Archive.ID != a.ID {
+		t.Fatalf("archiveStopped: %+v", ev.Archive)
+	}
+	got, _ := h.srv.Archive(ctx, a.ID)
+	if got.Status != crossbar.ArchiveAvailable || got.Reason != "maxDuration" || got.Duration != crossbar.MaxArchiveDuration {
+		t.Fatalf("after the limit: %+v", got)
+	}
+}

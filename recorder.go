@@ -35,6 +35,7 @@ type recording struct {
 	files   []archive.File         // ended
 	size    int64                  // of the ended files and the manifest
 	idle    Timer                  // set while the session has no connections
+	limit   Timer                  // stops it at MaxArchiveDuration
 	wg      sync.WaitGroup         // the streams' goroutines
 }
 
@@ -117,6 +118,7 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 		}
 	}
 	rec.mu.Lock()
+	rec.limit = srv.cfg.Clock.AfterFunc(MaxArchiveDuration, func() { _, _ = rec.stop("maxDuration") })
 	if len(s.conns) == 0 {
 		rec.sleep()
 	}
@@ -343,9 +345,11 @@ func (rec *recording) fail(err error) {
 	rec.s.emit(archiveStopped{a})
 }
 
-// endLocked ends the subscriptions of the recorded streams; their
-// goroutines then close their files. The caller holds rec.mu.
+// endLocked stops the archive's timers and ends the subscriptions of the
+// recorded streams; their goroutines then close their files. The caller
+// holds rec.mu.
 func (rec *recording) endLocked() {
+	rec.limit.Stop()
 	if rec.idle != nil {
 		rec.idle.Stop()
 		rec.idle = nil

@@ -268,3 +268,54 @@ func TestWriterSkipsToKeyframeAfterLoss(t *testing.T) {
 		t.Fatalf("video frames %v, want [%d]", n, 40+89)
 	}
 }
+
+func TestVP9Keyframe(t *testing.T) {
+	for _, c := range []struct {
+		b    byte
+		want bool
+	}{
+		{0x82, true},  // profile 0, keyframe
+		{0x86, false}, // profile 0, interframe
+		{0x8a, false}, // profile 0, shows an existing frame
+		{0xb1, true},  // profile 3, keyframe (after the reserved bit)
+		{0xb2, false}, // profile 3, interframe
+		{0x42, false}, // no frame marker
+	} {
+		if got := vp9Keyframe([]byte{c.b, 0}); got != c.want {
+			t.Errorf("vp9Keyframe(%#x) = %v, want %v", c.b, got, c.want)
+		}
+	}
+}
+
+// H.264 goes to a Matroska file, which starts at an IDR frame.
+func TestWriterMatroskaH264(t *testing.T) {
+	dir := Dir(t.TempDir())
+	f, _ := dir.Create(context.Background(), "a1", "s1.mkv")
+	w, err := NewWriter(f, nil, &Track{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, Width: 320, Height: 240})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pay codecs.H264Payloader
+	seq := uint16(0)
+	for i := range 60 {
+		au := []byte{0, 0, 0, 1, 0x41, 0x9a, 1, 2, 3} // a non-IDR slice
+		if i%30 == 10 {
+			au = []byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 1, 2, 3} // SPS, PPS, IDR
+		}
+		ps := pay.Payload(1000, au)
+		for j, b := range ps {
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(i * 3000), Marker: j == len(ps)-1}, Payload: b}
+			if err := w.WriteRTP(webrtc.RTPCodecTypeVideo, p); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	codec, _, n := probe(t, dir.Path("a1", "s1.mkv"))
+	if len(codec) != 1 || codec[0] != "h264" || n[0] != 49 { // frames 10 to 58
+		t.Fatalf("codecs %v, packets %v; want h264, 49", codec, n)
+	}
+}
