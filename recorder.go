@@ -42,9 +42,10 @@ type recording struct {
 // streamFile is one stream's file of a recording; sub and w are nil while
 // it is opened.
 type streamFile struct {
-	sub  *Subscriber
-	w    *archive.Writer
-	file archive.File
+	sub    *Subscriber
+	w      *archive.Writer
+	file   archive.File
+	opened time.Time // by the system's clock, as the Writer's
 }
 
 // runningLocked reports whether the archive records. The caller holds
@@ -146,11 +147,14 @@ func (rec *recording) addManual(st ArchiveStream) error {
 	}
 	st.HasAudio = st.HasAudio && !rec.opts.NoAudio
 	st.HasVideo = st.HasVideo && !rec.opts.NoVideo
+	if err := rec.add(st.StreamID, st.HasAudio, st.HasVideo); err != nil {
+		return err
+	}
 	rec.mu.Lock()
+	defer rec.mu.Unlock()
 	rec.manual = slices.DeleteFunc(rec.manual, func(o ArchiveStream) bool { return o.StreamID == st.StreamID })
 	rec.manual = append(rec.manual, st)
-	rec.mu.Unlock()
-	return rec.add(st.StreamID, st.HasAudio, st.HasVideo)
+	return nil
 }
 
 // removeManual removes a stream from a manual-mode archive.
@@ -207,7 +211,7 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 	sub, w, file, err := rec.open(streamID, audio, video)
 	rec.mu.Lock()
 	if err == nil && w != nil && rec.runningLocked() {
-		f.sub, f.w, f.file = sub, w, file
+		f.sub, f.w, f.file, f.opened = sub, w, file, time.Now()
 		rec.wg.Add(1)
 		go rec.record(streamID, f)
 		rec.mu.Unlock()
@@ -312,6 +316,10 @@ func (rec *recording) record(streamID string, f *streamFile) {
 	wg.Wait()
 	err := f.w.Close()
 	rec.mu.Lock()
+	if start := f.w.Started(); !start.IsZero() {
+		// The file starts with its first sample (video: a keyframe).
+		f.file.StartTimeOffset += start.Sub(f.opened).Milliseconds()
+	}
 	f.file.StopTimeOffset = rec.now().Sub(rec.created).Milliseconds()
 	f.file.Size = f.w.Size()
 	rec.size += f.file.Size
@@ -440,8 +448,7 @@ func (s *Session) emit(ev event) {
 // recordLocked keeps the session's archives up with ev: an archive in
 // auto mode records each new stream; a session in archive mode always
 // starts one with its first stream; archives stop ArchiveIdleTimeout after
-// the last connection left, and at once when the session closes. The
-// caller holds s.mu.
+// the last connection left. The caller holds s.mu.
 func (s *Session) recordLocked(ev event) {
 	switch ev := ev.(type) {
 	case streamCreated:
@@ -464,15 +471,21 @@ func (s *Session) recordLocked(ev event) {
 			rec.wake()
 		}
 	case connectionDestroyed:
-		for _, rec := range s.runningArchivesLocked() {
-			switch {
-			case s.closed:
-				s.later(func() { _, _ = rec.stop("sessionClosed") })
-			case len(s.conns) == 0:
-				rec.mu.Lock()
-				rec.sleep()
-				rec.mu.Unlock()
-			}
+		if len(s.conns) > 0 || s.closed {
+			return
 		}
+		for _, rec := range s.runningArchivesLocked() {
+			rec.mu.Lock()
+			rec.sleep()
+			rec.mu.Unlock()
+		}
+	}
+}
+
+// stopArchivesLocked stops the session's archives as it closes; they are
+// complete once the lock is released. The caller holds s.mu.
+func (s *Session) stopArchivesLocked() {
+	for _, rec := range s.runningArchivesLocked() {
+		s.later(func() { _, _ = rec.stop("sessionClosed") })
 	}
 }

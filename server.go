@@ -516,6 +516,7 @@ func (srv *Server) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.stopSpeakersLocked()
+		s.stopArchivesLocked()
 		for _, c := range s.connectionsLocked() {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}

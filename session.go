@@ -269,6 +269,7 @@ func (s *Session) closeLocked() {
 	}
 	s.closed = true
 	s.stopSpeakersLocked()
+	s.stopArchivesLocked()
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}

@@ -216,6 +216,13 @@ var matroskaHeader = &webm.EBMLHeader{
 	DocType: "matroska", DocTypeVersion: 4, DocTypeReadVersion: 2,
 }
 
+// Started returns when the file's first sample came; zero if none did.
+func (w *Writer) Started() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.start
+}
+
 // Size returns the bytes written so far.
 func (w *Writer) Size() int64 { return w.dst.Size() }
 
