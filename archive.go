@@ -105,14 +105,15 @@ type Archive struct {
 	Duration            time.Duration // to now while it records
 	Size                int64         // bytes
 	Status              ArchiveStatus
-	Reason              string // why it failed, or stopped
-	HasAudio, HasVideo  bool
-	OutputMode          OutputMode
-	StreamMode          StreamMode
-	Resolution          string
-	Layout              ArchiveLayout
-	MultiArchiveTag     string
-	Streams             []ArchiveStream // manual mode: those added
+	// Reason says why it failed, or why it stopped: sessionIdle
+	// (ArchiveIdleTimeout), sessionClosed, maxDuration; empty when the
+	// host stopped it.
+	Reason             string
+	HasAudio, HasVideo bool
+	OutputMode         OutputMode
+	StreamMode         StreamMode
+	MultiArchiveTag    string
+	Streams            []ArchiveStream // manual mode: those added
 }
 
 // archives are a server's archives, by id, oldest first.

@@ -165,9 +165,10 @@ func (rec *recording) removeManual(streamID string) error {
 	rec.mu.Lock()
 	n := len(rec.manual)
 	rec.manual = slices.DeleteFunc(rec.manual, func(o ArchiveStream) bool { return o.StreamID == streamID })
+	removed := len(rec.manual) < n
 	f := rec.streams[streamID]
 	rec.mu.Unlock()
-	if len(rec.manual) == n {
+	if !removed {
 		return fmt.Errorf("%w: %q is not in archive %s", ErrStreamNotFound, streamID, rec.id)
 	}
 	if f != nil && f.sub != nil {
