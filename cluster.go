@@ -43,6 +43,7 @@ type nodeMessage struct {
 	Old      json.RawMessage `json:"old,omitempty"`
 	Active   bool            `json:"active,omitempty"`   // muteAll
 	Excluded []string        `json:"excluded,omitempty"` // muteAll
+	Classes  []string        `json:"classes,omitempty"`  // setLayout
 	TokenID  string          `json:"tokenId,omitempty"`  // revoked
 	// A node link's offer or answer, or an importing node's request.
 	SDP     string           `json:"sdp,omitempty"`
@@ -71,6 +72,7 @@ const (
 	kindDisconnect          = "disconnect" // command: id, reason
 	kindUnpublish           = "unpublish"  // command: id, reason
 	kindMuteStream          = "muteStream" // command: id
+	kindSetLayout           = "setLayout"  // command: id, classes
 	kindSessionClosed       = "closed"     // command
 	kindInventory           = "inventory"  // conns, streams: all a node serves
 	kindRelaySubscribe      = "relaySubscribe"
@@ -115,6 +117,7 @@ type streamRecord struct {
 	Width        int       `json:"width,omitempty"`
 	Height       int       `json:"height,omitempty"`
 	Tracks       []string  `json:"tracks,omitempty"` // the kinds of its tracks in the serving node's engine
+	Layout       []string  `json:"layout,omitempty"` // its layout classes
 }
 
 // signalRecord is a signal crossing nodes; Origin names the sending
@@ -134,7 +137,8 @@ func (c *Connection) clusterRecord(node string) *connRecord {
 
 func (st *Stream) clusterRecord() *streamRecord {
 	rec := &streamRecord{ID: st.id, ConnectionID: st.connection.id, Created: st.created.UnixMilli(), Name: st.name,
-		VideoType: st.videoType, HasAudio: st.hasAudio, HasVideo: st.hasVideo, Width: st.dimensions.Width, Height: st.dimensions.Height}
+		VideoType: st.videoType, HasAudio: st.hasAudio, HasVideo: st.hasVideo, Width: st.dimensions.Width, Height: st.dimensions.Height,
+		Layout: st.layoutClasses}
 	if st.pub != nil {
 		a, v := st.pub.tracks()
 		for _, t := range []*sfu.Track{a, v} {
@@ -201,6 +205,13 @@ func (s *Session) shareLocked(ev event) {
 		}
 		rec := st.clusterRecord()
 		m = nodeMessage{Kind: kindStreamChanged, Stream: rec, Property: ev.change.Property, Old: old}
+		put = s.putRecord(s.streamSet(), rec.ID, rec)
+	case layoutChanged:
+		if ev.st.connection.remote() {
+			return
+		}
+		rec := ev.st.clusterRecord()
+		m = nodeMessage{Kind: kindStreamChanged, Stream: rec, Property: layoutProperty}
 		put = s.putRecord(s.streamSet(), rec.ID, rec)
 	case signalSent:
 		if ev.remote {
@@ -447,14 +458,15 @@ func (s *Session) mirrorStreamLocked(rec *streamRecord) {
 		return
 	}
 	st := &Stream{
-		id:         rec.ID,
-		connection: c,
-		created:    time.UnixMilli(rec.Created),
-		name:       rec.Name,
-		videoType:  rec.VideoType,
-		hasAudio:   rec.HasAudio,
-		hasVideo:   rec.HasVideo,
-		dimensions: Dimensions{Width: rec.Width, Height: rec.Height},
+		id:            rec.ID,
+		connection:    c,
+		created:       time.UnixMilli(rec.Created),
+		name:          rec.Name,
+		videoType:     rec.VideoType,
+		hasAudio:      rec.HasAudio,
+		hasVideo:      rec.HasVideo,
+		dimensions:    Dimensions{Width: rec.Width, Height: rec.Height},
+		layoutClasses: rec.Layout,
 	}
 	if len(rec.Tracks) > 0 && s.info.MediaMode == Routed {
 		// Its media comes over a node link when someone here subscribes.
@@ -557,6 +569,10 @@ func (s *Session) apply(m *nodeMessage) {
 		if st := s.streams[m.ID]; st != nil && !st.connection.remote() {
 			s.forceMuteStreamLocked(st)
 		}
+	case kindSetLayout:
+		if st := s.streams[m.ID]; st != nil && !st.connection.remote() {
+			s.setLayoutLocked(st, m.Classes)
+		}
 	case kindSessionClosed:
 		s.closeLocked()
 	case kindInventory:
@@ -583,6 +599,10 @@ func (s *Session) apply(m *nodeMessage) {
 func (s *Session) applyChangeLocked(m *nodeMessage) {
 	st := s.streams[m.Stream.ID]
 	if st == nil || !st.connection.remote() {
+		return
+	}
+	if m.Property == layoutProperty {
+		st.layoutClasses = m.Stream.Layout
 		return
 	}
 	var old any

@@ -52,6 +52,7 @@ func (s *Session) peerOf(c *Connection) (*sfu.Peer, error) {
 		return m.peer, nil
 	}
 	p, err := s.srv.engine.NewPeer(sfu.PeerConfig{
+		Logger:            s.srv.cfg.Media.Logger.With("session", s.info.ID, "connection", c.id),
 		PublishVideoCodec: s.publishVideoCodec,
 		OnTrack:           func(t *sfu.Track) { s.trackArrived(c, t) },
 		OnSubscriberOffer: func(sdp string, n uint64) {

@@ -78,6 +78,9 @@ type (
 		remote   bool
 	}
 	speakerChanged struct{ st *Stream } // st nil: nobody speaks
+	// layoutChanged: a stream's layout classes changed (the host's
+	// concern and the other nodes', not the clients').
+	layoutChanged struct{ st *Stream }
 	// archiveStarted and archiveStopped: an archive of the session
 	// started, or stopped or failed.
 	archiveStarted struct{ a Archive }
@@ -89,6 +92,7 @@ func (e streamCreated) notify(h *handlers) func()     { return bind(h.streamCrea
 func (e signalSent) notify(h *handlers) func()        { return bind(h.signal, e.sig) }
 func (e speakerChanged) notify(h *handlers) func()    { return bind(h.activeSpeaker, e.st) }
 func (muteForced) notify(*handlers) func()            { return nil }
+func (layoutChanged) notify(*handlers) func()         { return nil }
 func (e archiveStarted) notify(h *handlers) func()    { return bind(h.archiveStarted, e.a) }
 func (e archiveStopped) notify(h *handlers) func()    { return bind(h.archiveStopped, e.a) }
 
@@ -118,7 +122,7 @@ func bind[T any](f func(T), x T) func() {
 	return func() { f(x) }
 }
 
-// emitLocked tells the session's clients and its host of ev. It returns
+// emitLocked tells the session's clients, its host and its webhook of ev. It returns
 // how many clients did not get a signal for being too far behind. The
 // caller holds s.mu.
 func (s *Session) emitLocked(ev event) (dropped int) {
@@ -126,6 +130,11 @@ func (s *Session) emitLocked(ev event) (dropped int) {
 	s.recordLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
+	}
+	if s.srv.hooks != nil {
+		if cb := s.webhookLocked(ev); cb != nil {
+			s.srv.hooks.post(cb)
+		}
 	}
 	if s.clustered() {
 		s.shareLocked(ev)

@@ -12,10 +12,22 @@ import (
 //
 //	mux.Handle("/crossbar/", srv.Handler())
 //
-// Below the prefix, "ws" is the signaling WebSocket, and "crossbar.js",
-// "crossbar.mjs" and "crossbar.d.ts" are the browser client.
+// Below the prefix, "ws" is the signaling WebSocket, "crossbar.js",
+// "crossbar.mjs" and "crossbar.d.ts" are the browser client, and
+// "session/create" and "v2/project/..." are OpenTok's REST API
+// (RESTHandler): an OpenTok server SDK whose API URL is the prefix's
+// (http://host/crossbar) drives the server.
 func (srv *Server) Handler() http.Handler {
+	rest := srv.RESTHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := restPath(r.URL.Path); ok {
+			r2 := *r
+			u := *r.URL
+			u.Path, u.RawPath = p, ""
+			r2.URL = &u
+			rest.ServeHTTP(w, &r2)
+			return
+		}
 		switch path.Base(r.URL.Path) {
 		case "ws":
 			srv.serveWebSocket(w, r)

@@ -69,6 +69,7 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 			s.reply(c, 0, nil, fmt.Errorf("%w: %w", ErrBadRequest, err))
 			continue
 		}
+		srv.metrics.message(m.Type)
 		if !limit.allow(time.Now(), 1) {
 			s.reply(c, m.ID, nil, ErrRateLimited) // the request is answered: its caller does not wait
 			continue
@@ -128,15 +129,23 @@ func (srv *Server) handshake(ctx context.Context, t signaling.Transport) (*Conne
 	m, err := readConnect(ctx, t)
 	var c *Connection
 	l := newLink(t)
+	if m != nil {
+		srv.metrics.message(m.Type)
+	}
 	if err == nil {
-		c, err = srv.connect(ctx, m, l)
+		start := time.Now()
+		if c, err = srv.connect(ctx, m, l); err == nil {
+			srv.metrics.joined(start)
+		}
 	}
 	if err != nil {
 		var re uint64
 		if m != nil {
 			re = m.ID
 		}
-		if b, encErr := signaling.Encode(&signaling.Message{Type: signaling.TypeError, Re: re, Error: ClientError(err)}); encErr == nil {
+		ce := ClientError(err)
+		srv.metrics.reject(ce)
+		if b, encErr := signaling.Encode(&signaling.Message{Type: signaling.TypeError, Re: re, Error: ce}); encErr == nil {
 			write(t, b)
 		}
 		_ = t.Close() // nothing more to tell the client
@@ -386,6 +395,7 @@ func (s *Session) reply(c *Connection, re uint64, m *signaling.Message, err erro
 	if err != nil {
 		m.Type = signaling.TypeError
 		m.Error = ClientError(err)
+		s.srv.metrics.reject(m.Error)
 		s.log.Debug("request failed", "connection", c.id, "re", re, "err", err)
 	}
 	s.mu.Lock()

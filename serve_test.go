@@ -3,8 +3,11 @@ package crossbar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -200,5 +203,30 @@ func TestServeTransportDropsSilentClient(t *testing.T) {
 	case err := <-pinger.served:
 		t.Fatalf("ServeTransport of the pinging client ended: %v", err)
 	default:
+	}
+}
+
+// TestClientLeavesWhileTheServerWrites: a Go client that disconnects
+// while the server is sending it news (a stream the host just published)
+// leaves at once, not after the reconnect grace: its link closes in an
+// orderly way, after its disconnect.
+func TestClientLeavesWhileTheServerWrites(t *testing.T) {
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	for i := range 10 {
+		c := h.connect(s, crossbar.RolePublisher, fmt.Sprint("guest ", i))
+		id := c.Connection().ID
+		pub, err := s.Publish(crossbar.PublishOptions{Name: "host", Audio: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Disconnect(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 2*time.Second, "the guest gone", func() bool {
+			_, err := s.Connection(id)
+			return err != nil
+		})
+		pub.Unpublish()
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crossbar-rtc/crossbar/archive"
 	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
@@ -111,6 +113,18 @@ type Config struct {
 	// system's.
 	Clock Clock
 
+	// TURN runs a TURN server in this process, whose credentials each
+	// client gets when it connects, with the STUN/TURN servers of Media.
+	// Off by default.
+	TURN TURNConfig
+
+	// Metrics, if set, is where the server registers its Prometheus
+	// metrics (see docs/deploy.md for the list): a registry of the host's,
+	// such as prometheus.NewRegistry() served by promhttp.HandlerFor, or
+	// prometheus.DefaultRegisterer if the host asks for the global one.
+	// Nil: no metrics are registered.
+	Metrics prometheus.Registerer
+
 	// Archives keeps the files of archives (Server.StartArchive). Nil
 	// means a directory "crossbar-archives" in os.TempDir.
 	Archives archive.Storage
@@ -119,6 +133,10 @@ type Config struct {
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
 	Media sfu.Config
+
+	// Webhook, if its URL is set, receives OpenTok's session-monitoring
+	// callbacks (see WebhookConfig).
+	Webhook WebhookConfig
 }
 
 // Server is the top-level object a host app creates: it makes sessions and
@@ -129,6 +147,8 @@ type Server struct {
 	store      Store
 	engine     *sfu.Engine
 	iceServers []signaling.ICEServer
+	turn       *turnServer // nil without Config.TURN
+	metrics    *metrics
 
 	// In a cluster: the bus, the nodes alive as it last said, and those
 	// taken for dead since, whose connections left (both guarded by mu).
@@ -138,6 +158,9 @@ type Server struct {
 	departed  map[string]bool
 	links     nodeLinks  // media links with other nodes (nodelink.go)
 	linkQueue dispatcher // sends their messages, in order
+
+	claims onceSet   // REST JWTs' jti, without a cluster (restauth.go)
+	hooks  *webhooks // nil without a webhook URL
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -158,6 +181,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var hooks *webhooks
+	if cfg.Webhook.URL != "" {
+		var err error
+		if hooks, err = newWebhooks(cfg.Webhook, cfg.APIKey, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Store == nil && cfg.Cluster != nil {
 		cfg.Store = busStore{cfg.Cluster}
@@ -203,7 +233,19 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crossbar: media engine: %w", err)
 	}
-	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster}
+	srv := &Server{cfg: cfg, log: cfg.Logger, store: cfg.Store, engine: engine, sessions: map[string]*Session{}, bus: cfg.Cluster, hooks: hooks, metrics: newMetrics()}
+	if cfg.TURN.enabled() {
+		if srv.turn, err = startTURN(cfg.TURN, cfg.APISecret, cfg.Media.PublicIPs, cfg.Logger); err != nil {
+			_ = engine.Close()
+			return nil, err
+		}
+	}
+	if cfg.Metrics != nil {
+		if err := srv.metrics.register(cfg.Metrics, srv); err != nil {
+			_ = errors.Join(engine.Close(), srv.turn.close())
+			return nil, fmt.Errorf("crossbar: register metrics: %w", err)
+		}
+	}
 	for _, ice := range engine.ICEServers() {
 		cred, _ := ice.Credential.(string)
 		srv.iceServers = append(srv.iceServers, signaling.ICEServer{URLs: ice.URLs, Username: ice.Username, Credential: cred})
@@ -218,9 +260,12 @@ func New(cfg Config) (*Server, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
 		defer cancel()
 		if err := srv.bus.Subscribe(ctx, revocationsTopic, nodeTopic(srv.bus.Node().ID)); err != nil {
-			_ = engine.Close()
+			_ = errors.Join(engine.Close(), srv.turn.close())
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
+	}
+	if hooks != nil {
+		go hooks.run()
 	}
 	return srv, nil
 }
@@ -527,7 +572,10 @@ func (srv *Server) Close() error {
 			srv.dropLinks(node)
 		}
 	}
-	return srv.engine.Close()
+	if srv.hooks != nil {
+		srv.hooks.close()
+	}
+	return errors.Join(srv.engine.Close(), srv.turn.close())
 }
 
 // newSessionID makes an id of OpenTok's shape: "1_" and the URL-safe base64

@@ -2,6 +2,7 @@ package crossbar
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar/sfu"
@@ -51,6 +52,7 @@ type Stream struct {
 	dimensions         Dimensions
 	forceMuted         bool
 	gone               bool
+	layoutClasses      []string // see LayoutClassList
 }
 
 // streamSpec is what a publisher says of a new stream.
@@ -83,6 +85,8 @@ func newStream(c *Connection, spec streamSpec) (*Stream, error) {
 		videoType:  vt,
 		hasAudio:   spec.hasAudio,
 		hasVideo:   spec.hasVideo,
+		// A stream starts with its token's classes, as OpenTok's.
+		layoutClasses: slices.Clone(c.token.InitialLayoutClassList),
 	}
 	if d := spec.dimensions; d.Width > 0 && d.Height > 0 && d.Width <= maxDimension && d.Height <= maxDimension {
 		st.dimensions = d

@@ -174,21 +174,29 @@ const maxTokenSize = 8 << 10
 // this one, for the not-before and issued-at checks only.
 const tokenLeeway = 30 * time.Second
 
-// verifyToken checks a token's signature (HS256 only), its claims and its
-// validity at now. It does not check revocation or the session it names.
-func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) {
-	if len(raw) > maxTokenSize {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidToken, len(raw), maxTokenSize)
-	}
-	var c tokenClaims
-	p := jwt.NewParser(
+// hs256Parser parses JWTs signed with HS256 that expire, and were not
+// issued after now (with tokenLeeway for either).
+func hs256Parser(now time.Time) *jwt.Parser {
+	return jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(tokenLeeway),
 	)
-	_, err := p.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil })
+}
+
+// verifyToken checks a token's signature (HS256 only, or a legacy T1
+// token's), its claims and its validity at now. It does not check revocation or the session it names.
+func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) {
+	if len(raw) > maxTokenSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidToken, len(raw), maxTokenSize)
+	}
+	if strings.HasPrefix(raw, t1Prefix) {
+		return verifyT1Token(apiKey, secret, raw, now)
+	}
+	var c tokenClaims
+	_, err := hs256Parser(now).ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil })
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired):
@@ -212,53 +220,66 @@ func verifyToken(apiKey, secret, raw string, now time.Time) (*TokenInfo, error) 
 	case c.SessionID == "":
 		return nil, fmt.Errorf("%w: no session_id", ErrInvalidToken)
 	}
-	if err := checkLimits(raw, &c, now); err != nil {
+	if err := numericTimes(raw); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	g := grant{sessionID: c.SessionID, role: c.Role, data: c.ConnectionData, layout: c.InitialLayoutClassList, expires: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		g.issued = c.IssuedAt.Time
+	}
+	return g.info(raw, now)
+}
+
+// grant is what a verified token grants, whatever its format.
+type grant struct {
+	sessionID, role, data string
+	layout                string // the classes, joined with spaces
+	issued, expires       time.Time
+}
+
+// info holds a correctly signed token to what GenerateToken would make (a
+// life of at most 30 days, connection data and layout classes within
+// OpenTok's sizes, a known role) and returns what it says.
+func (g grant) info(raw string, now time.Time) (*TokenInfo, error) {
+	if err := g.check(now); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	info := &TokenInfo{
 		ID:         TokenID(raw),
-		SessionID:  c.SessionID,
-		Role:       Role(c.Role),
-		Data:       c.ConnectionData,
-		ExpireTime: c.ExpiresAt.Time,
+		SessionID:  g.sessionID,
+		Role:       Role(g.role),
+		Data:       g.data,
+		IssuedAt:   g.issued,
+		ExpireTime: g.expires,
+	}
+	if g.layout != "" {
+		info.InitialLayoutClassList = strings.Fields(g.layout)
 	}
 	if info.Role == "" {
 		info.Role = RolePublisher
 	}
 	if !info.Role.valid() {
-		return nil, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, c.Role)
-	}
-	if c.IssuedAt != nil {
-		info.IssuedAt = c.IssuedAt.Time
-	}
-	if c.InitialLayoutClassList != "" {
-		info.InitialLayoutClassList = strings.Fields(c.InitialLayoutClassList)
+		return nil, fmt.Errorf("%w: unknown role %q", ErrInvalidToken, g.role)
 	}
 	return info, nil
 }
 
-// checkLimits holds a correctly signed token to what GenerateToken would
-// make: times as JSON numbers (the JWT library also takes numeric strings),
-// a life of at most 30 days, connection data and layout classes within
-// OpenTok's sizes.
-func checkLimits(raw string, c *tokenClaims, now time.Time) error {
-	if err := numericTimes(raw); err != nil {
-		return err
-	}
+// check returns what of g is out of bounds at now.
+func (g grant) check(now time.Time) error {
 	limit := MaxTokenTTL + tokenLeeway
-	if d := c.ExpiresAt.Sub(now); d > limit {
+	if d := g.expires.Sub(now); d > limit {
 		return fmt.Errorf("expires in %v, more than 30 days ahead", d.Round(time.Hour))
 	}
-	if c.IssuedAt != nil {
-		if d := c.ExpiresAt.Sub(c.IssuedAt.Time); d > limit {
+	if !g.issued.IsZero() {
+		if d := g.expires.Sub(g.issued); d > limit {
 			return fmt.Errorf("valid for %v from its issue, more than 30 days", d.Round(time.Hour))
 		}
 	}
-	if len(c.ConnectionData) > MaxConnectionData {
-		return fmt.Errorf("connection data is %d bytes, at most %d", len(c.ConnectionData), MaxConnectionData)
+	if len(g.data) > MaxConnectionData {
+		return fmt.Errorf("connection data is %d bytes, at most %d", len(g.data), MaxConnectionData)
 	}
-	if len(c.InitialLayoutClassList) > MaxLayoutClasses {
-		return fmt.Errorf("layout class list is %d bytes, at most %d", len(c.InitialLayoutClassList), MaxLayoutClasses)
+	if len(g.layout) > MaxLayoutClasses {
+		return fmt.Errorf("layout class list is %d bytes, at most %d", len(g.layout), MaxLayoutClasses)
 	}
 	return nil
 }

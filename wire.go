@@ -217,7 +217,7 @@ func (s *Session) connectedLocked(c *Connection, re uint64, kind attachKind) []b
 		Capabilities: capabilities(c.token.Role),
 		Resumed:      kind != attachNew,
 		Moved:        kind == attachMoved,
-		ICEServers:   s.srv.iceServers,
+		ICEServers:   s.srv.clientICEServers(),
 		MediaMode:    string(s.info.MediaMode),
 		VideoCodec:   s.videoCodecName(),
 	}
@@ -342,6 +342,7 @@ func (s *Session) queueLocked(c *Connection, b []byte) {
 		return
 	}
 	c.behind = true
+	s.srv.metrics.slowClients.Inc()
 	s.log.Warn("client too slow, disconnecting", "connection", c.id)
 	// Ending it now would change s.conns under a caller's iteration.
 	s.later(func() { _ = s.disconnect(c.id, ReasonNetworkDisconnected) }) // gone already: fine

@@ -663,7 +663,10 @@ func (s *Session) Disconnect() error {
 	}
 	s.end("clientDisconnected")
 	s.closeDone()
-	signaling.CloseNow(t)
+	// An orderly close, which lets the server read the disconnect first:
+	// dropped at once, the link could fail a write of the server's before
+	// it read it, and the server would wait for the client to come back.
+	_ = t.Close()
 	return err
 }
 

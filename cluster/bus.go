@@ -8,6 +8,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Node is one member of a cluster.
@@ -40,6 +41,11 @@ type Bus interface {
 	Get(ctx context.Context, set, key string) ([]byte, error) // ErrNotFound if absent
 	Delete(ctx context.Context, set string, keys ...string) error
 	Records(ctx context.Context, set string) (map[string][]byte, error)
+
+	// Claim reports whether key was not claimed in the last ttl, by any
+	// node, and claims it for ttl: of nodes that claim a key at once,
+	// one gets true.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 
 	// Err returns nil while the bus can be reached, as the node's last
 	// heartbeat found, and otherwise why not (wrapping ErrUnavailable).

@@ -402,6 +402,15 @@ func (r *Redis) Records(ctx context.Context, set string) (map[string][]byte, err
 	return out, nil
 }
 
+// Claim claims a key with SET NX: it expires after ttl.
+func (r *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := r.rdb.SetNX(ctx, r.key("claim:"+key), 1, ttl).Result()
+	if err != nil {
+		return false, r.unavailable("claim", err)
+	}
+	return ok, nil
+}
+
 // Close stops the heartbeat and the subscriber, waits for the Handler's
 // last call, and takes the node out of the members at once. The Redis
 // client stays open: it is the caller's. The Handler must not call Close.

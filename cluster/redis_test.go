@@ -181,3 +181,44 @@ func TestRedisLost(t *testing.T) {
 	ra.wait(t, "a sees b go", func(r *recorder) bool { return len(r.members) == 1 })
 	t.Logf("a dead node left the members after %v (timeout 500ms, heartbeat 100ms)", time.Since(start).Round(time.Millisecond))
 }
+
+// TestRedisClaim: of two nodes that claim a key at once, one gets it; the
+// key is free again once its claim expires.
+func TestRedisClaim(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	a, b := join(t, srv, "a", newRecorder()), join(t, srv, "b", newRecorder())
+	defer a.Close()
+	defer b.Close()
+	const ttl = 300 * time.Millisecond
+	got := make(chan bool, 2)
+	for _, bus := range []*cluster.Redis{a, b} {
+		go func() {
+			ok, err := bus.Claim(ctx, "jti:1", ttl)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- ok
+		}()
+	}
+	if x, y := <-got, <-got; x == y {
+		t.Fatalf("both claims got %v, want one true", x)
+	}
+	if ok, err := a.Claim(ctx, "jti:2", ttl); !ok || err != nil {
+		t.Fatalf("another key: %v, %v", ok, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, err := b.Claim(ctx, "jti:1", ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the claim did not expire")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

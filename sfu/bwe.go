@@ -3,9 +3,10 @@ package sfu
 import "time"
 
 // Bandwidth adaptation. A DownTrack watches its subscriber for signs of
-// congestion: loss over 10% in a receiver report, NACKs for over 20% of the
-// packets sent in the last half second (a NACK is repeated until the packet
-// comes, so random loss of a few percent stays under that), or a REMB (the subscriber's own
+// congestion: loss over 10% between two receiver reports, NACKs for over
+// 20% of the packets sent in the last half second (a NACK is repeated
+// until the packet comes, so random loss of a few percent stays under
+// that), or a REMB (the subscriber's own
 // delay-based estimate, from the abs-send-time the engine puts on forwarded
 // video) falling by over an eighth to below 3/4 of the bitrate of the layer
 // sent. At the first sign it caps the video just
@@ -23,6 +24,10 @@ import "time"
 // kept, with the cap raised above it, if no sign of congestion comes for
 // 3 s; dropped at the first one. Without congestion nothing is capped.
 //
+// What the subscriber lost because its publisher's link lost it is not
+// counted: the holes such loss leaves in the stream forwarded are taken
+// from the reports' loss, and NACKs count only for packets the engine has.
+//
 // Pion's send-side GCC (pion/interceptor pkg/gcc) was not used: it needs a
 // pacer and a transport-wide sequence number on every forwarded packet, with
 // per-packet allocations in its feedback history; and Chrome's REMB alone
@@ -33,8 +38,8 @@ import "time"
 const absSendTimeURI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 const (
-	// congestedLoss is the loss (fraction of 256, about 10%) in a receiver
-	// report that counts as congestion.
+	// congestedLoss is the loss (fraction of 256, about 10%) between two
+	// receiver reports that counts as congestion.
 	congestedLoss = 26
 	// nackWindow is the window over which NACKs are counted; congestedNACKs
 	// the share of packets sent (percent) NACKed that counts as congestion.
@@ -82,8 +87,9 @@ type bandwidthEstimate struct {
 	congested  bool  // a sign of congestion not yet acted on
 	quietUntil int64 // signals before this are ignored (ns)
 	remb       uint64
-	nacks      uint64 // NACKs received at windowAt
-	packets    uint64 // packets sent at windowAt
+	loss       lossMark // at the last receiver report
+	nacks      uint64   // NACKs for packets the engine has, at windowAt
+	packets    uint64   // packets sent at windowAt
 	windowAt   int64
 
 	strikes     int   // signs of congestion in a row on the lowest layer
@@ -107,15 +113,33 @@ func (d *DownTrack) onREMB(bps uint64) {
 	d.bwe.remb = bps
 }
 
-// onLoss takes the loss (fraction of 256) of a receiver report.
-func (d *DownTrack) onLoss(fractionLost uint8) {
-	if fractionLost <= congestedLoss {
+// onLoss takes a receiver report's count of the packets the subscriber
+// lost in all (24 bits) and the highest sequence number it got (extended).
+// What it lost since the previous report, but for the holes its
+// publisher's loss left in the stream meanwhile, over more than
+// congestedLoss of what was sent, is congestion: a publisher's bad link is
+// not its subscribers'.
+func (d *DownTrack) onLoss(totalLost, highest uint32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev := d.bwe.loss
+	d.bwe.loss = lossMark{lost: totalLost, highest: highest, holes: d.rw.holes, set: true}
+	if !prev.set {
 		return
 	}
-	d.mu.Lock()
-	d.bwe.congested = true
-	d.sel.reselect = true
-	d.mu.Unlock()
+	sent := int64(int32(highest - prev.highest))
+	lost := int64(int32((totalLost-prev.lost)<<8)>>8) - (d.rw.holes - prev.holes)
+	if sent > 0 && lost*256 > congestedLoss*sent {
+		d.bwe.congested = true
+		d.sel.reselect = true
+	}
+}
+
+// lossMark is what the last receiver report said, and the holes then.
+type lossMark struct {
+	lost, highest uint32
+	holes         int64
+	set           bool
 }
 
 // bandwidthCap returns the bits per second the video may use now (0: no
@@ -130,7 +154,7 @@ func (d *DownTrack) bandwidthCap(now int64, views []layerView, layer, lowest int
 	if e.probe >= 0 {
 		window, share = probeNACKWindow, probeNACKs
 	}
-	if n, p := d.nacksReceived.Load(), d.packetsOut.Load(); now-e.windowAt >= int64(window) {
+	if n, p := d.nacksHeld.Load(), d.packetsOut.Load(); now-e.windowAt >= int64(window) {
 		if dp := p - e.packets; dp >= 10 && (n-e.nacks)*100 > dp*share {
 			e.congested = true
 		}
@@ -160,7 +184,8 @@ func (d *DownTrack) bandwidthCap(now int64, views []layerView, layer, lowest int
 		}
 		e.top = min(e.top, layer-1)
 		e.shed = true
-		e.nacks, e.packets, e.windowAt = d.nacksReceived.Load(), d.packetsOut.Load(), now
+		d.congestions.Add(1)
+		e.nacks, e.packets, e.windowAt = d.nacksHeld.Load(), d.packetsOut.Load(), now
 		e.backoff = max(e.backoff, probeBackoffMin)
 		e.nextProbe = max(e.nextProbe, now+int64(e.backoff))
 		e.quietUntil = now + int64(quietAfterSwitch)

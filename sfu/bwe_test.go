@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -40,7 +41,9 @@ func TestBandwidthAdaptation(t *testing.T) {
 		t.Helper()
 		probing(what, target, off, 0)
 	}
-	lossy := func() { d.onLoss(60) }
+	var lost, highest uint32
+	d.onLoss(lost, highest)
+	lossy := func() { lost, highest = lost+25, highest+100; d.onLoss(lost, highest) }
 	at(0)
 	check("no congestion: no limit", 2, false)
 	d.onREMB(300_000)
@@ -85,7 +88,7 @@ func TestBandwidthAdaptation(t *testing.T) {
 	probing("probe for layer 2", 1, false, (1_500_000*9/8-500_000)/8)
 	// NACKs for over 10% of the packets end a probe.
 	d.packetsOut.Add(100)
-	d.nacksReceived.Add(12)
+	d.nacksHeld.Add(12)
 	at(29300)
 	check("NACKs during the probe", 1, false)
 	at(37100)
@@ -108,7 +111,7 @@ func TestBandwidthAdaptation(t *testing.T) {
 	at(44200)
 	check("new NACK window", 1, false)
 	d.packetsOut.Add(100)
-	d.nacksReceived.Add(21)
+	d.nacksHeld.Add(21)
 	at(44800)
 	check("NACKs", 0, false)
 }
@@ -145,4 +148,51 @@ func TestProbeCopiesAreDuplicates(t *testing.T) {
 		t.Fatalf("PacketsOut %d counts the copies; want 40", out)
 	}
 	t.Logf("%d packets written for 40", len(pkts))
+}
+
+// TestPublishersLossIsNotCongestion: what a subscriber lost because its
+// publisher's link lost it (holes in the stream forwarded, NACKs for
+// packets the engine never had) is no sign of congestion on the
+// subscriber's path; its own loss is.
+func TestPublishersLossIsNotCongestion(t *testing.T) {
+	tr := NewLocalTrack("v", vp8Codec)
+	d := attach(t, tr, &recorder{}, SubscribeOptions{})
+	congested := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		c := d.bwe.congested
+		d.bwe.congested = false
+		return c
+	}
+	d.onLoss(0, 0)
+	// 100 packets sent, every third lost on the publisher's link.
+	seq := uint16(1)
+	for i := range 100 {
+		if err := tr.WriteRTP(vp8(seq, uint32(i/3)*3000, i%3 == 0, i == 0, i%3 == 2)); err != nil {
+			t.Fatal(err)
+		}
+		seq += 1 + uint16(i%3/2)
+	}
+	d.mu.Lock()
+	holes := d.rw.holes
+	d.mu.Unlock()
+	if holes < 30 {
+		t.Fatalf("%d holes in the stream forwarded, want the publisher's 33", holes)
+	}
+	d.onLoss(uint32(holes), 133)
+	if congested() {
+		t.Fatal("the publisher's loss was taken for congestion")
+	}
+	d.onLoss(uint32(holes)+20, 266) // 20 of its own in 133
+	if !congested() {
+		t.Fatal("the subscriber's own loss of 15% was not taken for congestion")
+	}
+	// Source packet 4 never came; 5 did.
+	d.mu.Lock()
+	hole, held := 4-d.rw.seqDelta, 5-d.rw.seqDelta
+	d.mu.Unlock()
+	d.answerNACK(&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: hole}, {PacketID: held}}}, time.Now())
+	if got := d.nacksHeld.Load(); got != 1 {
+		t.Fatalf("%d NACKs counted of one for a packet the engine never had and one for a packet it has, want 1", got)
+	}
 }

@@ -111,14 +111,20 @@ type DownTrack struct {
 	// onTrackClosed is set before the DownTrack is attached to its Track
 	// and called once if the Track closes first.
 	onTrackClosed func()
+	// tally, if set before the DownTrack is attached to its Track, keeps
+	// the engine's Totals, to which close adds the DownTrack's counters.
+	tally *tally
 
 	packetsOut    atomic.Uint64
 	bytesOut      atomic.Uint64
 	dropped       atomic.Uint64
 	nacksReceived atomic.Uint64
+	nacksHeld     atomic.Uint64 // of those, for packets the engine has: the subscriber's own loss
 	nacksAnswered atomic.Uint64
 	nacksSkipped  atomic.Uint64
 	plisReceived  atomic.Uint64
+	switches      atomic.Uint64
+	congestions   atomic.Uint64
 	rtt           atomic.Int64
 	fractionLost  atomic.Uint32
 	packetsLost   atomic.Uint64
@@ -293,6 +299,8 @@ func (d *DownTrack) Stats() DownTrackStats {
 		NACKsAnswered:  d.nacksAnswered.Load(),
 		NACKsSkipped:   d.nacksSkipped.Load(),
 		PLIsReceived:   d.plisReceived.Load(),
+		LayerSwitches:  d.switches.Load(),
+		Congestions:    d.congestions.Load(),
 		RTT:            time.Duration(d.rtt.Load()),
 		FractionLost:   float64(d.fractionLost.Load()) / 256,
 		PacketsLost:    d.packetsLost.Load(),
@@ -371,7 +379,11 @@ func (d *DownTrack) forwardSVC(p *forwardPacket) (want uint8, ask bool) {
 		return 0, false
 	}
 	on := d.bound && !d.paused && !p.muted && d.ready.Load()
+	from := d.sel.current
 	v, top := d.sel.admitSVC(&p.vp9, p.ts, p.keyframe, on)
+	if from >= 0 && d.sel.current >= 0 && d.sel.current != from {
+		d.switches.Add(1)
+	}
 	if v != verdictForward {
 		d.rw.gap()
 	}
@@ -406,6 +418,7 @@ func (d *DownTrack) forwardSVC(p *forwardPacket) (want uint8, ask bool) {
 func (d *DownTrack) switchFrom(from, layer int8, now int64) {
 	d.rw.gap()
 	if from >= 0 && from != layer {
+		d.switches.Add(1)
 		d.rw.switchSource()
 		d.vp8.switchSource()
 	}
@@ -809,6 +822,9 @@ func (d *DownTrack) close() {
 		d.bound, d.ws = false, nil
 		d.mu.Unlock()
 		close(d.done)
+		if d.tally != nil {
+			d.tally.closedNow(d)
+		}
 	})
 }
 

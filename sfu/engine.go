@@ -49,7 +49,10 @@ type Config struct {
 	// ICEServers are the STUN/TURN servers handed to clients (the engine
 	// itself uses none).
 	ICEServers []webrtc.ICEServer
-	// LoopbackOnly gathers only loopback candidates (tests).
+	// LoopbackOnly gathers only loopback candidates (tests). A host with
+	// no network interface but loopback gets it too, with a warning, when
+	// the media sockets are to listen on every interface (UDPAddr
+	// unspecified, or a port range).
 	LoopbackOnly bool
 	// Interceptors are added to every PeerConnection after the engine's
 	// own (metrics, or network emulation in tests).
@@ -86,6 +89,7 @@ type Engine struct {
 	udpMux       ice.UDPMux
 	batches      []*batchConn // the UDP mux's sockets
 	arrivals     arrivalTable // when the sockets received recent RTP packets
+	tally        tally        // the counters of Totals
 	tcpMux       *ice.TCPMuxDefault
 	closers      []func() error
 
@@ -149,8 +153,10 @@ func setPublishTimeout(se *webrtc.SettingEngine, timeout time.Duration) {
 }
 
 // apiFor returns the webrtc.API of one PeerConnection: the engine's, with
-// codecs media, settings se and gate in front of its sockets.
-func (e *Engine) apiFor(media *webrtc.MediaEngine, se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate, link bool) *webrtc.API {
+// codecs media, settings se, Pion's logs to log and gate in front of its
+// sockets.
+func (e *Engine) apiFor(log *slog.Logger, media *webrtc.MediaEngine, se webrtc.SettingEngine, registry *interceptor.Registry, gate *ssrcGate, link bool) *webrtc.API {
+	se.LoggerFactory = pionLoggerFactory{log}
 	switch {
 	case link:
 		// A node link has sockets of its own: two engines' links in both
@@ -269,17 +275,27 @@ func (e *Engine) newSubscribingRegistry() *interceptor.Registry {
 // setupNetwork opens the shared UDP socket(s) (or sets the port range), the
 // optional ICE-TCP listener, and the candidate filters.
 func (e *Engine) setupNetwork(se *webrtc.SettingEngine) error {
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return fmt.Errorf("sfu: list network interfaces: %w", err)
+	}
+	e.linkNet = std
+	if !e.cfg.LoopbackOnly && e.cfg.everyInterface() {
+		ok, err := hasNetwork(std)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			e.log.Warn("sfu: this host has no network interface but loopback: media is served on loopback, which only clients on this host reach")
+			e.cfg.LoopbackOnly = true
+		}
+	}
 	cfg := e.cfg
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.LoopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
-	std, err := stdnet.NewNet()
-	if err != nil {
-		return fmt.Errorf("sfu: list network interfaces: %w", err)
-	}
-	e.linkNet = std
 	if cfg.UDPAddr == "" && cfg.PortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
 			return fmt.Errorf("sfu: UDP port range %d-%d: %w", cfg.PortMin, cfg.PortMax, err)
@@ -402,10 +418,10 @@ func (e *Engine) ICEServers() []webrtc.ICEServer {
 }
 
 // newPeerConnection creates a publishing PeerConnection for video of the
-// MIME type video (empty: any), behind gate, whose outgoing RTCP is shown
-// to observe (nil: not observed).
-func (e *Engine) newPeerConnection(video string, gate *ssrcGate, link bool, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
-	api := e.apiFor(e.publishMedia[video], e.pubSettings, e.registry, gate, link)
+// MIME type video (empty: any), logging to log, behind gate, whose outgoing
+// RTCP is shown to observe (nil: not observed).
+func (e *Engine) newPeerConnection(log *slog.Logger, video string, gate *ssrcGate, link bool, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
+	api := e.apiFor(log, e.publishMedia[video], e.pubSettings, e.registry, gate, link)
 	e.taps.mu.Lock()
 	defer e.taps.mu.Unlock()
 	e.taps.next = observe
@@ -417,9 +433,10 @@ func (e *Engine) newPeerConnection(video string, gate *ssrcGate, link bool, obse
 	return pc, nil
 }
 
-// newSubscribingConnection creates a subscribing PeerConnection behind gate.
-func (e *Engine) newSubscribingConnection(gate *ssrcGate, link bool) (*webrtc.PeerConnection, error) {
-	pc, err := e.apiFor(e.publishMedia[""], e.settings, e.subRegistry, gate, link).NewPeerConnection(webrtc.Configuration{})
+// newSubscribingConnection creates a subscribing PeerConnection logging to
+// log, behind gate.
+func (e *Engine) newSubscribingConnection(log *slog.Logger, gate *ssrcGate, link bool) (*webrtc.PeerConnection, error) {
+	pc, err := e.apiFor(log, e.publishMedia[""], e.settings, e.subRegistry, gate, link).NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create peer connection: %w", err)
 	}

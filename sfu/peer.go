@@ -1,8 +1,10 @@
 package sfu
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +91,10 @@ type PeerConfig struct {
 	// Unsubscribe; the client's other subscriptions are unaffected. It is
 	// called on its own goroutine.
 	OnSubscribeFailed func(d *DownTrack, err error)
+	// Logger receives the Peer's logs and those of Pion for its
+	// PeerConnections, so that a host can tell whose they are (a session
+	// and a connection id as attributes, say); nil: the engine's.
+	Logger *slog.Logger
 	// link: the Peer is one end of a node link, whose connections have
 	// sockets of their own (see Engine.apiFor).
 	link bool
@@ -99,6 +105,7 @@ type PeerConfig struct {
 type Peer struct {
 	e         *Engine
 	cfg       PeerConfig
+	log       *slog.Logger
 	pub, sub  *webrtc.PeerConnection // pub: nil until Publish; guarded by mu
 	pubGate   *ssrcGate              // what reaches pub from the network
 	subGate   *ssrcGate              // and sub
@@ -133,13 +140,14 @@ func (e *Engine) NewPeer(cfg PeerConfig) (*Peer, error) {
 	p := &Peer{
 		e:          e,
 		cfg:        cfg,
+		log:        cmp.Or(cfg.Logger, e.log),
 		tracks:     make(map[uint32]*Track),
 		groups:     make(map[*webrtc.RTPReceiver]*Track),
 		downTracks: make(map[*DownTrack]*webrtc.RTPSender),
 		pubGate:    newSSRCGate(),
 		subGate:    newSSRCGate(),
 	}
-	sub, err := e.newSubscribingConnection(p.subGate, cfg.link)
+	sub, err := e.newSubscribingConnection(p.log, p.subGate, cfg.link)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +176,7 @@ func (p *Peer) publishingLocked() (*webrtc.PeerConnection, error) {
 	if _, ok := p.e.publishMedia[video]; !ok {
 		return nil, fmt.Errorf("%w: video codec %q", ErrUnknownCodec, video)
 	}
-	pub, err := p.e.newPeerConnection(video, p.pubGate, p.cfg.link, p.observePublisherRTCP)
+	pub, err := p.e.newPeerConnection(p.log, video, p.pubGate, p.cfg.link, p.observePublisherRTCP)
 	if err != nil {
 		return nil, err
 	}
@@ -365,7 +373,10 @@ func (p *Peer) addLocked(t *Track, opts SubscribeOptions) (*DownTrack, error) {
 		d.videoSubs = &p.videoSubs
 	}
 	d.onTrackClosed = func() { p.goTracked(func() { _ = p.Unsubscribe(d) }) }
+	d.tally = &p.e.tally
+	p.e.tally.add(d)
 	if err := t.addDownTrack(d); err != nil {
+		d.close()
 		return nil, fmt.Errorf("sfu: subscribe to track %q: %w", t.ID(), err)
 	}
 	sender, err := p.sub.AddTrack(d)
@@ -537,6 +548,7 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 	defer p.pubGate.retire(ssrc)
 	pli := []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
 	t := newRemoteTrack(remote, midOf(pub, receiver), audioLevelID(receiver), func() { _ = pub.WriteRTCP(pli) })
+	p.e.tally.add(t)
 	group := p.joinGroup(t, remote, receiver)
 	p.trackMu.Lock()
 	p.tracks[ssrc] = t
@@ -550,6 +562,7 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 		group.removeLayer(t)
 	}
 	t.Close()
+	p.e.tally.closedNow(t)
 
 	p.trackMu.Lock()
 	delete(p.tracks, ssrc)
@@ -673,7 +686,7 @@ func (p *Peer) sendHeldOffer() {
 	}
 	p.mu.Unlock()
 	if err != nil {
-		p.e.log.Warn("sfu: held subscriber offer", "err", err)
+		p.log.Warn("sfu: held subscriber offer", "err", err)
 	}
 	p.deliverOffer(offer)
 }

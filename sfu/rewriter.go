@@ -25,6 +25,12 @@ type rewriter struct {
 	segLen   uint16 // lastIn - first source seq of the current segment, saturating at maxSegLen
 	lastIn   uint16 // highest source sequence number of the current segment
 
+	// holes counts the source sequence numbers a segment skipped because
+	// the source never had them (its publisher's loss), less those filled
+	// late (a retransmission from the publisher): the subscriber counts
+	// them lost, though its own path lost nothing.
+	holes int64
+
 	lastSeq  uint16 // highest output sequence number
 	lastTS   uint32 // output timestamp of lastSeq
 	lastTime int64  // wall clock (ns) when lastSeq was produced
@@ -90,6 +96,12 @@ func (r *rewriter) rewrite(seq uint16, ts uint32, now int64) (outSeq uint16, out
 		return 0, 0, false
 	}
 	outSeq, outTS = seq-r.seqDelta, ts-r.tsDelta
+	switch {
+	case newer > 1:
+		r.holes += int64(newer - 1)
+	case newer < 0 && r.holes > 0:
+		r.holes--
+	}
 	if newer > 0 {
 		r.segLen = min(r.segLen+uint16(newer), maxSegLen)
 		r.lastIn, r.lastSeq, r.lastTS, r.lastTime = seq, outSeq, outTS, now

@@ -210,3 +210,33 @@ func TestRewriterSourceRecent(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriterCountsHoles: source packets that never came leave holes in a
+// segment, counted until a late one fills its hole; packets left out on
+// purpose (a gap) leave none.
+func TestRewriterCountsHoles(t *testing.T) {
+	r := newRewriter(90000, 0, 0)
+	for _, step := range []struct {
+		seq   uint16
+		gap   bool // the packets before it were left out on purpose
+		holes int64
+	}{
+		{seq: 10, holes: 0},
+		{seq: 11, holes: 0},
+		{seq: 15, holes: 3}, // 12-14 never came
+		{seq: 13, holes: 2}, // a retransmission fills one
+		{seq: 16, holes: 2},
+		{seq: 30, gap: true, holes: 2}, // 17-29 left out: the output goes on from 16's
+		{seq: 31, holes: 2},
+	} {
+		if step.gap {
+			r.gap()
+		}
+		if _, _, ok := r.rewrite(step.seq, uint32(step.seq)*3000, 0); !ok {
+			t.Fatalf("packet %d dropped", step.seq)
+		}
+		if r.holes != step.holes {
+			t.Fatalf("after packet %d: %d holes, want %d", step.seq, r.holes, step.holes)
+		}
+	}
+}

@@ -69,7 +69,7 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 		interval = nackDefaultInterval
 	}
 	at := now.UnixNano()
-	var received, answered, skipped uint64
+	var received, held, answered, skipped uint64
 	scalable := d.track.scalable()
 	d.mu.Lock()
 	for _, pair := range p.Nacks {
@@ -90,6 +90,7 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 			if !ok || !l.cache.contains(ext) {
 				return true
 			}
+			held++
 			if d.q.size*2 > len(d.q.entries) || d.nacks.recent(seq, at, int64(interval)) {
 				skipped++
 				return true
@@ -107,6 +108,7 @@ func (d *DownTrack) answerNACK(p *rtcp.TransportLayerNack, now time.Time) {
 	}
 	d.mu.Unlock()
 	d.nacksReceived.Add(received)
+	d.nacksHeld.Add(held)
 	d.nacksAnswered.Add(answered)
 	d.nacksSkipped.Add(skipped)
 	if answered > 0 {
@@ -160,7 +162,7 @@ func (d *DownTrack) receptionReports(reports []rtcp.ReceptionReport, now time.Ti
 		}
 		d.fractionLost.Store(uint32(r.FractionLost))
 		if d.video {
-			d.onLoss(r.FractionLost)
+			d.onLoss(r.TotalLost, r.LastSequenceNumber)
 		}
 		d.packetsLost.Store(uint64(r.TotalLost))
 		if rtt, ok := rttFromReport(r, now); ok {

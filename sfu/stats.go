@@ -26,6 +26,8 @@ type DownTrackStats struct {
 	NACKsAnswered  uint64 // of those, retransmissions queued from the Track's cache
 	NACKsSkipped   uint64 // of those, cached but not resent: resent within the last RTT, or the queue was over half full
 	PLIsReceived   uint64 // keyframe requests (PLI or FIR) from the subscriber
+	LayerSwitches  uint64 // changes of the simulcast or spatial layer forwarded
+	Congestions    uint64 // layers left because the subscriber's path was congested
 	// RTT is the round-trip time computed from the subscriber's latest
 	// receiver report; zero until one referring to a sender report arrived.
 	RTT time.Duration

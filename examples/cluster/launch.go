@@ -65,7 +65,7 @@ func launch(ctx context.Context, logger *slog.Logger, o options) error {
 		}
 		backends, names = append(backends, u), append(names, id)
 	}
-	return app.ListenAndServe(ctx, o.addr, newBalancer(logger, names, backends), func(url string) {
+	return app.ListenAndServe(ctx, o.addr, nil, newBalancer(logger, names, backends), func(url string) {
 		logger.Info("cluster: open " + url + "/?room=demo")
 	})
 }

@@ -60,7 +60,7 @@ func runNode(ctx context.Context, logger *slog.Logger, o options) (err error) {
 		return err
 	}
 	a.Rooms = redisRooms{rdb}
-	err = app.ListenAndServe(ctx, o.addr, room.Handler(a), func(url string) {
+	err = app.ListenAndServe(ctx, o.addr, nil, room.Handler(a), func(url string) {
 		logger.Info("node serving", "url", url)
 	})
 	return errors.Join(err, drain(logger, a.Server))

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"embed"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/crossbar-rtc/crossbar"
@@ -175,11 +177,14 @@ func (a *App) TokenHandler(roles ...crossbar.Role) http.Handler {
 }
 
 // Mux returns a mux with what every example serves: Crossbar at
-// /crossbar/, the shared assets at /static/, and tokens for the given roles
-// at /token. The example adds its pages.
+// /crossbar/, the shared assets at /static/, tokens for the given roles at
+// /token, and the liveness and readiness probes at /livez and /readyz. The
+// example adds its pages.
 func (a *App) Mux(roles ...crossbar.Role) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/crossbar/", a.Server.Handler())
+	mux.Handle("GET /livez", a.Server.LivenessHandler())
+	mux.Handle("GET /readyz", a.Server.ReadinessHandler())
 	mux.Handle("GET /static/", http.FileServerFS(static))
 	mux.Handle("GET /token", a.TokenHandler(roles...))
 	return mux
@@ -193,21 +198,30 @@ func Page(html []byte) http.Handler {
 	})
 }
 
-// Main runs an example: it parses the -addr flag, builds the handler with
-// build, and serves it until interrupted.
+// Main runs an example: it parses the -addr flag and the Deployment's,
+// builds the handler with build, and serves it until interrupted.
 func Main(title string, build func(*App) http.Handler) {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to serve on")
+	var d Deployment
+	d.Flags(flag.CommandLine)
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	a, err := New(crossbar.Config{Logger: logger})
+	cfg := crossbar.Config{Logger: logger}
+	tlsConfig, err := d.Apply(&cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	a, err := New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = ListenAndServe(ctx, *addr, build(a), func(url string) {
+	metrics := d.serveMetrics(ctx, logger)
+	err = ListenAndServe(ctx, *addr, tlsConfig, build(a), func(url string) {
 		logger.Info(title + ": open " + url + "/?room=demo")
 	})
+	err = errors.Join(err, <-metrics)
 	if err := errors.Join(err, a.Server.Close()); err != nil {
 		logger.Error(title, "err", err)
 		os.Exit(1)
@@ -215,12 +229,17 @@ func Main(title string, build func(*App) http.Handler) {
 }
 
 // ListenAndServe serves h on addr until ctx ends, then shuts the server
-// down. Once it listens it calls listening with its base URL,
-// http://host:port (the port chosen when addr's is 0).
-func ListenAndServe(ctx context.Context, addr string, h http.Handler, listening func(url string)) error {
+// down: over HTTPS with tlsConfig, over HTTP if it is nil. Once it listens
+// it calls listening with its base URL, http://host:port or https://...
+// (the port chosen when addr's is 0).
+func ListenAndServe(ctx context.Context, addr string, tlsConfig *tls.Config, h http.Handler, listening func(url string)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	stopped := make(chan error, 1)
@@ -230,7 +249,7 @@ func ListenAndServe(ctx context.Context, addr string, h http.Handler, listening 
 		defer cancel()
 		stopped <- hs.Shutdown(shutdown)
 	}()
-	listening("http://" + ln.Addr().String())
+	listening(scheme + "://" + ln.Addr().String())
 	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

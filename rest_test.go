@@ -1,0 +1,120 @@
+package crossbar_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/signaling"
+)
+
+// restJWT signs a REST call's JWT with claims over OpenTok's defaults.
+func restJWT(t *testing.T, secret string, change func(jwt.MapClaims)) string {
+	now := time.Now()
+	c := jwt.MapClaims{"iss": testKey, "ist": "project", "iat": now.Unix(), "exp": now.Add(3 * time.Minute).Unix()}
+	if change != nil {
+		change(c)
+	}
+	return sign(t, jwt.SigningMethodHS256, []byte(secret), c)
+}
+
+// restCall makes a REST call and returns its status and body.
+func restCall(t *testing.T, method, url, auth, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("X-OPENTOK-AUTH", auth)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Bad REST calls get OpenTok's statuses and a JSON body that says what was
+// wrong, and leave the session's clients alone.
+func TestRESTBadInput(t *testing.T) {
+	h, api := restHarness(t, crossbar.Config{})
+	s := h.session()
+	watcher := h.connect(s, crossbar.RolePublisher, "watcher")
+	base := api + "/v2/project/" + testKey + "/session/" + s.ID()
+	ok := func() string { return restJWT(t, testSecret, nil) }
+	jti := restJWT(t, testSecret, func(c jwt.MapClaims) { c["jti"] = "call-1" })
+	if code, body := restCall(t, "POST", base+"/signal", jti, `{"type":"a","data":"first"}`); code != http.StatusNoContent {
+		t.Fatalf("a call with a jti: %d %s", code, body)
+	}
+	next(t, watcher, signaling.TypeSignal)
+
+	cases := []struct {
+		name, method, url, auth, body string
+		status, code                  int
+	}{
+		{"no JWT", "POST", base + "/signal", "", `{}`, 403, -1},
+		{"wrong secret", "POST", base + "/signal", restJWT(t, "another-secret-of-16+", nil), `{}`, 403, -1},
+		{"expired JWT", "POST", base + "/signal", restJWT(t, testSecret, func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Minute).Unix() }), `{}`, 403, -1},
+		{"JWT for an hour", "POST", base + "/signal", restJWT(t, testSecret, func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() }), `{}`, 403, -1},
+		{"other issuer", "POST", base + "/signal", restJWT(t, testSecret, func(c jwt.MapClaims) { c["iss"] = "999" }), `{}`, 403, -1},
+		{"account JWT", "POST", base + "/signal", restJWT(t, testSecret, func(c jwt.MapClaims) { c["ist"] = "account" }), `{}`, 403, -1},
+		{"replayed jti", "POST", base + "/signal", jti, `{"data":"again"}`, 403, -1},
+		{"other API key in the path", "POST", api + "/v2/project/999/session/" + s.ID() + "/signal", ok(), `{}`, 403, -1},
+		{"body not JSON", "POST", base + "/signal", ok(), `data=x`, 400, 400},
+		{"unknown session", "POST", api + "/v2/project/" + testKey + "/session/1_bm9wZQ/signal", ok(), `{}`, 404, 404},
+		{"unknown connection", "POST", base + "/connection/nope/signal", ok(), `{}`, 404, 404},
+		{"unknown stream", "GET", base + "/stream/nope", ok(), ``, 404, 404},
+		{"unknown stream's classes", "PUT", base + "/stream", ok(), `{"items":[{"id":"nope","layoutClassList":["a"]}]}`, 404, 404},
+		{"signal data over 8 kB", "POST", base + "/signal", ok(), `{"data":"` + strings.Repeat("x", 8*1024+1) + `"}`, 413, 413},
+		{"signal type with a space", "POST", base + "/signal", ok(), `{"type":"a b"}`, 400, 400},
+		{"body over 256 kB", "POST", base + "/signal", ok(), `{"data":"` + strings.Repeat("x", 300<<10) + `"}`, 413, 413},
+		{"mute without active", "POST", base + "/mute", ok(), `{}`, 400, 400},
+		{"archive", "POST", api + "/v2/project/" + testKey + "/archive", ok(), `{"sessionId":"` + s.ID() + `"}`, 501, 501},
+		{"unknown endpoint", "GET", api + "/v2/project/" + testKey + "/nothing", ok(), ``, 404, 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := restCall(t, tc.method, tc.url, tc.auth, tc.body)
+			var e struct {
+				Code    int
+				Message string
+			}
+			if err := json.Unmarshal([]byte(body), &e); err != nil || status != tc.status || e.Code != tc.code || e.Message == "" {
+				t.Fatalf("got %d %s, want %d with code %d and a message", status, body, tc.status, tc.code)
+			}
+		})
+	}
+	form, _ := http.NewRequest("POST", api+"/session/create", strings.NewReader("archiveMode=always&p2p.preference=disabled"))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	form.Header.Set("X-OPENTOK-AUTH", ok())
+	resp, err := http.DefaultClient.Do(form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("archiveMode always: %d, want 400 until archives exist", resp.StatusCode)
+	}
+
+	// The watcher got none of it: the next signal it gets is this one.
+	if code, body := restCall(t, "POST", base+"/signal", ok(), `{"type":"b","data":"last"}`); code != http.StatusNoContent {
+		t.Fatalf("%d %s", code, body)
+	}
+	if ev := next(t, watcher, signaling.TypeSignal); ev.Signal.Data != "last" {
+		t.Fatalf("watcher got %+v", ev.Signal)
+	}
+	if _, err := h.srv.Session(context.Background(), s.ID()); err != nil {
+		t.Fatal(err)
+	}
+}
