@@ -323,12 +323,9 @@ func (s *Session) OnArchiveStopped(f func(Archive)) {
 // runningArchivesLocked returns the session's archives that record. The
 // caller holds s.mu.
 func (s *Session) runningArchivesLocked() []*recording {
-	srv := s.srv
-	srv.archives.mu.Lock()
-	defer srv.archives.mu.Unlock()
 	var list []*recording
-	for _, rec := range srv.archives.list {
-		if rec.s == s && rec.running() {
+	for _, rec := range s.recordings {
+		if rec.running() {
 			list = append(list, rec)
 		}
 	}

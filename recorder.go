@@ -112,6 +112,7 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	srv.archives.mu.Lock()
 	srv.archives.list = append(srv.archives.list, rec)
 	srv.archives.mu.Unlock()
+	s.recordings = append(s.recordings, rec)
 	var streams []string
 	if opts.StreamMode == StreamModeAuto {
 		for _, st := range s.streamsLocked() {
@@ -351,7 +352,7 @@ func (rec *recording) fail(err error) {
 	a := rec.snapshotLocked()
 	rec.mu.Unlock()
 	rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
-	rec.s.emit(archiveStopped{a})
+	rec.s.archiveEnded(rec, a)
 }
 
 // endLocked stops the archive's timers and ends the subscriptions of the
@@ -382,7 +383,7 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	rec.endLocked()
 	a := rec.snapshotLocked()
 	rec.mu.Unlock()
-	rec.s.emit(archiveStopped{a})
+	rec.s.archiveEnded(rec, a)
 	rec.wg.Wait()
 	err := rec.writeManifest()
 	rec.mu.Lock()
@@ -439,11 +440,13 @@ func (rec *recording) wake() {
 	}
 }
 
-// emit tells the session's clients and host of ev.
-func (s *Session) emit(ev event) {
+// archiveEnded drops rec, which stopped or failed as a says, from the
+// session's recordings, and tells the session's clients and host.
+func (s *Session) archiveEnded(rec *recording, a Archive) {
 	s.mu.Lock()
 	defer s.unlock()
-	s.emitLocked(ev)
+	s.recordings = slices.DeleteFunc(s.recordings, func(r *recording) bool { return r == rec })
+	s.emitLocked(archiveStopped{a})
 }
 
 // recordLocked keeps the session's archives up with ev: an archive in

@@ -36,6 +36,8 @@ type Session struct {
 	closed  bool
 	muteAll *muteAll // set by ForceMuteAll until DisableForceMute
 	codecs  codecVotes
+	// recordings are its archives that record (recorder.go).
+	recordings []*recording
 
 	// What clients' signals may still cost (signal.go).
 	senders   map[string]*senderBudget // by token id and by remote address
