@@ -30,7 +30,6 @@ func ExampleServer_StartArchive() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s.OnArchiveStopped(func(a crossbar.Archive) { log.Printf("archive %s %s", a.ID, a.Status) })
 
 	// Every stream of the session, each to its own WebM file.
 	a, err := srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "standup", OutputMode: crossbar.OutputIndividual})
