@@ -42,6 +42,14 @@ var (
 	// ErrNodeDraining: the server is shutting down (Server.Shutdown);
 	// its clients connect to another node of the cluster.
 	ErrNodeDraining = errors.New("crossbar: node is draining: connect to another")
+	// ErrArchiveNotFound: no archive has the id (OpenTok's 404).
+	ErrArchiveNotFound = errors.New("crossbar: archive not found")
+	// ErrArchiveConflict: the session or the archive is not in a state
+	// that allows it: a relayed session, one already recorded, an
+	// archive no longer recording (OpenTok's 409).
+	ErrArchiveConflict = errors.New("crossbar: archive conflict")
+	// ErrNotSupported: this version of Crossbar cannot do it yet.
+	ErrNotSupported = errors.New("crossbar: not supported yet")
 )
 
 // PermissionError reports an action the connection's role does not permit.

@@ -81,6 +81,10 @@ type (
 	// layoutChanged: a stream's layout classes changed (the host's
 	// concern and the other nodes', not the clients').
 	layoutChanged struct{ st *Stream }
+	// archiveStarted and archiveStopped: an archive of the session
+	// started, or stopped or failed.
+	archiveStarted struct{ a Archive }
+	archiveStopped struct{ a Archive }
 )
 
 func (e connectionCreated) notify(h *handlers) func() { return bind(h.connectionCreated, e.c) }
@@ -89,6 +93,8 @@ func (e signalSent) notify(h *handlers) func()        { return bind(h.signal, e.
 func (e speakerChanged) notify(h *handlers) func()    { return bind(h.activeSpeaker, e.st) }
 func (muteForced) notify(*handlers) func()            { return nil }
 func (layoutChanged) notify(*handlers) func()         { return nil }
+func (e archiveStarted) notify(h *handlers) func()    { return bind(h.archiveStarted, e.a) }
+func (e archiveStopped) notify(h *handlers) func()    { return bind(h.archiveStopped, e.a) }
 
 func (e streamPropertyChanged) notify(h *handlers) func() {
 	return bind(h.streamPropertyChanged, e.change)
@@ -121,6 +127,7 @@ func bind[T any](f func(T), x T) func() {
 // caller holds s.mu.
 func (s *Session) emitLocked(ev event) (dropped int) {
 	dropped = s.deliverLocked(ev)
+	s.recordLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
 	}
@@ -144,4 +151,6 @@ type handlers struct {
 	streamPropertyChanged func(StreamPropertyChange)
 	signal                func(Signal)
 	activeSpeaker         func(*Stream)
+	archiveStarted        func(Archive)
+	archiveStopped        func(Archive)
 }

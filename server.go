@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crossbar-rtc/crossbar/archive"
 	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -122,6 +125,10 @@ type Config struct {
 	// Nil: no metrics are registered.
 	Metrics prometheus.Registerer
 
+	// Archives keeps the files of archives (Server.StartArchive). Nil
+	// means a directory "crossbar-archives" in os.TempDir.
+	Archives archive.Storage
+
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
@@ -160,6 +167,8 @@ type Server struct {
 	closed   bool
 	draining bool // Shutdown: clients are asked to move to other nodes
 	onNew    func(*Session)
+
+	archives archives // archives started here (archive.go)
 }
 
 // New returns a Server for the project cfg names.
@@ -188,6 +197,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
+	}
+	if cfg.Archives == nil {
+		cfg.Archives = archive.Dir(filepath.Join(os.TempDir(), "crossbar-archives"))
 	}
 	if cfg.ReconnectGrace == 0 {
 		cfg.ReconnectGrace = 60 * time.Second
@@ -274,6 +286,12 @@ type SessionOptions struct {
 	VideoCodec VideoCodec        // of routed sessions: VP8 (default), H264, VP9, AnyCodec or CommonCodec
 	Location   string            // an IP address hint, or empty
 	Metadata   map[string]string // the host's own data, kept with the session
+	// ArchiveMode always records the session (routed sessions only):
+	// an individual archive, named ArchiveName, starts when its first
+	// stream is published (see Server.StartArchive). Empty means manual:
+	// the host starts archives.
+	ArchiveMode ArchiveMode
+	ArchiveName string
 }
 
 // CreateSession makes a session and returns it. Its id has OpenTok's shape.
@@ -292,6 +310,19 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	default:
 		return nil, fmt.Errorf("%w: video codec %q", ErrInvalidOption, opts.VideoCodec)
 	}
+	switch opts.ArchiveMode {
+	case "":
+		opts.ArchiveMode = ArchiveModeManual
+	case ArchiveModeManual, ArchiveModeAlways:
+	default:
+		return nil, fmt.Errorf("%w: archive mode %q", ErrInvalidOption, opts.ArchiveMode)
+	}
+	if opts.ArchiveMode == ArchiveModeAlways && opts.MediaMode == Relayed {
+		return nil, fmt.Errorf("%w: archive mode always needs a routed session", ErrInvalidOption)
+	}
+	if opts.ArchiveName != "" && opts.ArchiveMode != ArchiveModeAlways || len([]rune(opts.ArchiveName)) > MaxArchiveName {
+		return nil, fmt.Errorf("%w: archive name %q (archive mode always only, at most %d characters)", ErrInvalidOption, opts.ArchiveName, MaxArchiveName)
+	}
 	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
 		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
 	}
@@ -303,6 +334,8 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 		Location:     opts.Location,
 		Metadata:     maps.Clone(opts.Metadata),
 		CreationTime: now,
+		ArchiveMode:  opts.ArchiveMode,
+		ArchiveName:  opts.ArchiveName,
 	}
 	if err := srv.store.PutSession(ctx, info); err != nil {
 		return nil, fmt.Errorf("crossbar: store session: %w", err)
@@ -528,6 +561,7 @@ func (srv *Server) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.stopSpeakersLocked()
+		s.stopArchivesLocked()
 		for _, c := range s.connectionsLocked() {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}

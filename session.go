@@ -36,6 +36,8 @@ type Session struct {
 	closed  bool
 	muteAll *muteAll // set by ForceMuteAll until DisableForceMute
 	codecs  codecVotes
+	// recordings are its archives that record (recorder.go).
+	recordings []*recording
 
 	// What clients' signals may still cost (signal.go).
 	senders   map[string]*senderBudget // by token id and by remote address
@@ -269,6 +271,7 @@ func (s *Session) closeLocked() {
 	}
 	s.closed = true
 	s.stopSpeakersLocked()
+	s.stopArchivesLocked()
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}

@@ -64,6 +64,8 @@ type SessionInfo struct {
 	Location     string
 	Metadata     map[string]string
 	CreationTime time.Time
+	ArchiveMode  ArchiveMode // empty in records made before archives: manual
+	ArchiveName  string
 }
 
 // Store keeps session records and token revocations. The default is in

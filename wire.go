@@ -150,6 +150,10 @@ func (s *Session) deliverLocked(ev event) (dropped int) {
 		}
 	case signalSent:
 		return s.deliverSignalLocked(ev)
+	case archiveStarted:
+		s.broadcastLocked(&signaling.Message{Type: signaling.TypeArchiveStarted, Archive: describeArchive(ev.a)})
+	case archiveStopped:
+		s.broadcastLocked(&signaling.Message{Type: signaling.TypeArchiveStopped, Archive: describeArchive(ev.a)})
 	}
 	return 0
 }
@@ -220,6 +224,9 @@ func (s *Session) connectedLocked(c *Connection, re uint64, kind attachKind) []b
 	if kind != attachResumed {
 		pieces := splitState(s.stateLocked(c))
 		msg.Connections, msg.Streams, msg.More = pieces[0].Connections, pieces[0].Streams, len(pieces) > 1
+		for _, rec := range s.runningArchivesLocked() {
+			msg.Archives = append(msg.Archives, *describeArchive(rec.snapshot()))
+		}
 		for i := 1; i < len(pieces); i++ {
 			pieces[i].Type, pieces[i].More = signaling.TypeSessionState, i < len(pieces)-1
 			s.sendLocked(c, &pieces[i])
@@ -281,6 +288,11 @@ func (st *Stream) describe() signaling.Stream {
 		d.VideoDimensions = &signaling.Dimensions{Width: st.dimensions.Width, Height: st.dimensions.Height}
 	}
 	return d
+}
+
+// describeArchive is what clients are told of an archive.
+func describeArchive(a Archive) *signaling.Archive {
+	return &signaling.Archive{ID: a.ID, Name: a.Name}
 }
 
 // broadcastLocked sends msg to every connection.

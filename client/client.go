@@ -33,6 +33,9 @@ type Event struct {
 	// and subscriberConnected, and the published stream of layers.
 	StreamID string
 	Layers   []signaling.Layer // layers: which simulcast layers someone receives
+	// Archive is the archive of archiveStarted and archiveStopped: its id
+	// and name.
+	Archive *signaling.Archive
 }
 
 // Client-side event types. A subscription's media path lost (its
@@ -185,6 +188,10 @@ func ConnectTransport(ctx context.Context, dial Dialer, token string, opts *Opti
 	for _, st := range connected.Streams {
 		s.streams[st.ID] = st
 		initial = append(initial, Event{Type: signaling.TypeStreamCreated, Stream: &st})
+	}
+	// Like opentok.js: a session being recorded says so as one joins it.
+	for _, a := range connected.Archives {
+		initial = append(initial, Event{Type: signaling.TypeArchiveStarted, Archive: &a})
 	}
 	for _, ev := range initial {
 		s.emit(ev)
@@ -495,7 +502,7 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 		}
 	}
 	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason, Active: m.Active,
-		StreamID: m.StreamID, Layers: m.Layers}
+		StreamID: m.StreamID, Layers: m.Layers, Archive: m.Archive}
 	switch m.Type {
 	case signaling.TypeConnectionCreated:
 		if m.Connection == nil {
@@ -532,7 +539,8 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 		return ev, false
 	case signaling.TypeSignal:
 		s.noteSignal(m.Signal)
-	case signaling.TypeMuteForced, signaling.TypeVideoDisabled, signaling.TypeVideoEnabled, signaling.TypeLayers:
+	case signaling.TypeMuteForced, signaling.TypeVideoDisabled, signaling.TypeVideoEnabled, signaling.TypeLayers,
+		signaling.TypeArchiveStarted, signaling.TypeArchiveStopped:
 	default:
 		return ev, false
 	}

@@ -1598,6 +1598,7 @@ onrtctransform = ({ transformer: t }) => {
       this.streams.forEach((stream) => {
         if (stream.connection.connectionId !== own) this.emit(new Event("streamCreated", { stream }));
       });
+      for (const a of m.archives || []) this.emit(new Event("archiveStarted", { id: a.id, name: a.name }));
     }
     disconnect() {
       if (this.#sig) this.#sig.close();
@@ -1675,6 +1676,10 @@ onrtctransform = ({ transformer: t }) => {
           else if (!m.streamId) this.emit(new Event("muteForced", { active: m.active !== false }));
           break;
         }
+        case "archiveStarted":
+        case "archiveStopped":
+          if (m.archive) this.emit(new Event(m.type, { id: m.archive.id, name: m.archive.name }));
+          break;
         case "subscriberOffer":
           this.#answer(m.sdp, m.negotiation);
           break;

@@ -71,6 +71,11 @@ const (
 	// peer connection pc ("publisher" or "subscriber") any more: its
 	// network changed, and it should restart ICE.
 	TypePathLost Type = "pathLost"
+	// TypeArchiveStarted and TypeArchiveStopped: an archive of the
+	// session started or stopped (archive). A joining client learns of
+	// those recording in "connected" (archives).
+	TypeArchiveStarted Type = "archiveStarted"
+	TypeArchiveStopped Type = "archiveStopped"
 )
 
 // Message is one protocol message. Which fields are set depends on Type;
@@ -132,6 +137,15 @@ type Message struct {
 	PreferredResolution *Dimensions `json:"preferredResolution,omitempty"` // subscribe, subscription
 	PreferredFrameRate  *float64    `json:"preferredFrameRate,omitempty"`  // subscribe, subscription
 	Layers              []Layer     `json:"layers,omitempty"`              // layers
+
+	Archive  *Archive  `json:"archive,omitempty"`  // archiveStarted, archiveStopped
+	Archives []Archive `json:"archives,omitempty"` // in "connected": the archives recording
+}
+
+// Archive is an archive of the session, as clients know it.
+type Archive struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Layer is one simulcast layer of a published video, by RID, and whether a

@@ -133,6 +133,8 @@ export class Session extends EventEmitter {
     this.streams.forEach((stream) => {
       if (stream.connection.connectionId !== own) this.emit(new Event('streamCreated', { stream }));
     });
+    // As opentok.js: joining a session being recorded, one hears so.
+    for (const a of m.archives || []) this.emit(new Event('archiveStarted', { id: a.id, name: a.name }));
   }
 
   disconnect() {
@@ -219,6 +221,10 @@ export class Session extends EventEmitter {
         else if (!m.streamId) this.emit(new Event('muteForced', { active: m.active !== false }));
         break;
       }
+      case 'archiveStarted':
+      case 'archiveStopped':
+        if (m.archive) this.emit(new Event(m.type, { id: m.archive.id, name: m.archive.name }));
+        break;
       case 'subscriberOffer':
         this.#answer(m.sdp, m.negotiation);
         break;

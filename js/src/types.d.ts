@@ -245,6 +245,9 @@ declare namespace OT {
     };
     signal: SignalEvent;
     muteForced: Event & { active: boolean };
+    /** An archive of the session started (or was recording as one joined), or stopped. */
+    archiveStarted: Event & { id: string; name: string };
+    archiveStopped: Event & { id: string; name: string };
     [signalType: `signal:${string}`]: SignalEvent;
   }
 

@@ -1,0 +1,333 @@
+package crossbar
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ArchiveStatus is where an archive is in its life, as OpenTok names it.
+type ArchiveStatus string
+
+// Archive statuses. An archive is started, paused while nobody in its
+// session publishes what it records, stopped, then available once its
+// files are complete; or failed, with a reason, when they cannot be.
+const (
+	ArchiveStarted   ArchiveStatus = "started"
+	ArchivePaused    ArchiveStatus = "paused"
+	ArchiveStopped   ArchiveStatus = "stopped"
+	ArchiveAvailable ArchiveStatus = "available"
+	ArchiveFailed    ArchiveStatus = "failed"
+)
+
+// OutputMode says what an archive makes: one composed file, or a file per
+// stream.
+type OutputMode string
+
+// Output modes. This version records individual archives only.
+const (
+	OutputIndividual OutputMode = "individual"
+	OutputComposed   OutputMode = "composed"
+)
+
+// StreamMode says which streams an archive records: all of its session's
+// (auto), or those the host adds (manual).
+type StreamMode string
+
+// Stream modes.
+const (
+	StreamModeAuto   StreamMode = "auto"
+	StreamModeManual StreamMode = "manual"
+)
+
+// ArchiveMode says whether a session records itself: always starts an
+// archive when its first stream is published.
+type ArchiveMode string
+
+// Archive modes.
+const (
+	ArchiveModeManual ArchiveMode = "manual"
+	ArchiveModeAlways ArchiveMode = "always"
+)
+
+// ArchiveIdleTimeout is how long an archive goes on after the last client
+// left its session, as OpenTok's do: then it stops.
+const ArchiveIdleTimeout = 60 * time.Second
+
+// MaxArchiveDuration is how long an archive records at most, as OpenTok's
+// do: then it stops, with reason "maxDuration".
+const MaxArchiveDuration = 4 * time.Hour
+
+// MaxArchiveName is the longest archive name, in characters.
+const MaxArchiveName = 80
+
+// ArchiveLayout is how a composed archive arranges its streams: a type of
+// OpenTok's (bestFit, pip, verticalPresentation, horizontalPresentation,
+// focus, or custom with a Stylesheet), and for bestFit the type used while
+// a screen is shared.
+type ArchiveLayout struct {
+	Type            string
+	Stylesheet      string
+	ScreenshareType string
+}
+
+// ArchiveOptions are the options of StartArchive. The zero value records
+// every stream's audio and video, each to its own file.
+type ArchiveOptions struct {
+	Name             string // at most MaxArchiveName characters
+	NoAudio, NoVideo bool   // leave audio or video out (OpenTok's hasAudio, hasVideo false)
+	// OutputMode: empty means individual, the only mode this version
+	// records (OpenTok's default is composed: a REST layer that speaks
+	// OpenTok's API sets it). Composed returns ErrNotSupported.
+	OutputMode OutputMode
+	Resolution string        // composed archives: 640x480 (default), 1280x720...
+	Layout     ArchiveLayout // composed archives
+	StreamMode StreamMode    // auto (default) or manual
+	// MultiArchiveTag lets the session have more than one archive at a
+	// time: one per tag.
+	MultiArchiveTag string
+}
+
+// ArchiveStream is a stream a manual-mode archive records, and which of
+// its media.
+type ArchiveStream struct {
+	StreamID           string
+	HasAudio, HasVideo bool
+}
+
+// Archive is an archive as it was when asked for: its fields do not
+// change.
+type Archive struct {
+	ID, SessionID, Name string
+	CreatedAt           time.Time
+	Duration            time.Duration // to now while it records
+	Size                int64         // bytes
+	Status              ArchiveStatus
+	// Reason says why it failed, or why it stopped: sessionIdle
+	// (ArchiveIdleTimeout), sessionClosed, maxDuration; empty when the
+	// host stopped it.
+	Reason             string
+	HasAudio, HasVideo bool
+	OutputMode         OutputMode
+	StreamMode         StreamMode
+	MultiArchiveTag    string
+	Streams            []ArchiveStream // manual mode: those added
+}
+
+// archives are a server's archives, by id, oldest first.
+type archives struct {
+	mu   sync.Mutex
+	list []*recording
+}
+
+// StartArchive starts recording a session. It returns ErrArchiveConflict
+// for a relayed session, whose media does not pass through the server, and
+// when the session already records (unless both archives have different
+// MultiArchiveTags), ErrNotSupported for a composed archive, and
+// ErrInvalidOption for options out of range.
+func (srv *Server) StartArchive(ctx context.Context, sessionID string, opts ArchiveOptions) (Archive, error) {
+	if err := opts.check(); err != nil {
+		return Archive{}, err
+	}
+	s, err := srv.Session(ctx, sessionID)
+	if err != nil {
+		return Archive{}, err
+	}
+	return s.startArchive(opts)
+}
+
+// check refuses options out of range, and fills in defaults.
+func (o *ArchiveOptions) check() error {
+	if n := len([]rune(o.Name)); n > MaxArchiveName {
+		return fmt.Errorf("%w: archive name is %d characters, at most %d", ErrInvalidOption, n, MaxArchiveName)
+	}
+	if o.NoAudio && o.NoVideo {
+		return fmt.Errorf("%w: an archive of neither audio nor video", ErrInvalidOption)
+	}
+	switch o.StreamMode {
+	case "":
+		o.StreamMode = StreamModeAuto
+	case StreamModeAuto, StreamModeManual:
+	default:
+		return fmt.Errorf("%w: stream mode %q", ErrInvalidOption, o.StreamMode)
+	}
+	switch o.OutputMode {
+	case "":
+		o.OutputMode = OutputIndividual
+	case OutputIndividual:
+	case OutputComposed:
+		return fmt.Errorf("%w: composed archives (record individual ones)", ErrNotSupported)
+	default:
+		return fmt.Errorf("%w: output mode %q", ErrInvalidOption, o.OutputMode)
+	}
+	if o.Resolution != "" || o.Layout != (ArchiveLayout{}) {
+		return fmt.Errorf("%w: resolution and layout are a composed archive's", ErrInvalidOption)
+	}
+	return nil
+}
+
+// StopArchive stops an archive and returns it, stopped; its files are
+// complete, and it available (or failed), once StopArchive returns. It
+// returns ErrArchiveNotFound for an unknown id, and ErrArchiveConflict
+// for an archive that no longer records.
+func (srv *Server) StopArchive(ctx context.Context, id string) (Archive, error) {
+	rec, err := srv.recording(id)
+	if err != nil {
+		return Archive{}, err
+	}
+	return rec.stop("")
+}
+
+// Archive returns an archive of this server's, by id.
+func (srv *Server) Archive(ctx context.Context, id string) (Archive, error) {
+	rec, err := srv.recording(id)
+	if err != nil {
+		return Archive{}, err
+	}
+	return rec.snapshot(), nil
+}
+
+// ArchiveListOptions select the archives Archives lists: those of a
+// session (empty: every session's), Count of them (zero: 50, at most
+// 1000) from Offset on, newest first, as OpenTok lists them.
+type ArchiveListOptions struct {
+	SessionID     string
+	Offset, Count int
+}
+
+// Archives lists this server's archives, and returns how many there are
+// in all (as selected by SessionID).
+func (srv *Server) Archives(ctx context.Context, opts ArchiveListOptions) ([]Archive, int, error) {
+	if opts.Count == 0 {
+		opts.Count = 50
+	}
+	if opts.Offset < 0 || opts.Count < 0 || opts.Count > 1000 {
+		return nil, 0, fmt.Errorf("%w: offset %d, count %d (at most 1000)", ErrInvalidOption, opts.Offset, opts.Count)
+	}
+	srv.archives.mu.Lock()
+	var sel []*recording
+	for _, rec := range slices.Backward(srv.archives.list) {
+		if opts.SessionID == "" || rec.s.ID() == opts.SessionID {
+			sel = append(sel, rec)
+		}
+	}
+	srv.archives.mu.Unlock()
+	var list []Archive
+	for _, rec := range sel[min(opts.Offset, len(sel)):min(opts.Offset+opts.Count, len(sel))] {
+		list = append(list, rec.snapshot())
+	}
+	return list, len(sel), nil
+}
+
+// DeleteArchive deletes an available or failed archive and its files.
+// It returns ErrArchiveConflict for one that is still recording.
+func (srv *Server) DeleteArchive(ctx context.Context, id string) error {
+	rec, err := srv.recording(id)
+	if err != nil {
+		return err
+	}
+	if a := rec.snapshot(); a.Status != ArchiveAvailable && a.Status != ArchiveFailed {
+		return fmt.Errorf("%w: archive %s is %s", ErrArchiveConflict, id, a.Status)
+	}
+	if err := srv.cfg.Archives.Remove(ctx, id); err != nil {
+		return fmt.Errorf("crossbar: delete archive %s: %w", id, err)
+	}
+	srv.archives.mu.Lock()
+	defer srv.archives.mu.Unlock()
+	srv.archives.list = slices.DeleteFunc(srv.archives.list, func(r *recording) bool { return r == rec })
+	return nil
+}
+
+// SetArchiveLayout changes the layout of a composed archive while it
+// records. Individual archives have none: ErrInvalidOption.
+func (srv *Server) SetArchiveLayout(ctx context.Context, id string, layout ArchiveLayout) error {
+	rec, err := srv.recording(id)
+	if err != nil {
+		return err
+	}
+	if err := layout.check(); err != nil {
+		return err
+	}
+	// Every archive is individual until composed ones come.
+	return fmt.Errorf("%w: archive %s is individual: it has no layout", ErrInvalidOption, rec.id)
+}
+
+// layoutTypes are OpenTok's layout types.
+var layoutTypes = []string{"bestFit", "pip", "verticalPresentation", "horizontalPresentation", "focus", "custom"}
+
+// check refuses a layout that is not one of OpenTok's.
+func (l ArchiveLayout) check() error {
+	switch {
+	case !slices.Contains(layoutTypes, l.Type):
+		return fmt.Errorf("%w: layout type %q", ErrInvalidOption, l.Type)
+	case (l.Type == "custom") != (l.Stylesheet != ""):
+		return fmt.Errorf("%w: a stylesheet goes with layout type custom, and only with it", ErrInvalidOption)
+	case l.ScreenshareType != "" && (l.Type != "bestFit" || !slices.Contains(layoutTypes[:5], l.ScreenshareType)):
+		return fmt.Errorf("%w: screenshare type %q (with layout type bestFit only)", ErrInvalidOption, l.ScreenshareType)
+	}
+	return nil
+}
+
+// AddArchiveStream adds a stream to a manual-mode archive, with its audio
+// or video or both. It returns ErrStreamNotFound for a stream that is not
+// in the archive's session, and ErrArchiveConflict for an archive in auto
+// mode or no longer recording.
+func (srv *Server) AddArchiveStream(ctx context.Context, id string, stream ArchiveStream) error {
+	rec, err := srv.recording(id)
+	if err != nil {
+		return err
+	}
+	return rec.addManual(stream)
+}
+
+// RemoveArchiveStream removes a stream from a manual-mode archive: its
+// file ends.
+func (srv *Server) RemoveArchiveStream(ctx context.Context, id, streamID string) error {
+	rec, err := srv.recording(id)
+	if err != nil {
+		return err
+	}
+	return rec.removeManual(streamID)
+}
+
+// recording returns the archive with the given id.
+func (srv *Server) recording(id string) (*recording, error) {
+	srv.archives.mu.Lock()
+	defer srv.archives.mu.Unlock()
+	for _, rec := range srv.archives.list {
+		if rec.id == id {
+			return rec, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrArchiveNotFound, id)
+}
+
+// OnArchiveStarted sets the callback run when an archive of the session
+// starts.
+func (s *Session) OnArchiveStarted(f func(Archive)) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.h.archiveStarted = f
+}
+
+// OnArchiveStopped sets the callback run when an archive of the session
+// stops or fails (its Status says which).
+func (s *Session) OnArchiveStopped(f func(Archive)) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.h.archiveStopped = f
+}
+
+// runningArchivesLocked returns the session's archives that record. The
+// caller holds s.mu.
+func (s *Session) runningArchivesLocked() []*recording {
+	var list []*recording
+	for _, rec := range s.recordings {
+		if rec.running() {
+			list = append(list, rec)
+		}
+	}
+	return list
+}

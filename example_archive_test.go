@@ -1,0 +1,53 @@
+package crossbar_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/archive"
+)
+
+func ExampleServer_StartArchive() {
+	dir, err := os.MkdirTemp("", "archives")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	srv, err := crossbar.New(crossbar.Config{
+		APIKey:    "12345678",
+		APISecret: "a-secret-of-at-least-16-bytes",
+		Archives:  archive.Dir(dir), // each archive's files in a directory of its own
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	s, err := srv.CreateSession(ctx, crossbar.SessionOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Every stream of the session, each to its own WebM file.
+	a, err := srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "standup", OutputMode: crossbar.OutputIndividual})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(a.Name, a.Status) // paused: nobody publishes yet
+
+	if _, err := srv.StopArchive(ctx, a.ID); err != nil {
+		log.Fatal(err)
+	}
+	a, err = srv.Archive(ctx, a.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = os.Stat(archive.Dir(dir).Path(a.ID, archive.ManifestName))
+	fmt.Println(a.Status, err == nil)
+	// Output:
+	// standup paused
+	// available true
+}

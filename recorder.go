@@ -1,0 +1,495 @@
+package crossbar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v3"
+
+	"github.com/crossbar-rtc/crossbar/archive"
+)
+
+// recording is an individual archive: each stream it records goes to a
+// file of its own, read in process (Session.Subscribe) and written by an
+// archive.Writer, until the stream ends, the host removes it or the
+// archive stops. Lock order: the session's mu, the server's archives.mu,
+// then a recording's mu.
+type recording struct {
+	id      string
+	s       *Session
+	opts    ArchiveOptions
+	created time.Time
+
+	mu      sync.Mutex
+	status  ArchiveStatus // started while it records (paused is derived), then stopped, available or failed
+	reason  string
+	ended   time.Time
+	streams map[string]*streamFile // recording now, or about to
+	manual  []ArchiveStream        // manual mode: the streams added
+	files   []archive.File         // ended
+	size    int64                  // of the ended files and the manifest
+	idle    Timer                  // set while the session has no connections
+	limit   Timer                  // stops it at MaxArchiveDuration
+	wg      sync.WaitGroup         // the streams' goroutines
+}
+
+// streamFile is one stream's file of a recording; sub and w are nil while
+// it is opened.
+type streamFile struct {
+	sub    *Subscriber
+	w      *archive.Writer
+	file   archive.File
+	opened time.Time // by the system's clock, as the Writer's
+}
+
+// runningLocked reports whether the archive records. The caller holds
+// rec.mu.
+func (rec *recording) runningLocked() bool { return rec.status == ArchiveStarted }
+
+func (rec *recording) running() bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.runningLocked()
+}
+
+// now is the session clock's time.
+func (rec *recording) now() time.Time { return rec.s.srv.cfg.Clock.Now() }
+
+// snapshot returns the archive as it is.
+func (rec *recording) snapshot() Archive {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.snapshotLocked()
+}
+
+func (rec *recording) snapshotLocked() Archive {
+	a := Archive{
+		ID: rec.id, SessionID: rec.s.ID(), Name: rec.opts.Name, CreatedAt: rec.created,
+		Status: rec.status, Reason: rec.reason, HasAudio: !rec.opts.NoAudio, HasVideo: !rec.opts.NoVideo,
+		OutputMode: rec.opts.OutputMode, StreamMode: rec.opts.StreamMode, MultiArchiveTag: rec.opts.MultiArchiveTag,
+		Streams: slices.Clone(rec.manual), Size: rec.size,
+	}
+	end := rec.ended
+	if rec.runningLocked() {
+		end = rec.now()
+		if len(rec.streams) == 0 {
+			a.Status = ArchivePaused
+		}
+	}
+	a.Duration = end.Sub(rec.created)
+	for _, f := range rec.streams {
+		if f.w != nil {
+			a.Size += f.w.Size()
+		}
+	}
+	return a
+}
+
+// startArchive starts an archive of the session (see Server.StartArchive).
+func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
+	if s.info.MediaMode == Relayed {
+		return Archive{}, fmt.Errorf("%w: session %s is relayed: its media does not pass through the server", ErrArchiveConflict, s.info.ID)
+	}
+	srv := s.srv
+	s.mu.Lock()
+	if s.closed {
+		s.unlock()
+		return Archive{}, ErrSessionClosed
+	}
+	for _, o := range s.runningArchivesLocked() {
+		if t := o.opts.MultiArchiveTag; t == "" || opts.MultiArchiveTag == "" || t == opts.MultiArchiveTag {
+			s.unlock()
+			return Archive{}, fmt.Errorf("%w: session %s is being recorded (archive %s)", ErrArchiveConflict, s.info.ID, o.id)
+		}
+	}
+	rec := &recording{id: newID(), s: s, opts: opts, created: srv.cfg.Clock.Now(), status: ArchiveStarted, streams: map[string]*streamFile{}}
+	srv.archives.mu.Lock()
+	srv.archives.list = append(srv.archives.list, rec)
+	srv.archives.mu.Unlock()
+	s.recordings = append(s.recordings, rec)
+	var streams []string
+	if opts.StreamMode == StreamModeAuto {
+		for _, st := range s.streamsLocked() {
+			streams = append(streams, st.id)
+		}
+	}
+	rec.mu.Lock()
+	rec.limit = srv.cfg.Clock.AfterFunc(MaxArchiveDuration, func() { _, _ = rec.stop("maxDuration") })
+	if len(s.conns) == 0 {
+		rec.sleep()
+	}
+	a := rec.snapshotLocked()
+	rec.mu.Unlock()
+	s.emitLocked(archiveStarted{a})
+	s.unlock()
+	s.log.Info("archive started", "archive", rec.id, "streams", len(streams))
+	for _, id := range streams {
+		rec.addLogged(id, !opts.NoAudio, !opts.NoVideo)
+	}
+	return rec.snapshot(), nil
+}
+
+// addManual adds a stream to a manual-mode archive.
+func (rec *recording) addManual(st ArchiveStream) error {
+	if !st.HasAudio && !st.HasVideo {
+		return fmt.Errorf("%w: add stream %q with neither audio nor video", ErrInvalidOption, st.StreamID)
+	}
+	if err := rec.manualOnly(); err != nil {
+		return err
+	}
+	if _, err := rec.s.Stream(st.StreamID); err != nil {
+		return err
+	}
+	st.HasAudio = st.HasAudio && !rec.opts.NoAudio
+	st.HasVideo = st.HasVideo && !rec.opts.NoVideo
+	if err := rec.add(st.StreamID, st.HasAudio, st.HasVideo); err != nil {
+		return err
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.manual = slices.DeleteFunc(rec.manual, func(o ArchiveStream) bool { return o.StreamID == st.StreamID })
+	rec.manual = append(rec.manual, st)
+	return nil
+}
+
+// removeManual removes a stream from a manual-mode archive.
+func (rec *recording) removeManual(streamID string) error {
+	if err := rec.manualOnly(); err != nil {
+		return err
+	}
+	rec.mu.Lock()
+	n := len(rec.manual)
+	rec.manual = slices.DeleteFunc(rec.manual, func(o ArchiveStream) bool { return o.StreamID == streamID })
+	removed := len(rec.manual) < n
+	f := rec.streams[streamID]
+	rec.mu.Unlock()
+	if !removed {
+		return fmt.Errorf("%w: %q is not in archive %s", ErrStreamNotFound, streamID, rec.id)
+	}
+	if f != nil && f.sub != nil {
+		f.sub.close() // its goroutines end the file
+	}
+	return nil
+}
+
+// manualOnly refuses to change the streams of an archive in auto mode, or
+// one no longer recording.
+func (rec *recording) manualOnly() error {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	switch {
+	case rec.opts.StreamMode != StreamModeManual:
+		return fmt.Errorf("%w: archive %s records every stream (auto mode)", ErrArchiveConflict, rec.id)
+	case !rec.runningLocked():
+		return fmt.Errorf("%w: archive %s is %s", ErrArchiveConflict, rec.id, rec.status)
+	}
+	return nil
+}
+
+// addLogged adds a stream, as add does, and logs why it could not.
+func (rec *recording) addLogged(streamID string, audio, video bool) {
+	if err := rec.add(streamID, audio, video); err != nil {
+		rec.s.log.Warn("archive: stream not recorded", "archive", rec.id, "stream", streamID, "err", err)
+	}
+}
+
+// add starts recording a stream, unless the archive records it already.
+// A stream without the media asked for (a signal-only one) is left out.
+func (rec *recording) add(streamID string, audio, video bool) error {
+	rec.mu.Lock()
+	if !rec.runningLocked() || rec.streams[streamID] != nil {
+		rec.mu.Unlock()
+		return nil
+	}
+	f := &streamFile{}
+	rec.streams[streamID] = f // keeps the place while it opens
+	rec.mu.Unlock()
+	sub, w, file, err := rec.open(streamID, audio, video)
+	rec.mu.Lock()
+	if err == nil && w != nil && rec.runningLocked() {
+		f.sub, f.w, f.file, f.opened = sub, w, file, time.Now()
+		rec.wg.Add(1)
+		go rec.record(streamID, f)
+		rec.mu.Unlock()
+		return nil
+	}
+	delete(rec.streams, streamID)
+	rec.mu.Unlock()
+	if w != nil { // the archive stopped meanwhile
+		sub.close()
+		w.Close()
+	}
+	if errors.Is(err, errStorage) {
+		rec.fail(err)
+	}
+	return err
+}
+
+// errStorage marks a failure of the archive's Storage: the archive fails.
+var errStorage = errors.New("crossbar: archive storage")
+
+// open subscribes to a stream and opens its file; w is nil for a stream
+// without the media asked for.
+func (rec *recording) open(streamID string, audio, video bool) (*Subscriber, *archive.Writer, archive.File, error) {
+	s := rec.s
+	sub, err := s.Subscribe(streamID, SubscribeOptions{Audio: audio, Video: video})
+	if err != nil {
+		return nil, nil, archive.File{}, err
+	}
+	tracks := map[webrtc.RTPCodecType]*archive.Track{}
+	a, v := sub.stream.pub.tracks()
+	s.mu.Lock()
+	size := sub.stream.dimensions
+	data := sub.stream.connection.token.Data
+	s.unlock()
+	for kind := range sub.readers {
+		t := a
+		if kind == webrtc.RTPCodecTypeVideo {
+			t = v
+		}
+		c := t.Codec()
+		tracks[kind] = &archive.Track{MimeType: c.MimeType, ClockRate: c.ClockRate, Width: size.Width, Height: size.Height}
+	}
+	file := archive.File{StreamID: streamID, ConnectionData: data, StartTimeOffset: rec.now().Sub(rec.created).Milliseconds()}
+	if len(tracks) == 0 {
+		sub.close()
+		return nil, nil, file, nil
+	}
+	file.Filename = rec.fileName(streamID, tracks[webrtc.RTPCodecTypeVideo])
+	dst, err := s.srv.cfg.Archives.Create(context.Background(), rec.id, file.Filename)
+	if err != nil {
+		sub.close()
+		return nil, nil, file, fmt.Errorf("%w: %w", errStorage, err)
+	}
+	w, err := archive.NewWriter(dst, tracks[webrtc.RTPCodecTypeAudio], tracks[webrtc.RTPCodecTypeVideo])
+	if err != nil {
+		dst.Close()
+		sub.close()
+		return nil, nil, file, fmt.Errorf("%w: stream %s: %w", errStorage, streamID, err)
+	}
+	if tracks[webrtc.RTPCodecTypeVideo] != nil {
+		w.OnKeyframeNeeded(v.RequestKeyframe) // after a lost frame
+	}
+	return sub, w, file, nil
+}
+
+// fileName names a stream's file: its id, and a number for each time it
+// was recorded again, as a stream removed and added back is.
+func (rec *recording) fileName(streamID string, video *archive.Track) string {
+	ext := archive.FileExt("")
+	if video != nil {
+		ext = archive.FileExt(video.MimeType)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	name := streamID
+	for n := 2; slices.ContainsFunc(rec.files, func(f archive.File) bool { return f.Filename == name+ext }); n++ {
+		name = streamID + "-" + strconv.Itoa(n)
+	}
+	return name + ext
+}
+
+// record copies a stream's packets to its file until the subscription
+// ends (the stream ended, or it was removed, or the archive stopped),
+// then closes the file.
+func (rec *recording) record(streamID string, f *streamFile) {
+	defer rec.wg.Done()
+	var wg sync.WaitGroup
+	for kind := range f.sub.readers {
+		wg.Go(func() {
+			for {
+				p, err := f.sub.ReadRTP(context.Background(), kind)
+				if err != nil {
+					return // io.EOF: the subscription ended
+				}
+				if err := f.w.WriteRTP(kind, p); err != nil {
+					rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	err := f.w.Close()
+	rec.mu.Lock()
+	if start := f.w.Started(); !start.IsZero() {
+		// The file starts with its first sample (video: a keyframe).
+		f.file.StartTimeOffset += start.Sub(f.opened).Milliseconds()
+	}
+	f.file.StopTimeOffset = rec.now().Sub(rec.created).Milliseconds()
+	f.file.Size = f.w.Size()
+	rec.size += f.file.Size
+	rec.files = append(rec.files, f.file)
+	delete(rec.streams, streamID)
+	rec.mu.Unlock()
+	if err != nil {
+		rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
+	}
+}
+
+// fail makes the archive fail for err: its streams stop being read; the
+// live session goes on.
+func (rec *recording) fail(err error) {
+	rec.mu.Lock()
+	if rec.status == ArchiveFailed {
+		rec.mu.Unlock()
+		return
+	}
+	running := rec.runningLocked()
+	rec.status, rec.reason = ArchiveFailed, err.Error()
+	if !running { // stopped: stop waits for its files
+		rec.mu.Unlock()
+		return
+	}
+	rec.ended = rec.now()
+	rec.endLocked()
+	a := rec.snapshotLocked()
+	rec.mu.Unlock()
+	rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
+	rec.s.archiveEnded(rec, a)
+}
+
+// endLocked stops the archive's timers and ends the subscriptions of the
+// recorded streams; their goroutines then close their files. The caller
+// holds rec.mu.
+func (rec *recording) endLocked() {
+	rec.limit.Stop()
+	if rec.idle != nil {
+		rec.idle.Stop()
+		rec.idle = nil
+	}
+	for _, f := range rec.streams {
+		if f.sub != nil {
+			f.sub.close()
+		}
+	}
+}
+
+// stop stops the archive for reason (empty: the host asked), waits until
+// its files are complete, and writes its manifest.
+func (rec *recording) stop(reason string) (Archive, error) {
+	rec.mu.Lock()
+	if !rec.runningLocked() {
+		defer rec.mu.Unlock()
+		return Archive{}, fmt.Errorf("%w: archive %s is %s", ErrArchiveConflict, rec.id, rec.status)
+	}
+	rec.status, rec.reason, rec.ended = ArchiveStopped, reason, rec.now()
+	rec.endLocked()
+	a := rec.snapshotLocked()
+	rec.mu.Unlock()
+	rec.s.archiveEnded(rec, a)
+	rec.wg.Wait()
+	err := rec.writeManifest()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	switch {
+	case rec.status != ArchiveStopped: // a file failed as it closed
+	case err != nil:
+		rec.status, rec.reason = ArchiveFailed, err.Error()
+	default:
+		rec.status = ArchiveAvailable
+	}
+	rec.s.log.Info("archive stopped", "archive", rec.id, "status", rec.status, "reason", reason)
+	return a, nil
+}
+
+// writeManifest stores the archive's manifest (archive.ManifestName).
+func (rec *recording) writeManifest() error {
+	rec.mu.Lock()
+	m := archive.Manifest{ID: rec.id, SessionID: rec.s.ID(), Name: rec.opts.Name, CreatedAt: rec.created.UnixMilli(), Files: slices.Clone(rec.files)}
+	rec.mu.Unlock()
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("crossbar: archive manifest: %w", err)
+	}
+	dst, err := rec.s.srv.cfg.Archives.Create(context.Background(), rec.id, archive.ManifestName)
+	if err == nil {
+		_, err = dst.Write(b)
+		err = errors.Join(err, dst.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("crossbar: archive manifest: %w", err)
+	}
+	rec.mu.Lock()
+	rec.size += int64(len(b))
+	rec.mu.Unlock()
+	return nil
+}
+
+// sleep starts the countdown to the archive's end, once the session has
+// no connections: ArchiveIdleTimeout. The caller holds rec.mu.
+func (rec *recording) sleep() {
+	if rec.idle == nil {
+		rec.idle = rec.s.srv.cfg.Clock.AfterFunc(ArchiveIdleTimeout, func() { _, _ = rec.stop("sessionIdle") })
+	}
+}
+
+// wake stops the countdown: a client came.
+func (rec *recording) wake() {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.idle != nil {
+		rec.idle.Stop()
+		rec.idle = nil
+	}
+}
+
+// archiveEnded drops rec, which stopped or failed as a says, from the
+// session's recordings, and tells the session's clients and host.
+func (s *Session) archiveEnded(rec *recording, a Archive) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.recordings = slices.DeleteFunc(s.recordings, func(r *recording) bool { return r == rec })
+	s.emitLocked(archiveStopped{a})
+}
+
+// recordLocked keeps the session's archives up with ev: an archive in
+// auto mode records each new stream; a session in archive mode always
+// starts one with its first stream; archives stop ArchiveIdleTimeout after
+// the last connection left. The caller holds s.mu.
+func (s *Session) recordLocked(ev event) {
+	switch ev := ev.(type) {
+	case streamCreated:
+		recs := s.runningArchivesLocked()
+		if len(recs) == 0 && s.info.ArchiveMode == ArchiveModeAlways && !ev.st.connection.remote() {
+			s.later(func() {
+				if _, err := s.startArchive(ArchiveOptions{Name: s.info.ArchiveName, StreamMode: StreamModeAuto, OutputMode: OutputIndividual}); err != nil && !errors.Is(err, ErrArchiveConflict) {
+					s.log.Warn("archive mode always: no archive", "err", err)
+				}
+			})
+		}
+		for _, rec := range recs {
+			if rec.opts.StreamMode == StreamModeAuto {
+				id := ev.st.id
+				s.later(func() { rec.addLogged(id, !rec.opts.NoAudio, !rec.opts.NoVideo) })
+			}
+		}
+	case connectionCreated:
+		for _, rec := range s.runningArchivesLocked() {
+			rec.wake()
+		}
+	case connectionDestroyed:
+		if len(s.conns) > 0 || s.closed {
+			return
+		}
+		for _, rec := range s.runningArchivesLocked() {
+			rec.mu.Lock()
+			rec.sleep()
+			rec.mu.Unlock()
+		}
+	}
+}
+
+// stopArchivesLocked stops the session's archives as it closes; they are
+// complete once the lock is released. The caller holds s.mu.
+func (s *Session) stopArchivesLocked() {
+	for _, rec := range s.runningArchivesLocked() {
+		s.later(func() { _, _ = rec.stop("sessionClosed") })
+	}
+}
