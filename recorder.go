@@ -223,7 +223,7 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 	rec.mu.Unlock()
 	if w != nil { // the archive stopped meanwhile
 		sub.close()
-		w.Close()
+		_ = w.Close() // the archive is over: a late error changes nothing
 	}
 	if errors.Is(err, errStorage) {
 		rec.fail(err)
@@ -269,7 +269,7 @@ func (rec *recording) open(streamID string, audio, video bool) (*Subscriber, *ar
 	}
 	w, err := archive.NewWriter(dst, tracks[webrtc.RTPCodecTypeAudio], tracks[webrtc.RTPCodecTypeVideo])
 	if err != nil {
-		dst.Close()
+		_ = dst.Close() // the error that matters is NewWriter's
 		sub.close()
 		return nil, nil, file, fmt.Errorf("%w: stream %s: %w", errStorage, streamID, err)
 	}

@@ -27,7 +27,7 @@ type Track struct {
 	Width, Height int
 }
 
-// ErrUnsupportedCodec: a track's codec cannot be recorded.
+// ErrUnsupportedCodec is the error of a track whose codec cannot be recorded.
 var ErrUnsupportedCodec = errors.New("archive: unsupported codec")
 
 // FileExt returns the extension of the file a stream whose video has the
@@ -241,7 +241,7 @@ func (w *Writer) Close() error {
 		return w.dst.Err()
 	}
 	for _, t := range w.tracks {
-		t.block.Close() // the last one waits until the file is closed
+		_ = t.block.Close() // the last one waits until the file is closed; its error is the file's, in w.dst
 	}
 	return w.dst.Err()
 }
