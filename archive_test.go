@@ -91,7 +91,7 @@ func manifest(t *testing.T, dir archive.Dir, id string) archive.Manifest {
 // 90 % of the frames at fps) and, for a Go publisher's stream (tag set),
 // reads its synthetic frames' marks: they are tag's, numbered in order,
 // and each one's timestamp is within 100 ms of where its number puts it.
-func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, fps int, tag string) {
+func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, fps float64, tag string) {
 	t.Helper()
 	path := dir.Path(id, f.Filename)
 	if _, err := exec.LookPath("ffprobe"); err != nil {
@@ -113,8 +113,8 @@ func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, fps int
 		t.Errorf("%s lasts %v, want %v ± 0.5 s (from the manifest)", f.Filename, d, want)
 	}
 	t.Logf("%s: %d video frames in %.2f s", f.Filename, frames, duration)
-	if min := int(want.Seconds() * float64(fps) * 0.9); frames < min {
-		t.Errorf("%s has %d video frames, want at least %d (90 %% of %v at %d fps)", f.Filename, frames, min, want, fps)
+	if min := int(want.Seconds() * fps * 0.9); frames < min {
+		t.Errorf("%s has %d video frames, want at least %d (90 %% of %v at %.1f fps)", f.Filename, frames, min, want, fps)
 	}
 	if tag != "" {
 		checkMarks(t, path, tag)
