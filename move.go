@@ -340,12 +340,9 @@ func (s *Session) resubscribe(sub *Subscriber) {
 	c := sub.conn
 	sub.mu.Lock()
 	old := []*sfu.DownTrack{sub.audio, sub.video}
-	audio, video := sub.want[0], sub.want[1]
-	if sub.binds > 0 {
-		audio = old[0] == nil || !old[0].Paused()
-		video = old[1] == nil || !old[1].Paused()
-	}
 	sub.mu.Unlock()
+	audio := old[0] == nil || !old[0].Paused()
+	video := old[1] == nil || !old[1].Paused()
 	s.mu.Lock()
 	live := !c.gone && c.media.subs[sub.stream.id] == sub
 	s.unlock()

@@ -27,11 +27,8 @@ type Subscriber struct {
 	prefFPS      float64    // preferred frame rate; zero: the highest
 	// binds counts the times its tracks were bound: a stream that moved
 	// between nodes is bound anew (move.go), under new track ids, as the
-	// old ones are still in the offer that adds the new. want is whether
-	// audio and video are wanted, for a subscription to a stream whose
-	// tracks are still on their way.
+	// old ones are still in the offer that adds the new.
 	binds int
-	want  [2]bool
 }
 
 // SubscriberStats are a subscriber's counters, per track.
@@ -222,13 +219,6 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		return nil
 	}
 	c.media.addSub(sub)
-	if st.moved {
-		// Its tracks are on their way here: the subscription is bound to
-		// them when they arrive (move.go).
-		sub.want = [2]bool{r.audio == nil || *r.audio, r.video == nil || *r.video}
-		s.unlock()
-		return nil
-	}
 	s.unlock()
 
 	err := s.importStream(st)
