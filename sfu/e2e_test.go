@@ -35,6 +35,19 @@ func checkReceived(t *testing.T, who string, r *received, min int, lastSource ui
 	}
 }
 
+// tailLoss is how many of a publisher's last packets a test does not
+// expect everywhere once it stopped: a loss among them, even on loopback
+// on a busy machine, has no later packet to reveal it.
+const tailLoss = 4
+
+// awaitComplete waits up to timeout for r to be complete up to lastSource;
+// checkReceived then says what is missing, if anything.
+func awaitComplete(r *received, lastSource uint32, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); !r.complete(lastSource) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // complete reports whether r has every output sequence number from its
 // lowest to its highest, and every publisher's packet from its first to
 // lastSource.

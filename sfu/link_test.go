@@ -184,10 +184,10 @@ func TestLinkForwards(t *testing.T) {
 		in, src *Track
 	}{{"s/a", inAudio, audio}, {"s/v", inVideo, video}} {
 		waitFor(t, 5*time.Second, "every loss on the link recovered", func() bool { return tr.in.Stats().PacketsLost == 0 })
-		last := lastSource(t, tr.in)
+		last := lastSource(t, tr.in) - tailLoss
 		for _, sub := range subs {
 			r := sub.track(tr.key)
-			waitFor(t, 5*time.Second, sub.name+" "+tr.key+" complete", func() bool { return r.complete(last) })
+			awaitComplete(r, last, 5*time.Second)
 			checkReceived(t, sub.name+" "+tr.key, r, 50, last, false)
 		}
 		var crossed uint64
@@ -227,10 +227,10 @@ func TestLinkKeyframeAndNACK(t *testing.T) {
 	// The link's last packets may be lost for good: no later packet
 	// shows b that they are missing. Everything before is recovered.
 	waitFor(t, 5*time.Second, "every loss on the link recovered", func() bool { return inVideo.Stats().PacketsLost == 0 })
-	last := lastSource(t, inVideo)
+	last := lastSource(t, inVideo) - tailLoss
 	for _, sub := range subs {
 		r := sub.track("s/v")
-		waitFor(t, 5*time.Second, sub.name+" complete", func() bool { return r.complete(last) })
+		awaitComplete(r, last, 5*time.Second)
 		checkReceived(t, sub.name, r, 50, last, true)
 	}
 	var answered uint64

@@ -22,11 +22,9 @@ func TestLossRecoveredByNACK(t *testing.T) {
 	var last uint32
 	waitFor(t, 5*time.Second, "the retransmissions", func() bool {
 		last = lastSource(t, video)
-		return sub.track("s/video").complete(last - 4)
+		return sub.track("s/video").complete(last - tailLoss)
 	})
-
-	// Losses among the final few packets have no later packet to reveal them.
-	checkReceived(t, "sub video", sub.track("s/video"), 150, last-4, true)
+	checkReceived(t, "sub video", sub.track("s/video"), 150, last-tailLoss, true)
 
 	ts, ds := video.Stats(), d.Stats()
 	t.Logf("track %+v", ts)
@@ -34,7 +32,7 @@ func TestLossRecoveredByNACK(t *testing.T) {
 	if ts.NACKsSent == 0 {
 		t.Error("engine sent no NACK to the publisher")
 	}
-	if ts.PacketsLost > 4 {
+	if ts.PacketsLost > tailLoss {
 		t.Errorf("%d packets still lost from the publisher", ts.PacketsLost)
 	}
 	if ds.NACKsReceived == 0 || ds.NACKsAnswered == 0 {
