@@ -456,3 +456,60 @@ func checkSignalsOnce(t *testing.T, names []string, pages []movePage) {
 	}
 	t.Logf("%d signals sent around the move, %d of them failed to their senders", len(sent), failed)
 }
+
+// TestJSSubscriberStaysWhileItsStreamMovesTwice: page c, on node 1,
+// watches two Go clients' streams while one is drained off node 2 to node
+// 3, and node 3 then dies with both clients moving on to node 1, as in the
+// cluster example's rolling deploy and crash. Page c's videos go on from
+// each of the streams' new homes.
+func TestJSSubscriberStaysWhileItsStreamMovesTwice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	rigs := nodeRigs(t, 3)
+	s := rigs[0].session()
+	ws := func(r nodeRig) string { return "ws" + strings.TrimPrefix(r.url, "http") + "/crossbar/ws" }
+	px2, via2 := newProxy(t, ws(rigs[1]))
+	px3, via3 := newProxy(t, ws(rigs[2]))
+	b2, b3 := &balancer{urls: []string{via2}}, &balancer{urls: []string{via3}}
+	for i, b := range []*balancer{b2, b3} {
+		name := fmt.Sprint("mover", i+2)
+		c, _, _ := balanced(t, b, rigs[0].srv, s, name)
+		synthesize(t, c, name)
+	}
+
+	c, _ := rigs[0].join("c", s, crossbar.RolePublisher)
+	c.Eval(`subscribeAll()`, nil)
+	c.WaitVideos(subscriberVideos, 2, mediaWait)
+	c.Eval(`(() => {
+  window.decoded = [0, 0];
+  setInterval(() => OT.subscribers.map(async (sub, i) => {
+    let n = 0;
+    (await sub.getRtcStatsReport()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.framesDecoded || 0; });
+    decoded[i] = n;
+  }), 50);
+})()`, nil)
+	framesAfter := func(what string) {
+		t.Helper()
+		var from []int
+		c.Eval(`decoded`, &from)
+		c.Wait(what, fmt.Sprintf(`decoded[0] >= %d && decoded[1] >= %d`, from[0]+30, from[1]+30), mediaWait)
+	}
+	framesAfter("frames from nodes 2 and 3")
+
+	b2.replace(via2, via3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rigs[1].srv.Shutdown(ctx); err != nil {
+		t.Fatalf("node 2's shutdown: %v", err)
+	}
+	px2.close()
+	framesAfter("frames once a stream moved to node 3")
+
+	b2.replace(via3, ws(rigs[0]))
+	b3.replace(via3, ws(rigs[0]))
+	_ = rigs[2].rdb.Close() // as kill -9 would
+	px3.close()
+	_ = rigs[2].srv.Close()
+	framesAfter("frames once both streams moved to node 1")
+}
