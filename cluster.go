@@ -793,7 +793,7 @@ func (srv *Server) shareInventories() []*Session {
 }
 
 // Reconnected shares this node's inventory of every live session again,
-// and reads the others' records.
+// reads the others' records, and asks them for the signals missed.
 func (h busHandler) Reconnected() {
 	for _, s := range h.srv.shareInventories() {
 		ctx, cancel := context.WithTimeout(context.Background(), busTimeout)
@@ -801,5 +801,8 @@ func (h busHandler) Reconnected() {
 			s.log.Warn("cluster: resync failed", "err", err)
 		}
 		cancel()
+		s.mu.Lock()
+		s.catchUpAfterOutageLocked()
+		s.unlock()
 	}
 }

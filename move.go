@@ -386,13 +386,19 @@ type loggedSignal struct {
 	msg    []byte // encoded
 }
 
-// signalLog keeps the last signals delivered on a node, oldest first.
+// signalLog keeps the last signals delivered on a node, oldest first, and
+// the highest number delivered of each origin (its marks).
 type signalLog struct {
-	list  []loggedSignal
-	bytes int
+	list    []loggedSignal
+	bytes   int
+	highest map[string]uint64
 }
 
 func (l *signalLog) add(e loggedSignal) {
+	if l.highest == nil {
+		l.highest = map[string]uint64{}
+	}
+	l.highest[e.origin] = max(l.highest[e.origin], e.n)
 	l.list = append(l.list, e)
 	l.bytes += len(e.msg)
 	for len(l.list) > signalLogSize || l.bytes > signalLogBytes {
@@ -403,8 +409,13 @@ func (l *signalLog) add(e loggedSignal) {
 }
 
 // catchUpTime bounds the wait of a connection that moved here for the
-// signals it missed from the other nodes.
-const catchUpTime = 5 * time.Second
+// signals it missed from the other nodes; it asks again every
+// catchUpRetry those that have not answered (they may not listen on the
+// session's topic yet: Redis keeps nothing for them).
+const (
+	catchUpTime  = 5 * time.Second
+	catchUpRetry = 250 * time.Millisecond
+)
 
 // catchUp is what a connection that moved here got of the signals: its
 // client's marks, by origin, and the numbers sent since above them; and,
@@ -465,14 +476,39 @@ func (s *Session) catchUpLocked(c *Connection, marks map[string]uint64, nodes ma
 		c.catching = nil
 		return
 	}
-	s.sendToNodes(nodeMessage{Kind: kindCatchUp, ID: c.id, Marks: marks}, nil)
-	time.AfterFunc(catchUpTime, func() {
+	s.askMissedLocked(c, cu, time.Now().Add(catchUpTime))
+}
+
+// askMissedLocked asks the nodes c waits for for the signals of theirs it
+// missed, and again every catchUpRetry until they have all answered or the
+// deadline is past: then c waits no more.
+func (s *Session) askMissedLocked(c *Connection, cu *catchUp, deadline time.Time) {
+	if time.Now().After(deadline) {
+		s.caughtUpLocked(c, maps.Keys(cu.waiting))
+		return
+	}
+	s.sendToNodes(nodeMessage{Kind: kindCatchUp, ID: c.id, Marks: cu.marks}, nil)
+	time.AfterFunc(catchUpRetry, func() {
 		s.mu.Lock()
 		defer s.unlock()
 		if c.catching == cu {
-			s.caughtUpLocked(c, maps.Keys(cu.waiting))
+			s.askMissedLocked(c, cu, deadline)
 		}
 	})
+}
+
+// catchUpAfterOutageLocked has every client connection here catch up
+// with the signals this node missed while the bus was lost: Redis keeps
+// no message for a node not subscribed, and the nodes subscribe again
+// each at its own pace once it is back. The marks are the highest of each
+// origin delivered here.
+func (s *Session) catchUpAfterOutageLocked() {
+	nodes := s.srv.members()
+	for _, c := range s.conns {
+		if !c.remote() && !c.inProcess && c.catching == nil {
+			s.catchUpLocked(c, maps.Clone(s.signals.highest), nodes)
+		}
+	}
 }
 
 // send queues e for c unless its client has it. The caller holds the
