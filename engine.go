@@ -30,6 +30,8 @@ type connMedia struct {
 	// restarted yet; restartWait runs while its client may restart it.
 	failed      bool
 	restartWait *time.Timer
+	// publishing is the state of the publishing peer connection.
+	publishing webrtc.PeerConnectionState
 }
 
 // addSub adds a subscription. The caller holds the session's lock.
@@ -212,6 +214,7 @@ func (s *Session) peerStateChanged(c *Connection, k sfu.PCKind, st webrtc.PeerCo
 	if k != sfu.PCPublish {
 		return
 	}
+	c.media.publishing = st
 	switch st {
 	case webrtc.PeerConnectionStateFailed:
 		c.media.failed = true

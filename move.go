@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pion/webrtc/v3"
+
 	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
 	"github.com/crossbar-rtc/crossbar/signaling"
@@ -93,18 +95,43 @@ func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l 
 }
 
 // awaitMovedLocked gives the client of a connection that moved here
-// PublishTimeout to publish its streams again; those whose tracks have not
-// all arrived then end, reason mediaStopped.
+// PublishTimeout to publish its streams again, and again while its new
+// publishing peer connection is on its way (connecting, or connected with
+// the tracks a moment behind: a node that takes many clients at once, as
+// in a drain, may take seconds to shake hands with them all), up to
+// movedPublishWaits times in all; those whose tracks have not all arrived
+// then end, reason mediaStopped.
 func (s *Session) awaitMovedLocked(c *Connection) {
+	c.media.publishing = webrtc.PeerConnectionStateNew // of a peer connection it may have had here before
+	s.awaitMovedFor(c, movedPublishWaits)
+}
+
+// movedPublishWaits bounds the PublishTimeouts a moved stream waits for
+// its tracks.
+const movedPublishWaits = 3
+
+func (s *Session) awaitMovedFor(c *Connection, waits int) {
 	time.AfterFunc(s.srv.cfg.Media.PublishTimeout, func() {
 		s.engine.post(func() {
 			s.mu.Lock()
 			defer s.unlock()
-			for _, st := range s.streamsLocked() {
-				if st.connection == c && st.moved && !c.remote() {
-					s.forgetPendingLocked(c, st)
-					s.removeStreamLocked(st, ReasonMediaStopped)
-				}
+			waiting := slices.DeleteFunc(s.streamsLocked(), func(st *Stream) bool { return st.connection != c || !st.moved })
+			if c.remote() || c.gone || len(waiting) == 0 {
+				return
+			}
+			switch c.media.publishing {
+			case webrtc.PeerConnectionStateConnecting, webrtc.PeerConnectionStateConnected:
+				waits--
+			default:
+				waits = 0
+			}
+			if waits > 0 && c.link != nil {
+				s.awaitMovedFor(c, waits)
+				return
+			}
+			for _, st := range waiting {
+				s.forgetPendingLocked(c, st)
+				s.removeStreamLocked(st, ReasonMediaStopped)
 			}
 		})
 	})

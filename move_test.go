@@ -594,3 +594,71 @@ func TestClusterMoveToANodeWithoutTheSession(t *testing.T) {
 	t.Logf("signals sent: %d/%d to alice, %d/%d from alice, %d/%d from bob",
 		delivered(toAlice), len(toAlice), delivered(fromAlice), len(fromAlice), delivered(fromBob), len(fromBob))
 }
+
+// TestClusterStreamMovesTwice: as in the cluster example's rolling deploy
+// and crash, c1, c2 and c3 publish on nodes 1, 2 and 3 and subscribe to
+// each other. Node 2 drains, and c2 moves to node 3; node 3 then dies, and
+// c2, whose stream moves a second time, and c3 move to node 1, where
+// publishers and subscribers come at once. Every subscription gets video
+// again after each move.
+func TestClusterStreamMovesTwice(t *testing.T) {
+	nodes := newMoveCluster(t, 3)
+	s, err := nodes[0].srv.CreateSession(context.Background(), crossbar.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := [][]string{{nodes[0].ws}, {nodes[1].ws, nodes[2].ws, nodes[0].ws}, {nodes[2].ws, nodes[0].ws}}
+	clients := make([]*client.Session, 3)
+	pubs := make([]*client.Publisher, 3)
+	for i, urls := range routes {
+		name := fmt.Sprint("c", i+1)
+		clients[i], _, _ = balanced(t, &balancer{urls: urls}, nodes[0].srv, s, name)
+		pubs[i] = synthesize(t, clients[i], name)
+	}
+	subs := map[string]*client.Subscriber{}
+	for i, c := range clients {
+		for j, pub := range pubs {
+			if i == j {
+				continue
+			}
+			what := fmt.Sprintf("c%d <- c%d", i+1, j+1)
+			waitFor(t, 10*time.Second, what+": streamCreated", func() bool {
+				return slices.ContainsFunc(c.Streams(), func(st signaling.Stream) bool { return st.ID == pub.StreamID() })
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			sub, err := c.Subscribe(ctx, pub.StreamID(), client.SubscribeOptions{Audio: true, Video: true})
+			cancel()
+			if err != nil {
+				t.Fatalf("%s: subscribe: %v", what, err)
+			}
+			go func() { // the packets are counted as they are read
+				for {
+					if _, _, err := sub.ReadRTP(context.Background()); err != nil {
+						return
+					}
+				}
+			}()
+			subs[what] = sub
+		}
+	}
+	moreVideo := func(when string) {
+		t.Helper()
+		from := map[string]uint64{}
+		for what, sub := range subs {
+			from[what] = sub.Stats().Video.Packets
+		}
+		for what, sub := range subs {
+			waitFor(t, 15*time.Second, what+": video "+when, func() bool { return sub.Stats().Video.Packets >= from[what]+25 })
+		}
+	}
+	moreVideo("before the moves")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := nodes[1].srv.Shutdown(ctx); err != nil {
+		t.Fatalf("node 2's shutdown: %v", err)
+	}
+	moreVideo("once c2 moved to node 3")
+	nodes[2].crash()
+	moreVideo("once c2 and c3 moved to node 1")
+}
