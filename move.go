@@ -9,7 +9,6 @@ import (
 	"iter"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v3"
@@ -84,12 +83,15 @@ func (s *Session) adoptLocked(c *Connection, tok *TokenInfo, r resumeRequest, l 
 	}
 	c.unconfirmed = true
 	s.attachLocked(c, l, re, attachMoved, c.sentCount())
+	// The node it left hears of it before it is asked for what the client
+	// missed: a signal to it there from then on comes here by the bus, and
+	// one before is in the answer.
+	rec := c.clusterRecord(s.nodeID())
+	s.sendToNodes(nodeMessage{Kind: kindAdopted, Conn: rec}, s.putRecord(s.connSet(), c.id, rec))
 	s.catchUpLocked(c, r.signals, r.nodes)
 	if moving {
 		s.awaitMovedLocked(c)
 	}
-	rec := c.clusterRecord(s.nodeID())
-	s.sendToNodes(nodeMessage{Kind: kindAdopted, Conn: rec}, s.putRecord(s.connSet(), c.id, rec))
 	s.log.Info("connection moved here", "connection", c.id, "from", from)
 	return c, nil
 }
@@ -447,20 +449,14 @@ const (
 // catchUp is what a connection that moved here got of the signals: its
 // client's marks, by origin, and the numbers sent since above them; and,
 // while the other nodes (waiting) have not sent it the signals of theirs
-// it missed, the signals of theirs that came since (held), which follow.
+// it missed, the signals that came since (held), which follow: of every
+// origin, as a client that moved sends through two (its own signals, to
+// itself, came after those it sent before the move).
 type catchUp struct {
 	marks   map[string]uint64
 	got     map[string]map[uint64]bool
 	waiting map[string]bool // by node id
 	held    []loggedSignal
-}
-
-// nodeOf returns the node id of a signal origin (Server.origin).
-func nodeOf(origin string) string {
-	if i := strings.LastIndexByte(origin, '.'); i >= 0 {
-		return origin[:i]
-	}
-	return origin
 }
 
 // has reports whether the client got signal n of origin.
@@ -491,16 +487,12 @@ func (s *Session) catchUpLocked(c *Connection, marks map[string]uint64, nodes ma
 	}
 	c.catching = cu
 	for _, e := range s.signals.list {
-		switch {
-		case e.to != "" && e.to != c.id:
-		case cu.waiting[nodeOf(e.origin)]:
-			cu.held = append(cu.held, e) // after what its node missed, which came before
-		default:
-			cu.send(c, e)
+		if e.to == "" || e.to == c.id {
+			cu.held = append(cu.held, e) // after what the others missed, which came before
 		}
 	}
 	if len(cu.waiting) == 0 {
-		c.catching = nil
+		s.caughtUpLocked(c, nil)
 		return
 	}
 	s.askMissedLocked(c, cu, time.Now().Add(catchUpTime))
@@ -528,9 +520,16 @@ func (s *Session) askMissedLocked(c *Connection, cu *catchUp, deadline time.Time
 // with the signals this node missed while the bus was lost: Redis keeps
 // no message for a node not subscribed, and the nodes subscribe again
 // each at its own pace once it is back. The marks are the highest of each
-// origin delivered here.
+// origin delivered here; the nodes asked, those alive with connections in
+// the session.
 func (s *Session) catchUpAfterOutageLocked() {
-	nodes := s.srv.members()
+	alive := s.srv.members()
+	nodes := map[string]cluster.Node{}
+	for _, c := range s.conns {
+		if n, ok := alive[c.node]; ok && c.remote() {
+			nodes[c.node] = n
+		}
+	}
 	for _, c := range s.conns {
 		if !c.remote() && !c.inProcess && c.catching == nil {
 			s.catchUpLocked(c, maps.Clone(s.signals.highest), nodes)
@@ -551,15 +550,8 @@ func (cu *catchUp) send(c *Connection, e loggedSignal) {
 // missed from the signal's node: then it waits with them.
 func (s *Session) sendSignalLocked(c *Connection, ev signalSent, b []byte) bool {
 	if cu := c.catching; cu != nil && ev.origin != "" {
-		e := loggedSignal{origin: ev.origin, n: ev.n, msg: b}
-		if cu.waiting[nodeOf(ev.origin)] {
-			cu.held = append(cu.held, e)
-			return true
-		}
-		if cu.has(e.origin, e.n) {
-			return true
-		}
-		cu.add(e.origin, e.n)
+		cu.held = append(cu.held, loggedSignal{origin: ev.origin, n: ev.n, msg: b})
+		return true
 	}
 	return c.sendSignal(b)
 }
@@ -597,23 +589,21 @@ func (s *Session) applyMissedLocked(id, node, origin string, list []missedSignal
 	s.caughtUpLocked(c, slices.Values([]string{node}))
 }
 
-// caughtUpLocked ends c's wait for the signals of nodes: those held meanwhile
-// go.
+// caughtUpLocked ends c's wait for the signals of nodes (nil: none); once
+// it waits for none, those held meanwhile go, in order.
 func (s *Session) caughtUpLocked(c *Connection, nodes iter.Seq[string]) {
 	cu := c.catching
-	done := slices.Collect(nodes)
-	for _, node := range done {
-		delete(cu.waiting, node)
-	}
-	cu.held = slices.DeleteFunc(cu.held, func(e loggedSignal) bool {
-		if slices.Contains(done, nodeOf(e.origin)) {
-			cu.send(c, e)
-			return true
+	if nodes != nil {
+		for node := range nodes {
+			delete(cu.waiting, node)
 		}
-		return false
-	})
-	if len(cu.waiting) == 0 {
-		c.catching = nil
+	}
+	if len(cu.waiting) > 0 {
+		return
+	}
+	c.catching = nil
+	for _, e := range cu.held {
+		cu.send(c, e)
 	}
 }
 
