@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -322,4 +323,42 @@ func TestCaptionsBadInput(t *testing.T) {
 		t.Fatal("the captions did not stop with their session")
 	}
 	waitFor(t, 5*time.Second, "every recognizer to close", func() bool { return stt.closed.Load() == stt.opened.Load() })
+}
+
+// TestFixedTranscript: the offline recognizer emits its lines as the
+// audio's timestamps pass, across their wrap, with partial captions when
+// asked, ignoring a packet that comes late.
+func TestFixedTranscript(t *testing.T) {
+	var got []crossbar.Caption
+	rec, err := crossbar.FixedTranscript([]string{"one two three", "four"}, time.Second)(context.Background(),
+		crossbar.CaptionsRequest{PartialCaptions: true, ClockRate: 48000}, func(c crossbar.Caption) { got = append(got, c) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := uint32(1<<32 - 48000) // wraps after 1 s
+	for i := range 150 {        // 3 s of 20 ms packets
+		if err := rec.WriteAudio(crossbar.AudioPacket{Timestamp: ts, SequenceNumber: uint16(i), Payload: []byte{0xf8}}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 10 {
+			_ = rec.WriteAudio(crossbar.AudioPacket{Timestamp: ts - 960*5}) // late
+		}
+		ts += 960
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []crossbar.Caption{
+		{Text: "one two", Start: 0, End: 500 * time.Millisecond},
+		{Text: "one two three", Start: 0, End: time.Second, Final: true},
+		{Text: "four", Start: time.Second, End: 1500 * time.Millisecond},
+		{Text: "four", Start: time.Second, End: 2 * time.Second, Final: true},
+		{Text: "one two", Start: 2 * time.Second, End: 2500 * time.Millisecond},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("captions\n%v\nwant\n%v", got, want)
+	}
+	if _, err := crossbar.FixedTranscript(nil, time.Second)(context.Background(), crossbar.CaptionsRequest{}, func(crossbar.Caption) {}); err == nil {
+		t.Error("a fixed transcript without lines made a recognizer")
+	}
 }
