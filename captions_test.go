@@ -2,8 +2,10 @@ package crossbar_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,5 +362,75 @@ func TestFixedTranscript(t *testing.T) {
 	}
 	if _, err := crossbar.FixedTranscript(nil, time.Second)(context.Background(), crossbar.CaptionsRequest{}, func(crossbar.Caption) {}); err == nil {
 		t.Error("a fixed transcript without lines made a recognizer")
+	}
+}
+
+// TestRESTCaptions: OpenTok's REST calls start and stop live captions,
+// with OpenTok's statuses; partial captions are on unless the body says
+// otherwise, as OpenTok's.
+func TestRESTCaptions(t *testing.T) {
+	stt := &countingSTT{}
+	h, api := restHarness(t, crossbar.Config{Captions: stt.stt()})
+	s := h.session()
+	pub := publishSpeech(t, h.connect(s, crossbar.RolePublisher, "speaker"), true)
+	reader := h.connect(s, crossbar.RoleSubscriber, "reader")
+	if _, err := reader.Subscribe(context.Background(), pub.StreamID(), client.SubscribeOptions{Audio: true, Captions: true}); err != nil {
+		t.Fatal(err)
+	}
+	ok := func() string { return restJWT(t, testSecret, nil) }
+	captions := api + "/v2/project/" + testKey + "/captions"
+	start := func(sessionID string, role crossbar.Role, extra string) (int, string) {
+		return restCall(t, "POST", captions, ok(), fmt.Sprintf(`{"sessionId":%q,"token":%q%s}`, sessionID, h.token(s, role, "captioner"), extra))
+	}
+	for _, c := range []struct {
+		name        string
+		role        crossbar.Role
+		extra       string
+		status      int
+		sessionOfID string
+	}{
+		{"a publisher's token", crossbar.RolePublisher, "", 400, s.ID()},
+		{"another session's token", crossbar.RoleModerator, "", 400, h.session().ID()},
+		{"max duration under 5 min", crossbar.RoleModerator, `,"maxDuration":60`, 400, s.ID()},
+	} {
+		if status, body := start(c.sessionOfID, c.role, c.extra); status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, status, body, c.status)
+		}
+	}
+	status, body := start(s.ID(), crossbar.RoleModerator, `,"languageCode":"en-GB","maxDuration":300,"statusCallbackUrl":"https://example.com/captions"`)
+	var started struct{ CaptionsID string }
+	if err := json.Unmarshal([]byte(body), &started); err != nil || status != http.StatusAccepted || started.CaptionsID == "" {
+		t.Fatalf("start captions: %d %s", status, body)
+	}
+	if status, body := start(s.ID(), crossbar.RoleModerator, ""); status != http.StatusConflict {
+		t.Errorf("captions started twice: %d %s, want 409", status, body)
+	}
+	if c := nextCaption(t, reader); c.Final || c.Text != "one small" {
+		t.Errorf("first caption %+v, want the partial %q", c, "one small")
+	}
+	stt.mu.Lock()
+	lang := stt.requests[0].LanguageCode
+	stt.mu.Unlock()
+	if lang != "en-GB" {
+		t.Errorf("language %q, want en-GB", lang)
+	}
+	stop := captions + "/" + started.CaptionsID + "/stop"
+	if status, body := restCall(t, "POST", stop, ok(), ``); status != http.StatusAccepted {
+		t.Fatalf("stop captions: %d %s", status, body)
+	}
+	if stt.opened.Load() != stt.closed.Load() {
+		t.Errorf("%d recognizers opened, %d closed once the captions stopped", stt.opened.Load(), stt.closed.Load())
+	}
+	if status, body := restCall(t, "POST", stop, ok(), ``); status != http.StatusNotFound {
+		t.Errorf("captions stopped twice: %d %s, want 404", status, body)
+	}
+
+	_, plain := restHarness(t, crossbar.Config{})
+	if status, body := restCall(t, "POST", plain+"/v2/project/"+testKey+"/captions", ok(), `{}`); status != http.StatusBadRequest {
+		t.Errorf("no token: %d %s, want 400", status, body)
+	}
+	body = fmt.Sprintf(`{"sessionId":%q,"token":%q}`, s.ID(), h.token(s, crossbar.RoleModerator, "captioner"))
+	if status, body := restCall(t, "POST", plain+"/v2/project/"+testKey+"/captions", ok(), body); status != http.StatusNotImplemented {
+		t.Errorf("a server without speech to text: %d %s, want 501", status, body)
 	}
 }
