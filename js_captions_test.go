@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/crossbar-rtc/crossbar"
-	"github.com/crossbar-rtc/crossbar/internal/browsertest"
+	"github.com/crossbar-rtc/crossbar/internal/firefoxtest"
 	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
@@ -24,10 +25,19 @@ const watchCaptions = `(captions) => {
   });
 }`
 
-// mark sends page p, connected as conn, a signal from the host and waits
-// until it arrived: what the server sent p before has arrived too.
-func mark(t *testing.T, s *crossbar.Session, p *browsertest.Page, conn, data string) {
+// captionsPage is a Chromium or Firefox test page.
+type captionsPage interface {
+	Eval(js string, out any)
+	Wait(what, js string, timeout time.Duration)
+	WaitInboundAudio(timeout time.Duration)
+}
+
+// mark sends page p a signal from the host and waits until it arrived:
+// what the server sent p before has arrived too.
+func mark(t *testing.T, s *crossbar.Session, p captionsPage, data string) {
 	t.Helper()
+	var conn string
+	p.Eval(`S.connection.connectionId`, &conn)
 	if err := s.Signal(crossbar.SignalOptions{To: conn, Type: "mark", Data: data}); err != nil {
 		t.Fatal(err)
 	}
@@ -43,11 +53,30 @@ func TestJSCaptions(t *testing.T) {
 	r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true}, Captions: stt.stt()})
 	s := r.session()
 	reader, _ := r.join("reader", s, crossbar.RoleSubscriber)
+	deaf, _ := r.join("deaf", s, crossbar.RoleSubscriber)
+	speaker, _ := r.join("speaker", s, crossbar.RolePublisher)
+	checkCaptions(t, r, s, stt, speaker, reader, deaf)
+}
+
+// TestFirefoxCaptions is TestJSCaptions with a Firefox page speaking and
+// another reading.
+func TestFirefoxCaptions(t *testing.T) {
+	ff := firefoxtest.New(t)
+	stt := &countingSTT{}
+	r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true}, Captions: stt.stt()})
+	s := r.session()
+	reader, _ := r.joinFirefox(ff, r.url+"/", "reader", s)
+	deaf, _ := r.join("deaf", s, crossbar.RoleSubscriber)
+	speaker, _ := r.joinFirefox(ff, r.url+"/", "speaker", s)
+	checkCaptions(t, r, s, stt, speaker, reader, deaf)
+}
+
+// checkCaptions has speaker publish with captions, reader subscribe to
+// them and deaf not, and checks what they get.
+func checkCaptions(t *testing.T, r *jsRig, s *crossbar.Session, stt *countingSTT, speaker tab, reader, deaf captionsPage) {
 	reader.Eval(`(`+watchCaptions+`)(true)`, nil)
-	deaf, deafConn := r.join("deaf", s, crossbar.RoleSubscriber)
 	deaf.Eval(`(`+watchCaptions+`)(false)`, nil)
-	p, _ := r.join("speaker", s, crossbar.RolePublisher)
-	stream := publish(t, p, `{publishCaptions: true, resolution: '320x240'}`)
+	stream := publish(t, speaker, `{publishCaptions: true, resolution: '320x240'}`)
 	reader.Wait("subscribed to captions", `subscribedToCaptions[0] === true && S.streams.find().hasCaptions === true`, mediaWait)
 	deaf.Wait("not subscribed to captions", `subscribedToCaptions[0] === false`, mediaWait)
 	reader.WaitInboundAudio(mediaWait)
@@ -72,7 +101,7 @@ func TestJSCaptions(t *testing.T) {
 		t.Errorf("the recognizer got %d audio packets for 800 ms of captions, want at least 40", n)
 	}
 	// Whatever the server sent the deaf page is in by the mark.
-	mark(t, s, deaf, deafConn, "deaf")
+	mark(t, s, deaf, "deaf")
 	var deafCaps int
 	deaf.Eval(`caps.length`, &deafCaps)
 	if deafCaps != 0 {
@@ -82,19 +111,17 @@ func TestJSCaptions(t *testing.T) {
 	// publishCaptions(false): the recognizer closes and the captions
 	// stop; back on, a new one starts from the first line.
 	reader.Eval(`S.on('streamPropertyChanged', (e) => { if (e.changedProperty === 'hasCaptions' && !e.newValue) window.capsAtOff = caps.length; })`, nil)
-	p.Eval(`P.publishCaptions(false)`, nil)
+	speaker.Eval(`P.publishCaptions(false)`, nil)
 	reader.Wait("hasCaptions false", `window.capsAtOff !== undefined && S.streams.find().hasCaptions === false`, mediaWait)
 	waitFor(t, mediaWait, "the recognizer to close", func() bool { return stt.closed.Load() == 1 })
-	var readerConn string
-	reader.Eval(`S.connection.connectionId`, &readerConn)
-	mark(t, s, reader, readerConn, "off")
+	mark(t, s, reader, "off")
 	var atOff, now int
 	reader.Eval(`capsAtOff`, &atOff)
 	reader.Eval(`caps.length`, &now)
 	if now != atOff {
 		t.Errorf("%d captions came after publishCaptions(false)", now-atOff)
 	}
-	p.Eval(`P.publishCaptions(true)`, nil)
+	speaker.Eval(`P.publishCaptions(true)`, nil)
 	reader.Wait("captions again", `caps.length > capsAtOff`, mediaWait)
 	var first string
 	reader.Eval(`caps[capsAtOff].caption`, &first)
@@ -103,6 +130,6 @@ func TestJSCaptions(t *testing.T) {
 	}
 
 	// Unpublishing ends the stream's transcription.
-	p.Eval(`S.unpublish(P)`, nil)
+	speaker.Eval(`S.unpublish(P)`, nil)
 	waitFor(t, mediaWait, "the recognizer to close", func() bool { return stt.closed.Load() == 2 })
 }
