@@ -205,18 +205,27 @@ func (cp *captioning) emit(streamID string, t *transcription, c Caption) {
 }
 
 // sendCaption sends a caption of a stream to the connections subscribed
-// to its captions.
+// to its captions, here and, in a cluster, on the other nodes.
 func (s *Session) sendCaption(streamID string, c Caption) {
-	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeCaption, StreamID: streamID,
-		Caption: &signaling.Caption{Text: c.Text, Final: c.Final, Start: c.Start.Milliseconds(), End: c.End.Milliseconds()}})
+	w := &signaling.Caption{Text: c.Text, Final: c.Final, Start: c.Start.Milliseconds(), End: c.End.Milliseconds()}
+	s.mu.Lock()
+	defer s.unlock()
+	s.deliverCaptionLocked(streamID, w)
+	if s.clustered() {
+		s.sendToNodes(nodeMessage{Kind: kindCaption, ID: streamID, Caption: w}, nil)
+	}
+}
+
+// deliverCaptionLocked sends a caption of a stream to this node's
+// connections subscribed to its captions. The caller holds s.mu.
+func (s *Session) deliverCaptionLocked(streamID string, c *signaling.Caption) {
+	if st := s.streams[streamID]; st == nil || !st.captions {
+		return // its publisher stopped publishing captions
+	}
+	b, err := signaling.Encode(&signaling.Message{Type: signaling.TypeCaption, StreamID: streamID, Caption: c})
 	if err != nil {
 		s.log.Error("encode failed", "err", err)
 		return
-	}
-	s.mu.Lock()
-	defer s.unlock()
-	if st := s.streams[streamID]; st == nil || !st.captions {
-		return // its publisher stopped publishing captions
 	}
 	for _, conn := range s.conns {
 		if sub := conn.media.subs[streamID]; sub != nil && sub.captions {

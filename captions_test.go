@@ -434,3 +434,41 @@ func TestRESTCaptions(t *testing.T) {
 		t.Errorf("a server without speech to text: %d %s, want 501", status, body)
 	}
 }
+
+// TestClusterCaptions: the captions run on the node whose host started
+// them; a stream published on another node is transcribed there, over
+// the node link, and subscribers on either node get its captions.
+func TestClusterCaptions(t *testing.T) {
+	stt := &countingSTT{}
+	_, nodes := newCluster(t, 2, crossbar.Config{Captions: stt.stt()})
+	s := nodes[0].session()
+	pub := publishSpeech(t, nodes[1].connect(s, crossbar.RolePublisher, "speaker"), true)
+	var readers []*client.Session
+	for i, n := range nodes {
+		r := n.connect(s, crossbar.RoleSubscriber, fmt.Sprint("reader ", i))
+		for next(t, r, signaling.TypeStreamCreated).Stream.ID != pub.StreamID() {
+		}
+		if _, err := r.Subscribe(context.Background(), pub.StreamID(), client.SubscribeOptions{Audio: true, Captions: true}); err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+	}
+	st, err := nodes[0].on(t, s).Stream(pub.StreamID())
+	if err != nil || !st.HasCaptions() {
+		t.Fatalf("node 1 does not see node 2's stream with captions: %v", err)
+	}
+	if _, err := nodes[0].srv.StartCaptions(context.Background(), s.ID(), crossbar.CaptionsOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range readers {
+		for j, want := range transcriptLines {
+			if c := nextCaption(t, r); c.Text != want {
+				t.Fatalf("reader on node %d: caption %d is %q, want %q", i+1, j, c.Text, want)
+			}
+		}
+	}
+	if err := pub.PublishCaptions(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "node 1 to close the recognizer", func() bool { return stt.closed.Load() == 1 })
+}
