@@ -14,6 +14,7 @@ import (
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/crossbartest"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -471,4 +472,31 @@ func TestClusterCaptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "node 1 to close the recognizer", func() bool { return stt.closed.Load() == 1 })
+}
+
+// Captions stop after their MaxDuration, as OpenTok's do.
+func TestCaptionsMaxDuration(t *testing.T) {
+	clock := crossbartest.NewClock(time.Now())
+	h := newHarness(t, crossbar.Config{Clock: clock, Captions: (&countingSTT{}).stt()})
+	s := h.session()
+	stopped := make(chan crossbar.Captions, 1)
+	s.OnCaptionsStopped(func(c crossbar.Captions) { stopped <- c })
+	ctx := context.Background()
+	c, err := h.srv.StartCaptions(ctx, s.ID(), crossbar.CaptionsOptions{MaxDuration: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10*time.Minute - time.Second)
+	if _, err := h.srv.StartCaptions(ctx, s.ID(), crossbar.CaptionsOptions{}); !errors.Is(err, crossbar.ErrCaptionsConflict) {
+		t.Fatalf("before the limit: %v, want the captions still running", err)
+	}
+	clock.Advance(time.Second)
+	select {
+	case got := <-stopped:
+		if got.ID != c.ID || got.Status != crossbar.CaptionsStopped || got.Reason != "maxDuration" {
+			t.Errorf("after the limit: %+v", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the captions did not stop at their MaxDuration")
+	}
 }
