@@ -33,8 +33,10 @@ type SpeechToText func(ctx context.Context, r CaptionsRequest, emit func(Caption
 // Opus as it is, as several cloud engines do).
 type Recognizer interface {
 	// WriteAudio is given each audio packet of the stream, in order, on
-	// one goroutine. p.Payload is valid until it returns. An error ends
-	// the stream's transcription and fails the session's captions.
+	// one goroutine. p.Payload is valid until it returns. It should not
+	// block for long: packets that come meanwhile queue, then are
+	// dropped, and StopCaptions waits for it. An error ends the stream's
+	// transcription and fails the session's captions.
 	WriteAudio(p AudioPacket) error
 	// Close ends the transcription: the stream ended, its publisher
 	// stopped publishing captions, or the captions stopped. It may emit
