@@ -11,6 +11,7 @@ import (
 
 	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/sfu"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // A session in a cluster (Config.Cluster) spans nodes. Each node keeps its
@@ -58,6 +59,9 @@ type nodeMessage struct {
 	Marks  map[string]uint64 `json:"marks,omitempty"`
 	Missed []missedSignal    `json:"missed,omitempty"`
 	Origin string            `json:"origin,omitempty"`
+	// A caption of a stream's audio, made on the node that runs the
+	// session's captions (captioner.go).
+	Caption *signaling.Caption `json:"caption,omitempty"`
 }
 
 // The kinds of node messages.
@@ -83,6 +87,7 @@ const (
 	kindMissed              = "missed"      // id, origin, missed: the signals it missed
 	kindStreamMoved         = "streamMoved" // stream: its tracks now come from the sender
 	kindRevoked             = "revoked"     // tokenId, on the revocations topic
+	kindCaption             = "caption"     // id, caption: for the subscribers of the stream's captions
 	revocationsTopic        = "revocations" // the topic of kindRevoked
 )
 
@@ -114,6 +119,7 @@ type streamRecord struct {
 	VideoType    VideoType `json:"videoType,omitempty"`
 	HasAudio     bool      `json:"hasAudio"`
 	HasVideo     bool      `json:"hasVideo"`
+	HasCaptions  bool      `json:"hasCaptions,omitempty"`
 	Width        int       `json:"width,omitempty"`
 	Height       int       `json:"height,omitempty"`
 	Tracks       []string  `json:"tracks,omitempty"` // the kinds of its tracks in the serving node's engine
@@ -137,7 +143,7 @@ func (c *Connection) clusterRecord(node string) *connRecord {
 
 func (st *Stream) clusterRecord() *streamRecord {
 	rec := &streamRecord{ID: st.id, ConnectionID: st.connection.id, Created: st.created.UnixMilli(), Name: st.name,
-		VideoType: st.videoType, HasAudio: st.hasAudio, HasVideo: st.hasVideo, Width: st.dimensions.Width, Height: st.dimensions.Height,
+		VideoType: st.videoType, HasAudio: st.hasAudio, HasVideo: st.hasVideo, HasCaptions: st.captions, Width: st.dimensions.Width, Height: st.dimensions.Height,
 		Layout: st.layoutClasses}
 	if st.pub != nil {
 		a, v := st.pub.tracks()
@@ -465,6 +471,7 @@ func (s *Session) mirrorStreamLocked(rec *streamRecord) {
 		videoType:     rec.VideoType,
 		hasAudio:      rec.HasAudio,
 		hasVideo:      rec.HasVideo,
+		captions:      rec.HasCaptions,
 		dimensions:    Dimensions{Width: rec.Width, Height: rec.Height},
 		layoutClasses: rec.Layout,
 	}
@@ -553,6 +560,10 @@ func (s *Session) apply(m *nodeMessage) {
 		}
 	case kindStreamChanged:
 		s.applyChangeLocked(m)
+	case kindCaption:
+		if m.Caption != nil {
+			s.deliverCaptionLocked(m.ID, m.Caption)
+		}
 	case kindSignal:
 		s.applySignalLocked(m.Signal)
 	case kindMuteAll:
@@ -607,7 +618,7 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 	}
 	var old any
 	switch m.Property {
-	case "hasAudio", "hasVideo":
+	case "hasAudio", "hasVideo", "hasCaptions":
 		var b bool
 		if json.Unmarshal(m.Old, &b) != nil {
 			return
@@ -622,7 +633,7 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 	default:
 		return
 	}
-	st.hasAudio, st.hasVideo = m.Stream.HasAudio, m.Stream.HasVideo
+	st.hasAudio, st.hasVideo, st.captions = m.Stream.HasAudio, m.Stream.HasVideo, m.Stream.HasCaptions
 	st.dimensions = Dimensions{Width: m.Stream.Width, Height: m.Stream.Height}
 	var v any
 	switch m.Property {
@@ -630,6 +641,8 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 		v = st.hasAudio
 	case "hasVideo":
 		v = st.hasVideo
+	case "hasCaptions":
+		v = st.captions
 	default:
 		v = st.dimensions
 	}

@@ -90,11 +90,18 @@ func (h *harness) mediaClient(s *crossbar.Session, url, data string, network tra
 // test ends.
 func synthesize(t *testing.T, c *client.Session, name string) *client.Publisher {
 	t.Helper()
+	return synthesizeWith(t, c, client.PublishOptions{Name: name, Audio: true, Video: true})
+}
+
+// synthesizeWith publishes a synthetic stream from c, as opts say, until
+// the test ends.
+func synthesizeWith(t *testing.T, c *client.Session, opts client.PublishOptions) *client.Publisher {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pub, err := c.Publish(ctx, client.PublishOptions{Name: name, Audio: true, Video: true})
+	pub, err := c.Publish(ctx, opts)
 	if err != nil {
-		t.Fatalf("publish %s: %v", name, err)
+		t.Fatalf("publish %s: %v", opts.Name, err)
 	}
 	synthCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)

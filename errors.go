@@ -48,6 +48,12 @@ var (
 	// that allows it: a relayed session, one already recorded, an
 	// archive no longer recording (OpenTok's 409).
 	ErrArchiveConflict = errors.New("crossbar: archive conflict")
+	// ErrCaptionsNotFound: no captions are running with the id
+	// (OpenTok's 404).
+	ErrCaptionsNotFound = errors.New("crossbar: captions not found")
+	// ErrCaptionsConflict: the session has captions already, or is
+	// relayed (OpenTok's 409).
+	ErrCaptionsConflict = errors.New("crossbar: captions conflict")
 	// ErrNotSupported: this version of Crossbar cannot do it yet.
 	ErrNotSupported = errors.New("crossbar: not supported yet")
 )

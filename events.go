@@ -85,6 +85,9 @@ type (
 	// started, or stopped or failed.
 	archiveStarted struct{ a Archive }
 	archiveStopped struct{ a Archive }
+	// captionsStopped: the session's captions stopped or failed (the
+	// host's concern alone).
+	captionsStopped struct{ c Captions }
 )
 
 func (e connectionCreated) notify(h *handlers) func() { return bind(h.connectionCreated, e.c) }
@@ -95,6 +98,7 @@ func (muteForced) notify(*handlers) func()            { return nil }
 func (layoutChanged) notify(*handlers) func()         { return nil }
 func (e archiveStarted) notify(h *handlers) func()    { return bind(h.archiveStarted, e.a) }
 func (e archiveStopped) notify(h *handlers) func()    { return bind(h.archiveStopped, e.a) }
+func (e captionsStopped) notify(h *handlers) func()   { return bind(h.captionsStopped, e.c) }
 
 func (e streamPropertyChanged) notify(h *handlers) func() {
 	return bind(h.streamPropertyChanged, e.change)
@@ -128,6 +132,7 @@ func bind[T any](f func(T), x T) func() {
 func (s *Session) emitLocked(ev event) (dropped int) {
 	dropped = s.deliverLocked(ev)
 	s.recordLocked(ev)
+	s.captionLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
 	}
@@ -153,4 +158,5 @@ type handlers struct {
 	activeSpeaker         func(*Stream)
 	archiveStarted        func(Archive)
 	archiveStopped        func(Archive)
+	captionsStopped       func(Captions)
 }

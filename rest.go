@@ -40,6 +40,8 @@ func (srv *Server) RESTHandler() http.Handler {
 	in("DELETE "+sess+"/connection/{conn}", restForceDisconnect)
 	in("POST "+sess+"/stream/{stream}/mute", restForceMuteStream)
 	in("POST "+sess+"/mute", restForceMuteAll)
+	handle("POST /v2/project/{key}/captions", srv.restStartCaptions)
+	handle("POST /v2/project/{key}/captions/{id}/stop", srv.restStopCaptions)
 	for _, p := range []string{"archive", "broadcast"} {
 		handle("/v2/project/{key}/"+p, restNotYet)
 		handle("/v2/project/{key}/"+p+"/", restNotYet)
@@ -119,6 +121,8 @@ var restStatuses = []struct {
 	{ErrBadRequest, http.StatusBadRequest},
 	{ErrSignalDropped, http.StatusTooManyRequests},
 	{ErrClusterUnavailable, http.StatusServiceUnavailable},
+	{ErrCaptionsNotFound, http.StatusNotFound},
+	{ErrCaptionsConflict, http.StatusConflict},
 }
 
 // restFail answers a failed call: OpenTok's status, and a JSON body

@@ -301,7 +301,7 @@ var requests = map[signaling.Type]request{
 		return ok(s.unpublish(c, m.StreamID))
 	}},
 	signaling.TypeStreamUpdate: {ActionPublish, func(s *Session, c *Connection, m *signaling.Message) (*signaling.Message, error) {
-		u := streamUpdate{streamID: m.StreamID, audio: m.Audio, video: m.Video}
+		u := streamUpdate{streamID: m.StreamID, audio: m.Audio, video: m.Video, captions: m.Captions}
 		if m.Stream != nil && m.Stream.VideoDimensions != nil {
 			u.dimensions = &Dimensions{Width: m.Stream.VideoDimensions.Width, Height: m.Stream.VideoDimensions.Height}
 		}
@@ -349,7 +349,7 @@ func publishRequestOf(m *signaling.Message) (publishRequest, error) {
 	}
 	d := m.Stream
 	r := publishRequest{
-		stream:   streamSpec{name: d.Name, videoType: VideoType(d.VideoType), hasAudio: d.HasAudio, hasVideo: d.HasVideo},
+		stream:   streamSpec{name: d.Name, videoType: VideoType(d.VideoType), hasAudio: d.HasAudio, hasVideo: d.HasVideo, hasCaptions: d.HasCaptions},
 		sdp:      m.SDP,
 		tracks:   make(map[string]webrtc.RTPCodecType, len(m.Tracks)),
 		streamID: m.StreamID,
@@ -369,7 +369,7 @@ func publishRequestOf(m *signaling.Message) (publishRequest, error) {
 
 // subscribeRequestOf reads a "subscribe" or "subscription" message.
 func subscribeRequestOf(m *signaling.Message) subscribeRequest {
-	r := subscribeRequest{streamID: m.StreamID, audio: m.Audio, video: m.Video, fps: m.PreferredFrameRate}
+	r := subscribeRequest{streamID: m.StreamID, audio: m.Audio, video: m.Video, captions: m.Captions, fps: m.PreferredFrameRate}
 	if p := m.PreferredResolution; p != nil {
 		r.size = &Dimensions{Width: p.Width, Height: p.Height}
 	}

@@ -134,6 +134,12 @@ type Config struct {
 	// servers handed to clients. The zero value works on localhost.
 	Media sfu.Config
 
+	// Captions is the speech-to-text engine of live captions
+	// (StartCaptions): the host plugs its recognizer in. Nil: no live
+	// captions (StartCaptions returns ErrNotSupported). FixedTranscript
+	// is one that works offline, for tests and demos.
+	Captions SpeechToText
+
 	// Webhook, if its URL is set, receives OpenTok's session-monitoring
 	// callbacks (see WebhookConfig).
 	Webhook WebhookConfig
@@ -168,7 +174,8 @@ type Server struct {
 	draining bool // Shutdown: clients are asked to move to other nodes
 	onNew    func(*Session)
 
-	archives archives // archives started here (archive.go)
+	archives archives     // archives started here (archive.go)
+	captions captionsList // live captions running here (captions.go)
 }
 
 // New returns a Server for the project cfg names.

@@ -38,6 +38,8 @@ type Session struct {
 	codecs  codecVotes
 	// recordings are its archives that record (recorder.go).
 	recordings []*recording
+	// captions are its live captions while they run (captioner.go).
+	captions *captioning
 
 	// What clients' signals may still cost (signal.go).
 	senders   map[string]*senderBudget // by token id and by remote address
@@ -272,6 +274,7 @@ func (s *Session) closeLocked() {
 	s.closed = true
 	s.stopSpeakersLocked()
 	s.stopArchivesLocked()
+	s.stopCaptionsLocked()
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}

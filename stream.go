@@ -51,6 +51,7 @@ type Stream struct {
 	hasAudio, hasVideo bool
 	dimensions         Dimensions
 	forceMuted         bool
+	captions           bool // its publisher publishes captions
 	gone               bool
 	layoutClasses      []string // see LayoutClassList
 }
@@ -60,6 +61,7 @@ type streamSpec struct {
 	name               string
 	videoType          VideoType
 	hasAudio, hasVideo bool
+	hasCaptions        bool
 	dimensions         Dimensions
 }
 
@@ -85,6 +87,7 @@ func newStream(c *Connection, spec streamSpec) (*Stream, error) {
 		videoType:  vt,
 		hasAudio:   spec.hasAudio,
 		hasVideo:   spec.hasVideo,
+		captions:   spec.hasCaptions,
 		// A stream starts with its token's classes, as OpenTok's.
 		layoutClasses: slices.Clone(c.token.InitialLayoutClassList),
 	}
@@ -143,6 +146,15 @@ func (st *Stream) HasAudio() bool {
 	return st.hasAudio
 }
 
+// HasCaptions reports whether the stream's publisher publishes captions
+// (publishCaptions): its audio is transcribed while the session has
+// captions (Server.StartCaptions).
+func (st *Stream) HasCaptions() bool {
+	st.connection.session.mu.Lock()
+	defer st.connection.session.mu.Unlock()
+	return st.captions
+}
+
 // HasVideo reports whether the stream currently sends video.
 func (st *Stream) HasVideo() bool {
 	st.connection.session.mu.Lock()
@@ -175,11 +187,12 @@ func (s *Session) addStreamLocked(st *Stream) {
 }
 
 // streamUpdate is a publisher's change to its stream: publishAudio,
-// publishVideo or a new video size; nil fields are unchanged.
+// publishVideo, publishCaptions or a new video size; nil fields are
+// unchanged.
 type streamUpdate struct {
-	streamID     string
-	audio, video *bool
-	dimensions   *Dimensions
+	streamID               string
+	audio, video, captions *bool
+	dimensions             *Dimensions
 }
 
 // updateStream applies a change c makes to a stream it publishes.
@@ -202,6 +215,9 @@ func (s *Session) updateStream(c *Connection, u streamUpdate) error {
 	}
 	if u.video != nil {
 		s.setPropertyLocked(st, "hasVideo", &st.hasVideo, *u.video)
+	}
+	if u.captions != nil {
+		s.setPropertyLocked(st, "hasCaptions", &st.captions, *u.captions)
 	}
 	if d := u.dimensions; d != nil {
 		if !validDimensions(*d) {

@@ -29,6 +29,9 @@ type Subscriber struct {
 	// between nodes is bound anew (move.go), under new track ids, as the
 	// old ones are still in the offer that adds the new.
 	binds int
+	// captions: the client receives the stream's captions
+	// (subscribeToCaptions). Guarded by the session's mu.
+	captions bool
 }
 
 // SubscriberStats are a subscriber's counters, per track.
@@ -179,10 +182,10 @@ func (sub *Subscriber) close() {
 // a stream's media it wants (nil: unchanged, or all on subscribe), and at
 // what size and rate.
 type subscribeRequest struct {
-	streamID     string
-	audio, video *bool
-	size         *Dimensions
-	fps          *float64
+	streamID               string
+	audio, video, captions *bool
+	size                   *Dimensions
+	fps                    *float64
 }
 
 // subscribe subscribes a client connection to a stream: in a routed
@@ -208,7 +211,7 @@ func (s *Session) subscribe(c *Connection, r subscribeRequest) error {
 		s.unlock()
 		return fmt.Errorf("%w: the session has %d subscriptions", ErrStreamLimit, n)
 	}
-	sub := &Subscriber{stream: st, conn: c}
+	sub := &Subscriber{stream: st, conn: c, captions: r.captions != nil && *r.captions}
 	if err := sub.takePreferences(r); err != nil {
 		s.unlock()
 		return err
@@ -347,6 +350,9 @@ func (s *Session) unsubscribe(c *Connection, streamID string) error {
 func (s *Session) updateSubscription(c *Connection, r subscribeRequest) error {
 	s.mu.Lock()
 	sub := c.media.subs[r.streamID]
+	if sub != nil && r.captions != nil {
+		sub.captions = *r.captions
+	}
 	s.unlock()
 	if sub == nil {
 		return fmt.Errorf("%w: not subscribed to %q", ErrStreamNotFound, r.streamID)

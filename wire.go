@@ -283,6 +283,7 @@ func (st *Stream) describe() signaling.Stream {
 		HasAudio:     st.hasAudio,
 		HasVideo:     st.hasVideo,
 		VideoType:    string(st.videoType),
+		HasCaptions:  st.captions,
 	}
 	if st.dimensions != (Dimensions{}) {
 		d.VideoDimensions = &signaling.Dimensions{Width: st.dimensions.Width, Height: st.dimensions.Height}

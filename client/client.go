@@ -36,6 +36,9 @@ type Event struct {
 	// Archive is the archive of archiveStarted and archiveStopped: its id
 	// and name.
 	Archive *signaling.Archive
+	// Caption is the caption of a stream's audio (StreamID's) in an
+	// event of type signaling.TypeCaption, opentok.js's captionReceived.
+	Caption *signaling.Caption
 }
 
 // Client-side event types. A subscription's media path lost (its
@@ -502,7 +505,7 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 		}
 	}
 	ev := Event{Type: m.Type, Connection: m.Connection, Stream: m.Stream, Signal: m.Signal, Change: m.Change, Reason: m.Reason, Active: m.Active,
-		StreamID: m.StreamID, Layers: m.Layers, Archive: m.Archive}
+		StreamID: m.StreamID, Layers: m.Layers, Archive: m.Archive, Caption: m.Caption}
 	switch m.Type {
 	case signaling.TypeConnectionCreated:
 		if m.Connection == nil {
@@ -540,7 +543,7 @@ func (s *Session) apply(m *signaling.Message) (Event, bool) {
 	case signaling.TypeSignal:
 		s.noteSignal(m.Signal)
 	case signaling.TypeMuteForced, signaling.TypeVideoDisabled, signaling.TypeVideoEnabled, signaling.TypeLayers,
-		signaling.TypeArchiveStarted, signaling.TypeArchiveStopped:
+		signaling.TypeArchiveStarted, signaling.TypeArchiveStopped, signaling.TypeCaption:
 	default:
 		return ev, false
 	}

@@ -34,6 +34,12 @@ type PublishOptions struct {
 	// (the default for audio) or webrtc.MimeTypeVP8 (the default for
 	// video), webrtc.MimeTypeVP9, webrtc.MimeTypeH264.
 	AudioCodec, VideoCodec string
+	// Captions publishes captions of the stream's audio, as opentok.js's
+	// publishCaptions option does: while the session has live captions
+	// (crossbar.Server.StartCaptions), the server transcribes it for the
+	// subscribers that ask (SubscribeOptions.Captions). PublishCaptions
+	// changes it later.
+	Captions bool
 	// RTP makes the caller packetize: the stream is written with
 	// Publisher.WriteRTP instead of Publisher.WriteSample.
 	RTP bool
@@ -126,9 +132,10 @@ func (opts PublishOptions) withDefaults() (PublishOptions, error) {
 // describe returns the stream description sent with "publish".
 func (opts PublishOptions) describe() *signaling.Stream {
 	stream := &signaling.Stream{
-		Name:     opts.Name,
-		HasAudio: opts.Audio,
-		HasVideo: opts.Video,
+		Name:        opts.Name,
+		HasAudio:    opts.Audio,
+		HasVideo:    opts.Video,
+		HasCaptions: opts.Captions,
 	}
 	if opts.Video {
 		stream.VideoType = opts.VideoType
@@ -490,6 +497,17 @@ func (p *Publisher) PublishAudio(ctx context.Context, on bool) error {
 // for a keyframe on KeyframeRequests.
 func (p *Publisher) PublishVideo(ctx context.Context, on bool) error {
 	return p.setPublishing(ctx, webrtc.RTPCodecTypeVideo, on)
+}
+
+// PublishCaptions starts or stops publishing captions of the stream's
+// audio, as opentok.js's publishCaptions does (streamPropertyChanged
+// hasCaptions).
+func (p *Publisher) PublishCaptions(ctx context.Context, on bool) error {
+	msg := &signaling.Message{Type: signaling.TypeStreamUpdate, StreamID: p.id, Captions: &on}
+	if _, err := p.s.request(ctx, msg); err != nil {
+		return fmt.Errorf("client: set captions of stream %s to %v: %w", p.id, on, err)
+	}
+	return nil
 }
 
 // announces reports whether a signal-only stream announced a track of

@@ -44,6 +44,11 @@ type SubscribeOptions struct {
 	// least that frame rate; zero asks for all. SetPreferredFrameRate
 	// changes it later.
 	PreferredFrameRate float64
+	// Captions receives the stream's captions, as opentok.js's
+	// subscribeToCaptions does: events of type signaling.TypeCaption, with the
+	// stream's id, while its publisher publishes captions and the session
+	// has live captions. SubscribeToCaptions changes it later.
+	Captions bool
 }
 
 // Subscriber receives one stream on the client's subscriber peer
@@ -129,7 +134,7 @@ func (s *Session) Subscribe(ctx context.Context, streamID string, opts Subscribe
 	}
 	m.subscribers[streamID] = sub
 	m.mu.Unlock()
-	msg := &signaling.Message{Type: signaling.TypeSubscribe, StreamID: streamID, Audio: &opts.Audio, Video: &opts.Video}
+	msg := &signaling.Message{Type: signaling.TypeSubscribe, StreamID: streamID, Audio: &opts.Audio, Video: &opts.Video, Captions: &opts.Captions}
 	if opts.PreferredWidth > 0 || opts.PreferredHeight > 0 {
 		msg.PreferredResolution = &signaling.Dimensions{Width: opts.PreferredWidth, Height: opts.PreferredHeight}
 	}
@@ -283,6 +288,21 @@ func (sub *Subscriber) subscribeTo(ctx context.Context, kind webrtc.RTPCodecType
 	return nil
 }
 
+// SubscribeToCaptions starts or stops receiving the stream's captions
+// (events of type signaling.TypeCaption), as opentok.js's subscribeToCaptions does.
+func (sub *Subscriber) SubscribeToCaptions(ctx context.Context, on bool) error {
+	msg := &signaling.Message{Type: signaling.TypeSubscription, StreamID: sub.streamID, Captions: &on}
+	return sub.update(ctx, msg, fmt.Sprintf("captions %v", on))
+}
+
+// SubscribedToCaptions reports whether the subscriber receives the
+// stream's captions, as opentok.js's isSubscribedToCaptions does.
+func (sub *Subscriber) SubscribedToCaptions() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.req.Captions != nil && *sub.req.Captions
+}
+
 // remember merges the options of a subscription request that succeeded
 // into req.
 func (sub *Subscriber) remember(msg *signaling.Message) {
@@ -291,6 +311,7 @@ func (sub *Subscriber) remember(msg *signaling.Message) {
 	r := &sub.req
 	r.Audio = cmp.Or(msg.Audio, r.Audio)
 	r.Video = cmp.Or(msg.Video, r.Video)
+	r.Captions = cmp.Or(msg.Captions, r.Captions)
 	r.PreferredResolution = cmp.Or(msg.PreferredResolution, r.PreferredResolution)
 	r.PreferredFrameRate = cmp.Or(msg.PreferredFrameRate, r.PreferredFrameRate)
 }

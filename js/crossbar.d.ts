@@ -69,6 +69,8 @@ declare namespace OT {
     hasVideo: boolean;
     videoType?: 'camera' | 'screen' | 'custom';
     videoDimensions?: Dimensions;
+    /** Its publisher publishes captions of its audio (publishCaptions). */
+    hasCaptions: boolean;
   }
 
   type InsertMode = 'replace' | 'after' | 'before' | 'append';
@@ -106,6 +108,8 @@ declare namespace OT {
     publishAudio?: boolean;
     publishVideo?: boolean;
     mirror?: boolean;
+    /** Publish live captions of the audio (see Publisher.publishCaptions). Default false. */
+    publishCaptions?: boolean;
     /** Send the video in simulcast layers (1/4, 1/2 and full size) that the server picks from per subscriber. Default: true for a camera, false otherwise. */
     simulcast?: boolean;
   }
@@ -116,6 +120,8 @@ declare namespace OT {
     audioVolume?: number;
     preferredResolution?: Dimensions;
     preferredFrameRate?: number;
+    /** Receive the stream's live captions (see Subscriber.subscribeToCaptions). Default false. */
+    subscribeToCaptions?: boolean;
   }
 
   interface RtpStats {
@@ -168,6 +174,8 @@ declare namespace OT {
     accessAllowed: boolean;
     publishAudio(on: boolean): this;
     publishVideo(on: boolean): this;
+    /** Start or stop publishing live captions of the audio: while the session has them (the host's StartCaptions), the server transcribes it for the subscribers that ask. */
+    publishCaptions(on: boolean): this;
     destroy(): this;
     getAudioSource(): MediaStreamTrack | undefined;
     getVideoSource(): { deviceId?: string; type: 'camera' | 'screen' | 'custom' | null; track: MediaStreamTrack | null };
@@ -182,6 +190,8 @@ declare namespace OT {
     audioBlocked: Event;
     audioUnblocked: Event;
     audioLevelUpdated: AudioLevelEvent;
+    /** A caption of the stream's audio, while subscribed to its captions: partial ones (isFinal false) are replaced by the next, until a final one. */
+    captionReceived: Event & { streamId: string; caption: string; isFinal: boolean };
     /** The subscriber's media path is back after `disconnected`. */
     connected: Event;
     destroyed: Event & { reason: string };
@@ -210,6 +220,9 @@ declare namespace OT {
     /** Ask for at least this frame rate (fewer temporal layers); null for the highest. */
     setPreferredFrameRate(frameRate: number | null): this;
     isAudioBlocked(): boolean;
+    /** Start or stop receiving the stream's live captions (captionReceived events), whether or not its publisher publishes them now. */
+    subscribeToCaptions(on: boolean): Promise<void>;
+    isSubscribedToCaptions(): boolean;
     getImgData(): string | null;
     getStats(callback?: Callback<SubscriberStats>): Promise<SubscriberStats>;
     getRtcStatsReport(): Promise<Map<string, any>>;
@@ -240,7 +253,7 @@ declare namespace OT {
     streamDestroyed: StreamEvent;
     streamPropertyChanged: Event & {
       stream: Stream;
-      changedProperty: 'hasAudio' | 'hasVideo' | 'videoDimensions';
+      changedProperty: 'hasAudio' | 'hasVideo' | 'videoDimensions' | 'hasCaptions';
       oldValue: any;
       newValue: any;
     };

@@ -292,6 +292,7 @@ var Stream = class {
   update(s) {
     this.hasAudio = Boolean(s.hasAudio);
     this.hasVideo = Boolean(s.hasVideo);
+    this.hasCaptions = Boolean(s.hasCaptions);
     this.videoType = s.videoType || void 0;
     this.videoDimensions = s.videoDimensions ? { ...s.videoDimensions } : void 0;
   }
@@ -611,12 +612,23 @@ var Publisher = class extends EventEmitter {
       hasAudio: Boolean(a && a.enabled),
       hasVideo: Boolean(v && v.enabled),
       videoType: this.getVideoSource().type || void 0,
-      videoDimensions: s && s.width ? { width: s.width, height: s.height } : void 0
+      videoDimensions: s && s.width ? { width: s.width, height: s.height } : void 0,
+      hasCaptions: this.properties.publishCaptions === true
     };
   }
   publishAudio(on) {
     this.properties.publishAudio = Boolean(on);
     this.#setEnabled("audio", Boolean(on));
+    return this;
+  }
+  // publishCaptions starts or stops publishing live captions of the
+  // audio: the server transcribes it, while the session has captions, for
+  // the subscribers that ask.
+  publishCaptions(on) {
+    this.properties.publishCaptions = Boolean(on);
+    if (this.session && this.streamId) {
+      this.session.updateStream(this, { captions: Boolean(on) }).catch((err) => log.warn(`publishCaptions(${Boolean(on)}) refused:`, err.message));
+    }
     return this;
   }
   publishVideo(on) {
@@ -1418,6 +1430,20 @@ var Subscriber = class extends EventEmitter {
     this.#session.subscription(this, { audio: Boolean(on) });
     return this;
   }
+  // subscribeToCaptions starts or stops receiving the stream's live
+  // captions (captionReceived events).
+  subscribeToCaptions(on) {
+    return this.#session.captionsSubscription(this, Boolean(on)).then(() => {
+      this.properties.subscribeToCaptions = Boolean(on);
+    });
+  }
+  isSubscribedToCaptions() {
+    return this.properties.subscribeToCaptions === true;
+  }
+  // captionReceived fires captionReceived for a caption from the server.
+  captionReceived(c) {
+    this.emit(new Event("captionReceived", { streamId: this.stream.streamId, caption: c.text, isFinal: Boolean(c.isFinal) }));
+  }
   subscribeToVideo(on) {
     const was = this.#videoOn();
     this.properties.subscribeToVideo = Boolean(on);
@@ -1699,6 +1725,11 @@ var Session = class extends EventEmitter {
         if (sub && m.reason === "quality") sub.qualityChanged(m.type === "videoDisabled");
         break;
       }
+      case "caption": {
+        const sub = this.#subscribed.get(m.streamId);
+        if (sub && m.caption && sub.isSubscribedToCaptions()) sub.captionReceived(m.caption);
+        break;
+      }
       case "subscriptionFailed": {
         const sub = this.#subscribed.get(m.streamId);
         if (!sub) break;
@@ -1783,7 +1814,7 @@ var Session = class extends EventEmitter {
   // moved connection's state, changes.
   #changed(stream, s) {
     const same = (a, b) => a === b || a && b && a.width === b.width && a.height === b.height;
-    for (const prop of ["hasAudio", "hasVideo", "videoDimensions"]) {
+    for (const prop of ["hasAudio", "hasVideo", "videoDimensions", "hasCaptions"]) {
       const oldValue = stream[prop];
       const newValue = prop === "videoDimensions" ? s.videoDimensions : Boolean(s[prop]);
       if (same(oldValue, newValue)) continue;
@@ -2122,7 +2153,14 @@ var Session = class extends EventEmitter {
   // options.
   #subscribeMessage(sub) {
     const p = sub.properties;
-    return { type: "subscribe", streamId: sub.stream.streamId, audio: p.subscribeToAudio !== false, video: p.subscribeToVideo !== false, ...sub.preferences() };
+    return {
+      type: "subscribe",
+      streamId: sub.stream.streamId,
+      audio: p.subscribeToAudio !== false,
+      video: p.subscribeToVideo !== false,
+      captions: p.subscribeToCaptions === true,
+      ...sub.preferences()
+    };
   }
   // subscriberLink returns the subscriber PC, making it on first use. Its
   // tracks come in MediaStreams whose ids are their streams'.
@@ -2188,6 +2226,13 @@ var Session = class extends EventEmitter {
     for (const [kind, on] of Object.entries(change)) {
       if (ms) ms.getTracks().forEach((t) => t.kind === kind && (t.enabled = on));
     }
+  }
+  // captionsSubscription asks the server for a subscriber's captions, or
+  // to stop them.
+  async captionsSubscription(sub, on) {
+    const id = sub.stream.streamId;
+    if (this.#subscribed.get(id) !== sub) throw invalidParameter("subscribeToCaptions: the subscriber is not subscribed");
+    await this.#request({ type: "subscription", streamId: id, captions: on });
   }
   unsubscribe(subscriber) {
     if (subscriber instanceof Subscriber) subscriber.destroy();

@@ -76,6 +76,9 @@ const (
 	// those recording in "connected" (archives).
 	TypeArchiveStarted Type = "archiveStarted"
 	TypeArchiveStopped Type = "archiveStopped"
+	// TypeCaption carries a caption of a stream's audio (streamId,
+	// caption) to the clients subscribed to its captions.
+	TypeCaption Type = "caption"
 )
 
 // Message is one protocol message. Which fields are set depends on Type;
@@ -130,8 +133,13 @@ type Message struct {
 	Tracks      []Track       `json:"tracks,omitempty"`
 	Audio       *bool         `json:"audio,omitempty"` // subscribe, subscription, streamUpdate
 	Video       *bool         `json:"video,omitempty"`
-	Active      *bool         `json:"active,omitempty"`   // muteForced
-	Excluded    []string      `json:"excluded,omitempty"` // forceMuteAll: stream ids left alone
+	Active      *bool         `json:"active,omitempty"` // muteForced
+	// Captions: in streamUpdate, whether the publisher publishes
+	// captions (publishCaptions); in subscribe and subscription, whether
+	// the subscriber receives them (subscribeToCaptions).
+	Captions *bool    `json:"captions,omitempty"`
+	Caption  *Caption `json:"caption,omitempty"`  // caption
+	Excluded []string `json:"excluded,omitempty"` // forceMuteAll: stream ids left alone
 
 	// Media quality.
 	PreferredResolution *Dimensions `json:"preferredResolution,omitempty"` // subscribe, subscription
@@ -221,6 +229,20 @@ type Stream struct {
 	HasVideo        bool        `json:"hasVideo"`
 	VideoType       string      `json:"videoType,omitempty"`
 	VideoDimensions *Dimensions `json:"videoDimensions,omitempty"`
+	// HasCaptions: the publisher publishes captions of its audio
+	// (publishCaptions); set in "publish" too.
+	HasCaptions bool `json:"hasCaptions,omitempty"`
+}
+
+// Caption is a piece of a stream's transcript. Start and End are in
+// milliseconds of the stream's audio since its transcription started; a
+// partial caption (Final false) is replaced by the next one, until a final
+// one ends the phrase.
+type Caption struct {
+	Text  string `json:"text"`
+	Final bool   `json:"isFinal"`
+	Start int64  `json:"start"`
+	End   int64  `json:"end"`
 }
 
 // Dimensions is a video size in pixels.

@@ -25,6 +25,7 @@ export class Stream {
   update(s) {
     this.hasAudio = Boolean(s.hasAudio);
     this.hasVideo = Boolean(s.hasVideo);
+    this.hasCaptions = Boolean(s.hasCaptions);
     this.videoType = s.videoType || undefined;
     this.videoDimensions = s.videoDimensions ? { ...s.videoDimensions } : undefined;
   }

@@ -153,12 +153,24 @@ export class Publisher extends EventEmitter {
       hasVideo: Boolean(v && v.enabled),
       videoType: this.getVideoSource().type || undefined,
       videoDimensions: s && s.width ? { width: s.width, height: s.height } : undefined,
+      hasCaptions: this.properties.publishCaptions === true,
     };
   }
 
   publishAudio(on) {
     this.properties.publishAudio = Boolean(on);
     this.#setEnabled('audio', Boolean(on));
+    return this;
+  }
+
+  // publishCaptions starts or stops publishing live captions of the
+  // audio: the server transcribes it, while the session has captions, for
+  // the subscribers that ask.
+  publishCaptions(on) {
+    this.properties.publishCaptions = Boolean(on);
+    if (this.session && this.streamId) {
+      this.session.updateStream(this, { captions: Boolean(on) }).catch((err) => log.warn(`publishCaptions(${Boolean(on)}) refused:`, err.message));
+    }
     return this;
   }
 

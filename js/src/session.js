@@ -245,6 +245,11 @@ export class Session extends EventEmitter {
         if (sub && m.reason === 'quality') sub.qualityChanged(m.type === 'videoDisabled');
         break;
       }
+      case 'caption': {
+        const sub = this.#subscribed.get(m.streamId);
+        if (sub && m.caption && sub.isSubscribedToCaptions()) sub.captionReceived(m.caption);
+        break;
+      }
       case 'subscriptionFailed': {
         const sub = this.#subscribed.get(m.streamId);
         if (!sub) break;
@@ -336,7 +341,7 @@ export class Session extends EventEmitter {
   // moved connection's state, changes.
   #changed(stream, s) {
     const same = (a, b) => a === b || (a && b && a.width === b.width && a.height === b.height);
-    for (const prop of ['hasAudio', 'hasVideo', 'videoDimensions']) {
+    for (const prop of ['hasAudio', 'hasVideo', 'videoDimensions', 'hasCaptions']) {
       const oldValue = stream[prop];
       const newValue = prop === 'videoDimensions' ? s.videoDimensions : Boolean(s[prop]);
       if (same(oldValue, newValue)) continue;
@@ -709,7 +714,14 @@ export class Session extends EventEmitter {
   // options.
   #subscribeMessage(sub) {
     const p = sub.properties;
-    return { type: 'subscribe', streamId: sub.stream.streamId, audio: p.subscribeToAudio !== false, video: p.subscribeToVideo !== false, ...sub.preferences() };
+    return {
+      type: 'subscribe',
+      streamId: sub.stream.streamId,
+      audio: p.subscribeToAudio !== false,
+      video: p.subscribeToVideo !== false,
+      captions: p.subscribeToCaptions === true,
+      ...sub.preferences(),
+    };
   }
 
   // subscriberLink returns the subscriber PC, making it on first use. Its
@@ -784,6 +796,14 @@ export class Session extends EventEmitter {
     for (const [kind, on] of Object.entries(change)) {
       if (ms) ms.getTracks().forEach((t) => t.kind === kind && (t.enabled = on));
     }
+  }
+
+  // captionsSubscription asks the server for a subscriber's captions, or
+  // to stop them.
+  async captionsSubscription(sub, on) {
+    const id = sub.stream.streamId;
+    if (this.#subscribed.get(id) !== sub) throw invalidParameter('subscribeToCaptions: the subscriber is not subscribed');
+    await this.#request({ type: 'subscription', streamId: id, captions: on });
   }
 
   unsubscribe(subscriber) {

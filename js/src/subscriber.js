@@ -166,6 +166,23 @@ export class Subscriber extends EventEmitter {
     return this;
   }
 
+  // subscribeToCaptions starts or stops receiving the stream's live
+  // captions (captionReceived events).
+  subscribeToCaptions(on) {
+    return this.#session.captionsSubscription(this, Boolean(on)).then(() => {
+      this.properties.subscribeToCaptions = Boolean(on);
+    });
+  }
+
+  isSubscribedToCaptions() {
+    return this.properties.subscribeToCaptions === true;
+  }
+
+  // captionReceived fires captionReceived for a caption from the server.
+  captionReceived(c) {
+    this.emit(new Event('captionReceived', { streamId: this.stream.streamId, caption: c.text, isFinal: Boolean(c.isFinal) }));
+  }
+
   subscribeToVideo(on) {
     const was = this.#videoOn();
     this.properties.subscribeToVideo = Boolean(on);
