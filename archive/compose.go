@@ -58,7 +58,7 @@ func Compose(ctx context.Context, ffmpeg string, c Composition, out string) erro
 	if err := os.WriteFile(script, []byte(c.filterGraph()), 0o644); err != nil {
 		return fmt.Errorf("archive: compose: %w", err)
 	}
-	defer os.Remove(script)
+	defer func() { _ = os.Remove(script) }() // a file left beside out is harmless
 	args := []string{"-nostdin", "-v", "error", "-y"}
 	for _, in := range c.Inputs {
 		args = append(args, "-itsoffset", seconds(in.Start), "-i", in.Path)
@@ -103,13 +103,13 @@ func (c Composition) filterGraph() string {
 				last++
 			}
 		}
-		for i := range c.Inputs {
-			switch labels := uses[i]; len(labels) {
-			case 0:
-			case 1:
-				fmt.Fprintf(&g, "[%d:v]null[%s];\n", i, labels[0])
-			default:
-				fmt.Fprintf(&g, "[%d:v]split=%d[%s];\n", i, len(labels), strings.Join(labels, "]["))
+		// Each input at the composition's frame rate, its gaps filled
+		// with its last frame, and so to its Stop: a stream's picture
+		// stays until it leaves.
+		for i, in := range c.Inputs {
+			if labels := uses[i]; len(labels) > 0 {
+				fmt.Fprintf(&g, "[%d:v]fps=%d,tpad=stop_mode=clone:stop_duration=%s,split=%d[%s];\n",
+					i, ComposedFrameRate, seconds(in.Stop-in.Start), len(labels), strings.Join(labels, "]["))
 			}
 		}
 		for _, d := range draws {

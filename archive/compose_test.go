@@ -36,14 +36,14 @@ func colourFile(t *testing.T, colour string, d time.Duration, audio bool) string
 
 // Compose draws each stream where Arrange puts it while it lasts and the
 // layout of the time says, and mixes their audio: a red stream from 1 s
-// to 5 s, a blue one from 2.5 s to 5.5 s, bestFit then, from 3 s, pip
-// with blue as the focus.
+// to 5.5 s (its file ends at 5 s: its last frame stays), a blue one from
+// 2.5 s to 5.5 s, bestFit then, from 3 s, pip with blue as the focus.
 func TestCompose(t *testing.T) {
 	mediatest.Need(t)
 	c := Composition{
 		Width: 640, Height: 480, Duration: 6 * time.Second,
 		Inputs: []Input{
-			{Path: colourFile(t, "red", 4*time.Second, true), Start: time.Second, Stop: 5 * time.Second, HasAudio: true, HasVideo: true},
+			{Path: colourFile(t, "red", 4*time.Second, true), Start: time.Second, Stop: 5500 * time.Millisecond, HasAudio: true, HasVideo: true},
 			{Path: colourFile(t, "blue", 3*time.Second, false), Start: 2500 * time.Millisecond, Stop: 5500 * time.Millisecond, HasVideo: true, Tile: Tile{Focus: true}},
 		},
 		Layouts: []LayoutChange{{Type: BestFit}, {At: 3 * time.Second, Type: PictureInPicture}},
@@ -69,10 +69,10 @@ func TestCompose(t *testing.T) {
 		want [3]mediatest.Colour
 	}{
 		{500 * time.Millisecond, [3]mediatest.Colour{black, black, black}},
-		{1500 * time.Millisecond, [3]mediatest.Colour{red, red, red}},   // red alone fills the picture
+		{1500 * time.Millisecond, [3]mediatest.Colour{red, red, red}},    // red alone fills the picture
 		{2700 * time.Millisecond, [3]mediatest.Colour{red, blue, black}}, // side by side, letterboxed
-		{4 * time.Second, [3]mediatest.Colour{blue, blue, red}},         // pip: blue fills, red in the corner
-		{5200 * time.Millisecond, [3]mediatest.Colour{blue, blue, blue}},
+		{4 * time.Second, [3]mediatest.Colour{blue, blue, red}},          // pip: blue fills, red in the corner
+		{5200 * time.Millisecond, [3]mediatest.Colour{blue, blue, red}},
 		{5800 * time.Millisecond, [3]mediatest.Colour{black, black, black}},
 	} {
 		got := mediatest.Colours(t, out, 640, c.at, left, right, corner)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,4 +101,21 @@ func Colours(t testing.TB, src string, w int, at time.Duration, points ...[2]int
 		cs = append(cs, Colour{uint8(sum[0] / 64), uint8(sum[1] / 64), uint8(sum[2] / 64)})
 	}
 	return cs
+}
+
+// Loudness returns the mean volume of the audio of src, in dB (0 is full
+// scale; silence is about -91).
+func Loudness(t testing.TB, src string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-nostats", "-i", src, "-vn", "-af", "volumedetect", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg volumedetect %s: %v\n%s", src, err, out)
+	}
+	_, after, ok := strings.Cut(string(out), "mean_volume: ")
+	db, _, _ := strings.Cut(after, " dB")
+	v, err := strconv.ParseFloat(db, 64)
+	if !ok || err != nil {
+		t.Fatalf("ffmpeg volumedetect %s: no mean volume in\n%s", src, out)
+	}
+	return v
 }
