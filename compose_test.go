@@ -182,7 +182,7 @@ func TestComposedArchive(t *testing.T) {
 	if a.OutputMode != crossbar.OutputComposed || a.Resolution != "1280x720" {
 		t.Fatalf("started: %+v", a)
 	}
-	recordFor(t, r.srv, a.ID, 4*time.Second)
+	recordFor(t, r.srv, a.ID, 5*time.Second)
 	if err := r.srv.SetArchiveLayout(ctx, a.ID, crossbar.ArchiveLayout{Type: "horizontalPresentation"}); err != nil {
 		t.Fatal(err)
 	}
@@ -236,12 +236,18 @@ func TestComposedArchive(t *testing.T) {
 			t.Errorf("at %v the tiles show %v, want %v", at, got, want)
 		}
 	}
-	check(3*time.Second, [][2]int{centre(0, 0, 640, 360), centre(640, 0, 640, 360), centre(320, 360, 640, 360)},
+	check(changed.Duration-time.Second, [][2]int{centre(0, 0, 640, 360), centre(640, 0, 640, 360), centre(320, 360, 640, 360)},
 		map[string]int{"page": 1, "red": 1, "blue": 1})
 	check(changed.Duration+2*time.Second, [][2]int{centre(0, 0, 1280, 576), centre(384, 576, 256, 144), centre(640, 576, 256, 144)},
 		map[string]int{"page": 1, "red": 1, "blue": 1})
 	if c := mediatest.Colours(t, path, 1280, changed.Duration+2*time.Second, centre(0, 0, 1280, 576)); !c[0].Near(blue, 40) {
 		t.Errorf("after the layout change, the large tile is %v, want blue (focus)", c[0])
+	}
+	if err := r.srv.DeleteArchive(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the deleted archive's file: %v", err)
 	}
 }
 
