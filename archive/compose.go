@@ -46,9 +46,9 @@ const ComposedFrameRate = 30
 // Compose writes the composition c to the file out, an MP4 of H.264 video
 // and AAC audio, with ffmpeg (the command ffmpeg names; empty means
 // "ffmpeg" on the PATH). Streams and layouts change over time: the
-// composition is cut where any does, and each piece draws the streams
-// then shown, each scaled to fit its place (Arrange), large ones first;
-// the audio is every stream's, mixed. A stream's gaps show its last
+// composition is cut where any does (on the frame nearest), and each piece
+// draws the streams then shown, each scaled to fit its place (Arrange),
+// large ones first; the audio is every stream's, mixed. A stream's gaps show its last
 // frame and are silent. Its error says why ffmpeg failed.
 func Compose(ctx context.Context, ffmpeg string, c Composition, out string) error {
 	if ffmpeg == "" {
@@ -83,25 +83,30 @@ func Compose(ctx context.Context, ffmpeg string, c Composition, out string) erro
 	return nil
 }
 
-// filterGraph is ffmpeg's filter graph of c: [v] the picture, on black,
-// [a] the mix of every input's audio, on silence.
+// filterGraph is ffmpeg's filter graph of c: [v] the picture, [a] the
+// mix of every input's audio, on silence. Each piece is drawn on black of
+// its own and the pieces are concatenated: an overlay waits for its
+// input's first frame, and a stream shown late in the composition would
+// otherwise hold the picture up until ffmpeg had read that far.
 func (c Composition) filterGraph() string {
 	var g strings.Builder
 	if !c.NoVideo {
-		fmt.Fprintf(&g, "color=c=black:s=%dx%d:r=%d:d=%s,format=yuv420p[v0];\n", c.Width, c.Height, ComposedFrameRate, seconds(c.Duration))
 		uses := map[int][]string{} // input: the labels of its pieces
-		var draws []string
-		last := 0
-		for _, p := range c.pieces() {
-			for _, d := range p.draws {
+		pieces := c.pieces()
+		for k, p := range pieces {
+			fmt.Fprintf(&g, "color=c=black:s=%dx%d:r=%d:d=%s,format=yuv420p[p%d];\n", c.Width, c.Height, ComposedFrameRate, seconds(p.end-p.start), k)
+			last := fmt.Sprintf("p%d", k)
+			for n, d := range p.draws {
 				label := fmt.Sprintf("i%dp%d", d.input, len(uses[d.input]))
 				uses[d.input] = append(uses[d.input], label)
 				r := d.rect
-				fmt.Fprintf(&g, "[%s]trim=start=%s:end=%s,scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1[%s_];\n",
-					label, seconds(p.start), seconds(p.end), r.W, r.H, r.W, r.H, label)
-				draws = append(draws, fmt.Sprintf("[v%d][%s_]overlay=x=%d:y=%d:eof_action=pass[v%d];\n", last, label, r.X, r.Y, last+1))
-				last++
+				fmt.Fprintf(&g, "[%s]trim=start=%s:end=%s,setpts=PTS-%s/TB,scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1[%s_];\n",
+					label, seconds(p.start), seconds(p.end), seconds(p.start), r.W, r.H, r.W, r.H, label)
+				next := fmt.Sprintf("p%dd%d", k, n)
+				fmt.Fprintf(&g, "[%s][%s_]overlay=x=%d:y=%d:eof_action=pass[%s];\n", last, label, r.X, r.Y, next)
+				last = next
 			}
+			fmt.Fprintf(&g, "[%s]null[q%d];\n", last, k)
 		}
 		// Each input at the composition's frame rate, its gaps filled
 		// with its last frame, and so to its Stop: a stream's picture
@@ -112,10 +117,10 @@ func (c Composition) filterGraph() string {
 					i, ComposedFrameRate, seconds(in.Stop-in.Start), len(labels), strings.Join(labels, "]["))
 			}
 		}
-		for _, d := range draws {
-			g.WriteString(d)
+		for k := range pieces {
+			fmt.Fprintf(&g, "[q%d]", k)
 		}
-		fmt.Fprintf(&g, "[v%d]null[v]", last)
+		fmt.Fprintf(&g, "concat=n=%d:v=1:a=0[v]", len(pieces))
 	}
 	if !c.NoAudio {
 		if !c.NoVideo {
@@ -160,22 +165,27 @@ func (c Composition) pieces() []piece {
 	for _, l := range c.Layouts {
 		cuts = append(cuts, l.At)
 	}
-	cuts = slices.DeleteFunc(cuts, func(t time.Duration) bool { return t < 0 || t > c.Duration })
+	for i, t := range cuts {
+		cuts[i] = c.frame(t)
+	}
 	slices.Sort(cuts)
 	cuts = slices.Compact(cuts)
+	if len(cuts) < 2 { // shorter than a frame
+		cuts = []time.Duration{0, c.Duration}
+	}
 	var list []piece
 	for k := 1; k < len(cuts); k++ {
 		p := piece{start: cuts[k-1], end: cuts[k]}
 		var layout LayoutChange
 		for _, l := range c.Layouts {
-			if l.At <= p.start {
+			if c.frame(l.At) <= p.start {
 				layout = l
 			}
 		}
 		var shown []int
 		var tiles []Tile
 		for i, in := range c.Inputs {
-			if in.HasVideo && in.Start <= p.start && in.Stop >= p.end {
+			if in.HasVideo && c.frame(in.Start) <= p.start && c.frame(in.Stop) >= p.end {
 				shown = append(shown, i)
 				tiles = append(tiles, in.Tile)
 			}
@@ -189,6 +199,12 @@ func (c Composition) pieces() []piece {
 		list = append(list, p)
 	}
 	return list
+}
+
+// frame rounds t, within the composition, to a frame's time: the picture
+// changes on a frame.
+func (c Composition) frame(t time.Duration) time.Duration {
+	return min(max(t, 0), c.Duration).Round(time.Second / ComposedFrameRate)
 }
 
 // seconds formats d for ffmpeg.
