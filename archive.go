@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/crossbar-rtc/crossbar/archive"
 )
 
 // ArchiveStatus is where an archive is in its life, as OpenTok names it.
@@ -26,7 +28,7 @@ const (
 // stream.
 type OutputMode string
 
-// Output modes. This version records individual archives only.
+// Output modes.
 const (
 	OutputIndividual OutputMode = "individual"
 	OutputComposed   OutputMode = "composed"
@@ -66,7 +68,10 @@ const MaxArchiveName = 80
 // ArchiveLayout is how a composed archive arranges its streams: a type of
 // OpenTok's (bestFit, pip, verticalPresentation, horizontalPresentation,
 // focus, or custom with a Stylesheet), and for bestFit the type used while
-// a screen is shared.
+// a screen is shared. archive.Arrange says where each stream goes; a
+// stream of layout class "focus" (Session.SetLayoutClassLists, as it is
+// when it joins the archive) is the large one of pip and the presentation
+// layouts. Custom layouts (CSS) are not composed: ErrNotSupported.
 type ArchiveLayout struct {
 	Type            string
 	Stylesheet      string
@@ -78,12 +83,13 @@ type ArchiveLayout struct {
 type ArchiveOptions struct {
 	Name             string // at most MaxArchiveName characters
 	NoAudio, NoVideo bool   // leave audio or video out (OpenTok's hasAudio, hasVideo false)
-	// OutputMode: empty means individual, the only mode this version
-	// records (OpenTok's default is composed: a REST layer that speaks
-	// OpenTok's API sets it). Composed returns ErrNotSupported.
+	// OutputMode: empty means individual (OpenTok's default is composed:
+	// a REST layer that speaks OpenTok's API sets it).
 	OutputMode OutputMode
-	Resolution string        // composed archives: 640x480 (default), 1280x720...
-	Layout     ArchiveLayout // composed archives
+	// Resolution of a composed archive: one of ArchiveResolutions;
+	// empty means 640x480.
+	Resolution string
+	Layout     ArchiveLayout // of a composed archive; empty means bestFit
 	StreamMode StreamMode    // auto (default) or manual
 	// MultiArchiveTag lets the session have more than one archive at a
 	// time: one per tag.
@@ -111,22 +117,42 @@ type Archive struct {
 	Reason             string
 	HasAudio, HasVideo bool
 	OutputMode         OutputMode
+	Resolution         string // composed archives
 	StreamMode         StreamMode
 	MultiArchiveTag    string
 	Streams            []ArchiveStream // manual mode: those added
 }
 
+// ArchiveResolutions are the resolutions of composed archives, as
+// OpenTok's: SD, HD and full HD, landscape and portrait.
+var ArchiveResolutions = []string{"640x480", "480x640", "1280x720", "720x1280", "1920x1080", "1080x1920"}
+
+// ComposedArchiveFile is the name of a composed archive's file in the
+// server's Storage (Config.Archives): an MP4 of H.264 and AAC.
+const ComposedArchiveFile = "archive.mp4"
+
 // archives are a server's archives, by id, oldest first.
 type archives struct {
 	mu   sync.Mutex
 	list []*recording
+	// composing counts the composed archives that stopped and are being
+	// composed, or failed and are being cleaned up; Server.Close waits.
+	composing sync.WaitGroup
 }
 
 // StartArchive starts recording a session. It returns ErrArchiveConflict
 // for a relayed session, whose media does not pass through the server, and
 // when the session already records (unless both archives have different
-// MultiArchiveTags), ErrNotSupported for a composed archive, and
-// ErrInvalidOption for options out of range.
+// MultiArchiveTags), ErrNotSupported for a composed archive of a custom
+// layout, and ErrInvalidOption for options out of range.
+//
+// An individual archive writes each stream's file and a manifest
+// (archive.Manifest). A composed archive records its streams so too, in a
+// directory of os.TempDir, and, once stopped, ffmpeg (Config.FFmpeg)
+// composes them, as its layouts arranged them over time, into
+// ComposedArchiveFile (see archive.Compose): it is then available, or
+// failed with ffmpeg's reason; the live session is not disturbed either
+// way.
 func (srv *Server) StartArchive(ctx context.Context, sessionID string, opts ArchiveOptions) (Archive, error) {
 	if err := opts.check(); err != nil {
 		return Archive{}, err
@@ -156,16 +182,26 @@ func (o *ArchiveOptions) check() error {
 	switch o.OutputMode {
 	case "":
 		o.OutputMode = OutputIndividual
-	case OutputIndividual:
-	case OutputComposed:
-		return fmt.Errorf("%w: composed archives (record individual ones)", ErrNotSupported)
+	case OutputIndividual, OutputComposed:
 	default:
 		return fmt.Errorf("%w: output mode %q", ErrInvalidOption, o.OutputMode)
 	}
-	if o.Resolution != "" || o.Layout != (ArchiveLayout{}) {
-		return fmt.Errorf("%w: resolution and layout are a composed archive's", ErrInvalidOption)
+	if o.OutputMode == OutputIndividual {
+		if o.Resolution != "" || o.Layout != (ArchiveLayout{}) {
+			return fmt.Errorf("%w: resolution and layout are a composed archive's", ErrInvalidOption)
+		}
+		return nil
 	}
-	return nil
+	if o.Resolution == "" {
+		o.Resolution = ArchiveResolutions[0]
+	}
+	if !slices.Contains(ArchiveResolutions, o.Resolution) {
+		return fmt.Errorf("%w: resolution %q (one of %v)", ErrInvalidOption, o.Resolution, ArchiveResolutions)
+	}
+	if o.Layout.Type == "" {
+		o.Layout.Type = archive.BestFit
+	}
+	return o.Layout.check()
 }
 
 // StopArchive stops an archive and returns it, stopped; its files are
@@ -241,7 +277,9 @@ func (srv *Server) DeleteArchive(ctx context.Context, id string) error {
 }
 
 // SetArchiveLayout changes the layout of a composed archive while it
-// records. Individual archives have none: ErrInvalidOption.
+// records: the composed file has the new one from now on. Individual
+// archives have none: ErrInvalidOption; one no longer recording:
+// ErrArchiveConflict.
 func (srv *Server) SetArchiveLayout(ctx context.Context, id string, layout ArchiveLayout) error {
 	rec, err := srv.recording(id)
 	if err != nil {
@@ -250,16 +288,17 @@ func (srv *Server) SetArchiveLayout(ctx context.Context, id string, layout Archi
 	if err := layout.check(); err != nil {
 		return err
 	}
-	// Every archive is individual until composed ones come.
-	return fmt.Errorf("%w: archive %s is individual: it has no layout", ErrInvalidOption, rec.id)
+	return rec.setLayout(layout)
 }
 
 // layoutTypes are OpenTok's layout types.
 var layoutTypes = []string{"bestFit", "pip", "verticalPresentation", "horizontalPresentation", "focus", "custom"}
 
-// check refuses a layout that is not one of OpenTok's.
+// check refuses a layout that is not one of OpenTok's, or is custom.
 func (l ArchiveLayout) check() error {
 	switch {
+	case l.Type == "custom":
+		return fmt.Errorf("%w: custom layouts (stylesheets)", ErrNotSupported)
 	case !slices.Contains(layoutTypes, l.Type):
 		return fmt.Errorf("%w: layout type %q", ErrInvalidOption, l.Type)
 	case (l.Type == "custom") != (l.Stylesheet != ""):

@@ -374,7 +374,9 @@ func TestArchiveBadInput(t *testing.T) {
 	}{
 		{"relayed session", relayed.ID(), crossbar.ArchiveOptions{}, crossbar.ErrArchiveConflict},
 		{"unknown session", "1_nope", crossbar.ArchiveOptions{}, crossbar.ErrInvalidSessionID},
-		{"composed", s.ID(), crossbar.ArchiveOptions{OutputMode: crossbar.OutputComposed}, crossbar.ErrNotSupported},
+		{"composed, custom layout", s.ID(), crossbar.ArchiveOptions{OutputMode: crossbar.OutputComposed, Layout: crossbar.ArchiveLayout{Type: "custom", Stylesheet: "stream {}"}}, crossbar.ErrNotSupported},
+		{"composed, resolution", s.ID(), crossbar.ArchiveOptions{OutputMode: crossbar.OutputComposed, Resolution: "800x600"}, crossbar.ErrInvalidOption},
+		{"composed, layout", s.ID(), crossbar.ArchiveOptions{OutputMode: crossbar.OutputComposed, Layout: crossbar.ArchiveLayout{Type: "pip", ScreenshareType: "pip"}}, crossbar.ErrInvalidOption},
 		{"long name", s.ID(), crossbar.ArchiveOptions{Name: strings.Repeat("n", 81)}, crossbar.ErrInvalidOption},
 		{"no media", s.ID(), crossbar.ArchiveOptions{NoAudio: true, NoVideo: true}, crossbar.ErrInvalidOption},
 		{"stream mode", s.ID(), crossbar.ArchiveOptions{StreamMode: "some"}, crossbar.ErrInvalidOption},
@@ -397,6 +399,9 @@ func TestArchiveBadInput(t *testing.T) {
 	}
 	if err := h.srv.SetArchiveLayout(ctx, a.ID, crossbar.ArchiveLayout{Type: "mosaic"}); !errors.Is(err, crossbar.ErrInvalidOption) {
 		t.Errorf("layout type out of range: %v", err)
+	}
+	if err := h.srv.SetArchiveLayout(ctx, a.ID, crossbar.ArchiveLayout{Type: "pip"}); !errors.Is(err, crossbar.ErrInvalidOption) {
+		t.Errorf("the layout of an individual archive: %v", err)
 	}
 	if err := h.srv.AddArchiveStream(ctx, a.ID, crossbar.ArchiveStream{StreamID: "x", HasAudio: true}); !errors.Is(err, crossbar.ErrArchiveConflict) {
 		t.Errorf("adding a stream in auto mode: %v", err)

@@ -1,12 +1,17 @@
 package crossbar
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,11 +20,13 @@ import (
 	"github.com/crossbar-rtc/crossbar/archive"
 )
 
-// recording is an individual archive: each stream it records goes to a
-// file of its own, read in process (Session.Subscribe) and written by an
+// recording is an archive: each stream it records goes to a file of its
+// own, read in process (Session.Subscribe) and written by an
 // archive.Writer, until the stream ends, the host removes it or the
-// archive stops. Lock order: the session's mu, the server's archives.mu,
-// then a recording's mu.
+// archive stops. An individual archive's files are the archive; a
+// composed archive's go to a working directory, and are composed into one
+// when it stops (compose). Lock order: the session's mu, the server's
+// archives.mu, then a recording's mu.
 type recording struct {
 	id      string
 	s       *Session
@@ -37,6 +44,12 @@ type recording struct {
 	idle    Timer                  // set while the session has no connections
 	limit   Timer                  // stops it at MaxArchiveDuration
 	wg      sync.WaitGroup         // the streams' goroutines
+
+	// A composed archive's: the directory of its streams' files, and
+	// what they and its layouts are to be composed of.
+	work    string
+	inputs  []archive.Input
+	layouts []archive.LayoutChange
 }
 
 // streamFile is one stream's file of a recording; sub and w are nil while
@@ -45,7 +58,8 @@ type streamFile struct {
 	sub    *Subscriber
 	w      *archive.Writer
 	file   archive.File
-	opened time.Time // by the system's clock, as the Writer's
+	input  archive.Input // a composed archive's: what the file is to it
+	opened time.Time     // by the system's clock, as the Writer's
 }
 
 // runningLocked reports whether the archive records. The caller holds
@@ -72,7 +86,7 @@ func (rec *recording) snapshotLocked() Archive {
 	a := Archive{
 		ID: rec.id, SessionID: rec.s.ID(), Name: rec.opts.Name, CreatedAt: rec.created,
 		Status: rec.status, Reason: rec.reason, HasAudio: !rec.opts.NoAudio, HasVideo: !rec.opts.NoVideo,
-		OutputMode: rec.opts.OutputMode, StreamMode: rec.opts.StreamMode, MultiArchiveTag: rec.opts.MultiArchiveTag,
+		OutputMode: rec.opts.OutputMode, Resolution: rec.opts.Resolution, StreamMode: rec.opts.StreamMode, MultiArchiveTag: rec.opts.MultiArchiveTag,
 		Streams: slices.Clone(rec.manual), Size: rec.size,
 	}
 	end := rec.ended
@@ -109,6 +123,15 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 		}
 	}
 	rec := &recording{id: newID(), s: s, opts: opts, created: srv.cfg.Clock.Now(), status: ArchiveStarted, streams: map[string]*streamFile{}}
+	if opts.OutputMode == OutputComposed {
+		work, err := os.MkdirTemp("", "crossbar-compose-")
+		if err != nil {
+			s.unlock()
+			return Archive{}, fmt.Errorf("%w: %w", errStorage, err)
+		}
+		rec.work = work
+		rec.layouts = []archive.LayoutChange{{Type: opts.Layout.Type, ScreenshareType: opts.Layout.ScreenshareType}}
+	}
 	srv.archives.mu.Lock()
 	srv.archives.list = append(srv.archives.list, rec)
 	srv.archives.mu.Unlock()
@@ -192,6 +215,20 @@ func (rec *recording) manualOnly() error {
 	return nil
 }
 
+// setLayout changes a composed archive's layout from now on.
+func (rec *recording) setLayout(l ArchiveLayout) error {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	switch {
+	case rec.work == "":
+		return fmt.Errorf("%w: archive %s is individual: it has no layout", ErrInvalidOption, rec.id)
+	case !rec.runningLocked():
+		return fmt.Errorf("%w: archive %s is %s", ErrArchiveConflict, rec.id, rec.status)
+	}
+	rec.layouts = append(rec.layouts, archive.LayoutChange{At: rec.now().Sub(rec.created), Type: l.Type, ScreenshareType: l.ScreenshareType})
+	return nil
+}
+
 // addLogged adds a stream, as add does, and logs why it could not.
 func (rec *recording) addLogged(streamID string, audio, video bool) {
 	if err := rec.add(streamID, audio, video); err != nil {
@@ -210,10 +247,11 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 	f := &streamFile{}
 	rec.streams[streamID] = f // keeps the place while it opens
 	rec.mu.Unlock()
-	sub, w, file, err := rec.open(streamID, audio, video)
+	opened, err := rec.open(streamID, audio, video)
 	rec.mu.Lock()
-	if err == nil && w != nil && rec.runningLocked() {
-		f.sub, f.w, f.file, f.opened = sub, w, file, time.Now()
+	if err == nil && opened.w != nil && rec.runningLocked() {
+		*f = opened
+		f.opened = time.Now()
 		rec.wg.Add(1)
 		go rec.record(streamID, f)
 		rec.mu.Unlock()
@@ -221,9 +259,9 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 	}
 	delete(rec.streams, streamID)
 	rec.mu.Unlock()
-	if w != nil { // the archive stopped meanwhile
-		sub.close()
-		_ = w.Close() // the archive is over: a late error changes nothing
+	if opened.w != nil { // the archive stopped meanwhile
+		opened.sub.close()
+		_ = opened.w.Close() // the archive is over: a late error changes nothing
 	}
 	if errors.Is(err, errStorage) {
 		rec.fail(err)
@@ -236,17 +274,18 @@ var errStorage = errors.New("crossbar: archive storage")
 
 // open subscribes to a stream and opens its file; w is nil for a stream
 // without the media asked for.
-func (rec *recording) open(streamID string, audio, video bool) (*Subscriber, *archive.Writer, archive.File, error) {
+func (rec *recording) open(streamID string, audio, video bool) (streamFile, error) {
 	s := rec.s
 	sub, err := s.Subscribe(streamID, SubscribeOptions{Audio: audio, Video: video})
 	if err != nil {
-		return nil, nil, archive.File{}, err
+		return streamFile{}, err
 	}
 	tracks := map[webrtc.RTPCodecType]*archive.Track{}
 	a, v := sub.stream.pub.tracks()
 	s.mu.Lock()
 	size := sub.stream.dimensions
 	data := sub.stream.connection.token.Data
+	tile := archive.Tile{Screen: sub.stream.videoType == VideoScreen, Focus: slices.Contains(sub.stream.layoutClasses, "focus")}
 	s.unlock()
 	for kind := range sub.readers {
 		t := a
@@ -259,24 +298,32 @@ func (rec *recording) open(streamID string, audio, video bool) (*Subscriber, *ar
 	file := archive.File{StreamID: streamID, ConnectionData: data, StartTimeOffset: rec.now().Sub(rec.created).Milliseconds()}
 	if len(tracks) == 0 {
 		sub.close()
-		return nil, nil, file, nil
+		return streamFile{}, nil
 	}
 	file.Filename = rec.fileName(streamID, tracks[webrtc.RTPCodecTypeVideo])
-	dst, err := s.srv.cfg.Archives.Create(context.Background(), rec.id, file.Filename)
+	store := s.srv.cfg.Archives
+	if rec.work != "" {
+		store = archive.Dir(rec.work)
+	}
+	dst, err := store.Create(context.Background(), rec.id, file.Filename)
 	if err != nil {
 		sub.close()
-		return nil, nil, file, fmt.Errorf("%w: %w", errStorage, err)
+		return streamFile{}, fmt.Errorf("%w: %w", errStorage, err)
 	}
 	w, err := archive.NewWriter(dst, tracks[webrtc.RTPCodecTypeAudio], tracks[webrtc.RTPCodecTypeVideo])
 	if err != nil {
 		_ = dst.Close() // the error that matters is NewWriter's
 		sub.close()
-		return nil, nil, file, fmt.Errorf("%w: stream %s: %w", errStorage, streamID, err)
+		return streamFile{}, fmt.Errorf("%w: stream %s: %w", errStorage, streamID, err)
 	}
 	if tracks[webrtc.RTPCodecTypeVideo] != nil {
 		w.OnKeyframeNeeded(v.RequestKeyframe) // after a lost frame
 	}
-	return sub, w, file, nil
+	in := archive.Input{HasAudio: tracks[webrtc.RTPCodecTypeAudio] != nil, HasVideo: tracks[webrtc.RTPCodecTypeVideo] != nil, Tile: tile}
+	if rec.work != "" {
+		in.Path = archive.Dir(rec.work).Path(rec.id, file.Filename)
+	}
+	return streamFile{sub: sub, w: w, file: file, input: in}, nil
 }
 
 // fileName names a stream's file: its id, and a number for each time it
@@ -326,6 +373,11 @@ func (rec *recording) record(streamID string, f *streamFile) {
 	f.file.Size = f.w.Size()
 	rec.size += f.file.Size
 	rec.files = append(rec.files, f.file)
+	if rec.work != "" && !f.w.Started().IsZero() { // a file without media has no place in the composition
+		f.input.Start = time.Duration(f.file.StartTimeOffset) * time.Millisecond
+		f.input.Stop = time.Duration(f.file.StopTimeOffset) * time.Millisecond
+		rec.inputs = append(rec.inputs, f.input)
+	}
 	delete(rec.streams, streamID)
 	rec.mu.Unlock()
 	if err != nil {
@@ -353,6 +405,19 @@ func (rec *recording) fail(err error) {
 	rec.mu.Unlock()
 	rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
 	rec.s.archiveEnded(rec, a)
+	if rec.work != "" {
+		rec.s.srv.archives.composing.Go(func() {
+			rec.wg.Wait()
+			rec.removeWork()
+		})
+	}
+}
+
+// removeWork removes a composed archive's working directory.
+func (rec *recording) removeWork() {
+	if err := os.RemoveAll(rec.work); err != nil {
+		rec.s.log.Warn("archive: working directory not removed", "archive", rec.id, "err", err)
+	}
 }
 
 // endLocked stops the archive's timers and ends the subscriptions of the
@@ -385,6 +450,10 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	rec.mu.Unlock()
 	rec.s.archiveEnded(rec, a)
 	rec.wg.Wait()
+	if rec.work != "" {
+		rec.s.srv.archives.composing.Go(rec.compose)
+		return a, nil
+	}
 	err := rec.writeManifest()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -397,6 +466,63 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	}
 	rec.s.log.Info("archive stopped", "archive", rec.id, "status", rec.status, "reason", reason)
 	return a, nil
+}
+
+// compose composes a composed archive that stopped from its streams'
+// files (archive.Compose) into the server's Storage: it is then available,
+// or failed with the reason; its working directory is removed.
+func (rec *recording) compose() {
+	defer rec.removeWork()
+	rec.mu.Lock()
+	if rec.status != ArchiveStopped { // a file failed as it closed
+		rec.mu.Unlock()
+		return
+	}
+	c := archive.Composition{
+		Duration: rec.ended.Sub(rec.created), Inputs: slices.Clone(rec.inputs), Layouts: slices.Clone(rec.layouts),
+		NoAudio: rec.opts.NoAudio, NoVideo: rec.opts.NoVideo,
+	}
+	rec.mu.Unlock()
+	// Streams are arranged in the order they came.
+	slices.SortStableFunc(c.Inputs, func(a, b archive.Input) int { return cmp.Compare(a.Start, b.Start) })
+	// check made it one of ArchiveResolutions.
+	w, h, _ := strings.Cut(rec.opts.Resolution, "x")
+	c.Width, _ = strconv.Atoi(w)
+	c.Height, _ = strconv.Atoi(h)
+	out := filepath.Join(rec.work, ComposedArchiveFile)
+	err := archive.Compose(context.Background(), rec.s.srv.cfg.FFmpeg, c, out)
+	var size int64
+	if err == nil {
+		size, err = rec.store(out)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if err != nil {
+		rec.status, rec.reason = ArchiveFailed, err.Error()
+		rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
+		return
+	}
+	rec.status, rec.size = ArchiveAvailable, size
+	rec.s.log.Info("archive composed", "archive", rec.id, "size", size, "took", rec.now().Sub(rec.ended))
+}
+
+// store copies a composed archive's file to the server's Storage, and
+// returns its size.
+func (rec *recording) store(path string) (int64, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("crossbar: composed archive: %w", err)
+	}
+	defer func() { _ = src.Close() }() // read only: its close loses nothing
+	dst, err := rec.s.srv.cfg.Archives.Create(context.Background(), rec.id, ComposedArchiveFile)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errStorage, err)
+	}
+	n, err := io.Copy(dst, src)
+	if err = errors.Join(err, dst.Close()); err != nil {
+		return 0, fmt.Errorf("%w: %w", errStorage, err)
+	}
+	return n, nil
 }
 
 // writeManifest stores the archive's manifest (archive.ManifestName).

@@ -129,6 +129,10 @@ type Config struct {
 	// means a directory "crossbar-archives" in os.TempDir.
 	Archives archive.Storage
 
+	// FFmpeg is the ffmpeg command that composes composed archives (a
+	// path, or a name looked up on the PATH); empty means "ffmpeg".
+	FFmpeg string
+
 	// Media configures the forwarding engine of routed sessions: UDP port
 	// or range, ICE-TCP, public IPs behind 1:1 NAT, and the STUN/TURN
 	// servers handed to clients. The zero value works on localhost.
@@ -557,7 +561,8 @@ func (srv *Server) awaitMoves(ctx context.Context, live []*Session) error {
 
 // Close ends every connection this process serves (reason
 // networkDisconnected, so clients may reconnect elsewhere) and refuses new
-// ones. Session records stay in the store.
+// ones. Session records stay in the store. Archives stop; Close waits
+// for composed ones to be composed.
 func (srv *Server) Close() error {
 	srv.mu.Lock()
 	srv.closed = true
@@ -582,6 +587,7 @@ func (srv *Server) Close() error {
 	if srv.hooks != nil {
 		srv.hooks.close()
 	}
+	srv.archives.composing.Wait()
 	return errors.Join(srv.engine.Close(), srv.turn.close())
 }
 
