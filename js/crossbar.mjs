@@ -1382,9 +1382,9 @@ var Signaling = class {
     this.state = "new";
   }
   // connect joins the session; videoCodecs are the names of the video
-  // codecs this client decodes.
-  async connect(token, sessionId, suppressed, videoCodecs) {
-    const m = await this.#dial({ type: "connect", token, sessionId, connectionEventsSuppressed: !!suppressed || void 0, videoCodecs });
+  // codecs this client decodes; e2ee says it seals its media.
+  async connect(token, sessionId, suppressed, videoCodecs, e2ee) {
+    const m = await this.#dial({ type: "connect", token, sessionId, connectionEventsSuppressed: !!suppressed || void 0, videoCodecs, e2ee: e2ee || void 0 });
     this.#token = token;
     this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
     this.state = "open";
@@ -1922,7 +1922,7 @@ var Session = class extends EventEmitter {
         },
         onEnd: (reason) => this.#ended(reason)
       });
-      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee));
+      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee), !!this.#e2ee);
     } catch (err) {
       this.currentState = "disconnected";
       this.#sig = null;

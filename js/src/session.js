@@ -126,7 +126,7 @@ export class Session extends EventEmitter {
         },
         onEnd: (reason) => this.#ended(reason),
       });
-      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee));
+      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee), !!this.#e2ee);
     } catch (err) {
       this.currentState = 'disconnected';
       this.#sig = null;

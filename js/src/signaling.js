@@ -95,9 +95,9 @@ export class Signaling {
   }
 
   // connect joins the session; videoCodecs are the names of the video
-  // codecs this client decodes.
-  async connect(token, sessionId, suppressed, videoCodecs) {
-    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined, videoCodecs });
+  // codecs this client decodes; e2ee says it seals its media.
+  async connect(token, sessionId, suppressed, videoCodecs, e2ee) {
+    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined, videoCodecs, e2ee: e2ee || undefined });
     this.#token = token;
     this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
     this.state = 'open';

@@ -326,8 +326,10 @@ declare namespace OT {
      * Turns on end-to-end encryption: the frames of every stream are sealed
      * with a key derived from this secret (8 to 256 characters), which the
      * server never sees; a subscriber with another secret decodes nothing.
-     * Needs RTCRtpScriptTransform (Chromium, Firefox, Safari) and a VP8 or
-     * VP9 session.
+     * Needs RTCRtpScriptTransform (Chromium, Firefox, Safari: see
+     * OT.hasEndToEndEncryptionSupport) and a VP8 or VP9 session. A session
+     * created end-to-end encrypted (e2ee) refuses to connect without it:
+     * 6000, OT_ENCRYPTION_SECRET_MISSING.
      */
     encryptionSecret?: string;
     /** ICE servers and policy of the session's peer connections (OpenTok's configurable TURN). */
