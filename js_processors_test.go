@@ -112,8 +112,9 @@ const checkered = `window.checkered = (() => {
 })()`
 
 // applyVideoFilter's blur reaches the subscriber, whose frames lose most
-// of their detail, and clearVideoFilter brings it back; a background
-// replacement is not supported.
+// of their detail, and clearVideoFilter brings it back; the videoFilter
+// property applies it from the start; a background replacement is not
+// supported.
 func TestJSVideoFilterBlurs(t *testing.T) {
 	a, b := newJSRig(t).twoPages()
 	b.Eval(`subscribeAll()`, nil)
@@ -136,6 +137,12 @@ func TestJSVideoFilterBlurs(t *testing.T) {
 	a.Eval(`P.clearVideoFilter()`, nil)
 	b.Wait("sharp frames again", sharpness+` > `+jsFloat(sharp*0.8), mediaWait)
 	browsertest.WaitDecodedVideo(t, b, "b", mediaWait)
+
+	// The videoFilter property applies the filter once the camera is
+	// captured: its preview shows the blurred track.
+	a.Eval(`window.Q = OT.initPublisher(document.body, {insertMode: 'append', audioSource: null, videoFilter: {type: 'backgroundBlur'}})`, nil)
+	a.Wait("the videoFilter property applied", `Q.getVideoFilter() && Q.getVideoFilter().blurStrength === 'low' &&
+		Q.mediaStream.getVideoTracks()[0] !== Q.getVideoSource().track && Q.getVideoSource().type === 'camera'`, mediaWait)
 
 	var res jsResult
 	a.Eval(`P.applyVideoFilter({type: 'backgroundReplacement', backgroundImgUrl: '/x.png'}).then(() => ({}), failure)`, &res)
