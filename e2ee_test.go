@@ -58,14 +58,23 @@ const e2eeWait = 2 * mediaWait
 // frameCount is a subscriber's count of video packets and decoded frames.
 type frameCount struct{ Packets, Decoded int }
 
-// exchangeEncrypted runs an end-to-end encrypted session: pages alice and
+// exchangeEncrypted runs an end-to-end encrypted session (SessionOptions.E2EE),
+// which refuses every page without a secret; then pages alice and
 // bob join with one secret and publish, the others with another secret,
 // and every page subscribes to every stream. Alice and bob decode 10
 // frames of each other's video; the others' subscriptions stand, receive
 // 100 packets of each stream, decode no frame, and hear that the secret
 // does not match.
 func exchangeEncrypted(t *testing.T, r *jsRig, pages map[string]tab) {
-	s := r.session()
+	s := r.sessionWith(crossbar.SessionOptions{E2EE: true})
+	for name, p := range pages {
+		// Without a secret, the session refuses the page.
+		var refused jsResult
+		p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, name)), &refused)
+		if refused.Error == nil || refused.Error.Code != 6000 || refused.Error.Name != "OT_ENCRYPTION_SECRET_MISSING" {
+			t.Fatalf("%s without a secret: %+v, want 6000 OT_ENCRYPTION_SECRET_MISSING", name, refused.Error)
+		}
+	}
 	for name, p := range pages {
 		secret := "correct horse battery staple"
 		if name != "alice" && name != "bob" {

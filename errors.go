@@ -10,25 +10,28 @@ import (
 // Errors returned by Crossbar. Test for them with errors.Is; each maps to a
 // stable client-visible code (see ClientError).
 var (
-	ErrInvalidToken       = errors.New("crossbar: invalid token")
-	ErrTokenExpired       = errors.New("crossbar: token expired")
-	ErrTokenNotYetValid   = errors.New("crossbar: token not yet valid")
-	ErrTokenRevoked       = errors.New("crossbar: token revoked")
-	ErrWrongSession       = errors.New("crossbar: token is for another session")
-	ErrPermissionDenied   = errors.New("crossbar: permission denied")
-	ErrInvalidSessionID   = errors.New("crossbar: invalid session id")
-	ErrSessionNotFound    = errors.New("crossbar: session not found")
-	ErrSessionClosed      = errors.New("crossbar: session closed")
-	ErrConnectionLimit    = errors.New("crossbar: session connection limit reached")
-	ErrStreamLimit        = errors.New("crossbar: stream or subscription limit reached")
-	ErrConnectionNotFound = errors.New("crossbar: connection not found")
-	ErrStreamNotFound     = errors.New("crossbar: stream not found")
-	ErrInvalidSignal      = errors.New("crossbar: invalid signal")
-	ErrSignalTooLarge     = errors.New("crossbar: signal too large")
-	ErrInvalidOption      = errors.New("crossbar: invalid option")
-	ErrNotConnected       = errors.New("crossbar: not connected")
-	ErrRateLimited        = errors.New("crossbar: rate limit exceeded")
-	ErrSignalDropped      = errors.New("crossbar: signal dropped")
+	ErrInvalidToken     = errors.New("crossbar: invalid token")
+	ErrTokenExpired     = errors.New("crossbar: token expired")
+	ErrTokenNotYetValid = errors.New("crossbar: token not yet valid")
+	ErrTokenRevoked     = errors.New("crossbar: token revoked")
+	ErrWrongSession     = errors.New("crossbar: token is for another session")
+	ErrPermissionDenied = errors.New("crossbar: permission denied")
+	ErrInvalidSessionID = errors.New("crossbar: invalid session id")
+	ErrSessionNotFound  = errors.New("crossbar: session not found")
+	ErrSessionClosed    = errors.New("crossbar: session closed")
+	ErrConnectionLimit  = errors.New("crossbar: session connection limit reached")
+	// ErrEncryptionSecretMissing refuses a client without an encryption
+	// secret in an end-to-end encrypted session (SessionOptions.E2EE).
+	ErrEncryptionSecretMissing = errors.New("crossbar: the session is end-to-end encrypted: connect with an encryption secret")
+	ErrStreamLimit             = errors.New("crossbar: stream or subscription limit reached")
+	ErrConnectionNotFound      = errors.New("crossbar: connection not found")
+	ErrStreamNotFound          = errors.New("crossbar: stream not found")
+	ErrInvalidSignal           = errors.New("crossbar: invalid signal")
+	ErrSignalTooLarge          = errors.New("crossbar: signal too large")
+	ErrInvalidOption           = errors.New("crossbar: invalid option")
+	ErrNotConnected            = errors.New("crossbar: not connected")
+	ErrRateLimited             = errors.New("crossbar: rate limit exceeded")
+	ErrSignalDropped           = errors.New("crossbar: signal dropped")
 	// ErrNotReadable is returned by ReadRTP on a client connection's
 	// subscriber, whose packets go to the client.
 	ErrNotReadable = errors.New("crossbar: subscriber is a client's; its packets go to the client")
@@ -89,6 +92,7 @@ var clientCodes = []struct {
 	{ErrSessionClosed, 1005, "OT_INVALID_SESSION_ID"},
 	{ErrNotConnected, 1010, "OT_NOT_CONNECTED"},
 	{ErrConnectionLimit, 1027, "OT_CONNECTION_LIMIT_EXCEEDED"},
+	{ErrEncryptionSecretMissing, 6000, "OT_ENCRYPTION_SECRET_MISSING"},
 	{ErrStreamLimit, 1605, "OT_STREAM_LIMIT_EXCEEDED"},
 	{ErrInvalidOption, 1011, "OT_INVALID_PARAMETER"},
 	{ErrBadRequest, 1011, "OT_INVALID_PARAMETER"},

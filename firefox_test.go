@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -161,4 +162,51 @@ func foxPublishes(t *testing.T, ff *firefoxtest.Browser, r *jsRig, s *crossbar.S
 		t.Fatal(err)
 	}
 	return fox, st
+}
+
+// Firefox switches its published video from one track of the app's to
+// another, and through a MediaProcessorConnector, which a Chromium page
+// shows in one stream; it has no MediaStreamTrackProcessor, so
+// applyVideoFilter is not supported, and says so beforehand.
+func TestFirefoxSwitchesSourcesAndConnectors(t *testing.T) {
+	ff := firefoxtest.New(t)
+	r := newJSRig(t)
+	s := r.session()
+	chrome, _ := r.join("chromium", s, crossbar.RolePublisher)
+	fox, _ := r.joinFirefox(ff, r.url+"/", "firefox", s)
+	for _, p := range []interface{ Eval(string, any) }{chrome, fox} {
+		p.Eval(paintTools, nil)
+		p.Eval(connectorTools, nil)
+	}
+	var f featureCheck
+	fox.Eval(features, &f)
+	t.Logf("Firefox: %+v", f)
+	if f.System != 1 || !f.E2EE || f.Processors || !slices.Contains(f.Codecs.VideoEncoders, "VP8") {
+		t.Errorf("Firefox's checks %+v: want WebRTC, E2EE and VP8 without media processors", f)
+	}
+
+	chrome.Eval(`subscribeAll()`, nil)
+	publish(t, fox, `{videoSource: painted('red')}`)
+	chrome.Wait("Firefox's red", colourJS("red"), mediaWait)
+	chrome.Eval(`window.sub = OT.subscribers.find(); log.length = 0`, nil)
+	fox.Eval(`P.setVideoSource(painted('blue'))`, nil)
+	chrome.Wait("Firefox's blue", colourJS("blue"), mediaWait)
+	fox.Eval(`P.setVideoMediaProcessorConnector(paintConnector('lime'))`, nil)
+	chrome.Wait("Firefox's connector's green", colourJS("green"), mediaWait)
+	fox.Eval(`P.setVideoMediaProcessorConnector(null)`, nil)
+	chrome.Wait("Firefox's blue again", colourJS("blue"), mediaWait)
+	var events []string
+	chrome.Eval(`OT.subscribers.length === 1 && OT.subscribers.find() === sub ? types() : ['another subscriber']`, &events)
+	if len(events) != 0 {
+		t.Errorf("events %v while Firefox switched", events)
+	}
+
+	var res jsResult
+	fox.Eval(`P.applyVideoFilter({type: 'backgroundBlur'}).then(() => ({}), failure)`, &res)
+	if res.Error == nil || res.Error.Name != "OT_NOT_SUPPORTED" {
+		t.Errorf("Firefox's applyVideoFilter: %+v", res.Error)
+	}
+	var outputs any
+	fox.Eval(`OT.getAudioOutputDevices().then((list) => OT.setAudioOutputDevice('no-such-output').then(() => ({list}), (err) => ({list, error: err.name})))`, &outputs)
+	t.Logf("Firefox's audio outputs: %v", outputs)
 }

@@ -106,6 +106,25 @@ func TestRESTBadInput(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("archiveMode always: %d, want 400 until archives exist", resp.StatusCode)
 	}
+	// e2ee=true makes an end-to-end encrypted session.
+	form, _ = http.NewRequest("POST", api+"/session/create", strings.NewReader("e2ee=true&p2p.preference=disabled"))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	form.Header.Set("X-OPENTOK-AUTH", ok())
+	resp, err = http.DefaultClient.Do(form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created []struct {
+		SessionID string `json:"session_id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	if err != nil || len(created) != 1 {
+		t.Fatalf("e2ee session: %d %v", resp.StatusCode, err)
+	}
+	if e2ee, err := h.srv.Session(context.Background(), created[0].SessionID); err != nil || !e2ee.E2EE() {
+		t.Errorf("e2ee=true made %v (err %v), not an end-to-end encrypted session", e2ee, err)
+	}
 
 	// The watcher got none of it: the next signal it gets is this one.
 	if code, body := restCall(t, "POST", base+"/signal", ok(), `{"type":"b","data":"last"}`); code != http.StatusNoContent {

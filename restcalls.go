@@ -11,7 +11,7 @@ import (
 // restCreateSession is POST /session/create: the form fields of OpenTok's
 // (p2p.preference, archiveMode, location, e2ee). As OpenTok's, a session
 // is relayed unless p2p.preference is "disabled". End-to-end encryption
-// needs nothing of the server but routed media: clients encrypt.
+// (SessionOptions.E2EE) needs routed media: clients encrypt.
 func (srv *Server) restCreateSession(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return badBody("a form", err)
@@ -38,6 +38,7 @@ func (srv *Server) restCreateSession(w http.ResponseWriter, r *http.Request) err
 		if opts.MediaMode != Routed {
 			return &restError{http.StatusBadRequest, "e2ee needs a routed session (p2p.preference disabled)"}
 		}
+		opts.E2EE = true
 	default:
 		return &restError{http.StatusBadRequest, `e2ee must be "true" or "false"`}
 	}

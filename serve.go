@@ -195,6 +195,9 @@ func (srv *Server) connect(ctx context.Context, m *signaling.Message, l *link) (
 		}
 		return s.resume(tok, req, l, m.ID)
 	}
+	if s.info.E2EE && !m.E2EE {
+		return nil, ErrEncryptionSecretMissing
+	}
 	return s.join(tok, l, m.ID, remoteHost(l.t), m.ConnectionEventsSuppressed, decodable(m.VideoCodecs))
 }
 

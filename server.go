@@ -303,6 +303,14 @@ type SessionOptions struct {
 	// the host starts archives.
 	ArchiveMode ArchiveMode
 	ArchiveName string
+	// E2EE makes the session end-to-end encrypted, as OpenTok's e2ee
+	// option: a client connects only with an encryption secret (the
+	// browser client's encryptionSecret option; else 6000,
+	// OT_ENCRYPTION_SECRET_MISSING), and seals its media with it, which
+	// the server forwards unread. Routed sessions only, not of H.264 (its
+	// sealed frames cannot be packetized), not always archived (an archive
+	// would hold ciphertext).
+	E2EE bool
 }
 
 // CreateSession makes a session and returns it. Its id has OpenTok's shape.
@@ -334,6 +342,9 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 	if opts.ArchiveName != "" && opts.ArchiveMode != ArchiveModeAlways || len([]rune(opts.ArchiveName)) > MaxArchiveName {
 		return nil, fmt.Errorf("%w: archive name %q (archive mode always only, at most %d characters)", ErrInvalidOption, opts.ArchiveName, MaxArchiveName)
 	}
+	if opts.E2EE && (opts.MediaMode != Routed || opts.VideoCodec == H264 || opts.ArchiveMode == ArchiveModeAlways) {
+		return nil, fmt.Errorf("%w: e2ee needs a routed session, not of H264, not always archived", ErrInvalidOption)
+	}
 	if opts.Location != "" && net.ParseIP(opts.Location) == nil {
 		return nil, fmt.Errorf("%w: location %q is not an IP address", ErrInvalidOption, opts.Location)
 	}
@@ -347,6 +358,7 @@ func (srv *Server) CreateSession(ctx context.Context, opts SessionOptions) (*Ses
 		CreationTime: now,
 		ArchiveMode:  opts.ArchiveMode,
 		ArchiveName:  opts.ArchiveName,
+		E2EE:         opts.E2EE,
 	}
 	if err := srv.store.PutSession(ctx, info); err != nil {
 		return nil, fmt.Errorf("crossbar: store session: %w", err)

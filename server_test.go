@@ -57,7 +57,13 @@ func TestSessionsLookupListClose(t *testing.T) {
 	if _, err := srv.Session(ctx, "1_bogus"); !errors.Is(err, crossbar.ErrInvalidSessionID) {
 		t.Fatalf("bogus lookup: %v", err)
 	}
-	for _, opts := range []crossbar.SessionOptions{{MediaMode: "mesh"}, {Location: "not-an-ip"}} {
+	if e, err := srv.CreateSession(ctx, crossbar.SessionOptions{E2EE: true, VideoCodec: crossbar.VP9}); err != nil || !e.E2EE() || a.E2EE() {
+		t.Fatalf("e2ee session: %v, E2EE %v (a plain one's %v)", err, e != nil && e.E2EE(), a.E2EE())
+	}
+	for _, opts := range []crossbar.SessionOptions{
+		{MediaMode: "mesh"}, {Location: "not-an-ip"},
+		{E2EE: true, MediaMode: crossbar.Relayed}, {E2EE: true, VideoCodec: crossbar.H264}, {E2EE: true, ArchiveMode: crossbar.ArchiveModeAlways},
+	} {
 		if _, err := srv.CreateSession(ctx, opts); !errors.Is(err, crossbar.ErrInvalidOption) {
 			t.Fatalf("options %+v: %v", opts, err)
 		}

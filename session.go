@@ -118,6 +118,10 @@ func (s *Session) MediaMode() MediaMode { return s.info.MediaMode }
 // VideoCodec returns the video codec the session's publishers send.
 func (s *Session) VideoCodec() VideoCodec { return s.info.VideoCodec }
 
+// E2EE reports whether the session is end-to-end encrypted
+// (SessionOptions.E2EE).
+func (s *Session) E2EE() bool { return s.info.E2EE }
+
 // videoCodecName is the codec clients are told of in "connected": none for
 // AnyCodec or a relayed session, whose peers choose; CommonCodec's current
 // choice.

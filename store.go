@@ -66,6 +66,7 @@ type SessionInfo struct {
 	CreationTime time.Time
 	ArchiveMode  ArchiveMode // empty in records made before archives: manual
 	ArchiveName  string
+	E2EE         bool // clients seal their media (SessionOptions.E2EE)
 }
 
 // Store keeps session records and token revocations. The default is in

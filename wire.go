@@ -220,6 +220,7 @@ func (s *Session) connectedLocked(c *Connection, re uint64, kind attachKind) []b
 		ICEServers:   s.srv.clientICEServers(),
 		MediaMode:    string(s.info.MediaMode),
 		VideoCodec:   s.videoCodecName(),
+		E2EE:         s.info.E2EE,
 	}
 	if kind != attachResumed {
 		pieces := splitState(s.stateLocked(c))

@@ -52,6 +52,8 @@ declare namespace OT {
     id: string;
     creationTime: number;
     data: string;
+    /** Of the session's own connection (session.connection): what its token's role allows. */
+    permissions?: { forceDisconnect: 0 | 1; forceUnpublish: 0 | 1; publish: 0 | 1; subscribe: 0 | 1 };
   }
 
   interface Dimensions {
@@ -112,7 +114,31 @@ declare namespace OT {
     publishCaptions?: boolean;
     /** Send the video in simulcast layers (1/4, 1/2 and full size) that the server picks from per subscriber. Default: true for a camera, false otherwise. */
     simulcast?: boolean;
+    /** Send stereo audio (Opus stereo=1), captured in two channels where the microphone has them; subscribers play both. */
+    enableStereo?: boolean;
+    /** The Opus bit rate, 6000 to 510000 bits a second (maxaveragebitrate); others are ignored. Default: the browser's. */
+    audioBitrate?: number;
+    /** Opus discontinuous transmission (usedtx=1): silence sends almost nothing. */
+    enableDtx?: boolean;
+    /** A filter to apply once the camera is captured: see Publisher.applyVideoFilter. */
+    videoFilter?: VideoFilter;
   }
+
+  /**
+   * Processes a publisher's audio or video (OpenTok's, from
+   * @vonage/media-processor's getConnector(), or your own): setTrack gets
+   * the source track and resolves with the track to send instead.
+   */
+  interface MediaProcessorConnector {
+    setTrack(track: MediaStreamTrack): Promise<MediaStreamTrack>;
+    destroy(): void | Promise<void>;
+  }
+
+  /**
+   * Crossbar has no segmentation model: 'backgroundBlur' blurs the whole
+   * picture; 'backgroundReplacement' fails with OT_NOT_SUPPORTED.
+   */
+  type VideoFilter = { type: 'backgroundBlur'; blurStrength?: 'low' | 'high' } | { type: 'backgroundReplacement'; backgroundImgUrl: string };
 
   interface SubscriberProperties extends WidgetProperties {
     subscribeToAudio?: boolean;
@@ -179,6 +205,20 @@ declare namespace OT {
     destroy(): this;
     getAudioSource(): MediaStreamTrack | undefined;
     getVideoSource(): { deviceId?: string; type: 'camera' | 'screen' | 'custom' | null; track: MediaStreamTrack | null };
+    /** Switches the video to another camera (a deviceId) or a track of yours in the stream as it goes: no republishing. Fails with 1040 (OT_SET_VIDEO_SOURCE_FAILURE) for a screen share, 1041 (OT_INVALID_VIDEO_SOURCE) for a bad source. */
+    setVideoSource(source: string | MediaStreamTrack): Promise<void>;
+    /** Switches the audio to another microphone (a deviceId) or a track of yours in the stream as it goes. */
+    setAudioSource(source: string | MediaStreamTrack): Promise<void>;
+    /** Switches to the browser's next camera. */
+    cycleVideo(): Promise<{ deviceId: string }>;
+    /** Sends the video through connector (null: none). */
+    setVideoMediaProcessorConnector(connector: MediaProcessorConnector | null): Promise<void>;
+    /** Sends the audio through connector (null: none). */
+    setAudioMediaProcessorConnector(connector: MediaProcessorConnector | null): Promise<void>;
+    /** Needs OT.hasMediaProcessorSupport(); else fails with OT_NOT_SUPPORTED. */
+    applyVideoFilter(filter: VideoFilter): Promise<void>;
+    getVideoFilter(): VideoFilter | null;
+    clearVideoFilter(): Promise<void>;
     getImgData(): string | null;
     getStats(callback?: Callback<PublisherStats[]>): Promise<PublisherStats[]>;
     getRtcStatsReport(): Promise<{ connectionId?: string; rtcStatsReport: Map<string, any> }[]>;
@@ -300,10 +340,22 @@ declare namespace OT {
      * Turns on end-to-end encryption: the frames of every stream are sealed
      * with a key derived from this secret (8 to 256 characters), which the
      * server never sees; a subscriber with another secret decodes nothing.
-     * Needs RTCRtpScriptTransform (Chromium, Firefox, Safari) and a VP8 or
-     * VP9 session.
+     * Needs RTCRtpScriptTransform (Chromium, Firefox, Safari: see
+     * OT.hasEndToEndEncryptionSupport) and a VP8 or VP9 session. A session
+     * created end-to-end encrypted (e2ee) refuses to connect without it:
+     * 6000, OT_ENCRYPTION_SECRET_MISSING.
      */
     encryptionSecret?: string;
+    /** ICE servers and policy of the session's peer connections (OpenTok's configurable TURN). */
+    iceConfig?: IceConfig;
+  }
+
+  interface IceConfig {
+    /** 'all' (default): the server's ICE servers and customServers; 'custom': customServers alone. */
+    includeServers?: 'all' | 'custom';
+    /** 'relay': media through TURN only. Default 'all'. */
+    transportPolicy?: 'all' | 'relay';
+    customServers?: { urls: string | string[]; username?: string; credential?: string }[];
   }
 
   class Session extends EventEmitter<SessionEvents> {
@@ -318,6 +370,8 @@ declare namespace OT {
     disconnect(): void;
     /** Changes the end-to-end encryption secret for what is sent and received from now on (before connect, turns encryption on). */
     setEncryptionSecret(secret: string): Promise<void>;
+    /** Changes the ICE configuration: of the peer connections made from now on, and of the current ones from their next ICE restart. */
+    setIceConfig(iceConfig: IceConfig): Promise<void>;
     publish(publisher: Publisher, callback?: Callback): Publisher;
     publish(target?: HTMLElement | string, properties?: PublisherProperties, callback?: Callback): Publisher;
     unpublish(publisher: Publisher): void;
@@ -352,6 +406,22 @@ declare namespace OT {
     callback?: Callback<{ kind: 'audioInput' | 'videoInput'; deviceId: string; label: string }[]>,
   ): Promise<{ kind: 'audioInput' | 'videoInput'; deviceId: string; label: string }[]>;
   function getUserMedia(properties?: GetUserMediaProperties): Promise<MediaStream>;
+  function getAudioOutputDevices(): Promise<{ deviceId: string; label: string }[]>;
+  /** Plays every subscriber's audio, now and later, on this output. Fails with OT_NOT_SUPPORTED where the browser cannot choose (no HTMLMediaElement.setSinkId). */
+  function setAudioOutputDevice(deviceId: string): Promise<void>;
+  function getActiveAudioOutputDevice(): Promise<{ deviceId: string; label: string }>;
+  /** The video codecs this browser encodes and decodes, among those the server forwards. */
+  function getSupportedCodecs(): Promise<{ videoEncoders: ('VP8' | 'H264' | 'VP9')[]; videoDecoders: ('VP8' | 'H264' | 'VP9')[] }>;
+  /** Whether applyVideoFilter works here (MediaStreamTrackProcessor: Chromium). Connectors of your own work anywhere. */
+  function hasMediaProcessorSupport(): boolean;
+  /** Whether the encryptionSecret option works here (RTCRtpScriptTransform). */
+  function hasEndToEndEncryptionSupport(): boolean;
+  /**
+   * Signals through a reverse proxy of crossbar's handler at url (sessions
+   * without a url option). Once, before any session or publisher: else
+   * 2022 OT_PROXY_URL_ALREADY_SET_ERROR or 2021 OT_SET_PROXY_URL_TIMING_ERROR.
+   */
+  function setProxyUrl(url: string): void;
   function unblockAudio(): Promise<void>;
   function setLogLevel(level: number): void;
   function log(...args: any[]): void;
@@ -373,13 +443,13 @@ declare module '*/crossbar.mjs' {
   export import checkScreenSharingCapability = OT.checkScreenSharingCapability;
   export import checkSystemRequirements = OT.checkSystemRequirements;
   export default OT;
-  export import getDevices = OT.getDevices;
   export import getUserMedia = OT.getUserMedia;
   export import initPublisher = OT.initPublisher;
   export import initSession = OT.initSession;
   export import publishers = OT.publishers;
   export import sessions = OT.sessions;
   export import setLogLevel = OT.setLogLevel;
+  export import setProxyUrl = OT.setProxyUrl;
   export import subscribers = OT.subscribers;
   export import unblockAudio = OT.unblockAudio;
 }

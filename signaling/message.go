@@ -102,6 +102,10 @@ type Message struct {
 	// VideoCodecs, in "connect", are the video codecs the client decodes
 	// (VP8, H264, VP9); absent: VP8.
 	VideoCodecs []string `json:"videoCodecs,omitempty"`
+	// E2EE, in "connect", says the client seals its media with an
+	// encryption secret; in "connected", that the session is end-to-end
+	// encrypted (PROTOCOL.md).
+	E2EE bool `json:"e2ee,omitempty"`
 	// ConnectionEventsSuppressed, in "connect", asks for no connection
 	// events and no list of connections beyond those that publish.
 	ConnectionEventsSuppressed bool   `json:"connectionEventsSuppressed,omitempty"`

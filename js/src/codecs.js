@@ -1,6 +1,16 @@
 // @ts-check
 // Video codecs: what this browser decodes, and the session's codec first.
 
+// ROUTED are the video codecs the server forwards.
+/** @type {('VP8'|'H264'|'VP9')[]} */
+const ROUTED = ['VP8', 'H264', 'VP9'];
+
+/** @returns {('VP8'|'H264'|'VP9')[]} */
+function codecNames(caps) {
+  const names = caps ? caps.codecs.map((c) => c.mimeType.replace(/^video\//i, '').toUpperCase()) : [];
+  return ROUTED.filter((n) => names.includes(n));
+}
+
 /**
  * decodableCodecs returns the names of the video codecs this browser
  * decodes, which the server weighs in a session whose codec is what every
@@ -10,10 +20,19 @@
  * @returns {string[]}
  */
 export function decodableCodecs(e2ee) {
-  const known = e2ee ? ['VP8', 'VP9'] : ['VP8', 'H264', 'VP9'];
   const caps = typeof RTCRtpReceiver.getCapabilities === 'function' && RTCRtpReceiver.getCapabilities('video');
-  const names = caps ? caps.codecs.map((c) => c.mimeType.replace(/^video\//i, '').toUpperCase()) : ['VP8'];
-  return known.filter((n) => names.includes(n));
+  const names = caps ? codecNames(caps) : ['VP8'];
+  return e2ee ? names.filter((n) => n !== 'H264') : names;
+}
+
+/**
+ * getSupportedCodecs resolves with the video codecs this browser encodes
+ * and decodes among those the server forwards (OT.getSupportedCodecs).
+ * @returns {ReturnType<typeof OT.getSupportedCodecs>}
+ */
+export async function getSupportedCodecs() {
+  const caps = (cls) => (typeof cls.getCapabilities === 'function' ? cls.getCapabilities('video') : null);
+  return { videoEncoders: codecNames(caps(RTCRtpSender)), videoDecoders: codecNames(caps(RTCRtpReceiver)) };
 }
 
 /**

@@ -1,7 +1,14 @@
 // @ts-check
 // End-to-end encryption (OpenTok's encryptionSecret option).
 
-import { OTError, invalidParameter } from './errors.js';
+import { OTError, notSupported } from './errors.js';
+
+// hasEndToEndEncryptionSupport reports whether this browser can seal and
+// open encoded frames (OT.hasEndToEndEncryptionSupport): it needs
+// RTCRtpScriptTransform, workers and WebCrypto (Chromium, Firefox, Safari).
+export function hasEndToEndEncryptionSupport() {
+  return typeof RTCRtpScriptTransform === 'function' && typeof Worker === 'function' && Boolean(globalThis.crypto && crypto.subtle);
+}
 
 /*
  * Each encoded frame is sealed with AES-GCM under a key derived from the
@@ -69,8 +76,8 @@ onrtctransform = ({ transformer: t }) => {
  */
 export class Encryption {
   constructor(secret, onMatch) {
-    if (typeof RTCRtpScriptTransform !== 'function') {
-      throw invalidParameter('encryptionSecret: this browser cannot transform encoded media (no RTCRtpScriptTransform)');
+    if (!hasEndToEndEncryptionSupport()) {
+      throw notSupported('encryptionSecret: this browser cannot transform encoded media (no RTCRtpScriptTransform)');
     }
     const url = URL.createObjectURL(new Blob([E2EE_WORKER], { type: 'text/javascript' }));
     this.worker = new Worker(url);

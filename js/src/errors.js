@@ -34,6 +34,11 @@ export function invalidParameter(message) {
   return new OTError('OT_INVALID_PARAMETER', 1011, message);
 }
 
+// notSupported is the error of a feature this browser lacks.
+export function notSupported(message) {
+  return new OTError('OT_NOT_SUPPORTED', 2000, message);
+}
+
 export function notConnected(what) {
   return new OTError('OT_NOT_CONNECTED', 1010, `${what}: the session is not connected`);
 }

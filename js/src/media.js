@@ -70,6 +70,7 @@ export function captureOptions(p) {
       if (k in p) out.audio[k] = p[k];
     }
     if (p.disableAudioProcessing) Object.assign(out.audio, { echoCancellation: false, noiseSuppression: false, autoGainControl: false });
+    if (p.enableStereo) out.audio.channelCount = { ideal: 2 };
   }
   return out;
 }

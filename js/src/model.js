@@ -8,6 +8,8 @@ export class Connection {
     this.id = c.connectionId;
     this.creationTime = c.creationTime;
     this.data = c.data || '';
+    /** @type {OT.Connection['permissions']} the session's own connection's */
+    this.permissions = undefined;
   }
 }
 

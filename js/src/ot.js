@@ -13,14 +13,19 @@
 // OT.initPublisher, Session.publish and Session.subscribe, which return the
 // Publisher or Subscriber as OpenTok's do.
 
+import { getSupportedCodecs } from './codecs.js';
 import { publishers, sessions, subscribers } from './collection.js';
-import { ExceptionCodes, OTError, withCallback } from './errors.js';
+import { getActiveAudioOutputDevice, getAudioOutputDevices, getDevices, setAudioOutputDevice } from './devices.js';
+import { hasEndToEndEncryptionSupport } from './e2ee.js';
+import { ExceptionCodes, OTError, invalidParameter, withCallback } from './errors.js';
 import { Event, EventEmitter } from './events.js';
 import { levels, logMessage, setLogLevel } from './log.js';
 import { capture, captureOptions } from './media.js';
 import { Connection, Stream } from './model.js';
+import { hasMediaProcessorSupport } from './processors.js';
 import { Publisher } from './publisher.js';
 import { Session, splitArgs } from './session.js';
+import { proxyIsSet, setProxyURL } from './signaling.js';
 import { Subscriber, unblockAudio } from './subscriber.js';
 
 // The named exports are crossbar.mjs's, beside its default export OT.
@@ -63,13 +68,18 @@ export function checkScreenSharingCapability(cb) {
   cb({ supported, supportedSources: { screen: supported, window: supported, application: false, browser: supported }, extensionRequired: undefined });
 }
 
-export function getDevices(cb) {
-  const p = navigator.mediaDevices.enumerateDevices().then((list) =>
-    list
-      .filter((d) => d.kind === 'audioinput' || d.kind === 'videoinput')
-      .map((d) => ({ kind: d.kind === 'audioinput' ? 'audioInput' : 'videoInput', deviceId: d.deviceId, label: d.label })),
-  );
-  return withCallback(p, cb);
+// setProxyUrl makes sessions without a url option signal through a
+// reverse proxy of crossbar's handler at url (its "ws" beside the
+// client's script becomes url's "ws"); media goes as before, directly or
+// through TURN. As in OpenTok, it is called once, before any session or
+// publisher is made.
+export function setProxyUrl(url) {
+  if (typeof url !== 'string' || !url) throw invalidParameter('setProxyUrl: the URL is not a string');
+  if (proxyIsSet()) throw new OTError('OT_PROXY_URL_ALREADY_SET_ERROR', 2022, 'setProxyUrl: the proxy URL is set already');
+  if (sessions.length || publishers.length) {
+    throw new OTError('OT_SET_PROXY_URL_TIMING_ERROR', 2021, 'setProxyUrl: call it before making any session or publisher');
+  }
+  setProxyURL(url);
 }
 
 // getUserMedia captures the media OpenTok's options ask for (those of
@@ -101,7 +111,14 @@ const OT = Object.assign(new EventEmitter(), {
   checkSystemRequirements,
   checkScreenSharingCapability,
   getDevices,
+  getAudioOutputDevices,
+  setAudioOutputDevice,
+  getActiveAudioOutputDevice,
   getUserMedia,
+  getSupportedCodecs,
+  hasMediaProcessorSupport,
+  hasEndToEndEncryptionSupport,
+  setProxyUrl,
   // unblockAudio plays the sound of subscribers the browser kept muted.
   // Call it from a click handler.
   unblockAudio,

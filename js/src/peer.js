@@ -1,6 +1,8 @@
 // @ts-check
 // Peer connections and their negotiation.
 
+import { receiveStereo } from './opus.js';
+
 /**
  * PeerLink is one peer connection: with the server in routed sessions
  * (the publisher PC and the subscriber PC), with another client in relayed
@@ -19,9 +21,10 @@ export class PeerLink {
   /** @type {import('./restart.js').IceWatch|undefined} in routed sessions, restarts ICE: closed with the link */
   watch;
 
-  constructor(iceServers, sendCandidate) {
+  /** @param {RTCConfiguration} config */
+  constructor(config, sendCandidate) {
     this.sendCandidate = sendCandidate;
-    this.pc = new RTCPeerConnection({ iceServers: iceServers || [] });
+    this.pc = new RTCPeerConnection(config);
     this.pc.onicecandidate = (e) => {
       if (!e.candidate || !e.candidate.candidate) return;
       if (this.#described) sendCandidate(e.candidate.toJSON());
@@ -68,9 +71,11 @@ export function addTracks(pc, p, routed, svcModes = []) {
 }
 
 // answerOffer applies a remote offer to pc and returns its answer, set as
-// the local description.
+// the local description: one that plays stereo audio in stereo, where the
+// browser takes it (see receiveStereo).
 export async function answerOffer(pc, sdp) {
   await pc.setRemoteDescription({ type: 'offer', sdp });
-  await pc.setLocalDescription(await pc.createAnswer());
+  const answer = await pc.createAnswer();
+  await pc.setLocalDescription({ type: 'answer', sdp: receiveStereo(answer.sdp) }).catch(() => pc.setLocalDescription(answer));
   return pc.localDescription.sdp;
 }

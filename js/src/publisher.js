@@ -3,10 +3,12 @@
 
 import { audioLevelOf, LevelMeter, watchAudioLevel } from './audiolevel.js';
 import { publishers } from './collection.js';
-import { OTError, withCallback } from './errors.js';
+import { notSupported, OTError, withCallback } from './errors.js';
 import { Event, EventEmitter } from './events.js';
 import { log } from './log.js';
+import { invalidSource, nextCamera, sourceTrack } from './devices.js';
 import { capture, captureOptions, mediaError } from './media.js';
+import { checkConnector, VideoFilter } from './processors.js';
 import { mergeReports, statsOf } from './stats.js';
 import { imageOf, Widget } from './widget.js';
 
@@ -18,6 +20,17 @@ export class Publisher extends EventEmitter {
   #meter = null; // LevelMeter of the audio track, made when levels are first listened for
   #destroyed = false;
   #destroying = false;
+  /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null}} the captured or given tracks, before any processor */
+  #sources = { audio: null, video: null };
+  /** @type {Set<MediaStreamTrack>} the sources the publisher captured, which it stops */
+  #owned = new Set();
+  /** @type {{audio: OT.MediaProcessorConnector|null, video: OT.MediaProcessorConnector|null}} */
+  #connectors = { audio: null, video: null };
+  /** @type {VideoFilter|null} the connector of applyVideoFilter */
+  #filter = null;
+  /** @type {'camera'|'screen'|'custom'} */
+  #videoType;
+  #changes = Promise.resolve(); // the source and processor changes, one at a time
 
   constructor(target, props) {
     super();
@@ -26,6 +39,7 @@ export class Publisher extends EventEmitter {
     this.properties = { publishAudio: !capture.screen || Boolean(capture.audio), publishVideo: true, name: '', ...props };
     const p = this.properties;
     this.screen = capture.screen;
+    this.#videoType = this.screen ? 'screen' : p.videoSource instanceof MediaStreamTrack ? 'custom' : 'camera';
     this.#widget = new Widget('publisher', target, { fitMode: this.screen ? 'contain' : 'cover', ...p }, p.name);
     this.id = this.#widget.id;
     this.element = this.#widget.element;
@@ -75,12 +89,16 @@ export class Publisher extends EventEmitter {
       throw new OTError('OT_PUBLISHER_DESTROYED', 1500, 'the publisher was destroyed');
     }
     this.#media = new MediaStream(tracks);
+    for (const t of tracks) {
+      this.#sources[t.kind] = t;
+      if (t !== options.audio && t !== options.video) this.#owned.add(t);
+    }
     this.accessAllowed = true;
     this.emit(new Event('accessAllowed'));
     for (const t of this.#media.getAudioTracks()) t.enabled = p.publishAudio !== false;
     for (const t of this.#media.getVideoTracks()) {
       t.enabled = p.publishVideo !== false;
-      t.addEventListener('ended', () => this.#mediaStopped(t));
+      this.#watchEnd(t);
     }
     const v = this.#widget.video;
     v.srcObject = this.#media;
@@ -90,6 +108,147 @@ export class Publisher extends EventEmitter {
     this.#widget.toggle('OT_audio-only', !this.#media.getVideoTracks().length || p.publishVideo === false);
     if (!this.#media.getVideoTracks().length) this.#widget.toggle('OT_loading', false);
     this.emit(new Event('videoElementCreated', { element: v }));
+    if (p.videoFilter) this.applyVideoFilter(p.videoFilter).catch((err) => log.warn('cannot apply the videoFilter:', err.message));
+  }
+
+  // watchEnd unpublishes when a video source ends (the user stopped the
+  // screen share, or unplugged the camera) while it is the source.
+  #watchEnd(track) {
+    track.addEventListener('ended', () => this.#sources.video === track && this.#mediaStopped(track));
+  }
+
+  // change runs fn after the source and processor changes queued before.
+  #change(fn) {
+    const p = this.#changes.then(fn);
+    this.#changes = p.catch(() => {});
+    return p;
+  }
+
+  // published returns the track of kind that goes out: the source, or
+  // what its processor makes of it.
+  #published(kind) {
+    const tracks = !this.#media ? [] : kind === 'audio' ? this.#media.getAudioTracks() : this.#media.getVideoTracks();
+    return tracks[0] || null;
+  }
+
+  // route sends the source of kind, through its processor if it has one,
+  // in place of the track that went out: on the preview and on every
+  // sender, without renegotiating. The stream keeps its id and its
+  // subscribers.
+  async #route(kind) {
+    const source = this.#sources[kind];
+    const c = this.#connectors[kind];
+    const out = c && source ? await c.setTrack(source) : source;
+    if (!(out instanceof MediaStreamTrack) || out.kind !== kind) throw new OTError('OT_MEDIA_PROCESSOR_ERROR', 2000, `the ${kind} processor gave no ${kind} track`);
+    const old = this.#published(kind);
+    if (out === old) return;
+    out.enabled = this.properties[kind === 'audio' ? 'publishAudio' : 'publishVideo'] !== false;
+    const senders = this.#senders().filter((x) => old && x.track === old);
+    if (old) this.#media.removeTrack(old);
+    this.#media.addTrack(out);
+    await Promise.all(senders.map((x) => x.replaceTrack(out)));
+  }
+
+  // setSource makes src (a device id or a track) the source of kind.
+  async #setSource(kind, src) {
+    const method = kind === 'audio' ? 'setAudioSource' : 'setVideoSource';
+    if (kind === 'video' && this.screen) throw new OTError('OT_SET_VIDEO_SOURCE_FAILURE', 1040, `${method}: the publisher shares the screen`);
+    await this.ready;
+    if (this.#destroyed) throw new OTError('OT_PUBLISHER_DESTROYED', 1500, `${method}: the publisher was destroyed`);
+    if (!this.#sources[kind]) throw invalidSource(kind, `the publisher was made without ${kind}`);
+    const { track, owned } = await sourceTrack(kind, src, this.properties);
+    const old = this.#sources[kind];
+    this.#sources[kind] = track;
+    try {
+      await this.#route(kind);
+    } catch (err) {
+      this.#sources[kind] = old;
+      if (owned) track.stop();
+      throw err;
+    }
+    if (owned) this.#owned.add(track);
+    if (kind === 'video') {
+      this.#videoType = owned ? 'camera' : 'custom';
+      this.#watchEnd(track);
+    }
+    if (old !== track && this.#owned.delete(old)) old.stop();
+    if (this.#destroyed && this.#owned.delete(track)) track.stop();
+  }
+
+  // setVideoSource switches the video to another camera (a device id) or
+  // to a track of the app's, in the published stream as it goes.
+  setVideoSource(src) {
+    return this.#change(() => this.#setSource('video', src));
+  }
+
+  // setAudioSource switches the audio to another microphone (a device id)
+  // or to a track of the app's, in the published stream as it goes.
+  setAudioSource(src) {
+    return this.#change(() => this.#setSource('audio', src));
+  }
+
+  // cycleVideo switches to the browser's next camera and resolves with
+  // its {deviceId}.
+  async cycleVideo() {
+    await this.ready;
+    if (this.#videoType !== 'camera') throw new OTError('OT_SET_VIDEO_SOURCE_FAILURE', 1040, `cycleVideo: the video source is not a camera but ${this.#videoType}`);
+    const current = this.getVideoSource().deviceId;
+    const deviceId = await nextCamera(current);
+    if (!deviceId) throw new OTError('OT_SET_VIDEO_SOURCE_FAILURE', 1040, 'cycleVideo: no camera');
+    if (deviceId !== current) await this.setVideoSource(deviceId);
+    return { deviceId };
+  }
+
+  // setConnector puts connector (OpenTok's MediaProcessorConnector, or
+  // null for none) between the source of kind and what is sent.
+  async #setConnector(kind, connector, filter = null) {
+    if (connector != null) checkConnector(connector);
+    await this.ready;
+    if (!this.#sources[kind]) throw notSupported(`the publisher has no ${kind} to process`);
+    const old = this.#connectors[kind];
+    const oldFilter = this.#filter;
+    this.#connectors[kind] = connector || null;
+    if (kind === 'video') this.#filter = filter;
+    try {
+      await this.#route(kind);
+    } catch (err) {
+      this.#connectors[kind] = old;
+      if (kind === 'video') this.#filter = oldFilter;
+      await this.#route(kind).catch(() => {});
+      throw err;
+    }
+    if (kind === 'video' && oldFilter && oldFilter !== filter) oldFilter.destroy();
+  }
+
+  setVideoMediaProcessorConnector(connector) {
+    return this.#change(() => this.#setConnector('video', connector));
+  }
+
+  setAudioMediaProcessorConnector(connector) {
+    return this.#change(() => this.#setConnector('audio', connector));
+  }
+
+  // applyVideoFilter processes the video with one of OpenTok's filters
+  // (see VideoFilter).
+  applyVideoFilter(filter) {
+    return this.#change(async () => {
+      const f = new VideoFilter(filter);
+      await this.#setConnector('video', f, f).catch((err) => {
+        f.destroy();
+        throw err;
+      });
+    });
+  }
+
+  getVideoFilter() {
+    return this.#filter ? this.#filter.filter : null;
+  }
+
+  // clearVideoFilter removes the filter of applyVideoFilter.
+  clearVideoFilter() {
+    return this.#change(async () => {
+      if (this.#filter) await this.#setConnector('video', null);
+    });
   }
 
   // encodings returns the sendEncodings of the video track. Sent to the
@@ -186,6 +345,8 @@ export class Publisher extends EventEmitter {
     const tracks = kind === 'audio' ? this.#media.getAudioTracks() : this.#media.getVideoTracks();
     if (!tracks.length || tracks.every((t) => t.enabled === on)) return;
     tracks.forEach((t) => (t.enabled = on));
+    const source = this.#sources[kind];
+    if (source) source.enabled = on;
     if (this.session && this.streamId) {
       this.session.updateStream(this, { [kind]: on }).catch((err) => {
         log.warn(`publish${kind === 'audio' ? 'Audio' : 'Video'}(${on}) refused:`, err.message);
@@ -230,14 +391,13 @@ export class Publisher extends EventEmitter {
   }
 
   getAudioSource() {
-    return this.#media ? this.#media.getAudioTracks()[0] : undefined;
+    return this.#sources.audio || undefined;
   }
 
   /** @returns {ReturnType<OT.Publisher['getVideoSource']>} */
   getVideoSource() {
-    const track = this.#media ? this.#media.getVideoTracks()[0] : undefined;
-    const type = !track ? null : this.screen ? 'screen' : this.properties.videoSource instanceof MediaStreamTrack ? 'custom' : 'camera';
-    return { deviceId: track ? track.getSettings().deviceId : undefined, type, track: track || null };
+    const track = this.#sources.video;
+    return { deviceId: track ? track.getSettings().deviceId : undefined, type: track ? this.#videoType : null, track };
   }
 
   getImgData() {
@@ -306,7 +466,9 @@ export class Publisher extends EventEmitter {
     this.#destroyed = true;
     this.#stopLevels();
     if (this.#meter) this.#meter.close();
-    if (this.#media && !(this.properties.videoSource instanceof MediaStreamTrack)) this.#media.getTracks().forEach((t) => t.stop());
+    this.#owned.forEach((t) => t.stop());
+    this.#owned.clear();
+    if (this.#filter) this.#filter.destroy();
     this.#widget.remove();
     publishers.remove(this);
     this.emit(new Event('destroyed', { reason: reason || 'clientDisconnected' }));

@@ -9,6 +9,7 @@ import { OTError, fromServer, invalidParameter, notConnected, withCallback } fro
 import { Event, EventEmitter } from './events.js';
 import { log } from './log.js';
 import { Connection, Stream } from './model.js';
+import { opusParams, tuneOpus } from './opus.js';
 import { addTracks, answerOffer, PeerLink } from './peer.js';
 import { Publisher } from './publisher.js';
 import { IceWatch } from './restart.js';
@@ -32,10 +33,27 @@ export function splitArgs(args) {
 
 const PUBLISH_TIMEOUT = 20000;
 
+// checkIceConfig returns iceConfig (OpenTok's {includeServers,
+// transportPolicy, customServers}) or throws OT_INVALID_PARAMETER.
+function checkIceConfig(iceConfig) {
+  const c = iceConfig;
+  const bad = (why) => invalidParameter(`iceConfig: ${why}`);
+  if (!c || typeof c !== 'object') throw bad('not an object');
+  if (c.includeServers !== undefined && !['all', 'custom'].includes(c.includeServers)) throw bad(`includeServers ${c.includeServers}`);
+  if (c.transportPolicy !== undefined && !['all', 'relay'].includes(c.transportPolicy)) throw bad(`transportPolicy ${c.transportPolicy}`);
+  const servers = c.customServers === undefined ? [] : c.customServers;
+  if (!Array.isArray(servers) || servers.some((s) => !s || !(typeof s.urls === 'string' || Array.isArray(s.urls)))) {
+    throw bad('customServers is not a list of {urls, username?, credential?}');
+  }
+  return c;
+}
+
 /** Session is a connection to one Crossbar session. */
 export class Session extends EventEmitter {
   #sig = null;
   #iceServers = [];
+  /** @type {OT.IceConfig|undefined} the iceConfig option, or setIceConfig's */
+  #iceConfig;
   #relayed = false; // media goes peer to peer: see PROTOCOL.md, "Media in relayed sessions"
   #pub = null; // PeerLink of published streams (routed)
   #sub = null; // PeerLink of subscribed streams (routed)
@@ -59,6 +77,7 @@ export class Session extends EventEmitter {
     this.apiKey = apiKey;
     this.sessionId = sessionId;
     this.options = options || {};
+    if (this.options.iceConfig !== undefined) this.#iceConfig = checkIceConfig(this.options.iceConfig);
     this.connection = undefined;
     this.capabilities = {};
     this.connections = new Collection('connectionId');
@@ -107,7 +126,7 @@ export class Session extends EventEmitter {
         },
         onEnd: (reason) => this.#ended(reason),
       });
-      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee));
+      m = await this.#sig.connect(token, this.sessionId, this.options.connectionEventsSuppressed, decodableCodecs(!!this.#e2ee), !!this.#e2ee);
     } catch (err) {
       this.currentState = 'disconnected';
       this.#sig = null;
@@ -121,6 +140,8 @@ export class Session extends EventEmitter {
     this.#svcModes = svcModes(m.videoCodec);
     this.capabilities = { ...m.capabilities, supportsWebRTC: 1 };
     this.connection = new Connection(m.connection);
+    const c = this.capabilities;
+    this.connection.permissions = { forceDisconnect: c.forceDisconnect, forceUnpublish: c.forceUnpublish, publish: c.publish, subscribe: c.subscribe };
     const own = this.connection.connectionId;
     for (const c of m.connections || [this.connection]) {
       this.connections.add(c.connectionId === own ? this.connection : new Connection(c));
@@ -148,6 +169,25 @@ export class Session extends EventEmitter {
     checkSecret(secret);
     this.options = { ...this.options, encryptionSecret: secret };
     if (this.#e2ee) this.#e2ee.setSecret(secret);
+  }
+
+  // setIceConfig changes the ICE servers and transport policy of the
+  // session's peer connections (OpenTok's configurable TURN): those made
+  // from now on, and the current ones from their next ICE restart.
+  async setIceConfig(iceConfig) {
+    this.#iceConfig = checkIceConfig(iceConfig);
+    const links = [this.#pub, this.#sub, ...this.#relays.values(), ...[...this.#publishing].flatMap((p) => [...p.peers.values()])];
+    for (const link of links) if (link) link.pc.setConfiguration(this.#rtcConfig());
+  }
+
+  // rtcConfig returns the configuration of a new peer connection: the
+  // server's ICE servers, with or replaced by iceConfig's custom servers.
+  /** @returns {RTCConfiguration} */
+  #rtcConfig() {
+    const c = this.#iceConfig || {};
+    const custom = c.customServers || [];
+    const iceServers = c.includeServers === 'custom' ? custom : [...this.#iceServers, ...custom];
+    return { iceServers, iceTransportPolicy: c.transportPolicy || 'all' };
   }
 
   // secretMatched tells a subscriber that its stream's frames started
@@ -519,7 +559,7 @@ export class Session extends EventEmitter {
   // 'publisher' or 'subscriber'; its candidates go while current() is
   // true: after a move the old node's do not go to the new one.
   #serverLink(pc, current) {
-    return new PeerLink(this.#iceServers, (candidate) => this.#sig && current() && this.#sig.send({ type: 'candidate', pc, candidate }));
+    return new PeerLink(this.#rtcConfig(), (candidate) => this.#sig && current() && this.#sig.send({ type: 'candidate', pc, candidate }));
   }
 
   // offer renegotiates the publisher PC with an "offer" request; with
@@ -531,7 +571,18 @@ export class Session extends EventEmitter {
     if (link !== this.#pub) return; // the connection moved on: the new node has its own
     const r = this.#request({ type: 'offer', sdp: link.pc.localDescription.sdp });
     link.described();
-    await link.pc.setRemoteDescription({ type: 'answer', sdp: (await r).sdp });
+    await link.pc.setRemoteDescription({ type: 'answer', sdp: this.#tuned((await r).sdp) });
+  }
+
+  // tuned returns an answer of the server's to the publisher PC with the
+  // Opus settings of each publisher (opusParams) on its audio; extra holds
+  // the publishers being published, with their new transceivers.
+  #tuned(sdp, extra = []) {
+    const byMid = new Map();
+    for (const [p, ts] of [...[...this.#publishing].map((p) => [p, p.transceivers]), ...extra]) {
+      for (const t of ts) if (t.mid && t.receiver.track.kind === 'audio') byMid.set(t.mid, opusParams(p.properties));
+    }
+    return tuneOpus(sdp, (mid) => byMid.get(mid));
   }
 
   // negotiatePublish publishes p's tracks, under streamId if given (again,
@@ -554,7 +605,7 @@ export class Session extends EventEmitter {
         const reply = this.#request({ type: 'publish', streamId, sdp: pc.localDescription.sdp, stream: p.describe(), tracks });
         link.described();
         const r = await reply;
-        await pc.setRemoteDescription({ type: 'answer', sdp: r.sdp });
+        await pc.setRemoteDescription({ type: 'answer', sdp: this.#tuned(r.sdp, [[p, transceivers]]) });
         p.transceivers = transceivers;
         return r.streamId;
       } catch (err) {
@@ -595,7 +646,7 @@ export class Session extends EventEmitter {
   // stream; link.relay(fields) sends it a "relay" message.
   #relayLink(streamId, connectionId) {
     const relay = (fields) => this.#sig && this.#sig.send({ type: 'relay', connectionId, streamId, ...fields });
-    const link = new PeerLink(this.#iceServers, (candidate) => relay({ candidate }));
+    const link = new PeerLink(this.#rtcConfig(), (candidate) => relay({ candidate }));
     link.peer = connectionId;
     link.relay = relay;
     return link;
@@ -612,7 +663,7 @@ export class Session extends EventEmitter {
     link
       .serially(async () => {
         if (candidate) return link.pc.addIceCandidate(candidate);
-        if (p) return link.pc.setRemoteDescription({ type: 'answer', sdp });
+        if (p) return link.pc.setRemoteDescription({ type: 'answer', sdp: tuneOpus(sdp, () => opusParams(p.properties)) });
         link.relay({ sdp: await answerOffer(link.pc, sdp) });
         link.described();
       })

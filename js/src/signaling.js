@@ -18,6 +18,7 @@ const PING_TIMEOUT = 5000;
 const DIAL_TIMEOUT = 5000;
 
 let clientURL = ''; // the address of crossbar.js or crossbar.mjs
+let proxyURL = ''; // OT.setProxyUrl's
 
 // setClientURL tells the address the client was loaded from, that of its
 // script or module, where the signaling WebSocket is by default.
@@ -25,10 +26,22 @@ export function setClientURL(url) {
   clientURL = url;
 }
 
-// signalingURL returns the WebSocket URL: the given one, or the one beside
-// the client's script.
+// setProxyURL makes the signaling go through a reverse proxy of the
+// handler's path by default (OT.setProxyUrl).
+export function setProxyURL(url) {
+  proxyURL = url.endsWith('/') ? url : `${url}/`;
+}
+
+// proxyIsSet reports whether setProxyURL was called.
+export function proxyIsSet() {
+  return proxyURL !== '';
+}
+
+// signalingURL returns the WebSocket URL: the given one, or "ws" at the
+// proxy's address (setProxyURL) or beside the client's script.
 export function signalingURL(given) {
-  const base = given || (clientURL && new URL('ws', clientURL).href);
+  const beside = proxyURL || clientURL;
+  const base = given || (beside && new URL('ws', new URL(beside, location.href)).href);
   if (!base) throw invalidParameter('no signaling URL: pass {url} to OT.initSession');
   const u = new URL(base, location.href);
   if (u.protocol === 'http:') u.protocol = 'ws:';
@@ -82,9 +95,9 @@ export class Signaling {
   }
 
   // connect joins the session; videoCodecs are the names of the video
-  // codecs this client decodes.
-  async connect(token, sessionId, suppressed, videoCodecs) {
-    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined, videoCodecs });
+  // codecs this client decodes; e2ee says it seals its media.
+  async connect(token, sessionId, suppressed, videoCodecs, e2ee) {
+    const m = await this.#dial({ type: 'connect', token, sessionId, connectionEventsSuppressed: !!suppressed || undefined, videoCodecs, e2ee: e2ee || undefined });
     this.#token = token;
     this.#resume = { connectionId: m.connection.connectionId, key: m.connection.resumeKey };
     this.state = 'open';

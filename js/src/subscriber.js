@@ -3,7 +3,9 @@
 
 import { audioLevelOf, watchAudioLevel } from './audiolevel.js';
 import { subscribers } from './collection.js';
+import { playOnChosenOutput } from './devices.js';
 import { invalidParameter, withCallback } from './errors.js';
+import { log } from './log.js';
 import { Event, EventEmitter } from './events.js';
 import { mergeReports, statsOf } from './stats.js';
 import { imageOf, Widget } from './widget.js';
@@ -28,6 +30,7 @@ export class Subscriber extends EventEmitter {
     this.id = this.#widget.id;
     this.element = this.#widget.element;
     this.#widget.video.volume = this.properties.audioVolume / 100;
+    playOnChosenOutput(this.#widget.video).catch((err) => log.warn('cannot play on the chosen audio output:', err.message));
     this.#widget.toggle('OT_audio-only', !this.#videoOn());
     this.started = new Promise((resolve) => (this.#started = resolve));
     this.failed = new Promise((_, reject) => (this.#fail = reject));
@@ -144,6 +147,12 @@ export class Subscriber extends EventEmitter {
       this.#widget.toggle('OT_audio-blocked', false);
       this.emit(new Event('audioUnblocked'));
     });
+  }
+
+  // playOn plays the subscriber's audio on the audio output deviceId
+  // (OT.setAudioOutputDevice).
+  playOn(deviceId) {
+    return this.#widget.video.setSinkId(deviceId);
   }
 
   isAudioBlocked() {
