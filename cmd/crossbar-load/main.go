@@ -43,6 +43,7 @@ type config struct {
 	count          int    // runs of each scenario
 	cpuProfile     string // file name prefix for the server's CPU profiles
 	memProfile     string // file name prefix for the server's heap profiles
+	blockProfile   string // file name prefix for the server's block profiles
 }
 
 func main() {
@@ -51,6 +52,7 @@ func main() {
 	var (
 		serveFlag = flag.Bool("serve", false, "run as the host app (started by the load process itself)")
 		cpus      = flag.String("cpus", "", "with -serve: pin the host app to these CPUs")
+		blockRate = flag.Int("blockrate", 0, "with -serve: runtime.SetBlockProfileRate's rate (ns blocked per sample)")
 		asNode    node
 		nodesFlag = flag.String("nodes", "1", "comma-separated numbers of host app processes to run each scenario on: 1 is one server, more a cluster on a redis-server of its own")
 		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames()+", or PxS (P publishers, S subscribers of all)")
@@ -68,6 +70,7 @@ func main() {
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the host app to CPU 0 and the clients to the other CPUs")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "save the host app's CPU profile of each window to <prefix>-<scenario>.pprof")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "save the host app's heap profile at the end of each window to <prefix>-<scenario>.pprof")
+	flag.StringVar(&cfg.blockProfile, "blockprofile", "", "save the host app's block profile of each window to <prefix>-<scenario>.pprof")
 	flag.StringVar(&asNode.ID, "node", "", "with -serve: the cluster node id")
 	flag.StringVar(&asNode.Redis, "redis", "", "with -serve: join the cluster on this Redis address")
 	flag.StringVar(&asNode.Session, "session", "", "with -serve: serve this session, created by another node")
@@ -83,6 +86,7 @@ func main() {
 				log.Fatal("-cpus: ", err)
 			}
 		}
+		runtime.SetBlockProfileRate(*blockRate)
 		if err := serve(asNode); err != nil {
 			log.Fatal(err)
 		}
