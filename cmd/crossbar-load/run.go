@@ -21,6 +21,7 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/client"
@@ -424,9 +425,22 @@ func newClientAPI() (*webrtc.API, error) {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, reg); err != nil {
+	// As webrtc.ConfigureNack, but a lost packet is asked for ten times at
+	// most, as browsers do: Pion's default asks on every tick until a
+	// newer packet is received, which on a stream that stopped (idle) is
+	// for ever.
+	generator, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(10))
+	if err != nil {
 		return nil, err
 	}
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	reg.Add(responder)
+	reg.Add(generator)
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -47,7 +48,11 @@ func serve(n node) error {
 	cfg := crossbar.Config{
 		APIKey:    "load",
 		APISecret: "crossbar-load-secret",
-		Media:     sfu.Config{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
+		// A publisher is given up after 30 s without a word, not 5: on a
+		// machine shared with other work, hundreds of clients in one
+		// process may not answer the consent checks in time while
+		// others join. The checks are as frequent (once a second).
+		Media: sfu.Config{UDPAddr: "127.0.0.1:0", LoopbackOnly: true, PublishTimeout: 30 * time.Second},
 		// The signal phase measures what the session carries, not the
 		// limits that protect it.
 		Signals: crossbar.SignalLimits{PerToken: -1, PerAddress: -1, Broadcast: -1},
