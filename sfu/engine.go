@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v2"
@@ -90,6 +89,7 @@ type Engine struct {
 	batches      []*batchConn // the UDP mux's sockets
 	arrivals     arrivalTable // when the sockets received recent RTP packets
 	tally        tally        // the counters of Totals
+	ticks        *ticker      // the publishing connections' NACKs and TWCC feedback
 	tcpMux       *ice.TCPMuxDefault
 	closers      []func() error
 
@@ -103,6 +103,7 @@ type Engine struct {
 // listeners.
 func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, peers: make(map[*Peer]struct{})}
+	e.ticks = newTicker(e.flushWrites)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -239,21 +240,20 @@ func newMediaEngine(video string) (*webrtc.MediaEngine, error) {
 
 // newInterceptorRegistry builds the interceptors of publishing connections,
 // which only receive media: the statistics tap (first, to see what the
-// others write), NACKs, receiver reports and TWCC feedback to publishers.
+// others write), NACKs, receiver reports (but on streams that received
+// nothing since their last) and TWCC feedback to publishers. NACKs and
+// TWCC feedback go out on the engine's tick.
 func (e *Engine) newInterceptorRegistry() (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(&e.taps)
-	generator, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: create NACK generator: %w", err)
-	}
-	r.Add(generator)
+	r.Add(&nackFactory{ticks: e.ticks})
+	r.Add(quietReportsFactory{})
 	receiverReports, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
 	}
 	r.Add(receiverReports)
-	r.Add(&twccFactory{arrivals: &e.arrivals})
+	r.Add(&twccFactory{arrivals: &e.arrivals, ticks: e.ticks})
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
@@ -461,6 +461,7 @@ func (e *Engine) Close() error {
 	for _, p := range peers {
 		errs = append(errs, p.Close())
 	}
+	e.ticks.stop()
 	errs = append(errs, e.closeListeners())
 	return errors.Join(errs...)
 }
