@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v2"
@@ -89,6 +90,7 @@ type Engine struct {
 	batches      []*batchConn // the UDP mux's sockets
 	arrivals     arrivalTable // when the sockets received recent RTP packets
 	tally        tally        // the counters of Totals
+	forwarding   atomic.Int32 // Track readers forwarding a packet now (see batchConn)
 	ticks        *ticker      // the publishing connections' NACKs and TWCC feedback
 	tcpMux       *ice.TCPMuxDefault
 	closers      []func() error
@@ -103,7 +105,7 @@ type Engine struct {
 // listeners.
 func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, peers: make(map[*Peer]struct{})}
-	e.ticks = newTicker(e.flushWrites)
+	e.ticks = newTicker(e)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -349,7 +351,7 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
 		}
-		batch := newBatchConn(conn, &e.arrivals)
+		batch := newBatchConn(conn, &e.arrivals, &e.forwarding)
 		e.batches = append(e.batches, batch)
 		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: batch}), nil
 	}
@@ -383,20 +385,29 @@ type batchNet struct {
 func (n batchNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := n.Net.ListenUDP(network, addr)
 	if udp, ok := conn.(*net.UDPConn); ok && err == nil {
-		batch := newBatchConn(udp, &n.e.arrivals)
+		batch := newBatchConn(udp, &n.e.arrivals, &n.e.forwarding)
 		n.e.batches = append(n.e.batches, batch)
 		return batch, nil
 	}
 	return conn, err
 }
 
-// flushWrites sends what waits in the UDP sockets' batches. A Track's
-// reader calls it when it has forwarded a packet to every subscriber, so
-// the copies leave together without waiting for the batch timer.
+// flushWrites sends what waits in the UDP sockets' batches.
 func (e *Engine) flushWrites() {
 	for _, c := range e.batches {
 		_ = c.Flush()
 	}
+}
+
+// holdWrites and releaseWrites enclose a Track reader's forwarding of a
+// packet, or the ticker's round: the UDP sockets batch what is written in
+// between, which leaves together at releaseWrites, without waiting for the
+// batch timer.
+func (e *Engine) holdWrites() { e.forwarding.Add(1) }
+
+func (e *Engine) releaseWrites() {
+	e.flushWrites()
+	e.forwarding.Add(-1)
 }
 
 // LocalAddrs returns the addresses the engine listens on for media: the

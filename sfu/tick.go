@@ -20,9 +20,9 @@ type tickMember interface {
 // timer for each piece of work of each connection (two 100 ms tickers a
 // connection, woken whether or not media flows). Members do nothing on a
 // tick with nothing to send; what they write leaves in one batch of the
-// UDP sockets (flush). The goroutine runs while the ticker has members.
+// UDP sockets. The goroutine runs while the ticker has members.
 type ticker struct {
-	flush func() // sends what the members wrote
+	writes batcher // batches what the members write
 
 	mu      sync.Mutex
 	members []tickMember
@@ -32,8 +32,8 @@ type ticker struct {
 	wg      sync.WaitGroup
 }
 
-func newTicker(flush func()) *ticker {
-	return &ticker{flush: flush, done: make(chan struct{})}
+func newTicker(writes batcher) *ticker {
+	return &ticker{writes: writes, done: make(chan struct{})}
 }
 
 // add makes m tick until remove; after stop it does nothing.
@@ -96,10 +96,11 @@ func (t *ticker) loop() {
 			}
 			batch = append(batch[:0], t.members...)
 			t.mu.Unlock()
+			t.writes.holdWrites()
 			for _, m := range batch {
 				m.tick(now)
 			}
-			t.flush()
+			t.writes.releaseWrites()
 			clear(batch)
 		}
 	}
