@@ -58,7 +58,8 @@ func main() {
 		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames()+", or PxS (P publishers, S subscribers of all)")
 		jsonOut   = flag.String("json", "", "write the results as JSON to this file")
 		plotOut   = flag.String("plot", "", "write an SVG plot of CPU per packet and memory against subscribers to this file")
-		baseline  = flag.String("baseline", "", "with -plot: also draw the results in this JSON file (an earlier run)")
+		roomsPlot = flag.String("roomsplot", "", "write an SVG plot of the server's CPU per participant in the scenarios of many rooms to this file")
+		baseline  = flag.String("baseline", "", "with -plot or -roomsplot: also draw the results in this JSON file (an earlier run)")
 		from      = flag.String("results", "", "run nothing: print (and plot) the results in this JSON file")
 		cfg       config
 	)
@@ -128,11 +129,7 @@ func main() {
 		if err := printTable(os.Stdout, results); err != nil {
 			log.Fatal(err)
 		}
-		if *plotOut != "" {
-			if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
-				log.Fatal(err)
-			}
-		}
+		writePlots(*plotOut, *roomsPlot, results, base)
 		return
 	}
 	runs := make([][]result, len(selected)*len(nodeCounts))
@@ -168,8 +165,18 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	if *plotOut != "" {
-		if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
+	writePlots(*plotOut, *roomsPlot, results, base)
+}
+
+// writePlots writes the plots asked for (an empty file name: not that one).
+func writePlots(plotOut, roomsPlot string, results, base []result) {
+	if plotOut != "" {
+		if err := os.WriteFile(plotOut, plot(results, base), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if roomsPlot != "" {
+		if err := os.WriteFile(roomsPlot, plotRooms(results, base), 0o644); err != nil {
 			log.Fatal(err)
 		}
 	}
