@@ -64,7 +64,9 @@ func TestSVCForwardDoesNotAllocate(t *testing.T) {
 // a received packet's arrival, at the socket and for TWCC feedback.
 func TestTWCCRecordingDoesNotAllocate(t *testing.T) {
 	var a arrivalTable
-	i, err := (&twccFactory{arrivals: &a}).NewInterceptor("")
+	ticks := newTicker(noBatch{})
+	defer ticks.stop()
+	i, err := (&twccFactory{arrivals: &a, ticks: ticks}).NewInterceptor("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,3 +96,43 @@ func TestTWCCRecordingDoesNotAllocate(t *testing.T) {
 		t.Errorf("%.2f allocations per received packet, want 0", allocs)
 	}
 }
+
+// TestNACKLoggingDoesNotAllocate checks the NACK generator's per-packet
+// path: logging a received packet's sequence number.
+func TestNACKLoggingDoesNotAllocate(t *testing.T) {
+	ticks := newTicker(noBatch{})
+	defer ticks.stop()
+	i, err := (&nackFactory{ticks: ticks}).NewInterceptor("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer i.Close()
+	i.BindRTCPWriter(interceptor.RTCPWriterFunc(func([]rtcp.Packet, interceptor.Attributes) (int, error) { return 0, nil }))
+	pkt := rtpWithTWCC(t, 7, 0, 0)
+	var seq uint16
+	info := &interceptor.StreamInfo{SSRC: 7, RTCPFeedback: []interceptor.RTCPFeedback{{Type: "nack"}}}
+	r := i.BindRemoteStream(info, interceptor.RTPReaderFunc(func(b []byte, attr interceptor.Attributes) (int, interceptor.Attributes, error) {
+		seq++
+		n := copy(b, pkt)
+		b[2], b[3] = byte(seq>>8), byte(seq)
+		return n, attr, nil
+	}))
+	buf := make([]byte, 1500)
+	read := func() {
+		if _, _, err := r.Read(buf, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if allocs := testing.AllocsPerRun(2000, read); allocs > 0.01 {
+		t.Errorf("%.2f allocations per received packet, want 0", allocs)
+	}
+	if l := i.(*nackGenerator).logs[7]; l.end != seq || l.done != seq {
+		t.Errorf("log end %d done %d, want %d: not every packet was logged", l.end, l.done, seq)
+	}
+}
+
+// noBatch is a batcher for interceptors under test, which write to no socket.
+type noBatch struct{}
+
+func (noBatch) holdWrites()    {}
+func (noBatch) releaseWrites() {}

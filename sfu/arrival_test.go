@@ -119,7 +119,7 @@ func TestTWCCFeedbackReportsArrivalTimes(t *testing.T) {
 	}
 	read(packets...)
 
-	pkts := f.feedback(time.Now().Add(time.Second))
+	pkts, _ := f.feedback(time.Now().Add(time.Second))
 	if len(pkts) != 1 {
 		t.Fatalf("%d feedback packets, want 1", len(pkts))
 	}
@@ -151,10 +151,10 @@ func TestTWCCFeedbackWaitsForLaggingReads(t *testing.T) {
 	a.record(late, now.Add(-100*time.Millisecond).UnixNano())
 	read(late, rtpWithTWCC(t, 7, 2, 1))
 
-	if pkts := f.feedback(time.Now()); len(pkts) != 0 {
+	if pkts, _ := f.feedback(time.Now()); len(pkts) != 0 {
 		t.Errorf("feedback %v sent while a 100 ms lag was seen", pkts)
 	}
-	pkts := f.feedback(time.Now().Add(200 * time.Millisecond))
+	pkts, _ := f.feedback(time.Now().Add(200 * time.Millisecond))
 	if len(pkts) != 1 || pkts[0].(*rtcp.TransportLayerCC).PacketStatusCount != 2 {
 		t.Fatalf("feedback %v, want one on 2 packets", pkts)
 	}

@@ -3,6 +3,7 @@ package sfu
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,12 +27,19 @@ const (
 // built with the crossbar_portable tag, the packets of a batch are written
 // one by one (batchio_other.go).
 //
+// Writes are batched while a Track's reader forwards a packet (holds above
+// zero): its copies leave together when it flushes. Other writes (RTCP,
+// ICE checks) that find nothing queued and no forwarding under way are
+// sent at once: waiting for the timer would cost a goroutine for each,
+// and on a host whose connections are idle these are all the writes.
+//
 // Reads note, in an arrivalTable, when each RTP packet arrived (on Linux
 // the kernel's receive time, SO_TIMESTAMPNS), for TWCC feedback.
 type batchConn struct {
 	*net.UDPConn
 	arrivals *arrivalTable
-	rmu      sync.Mutex // serializes reads (their control message buffer)
+	holds    *atomic.Int32 // forwarding goroutines writing now; nil: batch every write
+	rmu      sync.Mutex    // serializes reads (their control message buffer)
 
 	mu     sync.Mutex
 	bufs   [batchSize][]byte       // queued packets, each with capacity maxDatagram
@@ -44,9 +52,10 @@ type batchConn struct {
 	io batchIO // the platform's way to read and write (guarded by rmu and mu)
 }
 
-// newBatchConn wraps a UDP socket; reads note arrival times in arrivals.
-func newBatchConn(conn *net.UDPConn, arrivals *arrivalTable) *batchConn {
-	c := &batchConn{UDPConn: conn, arrivals: arrivals}
+// newBatchConn wraps a UDP socket; reads note arrival times in arrivals;
+// writes are batched while holds is above zero (always if it is nil).
+func newBatchConn(conn *net.UDPConn, arrivals *arrivalTable, holds *atomic.Int32) *batchConn {
+	c := &batchConn{UDPConn: conn, arrivals: arrivals, holds: holds}
 	for i := range c.bufs {
 		c.bufs[i] = make([]byte, 0, maxDatagram)
 	}
@@ -78,6 +87,9 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	defer c.mu.Unlock()
 	if c.closed {
 		return 0, net.ErrClosed
+	}
+	if c.n == 0 && c.holds != nil && c.holds.Load() == 0 {
+		return c.UDPConn.WriteTo(b, addr)
 	}
 	c.bufs[c.n] = append(c.bufs[c.n][:0], b...)
 	c.addrs[c.n] = to

@@ -3,6 +3,7 @@ package sfu
 import (
 	"bytes"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,7 +25,7 @@ func TestBatchConnDelivers(t *testing.T) {
 		return c
 	}
 	sock := listen()
-	bc := newBatchConn(sock, new(arrivalTable))
+	bc := newBatchConn(sock, new(arrivalTable), nil)
 	defer bc.Close()
 	receivers := []*net.UDPConn{listen(), listen()}
 
@@ -61,6 +62,58 @@ func TestBatchConnDelivers(t *testing.T) {
 			if !bytes.Equal(buf[:n], w) {
 				t.Fatalf("receiver %d, packet %d: got %d bytes starting %v, want %d starting %v", r, i, n, buf[:2], len(w), w[:2])
 			}
+		}
+	}
+}
+
+// TestBatchConnWritesAtOnceWhenNotForwarding checks that a write made while
+// no packet is being forwarded leaves at once, without the batch timer,
+// and that writes made while one is are queued for the flush.
+func TestBatchConnWritesAtOnceWhenNotForwarding(t *testing.T) {
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holds atomic.Int32
+	bc := newBatchConn(sock, new(arrivalTable), &holds)
+	defer bc.Close()
+	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	queued := func() (int, bool) {
+		bc.mu.Lock()
+		defer bc.mu.Unlock()
+		return bc.n, bc.armed
+	}
+	if _, err := bc.WriteTo([]byte("rtcp"), rc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, armed := queued(); n != 0 || armed {
+		t.Errorf("idle write: %d queued, timer armed %v; want it sent", n, armed)
+	}
+	holds.Add(1)
+	for range 2 {
+		if _, err := bc.WriteTo([]byte("media"), rc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := queued(); n != 2 {
+		t.Errorf("while forwarding: %d queued, want 2", n)
+	}
+	holds.Add(-1)
+	if err := bc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	for i, want := range []string{"rtcp", "media", "media"} {
+		if err := rc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := rc.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("datagram %d: %q, %v; want %q", i, buf[:n], err, want)
 		}
 	}
 }

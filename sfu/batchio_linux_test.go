@@ -23,7 +23,7 @@ func BenchmarkUDPWrite(b *testing.B) {
 			}
 			var conn net.PacketConn = sock
 			if mode != "sendto" {
-				bc := newBatchConn(sock, new(arrivalTable))
+				bc := newBatchConn(sock, new(arrivalTable), nil)
 				bc.io.gso = mode == "gso"
 				conn = bc
 			}
@@ -71,7 +71,7 @@ func TestBatchConnStampsArrivals(t *testing.T) {
 		t.Fatal(err)
 	}
 	var a arrivalTable
-	bc := newBatchConn(sock, &a)
+	bc := newBatchConn(sock, &a, nil)
 	defer bc.Close()
 	sender, err := net.DialUDP("udp4", nil, sock.LocalAddr().(*net.UDPAddr))
 	if err != nil {

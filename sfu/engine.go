@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v2"
@@ -90,6 +90,8 @@ type Engine struct {
 	batches      []*batchConn // the UDP mux's sockets
 	arrivals     arrivalTable // when the sockets received recent RTP packets
 	tally        tally        // the counters of Totals
+	forwarding   atomic.Int32 // Track readers forwarding a packet now (see batchConn)
+	ticks        *ticker      // the publishing connections' NACKs and TWCC feedback
 	tcpMux       *ice.TCPMuxDefault
 	closers      []func() error
 
@@ -103,6 +105,7 @@ type Engine struct {
 // listeners.
 func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: cfg.Logger, peers: make(map[*Peer]struct{})}
+	e.ticks = newTicker(e)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -239,21 +242,20 @@ func newMediaEngine(video string) (*webrtc.MediaEngine, error) {
 
 // newInterceptorRegistry builds the interceptors of publishing connections,
 // which only receive media: the statistics tap (first, to see what the
-// others write), NACKs, receiver reports and TWCC feedback to publishers.
+// others write), NACKs, receiver reports (but on streams that received
+// nothing since their last) and TWCC feedback to publishers. NACKs and
+// TWCC feedback go out on the engine's tick.
 func (e *Engine) newInterceptorRegistry() (*interceptor.Registry, error) {
 	r := &interceptor.Registry{}
 	r.Add(&e.taps)
-	generator, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: create NACK generator: %w", err)
-	}
-	r.Add(generator)
+	r.Add(&nackFactory{ticks: e.ticks})
+	r.Add(quietReportsFactory{})
 	receiverReports, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
 	}
 	r.Add(receiverReports)
-	r.Add(&twccFactory{arrivals: &e.arrivals})
+	r.Add(&twccFactory{arrivals: &e.arrivals, ticks: e.ticks})
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
@@ -349,7 +351,7 @@ func (e *Engine) listenUDP() (ice.UDPMux, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP socket on %s: %w", addr, err)
 		}
-		batch := newBatchConn(conn, &e.arrivals)
+		batch := newBatchConn(conn, &e.arrivals, &e.forwarding)
 		e.batches = append(e.batches, batch)
 		return ice.NewUDPMuxDefault(ice.UDPMuxParams{Logger: logger, UDPConn: batch}), nil
 	}
@@ -383,20 +385,29 @@ type batchNet struct {
 func (n batchNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := n.Net.ListenUDP(network, addr)
 	if udp, ok := conn.(*net.UDPConn); ok && err == nil {
-		batch := newBatchConn(udp, &n.e.arrivals)
+		batch := newBatchConn(udp, &n.e.arrivals, &n.e.forwarding)
 		n.e.batches = append(n.e.batches, batch)
 		return batch, nil
 	}
 	return conn, err
 }
 
-// flushWrites sends what waits in the UDP sockets' batches. A Track's
-// reader calls it when it has forwarded a packet to every subscriber, so
-// the copies leave together without waiting for the batch timer.
+// flushWrites sends what waits in the UDP sockets' batches.
 func (e *Engine) flushWrites() {
 	for _, c := range e.batches {
 		_ = c.Flush()
 	}
+}
+
+// holdWrites and releaseWrites enclose a Track reader's forwarding of a
+// packet, or the ticker's round: the UDP sockets batch what is written in
+// between, which leaves together at releaseWrites, without waiting for the
+// batch timer.
+func (e *Engine) holdWrites() { e.forwarding.Add(1) }
+
+func (e *Engine) releaseWrites() {
+	e.flushWrites()
+	e.forwarding.Add(-1)
 }
 
 // LocalAddrs returns the addresses the engine listens on for media: the
@@ -461,6 +472,7 @@ func (e *Engine) Close() error {
 	for _, p := range peers {
 		errs = append(errs, p.Close())
 	}
+	e.ticks.stop()
 	errs = append(errs, e.closeListeners())
 	return errors.Join(errs...)
 }

@@ -557,7 +557,7 @@ func (p *Peer) handleTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemot
 	if f := p.cfg.OnTrack; f != nil && group == t {
 		f(t)
 	}
-	t.readLoop(remote, p.e.flushWrites)
+	t.readLoop(remote, p.e)
 	if group != t {
 		group.removeLayer(t)
 	}

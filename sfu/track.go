@@ -399,8 +399,16 @@ func (t *Track) WriteRTP(p *rtp.Packet) error {
 	return nil
 }
 
-// readLoop feeds the Track from a remote track until it ends.
-func (t *Track) readLoop(r *webrtc.TrackRemote, flush func()) {
+// batcher batches the writes of one packet's forwarding, or of a tick
+// (Engine.holdWrites and releaseWrites).
+type batcher interface {
+	holdWrites()
+	releaseWrites()
+}
+
+// readLoop feeds the Track from a remote track until it ends, batching
+// each packet's copies with b.
+func (t *Track) readLoop(r *webrtc.TrackRemote, b batcher) {
 	buf := make([]byte, maxPacket)
 	for {
 		n, _, err := r.Read(buf)
@@ -408,10 +416,11 @@ func (t *Track) readLoop(r *webrtc.TrackRemote, flush func()) {
 			return
 		}
 		now := time.Now().UnixNano()
+		b.holdWrites()
 		t.ingestMu.Lock()
 		wantKeyframes := t.ingest(buf[:n], now)
 		t.ingestMu.Unlock()
-		flush()
+		b.releaseWrites()
 		t.group.requestLayerKeyframes(wantKeyframes)
 		if g := t.group; len(*g.layers.Load()) > 1 {
 			if last := g.demandAt.Load(); now-last >= int64(demandInterval) && g.demandAt.CompareAndSwap(last, now) {

@@ -12,8 +12,6 @@ import (
 )
 
 const (
-	// twccInterval is how often a publisher gets TWCC feedback.
-	twccInterval = 100 * time.Millisecond
 	// twccMargin and twccMaxHoldBack bound how long after its arrival a
 	// packet waits to be reported (see twccFeedback.feedback).
 	twccMargin      = 5 * time.Millisecond
@@ -44,31 +42,33 @@ const (
 // have likely been read too: after the longest lag between arrival and read
 // seen in the last second or two (a few milliseconds on an idle host, up to
 // twccMaxHoldBack).
+//
+// Feedback is sent on the engine's tick (every tickInterval), and only when
+// packets arrived since the last.
 type twccFactory struct {
 	arrivals *arrivalTable
+	ticks    *ticker
 }
 
 // NewInterceptor makes the feedback interceptor of one connection.
 func (f *twccFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &twccFeedback{arrivals: f.arrivals, start: time.Now().UnixNano(), done: make(chan struct{})}, nil
+	return &twccFeedback{arrivals: f.arrivals, ticks: f.ticks, start: time.Now().UnixNano()}, nil
 }
 
 // twccFeedback records the arrival of a connection's packets and sends the
-// feedback every twccInterval.
+// feedback on the engine's tick.
 type twccFeedback struct {
 	interceptor.NoOp
 	arrivals *arrivalTable
+	ticks    *ticker
 	start    int64 // Unix ns; arrival times are recorded in µs since start
 
 	mu       sync.Mutex
+	w        interceptor.RTCPWriter // nil until bound
 	recorder *twcc.Recorder
 	held     []twccArrival // read, not yet reported
 	lag      [2]int64      // longest read lag (µs) this second and the last
-	ticks    int
-
-	done      chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	lagSince time.Time     // start of this second
 }
 
 // twccArrival is a packet read, waiting to be reported.
@@ -82,9 +82,9 @@ type twccArrival struct {
 func (f *twccFeedback) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
 	f.mu.Lock()
 	f.recorder = twcc.NewRecorder(rand.Uint32())
+	f.w = w
 	f.mu.Unlock()
-	f.wg.Add(1)
-	go f.loop(w)
+	f.ticks.add(f)
 	return w
 }
 
@@ -128,34 +128,29 @@ func (f *twccFeedback) BindRemoteStream(info *interceptor.StreamInfo, reader int
 	})
 }
 
-// loop sends what was recorded every twccInterval.
-func (f *twccFeedback) loop(w interceptor.RTCPWriter) {
-	defer f.wg.Done()
-	tick := time.NewTicker(twccInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-f.done:
-			return
-		case <-tick.C:
-		}
-		pkts := f.feedback(time.Now())
-		if len(pkts) > 0 {
-			// A failed write means the connection is closing; the
-			// connection's state says so.
-			_, _ = w.Write(pkts, nil)
-		}
+// tick sends the feedback due at now, if any.
+func (f *twccFeedback) tick(now time.Time) {
+	pkts, w := f.feedback(now)
+	if len(pkts) > 0 {
+		// A failed write means the connection is closing; the
+		// connection's state says so.
+		_, _ = w.Write(pkts, nil)
 	}
 }
 
 // feedback moves the packets read that arrived long enough before now to
-// the recorder, and returns the feedback on what it holds.
-func (f *twccFeedback) feedback(now time.Time) []rtcp.Packet {
+// the recorder, and returns the feedback on what it holds and the writer
+// to send it with; nothing if no packet arrived since the last.
+func (f *twccFeedback) feedback(now time.Time) ([]rtcp.Packet, interceptor.RTCPWriter) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.held) == 0 {
+		return nil, nil
+	}
 	holdBack := min(time.Duration(max(f.lag[0], f.lag[1]))*time.Microsecond+twccMargin, twccMaxHoldBack)
-	if f.ticks++; f.ticks%int(time.Second/twccInterval) == 0 {
+	if now.Sub(f.lagSince) >= time.Second {
 		f.lag = [2]int64{0, f.lag[0]}
+		f.lagSince = now
 	}
 	cutoff := (now.UnixNano() - int64(holdBack) - f.start) / 1000
 	kept := f.held[:0]
@@ -166,13 +161,16 @@ func (f *twccFeedback) feedback(now time.Time) []rtcp.Packet {
 			kept = append(kept, a)
 		}
 	}
+	recorded := len(f.held) - len(kept)
 	f.held = kept
-	return f.recorder.BuildFeedbackPacket()
+	if recorded == 0 {
+		return nil, nil
+	}
+	return f.recorder.BuildFeedbackPacket(), f.w
 }
 
 // Close stops the feedback.
 func (f *twccFeedback) Close() error {
-	f.closeOnce.Do(func() { close(f.done) })
-	f.wg.Wait()
+	f.ticks.remove(f)
 	return nil
 }

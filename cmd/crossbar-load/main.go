@@ -43,6 +43,7 @@ type config struct {
 	count          int    // runs of each scenario
 	cpuProfile     string // file name prefix for the server's CPU profiles
 	memProfile     string // file name prefix for the server's heap profiles
+	blockProfile   string // file name prefix for the server's block profiles
 }
 
 func main() {
@@ -51,12 +52,14 @@ func main() {
 	var (
 		serveFlag = flag.Bool("serve", false, "run as the host app (started by the load process itself)")
 		cpus      = flag.String("cpus", "", "with -serve: pin the host app to these CPUs")
+		blockRate = flag.Int("blockrate", 0, "with -serve: runtime.SetBlockProfileRate's rate (ns blocked per sample)")
 		asNode    node
 		nodesFlag = flag.String("nodes", "1", "comma-separated numbers of host app processes to run each scenario on: 1 is one server, more a cluster on a redis-server of its own")
 		runFlag   = flag.String("run", "all", "comma-separated scenarios to run: "+scenarioNames()+", or PxS (P publishers, S subscribers of all)")
 		jsonOut   = flag.String("json", "", "write the results as JSON to this file")
 		plotOut   = flag.String("plot", "", "write an SVG plot of CPU per packet and memory against subscribers to this file")
-		baseline  = flag.String("baseline", "", "with -plot: also draw the results in this JSON file (an earlier run)")
+		roomsPlot = flag.String("roomsplot", "", "write an SVG plot of the server's CPU per participant in the scenarios of many rooms to this file")
+		baseline  = flag.String("baseline", "", "with -plot or -roomsplot: also draw the results in this JSON file (an earlier run)")
 		from      = flag.String("results", "", "run nothing: print (and plot) the results in this JSON file")
 		cfg       config
 	)
@@ -68,6 +71,7 @@ func main() {
 	flag.BoolVar(&cfg.pin, "pin", false, "pin the host app to CPU 0 and the clients to the other CPUs")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "save the host app's CPU profile of each window to <prefix>-<scenario>.pprof")
 	flag.StringVar(&cfg.memProfile, "memprofile", "", "save the host app's heap profile at the end of each window to <prefix>-<scenario>.pprof")
+	flag.StringVar(&cfg.blockProfile, "blockprofile", "", "save the host app's block profile of each window to <prefix>-<scenario>.pprof")
 	flag.StringVar(&asNode.ID, "node", "", "with -serve: the cluster node id")
 	flag.StringVar(&asNode.Redis, "redis", "", "with -serve: join the cluster on this Redis address")
 	flag.StringVar(&asNode.Session, "session", "", "with -serve: serve this session, created by another node")
@@ -83,6 +87,7 @@ func main() {
 				log.Fatal("-cpus: ", err)
 			}
 		}
+		runtime.SetBlockProfileRate(*blockRate)
 		if err := serve(asNode); err != nil {
 			log.Fatal(err)
 		}
@@ -124,11 +129,7 @@ func main() {
 		if err := printTable(os.Stdout, results); err != nil {
 			log.Fatal(err)
 		}
-		if *plotOut != "" {
-			if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
-				log.Fatal(err)
-			}
-		}
+		writePlots(*plotOut, *roomsPlot, results, base)
 		return
 	}
 	runs := make([][]result, len(selected)*len(nodeCounts))
@@ -164,8 +165,18 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	if *plotOut != "" {
-		if err := os.WriteFile(*plotOut, plot(results, base), 0o644); err != nil {
+	writePlots(*plotOut, *roomsPlot, results, base)
+}
+
+// writePlots writes the plots asked for (an empty file name: not that one).
+func writePlots(plotOut, roomsPlot string, results, base []result) {
+	if plotOut != "" {
+		if err := os.WriteFile(plotOut, plot(results, base), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if roomsPlot != "" {
+		if err := os.WriteFile(roomsPlot, plotRooms(results, base), 0o644); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // cluster a second table of the cluster figures.
 func printTable(w io.Writer, results []result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	_, _ = fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\t")
+	_, _ = fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\tparticipants\tCPU %/part\tKiB/part\t")
 	for _, r := range results {
 		if r.Error != "" {
 			_, _ = fmt.Fprintf(tw, "%s\tfailed: %s\n", r.label(), r.Error)
@@ -28,9 +28,10 @@ func printTable(w io.Writer, results []result) error {
 			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
 			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n",
+		_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%d\t%.4f\t%.0f\t\n",
 			r.label(), r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, r.CPUPerPacketUSMin, r.CPUPerPacketUSMax, refUS, r.RSSMiB, refMiB,
-			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU)
+			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU,
+			r.Participants, r.PerParticipantPct, r.PerParticipantKiB)
 	}
 	if err := tw.Flush(); err != nil { // tabwriter buffers: the writes fail here if at all
 		return err
@@ -282,4 +283,66 @@ func niceCeil(v float64) float64 {
 		}
 	}
 	return 10 * p
+}
+
+// plotRooms draws the server's CPU per participant (percent of a core) in
+// the scenarios of many rooms, as bars: this run's, and an earlier run's
+// beside them when given.
+func plotRooms(results, baseline []result) []byte {
+	var names []string
+	now, before := map[string]float64{}, map[string]float64{}
+	for _, r := range results {
+		if r.Rooms > 1 && r.Error == "" {
+			names = append(names, r.Scenario)
+			now[r.Scenario] = r.PerParticipantPct
+		}
+	}
+	for _, r := range baseline {
+		if r.Rooms > 1 && r.Error == "" {
+			before[r.Scenario] = r.PerParticipantPct
+		}
+	}
+	top := 0.0
+	for _, n := range names {
+		top = max(top, now[n], before[n])
+	}
+	var b bytes.Buffer
+	const left, plotTop, h, group = 70, 40, 220, 120
+	width := left + max(len(names), 1)*group + 20
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, plotTop+h+60, width, plotTop+h+60)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, plotTop+h+60)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">server CPU per participant (%% of a core)</text>`+"\n", left, plotTop-14)
+	if top == 0 {
+		b.WriteString("</svg>\n")
+		return b.Bytes()
+	}
+	top = niceCeil(top)
+	y := func(v float64) float64 { return plotTop + h - v/top*h }
+	fmt.Fprintf(&b, `<path d="M%d %d V%d H%d" fill="none" stroke="black"/>`+"\n", left, plotTop, plotTop+h, width-20)
+	for i := 0; i <= 4; i++ {
+		v := top * float64(i) / 4
+		fmt.Fprintf(&b, `<text x="%d" y="%.0f" text-anchor="end">%g</text>`+"\n", left-6, y(v)+4, v)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" stroke="#eeeeee"/>`+"\n", left+1, y(v), width-20, y(v))
+	}
+	for i, n := range names {
+		x := left + i*group + 20
+		bars := []struct {
+			v     float64
+			color string
+		}{{before[n], "#e08020"}, {now[n], "#2060c0"}}
+		for j, bar := range bars {
+			if bar.v > 0 {
+				fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="36" height="%.1f" fill="%s"/>`+"\n", x+j*40, y(bar.v), plotTop+h-y(bar.v), bar.color)
+				fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="middle" font-size="10">%.3f</text>`+"\n", x+j*40+18, y(bar.v)-3, bar.v)
+			}
+		}
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x+38, plotTop+h+16, n)
+	}
+	for i, l := range []struct{ name, color string }{{"before", "#e08020"}, {"now", "#2060c0"}} {
+		x := left + i*120
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="10" fill="%s"/>`+"\n", x, plotTop+h+36, l.color)
+		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", x+20, plotTop+h+46, l.name)
+	}
+	b.WriteString("</svg>\n")
+	return b.Bytes()
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/client"
@@ -36,6 +37,11 @@ const (
 	joinConcurrency = 8
 	// settle is the pause before reading the idle and publishers-only RSS.
 	settle = 2 * time.Second
+	// blockProfileRate samples one blocking event per this many ns blocked
+	// (-blockprofile).
+	blockProfileRate = 10_000
+	// joinTimePerParticipant is added to setupTimeout for each participant.
+	joinTimePerParticipant = 200 * time.Millisecond
 )
 
 // result is what one scenario measured.
@@ -44,6 +50,10 @@ type result struct {
 	Publishers    int    `json:"publishers"`
 	Subscribers   int    `json:"subscribers"`
 	Subscriptions int    `json:"subscriptions"`
+	// Rooms is how many sessions ran side by side (omitted for one),
+	// Participants how many connections joined them.
+	Rooms        int `json:"rooms,omitempty"`
+	Participants int `json:"participants"`
 	// PublishedPerSec counts the packets the server received from the
 	// publishers a second, over the window.
 	PublishedPerSec float64 `json:"publishedPerSec"`
@@ -65,6 +75,11 @@ type result struct {
 	// PerSubscriberKiB is the RSS the subscribers added, per subscribing
 	// connection.
 	PerSubscriberKiB float64 `json:"perSubscriberKiB"`
+	// PerParticipantPct is the server's CPU over the window per
+	// participant, in percent of a core; PerParticipantKiB the RSS every
+	// connection added over the idle server, per connection.
+	PerParticipantPct float64 `json:"perParticipantPct"`
+	PerParticipantKiB float64 `json:"perParticipantKiB"`
 	// LossPercent is the share of packets the server received from
 	// publishers during the window that did not reach a subscriber.
 	LossPercent   float64 `json:"lossPercent"`
@@ -146,9 +161,16 @@ type nodeResult struct {
 // cluster of nodes.
 func runScenario(cfg config, sc scenario, nodes int) result {
 	res := result{Scenario: sc.Name, Publishers: sc.Publishers, Subscribers: sc.Subscribers,
-		Subscriptions: sc.Publishers * sc.subscribersPerStream()}
+		Subscriptions: sc.rooms() * sc.Publishers * sc.subscribersPerStream(), Participants: sc.participants()}
 	if nodes > 1 {
 		res.Nodes = nodes
+	}
+	if sc.Rooms > 1 {
+		res.Rooms = sc.Rooms
+		if nodes > 1 {
+			res.Error = "rooms run on one server only"
+			return res
+		}
 	}
 	r := &run{cfg: cfg, sc: sc, nodes: max(nodes, 1)}
 	if err := r.measure(&res); err != nil {
@@ -167,7 +189,7 @@ type run struct {
 
 	redis   *redisServer // with more than one node
 	hosts   []*host      // the publishers' node first
-	session string
+	session string       // room 0's (the cluster's one session)
 
 	cancelMedia context.CancelFunc
 	mediaDone   sync.WaitGroup
@@ -230,7 +252,9 @@ func (sn snapshot) sum() nodeSnapshot {
 }
 
 func (r *run) measure(res *result) error {
-	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	// Many participants take longer to join, a few at a time.
+	timeout := setupTimeout + time.Duration(r.sc.participants())*joinTimePerParticipant
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	api, err := newClientAPI()
 	if err != nil {
@@ -273,6 +297,10 @@ func (r *run) measure(res *result) error {
 		return err
 	}
 	joinTime := time.Since(joinStart)
+	if r.sc.Idle {
+		cancelMedia()
+		r.mediaDone.Wait()
+	}
 	if len(r.joins) > 0 {
 		res.JoinP50MS, res.JoinP95MS, res.JoinMaxMS = percentiles(r.joins)
 	}
@@ -300,15 +328,18 @@ func (r *run) measure(res *result) error {
 
 	secs := b.at.Sub(a.at).Seconds()
 	sa, sb := a.sum(), b.sum()
-	forwarded := sb.server.Forwarded - sa.server.Forwarded
+	forwarded := since(sa.server.Forwarded, sb.server.Forwarded)
 	res.ForwardedPerSec = float64(forwarded) / secs
 	res.CPUPerPacketUS = perPacketUS(sb.cpu-sa.cpu, forwarded)
 	res.ServerCPU = (sb.cpu - sa.cpu).Seconds() / secs
 	res.LoadCPU = (b.loadCPU - a.loadCPU).Seconds() / secs
 	res.RSSMiB = mib(sb.rss)
-	res.PerSubscriberKiB = float64(int64(sb.rss)-int64(pubRSS)) / 1024 / float64(r.sc.Subscribers)
+	participants := float64(r.sc.participants())
+	res.PerParticipantPct = 100 * res.ServerCPU / participants
+	res.PerParticipantKiB = float64(int64(sb.rss)-int64(idle)) / 1024 / participants
+	res.PerSubscriberKiB = float64(int64(sb.rss)-int64(pubRSS)) / 1024 / float64(r.sc.rooms()*r.sc.Subscribers)
 	if r.sc.Mutual {
-		res.PerSubscriberKiB = float64(int64(sb.rss)-int64(idle)) / 1024 / float64(r.sc.receivers())
+		res.PerSubscriberKiB = float64(int64(sb.rss)-int64(idle)) / 1024 / float64(r.sc.rooms()*r.sc.receivers())
 	}
 	var published, expected uint64
 	for id, n := range sb.server.In {
@@ -319,10 +350,10 @@ func (r *run) measure(res *result) error {
 	if received := b.received - a.received; expected > received {
 		res.LossPercent = 100 * float64(expected-received) / float64(expected)
 	}
-	res.ServerDropped = sb.server.Dropped - sa.server.Dropped
+	res.ServerDropped = since(sa.server.Dropped, sb.server.Dropped)
 	res.VideoOffAtEnd = sb.server.VideoOff
-	res.ServerResent = sb.server.Resent - sa.server.Resent
-	res.ServerSkipped = sb.server.Skipped - sa.server.Skipped
+	res.ServerResent = since(sa.server.Resent, sb.server.Resent)
+	res.ServerSkipped = since(sa.server.Skipped, sb.server.Skipped)
 	if r.redis != nil {
 		r.clusterFigures(res, a, b, float64(redisAfter-redisBefore), joinTime)
 	}
@@ -355,7 +386,7 @@ func (r *run) clusterFigures(res *result, a, b snapshot, joinCommands float64, j
 	}
 	res.RedisCPU = (b.redisCPU - a.redisCPU).Seconds() / secs
 	res.RedisPerSec = float64(b.redisCalls-a.redisCalls) / secs
-	if n := r.sc.receivers(); n > 0 {
+	if n := r.sc.rooms() * r.sc.receivers(); n > 0 {
 		res.RedisPerJoin = (joinCommands - res.RedisPerSec*joinTime.Seconds()) / float64(n)
 	}
 }
@@ -365,6 +396,15 @@ func (r *run) clusterFigures(res *result, a, b snapshot, joinCommands float64, j
 func percentiles(ds []time.Duration) (p50, p95, top float64) {
 	s := slices.Sorted(slices.Values(ds))
 	return ms(s[len(s)/2]), ms(s[(len(s)*95+99)/100-1]), ms(s[len(s)-1])
+}
+
+// since is what a sum of counters grew by from a to b; zero if it shrank
+// (a subscription that ended took its counts along).
+func since(a, b uint64) uint64 {
+	if b < a {
+		return 0
+	}
+	return b - a
 }
 
 // perPacketUS is CPU time over packets, in microseconds; zero without
@@ -385,9 +425,22 @@ func newClientAPI() (*webrtc.API, error) {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(m, reg); err != nil {
+	// As webrtc.ConfigureNack, but a lost packet is asked for ten times at
+	// most, as browsers do: Pion's default asks on every tick until a
+	// newer packet is received, which on a stream that stopped (idle) is
+	// for ever.
+	generator, err := nack.NewGeneratorInterceptor(nack.GeneratorMaxNacksPerPacket(10))
+	if err != nil {
 		return nil, err
 	}
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	reg.Add(responder)
+	reg.Add(generator)
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
 		return nil, err
 	}
@@ -429,6 +482,9 @@ func (r *run) startHost(ctx context.Context, n node) error {
 	args := []string{"-serve"}
 	if r.cfg.pin {
 		args = append(args, "-cpus", "0")
+	}
+	if r.cfg.blockProfile != "" {
+		args = append(args, "-blockrate", strconv.Itoa(blockProfileRate))
 	}
 	if n.Redis != "" {
 		args = append(args, "-node", n.ID, "-redis", n.Redis, "-session", n.Session)
@@ -505,10 +561,10 @@ func (h *host) stop() {
 	}
 }
 
-// connect joins the session on host h as a new client connection with the
-// given role.
-func (r *run) connect(ctx context.Context, h *host, role string) (*client.Session, error) {
-	token, err := h.get(ctx, "/load/token?role="+role)
+// connect joins room's session on host h as a new client connection with
+// the given role.
+func (r *run) connect(ctx context.Context, h *host, room int, role string) (*client.Session, error) {
+	token, err := h.get(ctx, "/load/token?role="+role+"&room="+strconv.Itoa(room))
 	if err != nil {
 		return nil, err
 	}
@@ -560,12 +616,17 @@ func (h *host) get(ctx context.Context, path string) ([]byte, error) {
 }
 
 // publish connects the publishers to the first host, starts their synthetic media (until
-// mediaCtx ends) and returns their sessions and stream ids.
-func (r *run) publish(ctx, mediaCtx context.Context) (map[*client.Session]string, error) {
-	streams := map[*client.Session]string{}
+// mediaCtx ends) and returns their sessions and stream ids, by room.
+func (r *run) publish(ctx, mediaCtx context.Context) ([]map[*client.Session]string, error) {
+	streams := make([]map[*client.Session]string, r.sc.rooms())
+	for room := range streams {
+		streams[room] = map[*client.Session]string{}
+	}
+	bitrate, fps := r.sc.media(r.cfg)
 	var mu sync.Mutex
-	err := r.each(ctx, r.sc.Publishers, joinConcurrency, func(ctx context.Context, i int) error {
-		s, err := r.connect(ctx, r.hosts[0], "publisher")
+	err := r.each(ctx, r.sc.rooms()*r.sc.Publishers, joinConcurrency, func(ctx context.Context, i int) error {
+		room := i / r.sc.Publishers
+		s, err := r.connect(ctx, r.hosts[0], room, "publisher")
 		if err != nil {
 			return err
 		}
@@ -582,13 +643,13 @@ func (r *run) publish(ctx, mediaCtx context.Context) (map[*client.Session]string
 			defer r.mediaDone.Done()
 			// The synthetic VP8 picture is small; padding brings its
 			// frames to the bitrate of a 720p camera.
-			_ = p.Synthesize(mediaCtx, client.SynthOptions{FrameRate: r.cfg.fps, Bitrate: r.cfg.bitrate})
+			_ = p.Synthesize(mediaCtx, client.SynthOptions{FrameRate: fps, Bitrate: bitrate})
 		}()
 		if _, err := p.WaitCreated(ctx); err != nil {
 			return err
 		}
 		mu.Lock()
-		streams[s] = p.StreamID()
+		streams[room][s] = p.StreamID()
 		mu.Unlock()
 		return nil
 	})
@@ -596,17 +657,23 @@ func (r *run) publish(ctx, mediaCtx context.Context) (map[*client.Session]string
 }
 
 // subscribeAll connects the subscribers, round robin to the hosts, and
-// subscribes them, and with Mutual every publisher, to the streams,
-// recording join latencies.
-func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]string) error {
-	var publishers []*client.Session
-	for s := range streams {
-		publishers = append(publishers, s)
+// subscribes them, and with Mutual every publisher, to the streams of
+// their room, recording join latencies.
+func (r *run) subscribeAll(ctx context.Context, streams []map[*client.Session]string) error {
+	type member struct {
+		s    *client.Session
+		room int
+	}
+	var publishers []member
+	for room, m := range streams {
+		for s := range m {
+			publishers = append(publishers, member{s, room})
+		}
 	}
 	if r.sc.Mutual {
 		err := r.each(ctx, len(publishers), joinConcurrency, func(ctx context.Context, i int) error {
-			s := publishers[i]
-			for other, id := range streams {
+			s := publishers[i].s
+			for other, id := range streams[publishers[i].room] {
 				if other == s {
 					continue
 				}
@@ -626,9 +693,10 @@ func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]stri
 	}
 	start := time.Now()
 	r.onNode = map[*host]int{}
-	return r.each(ctx, r.sc.Subscribers, concurrency, func(ctx context.Context, i int) error {
+	return r.each(ctx, r.sc.rooms()*r.sc.Subscribers, concurrency, func(ctx context.Context, i int) error {
 		h := r.hosts[i%len(r.hosts)]
-		s, err := r.connect(ctx, h, "subscriber")
+		room := i / r.sc.Subscribers
+		s, err := r.connect(ctx, h, room, "subscriber")
 		if err != nil {
 			return err
 		}
@@ -639,7 +707,7 @@ func (r *run) subscribeAll(ctx context.Context, streams map[*client.Session]stri
 			r.senders = append(r.senders, s)
 		}
 		r.mu.Unlock()
-		for _, id := range streams {
+		for _, id := range streams[room] {
 			from := time.Now()
 			if r.sc.Storm {
 				from = start
@@ -751,29 +819,36 @@ func (r *run) snapshot() (snapshot, error) {
 	return sn, nil
 }
 
-// startProfile starts fetching the host apps' CPU profiles for the window
-// when -cpuprofile is set; the returned function waits for them and saves
-// them.
+// startProfile starts fetching the host apps' CPU and block profiles for
+// the window when -cpuprofile or -blockprofile is set; the returned
+// function waits for them and saves them.
 func (r *run) startProfile() func() error {
-	if r.cfg.cpuProfile == "" {
-		return func() error { return nil }
+	type profile struct{ path, prefix string }
+	var profiles []profile
+	if r.cfg.cpuProfile != "" {
+		profiles = append(profiles, profile{"/debug/pprof/profile", r.cfg.cpuProfile})
 	}
-	done := make(chan error, len(r.hosts))
+	if r.cfg.blockProfile != "" {
+		profiles = append(profiles, profile{"/debug/pprof/block", r.cfg.blockProfile})
+	}
+	done := make(chan error, len(r.hosts)*len(profiles))
 	for _, h := range r.hosts {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), r.cfg.window+30*time.Second)
-			defer cancel()
-			secs := int(r.cfg.window.Seconds())
-			b, err := h.get(ctx, "/debug/pprof/profile?seconds="+strconv.Itoa(max(secs, 1)))
-			if err == nil {
-				err = os.WriteFile(r.profileName(r.cfg.cpuProfile, h), b, 0o644)
-			}
-			done <- err
-		}()
+		for _, p := range profiles {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), r.cfg.window+30*time.Second)
+				defer cancel()
+				secs := int(r.cfg.window.Seconds())
+				b, err := h.get(ctx, p.path+"?seconds="+strconv.Itoa(max(secs, 1)))
+				if err == nil {
+					err = os.WriteFile(r.profileName(p.prefix, h), b, 0o644)
+				}
+				done <- err
+			}()
+		}
 	}
 	return func() error {
 		var errs []error
-		for range r.hosts {
+		for range cap(done) {
 			errs = append(errs, <-done)
 		}
 		return errors.Join(errs...)

@@ -11,6 +11,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -22,7 +26,7 @@ import (
 // hello is the line the host process prints on stdout once it serves.
 type hello struct {
 	Addr    string `json:"addr"`    // HTTP address: signaling at /crossbar/ws
-	Session string `json:"session"` // the one routed session of the run
+	Session string `json:"session"` // the routed session of the run (room 0's)
 }
 
 // node says which cluster node a host app is; the zero node is a server
@@ -33,8 +37,9 @@ type node struct {
 	Session string // the session node n1 created; empty on n1
 }
 
-// serve runs the host app of a load run: a crossbar.Server with one routed
-// session on loopback, plus the endpoints the load process needs. It
+// serve runs the host app of a load run: a crossbar.Server with a routed
+// session on loopback (one a room: more are made as tokens for them are
+// asked), plus the endpoints the load process needs. It
 // returns when its stdin closes, so it never outlives the load process.
 // As a cluster node it joins the cluster on n.Redis, and creates the
 // session unless n.Session names it.
@@ -43,7 +48,11 @@ func serve(n node) error {
 	cfg := crossbar.Config{
 		APIKey:    "load",
 		APISecret: "crossbar-load-secret",
-		Media:     sfu.Config{UDPAddr: "127.0.0.1:0", LoopbackOnly: true},
+		// A publisher is given up after 30 s without a word, not 5: on a
+		// machine shared with other work, hundreds of clients in one
+		// process may not answer the consent checks in time while
+		// others join. The checks are as frequent (once a second).
+		Media: sfu.Config{UDPAddr: "127.0.0.1:0", LoopbackOnly: true, PublishTimeout: 30 * time.Second},
 		// The signal phase measures what the session carries, not the
 		// limits that protect it.
 		Signals: crossbar.SignalLimits{PerToken: -1, PerAddress: -1, Broadcast: -1},
@@ -72,9 +81,19 @@ func serve(n node) error {
 	if err != nil {
 		return fmt.Errorf("node %s: session: %w", n.ID, err)
 	}
+	rooms := &rooms{srv: srv, sessions: []*crossbar.Session{s}}
 	mux := http.NewServeMux()
 	mux.Handle("/crossbar/", srv.Handler())
 	mux.HandleFunc("GET /load/token", func(w http.ResponseWriter, r *http.Request) {
+		room, err := strconv.Atoi(r.FormValue("room"))
+		if err != nil || room < 0 || room > maxRooms {
+			room = 0
+		}
+		s, err := rooms.session(r.Context(), room)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		// The connection's data is its node's id: every node's stats
 		// tell the streams of its own publishers from imported ones.
 		token, err := srv.GenerateToken(s.ID(), crossbar.TokenOptions{Role: crossbar.Role(r.FormValue("role")), Data: n.ID})
@@ -85,7 +104,7 @@ func serve(n node) error {
 		_, _ = fmt.Fprint(w, token)
 	})
 	mux.HandleFunc("GET /load/stats", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(statsOf(s, n.ID))
+		_ = json.NewEncoder(w).Encode(statsOf(rooms.all(), n.ID))
 	})
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -116,11 +135,49 @@ type serverStats struct {
 	VideoOff  int               `json:"videoOff"`  // video subscriptions receiving no video now (video off for quality)
 }
 
-// statsOf sums the counters of every stream of s and its subscribers on
-// node id: a stream whose publisher's connection data is not id is another
-// node's, imported over a node link.
-func statsOf(s *crossbar.Session, id string) serverStats {
+// maxRooms bounds the sessions a host app makes.
+const maxRooms = 10_000
+
+// rooms are the host app's sessions, room 0 first.
+type rooms struct {
+	srv      *crossbar.Server
+	mu       sync.Mutex
+	sessions []*crossbar.Session
+}
+
+// session returns room's session, creating it and those before it.
+func (rs *rooms) session(ctx context.Context, room int) (*crossbar.Session, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for len(rs.sessions) <= room {
+		s, err := rs.srv.CreateSession(ctx, crossbar.SessionOptions{})
+		if err != nil {
+			return nil, err
+		}
+		rs.sessions = append(rs.sessions, s)
+	}
+	return rs.sessions[room], nil
+}
+
+func (rs *rooms) all() []*crossbar.Session {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return slices.Clone(rs.sessions)
+}
+
+// statsOf sums the counters of every stream of the sessions and its
+// subscribers on node id: a stream whose publisher's connection data is not
+// id is another node's, imported over a node link.
+func statsOf(sessions []*crossbar.Session, id string) serverStats {
 	st := serverStats{In: map[string]uint64{}}
+	for _, s := range sessions {
+		addStats(&st, s, id)
+	}
+	return st
+}
+
+// addStats adds the counters of session s to st.
+func addStats(st *serverStats, s *crossbar.Session, id string) {
 	for _, stream := range s.Streams() {
 		if p := stream.Publisher(); p != nil {
 			ps := p.Stats()
@@ -142,5 +199,4 @@ func statsOf(s *crossbar.Session, id string) serverStats {
 			}
 		}
 	}
-	return st
 }
