@@ -34,6 +34,7 @@ type recording struct {
 	manual  []ArchiveStream        // manual mode: the streams added
 	files   []archive.File         // ended
 	size    int64                  // of the ended files and the manifest
+	told    ArchiveStatus          // the status last told (tellLocked)
 	idle    Timer                  // set while the session has no connections
 	limit   Timer                  // stops it at MaxArchiveDuration
 	wg      sync.WaitGroup         // the streams' goroutines
@@ -125,6 +126,8 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 		rec.sleep()
 	}
 	a := rec.snapshotLocked()
+	a.Status = ArchiveStarted // not paused before its streams are added
+	rec.tellLocked(a)
 	rec.mu.Unlock()
 	s.emitLocked(archiveStarted{a})
 	s.unlock()
@@ -132,7 +135,22 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	for _, id := range streams {
 		rec.addLogged(id, !opts.NoAudio, !opts.NoVideo)
 	}
-	return rec.snapshot(), nil
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	a = rec.snapshotLocked()
+	rec.tellLocked(a) // paused, if it has no stream to record
+	return a, nil
+}
+
+// tellLocked tells the host's webhook of the archive's status, a's, if it
+// is not the one told last (OpenTok's archive status callbacks). The
+// caller holds rec.mu.
+func (rec *recording) tellLocked(a Archive) {
+	if a.Status == rec.told {
+		return
+	}
+	rec.told = a.Status
+	rec.s.srv.archiveChanged(a)
 }
 
 // addManual adds a stream to a manual-mode archive.
@@ -216,10 +234,12 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 		f.sub, f.w, f.file, f.opened = sub, w, file, time.Now()
 		rec.wg.Add(1)
 		go rec.record(streamID, f)
+		rec.tellLocked(rec.snapshotLocked()) // started again, if it was paused
 		rec.mu.Unlock()
 		return nil
 	}
 	delete(rec.streams, streamID)
+	rec.tellLocked(rec.snapshotLocked())
 	rec.mu.Unlock()
 	if w != nil { // the archive stopped meanwhile
 		sub.close()
@@ -327,6 +347,7 @@ func (rec *recording) record(streamID string, f *streamFile) {
 	rec.size += f.file.Size
 	rec.files = append(rec.files, f.file)
 	delete(rec.streams, streamID)
+	rec.tellLocked(rec.snapshotLocked()) // paused, if it was the last
 	rec.mu.Unlock()
 	if err != nil {
 		rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
@@ -350,6 +371,7 @@ func (rec *recording) fail(err error) {
 	rec.ended = rec.now()
 	rec.endLocked()
 	a := rec.snapshotLocked()
+	rec.tellLocked(a)
 	rec.mu.Unlock()
 	rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
 	rec.s.archiveEnded(rec, a)
@@ -382,6 +404,7 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	rec.status, rec.reason, rec.ended = ArchiveStopped, reason, rec.now()
 	rec.endLocked()
 	a := rec.snapshotLocked()
+	rec.tellLocked(a)
 	rec.mu.Unlock()
 	rec.s.archiveEnded(rec, a)
 	rec.wg.Wait()
@@ -395,6 +418,7 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	default:
 		rec.status = ArchiveAvailable
 	}
+	rec.tellLocked(rec.snapshotLocked())
 	rec.s.log.Info("archive stopped", "archive", rec.id, "status", rec.status, "reason", reason)
 	return a, nil
 }

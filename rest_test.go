@@ -142,7 +142,9 @@ func TestRESTArchiveBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	arch := api + "/v2/project/" + testKey + "/archive"
-	start := func(fields string) string { return `{"sessionId":"` + s.ID() + `","outputMode":"individual"` + fields + `}` }
+	start := func(fields string) string {
+		return `{"sessionId":"` + s.ID() + `","outputMode":"individual"` + fields + `}`
+	}
 	cases := []struct {
 		name, method, url, body string
 		status                  int
