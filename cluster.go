@@ -58,6 +58,11 @@ type nodeMessage struct {
 	Marks  map[string]uint64 `json:"marks,omitempty"`
 	Missed []missedSignal    `json:"missed,omitempty"`
 	Origin string            `json:"origin,omitempty"`
+	// An archive call, or its answer (archivenode.go).
+	Call      string     `json:"call,omitempty"`
+	ArchiveOp *archiveOp `json:"archiveOp,omitempty"`
+	Archive   *Archive   `json:"archive,omitempty"`
+	CallError *callError `json:"callError,omitempty"`
 }
 
 // The kinds of node messages.
@@ -705,7 +710,11 @@ func (h busHandler) Message(topic string, payload []byte) {
 		return // this node's own, applied already
 	}
 	if topic == nodeTopic(srv.bus.Node().ID) {
-		srv.linkMessage(&m)
+		if m.Kind == kindArchiveCall || m.Kind == kindArchiveAnswer {
+			srv.archiveMessage(&m)
+		} else {
+			srv.linkMessage(&m)
+		}
 		return
 	}
 	if topic == revocationsTopic {

@@ -142,15 +142,15 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	return a, nil
 }
 
-// tellLocked tells the host's webhook of the archive's status, a's, if it
-// is not the one told last (OpenTok's archive status callbacks). The
-// caller holds rec.mu.
+// tellLocked tells the host's webhook (OpenTok's archive status
+// callbacks) and the cluster of the archive's status, a's, if it is not
+// the one told last. The caller holds rec.mu.
 func (rec *recording) tellLocked(a Archive) {
 	if a.Status == rec.told {
 		return
 	}
 	rec.told = a.Status
-	rec.s.srv.archiveChanged(a)
+	rec.s.archiveChanged(a)
 }
 
 // addManual adds a stream to a manual-mode archive.
@@ -483,15 +483,25 @@ func (s *Session) recordLocked(ev event) {
 		recs := s.runningArchivesLocked()
 		if len(recs) == 0 && s.info.ArchiveMode == ArchiveModeAlways && !ev.st.connection.remote() {
 			s.later(func() {
-				if _, err := s.startArchive(ArchiveOptions{Name: s.info.ArchiveName, StreamMode: StreamModeAuto, OutputMode: OutputIndividual}); err != nil && !errors.Is(err, ErrArchiveConflict) {
-					s.log.Warn("archive mode always: no archive", "err", err)
+				if s.clustered() {
+					go s.recordAlways() // off the caller: it asks the bus
+				} else {
+					s.recordAlways()
 				}
 			})
 		}
+		remote := ev.st.connection.remote()
 		for _, rec := range recs {
 			if rec.opts.StreamMode == StreamModeAuto {
 				id := ev.st.id
-				s.later(func() { rec.addLogged(id, !rec.opts.NoAudio, !rec.opts.NoVideo) })
+				add := func() { rec.addLogged(id, !rec.opts.NoAudio, !rec.opts.NoVideo) }
+				if remote {
+					// Its media comes over a node link, whose messages come
+					// on the goroutine that applies this event: not here.
+					s.later(func() { go add() })
+				} else {
+					s.later(add)
+				}
 			}
 		}
 	case connectionCreated:

@@ -169,6 +169,9 @@ type Server struct {
 	onNew    func(*Session)
 
 	archives archives // archives started here (archive.go)
+	// calls are this node's archive calls to others, waiting for their
+	// answers, by call id (archivenode.go); under mu.
+	calls map[string]chan<- *nodeMessage
 }
 
 // New returns a Server for the project cfg names.

@@ -81,10 +81,3 @@ func (c archiveCallback) MarshalJSON() ([]byte, error) {
 	r.Event = "archive"
 	return json.Marshal(r)
 }
-
-// archiveChanged tells the webhook of an archive's new status.
-func (srv *Server) archiveChanged(a Archive) {
-	if srv.hooks != nil {
-		srv.hooks.post(archiveCallback{srv, a})
-	}
-}
