@@ -3,6 +3,9 @@ package crossbar_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,3 +74,61 @@ const framesSent = `(async () => {
   }
   return n;
 })()`
+
+// An individual archive of a Chromium page publishing H.264 (the
+// session's codec): its Matroska file is AVC with the header's
+// configuration (avcC), ffprobe reads its size and decodes 90 % of the
+// frames the page sent while it was recorded.
+func TestJSArchiveH264(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe is not installed (apt-get install ffmpeg): cannot check the archive's file")
+	}
+	dir := archive.Dir(t.TempDir())
+	r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true}, Archives: dir})
+	s := r.sessionWith(crossbar.SessionOptions{VideoCodec: crossbar.H264})
+	p, _ := r.join("publisher", s, crossbar.RolePublisher)
+	stream := publish(t, p, `{resolution: '640x480'}`)
+	if st, err := s.Stream(stream); err != nil || !strings.EqualFold(st.Publisher().VideoCodec(), "video/H264") {
+		t.Fatalf("the page's stream: %v, %v; want H.264", st, err)
+	}
+	ctx := context.Background()
+	a, err := r.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after int
+	p.Eval(framesSent, &before)
+	start := time.Now()
+	recordFor(t, r.srv, a.ID, 4*time.Second)
+	p.Eval(framesSent, &after)
+	fps := float64(after-before) / time.Since(start).Seconds()
+	if _, err := r.srv.StopArchive(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	m := manifest(t, dir, a.ID)
+	if len(m.Files) != 1 || m.Files[0].Filename != stream+".mkv" {
+		t.Fatalf("manifest files: %+v", m.Files)
+	}
+	f := m.Files[0]
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames",
+		"-show_entries", "stream=codec_name,width,height,is_avc,nal_length_size,nb_read_frames", "-of", "csv=p=0",
+		dir.Path(a.ID, f.Filename)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	fields := strings.Split(strings.TrimSpace(string(out)), ",") // h264,W,H,true,4,N
+	if len(fields) != 6 || fields[0] != "h264" || fields[3] != "true" || fields[4] != "4" {
+		t.Fatalf("ffprobe reads %q, want h264, AVC with 4-byte lengths", out)
+	}
+	width, _ := strconv.Atoi(fields[1])
+	height, _ := strconv.Atoi(fields[2])
+	frames, _ := strconv.Atoi(fields[5])
+	want := time.Duration(f.StopTimeOffset-f.StartTimeOffset) * time.Millisecond
+	t.Logf("%s: %dx%d, %d frames in %v; the page sent %.1f a second", f.Filename, width, height, frames, want, fps)
+	if width < 160 || height < 120 || width*3 != height*4 {
+		t.Errorf("ffprobe reads a size of %dx%d, want the camera's 4:3", width, height)
+	}
+	if min := int(want.Seconds() * fps * 0.9); frames < min {
+		t.Errorf("%d frames, want at least %d (90 %% of %v at %.1f fps)", frames, min, want, fps)
+	}
+}
