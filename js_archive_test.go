@@ -44,13 +44,7 @@ func TestJSArchive(t *testing.T) {
 })()`, jsString(s.ID()), watchArchives, jsString(r.token(s, crossbar.RoleSubscriber, "late"))), nil)
 	late.Wait("archiveStarted on joining", fmt.Sprintf(`archives.includes('archiveStarted %s class')`, a.ID), mediaWait)
 
-	var before, after int
-	p.Eval(framesSent, &before)
-	start := time.Now()
-	recordFor(t, r.srv, a.ID, 5*time.Second)
-	p.Eval(framesSent, &after)
-	fps := float64(after-before) / time.Since(start).Seconds()
-	t.Logf("the page sent %.1f frames a second while it was recorded", fps)
+	fps := recordPage(t, r, p, a.ID, 5*time.Second)
 	if _, err := r.srv.StopArchive(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +56,20 @@ func TestJSArchive(t *testing.T) {
 	// Chromium's fake camera captures 20 frames a second; on a busy
 	// machine Chromium sends fewer.
 	checkFile(t, dir, a.ID, m.Files[0], fps, "")
+}
+
+// recordPage waits until the archive has recorded for d, and returns the
+// frames a second the page that publishes in it sent meanwhile.
+func recordPage(t *testing.T, r *jsRig, p tab, id string, d time.Duration) (fps float64) {
+	t.Helper()
+	var before, after int
+	p.Eval(framesSent, &before)
+	start := time.Now()
+	recordFor(t, r.srv, id, d)
+	p.Eval(framesSent, &after)
+	fps = float64(after-before) / time.Since(start).Seconds()
+	t.Logf("the page sent %.1f frames a second while it was recorded", fps)
+	return fps
 }
 
 // framesSent gives, in a page that publishes P, the video frames it sent
@@ -96,12 +104,7 @@ func TestJSArchiveH264(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before, after int
-	p.Eval(framesSent, &before)
-	start := time.Now()
-	recordFor(t, r.srv, a.ID, 4*time.Second)
-	p.Eval(framesSent, &after)
-	fps := float64(after-before) / time.Since(start).Seconds()
+	fps := recordPage(t, r, p, a.ID, 4*time.Second)
 	if _, err := r.srv.StopArchive(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +113,17 @@ func TestJSArchiveH264(t *testing.T) {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
 	f := m.Files[0]
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames",
+	var stderr strings.Builder
+	probe := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames",
 		"-show_entries", "stream=codec_name,width,height,is_avc,nal_length_size,nb_read_frames", "-of", "csv=p=0",
-		dir.Path(a.ID, f.Filename)).CombinedOutput()
+		dir.Path(a.ID, f.Filename))
+	probe.Stderr = &stderr
+	out, err := probe.Output()
 	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, out)
+		t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("ffprobe found errors in the file:\n%s", stderr.String())
 	}
 	fields := strings.Split(strings.TrimSpace(string(out)), ",") // h264,W,H,true,4,N
 	if len(fields) != 6 || fields[0] != "h264" || fields[3] != "true" || fields[4] != "4" {
@@ -124,7 +133,7 @@ func TestJSArchiveH264(t *testing.T) {
 	height, _ := strconv.Atoi(fields[2])
 	frames, _ := strconv.Atoi(fields[5])
 	want := time.Duration(f.StopTimeOffset-f.StartTimeOffset) * time.Millisecond
-	t.Logf("%s: %dx%d, %d frames in %v; the page sent %.1f a second", f.Filename, width, height, frames, want, fps)
+	t.Logf("%s: %dx%d, %d frames in %v", f.Filename, width, height, frames, want)
 	if width < 160 || height < 120 || width*3 != height*4 {
 		t.Errorf("ffprobe reads a size of %dx%d, want the camera's 4:3", width, height)
 	}

@@ -1,6 +1,10 @@
 package archive
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+)
 
 // H.264 in Matroska (codec V_MPEG4/ISO/AVC) as ISO/IEC 14496-15 has it:
 // samples are NAL units each after its length, and the track's
@@ -9,9 +13,46 @@ import "encoding/binary"
 
 // NAL unit types (ITU-T H.264, table 7-1).
 const (
+	naluIDR = 5 // a keyframe's slice; 1 to 5 are slices
 	naluSPS = 7
 	naluPPS = 8
 )
+
+// maxParams bounds the NAL units without a slice (SPS, PPS, SEI) kept
+// for the next frame.
+const maxParams = 8
+
+// avcFrame returns the sample an Annex B access unit of the track makes
+// (avcSample), and the AVC configuration of its SPS and PPS, if it has
+// them. An access unit without a slice, as parameter sets sent apart,
+// makes none: its NAL units go with the next one's.
+func (t *track) avcFrame(au []byte) (sample, config []byte) {
+	nalus := append(t.params, annexBNALUs(au)...)
+	if !slices.ContainsFunc(nalus, func(n []byte) bool { return n[0]&0x1f <= naluIDR && n[0]&0x1f > 0 }) {
+		t.params = t.params[:0]
+		for _, n := range nalus[max(0, len(nalus)-maxParams):] {
+			t.params = append(t.params, bytes.Clone(n)) // the sample's buffer is not ours to keep
+		}
+		return nil, nil
+	}
+	t.params = nil
+	return avcSample(nalus), avcConfig(nalus)
+}
+
+// avcKeyframe reports whether an AVC sample holds an IDR slice.
+func avcKeyframe(b []byte) bool {
+	for len(b) > 4 {
+		if b[4]&0x1f == naluIDR {
+			return true
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		if n > len(b)-4 {
+			return false
+		}
+		b = b[4+n:]
+	}
+	return false
+}
 
 // annexBNALUs returns the NAL units of an Annex B access unit, without
 // their start codes.

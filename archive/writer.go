@@ -67,6 +67,7 @@ type track struct {
 	number   uint64
 	sb       *samplebuilder.SampleBuilder
 	keyframe func([]byte) bool // nil for audio: every sample is one
+	params   [][]byte          // H.264: NAL units that wait for a frame (avc.go)
 	block    webm.BlockWriteCloser
 	started  bool
 	broken   bool   // video lost a frame: it waits for a keyframe
@@ -106,7 +107,7 @@ func NewWriter(dst io.WriteCloser, audio, video *Track) (*Writer, error) {
 		case webrtc.MimeTypeH264:
 			// Annex B samples, as the depacketizer makes them, become
 			// AVC ones (avc.go).
-			d, codecID, t.keyframe, w.avc = &codecs.H264Packet{}, "V_MPEG4/ISO/AVC", h264Keyframe, true
+			d, codecID, t.keyframe, w.avc = &codecs.H264Packet{}, "V_MPEG4/ISO/AVC", avcKeyframe, true
 		default:
 			return nil, fmt.Errorf("%w: video %s", ErrUnsupportedCodec, video.MimeType)
 		}
@@ -151,7 +152,13 @@ func (w *Writer) WriteRTP(kind webrtc.RTPCodecType, p *rtp.Packet) error {
 
 // writeSample writes one sample of t, starting the file if need be.
 func (w *Writer) writeSample(t *track, s *media.Sample) error {
-	key := t.keyframe == nil || t.keyframe(s.Data)
+	data, config := s.Data, []byte(nil)
+	if w.avc && t.keyframe != nil {
+		if data, config = t.avcFrame(s.Data); data == nil {
+			return nil
+		}
+	}
+	key := t.keyframe == nil || t.keyframe(data)
 	if t.keyframe != nil && t.started && !key && (t.broken || s.PrevDroppedPackets > 0) {
 		// The frames that refer to the one lost would show garbage.
 		if !t.broken && w.askKey != nil {
@@ -161,15 +168,9 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 		return nil
 	}
 	t.broken = false
-	data := s.Data
-	if w.avc && t.keyframe != nil {
-		nalus := annexBNALUs(data)
-		if !t.started && key {
-			config := avcConfig(nalus)
-			key = config != nil // a keyframe without its SPS and PPS cannot start the file
-			w.entries[t.number-1].CodecPrivate = config
-		}
-		data = avcSample(nalus)
+	if !t.started && w.avc && t.keyframe != nil {
+		key = key && config != nil // a keyframe without its SPS and PPS cannot start the file
+		w.entries[t.number-1].CodecPrivate = config
 	}
 	if !t.started {
 		if !key {

@@ -333,18 +333,26 @@ func TestWriterH264FromEncoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One access unit per frame: the NAL units up to its slice (one a
-	// frame, x264's default), each after a start code.
+	// One access unit per frame, its slice (one a frame, x264's
+	// default) after a start code; the NAL units before it (SPS, PPS,
+	// SEI) in an access unit of their own, as Chromium's come at times.
 	var units [][]byte
-	var au []byte
+	var params []byte
+	frames := 0
 	for _, n := range annexBNALUs(stream) {
-		au = append(append(au, 0, 0, 0, 1), n...)
-		if typ := n[0] & 0x1f; typ == 1 || typ == 5 {
-			units, au = append(units, au), nil
+		unit := append([]byte{0, 0, 0, 1}, n...)
+		if typ := n[0] & 0x1f; typ != 1 && typ != 5 {
+			params = append(params, unit...)
+			continue
 		}
+		if params != nil {
+			units, params = append(units, params), nil
+		}
+		units = append(units, unit)
+		frames++
 	}
-	if len(units) != 45 {
-		t.Fatalf("%d access units in the encoder's stream, want 45", len(units))
+	if frames != 45 || len(units) <= frames {
+		t.Fatalf("%d frames in %d access units from the encoder, want 45 and their parameter sets", frames, len(units))
 	}
 
 	f, _ := dir.Create(context.Background(), "a1", "s1.mkv")
@@ -363,10 +371,13 @@ func TestWriterH264FromEncoder(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames",
-		"-show_entries", "stream=codec_name,profile,width,height,is_avc,nal_length_size,nb_read_frames", "-of", "csv=p=0", dir.Path("a1", "s1.mkv")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v\n%s", err, got)
+	var stderr strings.Builder
+	probe := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames",
+		"-show_entries", "stream=codec_name,profile,width,height,is_avc,nal_length_size,nb_read_frames", "-of", "csv=p=0", dir.Path("a1", "s1.mkv"))
+	probe.Stderr = &stderr
+	got, err := probe.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
 	}
 	// AVC samples with 4-byte lengths (is_avc: the header's
 	// configuration), the size though the Track gave none, every frame
