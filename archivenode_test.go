@@ -56,7 +56,7 @@ func TestClusterArchive(t *testing.T) {
 	if len(m.Files) != 1 || m.Files[0].StreamID != pub.StreamID() {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
-	checkFile(t, dir, started.ID, m.Files[0], archiveFPS, "pub")
+	checkFlowed(t, dir, started.ID, m.Files[0])
 
 	if err := b.srv.DeleteArchive(ctx, started.ID); err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestClusterArchiveModeAlways(t *testing.T) {
 	files := map[string]bool{}
 	for _, f := range m.Files {
 		files[f.StreamID] = true
-		checkFile(t, dir, stopped.ID, f, archiveFPS, "")
+		checkFlowed(t, dir, stopped.ID, f)
 	}
 	for i, pub := range pubs {
 		if !files[pub.StreamID()] {

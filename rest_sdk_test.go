@@ -372,7 +372,7 @@ func TestOpenTokNodeSDKArchives(t *testing.T) {
 	if len(m.Files) != 1 || m.Files[0].StreamID != pub.StreamID() {
 		t.Fatalf("manifest files: %+v", m.Files)
 	}
-	checkFile(t, dir, a.ID, m.Files[0], archiveFPS, "pub")
+	checkFlowed(t, dir, a.ID, m.Files[0])
 	if e := sdk.call("stopArchive", map[string]any{"archiveId": a.ID}, nil); e == "" {
 		t.Error("stopping a stopped archive succeeded")
 	}
