@@ -142,9 +142,10 @@ type archives struct {
 
 // StartArchive starts recording a session. It returns ErrArchiveConflict
 // for a relayed session, whose media does not pass through the server, and
-// when the session already records (unless both archives have different
-// MultiArchiveTags), ErrNotSupported for a composed archive of a custom
-// layout, and ErrInvalidOption for options out of range.
+// when the session already records, on any node of a cluster (unless both
+// archives have different MultiArchiveTags), ErrNotSupported for a
+// composed archive of a custom layout, and ErrInvalidOption for options
+// out of range.
 //
 // An individual archive writes each stream's file and a manifest
 // (archive.Manifest). A composed archive records its streams so too, in a
@@ -159,6 +160,9 @@ func (srv *Server) StartArchive(ctx context.Context, sessionID string, opts Arch
 	}
 	s, err := srv.Session(ctx, sessionID)
 	if err != nil {
+		return Archive{}, err
+	}
+	if err := srv.recordedElsewhere(ctx, s, opts.MultiArchiveTag); err != nil {
 		return Archive{}, err
 	}
 	return s.startArchive(opts)
@@ -207,22 +211,27 @@ func (o *ArchiveOptions) check() error {
 // StopArchive stops an archive and returns it, stopped; its files are
 // complete, and it available (or failed), once StopArchive returns. It
 // returns ErrArchiveNotFound for an unknown id, and ErrArchiveConflict
-// for an archive that no longer records.
+// for an archive that no longer records. In a cluster, the node that
+// records the archive stops it.
 func (srv *Server) StopArchive(ctx context.Context, id string) (Archive, error) {
-	rec, err := srv.recording(id)
-	if err != nil {
-		return Archive{}, err
-	}
-	return rec.stop("")
+	return srv.archiveDo(ctx, id, archiveOp{Op: opStop})
 }
 
-// Archive returns an archive of this server's, by id.
+// Archive returns an archive, by id: one this server records, or in a
+// cluster one of any node's (its size as of its last change of status).
 func (srv *Server) Archive(ctx context.Context, id string) (Archive, error) {
 	rec, err := srv.recording(id)
+	if err == nil {
+		return rec.snapshot(), nil
+	}
+	if srv.bus == nil {
+		return Archive{}, err
+	}
+	r, err := srv.archiveRecord(ctx, id)
 	if err != nil {
 		return Archive{}, err
 	}
-	return rec.snapshot(), nil
+	return srv.archiveOf(r), nil
 }
 
 // ArchiveListOptions select the archives Archives lists: those of a
@@ -233,8 +242,9 @@ type ArchiveListOptions struct {
 	Offset, Count int
 }
 
-// Archives lists this server's archives, and returns how many there are
-// in all (as selected by SessionID).
+// Archives lists archives, newest first: this server's, and in a cluster
+// every node's. It returns how many there are in all (as selected by
+// SessionID).
 func (srv *Server) Archives(ctx context.Context, opts ArchiveListOptions) ([]Archive, int, error) {
 	if opts.Count == 0 {
 		opts.Count = 50
@@ -242,38 +252,50 @@ func (srv *Server) Archives(ctx context.Context, opts ArchiveListOptions) ([]Arc
 	if opts.Offset < 0 || opts.Count < 0 || opts.Count > 1000 {
 		return nil, 0, fmt.Errorf("%w: offset %d, count %d (at most 1000)", ErrInvalidOption, opts.Offset, opts.Count)
 	}
+	all, err := srv.clusterArchives(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	srv.archives.mu.Lock()
-	var sel []*recording
-	for _, rec := range slices.Backward(srv.archives.list) {
+	local := slices.Clone(srv.archives.list)
+	srv.archives.mu.Unlock()
+	var sel []Archive
+	for _, rec := range slices.Backward(local) {
+		delete(all, rec.id) // this node's own is newer than its record
 		if opts.SessionID == "" || rec.s.ID() == opts.SessionID {
-			sel = append(sel, rec)
+			sel = append(sel, rec.snapshot())
 		}
 	}
-	srv.archives.mu.Unlock()
-	var list []Archive
-	for _, rec := range sel[min(opts.Offset, len(sel)):min(opts.Offset+opts.Count, len(sel))] {
-		list = append(list, rec.snapshot())
+	for _, a := range all {
+		if opts.SessionID == "" || a.SessionID == opts.SessionID {
+			sel = append(sel, a)
+		}
 	}
-	return list, len(sel), nil
+	slices.SortStableFunc(sel, func(a, b Archive) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return sel[min(opts.Offset, len(sel)):min(opts.Offset+opts.Count, len(sel))], len(sel), nil
 }
 
 // DeleteArchive deletes an available or failed archive and its files.
 // It returns ErrArchiveConflict for one that is still recording.
 func (srv *Server) DeleteArchive(ctx context.Context, id string) error {
-	rec, err := srv.recording(id)
-	if err != nil {
-		return err
-	}
+	_, err := srv.archiveDo(ctx, id, archiveOp{Op: opDelete})
+	return err
+}
+
+// delete deletes an archive this server recorded, and its record in the
+// cluster.
+func (rec *recording) delete(ctx context.Context) error {
+	srv := rec.s.srv
 	if a := rec.snapshot(); a.Status != ArchiveAvailable && a.Status != ArchiveFailed {
-		return fmt.Errorf("%w: archive %s is %s", ErrArchiveConflict, id, a.Status)
+		return fmt.Errorf("%w: archive %s is %s", ErrArchiveConflict, rec.id, a.Status)
 	}
-	if err := srv.cfg.Archives.Remove(ctx, id); err != nil {
-		return fmt.Errorf("crossbar: delete archive %s: %w", id, err)
+	if err := srv.cfg.Archives.Remove(ctx, rec.id); err != nil {
+		return fmt.Errorf("crossbar: delete archive %s: %w", rec.id, err)
 	}
 	srv.archives.mu.Lock()
-	defer srv.archives.mu.Unlock()
 	srv.archives.list = slices.DeleteFunc(srv.archives.list, func(r *recording) bool { return r == rec })
-	return nil
+	srv.archives.mu.Unlock()
+	return rec.s.forgetArchive(ctx, rec.id)
 }
 
 // SetArchiveLayout changes the layout of a composed archive while it
@@ -281,14 +303,11 @@ func (srv *Server) DeleteArchive(ctx context.Context, id string) error {
 // archives have none: ErrInvalidOption; one no longer recording:
 // ErrArchiveConflict.
 func (srv *Server) SetArchiveLayout(ctx context.Context, id string, layout ArchiveLayout) error {
-	rec, err := srv.recording(id)
-	if err != nil {
-		return err
-	}
 	if err := layout.check(); err != nil {
 		return err
 	}
-	return rec.setLayout(layout)
+	_, err := srv.archiveDo(ctx, id, archiveOp{Op: opLayout, Layout: &layout})
+	return err
 }
 
 // layoutTypes are OpenTok's layout types.
@@ -314,21 +333,15 @@ func (l ArchiveLayout) check() error {
 // in the archive's session, and ErrArchiveConflict for an archive in auto
 // mode or no longer recording.
 func (srv *Server) AddArchiveStream(ctx context.Context, id string, stream ArchiveStream) error {
-	rec, err := srv.recording(id)
-	if err != nil {
-		return err
-	}
-	return rec.addManual(stream)
+	_, err := srv.archiveDo(ctx, id, archiveOp{Op: opAddStream, Stream: &stream})
+	return err
 }
 
 // RemoveArchiveStream removes a stream from a manual-mode archive: its
 // file ends.
 func (srv *Server) RemoveArchiveStream(ctx context.Context, id, streamID string) error {
-	rec, err := srv.recording(id)
-	if err != nil {
-		return err
-	}
-	return rec.removeManual(streamID)
+	_, err := srv.archiveDo(ctx, id, archiveOp{Op: opRemoveStream, Stream: &ArchiveStream{StreamID: streamID}})
+	return err
 }
 
 // recording returns the archive with the given id.

@@ -94,20 +94,7 @@ func manifest(t *testing.T, dir archive.Dir, id string) archive.Manifest {
 func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, fps float64, tag string) {
 	t.Helper()
 	path := dir.Path(id, f.Filename)
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe is not installed (apt-get install ffmpeg): cannot check the archive's files")
-	}
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries",
-		"stream=codec_name,nb_read_frames:format=duration", "-of", "csv=p=0", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v\n%s", f.Filename, err, out)
-	}
-	lines := strings.Fields(string(out)) // opus,N  vp8,N  duration
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "opus,") || !strings.HasPrefix(lines[1], "vp8,") {
-		t.Fatalf("ffprobe %s: %q, want opus and vp8 streams", f.Filename, out)
-	}
-	frames, _ := strconv.Atoi(strings.TrimPrefix(lines[1], "vp8,"))
-	duration, _ := strconv.ParseFloat(lines[2], 64)
+	frames, duration := probeWebM(t, path)
 	want := time.Duration(f.StopTimeOffset-f.StartTimeOffset) * time.Millisecond
 	if d := time.Duration(duration * float64(time.Second)); d < want-500*time.Millisecond || d > want+500*time.Millisecond {
 		t.Errorf("%s lasts %v, want %v ± 0.5 s (from the manifest)", f.Filename, d, want)
@@ -119,6 +106,43 @@ func checkFile(t *testing.T, dir archive.Dir, id string, f archive.File, fps flo
 	if tag != "" {
 		checkMarks(t, path, tag)
 	}
+}
+
+// checkFlowed checks that a file of an archive holds the stream's media:
+// Opus, and VP8 frames for at least half the time it was recorded at the
+// Go publishers' rate. (On a busy machine their synthesizer sends fewer,
+// its clock behind: tests of what is not the recording itself use it;
+// checkFile holds archives to 90 %.)
+func checkFlowed(t *testing.T, dir archive.Dir, id string, f archive.File) {
+	t.Helper()
+	frames, _ := probeWebM(t, dir.Path(id, f.Filename))
+	recorded := time.Duration(f.StopTimeOffset-f.StartTimeOffset) * time.Millisecond
+	t.Logf("%s: %d video frames in %v", f.Filename, frames, recorded)
+	if min := int(recorded.Seconds() * archiveFPS / 2); frames < min {
+		t.Errorf("%s has %d video frames, want at least %d (half of %v at %d fps)", f.Filename, frames, min, recorded, archiveFPS)
+	}
+}
+
+// probeWebM reads an archive's file with ffprobe: it must hold Opus and
+// VP8; it returns how many video frames ffprobe decoded, and the file's
+// duration in seconds.
+func probeWebM(t *testing.T, path string) (frames int, duration float64) {
+	t.Helper()
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe is not installed (apt-get install ffmpeg): cannot check the archive's files")
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries",
+		"stream=codec_name,nb_read_frames:format=duration", "-of", "csv=p=0", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v\n%s", path, err, out)
+	}
+	lines := strings.Fields(string(out)) // opus,N  vp8,N  duration
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "opus,") || !strings.HasPrefix(lines[1], "vp8,") {
+		t.Fatalf("ffprobe %s: %q, want opus and vp8 streams", path, out)
+	}
+	frames, _ = strconv.Atoi(strings.TrimPrefix(lines[1], "vp8,"))
+	duration, _ = strconv.ParseFloat(lines[2], 64)
+	return frames, duration
 }
 
 // checkMarks reads the video frames of a file and checks their marks.

@@ -62,6 +62,11 @@ type nodeMessage struct {
 	// A caption of a stream's audio, made on the node that runs the
 	// session's captions (captioner.go).
 	Caption *signaling.Caption `json:"caption,omitempty"`
+	// An archive call, or its answer (archivenode.go).
+	Call      string     `json:"call,omitempty"`
+	ArchiveOp *archiveOp `json:"archiveOp,omitempty"`
+	Archive   *Archive   `json:"archive,omitempty"`
+	CallError *callError `json:"callError,omitempty"`
 }
 
 // The kinds of node messages.
@@ -718,7 +723,11 @@ func (h busHandler) Message(topic string, payload []byte) {
 		return // this node's own, applied already
 	}
 	if topic == nodeTopic(srv.bus.Node().ID) {
-		srv.linkMessage(&m)
+		if m.Kind == kindArchiveCall || m.Kind == kindArchiveAnswer {
+			srv.archiveMessage(&m)
+		} else {
+			srv.linkMessage(&m)
+		}
 		return
 	}
 	if topic == revocationsTopic {

@@ -41,6 +41,7 @@ type recording struct {
 	manual  []ArchiveStream        // manual mode: the streams added
 	files   []archive.File         // ended
 	size    int64                  // of the ended files and the manifest
+	told    ArchiveStatus          // the status last told (tellLocked)
 	idle    Timer                  // set while the session has no connections
 	limit   Timer                  // stops it at MaxArchiveDuration
 	wg      sync.WaitGroup         // the streams' goroutines
@@ -148,6 +149,8 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 		rec.sleep()
 	}
 	a := rec.snapshotLocked()
+	a.Status = ArchiveStarted // not paused before its streams are added
+	rec.tellLocked(a)
 	rec.mu.Unlock()
 	s.emitLocked(archiveStarted{a})
 	s.unlock()
@@ -155,7 +158,22 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	for _, id := range streams {
 		rec.addLogged(id, !opts.NoAudio, !opts.NoVideo)
 	}
-	return rec.snapshot(), nil
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	a = rec.snapshotLocked()
+	rec.tellLocked(a) // paused, if it has no stream to record
+	return a, nil
+}
+
+// tellLocked tells the host's webhook (OpenTok's archive status
+// callbacks) and the cluster of the archive's status, a's, if it is not
+// the one told last. The caller holds rec.mu.
+func (rec *recording) tellLocked(a Archive) {
+	if a.Status == rec.told {
+		return
+	}
+	rec.told = a.Status
+	rec.s.archiveChanged(a)
 }
 
 // addManual adds a stream to a manual-mode archive.
@@ -254,10 +272,12 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 		f.opened = time.Now()
 		rec.wg.Add(1)
 		go rec.record(streamID, f)
+		rec.tellLocked(rec.snapshotLocked()) // started again, if it was paused
 		rec.mu.Unlock()
 		return nil
 	}
 	delete(rec.streams, streamID)
+	rec.tellLocked(rec.snapshotLocked())
 	rec.mu.Unlock()
 	if opened.w != nil { // the archive stopped meanwhile
 		opened.sub.close()
@@ -379,6 +399,7 @@ func (rec *recording) record(streamID string, f *streamFile) {
 		rec.inputs = append(rec.inputs, f.input)
 	}
 	delete(rec.streams, streamID)
+	rec.tellLocked(rec.snapshotLocked()) // paused, if it was the last
 	rec.mu.Unlock()
 	if err != nil {
 		rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
@@ -402,6 +423,7 @@ func (rec *recording) fail(err error) {
 	rec.ended = rec.now()
 	rec.endLocked()
 	a := rec.snapshotLocked()
+	rec.tellLocked(a)
 	rec.mu.Unlock()
 	rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
 	rec.s.archiveEnded(rec, a)
@@ -447,6 +469,7 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	rec.status, rec.reason, rec.ended = ArchiveStopped, reason, rec.now()
 	rec.endLocked()
 	a := rec.snapshotLocked()
+	rec.tellLocked(a)
 	rec.mu.Unlock()
 	rec.s.archiveEnded(rec, a)
 	rec.wg.Wait()
@@ -464,6 +487,7 @@ func (rec *recording) stop(reason string) (Archive, error) {
 	default:
 		rec.status = ArchiveAvailable
 	}
+	rec.tellLocked(rec.snapshotLocked())
 	rec.s.log.Info("archive stopped", "archive", rec.id, "status", rec.status, "reason", reason)
 	return a, nil
 }
@@ -585,15 +609,25 @@ func (s *Session) recordLocked(ev event) {
 		recs := s.runningArchivesLocked()
 		if len(recs) == 0 && s.info.ArchiveMode == ArchiveModeAlways && !ev.st.connection.remote() {
 			s.later(func() {
-				if _, err := s.startArchive(ArchiveOptions{Name: s.info.ArchiveName, StreamMode: StreamModeAuto, OutputMode: OutputIndividual}); err != nil && !errors.Is(err, ErrArchiveConflict) {
-					s.log.Warn("archive mode always: no archive", "err", err)
+				if s.clustered() {
+					go s.recordAlways() // off the caller: it asks the bus
+				} else {
+					s.recordAlways()
 				}
 			})
 		}
+		remote := ev.st.connection.remote()
 		for _, rec := range recs {
 			if rec.opts.StreamMode == StreamModeAuto {
 				id := ev.st.id
-				s.later(func() { rec.addLogged(id, !rec.opts.NoAudio, !rec.opts.NoVideo) })
+				add := func() { rec.addLogged(id, !rec.opts.NoAudio, !rec.opts.NoVideo) }
+				if remote {
+					// Its media comes over a node link, whose messages come
+					// on the goroutine that applies this event: not here.
+					s.later(func() { go add() })
+				} else {
+					s.later(add)
+				}
 			}
 		}
 	case connectionCreated:

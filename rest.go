@@ -13,8 +13,9 @@ import (
 // OpenTok's REST API, as a layer over the Server's Go API: the paths,
 // bodies, statuses and authentication of https://api.opentok.com, so
 // that OpenTok's server SDKs (Node, Python, Ruby, PHP, Java, .NET) drive
-// Crossbar once their API URL is changed. Archives and broadcasts are not
-// there yet: their paths answer 501.
+// Crossbar once their API URL is changed. Archives are there
+// (restarchive.go); broadcasts are not yet: their paths answer 501, as do
+// composed archives until they come.
 
 // RESTHandler returns OpenTok's REST API, at the paths OpenTok's server
 // SDKs call below their API URL: "/session/create" and
@@ -42,10 +43,16 @@ func (srv *Server) RESTHandler() http.Handler {
 	in("POST "+sess+"/mute", restForceMuteAll)
 	handle("POST /v2/project/{key}/captions", srv.restStartCaptions)
 	handle("POST /v2/project/{key}/captions/{id}/stop", srv.restStopCaptions)
-	for _, p := range []string{"archive", "broadcast"} {
-		handle("/v2/project/{key}/"+p, restNotYet)
-		handle("/v2/project/{key}/"+p+"/", restNotYet)
-	}
+	const arch = "/v2/project/{key}/archive"
+	handle("POST "+arch, srv.restStartArchive)
+	handle("GET "+arch, srv.restListArchives)
+	handle("GET "+arch+"/{id}", srv.restArchiveCall(srv.Archive))
+	handle("DELETE "+arch+"/{id}", srv.restDeleteArchive)
+	handle("POST "+arch+"/{id}/stop", srv.restArchiveCall(srv.StopArchive))
+	handle("PUT "+arch+"/{id}/layout", srv.restSetArchiveLayout)
+	handle("PATCH "+arch+"/{id}/streams", srv.restArchiveStreams)
+	handle("/v2/project/{key}/broadcast", restNotYet)
+	handle("/v2/project/{key}/broadcast/", restNotYet)
 	handle("/", func(http.ResponseWriter, *http.Request) error {
 		return &restError{http.StatusNotFound, "no such REST endpoint"}
 	})
@@ -123,6 +130,9 @@ var restStatuses = []struct {
 	{ErrClusterUnavailable, http.StatusServiceUnavailable},
 	{ErrCaptionsNotFound, http.StatusNotFound},
 	{ErrCaptionsConflict, http.StatusConflict},
+	{ErrArchiveNotFound, http.StatusNotFound},
+	{ErrArchiveConflict, http.StatusConflict},
+	{ErrNotSupported, http.StatusNotImplemented},
 }
 
 // restFail answers a failed call: OpenTok's status, and a JSON body
@@ -155,7 +165,7 @@ func (srv *Server) restFail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func restNotYet(http.ResponseWriter, *http.Request) error {
-	return &restError{http.StatusNotImplemented, "archives and broadcasts are not available in Crossbar yet"}
+	return &restError{http.StatusNotImplemented, "broadcasts are not available in Crossbar yet"}
 }
 
 // writeJSON answers v as JSON with status.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/archive"
 	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
@@ -45,6 +47,18 @@ const ops = {
   forceMuteStream: (a, cb) => ot.forceMuteStream(a.sessionId, a.streamId, (err) => cb(err)),
   forceMuteAll: (a, cb) => ot.forceMuteAll(a.sessionId, a.opts, (err) => cb(err)),
   disableForceMute: (a, cb) => ot.disableForceMute(a.sessionId, (err) => cb(err)),
+  // Archives: the SDK's Archive objects are kept, and stopped and
+  // deleted with their own methods.
+  startArchive: (a, cb) => ot.startArchive(a.sessionId, a.opts, keep(cb)),
+  getArchive: (a, cb) => ot.getArchive(a.archiveId, keep(cb)),
+  listArchives: (a, cb) => ot.listArchives(a.opts, (err, items, count) => cb(err, items && { count, items })),
+  stopArchive: (a, cb) => archives[a.archiveId].stop(keep(cb)),
+  deleteArchive: (a, cb) => archives[a.archiveId].delete((err) => cb(err)),
+};
+const archives = {};
+const keep = (cb) => (err, archive) => {
+  if (archive) archives[archive.id] = archive;
+  cb(err, archive);
 };
 require('readline').createInterface({ input: process.stdin }).on('line', (line) => {
   const a = JSON.parse(line);
@@ -277,5 +291,103 @@ func TestOpenTokNodeSDKDrivesCrossbar(t *testing.T) {
 	sdk.must("listStreams", map[string]any{"sessionId": sid}, &list)
 	if len(list) != 0 {
 		t.Errorf("streams after alice left: %+v", list)
+	}
+}
+
+// restArchive is an archive as the Node SDK's Archive object has it.
+type restArchive struct {
+	ID, Status, Name, Reason, SessionID, OutputMode, StreamMode, Resolution string
+	ProjectID                                                               int
+	CreatedAt                                                               int64
+	Size                                                                    int64
+	Duration                                                                float64
+	HasAudio, HasVideo                                                      bool
+	URL                                                                     *string
+	Streams                                                                 []any
+}
+
+// An app's server code on OpenTok's Node SDK records a session with a
+// publisher: it starts an individual archive, gets it, lists it, stops it
+// with the SDK's Archive object, reads its file, and deletes it.
+func TestOpenTokNodeSDKArchives(t *testing.T) {
+	dir := archive.Dir(t.TempDir())
+	h, apiURL := restHarness(t, crossbar.Config{Archives: dir})
+	sdk := startNodeSDK(t, apiURL)
+	ctx := context.Background()
+
+	var sid, alwaysID string
+	sdk.must("createSession", map[string]any{"opts": map[string]any{"mediaMode": "routed"}}, &sid)
+	sdk.must("createSession", map[string]any{"opts": map[string]any{"mediaMode": "routed", "archiveMode": "always"}}, &alwaysID)
+	if s, err := h.srv.Session(ctx, alwaysID); err != nil || s.ArchiveMode() != crossbar.ArchiveModeAlways {
+		t.Fatalf("session created in archive mode always: %v, %v", s, err)
+	}
+	s, err := h.srv.Session(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := publishTagged(t, h.mediaClient(s, h.ws, "pub", nil, client.Options{}), "pub")
+
+	var composed restArchive
+	sdk.must("startArchive", map[string]any{"sessionId": sid, "opts": map[string]any{"resolution": "1280x720"}}, &composed)
+	if composed.Status != "started" || composed.OutputMode != "composed" || composed.Resolution != "1280x720" {
+		t.Fatalf("startArchive composed (OpenTok's default): %+v", composed)
+	}
+	sdk.must("stopArchive", map[string]any{"archiveId": composed.ID}, &composed)
+	if composed.Status != "stopped" {
+		t.Fatalf("stopArchive composed: %+v", composed)
+	}
+	var a restArchive
+	before := time.Now()
+	sdk.must("startArchive", map[string]any{"sessionId": sid, "opts": map[string]any{"name": "interview", "outputMode": "individual"}}, &a)
+	if a.Status != "started" || a.Name != "interview" || a.SessionID != sid || a.OutputMode != "individual" || a.StreamMode != "auto" ||
+		!a.HasAudio || !a.HasVideo || a.URL != nil || a.ProjectID != 12345678 || a.Streams == nil ||
+		a.CreatedAt < before.Add(-time.Second).UnixMilli() || a.CreatedAt > time.Now().UnixMilli() {
+		t.Fatalf("startArchive: %+v", a)
+	}
+	if e := sdk.call("startArchive", map[string]any{"sessionId": sid, "opts": map[string]any{"outputMode": "individual"}}, nil); e == "" {
+		t.Error("a second archive of the session started")
+	}
+	recordFor(t, h.srv, a.ID, 3*time.Second)
+	var got restArchive
+	sdk.must("getArchive", map[string]any{"archiveId": a.ID}, &got)
+	if got.ID != a.ID || got.Status != "started" || got.Duration < 3 {
+		t.Fatalf("getArchive while it records: %+v", got)
+	}
+	var list struct {
+		Count int
+		Items []restArchive
+	}
+	sdk.must("listArchives", map[string]any{"opts": map[string]any{"sessionId": sid}}, &list)
+	if list.Count != 2 || len(list.Items) != 2 || list.Items[0].ID != a.ID || list.Items[1].ID != composed.ID {
+		t.Fatalf("listArchives of the session (newest first): %+v", list)
+	}
+	sdk.must("listArchives", map[string]any{"opts": map[string]any{"sessionId": alwaysID}}, &list)
+	if list.Count != 0 || len(list.Items) != 0 {
+		t.Fatalf("listArchives of another session: %+v", list)
+	}
+
+	sdk.must("stopArchive", map[string]any{"archiveId": a.ID}, &got)
+	if got.Status != "stopped" || got.Duration < 3 {
+		t.Fatalf("stopArchive: %+v", got)
+	}
+	sdk.must("getArchive", map[string]any{"archiveId": a.ID}, &got)
+	if got.Status != "available" || got.Size == 0 {
+		t.Fatalf("getArchive after stop: %+v", got)
+	}
+	m := manifest(t, dir, a.ID)
+	if len(m.Files) != 1 || m.Files[0].StreamID != pub.StreamID() {
+		t.Fatalf("manifest files: %+v", m.Files)
+	}
+	checkFlowed(t, dir, a.ID, m.Files[0])
+	if e := sdk.call("stopArchive", map[string]any{"archiveId": a.ID}, nil); e == "" {
+		t.Error("stopping a stopped archive succeeded")
+	}
+
+	sdk.must("deleteArchive", map[string]any{"archiveId": a.ID}, nil)
+	if e := sdk.call("getArchive", map[string]any{"archiveId": a.ID}, nil); !strings.Contains(e, "not found") {
+		t.Errorf("getArchive after delete: %q", e)
+	}
+	if _, err := os.Stat(dir.Path(a.ID, m.Files[0].Filename)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the deleted archive's file: %v", err)
 	}
 }

@@ -9,7 +9,9 @@ import (
 // The REST API's endpoints (rest.go), each a call of the Go API.
 
 // restCreateSession is POST /session/create: the form fields of OpenTok's
-// (p2p.preference, archiveMode, location, e2ee). As OpenTok's, a session
+// (p2p.preference, archiveMode, archiveName, location, e2ee). A session in
+// archive mode always records individual archives (archiveResolution,
+// a composed archive's, is not read). As OpenTok's, a session
 // is relayed unless p2p.preference is "disabled". End-to-end encryption
 // (SessionOptions.E2EE) needs routed media: clients encrypt.
 func (srv *Server) restCreateSession(w http.ResponseWriter, r *http.Request) error {
@@ -25,10 +27,9 @@ func (srv *Server) restCreateSession(w http.ResponseWriter, r *http.Request) err
 	default:
 		return &restError{http.StatusBadRequest, `p2p.preference must be "enabled" or "disabled"`}
 	}
-	switch r.FormValue("archiveMode") {
-	case "", "manual":
-	case "always":
-		return &restError{http.StatusBadRequest, "archiveMode always: archives are not available in Crossbar yet"}
+	switch m := ArchiveMode(r.FormValue("archiveMode")); m {
+	case "", ArchiveModeManual, ArchiveModeAlways:
+		opts.ArchiveMode, opts.ArchiveName = m, r.FormValue("archiveName")
 	default:
 		return &restError{http.StatusBadRequest, `archiveMode must be "manual" or "always"`}
 	}

@@ -180,6 +180,9 @@ type Server struct {
 
 	archives archives     // archives started here (archive.go)
 	captions captionsList // live captions running here (captions.go)
+	// calls are this node's archive calls to others, waiting for their
+	// answers, by call id (archivenode.go); under mu.
+	calls map[string]chan<- *nodeMessage
 }
 
 // New returns a Server for the project cfg names.

@@ -132,6 +132,15 @@ func (s *Session) videoCodecName() string {
 	return strings.TrimPrefix(s.publishVideoCodec(), "video/")
 }
 
+// ArchiveMode returns whether the session records itself (always) or the
+// host starts its archives (manual).
+func (s *Session) ArchiveMode() ArchiveMode {
+	if s.info.ArchiveMode == "" { // a record made before archives
+		return ArchiveModeManual
+	}
+	return s.info.ArchiveMode
+}
+
 // Location returns the location hint given at creation.
 func (s *Session) Location() string { return s.info.Location }
 

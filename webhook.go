@@ -23,8 +23,11 @@ import (
 // WebhookConfig configures the session-monitoring callbacks: Crossbar
 // POSTs OpenTok's JSON for connectionCreated, connectionDestroyed,
 // streamCreated and streamDestroyed to URL, as OpenTok's session
-// monitoring does. Each node sends those of the connections and streams
-// it serves.
+// monitoring does, and OpenTok's archive status callbacks: the archive's
+// JSON, as the REST API gives it, with "event": "archive", each time its
+// status changes (started, paused, started again, stopped, then available
+// or failed). Each node sends those of the connections and streams it
+// serves, and of the archives it records.
 //
 // Deliveries go one at a time, in the order of the events, from a queue
 // that never makes a session wait: when it is full, events are dropped,

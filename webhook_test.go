@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,18 +18,24 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/client"
 )
 
 const hookSecret = "webhook-signing-secret"
 
 // delivery is a webhook request a receiver got.
 type delivery struct {
-	Event      string
-	SessionID  string
-	ProjectID  string
-	Reason     string
-	Timestamp  int64
-	Connection *struct {
+	Event     string
+	SessionID string
+	ProjectID json.Number // a string in session monitoring, a number in archive callbacks
+	// An archive callback's.
+	ID, Name, Status, OutputMode string
+	Size                         int64
+	Duration                     float64
+	URL                          *string
+	Reason                       string
+	Timestamp                    int64
+	Connection                   *struct {
 		ID, Data  string
 		CreatedAt int64
 	}
@@ -129,7 +137,7 @@ func TestWebhookDeliversSessionMonitoring(t *testing.T) {
 	var events []string
 	for _, d := range got {
 		events = append(events, d.Event+":"+d.Reason)
-		if d.SessionID != s.ID() || d.ProjectID != testKey || d.Timestamp == 0 {
+		if d.SessionID != s.ID() || d.ProjectID.String() != testKey || d.Timestamp == 0 {
 			t.Errorf("delivery %+v", d)
 		}
 	}
@@ -237,5 +245,64 @@ func TestWebhookHangingReceiverBlocksNothing(t *testing.T) {
 	t.Logf("20 events, queue of 4, receiver hanging: %+v", st)
 	if st.Delivered != 0 || st.Dropped+st.Failed != 20 {
 		t.Errorf("stats %+v, want the 20 events failed or dropped", st)
+	}
+}
+
+// archiveStatuses returns the statuses the archive callbacks of an
+// archive told, in order.
+func (rc *receiver) archiveStatuses(id string) []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var statuses []string
+	for _, d := range rc.got {
+		if d.Event == "archive" && d.ID == id {
+			statuses = append(statuses, d.Status)
+		}
+	}
+	return statuses
+}
+
+// A receiver gets OpenTok's archive status callbacks, signed, each time
+// an archive's status changes: started, paused while nobody publishes,
+// started again when someone does, stopped, then available with its size.
+func TestWebhookArchiveStatus(t *testing.T) {
+	rc := newReceiver(t, ok200)
+	h, _ := archiveHarness(t, crossbar.Config{Webhook: crossbar.WebhookConfig{URL: rc.url, Secret: hookSecret}})
+	s := h.session()
+	ctx := context.Background()
+	a, err := h.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "hooked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"started", "paused"}
+	until := func(statuses ...string) {
+		t.Helper()
+		want = append(want, statuses...)
+		waitFor(t, 20*time.Second, fmt.Sprintf("archive callbacks %v", want), func() bool {
+			return slices.Equal(rc.archiveStatuses(a.ID), want)
+		})
+	}
+	until()
+	_, stop := publishTagged(t, h.mediaClient(s, h.ws, "pub", nil, client.Options{}), "pub")
+	until("started")
+	recordFor(t, h.srv, a.ID, 2*time.Second)
+	stop()
+	until("paused")
+	if _, err := h.srv.StopArchive(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	until("stopped", "available")
+
+	var last delivery
+	for _, d := range rc.wait(0) {
+		if d.Event == "archive" {
+			if d.SessionID != s.ID() || d.ProjectID.String() != testKey || d.Name != "hooked" || d.OutputMode != "individual" || d.URL != nil {
+				t.Errorf("archive callback %+v", d)
+			}
+			last = d
+		}
+	}
+	if last.Size == 0 || last.Duration < 2 {
+		t.Errorf("the available archive's callback: %+v, want its size and duration", last)
 	}
 }

@@ -1,5 +1,10 @@
 package crossbar
 
+import (
+	"context"
+	"encoding/json"
+)
+
 // sessionEvent is a session-monitoring callback, in OpenTok's JSON.
 type sessionEvent struct {
 	SessionID  string           `json:"sessionId"`
@@ -59,4 +64,20 @@ func (s *Session) webhookLocked(ev event) *sessionEvent {
 
 func eventConnectionOf(c *Connection) eventConnection {
 	return eventConnection{ID: c.id, CreatedAt: c.created.UnixMilli(), Data: c.token.Data}
+}
+
+// archiveCallback is an archive status callback: the archive as the REST
+// API gives it, with event "archive". Its JSON is made as it is
+// delivered, off the session's locks: the Storage's URL may take a call.
+type archiveCallback struct {
+	srv *Server
+	a   Archive
+}
+
+func (c archiveCallback) MarshalJSON() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), restTimeout)
+	defer cancel()
+	r := c.srv.restArchiveOf(ctx, c.a)
+	r.Event = "archive"
+	return json.Marshal(r)
 }

@@ -19,21 +19,3 @@ func vp9Keyframe(b []byte) bool {
 	frameType := b[0] >> (7 - (bit + 1)) & 1
 	return !showExisting && frameType == 0
 }
-
-// h264Keyframe reports whether an Annex B access unit holds an IDR slice.
-func h264Keyframe(b []byte) bool {
-	zeros := 0
-	for i, c := range b {
-		switch {
-		case c == 0:
-			zeros++
-			continue
-		case c == 1 && zeros >= 2 && i+1 < len(b):
-			if b[i+1]&0x1f == 5 {
-				return true
-			}
-		}
-		zeros = 0
-	}
-	return false
-}

@@ -22,6 +22,14 @@ type Storage interface {
 	Remove(ctx context.Context, id string) error
 }
 
+// Linker is a Storage that serves the archives it keeps, as an S3
+// bucket's presigned links do: URL is where an available archive's files
+// are fetched (OpenTok's archive url). Dir, on the local disk, is not one.
+type Linker interface {
+	Storage
+	URL(ctx context.Context, id string) (string, error)
+}
+
 // Dir is the default Storage: a directory of the local file system, with
 // one subdirectory per archive.
 type Dir string

@@ -42,7 +42,8 @@ func FileExt(mime string) string {
 
 // Writer writes one stream's forwarded RTP, audio and video, to a WebM or
 // Matroska file (see FileExt). The file starts with the first sample; video
-// starts with its first keyframe. A track's timestamps follow its RTP
+// starts with its first keyframe (H.264: the file does, whose header needs
+// its SPS and PPS). A track's timestamps follow its RTP
 // timestamps from the moment its first sample came, so gaps (loss,
 // mutes, pauses) keep their length. Its methods are safe for concurrent
 // use: one goroutine per track may write.
@@ -54,7 +55,10 @@ type Writer struct {
 	entries []webm.TrackEntry
 	start   time.Time // of the file, at its first sample; zero before
 	closed  bool
-	askKey  func()
+	// avc: the video is H.264, whose track header needs the SPS and PPS
+	// of its first keyframe: the file starts there (avc.go).
+	avc    bool
+	askKey func()
 }
 
 // track is one track of a Writer's file.
@@ -63,6 +67,7 @@ type track struct {
 	number   uint64
 	sb       *samplebuilder.SampleBuilder
 	keyframe func([]byte) bool // nil for audio: every sample is one
+	params   [][]byte          // H.264: NAL units that wait for a frame (avc.go)
 	block    webm.BlockWriteCloser
 	started  bool
 	broken   bool   // video lost a frame: it waits for a keyframe
@@ -100,9 +105,9 @@ func NewWriter(dst io.WriteCloser, audio, video *Track) (*Writer, error) {
 		case webrtc.MimeTypeVP9:
 			d, codecID, t.keyframe = &codecs.VP9Packet{}, "V_VP9", vp9Keyframe
 		case webrtc.MimeTypeH264:
-			// Annex B samples, as the depacketizer makes them: FFmpeg
-			// and GStreamer read them without a CodecPrivate.
-			d, codecID, t.keyframe = &codecs.H264Packet{}, "V_MPEG4/ISO/AVC", h264Keyframe
+			// Annex B samples, as the depacketizer makes them, become
+			// AVC ones (avc.go).
+			d, codecID, t.keyframe, w.avc = &codecs.H264Packet{}, "V_MPEG4/ISO/AVC", avcKeyframe, true
 		default:
 			return nil, fmt.Errorf("%w: video %s", ErrUnsupportedCodec, video.MimeType)
 		}
@@ -147,7 +152,13 @@ func (w *Writer) WriteRTP(kind webrtc.RTPCodecType, p *rtp.Packet) error {
 
 // writeSample writes one sample of t, starting the file if need be.
 func (w *Writer) writeSample(t *track, s *media.Sample) error {
-	key := t.keyframe == nil || t.keyframe(s.Data)
+	data, config := s.Data, []byte(nil)
+	if w.avc && t.keyframe != nil {
+		if data, config = t.avcFrame(s.Data); data == nil {
+			return nil
+		}
+	}
+	key := t.keyframe == nil || t.keyframe(data)
 	if t.keyframe != nil && t.started && !key && (t.broken || s.PrevDroppedPackets > 0) {
 		// The frames that refer to the one lost would show garbage.
 		if !t.broken && w.askKey != nil {
@@ -157,11 +168,18 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 		return nil
 	}
 	t.broken = false
+	if !t.started && w.avc && t.keyframe != nil {
+		key = key && config != nil // a keyframe without its SPS and PPS cannot start the file
+		w.entries[t.number-1].CodecPrivate = config
+	}
 	if !t.started {
 		if !key {
 			return nil // video waits for a keyframe
 		}
 		if w.start.IsZero() {
+			if w.avc && t.keyframe == nil {
+				return nil // audio waits for the H.264 keyframe that starts the file
+			}
 			if err := w.begin(); err != nil {
 				return err
 			}
@@ -170,7 +188,7 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 	}
 	t.elapsed += int64(int32(s.PacketTimestamp - t.prevTS))
 	t.prevTS = s.PacketTimestamp
-	_, err := t.block.Write(key, t.base+t.elapsed*1000/int64(t.ClockRate), s.Data)
+	_, err := t.block.Write(key, t.base+t.elapsed*1000/int64(t.ClockRate), data)
 	return err
 }
 

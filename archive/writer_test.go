@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -295,14 +296,104 @@ func TestWriterMatroskaH264(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	units := make([][]byte, 60)
+	for i := range units {
+		units[i] = []byte{0, 0, 0, 1, 0x41, 0x9a, 1, 2, 3} // a non-IDR slice
+		if i%30 == 10 {
+			units[i] = []byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 1, 2, 3} // SPS, PPS, IDR
+		}
+	}
+	writeH264(t, w, units)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	codec, _, n := probe(t, dir.Path("a1", "s1.mkv"))
+	if len(codec) != 1 || codec[0] != "h264" || n[0] != 49 { // frames 10 to 58
+		t.Fatalf("codecs %v, packets %v; want h264, 49", codec, n)
+	}
+}
+
+// An H.264 stream from a real encoder (FFmpeg's libx264, as a browser's
+// would be, SPS and PPS with each keyframe) goes to a Matroska file whose
+// track header holds its AVC configuration: ffprobe reads the file as AVC
+// (not Annex B), its size though the Track gives none, and decodes every
+// frame.
+func TestWriterH264FromEncoder(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg is not installed (apt-get install ffmpeg)")
+	}
+	dir := Dir(t.TempDir())
+	raw := filepath.Join(string(dir), "in.h264")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-frames:v", "45",
+		"-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline", "-g", "15", "-bsf:v", "h264_mp4toannexb", "-f", "h264", raw).CombinedOutput()
+	if err != nil {
+		t.Skipf("ffmpeg cannot encode H.264 here: %v\n%s", err, out)
+	}
+	stream, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One access unit per frame, its slice (one a frame, x264's
+	// default) after a start code; the NAL units before it (SPS, PPS,
+	// SEI) in an access unit of their own, as Chromium's come at times.
+	var units [][]byte
+	var params []byte
+	frames := 0
+	for _, n := range annexBNALUs(stream) {
+		unit := append([]byte{0, 0, 0, 1}, n...)
+		if typ := n[0] & 0x1f; typ != 1 && typ != 5 {
+			params = append(params, unit...)
+			continue
+		}
+		if params != nil {
+			units, params = append(units, params), nil
+		}
+		units = append(units, unit)
+		frames++
+	}
+	if frames != 45 || len(units) <= frames {
+		t.Fatalf("%d frames in %d access units from the encoder, want 45 and their parameter sets", frames, len(units))
+	}
+
+	f, _ := dir.Create(context.Background(), "a1", "s1.mkv")
+	w, err := NewWriter(f, opus, &Track{MimeType: webrtc.MimeTypeH264, ClockRate: 90000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Audio comes first: it waits for the keyframe that starts the file.
+	for i := range 20 {
+		a := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i * 960)}, Payload: []byte{0xfc, 1, 2}}
+		if err := w.WriteRTP(webrtc.RTPCodecTypeAudio, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeH264(t, w, units)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	probe := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames",
+		"-show_entries", "stream=codec_name,profile,width,height,is_avc,nal_length_size,nb_read_frames", "-of", "csv=p=0", dir.Path("a1", "s1.mkv"))
+	probe.Stderr = &stderr
+	got, err := probe.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
+	}
+	// AVC samples with 4-byte lengths (is_avc: the header's
+	// configuration), the size though the Track gave none, every frame
+	// but the last, which stays in the sample builder: nothing follows it.
+	if want := "h264,Constrained Baseline,320,240,true,4,44"; strings.TrimSpace(string(got)) != want {
+		t.Fatalf("ffprobe reads %q, want %q", strings.TrimSpace(string(got)), want)
+	}
+}
+
+// writeH264 sends w Annex B access units as RTP, one every 1/30 s.
+func writeH264(t *testing.T, w *Writer, units [][]byte) {
+	t.Helper()
 	var pay codecs.H264Payloader
 	seq := uint16(0)
-	for i := range 60 {
-		au := []byte{0, 0, 0, 1, 0x41, 0x9a, 1, 2, 3} // a non-IDR slice
-		if i%30 == 10 {
-			au = []byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88, 1, 2, 3} // SPS, PPS, IDR
-		}
-		ps := pay.Payload(1000, au)
+	for i, au := range units {
+		ps := pay.Payload(1200, au)
 		for j, b := range ps {
 			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(i * 3000), Marker: j == len(ps)-1}, Payload: b}
 			if err := w.WriteRTP(webrtc.RTPCodecTypeVideo, p); err != nil {
@@ -310,12 +401,5 @@ func TestWriterMatroskaH264(t *testing.T) {
 			}
 			seq++
 		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	codec, _, n := probe(t, dir.Path("a1", "s1.mkv"))
-	if len(codec) != 1 || codec[0] != "h264" || n[0] != 49 { // frames 10 to 58
-		t.Fatalf("codecs %v, packets %v; want h264, 49", codec, n)
 	}
 }

@@ -1,0 +1,140 @@
+package crossbar_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/crossbar-rtc/crossbar"
+	"github.com/crossbar-rtc/crossbar/archive"
+	"github.com/crossbar-rtc/crossbar/client"
+)
+
+// An archive recorded on node 1 of two, on a real Redis, is got and listed
+// from node 2, refuses a second archive started there, and is stopped and
+// deleted from node 2: node 1 does it.
+func TestClusterArchive(t *testing.T) {
+	dir := archive.Dir(t.TempDir())
+	_, nodes := newCluster(t, 2, crossbar.Config{Archives: dir})
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	s := a.session()
+	pub, _ := publishTagged(t, a.mediaClient(s, a.ws, "pub", nil, client.Options{}), "pub")
+	started, err := a.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "across"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "node 2 to see the archive record", func() bool {
+		got, err := b.srv.Archive(ctx, started.ID)
+		return err == nil && got.Status == crossbar.ArchiveStarted && got.Name == "across" && got.SessionID == s.ID()
+	})
+	if list, total, err := b.srv.Archives(ctx, crossbar.ArchiveListOptions{SessionID: s.ID()}); err != nil || total != 1 || list[0].ID != started.ID {
+		t.Fatalf("node 2 lists %+v (%d in all), %v", list, total, err)
+	}
+	if _, err := b.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{}); !errors.Is(err, crossbar.ErrArchiveConflict) {
+		t.Errorf("a second archive started on node 2: %v, want ErrArchiveConflict", err)
+	}
+	recordFor(t, a.srv, started.ID, 2*time.Second)
+
+	stopped, err := b.srv.StopArchive(ctx, started.ID)
+	if err != nil || stopped.Status != crossbar.ArchiveStopped || stopped.Duration < 2*time.Second {
+		t.Fatalf("node 2 stopped it: %+v, %v", stopped, err)
+	}
+	if got, err := a.srv.Archive(ctx, started.ID); err != nil || got.Status != crossbar.ArchiveAvailable {
+		t.Fatalf("on node 1 after the stop: %+v, %v", got, err)
+	}
+	waitFor(t, 10*time.Second, "node 2 to see it available", func() bool {
+		got, err := b.srv.Archive(ctx, started.ID)
+		return err == nil && got.Status == crossbar.ArchiveAvailable && got.Size > 0
+	})
+	if _, err := b.srv.StopArchive(ctx, started.ID); !errors.Is(err, crossbar.ErrArchiveConflict) {
+		t.Errorf("stopping it again from node 2: %v, want ErrArchiveConflict", err)
+	}
+	m := manifest(t, dir, started.ID)
+	if len(m.Files) != 1 || m.Files[0].StreamID != pub.StreamID() {
+		t.Fatalf("manifest files: %+v", m.Files)
+	}
+	checkFlowed(t, dir, started.ID, m.Files[0])
+
+	if err := b.srv.DeleteArchive(ctx, started.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		if _, err := n.srv.Archive(ctx, started.ID); !errors.Is(err, crossbar.ErrArchiveNotFound) {
+			t.Errorf("node %d after the delete: %v", i+1, err)
+		}
+	}
+	if _, err := os.Stat(dir.Path(started.ID, m.Files[0].Filename)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the deleted archive's file: %v", err)
+	}
+	if _, err := b.srv.StopArchive(ctx, "nope"); !errors.Is(err, crossbar.ErrArchiveNotFound) {
+		t.Errorf("stopping an unknown archive: %v", err)
+	}
+}
+
+// A session in archive mode always whose first streams are published on
+// two nodes at once gets one archive, which records both.
+func TestClusterArchiveModeAlways(t *testing.T) {
+	dir := archive.Dir(t.TempDir())
+	_, nodes := newCluster(t, 2, crossbar.Config{Archives: dir})
+	ctx := context.Background()
+	s, err := nodes[0].srv.CreateSession(ctx, crossbar.SessionOptions{ArchiveMode: crossbar.ArchiveModeAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := make([]*client.Session, 2)
+	for i, n := range nodes {
+		clients[i] = n.mediaClient(s, n.ws, "pub", nil, client.Options{})
+	}
+	published := make(chan *client.Publisher, 2)
+	for i, c := range clients {
+		go func() {
+			pub, err := c.Publish(ctx, client.PublishOptions{Name: "pub", Audio: true, Video: true, Width: 320, Height: 240})
+			if err != nil {
+				t.Errorf("publish on node %d: %v", i+1, err)
+			}
+			published <- pub
+		}()
+	}
+	var pubs []*client.Publisher
+	for range clients {
+		if pub := <-published; pub != nil {
+			pubs = append(pubs, pub)
+			synthCtx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- pub.Synthesize(synthCtx, client.SynthOptions{FrameRate: archiveFPS, Width: 320, Height: 240})
+			}()
+			t.Cleanup(func() { cancel(); <-done })
+		}
+	}
+	if len(pubs) != 2 {
+		t.FailNow()
+	}
+	var list []crossbar.Archive
+	waitFor(t, 10*time.Second, "an archive of the session", func() bool {
+		list, _, err = nodes[1].srv.Archives(ctx, crossbar.ArchiveListOptions{SessionID: s.ID()})
+		return err == nil && len(list) > 0
+	})
+	recordFor(t, nodes[1].srv, list[0].ID, 3*time.Second)
+	stopped, err := nodes[1].srv.StopArchive(ctx, list[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list, total, err := nodes[0].srv.Archives(ctx, crossbar.ArchiveListOptions{SessionID: s.ID()}); err != nil || total != 1 {
+		t.Fatalf("the session has %d archives, want 1: %+v, %v", total, list, err)
+	}
+	m := manifest(t, dir, stopped.ID)
+	files := map[string]bool{}
+	for _, f := range m.Files {
+		files[f.StreamID] = true
+		checkFlowed(t, dir, stopped.ID, f)
+	}
+	for i, pub := range pubs {
+		if !files[pub.StreamID()] {
+			t.Errorf("the archive has no file of the stream published on node %d: %+v", i+1, m.Files)
+		}
+	}
+}
