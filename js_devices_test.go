@@ -60,13 +60,21 @@ func colourJS(colour string) string {
 // A publisher switches its video from one track of the app's to another,
 // to a camera, to the next camera, and its audio to a track of the app's:
 // the stream keeps its id, the subscriber keeps decoding, with no stream
-// events but the new size's, and shows what the new source paints.
+// events but the new size's, and shows what the new source paints. The
+// video content hint goes with each source sent.
 func TestJSPublisherSwitchesSources(t *testing.T) {
 	a, b := newJSRig(t).twoPages(paintTools)
 	b.Eval(`subscribeAll()`, nil)
-	stream := publish(t, a, `{videoSource: painted('red')}`)
+	stream := publish(t, a, `{videoSource: painted('red'), videoContentHint: 'detail'}`)
 	b.Wait("red frames", colourJS("red"), mediaWait)
 	b.Eval(`window.sub = OT.subscribers.find(); log.length = 0`, nil)
+	hints := func() (h struct{ Track, Publisher string }) {
+		a.Eval(`({track: P.getVideoSource().track.contentHint, publisher: P.getVideoContentHint()})`, &h)
+		return h
+	}
+	if h := hints(); h.Track != "detail" || h.Publisher != "detail" {
+		t.Errorf("content hint %+v after videoContentHint 'detail'", h)
+	}
 
 	a.Eval(`P.setVideoSource(painted('blue'))`, nil)
 	b.Wait("blue frames", colourJS("blue"), mediaWait)
@@ -74,6 +82,14 @@ func TestJSPublisherSwitchesSources(t *testing.T) {
 	a.Eval(`P.getVideoSource().type`, &typ)
 	if typ != "custom" {
 		t.Errorf("video source type %q after a track, want custom", typ)
+	}
+	if h := hints(); h.Track != "detail" {
+		t.Errorf("content hint %+v of the new source, want detail", h)
+	}
+	var bad jsResult
+	a.Eval(`(() => { try { P.setVideoContentHint('text'); P.setVideoContentHint('sharp'); return {}; } catch (e) { return failure(e); } })()`, &bad)
+	if h := hints(); bad.Error == nil || bad.Error.Name != "OT_INVALID_PARAMETER" || h.Track != "text" || h.Publisher != "text" {
+		t.Errorf("setVideoContentHint('text') then ('sharp'): %+v, hints %+v; want OT_INVALID_PARAMETER and text", bad.Error, h)
 	}
 
 	// A camera by its id, then the next camera: Chromium's one fake camera

@@ -728,6 +728,7 @@ function imageOf(video) {
 }
 
 // js/src/publisher.js
+var contentHints = ["", "motion", "detail", "text"];
 var Publisher = class extends EventEmitter {
   #widget;
   #media = null;
@@ -749,6 +750,8 @@ var Publisher = class extends EventEmitter {
   #videoType;
   #changes = Promise.resolve();
   // the source and processor changes, one at a time
+  /** @type {string} what the video is, for the encoder (MediaStreamTrack.contentHint) */
+  #contentHint = "";
   constructor(target, props) {
     super();
     const capture2 = captureOptions(props || {});
@@ -756,6 +759,8 @@ var Publisher = class extends EventEmitter {
     const p = this.properties;
     this.screen = capture2.screen;
     this.#videoType = this.screen ? "screen" : p.videoSource instanceof MediaStreamTrack ? "custom" : "camera";
+    if (contentHints.includes(p.videoContentHint)) this.#contentHint = p.videoContentHint;
+    else if (p.videoContentHint !== void 0) log.warn("videoContentHint ignored:", p.videoContentHint);
     this.#widget = new Widget("publisher", target, { fitMode: this.screen ? "contain" : "cover", ...p }, p.name);
     this.id = this.#widget.id;
     this.element = this.#widget.element;
@@ -813,6 +818,7 @@ var Publisher = class extends EventEmitter {
     for (const t of this.#media.getAudioTracks()) t.enabled = p.publishAudio !== false;
     for (const t of this.#media.getVideoTracks()) {
       t.enabled = p.publishVideo !== false;
+      if (this.#contentHint) t.contentHint = this.#contentHint;
       this.#watchEnd(t);
     }
     const v = this.#widget.video;
@@ -856,6 +862,7 @@ var Publisher = class extends EventEmitter {
     const old = this.#published(kind);
     if (out === old) return;
     out.enabled = this.properties[kind === "audio" ? "publishAudio" : "publishVideo"] !== false;
+    if (kind === "video" && this.#contentHint) out.contentHint = this.#contentHint;
     const senders = this.#senders().filter((x) => old && x.track === old);
     if (old) this.#media.removeTrack(old);
     this.#media.addTrack(out);
@@ -885,6 +892,19 @@ var Publisher = class extends EventEmitter {
     }
     if (old !== track && this.#owned.delete(old)) old.stop();
     if (this.#destroyed && this.#owned.delete(track)) track.stop();
+  }
+  // setVideoContentHint tells the browser's encoder what the video is
+  // (MediaStreamTrack.contentHint): '' none, 'motion', 'detail' or 'text'
+  // (detail and text keep the resolution and give up frames first). It
+  // holds for the sources to come too.
+  setVideoContentHint(hint) {
+    if (!contentHints.includes(hint)) throw invalidParameter(`setVideoContentHint: ${hint}`);
+    this.#contentHint = hint;
+    const track = this.#published("video");
+    if (track) track.contentHint = hint;
+  }
+  getVideoContentHint() {
+    return this.#contentHint;
   }
   // setVideoSource switches the video to another camera (a device id) or
   // to a track of the app's, in the published stream as it goes.

@@ -3,7 +3,7 @@
 
 import { audioLevelOf, LevelMeter, watchAudioLevel } from './audiolevel.js';
 import { publishers } from './collection.js';
-import { notSupported, OTError, withCallback } from './errors.js';
+import { invalidParameter, notSupported, OTError, withCallback } from './errors.js';
 import { Event, EventEmitter } from './events.js';
 import { log } from './log.js';
 import { invalidSource, nextCamera, sourceTrack } from './devices.js';
@@ -11,6 +11,9 @@ import { capture, captureOptions, mediaError } from './media.js';
 import { checkConnector, VideoFilter } from './processors.js';
 import { mergeReports, statsOf } from './stats.js';
 import { imageOf, Widget } from './widget.js';
+
+// contentHints are the video content hints OpenTok takes.
+const contentHints = ['', 'motion', 'detail', 'text'];
 
 /** Publisher is the local camera, screen or custom track, published or not. */
 export class Publisher extends EventEmitter {
@@ -31,6 +34,8 @@ export class Publisher extends EventEmitter {
   /** @type {'camera'|'screen'|'custom'} */
   #videoType;
   #changes = Promise.resolve(); // the source and processor changes, one at a time
+  /** @type {string} what the video is, for the encoder (MediaStreamTrack.contentHint) */
+  #contentHint = '';
 
   constructor(target, props) {
     super();
@@ -40,6 +45,8 @@ export class Publisher extends EventEmitter {
     const p = this.properties;
     this.screen = capture.screen;
     this.#videoType = this.screen ? 'screen' : p.videoSource instanceof MediaStreamTrack ? 'custom' : 'camera';
+    if (contentHints.includes(p.videoContentHint)) this.#contentHint = p.videoContentHint;
+    else if (p.videoContentHint !== undefined) log.warn('videoContentHint ignored:', p.videoContentHint);
     this.#widget = new Widget('publisher', target, { fitMode: this.screen ? 'contain' : 'cover', ...p }, p.name);
     this.id = this.#widget.id;
     this.element = this.#widget.element;
@@ -98,6 +105,7 @@ export class Publisher extends EventEmitter {
     for (const t of this.#media.getAudioTracks()) t.enabled = p.publishAudio !== false;
     for (const t of this.#media.getVideoTracks()) {
       t.enabled = p.publishVideo !== false;
+      if (this.#contentHint) t.contentHint = this.#contentHint;
       this.#watchEnd(t);
     }
     const v = this.#widget.video;
@@ -143,6 +151,7 @@ export class Publisher extends EventEmitter {
     const old = this.#published(kind);
     if (out === old) return;
     out.enabled = this.properties[kind === 'audio' ? 'publishAudio' : 'publishVideo'] !== false;
+    if (kind === 'video' && this.#contentHint) out.contentHint = this.#contentHint;
     const senders = this.#senders().filter((x) => old && x.track === old);
     if (old) this.#media.removeTrack(old);
     this.#media.addTrack(out);
@@ -173,6 +182,21 @@ export class Publisher extends EventEmitter {
     }
     if (old !== track && this.#owned.delete(old)) old.stop();
     if (this.#destroyed && this.#owned.delete(track)) track.stop();
+  }
+
+  // setVideoContentHint tells the browser's encoder what the video is
+  // (MediaStreamTrack.contentHint): '' none, 'motion', 'detail' or 'text'
+  // (detail and text keep the resolution and give up frames first). It
+  // holds for the sources to come too.
+  setVideoContentHint(hint) {
+    if (!contentHints.includes(hint)) throw invalidParameter(`setVideoContentHint: ${hint}`);
+    this.#contentHint = hint;
+    const track = this.#published('video');
+    if (track) track.contentHint = hint;
+  }
+
+  getVideoContentHint() {
+    return this.#contentHint;
   }
 
   // setVideoSource switches the video to another camera (a device id) or
