@@ -2,9 +2,11 @@ package crossbar_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -361,5 +363,31 @@ func TestPingIsAnswered(t *testing.T) {
 	send(t, ws, &signaling.Message{Type: signaling.TypePing, ID: 5})
 	if m := read(t, ws); m.Type != signaling.TypeOK || m.Re != 5 {
 		t.Fatalf("got %+v", m)
+	}
+}
+
+// A publisher whose media never reaches the server (its path is dead from
+// the start) is told its stream ended, reason mediaStopped, once the
+// server gave up on its peer connection: its publish does not hang.
+func TestPublishWithoutAMediaPathEnds(t *testing.T) {
+	h := newHarness(t, crossbar.Config{Media: sfu.Config{PublishTimeout: time.Second}})
+	s := h.session()
+	bh := newBlackhole(t)
+	bh.down.Store(true)
+	publisher := h.mediaClient(s, h.ws, "publisher", bh, client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := publisher.Publish(ctx, client.PublishOptions{Name: "camera", Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = pub.WaitCreated(ctx)
+	if !errors.Is(err, client.ErrUnpublished) || !strings.Contains(err.Error(), string(crossbar.ReasonMediaStopped)) {
+		t.Fatalf("publishing without a media path: %v, want the stream ended, mediaStopped", err)
+	}
+	t.Logf("publish without a media path ended after %v: %v", time.Since(start).Round(10*time.Millisecond), err)
+	if n := len(s.Streams()); n != 0 {
+		t.Errorf("the session has %d streams", n)
 	}
 }

@@ -520,6 +520,10 @@ func (s *Session) removeStreamLocked(st *Stream, reason Reason) {
 	}
 	if s.streams[st.id] != st { // never announced: its tracks had not all arrived
 		s.later(st.pub.close)
+		if c := st.connection; c != nil && !c.remote() && !c.gone {
+			d := st.describe() // only its client knew of it, waiting for its media
+			s.sendLocked(c, &signaling.Message{Type: signaling.TypeStreamDestroyed, Stream: &d, Reason: string(reason)})
+		}
 		return
 	}
 	delete(s.streams, st.id)
