@@ -256,7 +256,9 @@ func TestPublisherWithoutMediaPathStops(t *testing.T) {
 func TestPartitionedSubscriberGetsItsMediaBack(t *testing.T) {
 	h := newHarness(t, crossbar.Config{
 		ReconnectGrace: 30 * time.Second,
-		Media:          sfu.Config{PublishTimeout: time.Second}, // far shorter than the partition
+		// Shorter than the partition (the viewer notices it after 3-8 s),
+		// long enough for a busy machine's handshakes.
+		Media: sfu.Config{PublishTimeout: 2 * time.Second},
 	})
 	s := h.session()
 	p, viaProxy := newProxy(t, h.ws)
