@@ -487,7 +487,7 @@ func (s *Session) catchUpLocked(c *Connection, marks map[string]uint64, nodes ma
 	}
 	c.catching = cu
 	for _, e := range s.signals.list {
-		if e.to == "" || e.to == c.id {
+		if (e.to == "" || e.to == c.id) && !cu.has(e.origin, e.n) {
 			cu.held = append(cu.held, e) // after what the others missed, which came before
 		}
 	}
