@@ -34,7 +34,7 @@ export class Publisher extends EventEmitter {
   /** @type {'camera'|'screen'|'custom'} */
   #videoType;
   #changes = Promise.resolve(); // the source and processor changes, one at a time
-  /** @type {string} what the video is, for the encoder (MediaStreamTrack.contentHint) */
+  /** @type {OT.VideoContentHint} what the video is, for the encoder (MediaStreamTrack.contentHint) */
   #contentHint = '';
 
   constructor(target, props) {

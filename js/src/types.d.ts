@@ -121,7 +121,12 @@ declare namespace OT {
     enableDtx?: boolean;
     /** A filter to apply once the camera is captured: see Publisher.applyVideoFilter. */
     videoFilter?: VideoFilter;
+    /** What the video is, for the browser's encoder: see Publisher.setVideoContentHint. */
+    videoContentHint?: VideoContentHint;
   }
+
+  /** MediaStreamTrack.contentHint: '' (none), motion, detail or text (these two keep the resolution and give up frames first). */
+  type VideoContentHint = '' | 'motion' | 'detail' | 'text';
 
   /**
    * Processes a publisher's audio or video (OpenTok's, from
@@ -210,6 +215,9 @@ declare namespace OT {
     setAudioSource(source: string | MediaStreamTrack): Promise<void>;
     /** Switches to the browser's next camera. */
     cycleVideo(): Promise<{ deviceId: string }>;
+    /** Tells the encoder what the video is, for this source and the next; throws OT_INVALID_PARAMETER for another value. */
+    setVideoContentHint(hint: VideoContentHint): void;
+    getVideoContentHint(): VideoContentHint;
     /** Sends the video through connector (null: none). */
     setVideoMediaProcessorConnector(connector: MediaProcessorConnector | null): Promise<void>;
     /** Sends the audio through connector (null: none). */
