@@ -180,7 +180,7 @@ func (srv *Server) recordedElsewhere(ctx context.Context, s *Session, tag string
 	}
 	for _, a := range all {
 		running := a.Status == ArchiveStarted || a.Status == ArchivePaused
-		if running && a.SessionID == s.info.ID && (a.MultiArchiveTag == "" || tag == "" || a.MultiArchiveTag == tag) {
+		if running && a.SessionID == s.info.ID && tagsConflict(a.MultiArchiveTag, tag) {
 			if rec, _ := srv.recording(a.ID); rec == nil {
 				return fmt.Errorf("%w: session %s is being recorded (archive %s, on another node)", ErrArchiveConflict, s.info.ID, a.ID)
 			}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,11 +89,22 @@ func readAll(t *testing.T, next func() ([]byte, error)) [][]byte {
 func publishColour(t *testing.T, c *client.Session, colour string, w, h int) *client.Publisher {
 	t.Helper()
 	video, audio := colourMedia(t, colour, w, h)
+	var frames atomic.Pointer[[][]byte]
+	frames.Store(&video)
+	return publishFrames(t, c, colour, w, h, &frames, audio)
+}
+
+// publishFrames publishes from c a stream named name of w x h video,
+// the frames (keyframes all) of video over and over, and the Opus packets
+// of audio, until the test ends. Another frames stored in video changes
+// the picture at the next frame; none stalls the video.
+func publishFrames(t *testing.T, c *client.Session, name string, w, h int, video *atomic.Pointer[[][]byte], audio [][]byte) *client.Publisher {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pub, err := c.Publish(ctx, client.PublishOptions{Name: colour, Audio: true, Video: true, Width: w, Height: h})
+	pub, err := c.Publish(ctx, client.PublishOptions{Name: name, Audio: true, Video: true, Width: w, Height: h})
 	if err != nil {
-		t.Fatalf("publish %s: %v", colour, err)
+		t.Fatalf("publish %s: %v", name, err)
 	}
 	sendCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -115,8 +127,10 @@ func publishColour(t *testing.T, c *client.Session, colour string, w, h int) *cl
 			case <-sendCtx.Done():
 				return
 			case now := <-vt.C:
-				err = pub.WriteSample(webrtc.RTPCodecTypeVideo, media.Sample{Data: video[v%len(video)], Duration: since(0, now)})
-				v++
+				if frames := *video.Load(); len(frames) > 0 {
+					err = pub.WriteSample(webrtc.RTPCodecTypeVideo, media.Sample{Data: frames[v%len(frames)], Duration: since(0, now)})
+					v++
+				}
 			case now := <-at.C:
 				err = pub.WriteSample(webrtc.RTPCodecTypeAudio, media.Sample{Data: audio[a%len(audio)], Duration: since(1, now)})
 				a++

@@ -57,6 +57,12 @@ var (
 	// ErrCaptionsConflict: the session has captions already, or is
 	// relayed (OpenTok's 409).
 	ErrCaptionsConflict = errors.New("crossbar: captions conflict")
+	// ErrBroadcastNotFound: no broadcast has the id (OpenTok's 404).
+	ErrBroadcastNotFound = errors.New("crossbar: broadcast not found")
+	// ErrBroadcastConflict: the session or the broadcast is not in a
+	// state that allows it: a relayed session, one already broadcast, a
+	// broadcast no longer running (OpenTok's 409).
+	ErrBroadcastConflict = errors.New("crossbar: broadcast conflict")
 	// ErrNotSupported: this version of Crossbar cannot do it yet.
 	ErrNotSupported = errors.New("crossbar: not supported yet")
 )

@@ -88,6 +88,9 @@ type (
 	// captionsStopped: the session's captions stopped or failed (the
 	// host's concern alone).
 	captionsStopped struct{ c Captions }
+	// broadcastStopped: a broadcast of the session stopped or failed
+	// (the host's concern alone).
+	broadcastStopped struct{ b Broadcast }
 )
 
 func (e connectionCreated) notify(h *handlers) func() { return bind(h.connectionCreated, e.c) }
@@ -99,6 +102,7 @@ func (layoutChanged) notify(*handlers) func()         { return nil }
 func (e archiveStarted) notify(h *handlers) func()    { return bind(h.archiveStarted, e.a) }
 func (e archiveStopped) notify(h *handlers) func()    { return bind(h.archiveStopped, e.a) }
 func (e captionsStopped) notify(h *handlers) func()   { return bind(h.captionsStopped, e.c) }
+func (e broadcastStopped) notify(h *handlers) func()  { return bind(h.broadcastStopped, e.b) }
 
 func (e streamPropertyChanged) notify(h *handlers) func() {
 	return bind(h.streamPropertyChanged, e.change)
@@ -133,6 +137,7 @@ func (s *Session) emitLocked(ev event) (dropped int) {
 	dropped = s.deliverLocked(ev)
 	s.recordLocked(ev)
 	s.captionLocked(ev)
+	s.castLocked(ev)
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
 	}
@@ -159,4 +164,5 @@ type handlers struct {
 	archiveStarted        func(Archive)
 	archiveStopped        func(Archive)
 	captionsStopped       func(Captions)
+	broadcastStopped      func(Broadcast)
 }

@@ -1,8 +1,10 @@
 package crossbar
 
 import (
+	"context"
 	"net/http"
 	"path"
+	"strings"
 
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
@@ -13,19 +15,25 @@ import (
 //	mux.Handle("/crossbar/", srv.Handler())
 //
 // Below the prefix, "ws" is the signaling WebSocket, "crossbar.js",
-// "crossbar.mjs" and "crossbar.d.ts" are the browser client, and
+// "crossbar.mjs" and "crossbar.d.ts" are the browser client,
 // "session/create" and "v2/project/..." are OpenTok's REST API
 // (RESTHandler): an OpenTok server SDK whose API URL is the prefix's
-// (http://host/crossbar) drives the server.
+// (http://host/crossbar) drives the server; and
+// "broadcast/<id>/hls/index.m3u8" and its segments are the HLS playlist
+// of a started broadcast (Broadcast.HLSURL).
 func (srv *Server) Handler() http.Handler {
 	rest := srv.RESTHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := restPath(r.URL.Path); ok {
-			r2 := *r
+			prefix := strings.TrimSuffix(r.URL.Path, p)
+			r2 := r.WithContext(context.WithValue(r.Context(), handlerPrefix{}, prefix))
 			u := *r.URL
 			u.Path, u.RawPath = p, ""
 			r2.URL = &u
-			rest.ServeHTTP(w, &r2)
+			rest.ServeHTTP(w, r2)
+			return
+		}
+		if srv.serveHLS(w, r) {
 			return
 		}
 		switch path.Base(r.URL.Path) {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v3"
 
 	"github.com/crossbar-rtc/crossbar/archive"
@@ -118,7 +119,7 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 		return Archive{}, ErrSessionClosed
 	}
 	for _, o := range s.runningArchivesLocked() {
-		if t := o.opts.MultiArchiveTag; t == "" || opts.MultiArchiveTag == "" || t == opts.MultiArchiveTag {
+		if tagsConflict(o.opts.MultiArchiveTag, opts.MultiArchiveTag) {
 			s.unlock()
 			return Archive{}, fmt.Errorf("%w: session %s is being recorded (archive %s)", ErrArchiveConflict, s.info.ID, o.id)
 		}
@@ -164,6 +165,11 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	rec.tellLocked(a) // paused, if it has no stream to record
 	return a, nil
 }
+
+// tagsConflict reports whether two archives or broadcasts of a session,
+// tagged a and b (OpenTok's multiArchiveTag, multiBroadcastTag), may not
+// run together: unless both are tagged, each its own.
+func tagsConflict(a, b string) bool { return a == "" || b == "" || a == b }
 
 // tellLocked tells the host's webhook (OpenTok's archive status
 // callbacks) and the cluster of the archive's status, a's, if it is not
@@ -296,54 +302,103 @@ var errStorage = errors.New("crossbar: archive storage")
 // without the media asked for.
 func (rec *recording) open(streamID string, audio, video bool) (streamFile, error) {
 	s := rec.s
-	sub, err := s.Subscribe(streamID, SubscribeOptions{Audio: audio, Video: video})
-	if err != nil {
+	m, err := s.subscribeMedia(streamID, audio, video)
+	if err != nil || m.sub == nil {
 		return streamFile{}, err
 	}
-	tracks := map[webrtc.RTPCodecType]*archive.Track{}
-	a, v := sub.stream.pub.tracks()
-	s.mu.Lock()
-	size := sub.stream.dimensions
-	data := sub.stream.connection.token.Data
-	tile := archive.Tile{Screen: sub.stream.videoType == VideoScreen, Focus: slices.Contains(sub.stream.layoutClasses, "focus")}
-	s.unlock()
-	for kind := range sub.readers {
-		t := a
-		if kind == webrtc.RTPCodecTypeVideo {
-			t = v
-		}
-		c := t.Codec()
-		tracks[kind] = &archive.Track{MimeType: c.MimeType, ClockRate: c.ClockRate, Width: size.Width, Height: size.Height}
-	}
-	file := archive.File{StreamID: streamID, ConnectionData: data, StartTimeOffset: rec.now().Sub(rec.created).Milliseconds()}
-	if len(tracks) == 0 {
-		sub.close()
-		return streamFile{}, nil
-	}
-	file.Filename = rec.fileName(streamID, tracks[webrtc.RTPCodecTypeVideo])
+	file := archive.File{StreamID: streamID, ConnectionData: m.data, StartTimeOffset: rec.now().Sub(rec.created).Milliseconds()}
+	file.Filename = rec.fileName(streamID, m.video)
 	store := s.srv.cfg.Archives
 	if rec.work != "" {
 		store = archive.Dir(rec.work)
 	}
 	dst, err := store.Create(context.Background(), rec.id, file.Filename)
 	if err != nil {
-		sub.close()
+		m.sub.close()
 		return streamFile{}, fmt.Errorf("%w: %w", errStorage, err)
 	}
-	w, err := archive.NewWriter(dst, tracks[webrtc.RTPCodecTypeAudio], tracks[webrtc.RTPCodecTypeVideo])
+	w, err := archive.NewWriter(dst, m.audio, m.video)
 	if err != nil {
 		_ = dst.Close() // the error that matters is NewWriter's
-		sub.close()
+		m.sub.close()
 		return streamFile{}, fmt.Errorf("%w: stream %s: %w", errStorage, streamID, err)
 	}
-	if tracks[webrtc.RTPCodecTypeVideo] != nil {
-		w.OnKeyframeNeeded(v.RequestKeyframe) // after a lost frame
+	if m.video != nil {
+		w.OnKeyframeNeeded(m.keyframe) // after a lost frame
 	}
-	in := archive.Input{HasAudio: tracks[webrtc.RTPCodecTypeAudio] != nil, HasVideo: tracks[webrtc.RTPCodecTypeVideo] != nil, Tile: tile}
+	in := archive.Input{HasAudio: m.audio != nil, HasVideo: m.video != nil, Tile: m.tile}
 	if rec.work != "" {
 		in.Path = archive.Dir(rec.work).Path(rec.id, file.Filename)
 	}
-	return streamFile{sub: sub, w: w, file: file, input: in}, nil
+	return streamFile{sub: m.sub, w: w, file: file, input: in}, nil
+}
+
+// streamMedia is an in-process subscription to a stream, and what a file
+// or a composition needs to know of it.
+type streamMedia struct {
+	sub          *Subscriber
+	audio, video *archive.Track // nil: absent, or not asked for
+	tile         archive.Tile
+	data         string // its connection's data
+	keyframe     func() // asks its publisher for a keyframe
+}
+
+// subscribeMedia subscribes to a stream's audio or video or both; sub
+// is nil for a stream without the media asked for.
+func (s *Session) subscribeMedia(streamID string, audio, video bool) (streamMedia, error) {
+	sub, err := s.Subscribe(streamID, SubscribeOptions{Audio: audio, Video: video})
+	if err != nil {
+		return streamMedia{}, err
+	}
+	a, v := sub.stream.pub.tracks()
+	s.mu.Lock()
+	size := sub.stream.dimensions
+	m := streamMedia{sub: sub, data: sub.stream.connection.token.Data,
+		tile: archive.Tile{Screen: sub.stream.videoType == VideoScreen, Focus: slices.Contains(sub.stream.layoutClasses, "focus")}}
+	s.unlock()
+	for kind := range sub.readers {
+		if kind == webrtc.RTPCodecTypeVideo {
+			c := v.Codec()
+			m.video = &archive.Track{MimeType: c.MimeType, ClockRate: c.ClockRate, Width: size.Width, Height: size.Height}
+			m.keyframe = v.RequestKeyframe
+		} else {
+			c := a.Codec()
+			m.audio = &archive.Track{MimeType: c.MimeType, ClockRate: c.ClockRate}
+		}
+	}
+	if m.audio == nil && m.video == nil {
+		sub.close()
+		return streamMedia{}, nil
+	}
+	return m, nil
+}
+
+// copyRTP writes the packets of each track of a subscription with write
+// until the subscription ends (nil) or write fails (its error: the
+// subscription then ends).
+func (sub *Subscriber) copyRTP(write func(webrtc.RTPCodecType, *rtp.Packet) error) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 0, len(sub.readers))
+	var mu sync.Mutex
+	for kind := range sub.readers {
+		wg.Go(func() {
+			for {
+				p, err := sub.ReadRTP(context.Background(), kind)
+				if err != nil {
+					return // io.EOF: the subscription ended
+				}
+				if err := write(kind, p); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					sub.close() // the other track's reader ends too
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // fileName names a stream's file: its id, and a number for each time it
@@ -367,22 +422,9 @@ func (rec *recording) fileName(streamID string, video *archive.Track) string {
 // then closes the file.
 func (rec *recording) record(streamID string, f *streamFile) {
 	defer rec.wg.Done()
-	var wg sync.WaitGroup
-	for kind := range f.sub.readers {
-		wg.Go(func() {
-			for {
-				p, err := f.sub.ReadRTP(context.Background(), kind)
-				if err != nil {
-					return // io.EOF: the subscription ended
-				}
-				if err := f.w.WriteRTP(kind, p); err != nil {
-					rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
-					return
-				}
-			}
-		})
+	if err := f.sub.copyRTP(f.w.WriteRTP); err != nil {
+		rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
 	}
-	wg.Wait()
 	err := f.w.Close()
 	rec.mu.Lock()
 	if start := f.w.Started(); !start.IsZero() {

@@ -13,9 +13,8 @@ import (
 // OpenTok's REST API, as a layer over the Server's Go API: the paths,
 // bodies, statuses and authentication of https://api.opentok.com, so
 // that OpenTok's server SDKs (Node, Python, Ruby, PHP, Java, .NET) drive
-// Crossbar once their API URL is changed. Archives are there
-// (restarchive.go); broadcasts are not yet: their paths answer 501, as do
-// composed archives until they come.
+// Crossbar once their API URL is changed. Archives (restarchive.go) and
+// broadcasts (restbroadcast.go) are there.
 
 // RESTHandler returns OpenTok's REST API, at the paths OpenTok's server
 // SDKs call below their API URL: "/session/create" and
@@ -51,8 +50,13 @@ func (srv *Server) RESTHandler() http.Handler {
 	handle("POST "+arch+"/{id}/stop", srv.restArchiveCall(srv.StopArchive))
 	handle("PUT "+arch+"/{id}/layout", srv.restSetArchiveLayout)
 	handle("PATCH "+arch+"/{id}/streams", srv.restArchiveStreams)
-	handle("/v2/project/{key}/broadcast", restNotYet)
-	handle("/v2/project/{key}/broadcast/", restNotYet)
+	const cast = "/v2/project/{key}/broadcast"
+	handle("POST "+cast, srv.restStartBroadcast)
+	handle("GET "+cast, srv.restListBroadcasts)
+	handle("GET "+cast+"/{id}", srv.restBroadcastCall(srv.Broadcast))
+	handle("POST "+cast+"/{id}/stop", srv.restBroadcastCall(srv.StopBroadcast))
+	handle("PUT "+cast+"/{id}/layout", srv.restSetBroadcastLayout)
+	handle("PATCH "+cast+"/{id}/streams", srv.restBroadcastStreams)
 	handle("/", func(http.ResponseWriter, *http.Request) error {
 		return &restError{http.StatusNotFound, "no such REST endpoint"}
 	})
@@ -132,6 +136,8 @@ var restStatuses = []struct {
 	{ErrCaptionsConflict, http.StatusConflict},
 	{ErrArchiveNotFound, http.StatusNotFound},
 	{ErrArchiveConflict, http.StatusConflict},
+	{ErrBroadcastNotFound, http.StatusNotFound},
+	{ErrBroadcastConflict, http.StatusConflict},
 	{ErrNotSupported, http.StatusNotImplemented},
 }
 
@@ -162,10 +168,6 @@ func (srv *Server) restFail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	srv.log.Info("REST call failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	writeJSON(w, status, map[string]any{"code": code, "message": message})
-}
-
-func restNotYet(http.ResponseWriter, *http.Request) error {
-	return &restError{http.StatusNotImplemented, "broadcasts are not available in Crossbar yet"}
 }
 
 // writeJSON answers v as JSON with status.

@@ -81,7 +81,7 @@ func TestRESTBadInput(t *testing.T) {
 		{"signal type with a space", "POST", base + "/signal", ok(), `{"type":"a b"}`, 400, 400},
 		{"body over 256 kB", "POST", base + "/signal", ok(), `{"data":"` + strings.Repeat("x", 300<<10) + `"}`, 413, 413},
 		{"mute without active", "POST", base + "/mute", ok(), `{}`, 400, 400},
-		{"broadcast", "POST", api + "/v2/project/" + testKey + "/broadcast", ok(), `{"sessionId":"` + s.ID() + `"}`, 501, 501},
+		{"broadcast without outputs", "POST", api + "/v2/project/" + testKey + "/broadcast", ok(), `{"sessionId":"` + s.ID() + `"}`, 400, 400},
 		{"unknown endpoint", "GET", api + "/v2/project/" + testKey + "/nothing", ok(), ``, 404, 404},
 	}
 	for _, tc := range cases {

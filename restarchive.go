@@ -145,15 +145,9 @@ func (srv *Server) restArchiveCall(f func(context.Context, string) (Archive, err
 // restListArchives is GET .../archive?offset&count&sessionId: {count,
 // items}, count being how many there are in all.
 func (srv *Server) restListArchives(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	opts := ArchiveListOptions{SessionID: q.Get("sessionId")}
-	for name, n := range map[string]*int{"offset": &opts.Offset, "count": &opts.Count} {
-		if v := q.Get(name); v != "" {
-			var err error
-			if *n, err = strconv.Atoi(v); err != nil {
-				return &restError{http.StatusBadRequest, name + " is not a number: " + strconv.Quote(v)}
-			}
-		}
+	var opts ArchiveListOptions
+	if err := listQuery(r, &opts.SessionID, &opts.Offset, &opts.Count); err != nil {
+		return err
 	}
 	list, total, err := srv.Archives(r.Context(), opts)
 	if err != nil {
@@ -164,6 +158,21 @@ func (srv *Server) restListArchives(w http.ResponseWriter, r *http.Request) erro
 		items = append(items, srv.restArchiveOf(r.Context(), a))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"count": total, "items": items})
+	return nil
+}
+
+// listQuery reads a list's query: ?sessionId&offset&count.
+func listQuery(r *http.Request, sessionID *string, offset, count *int) error {
+	q := r.URL.Query()
+	*sessionID = q.Get("sessionId")
+	for name, n := range map[string]*int{"offset": offset, "count": count} {
+		if v := q.Get(name); v != "" {
+			var err error
+			if *n, err = strconv.Atoi(v); err != nil {
+				return &restError{http.StatusBadRequest, name + " is not a number: " + strconv.Quote(v)}
+			}
+		}
+	}
 	return nil
 }
 

@@ -178,8 +178,9 @@ type Server struct {
 	draining bool // Shutdown: clients are asked to move to other nodes
 	onNew    func(*Session)
 
-	archives archives     // archives started here (archive.go)
-	captions captionsList // live captions running here (captions.go)
+	archives   archives     // archives started here (archive.go)
+	captions   captionsList // live captions running here (captions.go)
+	broadcasts broadcasts   // broadcasts started here (broadcast.go)
 	// calls are this node's archive calls to others, waiting for their
 	// answers, by call id (archivenode.go); under mu.
 	calls map[string]chan<- *nodeMessage
@@ -589,6 +590,7 @@ func (srv *Server) Close() error {
 		s.closed = true
 		s.stopSpeakersLocked()
 		s.stopArchivesLocked()
+		s.stopBroadcastsLocked()
 		for _, c := range s.connectionsLocked() {
 			s.removeLocked(c, ReasonNetworkDisconnected)
 		}

@@ -40,6 +40,8 @@ type Session struct {
 	recordings []*recording
 	// captions are its live captions while they run (captioner.go).
 	captions *captioning
+	// casts are its broadcasts that run (broadcaster.go).
+	casts []*broadcasting
 
 	// What clients' signals may still cost (signal.go).
 	senders   map[string]*senderBudget // by token id and by remote address
@@ -288,6 +290,7 @@ func (s *Session) closeLocked() {
 	s.stopSpeakersLocked()
 	s.stopArchivesLocked()
 	s.stopCaptionsLocked()
+	s.stopBroadcastsLocked()
 	for _, c := range s.connectionsLocked() {
 		s.removeLocked(c, ReasonSessionClosed)
 	}
