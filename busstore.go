@@ -13,7 +13,10 @@ import (
 
 // busStore is the Store of a cluster that was given none: session records
 // and revocations as records on the cluster's bus, which every node reads.
-type busStore struct{ bus cluster.Bus }
+type busStore struct {
+	bus   cluster.Bus
+	clock Clock
+}
 
 // The bus's record sets of a busStore.
 const (
@@ -62,8 +65,27 @@ func (b busStore) ListSessions(ctx context.Context) ([]SessionInfo, error) {
 	return list, nil
 }
 
+// RevokeToken records the revocation and forgets those that have run out,
+// so the set holds only the revocations that still count.
 func (b busStore) RevokeToken(ctx context.Context, tokenID string, until time.Time) error {
-	return b.bus.Put(ctx, revokedSet, tokenID, strconv.AppendInt(nil, until.UnixMilli(), 10))
+	if err := b.bus.Put(ctx, revokedSet, tokenID, strconv.AppendInt(nil, until.UnixMilli(), 10)); err != nil {
+		return err
+	}
+	all, err := b.bus.Records(ctx, revokedSet)
+	if err != nil {
+		return err
+	}
+	now := b.clock.Now()
+	var over []string
+	for id, v := range all {
+		if u, err := strconv.ParseInt(string(v), 10, 64); err != nil || !now.Before(time.UnixMilli(u)) {
+			over = append(over, id)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	return b.bus.Delete(ctx, revokedSet, over...)
 }
 
 func (b busStore) IsRevoked(ctx context.Context, tokenID string) (bool, error) {
@@ -75,5 +97,5 @@ func (b busStore) IsRevoked(ctx context.Context, tokenID string) (bool, error) {
 		return false, err
 	}
 	until, err := strconv.ParseInt(string(v), 10, 64)
-	return err == nil && time.Now().Before(time.UnixMilli(until)), nil
+	return err == nil && b.clock.Now().Before(time.UnixMilli(until)), nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
 	"github.com/crossbar-rtc/crossbar/cluster"
+	"github.com/crossbar-rtc/crossbar/crossbartest"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 	"github.com/crossbar-rtc/crossbar/internal/redistest"
 	"github.com/crossbar-rtc/crossbar/sfu"
@@ -816,5 +819,30 @@ func TestClusterNodeBackFromTheDead(t *testing.T) {
 	})
 	if ev := next(t, alice, signaling.TypeSignal); ev.Signal.Data != "back" {
 		t.Fatalf("alice got %+v", ev.Signal)
+	}
+}
+
+// TestClusterRevocationsRunOut: a cluster's revocations are records on the
+// bus; one that has run out is forgotten when the next comes, so the set
+// does not grow for ever.
+func TestClusterRevocationsRunOut(t *testing.T) {
+	rs := redistest.Start(t)
+	bus, _ := nodeBus(t, rs, 1)
+	clock := crossbartest.NewClock(time.Now())
+	h := newHarness(t, crossbar.Config{Cluster: bus, Clock: clock})
+	ctx := context.Background()
+	if err := h.srv.RevokeToken(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(crossbar.MaxTokenTTL + time.Second)
+	if err := h.srv.RevokeToken(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	set, err := bus.Records(ctx, "revoked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := set["old"]; ok || len(set) != 1 {
+		t.Errorf("revocations on the bus: %q, want only the new one", slices.Collect(maps.Keys(set)))
 	}
 }

@@ -204,14 +204,14 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
 	if cfg.Store == nil && cfg.Cluster != nil {
-		cfg.Store = busStore{cfg.Cluster}
+		cfg.Store = busStore{cfg.Cluster, cfg.Clock}
 	}
 	if cfg.Store == nil {
 		cfg.Store = NewMemoryStore()
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
 	}
 	if cfg.Archives == nil {
 		cfg.Archives = archive.Dir(filepath.Join(os.TempDir(), "crossbar-archives"))
