@@ -211,7 +211,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Store = busStore{cfg.Cluster, cfg.Clock}
 	}
 	if cfg.Store == nil {
-		cfg.Store = NewMemoryStore()
+		ms := NewMemoryStore()
+		ms.now = cfg.Clock.Now
+		cfg.Store = ms
 	}
 	if cfg.Archives == nil {
 		cfg.Archives = archive.Dir(filepath.Join(os.TempDir(), "crossbar-archives"))
