@@ -2,7 +2,9 @@ package crossbar_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/internal/browsertest"
@@ -153,5 +155,32 @@ func TestJSIceConfigRelay(t *testing.T) {
 		if e != "OT_INVALID_PARAMETER" {
 			t.Errorf("bad iceConfig %d: %s", i, e)
 		}
+	}
+}
+
+// A page whose media cannot reach the server (relay only, and no TURN)
+// learns that its publish failed when the server ends the stream at its
+// PublishTimeout, instead of at the page's own 20 s timeout, and its
+// publisher's transceivers are stopped.
+func TestJSPublishWithoutAMediaPathFails(t *testing.T) {
+	r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true, PublishTimeout: time.Second}})
+	s := r.session()
+	p := r.browser.Open(t, "a", r.url+"/")
+	p.Eval(recordPCs, nil)
+	var res jsResult
+	p.Eval(fmt.Sprintf(`join(%s, %s, {iceConfig: {includeServers: 'all', transportPolicy: 'relay'}})`, jsString(s.ID()), jsString(r.token(s, crossbar.RolePublisher, "a"))), &res)
+	if res.Error != nil {
+		t.Fatalf("connect: %+v", res.Error)
+	}
+	start := time.Now()
+	p.Eval(`publish({resolution: '320x240'})`, &res)
+	took := time.Since(start)
+	if res.Error == nil || res.Error.Name != "OT_ICE_WORKFLOW_FAILED" || !strings.Contains(res.Error.Message, string(crossbar.ReasonMediaStopped)) {
+		t.Fatalf("publish without a media path: %+v, want OT_ICE_WORKFLOW_FAILED from the server's mediaStopped", res.Error)
+	}
+	t.Logf("publish failed after %v: %s", took.Round(10*time.Millisecond), res.Error.Message)
+	p.Wait("the publisher's transceivers stopped", `pcs.length > 0 && pcs.every((pc) => pc.getTransceivers().every((t) => t.direction === 'stopped'))`, 10*time.Second)
+	if n := len(s.Streams()); n != 0 {
+		t.Errorf("the session has %d streams", n)
 	}
 }

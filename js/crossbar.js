@@ -1913,6 +1913,8 @@ a=fmtp:${pt} ${[...merged].map(([k, v]) => `${k}=${v}`).join(";")}`;
     // stream ids whose subscribe has no reply yet
     #publishing = /* @__PURE__ */ new Set();
     // Publishers whose stream is published or being published
+    #ending = /* @__PURE__ */ new Map();
+    // stream id -> fails the publish of a stream not yet created
     /** @type {Encryption|null} with the encryptionSecret option */
     #e2ee = null;
     /** @type {string|undefined} the codec the server told publishers to send, if it chose */
@@ -2147,7 +2149,10 @@ a=fmtp:${pt} ${[...merged].map(([k, v]) => `${k}=${v}`).join(";")}`;
     }
     #streamDestroyed(id, reason) {
       const stream = this.streams.get(id);
-      if (!stream) return;
+      if (!stream) {
+        this.#ending.get(id)?.(new OTError("OT_ICE_WORKFLOW_FAILED", 1553, `publish: the server ended the stream (${reason})`));
+        return;
+      }
       this.streams.remove(stream);
       if (this.#isOwn(stream)) {
         const p = [...this.#publishing].find((x) => x.streamId === id);
@@ -2335,23 +2340,39 @@ a=fmtp:${pt} ${[...merged].map(([k, v]) => `${k}=${v}`).join(";")}`;
         await this.#waitPublished(p);
       } catch (err) {
         this.#publishing.delete(p);
+        if (p.streamId) this.#unpublishFailed(p);
         p.session = void 0;
         p.streamId = void 0;
         throw err;
       }
     }
+    // unpublishFailed ends a publish that failed after the server took it:
+    // the server forgets the stream if it has not already, and the
+    // publisher's transceivers are stopped.
+    #unpublishFailed(p) {
+      this.#request({ type: "unpublish", streamId: p.streamId }).catch(() => {
+      });
+      const transceivers = p.transceivers;
+      p.transceivers = [];
+      this.#release(transceivers);
+    }
+    // waitPublished resolves when the server announces p's stream, and fails
+    // when the server ends it first or nothing comes in PUBLISH_TIMEOUT.
     #waitPublished(p) {
       if (p.stream) return Promise.resolve();
+      const id = p.streamId;
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          p.off("streamCreated", done);
-          reject(new OTError("OT_ICE_WORKFLOW_FAILED", 1553, "publish: no media reached the server"));
-        }, PUBLISH_TIMEOUT);
-        const done = () => {
+        const end = (err) => {
           clearTimeout(timer);
-          resolve();
+          p.off("streamCreated", done);
+          this.#ending.delete(id);
+          if (err) reject(err);
+          else resolve();
         };
+        const timer = setTimeout(() => end(new OTError("OT_ICE_WORKFLOW_FAILED", 1553, "publish: no media reached the server")), PUBLISH_TIMEOUT);
+        const done = () => end();
         p.once("streamCreated", done);
+        this.#ending.set(id, end);
       });
     }
     // publisherLink returns the publisher PC, making it on first use. Its
