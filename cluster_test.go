@@ -846,3 +846,68 @@ func TestClusterRevocationsRunOut(t *testing.T) {
 		t.Errorf("revocations on the bus: %q, want only the new one", slices.Collect(maps.Keys(set)))
 	}
 }
+
+// TestClusterDeadNodeWebhooks: when a node dies, one live node sends the
+// webhooks of the end of its connections and their streams, reason
+// networkDisconnected, once for the cluster.
+func TestClusterDeadNodeWebhooks(t *testing.T) {
+	rc := newReceiver(t, ok200)
+	_, nodes := newCluster(t, 3, crossbar.Config{
+		ReconnectGrace:    500 * time.Millisecond,
+		SignalOnlyStreams: true,
+		Webhook:           crossbar.WebhookConfig{URL: rc.url, Secret: hookSecret},
+	})
+	s := nodes[0].session()
+	alice := nodes[0].connect(s, crossbar.RolePublisher, "alice")
+	carol := nodes[2].connect(s, crossbar.RolePublisher, "carol")
+	bob := nodes[1].connect(s, crossbar.RolePublisher, "bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := bob.Publish(ctx, client.PublishOptions{Name: "bob's", SignalOnly: true, Audio: true, Video: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := pub.WaitCreated(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*client.Session{alice, carol} {
+		nextConnection(t, cl, "bob")
+		next(t, cl, signaling.TypeStreamCreated)
+	}
+	_ = nodes[1].rdb.Close() // node 2 dies
+	for _, cl := range []*client.Session{alice, carol} {
+		if ev := nextWithin(t, cl, 15*time.Second, signaling.TypeConnectionDestroyed); ev.Connection.ID != bob.Connection().ID {
+			t.Fatalf("%s saw %+v leave, want bob", cl.Connection().Data, ev.Connection)
+		}
+	}
+	// Each live node's queue delivers in order: once a later event of
+	// each has come, a second report of bob's end would have come too.
+	alice.Disconnect()
+	carol.Disconnect()
+	ended := func(got []delivery, event, id string) (n int) {
+		for _, d := range got {
+			if d.Event == event && (d.Connection != nil && d.Connection.ID == id || d.Stream != nil && d.Stream.ID == id) {
+				n++
+			}
+		}
+		return n
+	}
+	for n := 1; ; n++ {
+		got := rc.wait(n)
+		if ended(got, "connectionDestroyed", alice.Connection().ID)+ended(got, "connectionDestroyed", carol.Connection().ID) < 2 ||
+			ended(got, "connectionDestroyed", bob.Connection().ID) == 0 {
+			continue
+		}
+		if c, sd := ended(got, "connectionDestroyed", bob.Connection().ID), ended(got, "streamDestroyed", st.ID); c != 1 || sd != 1 {
+			t.Fatalf("bob's end was reported %d times, his stream's %d times; want once each", c, sd)
+		}
+		for _, d := range got {
+			if (d.Connection != nil && d.Connection.ID == bob.Connection().ID || d.Stream != nil && d.Stream.ID == st.ID) &&
+				strings.HasSuffix(d.Event, "Destroyed") && d.Reason != string(crossbar.ReasonNetworkDisconnected) {
+				t.Errorf("%s of bob's: reason %q, want networkDisconnected", d.Event, d.Reason)
+			}
+		}
+		return
+	}
+}

@@ -294,8 +294,29 @@ func (s *Session) orphanLocked(c *Connection) {
 }
 
 func (s *Session) expireOrphanLocked(c *Connection) {
+	c.orphaned = true
 	s.removeLocked(c, ReasonNetworkDisconnected)
 	s.onBus("records of a dead node", s.deleteRecords([]string{c.id}), nil)
+	if hooks := s.orphanHooks; len(hooks) > 0 {
+		s.orphanHooks = nil
+		s.onBus("webhooks of a dead node's connection", s.postOrphanHooks(c.id, hooks), nil)
+	}
+}
+
+// postOrphanHooks sends the webhooks of the end of a dead node's
+// connection, its streams' and its own, if this node is the first of the
+// live nodes to claim them: each live node removes the connection, one
+// tells the host.
+func (s *Session) postOrphanHooks(connID string, hooks []*sessionEvent) func(context.Context) error {
+	return func(ctx context.Context) error {
+		first, err := s.srv.bus.Claim(ctx, "webhooks:orphan:"+connID, time.Hour)
+		if first {
+			for _, cb := range hooks {
+				s.srv.hooks.post(cb)
+			}
+		}
+		return err
+	}
 }
 
 // movedHereLocked follows the arrival of every track of a stream whose

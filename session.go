@@ -56,6 +56,9 @@ type Session struct {
 	// connections and streams that ended lately, by id (cluster.go).
 	toNodes dispatcher
 	gone    graveyard
+	// orphanHooks collects the webhooks of a dead node's connection while
+	// it is removed (move.go).
+	orphanHooks []*sessionEvent
 	// The signals delivered here lately, for clients that move here, and
 	// the number of the last one sent here (move.go).
 	signals signalLog

@@ -32,7 +32,8 @@ type eventStream struct {
 
 // webhookLocked returns the callback of ev, or nil if it has none: only
 // connections and streams come and go in callbacks, and only on the node
-// that serves them.
+// that serves them; those of a dead node's connection are collected for
+// the live node that claims them (see expireOrphanLocked).
 func (s *Session) webhookLocked(ev event) *sessionEvent {
 	cb := &sessionEvent{SessionID: s.info.ID, ProjectID: s.srv.cfg.APIKey, Timestamp: s.srv.cfg.Clock.Now().UnixMilli()}
 	var c *Connection
@@ -57,6 +58,9 @@ func (s *Session) webhookLocked(ev event) *sessionEvent {
 		cb.Connection = &ec
 	}
 	if c.remote() {
+		if c.orphaned {
+			s.orphanHooks = append(s.orphanHooks, cb)
+		}
 		return nil
 	}
 	return cb
