@@ -18,6 +18,8 @@ import (
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/archive"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/internal/mediatest"
+	"github.com/crossbar-rtc/crossbar/internal/rtmptest"
 	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
@@ -54,6 +56,11 @@ const ops = {
   listArchives: (a, cb) => ot.listArchives(a.opts, (err, items, count) => cb(err, items && { count, items })),
   stopArchive: (a, cb) => archives[a.archiveId].stop(keep(cb)),
   deleteArchive: (a, cb) => archives[a.archiveId].delete((err) => cb(err)),
+  startBroadcast: (a, cb) => ot.startBroadcast(a.sessionId, a.opts, cb),
+  getBroadcast: (a, cb) => ot.getBroadcast(a.broadcastId, cb),
+  listBroadcasts: (a, cb) => ot.listBroadcasts(a.opts, (err, items, count) => cb(err, items && { count, items })),
+  setBroadcastLayout: (a, cb) => ot.setBroadcastLayout(a.broadcastId, a.type, null, null, (err) => cb(err)),
+  stopBroadcast: (a, cb) => ot.stopBroadcast(a.broadcastId, cb),
 };
 const archives = {};
 const keep = (cb) => (err, archive) => {
@@ -389,5 +396,66 @@ func TestOpenTokNodeSDKArchives(t *testing.T) {
 	}
 	if _, err := os.Stat(dir.Path(a.ID, m.Files[0].Filename)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the deleted archive's file: %v", err)
+	}
+}
+
+// restBroadcast is OpenTok's broadcast JSON, as the Node SDK hands it on.
+type restBroadcast struct {
+	ID, SessionID, Status, Resolution, StreamMode string
+	BroadcastURLs                                 struct {
+		HLS  string
+		RTMP []struct{ ID, ServerURL, StreamName, Status string }
+	}
+}
+
+// An app's server code on OpenTok's Node SDK broadcasts a session to an
+// RTMP server (nginx) and HLS: it starts the broadcast, finds its RTMP
+// output live and the stream decoding there, lists it, changes its
+// layout, and stops it.
+func TestOpenTokNodeSDKBroadcasts(t *testing.T) {
+	mediatest.Need(t)
+	rtmp := rtmptest.Start(t)
+	h, apiURL := restHarness(t, crossbar.Config{})
+	sdk := startNodeSDK(t, apiURL)
+	s := h.session()
+	publishColour(t, h.mediaClient(s, h.ws, "red", nil, client.Options{}), "red", 320, 240)
+
+	opts := map[string]any{"resolution": "640x480", "outputs": map[string]any{
+		"hls":  map[string]any{},
+		"rtmp": []map[string]any{{"id": "nginx", "serverUrl": rtmp.URL, "streamName": "sdk"}},
+	}}
+	var b restBroadcast
+	sdk.must("startBroadcast", map[string]any{"sessionId": s.ID(), "opts": opts}, &b)
+	if b.Status != "started" || b.SessionID != s.ID() || b.Resolution != "640x480" || b.StreamMode != "auto" ||
+		!strings.HasSuffix(b.BroadcastURLs.HLS, "/broadcast/"+b.ID+"/hls/index.m3u8") || len(b.BroadcastURLs.RTMP) != 1 {
+		t.Fatalf("startBroadcast: %+v", b)
+	}
+	if e := sdk.call("startBroadcast", map[string]any{"sessionId": s.ID(), "opts": opts}, nil); e == "" {
+		t.Error("a second broadcast of the session started")
+	}
+	waitFor(t, 30*time.Second, "the RTMP output to be live", func() bool {
+		sdk.must("getBroadcast", map[string]any{"broadcastId": b.ID}, &b)
+		return b.BroadcastURLs.RTMP[0].Status == "live"
+	})
+	checkLive(t, capture(t, rtmp.URL+"/sdk", 2*time.Second, "sdk.flv"), 640, 480)
+
+	var list struct {
+		Count int
+		Items []restBroadcast
+	}
+	sdk.must("listBroadcasts", map[string]any{"opts": map[string]any{"sessionId": s.ID()}}, &list)
+	if list.Count != 1 || len(list.Items) != 1 || list.Items[0].ID != b.ID {
+		t.Fatalf("listBroadcasts: %+v", list)
+	}
+	sdk.must("setBroadcastLayout", map[string]any{"broadcastId": b.ID, "type": "pip"}, nil)
+	if got, err := h.srv.Broadcast(context.Background(), b.ID); err != nil || got.Layout.Type != "pip" {
+		t.Fatalf("the layout after setBroadcastLayout: %+v, %v", got.Layout, err)
+	}
+	sdk.must("stopBroadcast", map[string]any{"broadcastId": b.ID}, &b)
+	if b.Status != "stopped" {
+		t.Fatalf("stopBroadcast: %+v", b)
+	}
+	if e := sdk.call("stopBroadcast", map[string]any{"broadcastId": b.ID}, nil); e == "" {
+		t.Error("stopping a stopped broadcast succeeded")
 	}
 }
