@@ -55,7 +55,7 @@ type Connection struct {
 	// orphaned: it served on a node that died, and ends here for want of
 	// its client (move.go); one live node sends the webhooks of its end.
 	orphaned bool
-	behind bool // its outbox overflowed: it is being disconnected
+	behind   bool // its outbox overflowed: it is being disconnected
 	// moving: its client was asked to move to another node (Shutdown): a
 	// clean close of its transport is not a goodbye. unconfirmed: it moved
 	// here, and its client has sent nothing since: it may not have got the

@@ -154,7 +154,7 @@ func poll(timeout time.Duration, cond func() bool) bool {
 }
 
 // waitFor fails the test unless cond holds within timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !poll(timeout, cond) {
 		t.Fatalf("timed out waiting for %s", what)

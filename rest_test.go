@@ -17,7 +17,7 @@ import (
 )
 
 // restJWT signs a REST call's JWT with claims over OpenTok's defaults.
-func restJWT(t *testing.T, secret string, change func(jwt.MapClaims)) string {
+func restJWT(t testing.TB, secret string, change func(jwt.MapClaims)) string {
 	now := time.Now()
 	c := jwt.MapClaims{"iss": testKey, "ist": "project", "iat": now.Unix(), "exp": now.Add(3 * time.Minute).Unix()}
 	if change != nil {
@@ -27,7 +27,7 @@ func restJWT(t *testing.T, secret string, change func(jwt.MapClaims)) string {
 }
 
 // restCall makes a REST call and returns its status and body.
-func restCall(t *testing.T, method, url, auth, body string) (int, string) {
+func restCall(t testing.TB, method, url, auth, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,8 +30,10 @@ import (
 // or failed). Each node sends those of the connections and streams it
 // serves, and of the archives it records.
 //
-// Deliveries go one at a time, in the order of the events, from a queue
-// that never makes a session wait: when it is full, events are dropped,
+// The events of a session are delivered one at a time, in their order;
+// sessions are spread over webhookLanes lanes that deliver side by side, so
+// a slow receiver or a busy host still keeps up with many sessions. The
+// queue never makes a session wait: when it is full, events are dropped,
 // counted (WebhookStats) and logged. Close delivers what is queued, each
 // event tried once, for at most Timeout. A delivery that fails (no answer
 // within Timeout, a 5xx, 408 or 429) is tried again after Backoff, then
@@ -69,14 +72,21 @@ func (srv *Server) WebhookStats() WebhookStats {
 	return WebhookStats{Delivered: srv.hooks.delivered.Load(), Failed: srv.hooks.failed.Load(), Dropped: srv.hooks.dropped.Load()}
 }
 
-// webhooks delivers events to the webhook URL, from its queue, on a
-// goroutine of its own (run).
+// webhookLanes is how many deliveries may be under way at once, each of
+// a different session.
+const webhookLanes = 8
+
+// webhooks delivers events to the webhook URL, from its queue, on
+// goroutines of its own (run): one for each lane.
 type webhooks struct {
 	cfg    WebhookConfig
 	apiKey string
 	log    *slog.Logger
 	client *http.Client
-	queue  chan any // JSON-encodable events
+	// lanes queue JSON-encodable events, each session's in one lane;
+	// queued counts them all, up to cfg.QueueSize.
+	lanes  [webhookLanes]chan any
+	queued atomic.Int64
 	// ctx ends the attempts under way when close gives up on the queue;
 	// stop is closed when close begins, done when run returns.
 	ctx    context.Context
@@ -111,9 +121,11 @@ func newWebhooks(cfg WebhookConfig, apiKey string, log *slog.Logger) (*webhooks,
 		apiKey: apiKey,
 		log:    log.With("component", "webhook"),
 		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		queue:  make(chan any, cfg.QueueSize),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+	}
+	for i := range w.lanes {
+		w.lanes[i] = make(chan any, cfg.QueueSize)
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	return w, nil
@@ -122,15 +134,27 @@ func newWebhooks(cfg WebhookConfig, apiKey string, log *slog.Logger) (*webhooks,
 // dropLogEvery bounds the logging of drops to one line a second.
 const dropLogEvery = time.Second
 
-// post queues an event without waiting; when the queue is full, the event
-// is dropped.
+// sessionEvent, archiveCallback... tell which session they are of, for
+// their lane.
+type ofSession interface{ session() string }
+
+// post queues an event without waiting, in the lane of its session; when
+// the queue is full, the event is dropped.
 func (w *webhooks) post(ev any) {
-	select {
-	case <-w.done: // closed: nobody reads the queue
-	case w.queue <- ev:
-		return
-	default:
+	lane := 0
+	if e, ok := ev.(ofSession); ok {
+		h := fnv.New32a()
+		_, _ = io.WriteString(h, e.session())
+		lane = int(h.Sum32() % webhookLanes)
 	}
+	if w.queued.Add(1) <= int64(w.cfg.QueueSize) {
+		select {
+		case <-w.done: // closed: nobody reads the queue
+		case w.lanes[lane] <- ev:
+			return
+		}
+	}
+	w.queued.Add(-1)
 	n := w.dropped.Add(1)
 	now := time.Now().UnixNano()
 	if last := w.lastDropLog.Load(); now-last >= int64(dropLogEvery) && w.lastDropLog.CompareAndSwap(last, now) {
@@ -142,15 +166,28 @@ func (w *webhooks) post(ev any) {
 // without retries.
 func (w *webhooks) run() {
 	defer close(w.done)
+	var lanes sync.WaitGroup
+	for _, lane := range w.lanes {
+		lanes.Go(func() { w.runLane(lane) })
+	}
+	lanes.Wait()
+}
+
+// runLane delivers the events of a lane, in order.
+func (w *webhooks) runLane(lane chan any) {
+	deliver := func(ev any) {
+		w.queued.Add(-1)
+		w.deliver(ev)
+	}
 	for {
 		select {
-		case ev := <-w.queue:
-			w.deliver(ev)
+		case ev := <-lane:
+			deliver(ev)
 		case <-w.stop:
 			for {
 				select {
-				case ev := <-w.queue:
-					w.deliver(ev)
+				case ev := <-lane:
+					deliver(ev)
 				default:
 					return
 				}

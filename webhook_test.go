@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,5 +305,61 @@ func TestWebhookArchiveStatus(t *testing.T) {
 	}
 	if last.Size == 0 || last.Duration < 2 {
 		t.Errorf("the available archive's callback: %+v, want its size and duration", last)
+	}
+}
+
+// A receiver slow to answer for one session does not hold back the
+// events of others: sessions are delivered side by side (the five others
+// all share the slow one's lane 1 time in 8^5), each in order.
+func TestWebhookSessionsDoNotWaitForEachOther(t *testing.T) {
+	release := make(chan struct{})
+	var slowID atomic.Value // string
+	var rc *receiver
+	rc = newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		rc.mu.Lock()
+		sid := rc.got[n-1].SessionID
+		rc.mu.Unlock()
+		if sid == slowID.Load() {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	h := newHarness(t, crossbar.Config{Webhook: crossbar.WebhookConfig{URL: rc.url, Secret: hookSecret, Timeout: time.Minute}})
+	slow := h.session()
+	slowID.Store(slow.ID())
+	c := h.connect(slow, crossbar.RolePublisher, "slow")
+	rc.wait(1) // its connectionCreated hangs
+	c.Disconnect()
+	others := map[string]bool{}
+	for range 5 {
+		s := h.session()
+		others[s.ID()] = true
+		h.connect(s, crossbar.RolePublisher, "other")
+	}
+	for n := 2; ; n++ {
+		if got := rc.wait(n); others[got[n-1].SessionID] {
+			break
+		}
+	}
+	free()
+	for n := 2; ; n++ {
+		var events []string
+		for _, d := range rc.wait(n) {
+			if d.SessionID == slow.ID() {
+				events = append(events, d.Event)
+			}
+		}
+		if len(events) == 2 {
+			if !slices.Equal(events, []string{"connectionCreated", "connectionDestroyed"}) {
+				t.Errorf("the slow session's events: %q", events)
+			}
+			return
+		}
 	}
 }

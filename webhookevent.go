@@ -66,6 +66,8 @@ func (s *Session) webhookLocked(ev event) *sessionEvent {
 	return cb
 }
 
+func (e *sessionEvent) session() string { return e.SessionID }
+
 func eventConnectionOf(c *Connection) eventConnection {
 	return eventConnection{ID: c.id, CreatedAt: c.created.UnixMilli(), Data: c.token.Data}
 }
@@ -77,6 +79,8 @@ type archiveCallback struct {
 	srv *Server
 	a   Archive
 }
+
+func (c archiveCallback) session() string { return c.a.SessionID }
 
 func (c archiveCallback) MarshalJSON() ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), restTimeout)
