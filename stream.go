@@ -177,12 +177,17 @@ func (s *Session) addStreamLocked(st *Stream) {
 		return
 	}
 	s.streams[st.id] = st
-	if s.muteAll != nil && !s.muteAll.excluded[st.id] && !st.connection.remote() {
-		// Muted before anyone knows it: announced without audio.
+	muted := s.muteAll != nil && !s.muteAll.excluded[st.id] && !st.connection.remote()
+	if muted {
+		// Muted before anyone knows it: announced without audio, and its
+		// publisher told why.
 		st.forceMuted, st.hasAudio = true, false
 		s.later(func() { st.pub.setAudioMuted(true) })
 	}
 	s.emitLocked(streamCreated{st})
+	if muted {
+		s.emitLocked(muteForced{st: st, active: true})
+	}
 	s.log.Info("stream created", "stream", st.id, "connection", st.connection.id)
 }
 

@@ -111,6 +111,9 @@ func TestMuteAllCoversLateJoiners(t *testing.T) {
 	if st.HasAudio {
 		t.Errorf("a late joiner's stream has audio under mute-all: %+v", st)
 	}
+	if ev, err := late.WaitEvent(ctx, signaling.TypeMuteForced); err != nil || ev.StreamID != st.ID || ev.Active == nil || !*ev.Active {
+		t.Errorf("the late joiner's muteForced: %+v, %v; want its stream's", ev, err)
+	}
 	var se *signaling.Error
 	if err := pub.PublishAudio(ctx, true); !errors.As(err, &se) || se.Code != 1540 {
 		t.Errorf("a late joiner unmuted under mute-all: %v, want error 1540", err)
