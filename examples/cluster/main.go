@@ -16,10 +16,12 @@
 // that passes WebSocket upgrades on:
 //
 //	go build -o crossbar-node ./examples/cluster
-//	CROSSBAR_SECRET=$secret ./crossbar-node -node n1 -addr :8080 -redis redis.internal:6379 -media :0
+//	CROSSBAR_SECRET=$secret ./crossbar-node -node n1 -addr :8080 -redis redis.internal:6379 -media :50000
 //
-// Clients must reach every node's HTTP and media (-media) ports, and the
-// nodes each other's node links, on ephemeral UDP ports (see README).
+// A node takes the other examples' deployment flags too (-public-ip,
+// -ice-tcp, -turn, -tls-cert, -metrics...; see docs/deploy.md). Clients
+// must reach every node's HTTP and media (-media) ports, and the nodes
+// each other's node links, on ephemeral UDP ports (see README).
 package main
 
 import (
@@ -29,6 +31,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/crossbar-rtc/crossbar/examples/internal/app"
 )
 
 // secretEnv is the environment variable that carries the API secret to a
@@ -42,8 +46,9 @@ type options struct {
 	redis  string // the Redis address; empty: the launcher starts one
 	nodes  int    // how many nodes the launcher starts
 	node   string // this node's id: run as a node
-	media  string // a node's UDP address for clients' media
 	parent bool   // a node stops when its standard input closes
+	// deploy: a node's media, TURN, TLS and metrics.
+	deploy app.Deployment
 }
 
 func main() {
@@ -52,8 +57,8 @@ func main() {
 	flag.StringVar(&o.redis, "redis", "", "address of the Redis server the nodes share; without it, one is started on loopback (required with -node)")
 	flag.IntVar(&o.nodes, "nodes", 3, "how many nodes to start")
 	flag.StringVar(&o.node, "node", "", "run as the node of this id, unique in the cluster, with the API secret in $"+secretEnv)
-	flag.StringVar(&o.media, "media", ":0", "with -node: UDP address of the node's media (a loopback IP keeps all media on loopback)")
 	flag.BoolVar(&o.parent, "parent", false, "with -node: stop when standard input closes, as the launcher's nodes do when it ends")
+	o.deploy.Flags(flag.CommandLine) // with -node
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/crossbar-rtc/crossbar/cluster"
 	"github.com/crossbar-rtc/crossbar/examples/internal/app"
 	"github.com/crossbar-rtc/crossbar/examples/videochat/room"
-	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 // runNode serves the videochat room as node o.node of the cluster on
@@ -45,25 +43,24 @@ func runNode(ctx context.Context, logger *slog.Logger, o options) (err error) {
 		return fmt.Errorf("join the cluster on Redis %s: %w", o.redis, err)
 	}
 	defer func() { err = errors.Join(err, bus.Close()) }()
-	host, _, err := net.SplitHostPort(o.media)
+	cfg := crossbar.Config{APISecret: secret, Cluster: bus, Logger: logger}
+	tlsConfig, err := o.deploy.Apply(&cfg)
 	if err != nil {
-		return fmt.Errorf("-media %q: %w", o.media, err)
+		return err
 	}
-	ip := net.ParseIP(host)
-	a, err := app.New(crossbar.Config{
-		APISecret: secret,
-		Cluster:   bus,
-		Media:     sfu.Config{UDPAddr: o.media, LoopbackOnly: ip != nil && ip.IsLoopback()},
-		Logger:    logger,
-	})
+	a, err := app.New(cfg)
 	if err != nil {
 		return err
 	}
 	a.Rooms = redisRooms{rdb}
-	err = app.ListenAndServe(ctx, o.addr, nil, room.Handler(a), func(url string) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	metrics := o.deploy.ServeMetrics(ctx, logger)
+	err = app.ListenAndServe(ctx, o.addr, tlsConfig, room.Handler(a), func(url string) {
 		logger.Info("node serving", "url", url)
 	})
-	return errors.Join(err, drain(logger, a.Server))
+	cancel() // the metrics too, if serving failed
+	return errors.Join(err, drain(logger, a.Server), <-metrics)
 }
 
 // drainTimeout bounds a node's drain when it stops.

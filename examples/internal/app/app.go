@@ -217,10 +217,11 @@ func Main(title string, build func(*App) http.Handler) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	metrics := d.serveMetrics(ctx, logger)
+	metrics := d.ServeMetrics(ctx, logger)
 	err = ListenAndServe(ctx, *addr, tlsConfig, build(a), func(url string) {
 		logger.Info(title + ": open " + url + "/?room=demo")
 	})
+	stop() // the metrics too, if serving failed
 	err = errors.Join(err, <-metrics)
 	if err := errors.Join(err, a.Server.Close()); err != nil {
 		logger.Error(title, "err", err)

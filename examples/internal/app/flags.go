@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,13 +40,19 @@ func (d *Deployment) Flags(fs *flag.FlagSet) {
 }
 
 // Apply sets cfg's media and TURN configuration from the flags, and
-// returns the TLS configuration to serve HTTPS with, or nil for HTTP.
+// returns the TLS configuration to serve HTTPS with, or nil for HTTP. A
+// media address on a loopback IP keeps all media on loopback.
 func (d *Deployment) Apply(cfg *crossbar.Config) (*tls.Config, error) {
 	if d.metrics != "" {
 		d.registry = prometheus.NewRegistry()
 		cfg.Metrics = d.registry
 	}
 	cfg.Media.UDPAddr = d.media
+	if host, _, err := net.SplitHostPort(d.media); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			cfg.Media.LoopbackOnly = true
+		}
+	}
 	cfg.Media.TCPAddr = d.iceTCP
 	if d.publicIP != "" {
 		cfg.Media.PublicIPs = []string{d.publicIP}
@@ -71,10 +78,10 @@ func (d *Deployment) Apply(cfg *crossbar.Config) (*tls.Config, error) {
 	return tlsConfig, nil
 }
 
-// serveMetrics serves the metrics of the server Apply configured at
+// ServeMetrics serves the metrics of the server Apply configured at
 // /metrics on the -metrics address until ctx ends. The channel gets the
 // result: nil at once without -metrics.
-func (d *Deployment) serveMetrics(ctx context.Context, logger *slog.Logger) <-chan error {
+func (d *Deployment) ServeMetrics(ctx context.Context, logger *slog.Logger) <-chan error {
 	done := make(chan error, 1)
 	if d.metrics == "" {
 		done <- nil

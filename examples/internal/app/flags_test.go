@@ -37,6 +37,12 @@ func TestDeploymentFlags(t *testing.T) {
 	if cfg.Metrics == nil {
 		t.Error("-metrics gave the server no registry")
 	}
+	if cfg.Media.LoopbackOnly {
+		t.Error("media on every interface is loopback only")
+	}
+	if cfg, err := apply(t, "-media", "127.0.0.1:0"); err != nil || !cfg.Media.LoopbackOnly {
+		t.Errorf("media on a loopback address: %+v, %v; want loopback only", cfg.Media, err)
+	}
 
 	for _, c := range []struct {
 		args []string
