@@ -64,6 +64,7 @@ func (s *Session) startCaptions(opts CaptionsOptions) (Captions, error) {
 	cp.limit = srv.cfg.Clock.AfterFunc(opts.MaxDuration, func() { _, _ = cp.stop("maxDuration") })
 	c := cp.snapshotLocked()
 	cp.mu.Unlock()
+	cp.callBack(c)
 	for _, st := range s.streamsLocked() {
 		if st.captions {
 			s.later(func() { cp.add(st.id) })
@@ -290,6 +291,41 @@ func (s *Session) captionsEnded(cp *captioning, c Captions) {
 		s.captions = nil
 	}
 	s.emitLocked(captionsStopped{c})
+	cp.callBack(c)
+}
+
+// captionsCallback is OpenTok's captions status callback.
+type captionsCallback struct {
+	CaptionID     string         `json:"captionId"`
+	ApplicationID string         `json:"applicationId"`
+	SessionID     string         `json:"sessionId"`
+	Status        CaptionsStatus `json:"status"`
+	CreatedAt     int64          `json:"createdAt"` // Unix ms
+	UpdatedAt     int64          `json:"updatedAt"` // Unix ms
+	Duration      int64          `json:"duration"`  // seconds
+	LanguageCode  string         `json:"languageCode"`
+	Provider      string         `json:"provider"`
+	Reason        string         `json:"reason,omitempty"`
+	Group         string         `json:"group"`
+	to            string
+}
+
+func (c *captionsCallback) address() string { return c.to }
+func (c *captionsCallback) session() string { return c.SessionID }
+
+// callBack sends the captions' status c to their StatusCallbackURL, if
+// they have one.
+func (cp *captioning) callBack(c Captions) {
+	if cp.opts.StatusCallbackURL == "" {
+		return
+	}
+	srv := cp.s.srv
+	now := srv.cfg.Clock.Now()
+	srv.hooks.post(&captionsCallback{
+		CaptionID: c.ID, ApplicationID: srv.cfg.APIKey, SessionID: c.SessionID, Status: c.Status,
+		CreatedAt: c.CreatedAt.UnixMilli(), UpdatedAt: now.UnixMilli(), Duration: int64(now.Sub(c.CreatedAt) / time.Second),
+		LanguageCode: c.LanguageCode, Provider: "crossbar", Reason: c.Reason, Group: "captions", to: cp.opts.StatusCallbackURL,
+	})
 }
 
 // captionLocked keeps the session's captions up with ev: a new stream

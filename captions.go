@@ -108,6 +108,12 @@ type CaptionsOptions struct {
 	// PartialCaptions lets recognizers emit partial captions (OpenTok's
 	// default is true: a REST layer that speaks OpenTok's API sets it).
 	PartialCaptions bool
+	// StatusCallbackURL, if set, is sent OpenTok's captions status
+	// callback (JSON: captionId, applicationId, sessionId, status,
+	// createdAt, updatedAt, duration, languageCode, provider, reason,
+	// group) when the captions start, stop and fail, through the server's
+	// webhook queue (see WebhookConfig: signed with its Secret, retried).
+	StatusCallbackURL string
 }
 
 // Captions are a session's live captions as they were when asked for.
@@ -151,6 +157,9 @@ func (o *CaptionsOptions) check() error {
 	}
 	if o.MaxDuration < MinCaptionsDuration || o.MaxDuration > MaxCaptionsDuration {
 		return fmt.Errorf("%w: captions max duration %v, from %v to %v", ErrInvalidOption, o.MaxDuration, MinCaptionsDuration, MaxCaptionsDuration)
+	}
+	if o.StatusCallbackURL != "" {
+		return checkCallbackURL("captions status callback URL", o.StatusCallbackURL)
 	}
 	return nil
 }

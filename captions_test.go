@@ -371,7 +371,9 @@ func TestFixedTranscript(t *testing.T) {
 // otherwise, as OpenTok's.
 func TestRESTCaptions(t *testing.T) {
 	stt := &countingSTT{}
-	h, api := restHarness(t, crossbar.Config{Captions: stt.stt()})
+	rc := newReceiver(t, ok200)
+	// No webhook URL: the secret signs the captions' status callbacks.
+	h, api := restHarness(t, crossbar.Config{Captions: stt.stt(), Webhook: crossbar.WebhookConfig{Secret: hookSecret}})
 	s := h.session()
 	pub := publishSpeech(t, h.connect(s, crossbar.RolePublisher, "speaker"), true)
 	reader := h.connect(s, crossbar.RoleSubscriber, "reader")
@@ -393,15 +395,19 @@ func TestRESTCaptions(t *testing.T) {
 		{"a publisher's token", crossbar.RolePublisher, "", 400, s.ID()},
 		{"another session's token", crossbar.RoleModerator, "", 400, h.session().ID()},
 		{"max duration under 5 min", crossbar.RoleModerator, `,"maxDuration":60`, 400, s.ID()},
+		{"a status callback URL that is not http(s)", crossbar.RoleModerator, `,"statusCallbackUrl":"ftp://127.0.0.1/x"`, 400, s.ID()},
 	} {
 		if status, body := start(c.sessionOfID, c.role, c.extra); status != c.status {
 			t.Errorf("%s: %d %s, want %d", c.name, status, body, c.status)
 		}
 	}
-	status, body := start(s.ID(), crossbar.RoleModerator, `,"languageCode":"en-GB","maxDuration":300,"statusCallbackUrl":"https://example.com/captions"`)
+	status, body := start(s.ID(), crossbar.RoleModerator, `,"languageCode":"en-GB","maxDuration":300,"statusCallbackUrl":"`+rc.url+`"`)
 	var started struct{ CaptionsID string }
 	if err := json.Unmarshal([]byte(body), &started); err != nil || status != http.StatusAccepted || started.CaptionsID == "" {
 		t.Fatalf("start captions: %d %s", status, body)
+	}
+	if d := rc.wait(1)[0]; d.CaptionID != started.CaptionsID || d.SessionID != s.ID() || d.Status != "started" || d.Group != "captions" || d.LanguageCode != "en-GB" {
+		t.Errorf("status callback at the start: %+v", d)
 	}
 	if status, body := start(s.ID(), crossbar.RoleModerator, ""); status != http.StatusConflict {
 		t.Errorf("captions started twice: %d %s, want 409", status, body)
@@ -421,6 +427,9 @@ func TestRESTCaptions(t *testing.T) {
 	}
 	if stt.opened.Load() != stt.closed.Load() {
 		t.Errorf("%d recognizers opened, %d closed once the captions stopped", stt.opened.Load(), stt.closed.Load())
+	}
+	if d := rc.wait(2)[1]; d.CaptionID != started.CaptionsID || d.Status != "stopped" {
+		t.Errorf("status callback at the stop: %+v", d)
 	}
 	if status, body := restCall(t, "POST", stop, ok(), ``); status != http.StatusNotFound {
 		t.Errorf("captions stopped twice: %d %s, want 404", status, body)

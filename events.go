@@ -141,7 +141,7 @@ func (s *Session) emitLocked(ev event) (dropped int) {
 	if f := ev.notify(&s.h); f != nil {
 		s.events.post(f)
 	}
-	if s.srv.hooks != nil {
+	if s.srv.hooks.monitoring() {
 		if cb := s.webhookLocked(ev); cb != nil {
 			s.srv.hooks.post(cb)
 		}

@@ -11,9 +11,8 @@ import (
 // maxDuration (seconds), partialCaptions (default true), and
 // statusCallbackUrl. The token must be a moderator's of the session, as
 // OpenTok's captioner joins with it (Crossbar's reads the streams in
-// process). statusCallbackUrl is taken but never called: the host hears
-// of the captions' end through Session.OnCaptionsStopped. It answers 202
-// with {"captionsId"}.
+// process); statusCallbackUrl gets the captions' status callbacks
+// (CaptionsOptions.StatusCallbackURL). It answers 202 with {"captionsId"}.
 func (srv *Server) restStartCaptions(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		SessionID         string `json:"sessionId"`
@@ -31,7 +30,7 @@ func (srv *Server) restStartCaptions(w http.ResponseWriter, r *http.Request) err
 		return &restError{http.StatusBadRequest, "token must be a valid moderator token of session " + body.SessionID}
 	}
 	opts := CaptionsOptions{LanguageCode: body.LanguageCode, MaxDuration: time.Duration(body.MaxDuration) * time.Second,
-		PartialCaptions: body.PartialCaptions == nil || *body.PartialCaptions}
+		PartialCaptions: body.PartialCaptions == nil || *body.PartialCaptions, StatusCallbackURL: body.StatusCallbackURL}
 	c, err := srv.StartCaptions(r.Context(), body.SessionID, opts)
 	if errors.Is(err, ErrNotSupported) {
 		return &restError{http.StatusNotImplemented, err.Error()}

@@ -170,7 +170,7 @@ type Server struct {
 	linkQueue dispatcher // sends their messages, in order
 
 	claims onceSet   // REST JWTs' jti, without a cluster (restauth.go)
-	hooks  *webhooks // nil without a webhook URL
+	hooks  *webhooks
 
 	mu       sync.Mutex
 	sessions map[string]*Session
@@ -197,12 +197,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	var hooks *webhooks
-	if cfg.Webhook.URL != "" {
-		var err error
-		if hooks, err = newWebhooks(cfg.Webhook, cfg.APIKey, cfg.Logger); err != nil {
-			return nil, err
-		}
+	hooks, err := newWebhooks(cfg.Webhook, cfg.APIKey, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
@@ -281,9 +278,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("crossbar: join the cluster: %w", err)
 		}
 	}
-	if hooks != nil {
-		go hooks.run()
-	}
+	go hooks.run()
 	return srv, nil
 }
 
@@ -603,9 +598,7 @@ func (srv *Server) Close() error {
 			srv.dropLinks(node)
 		}
 	}
-	if srv.hooks != nil {
-		srv.hooks.close()
-	}
+	srv.hooks.close()
 	srv.archives.composing.Wait()
 	return errors.Join(srv.engine.Close(), srv.turn.close())
 }

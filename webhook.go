@@ -66,9 +66,6 @@ type WebhookStats struct {
 
 // WebhookStats returns the counts of the server's webhook deliveries.
 func (srv *Server) WebhookStats() WebhookStats {
-	if srv.hooks == nil {
-		return WebhookStats{}
-	}
 	return WebhookStats{Delivered: srv.hooks.delivered.Load(), Failed: srv.hooks.failed.Load(), Dropped: srv.hooks.dropped.Load()}
 }
 
@@ -99,10 +96,22 @@ type webhooks struct {
 	lastDropLog                atomic.Int64 // Unix ns
 }
 
+// checkCallbackURL returns an error unless u is an http(s) URL.
+func checkCallbackURL(what, u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Errorf("%w: %s %q is not an http(s) URL", ErrInvalidOption, what, u)
+	}
+	return nil
+}
+
+// newWebhooks returns the server's webhooks. Without cfg.URL, they send
+// only the events that name their own URL (addressed).
 func newWebhooks(cfg WebhookConfig, apiKey string, log *slog.Logger) (*webhooks, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: webhook URL %q is not an http(s) URL", ErrInvalidOption, cfg.URL)
+	if cfg.URL != "" {
+		if err := checkCallbackURL("webhook URL", cfg.URL); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -138,9 +147,20 @@ const dropLogEvery = time.Second
 // their lane.
 type ofSession interface{ session() string }
 
+// An addressed event goes to its own URL rather than the webhook URL.
+type addressed interface{ address() string }
+
+// monitoring reports whether session-monitoring events have somewhere to
+// go.
+func (w *webhooks) monitoring() bool { return w.cfg.URL != "" }
+
 // post queues an event without waiting, in the lane of its session; when
-// the queue is full, the event is dropped.
+// the queue is full, the event is dropped. Without a URL to go to, it is
+// not sent.
 func (w *webhooks) post(ev any) {
+	if _, ok := ev.(addressed); !ok && !w.monitoring() {
+		return
+	}
 	lane := 0
 	if e, ok := ev.(ofSession); ok {
 		h := fnv.New32a()
@@ -231,9 +251,13 @@ func (w *webhooks) deliver(ev any) {
 		w.log.Error("webhook event not encoded", "err", err)
 		return
 	}
+	to := w.cfg.URL
+	if a, ok := ev.(addressed); ok {
+		to = a.address()
+	}
 	wait := w.cfg.Backoff
 	for attempt := 0; ; attempt++ {
-		retry, err := w.attempt(body)
+		retry, err := w.attempt(to, body)
 		if err == nil {
 			w.delivered.Add(1)
 			return
@@ -254,11 +278,12 @@ func (w *webhooks) deliver(ev any) {
 	}
 }
 
-// attempt POSTs body once; it reports whether a failure is worth a retry.
-func (w *webhooks) attempt(body []byte) (retry bool, err error) {
+// attempt POSTs body to the URL to once; it reports whether a failure is
+// worth a retry.
+func (w *webhooks) attempt(to string, body []byte) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(w.ctx, w.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}

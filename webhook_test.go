@@ -31,6 +31,8 @@ type delivery struct {
 	ProjectID json.Number // a string in session monitoring, a number in archive callbacks
 	// An archive callback's.
 	ID, Name, Status, OutputMode string
+	// A captions status callback's.
+	CaptionID, Group, LanguageCode string
 	Size                         int64
 	Duration                     float64
 	URL                          *string
