@@ -11,7 +11,6 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
@@ -121,10 +120,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	registry, err := e.newInterceptorRegistry()
-	if err != nil {
-		return nil, err
-	}
+	registry := e.newInterceptorRegistry()
 	e.publishMedia = map[string]*webrtc.MediaEngine{"": media}
 	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9, webrtc.MimeTypeH264} {
 		if e.publishMedia[mime], err = newMediaEngine(mime); err != nil {
@@ -259,23 +255,18 @@ func newMediaEngine(video string) (*webrtc.MediaEngine, error) {
 // newInterceptorRegistry builds the interceptors of publishing connections,
 // which only receive media: the statistics tap (first, to see what the
 // others write), NACKs, receiver reports (but on streams that received
-// nothing since their last) and TWCC feedback to publishers. NACKs and
-// TWCC feedback go out on the engine's tick.
-func (e *Engine) newInterceptorRegistry() (*interceptor.Registry, error) {
+// nothing since their last) and TWCC feedback to publishers, all sent on
+// the engine's tick.
+func (e *Engine) newInterceptorRegistry() *interceptor.Registry {
 	r := &interceptor.Registry{}
 	r.Add(&e.taps)
 	r.Add(&nackFactory{ticks: e.ticks})
-	r.Add(quietReportsFactory{})
-	receiverReports, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
-	}
-	r.Add(receiverReports)
+	r.Add(&reportsFactory{ticks: e.ticks})
 	r.Add(&twccFactory{arrivals: &e.arrivals, ticks: e.ticks})
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
-	return r, nil
+	return r
 }
 
 // newSubscribingRegistry builds the interceptors of subscribing
