@@ -11,7 +11,6 @@ import (
 
 	"github.com/pion/ice/v2"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
@@ -61,7 +60,8 @@ type Config struct {
 	// nothing, neither media nor answers to the engine's ICE consent
 	// checks, before it fails (webrtc.PeerConnectionStateFailed, reported
 	// to PeerConfig.OnConnectionStateChange): a publisher that died or lost
-	// its network is noticed within about PublishTimeout and a second.
+	// its network is noticed within about PublishTimeout and a second (two
+	// from a PublishTimeout of 10 s on).
 	// Zero means DefaultPublishTimeout. Subscribing connections keep Pion's
 	// ICE timeouts (failed after 30 s).
 	PublishTimeout time.Duration
@@ -69,6 +69,13 @@ type Config struct {
 
 // DefaultPublishTimeout is the default of Config.PublishTimeout.
 const DefaultPublishTimeout = 5 * time.Second
+
+// A subscribing connection is disconnected after 5 s without a packet
+// and fails 25 s later (Pion's defaults).
+const (
+	subscribeDisconnected = 5 * time.Second
+	subscribeFailed       = 25 * time.Second
+)
 
 // Engine is one server's forwarding engine: one webrtc.API and one set of
 // network listeners shared by every Peer.
@@ -113,10 +120,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	registry, err := e.newInterceptorRegistry()
-	if err != nil {
-		return nil, err
-	}
+	registry := e.newInterceptorRegistry()
 	e.publishMedia = map[string]*webrtc.MediaEngine{"": media}
 	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9, webrtc.MimeTypeH264} {
 		if e.publishMedia[mime], err = newMediaEngine(mime); err != nil {
@@ -134,8 +138,12 @@ func New(cfg Config) (*Engine, error) {
 		_ = e.closeListeners()
 		return nil, err
 	}
-	e.registry, e.subRegistry, e.settings = registry, e.newSubscribingRegistry(), se
-	e.pubSettings = se
+	e.registry, e.subRegistry = registry, e.newSubscribingRegistry()
+	e.settings, e.pubSettings = se, se
+	// Subscribing connections keep Pion's timeouts, with a consent check
+	// when nothing was received or sent for half the time to disconnected,
+	// as publishing ones (see setPublishTimeout), not every 2 s.
+	e.settings.SetICETimeouts(subscribeDisconnected, subscribeFailed, subscribeDisconnected/2)
 	setPublishTimeout(&e.pubSettings, cfg.PublishTimeout)
 	return e, nil
 }
@@ -143,16 +151,20 @@ func New(cfg Config) (*Engine, error) {
 // setPublishTimeout sets the ICE timeouts that make a publishing connection
 // fail once it has received nothing for timeout (zero: the default). ICE
 // calls the connection disconnected after 2/5 of it and failed after all
-// of it, and sends a consent check every second it receives nothing, so
-// that a live publisher that sends no media still answers; the agent looks
-// at its state as often.
+// of it. The agent sends a consent check when it has received or sent
+// nothing for half the time to disconnected, so that a live publisher
+// that sends no media still answers twice before then (every second with
+// the default timeout). A longer timeout checks less often: a client
+// sends its own checks (browsers every 2.5 s, Pion every 2 s), and the
+// engine's answers to them are enough sent, so an idle publisher costs one
+// exchange every few seconds instead of one a second. The agent looks at
+// its state every keep-alive interval, every 2 s at most (Pion's cap).
 func setPublishTimeout(se *webrtc.SettingEngine, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = DefaultPublishTimeout
 	}
 	disconnected := timeout * 2 / 5
-	keepalive := min(time.Second, disconnected/2)
-	se.SetICETimeouts(disconnected, timeout-disconnected, keepalive)
+	se.SetICETimeouts(disconnected, timeout-disconnected, disconnected/2)
 }
 
 // apiFor returns the webrtc.API of one PeerConnection: the engine's, with
@@ -243,23 +255,18 @@ func newMediaEngine(video string) (*webrtc.MediaEngine, error) {
 // newInterceptorRegistry builds the interceptors of publishing connections,
 // which only receive media: the statistics tap (first, to see what the
 // others write), NACKs, receiver reports (but on streams that received
-// nothing since their last) and TWCC feedback to publishers. NACKs and
-// TWCC feedback go out on the engine's tick.
-func (e *Engine) newInterceptorRegistry() (*interceptor.Registry, error) {
+// nothing since their last) and TWCC feedback to publishers, all sent on
+// the engine's tick.
+func (e *Engine) newInterceptorRegistry() *interceptor.Registry {
 	r := &interceptor.Registry{}
 	r.Add(&e.taps)
 	r.Add(&nackFactory{ticks: e.ticks})
-	r.Add(quietReportsFactory{})
-	receiverReports, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: create receiver reports: %w", err)
-	}
-	r.Add(receiverReports)
+	r.Add(&reportsFactory{ticks: e.ticks})
 	r.Add(&twccFactory{arrivals: &e.arrivals, ticks: e.ticks})
 	for _, f := range e.cfg.Interceptors {
 		r.Add(f)
 	}
-	return r, nil
+	return r
 }
 
 // newSubscribingRegistry builds the interceptors of subscribing

@@ -17,7 +17,7 @@ import (
 // cluster a second table of the cluster figures.
 func printTable(w io.Writer, results []result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	_, _ = fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\tparticipants\tCPU %/part\tKiB/part\t")
+	_, _ = fmt.Fprintln(tw, "scenario\tin pkt/s\tfwd pkt/s\tserver CPU\tus/pkt\trange\tref us/pkt\tRSS MiB\tref MiB\tidle MiB\tKiB/sub\tloss %\tresent\tskipped\tjoin p50 ms\tp95 ms\tmax ms\tclients CPU\tparticipants\tCPU %/part\tKiB/part\twake/s/part\t")
 	for _, r := range results {
 		if r.Error != "" {
 			_, _ = fmt.Fprintf(tw, "%s\tfailed: %s\n", r.label(), r.Error)
@@ -28,10 +28,10 @@ func printTable(w io.Writer, results []result) error {
 			refUS = fmt.Sprintf("%.1f", ref.CPUPerPacket)
 			refMiB = fmt.Sprintf("%.0f-%.0f", ref.MinMiB, ref.MaxMiB)
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%d\t%.4f\t%.0f\t\n",
+		_, _ = fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f-%.2f\t%s\t%.1f\t%s\t%.1f\t%.0f\t%.3f\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%d\t%.4f\t%.0f\t%.1f\t\n",
 			r.label(), r.PublishedPerSec, r.ForwardedPerSec, r.ServerCPU, r.CPUPerPacketUS, r.CPUPerPacketUSMin, r.CPUPerPacketUSMax, refUS, r.RSSMiB, refMiB,
 			r.IdleMiB, r.PerSubscriberKiB, r.LossPercent, r.ServerResent, r.ServerSkipped, r.JoinP50MS, r.JoinP95MS, r.JoinMaxMS, r.LoadCPU,
-			r.Participants, r.PerParticipantPct, r.PerParticipantKiB)
+			r.Participants, r.PerParticipantPct, r.PerParticipantKiB, r.WakeupsPerParticipant)
 	}
 	if err := tw.Flush(); err != nil { // tabwriter buffers: the writes fail here if at all
 		return err

@@ -80,6 +80,10 @@ type result struct {
 	// connection added over the idle server, per connection.
 	PerParticipantPct float64 `json:"perParticipantPct"`
 	PerParticipantKiB float64 `json:"perParticipantKiB"`
+	// WakeupsPerParticipant is how many times a second the host app's
+	// scheduler ran a goroutine (a wake-up by a timer, a channel or a
+	// packet) over the window, per participant.
+	WakeupsPerParticipant float64 `json:"wakeupsPerParticipant,omitempty"`
 	// LossPercent is the share of packets the server received from
 	// publishers during the window that did not reach a subscriber.
 	LossPercent   float64 `json:"lossPercent"`
@@ -247,6 +251,7 @@ func (sn snapshot) sum() nodeSnapshot {
 		total.server.Resent += n.server.Resent
 		total.server.Skipped += n.server.Skipped
 		total.server.VideoOff += n.server.VideoOff
+		total.server.Wakeups += n.server.Wakeups
 	}
 	return total
 }
@@ -337,6 +342,7 @@ func (r *run) measure(res *result) error {
 	participants := float64(r.sc.participants())
 	res.PerParticipantPct = 100 * res.ServerCPU / participants
 	res.PerParticipantKiB = float64(int64(sb.rss)-int64(idle)) / 1024 / participants
+	res.WakeupsPerParticipant = float64(since(sa.server.Wakeups, sb.server.Wakeups)) / secs / participants
 	res.PerSubscriberKiB = float64(int64(sb.rss)-int64(pubRSS)) / 1024 / float64(r.sc.rooms()*r.sc.Subscribers)
 	if r.sc.Mutual {
 		res.PerSubscriberKiB = float64(int64(sb.rss)-int64(idle)) / 1024 / float64(r.sc.rooms()*r.sc.receivers())

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -108,6 +109,7 @@ func serve(n node) error {
 	})
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,6 +135,7 @@ type serverStats struct {
 	Resent    uint64            `json:"resent"`    // retransmissions queued in answer to NACKs
 	Skipped   uint64            `json:"skipped"`   // NACKed packets not resent (storm protection)
 	VideoOff  int               `json:"videoOff"`  // video subscriptions receiving no video now (video off for quality)
+	Wakeups   uint64            `json:"wakeups"`   // goroutines the host app's scheduler has run so far (each wake-up of one)
 }
 
 // maxRooms bounds the sessions a host app makes.
@@ -173,8 +176,30 @@ func statsOf(sessions []*crossbar.Session, id string) serverStats {
 	for _, s := range sessions {
 		addStats(&st, s, id)
 	}
+	st.Wakeups = wakeups()
 	return st
 }
+
+// wakeups estimates how many times the scheduler has started running a
+// goroutine made runnable (woken by a timer, a channel, the network
+// poller) since the process started: the count of the runtime's
+// scheduling latency histogram, which samples one in schedSampling.
+func wakeups() uint64 {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0
+	}
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return n * schedSampling
+}
+
+// schedSampling is the runtime's sampling period of scheduling latencies
+// (runtime.gTrackingPeriod).
+const schedSampling = 8
 
 // addStats adds the counters of session s to st.
 func addStats(st *serverStats, s *crossbar.Session, id string) {
