@@ -21,13 +21,8 @@ const (
 	// keyframe asks again.
 	keyframeRetryInterval = time.Second
 
-	// A Track's packet cache starts at 64 packets (32 for audio) and
-	// grows to keep those of the last second, up to 512 (128): see
-	// packetCache.
-	videoCacheSize    = 64
-	videoCacheMaxSize = 512
-	audioCacheSize    = 32
-	audioCacheMaxSize = 128
+	videoCacheSize = 512 // packets kept per video Track for retransmissions
+	audioCacheSize = 128 // packets kept per audio Track
 
 	// maxPacket is the size of the buffers raw RTP packets are read into.
 	maxPacket = maxPayload + 100
@@ -105,9 +100,9 @@ type Track struct {
 }
 
 func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) *Track {
-	size, largest := videoCacheSize, videoCacheMaxSize
+	size := videoCacheSize
 	if kind == webrtc.RTPCodecTypeAudio {
-		size, largest = audioCacheSize, audioCacheMaxSize
+		size = audioCacheSize
 	}
 	t := &Track{
 		id:         id,
@@ -116,7 +111,7 @@ func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.
 		codec:      codec,
 		isKeyframe: keyframeDetector(codec.MimeType),
 		isVP8:      strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
-		cache:      newPacketCache(size, largest),
+		cache:      newPacketCache(size),
 	}
 	if strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP9) {
 		t.svc = new(spatialLayers)
@@ -506,7 +501,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 			t.level.add(v[0]&0x7f, now)
 		}
 	}
-	if !t.cache.put(ext, payload, meta, now) {
+	if !t.cache.put(ext, payload, meta) {
 		return 0
 	}
 	t.packetsIn.Add(1)
