@@ -74,8 +74,9 @@ type BroadcastOptions struct {
 	// MultiBroadcastTag lets the session have more than one broadcast at
 	// a time: one per tag.
 	MultiBroadcastTag string
-	// StreamMode: auto (default: every stream of the session). Manual is
-	// not supported yet (ErrNotSupported).
+	// StreamMode: auto (default: every stream of the session, with its
+	// audio and video), or manual: those the host adds with
+	// AddBroadcastStream.
 	StreamMode StreamMode
 }
 
@@ -118,7 +119,10 @@ type Broadcast struct {
 	Reason            string
 	MultiBroadcastTag string
 	StreamMode        StreamMode
-	Layout            ArchiveLayout
+	// Streams are, in manual stream mode, the streams added and still
+	// broadcast (by StreamID), with the media of each that is.
+	Streams []ArchiveStream
+	Layout  ArchiveLayout
 	// HLSURL is the HLS playlist's path below Handler's prefix
 	// ("broadcast/<id>/hls/index.m3u8"), served while the broadcast is
 	// started; empty without HLS.
@@ -141,7 +145,7 @@ type broadcasts struct {
 // It returns ErrBroadcastConflict for a relayed session, whose media
 // does not pass through the server, and when the session is already
 // broadcast (unless both have different MultiBroadcastTags),
-// ErrNotSupported for a custom layout or manual stream mode, and
+// ErrNotSupported for a custom layout, and
 // ErrInvalidOption for options out of range. A broadcast whose
 // composition engine (ffmpeg, Config.FFmpeg) cannot start is returned
 // failed, with the reason; an RTMP server that refuses the stream is an
@@ -183,10 +187,9 @@ func (o *BroadcastOptions) check() error {
 		return fmt.Errorf("%w: broadcast max bitrate %d, from %d to %d", ErrInvalidOption, o.MaxBitrate, MinBroadcastBitrate, MaxBroadcastBitrate)
 	}
 	switch o.StreamMode {
-	case "", StreamModeAuto:
+	case "":
 		o.StreamMode = StreamModeAuto
-	case StreamModeManual:
-		return fmt.Errorf("%w: broadcasts of manual stream mode", ErrNotSupported)
+	case StreamModeAuto, StreamModeManual:
 	default:
 		return fmt.Errorf("%w: stream mode %q", ErrInvalidOption, o.StreamMode)
 	}
@@ -274,6 +277,44 @@ func (srv *Server) SetBroadcastLayout(ctx context.Context, id string, layout Arc
 		return err
 	}
 	return b.setLayout(layout)
+}
+
+// AddBroadcastStream adds a stream to a broadcast of manual stream mode,
+// with its audio or video or both, from the next picture on; a stream
+// added again keeps its place, with the media asked for now. Only
+// streams with video get a tile. It returns ErrStreamNotFound for a
+// stream that is not in the broadcast's session, and
+// ErrBroadcastConflict for a broadcast in auto mode or no longer running.
+func (srv *Server) AddBroadcastStream(ctx context.Context, id string, stream ArchiveStream) error {
+	if !stream.HasAudio && !stream.HasVideo {
+		return fmt.Errorf("%w: add stream %q with neither audio nor video", ErrInvalidOption, stream.StreamID)
+	}
+	b, err := srv.broadcasting(id)
+	if err != nil {
+		return err
+	}
+	if err := b.manualOnly(); err != nil {
+		return err
+	}
+	if _, err := b.s.Stream(stream.StreamID); err != nil {
+		return err
+	}
+	return b.add(stream.StreamID, stream.HasAudio, stream.HasVideo)
+}
+
+// RemoveBroadcastStream removes a stream from a broadcast of manual
+// stream mode: once it returns, the broadcast's pictures and sound are
+// without it. It returns ErrStreamNotFound for a stream the broadcast
+// does not have.
+func (srv *Server) RemoveBroadcastStream(ctx context.Context, id, streamID string) error {
+	b, err := srv.broadcasting(id)
+	if err != nil {
+		return err
+	}
+	if err := b.manualOnly(); err != nil {
+		return err
+	}
+	return b.remove(streamID)
 }
 
 // broadcasting returns the broadcast with the given id.

@@ -86,20 +86,10 @@ func TestBroadcastRTMPAndHLS(t *testing.T) {
 	blueFrames := publishSwitchable(t, h, s, "blue")
 
 	ctx := context.Background()
-	b, err := h.srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{Outputs: crossbar.BroadcastOutputs{
-		RTMP: []crossbar.RTMPOutput{{ID: "nginx", ServerURL: rtmp.URL, StreamName: "crossbar"}},
-		HLS:  &crossbar.HLSOptions{},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := startRTMPBroadcast(t, h, s, rtmp, "crossbar", crossbar.BroadcastOptions{Outputs: crossbar.BroadcastOutputs{HLS: &crossbar.HLSOptions{}}})
 	if b.Status != crossbar.BroadcastStarted || b.Resolution != "640x480" || b.HLSURL != "broadcast/"+b.ID+"/hls/index.m3u8" || len(b.RTMP) != 1 {
 		t.Fatalf("started: %+v", b)
 	}
-	waitFor(t, 30*time.Second, "the RTMP output to be live", func() bool {
-		b, _ = h.srv.Broadcast(ctx, b.ID)
-		return b.RTMP[0].Status == crossbar.RTMPLive
-	})
 
 	// Blue's video stalls: its last picture stays, the others go on.
 	watchColours(t, rtmp.URL+"/crossbar", 476, 236, blue).when(t, "blue over RTMP")
@@ -137,6 +127,23 @@ func TestBroadcastRTMPAndHLS(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// startRTMPBroadcast starts a broadcast of s with opts and an RTMP
+// output to nginx at stream name, and waits until that output is live.
+func startRTMPBroadcast(t *testing.T, h *harness, s *crossbar.Session, rtmp *rtmptest.Server, name string, opts crossbar.BroadcastOptions) crossbar.Broadcast {
+	t.Helper()
+	ctx := context.Background()
+	opts.Outputs.RTMP = []crossbar.RTMPOutput{{ID: "nginx", ServerURL: rtmp.URL, StreamName: name}}
+	b, err := h.srv.StartBroadcast(ctx, s.ID(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the RTMP output to be live", func() bool {
+		b, _ = h.srv.Broadcast(ctx, b.ID)
+		return b.RTMP[0].Status == crossbar.RTMPLive
+	})
+	return b
 }
 
 // checkTiles checks the picture of a broadcast of red and blue in
@@ -194,7 +201,7 @@ func TestBroadcastBadInput(t *testing.T) {
 		{crossbar.BroadcastOptions{Outputs: hls, Resolution: "100x100"}, crossbar.ErrInvalidOption},
 		{crossbar.BroadcastOptions{Outputs: hls, MaxBitrate: 10}, crossbar.ErrInvalidOption},
 		{crossbar.BroadcastOptions{Outputs: hls, Layout: crossbar.ArchiveLayout{Type: "custom", Stylesheet: "x"}}, crossbar.ErrNotSupported},
-		{crossbar.BroadcastOptions{Outputs: hls, StreamMode: crossbar.StreamModeManual}, crossbar.ErrNotSupported},
+		{crossbar.BroadcastOptions{Outputs: hls, StreamMode: "some"}, crossbar.ErrInvalidOption},
 	} {
 		if _, err := h.srv.StartBroadcast(ctx, s.ID(), c.opts); !errors.Is(err, c.want) {
 			t.Errorf("StartBroadcast %+v: %v, want %v", c.opts, err, c.want)
@@ -208,13 +215,7 @@ func TestBroadcastBadInput(t *testing.T) {
 		t.Errorf("a relayed session: %v", err)
 	}
 
-	// A free port: nothing listens there.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusing := "rtmp://" + l.Addr().String() + "/live"
-	l.Close()
+	refusing := refusingRTMP(t)
 	pub := h.mediaClient(s, h.ws, "pub", nil, client.Options{})
 	publishColour(t, pub, "red", 320, 240)
 
@@ -224,6 +225,13 @@ func TestBroadcastBadInput(t *testing.T) {
 	}
 	if _, err := h.srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{Outputs: hls}); !errors.Is(err, crossbar.ErrBroadcastConflict) {
 		t.Errorf("a second broadcast: %v", err)
+	}
+	streamID := s.Streams()[0].ID()
+	if err := h.srv.AddBroadcastStream(ctx, b.ID, crossbar.ArchiveStream{StreamID: streamID, HasVideo: true}); !errors.Is(err, crossbar.ErrBroadcastConflict) {
+		t.Errorf("adding a stream to an auto-mode broadcast: %v", err)
+	}
+	if err := h.srv.RemoveBroadcastStream(ctx, b.ID, streamID); !errors.Is(err, crossbar.ErrBroadcastConflict) {
+		t.Errorf("removing a stream from an auto-mode broadcast: %v", err)
 	}
 	waitFor(t, 30*time.Second, "the refused RTMP output's error", func() bool {
 		b, _ = h.srv.Broadcast(ctx, b.ID)
@@ -278,6 +286,18 @@ func TestBroadcastBadInput(t *testing.T) {
 	}
 }
 
+// refusingRTMP returns the URL of an RTMP server that refuses
+// connections: a free loopback port, where nothing listens.
+func refusingRTMP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "rtmp://" + l.Addr().String() + "/live"
+}
+
 // publishSwitchable publishes 320x240 video in colour and a tone from
 // a new Go client of s, and returns the frames it sends: another
 // colourMedia's stored there changes its picture, none stalls it.
@@ -291,15 +311,32 @@ func publishSwitchable(t *testing.T, h *harness, s *crossbar.Session, colour str
 }
 
 // colourWatch reads a live stream of 640x480 with ffmpeg, as a player
-// would, and tells when a point of its picture is first near each of
-// colours, in turn.
+// would, and tells when each of its spots first has its colour, in turn.
 type colourWatch struct {
-	seen chan time.Time // one a colour
+	seen chan time.Time // one a spot
+}
+
+// spot is a colour awaited at a point (x, y) of a 640x480 picture.
+type spot struct {
+	x, y   int
+	colour mediatest.Colour
 }
 
 // watchColours starts reading url until the test ends, and watching its
-// pixel (x, y).
+// pixel (x, y) take each of colours.
 func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colour) *colourWatch {
+	t.Helper()
+	var spots []spot
+	for _, c := range colours {
+		spots = append(spots, spot{x, y, c})
+	}
+	return watchSpots(t, url, spots...)
+}
+
+// watchSpots starts reading url until the test ends, and watching for
+// each of spots in turn. The picture is read at 16x12, so a spot should
+// be 40 pixels inside its tile.
+func watchSpots(t *testing.T, url string, spots ...spot) *colourWatch {
 	t.Helper()
 	const w, h = 16, 12
 	ctx, cancel := context.WithCancel(context.Background())
@@ -312,7 +349,7 @@ func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colou
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	cw := &colourWatch{seen: make(chan time.Time, len(colours))}
+	cw := &colourWatch{seen: make(chan time.Time, len(spots))}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -322,8 +359,12 @@ func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colou
 			if _, err := io.ReadFull(out, pic); err != nil {
 				return
 			}
-			i := 3 * (y*h/480*w + x*w/640)
-			if c := (mediatest.Colour{pic[i], pic[i+1], pic[i+2]}); next < len(colours) && c.Near(colours[next], 60) {
+			for next < len(spots) {
+				sp := spots[next]
+				i := 3 * (sp.y*h/480*w + sp.x*w/640)
+				if c := (mediatest.Colour{pic[i], pic[i+1], pic[i+2]}); !c.Near(sp.colour, 60) {
+					break
+				}
 				cw.seen <- time.Now()
 				next++
 			}
@@ -337,7 +378,7 @@ func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colou
 	return cw
 }
 
-// when waits until the watch saw its next colour, and returns when.
+// when waits until the watch saw its next spot, and returns when.
 func (cw *colourWatch) when(t *testing.T, what string) time.Time {
 	t.Helper()
 	select {

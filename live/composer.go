@@ -152,7 +152,7 @@ func hlsArgs(h HLS, seconds int) []string {
 }
 
 // Add adds a stream with the given tracks (nil: absent) to the
-// composition, shown as tile after the others: its decoder starts, and
+// composition, shown as tile after the others if it has video: its decoder starts, and
 // its pictures and sound are in the composition once they come.
 func (c *Composer) Add(id string, audio, video *archive.Track, tile archive.Tile) (*Input, error) {
 	w, h := decodedSize(video, c.cfg.Width, c.cfg.Height)
@@ -192,14 +192,17 @@ func (c *Composer) drawsLocked() []draw {
 	if c.draws != nil {
 		return c.draws
 	}
-	tiles := make([]archive.Tile, len(c.inputs))
-	for i, in := range c.inputs {
-		tiles[i] = in.tile
+	var shown []*Input // those with video: only they have a tile
+	var tiles []archive.Tile
+	for _, in := range c.inputs {
+		if in.video {
+			shown, tiles = append(shown, in), append(tiles, in.tile)
+		}
 	}
 	c.draws = []draw{}
 	for i, r := range archive.Arrange(c.cfg.Layout, c.cfg.ScreenshareType, c.cfg.Width, c.cfg.Height, tiles) {
 		if r != (archive.Rect{}) {
-			c.draws = append(c.draws, draw{c.inputs[i], r})
+			c.draws = append(c.draws, draw{shown[i], r})
 		}
 	}
 	// Small ones (pip's) over large ones.
