@@ -1,8 +1,10 @@
 package crossbar_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -423,7 +425,7 @@ func TestBroadcastLatency(t *testing.T) {
 		return lastSegment(get(t, base+b.HLSURL)) >= segment+5
 	})
 	t.Logf("the composition's ffmpeg processes (a decoder, the encoder, RTMP and HLS copies) used %.1f %% of a core, 1 stream of 320x240 into 640x480",
-		100*(composerCPU(t)-cpu).Seconds()/time.Since(start).Seconds())
+		100*composerCPU(t).since(cpu).total().Seconds()/time.Since(start).Seconds())
 	turned := time.Now()
 	frames.Store(&blueVideo)
 	rtmpLatency := viaRTMP.when(t, "blue over RTMP").Sub(turned)
@@ -432,40 +434,176 @@ func TestBroadcastLatency(t *testing.T) {
 	if rtmpLatency > 5*time.Second || hlsLatency > 20*time.Second {
 		t.Errorf("latency: RTMP %v (want under 5 s), HLS %v (want under 20 s)", rtmpLatency, hlsLatency)
 	}
+	outside := encoderLatency(t, rtmp)
+	t.Logf("of RTMP's, the encoder, nginx and the player: %v; the rest (WebRTC, the Writer, the decoder, the composer, the output's copy): %v",
+		outside.Round(time.Millisecond), (rtmpLatency - outside).Round(time.Millisecond))
+	if outside <= 0 || outside > rtmpLatency+time.Second {
+		t.Errorf("the encoder, nginx and the player alone: %v, more than the broadcast's %v", outside, rtmpLatency)
+	}
+}
+
+// encoderLatency measures the part of a broadcast's RTMP latency that is
+// not Crossbar's: raw pictures written at 30 fps to an ffmpeg encoding
+// them as the broadcast's encoder does, to nginx, turn from red to blue,
+// and the player, as in TestBroadcastLatency, sees them turn.
+func encoderLatency(t *testing.T, rtmp *rtmptest.Server) time.Duration {
+	t.Helper()
+	const w, h = 640, 480
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", fmt.Sprintf("%dx%d", w, h), "-framerate", "30", "-i", "pipe:0",
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-b:v", "768000", "-maxrate", "768000", "-bufsize", "768000",
+		"-f", "flv", rtmp.URL+"/baseline")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// BT.601 limited range: red is Y 81, U 90, V 240; blue 41, 240, 110.
+	fill := func(y, u, v byte) []byte {
+		p := append(bytes.Repeat([]byte{y}, w*h), bytes.Repeat([]byte{u}, w*h/4)...)
+		return append(p, bytes.Repeat([]byte{v}, w*h/4)...)
+	}
+	var picture atomic.Pointer[[]byte]
+	redPic, bluePic := fill(81, 90, 240), fill(41, 240, 110)
+	picture.Store(&redPic)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second / 30)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := in.Write(*picture.Load()); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = cmd.Wait() // killed
+	})
+	watch := watchColours(t, rtmp.URL+"/baseline", w/2, h/2, red, blue)
+	watch.when(t, "red, straight from the encoder")
+	turned := time.Now()
+	picture.Store(&bluePic)
+	return watch.when(t, "blue, straight from the encoder").Sub(turned)
+}
+
+// The cost of a 4-stream 720p broadcast: four Go publishers of a moving
+// test pattern of cpuStreams (VP8 at 1.5 Mbit/s) into a bestFit broadcast
+// of cpuCast to nginx. A player reads cpuCastFor of it at the full frame
+// rate;
+// how long it took to read (the real-time factor: 1 when the composition
+// keeps up) and the CPU of the composition's ffmpeg processes and of the
+// test's process (publishers, forwarding, composing) are logged.
+func TestBroadcastCPU(t *testing.T) {
+	mediatest.Need(t)
+	rtmp := rtmptest.Start(t)
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	size := func(s string) (w, h int) {
+		if _, err := fmt.Sscanf(s, "%dx%d", &w, &h); err != nil {
+			t.Fatal(err)
+		}
+		return w, h
+	}
+	w, ht := size(cpuStreams)
+	video, audio := lavfiMedia(t, "testsrc2=s="+cpuStreams+":r=30:d=2", "-g", "60", "-b:v", "1500k")
+	var frames atomic.Pointer[[][]byte]
+	frames.Store(&video)
+	for i := range 4 {
+		name := fmt.Sprint("pattern", i)
+		publishFrames(t, h.mediaClient(s, h.ws, name, nil, client.Options{}), name, w, ht, &frames, audio)
+	}
+	startRTMPBroadcast(t, h, s, rtmp, "cpu", crossbar.BroadcastOptions{Resolution: cpuCast})
+	cpu, self, start := composerCPU(t), processCPU(t), time.Now()
+	path := capture(t, rtmp.URL+"/cpu", cpuCastFor, "cpu.flv")
+	wall := time.Since(start)
+	used, selfUsed := composerCPU(t).since(cpu), processCPU(t)-self
+	cw, ch := size(cpuCast)
+	got := checkLive(t, path, cw, ch)
+	cores := func(c time.Duration) string { return fmt.Sprintf("%.2f", c.Seconds()/wall.Seconds()) }
+	t.Logf("4 streams of %s into %s: %v of broadcast read in %v (real-time factor %.2f); cores: decoders %s, encoder %s, output %s, the test's process %s",
+		cpuStreams, cpuCast, got.Round(time.Millisecond), wall.Round(time.Millisecond), got.Seconds()/wall.Seconds(), cores(used.decoders), cores(used.encoder), cores(used.outputs), cores(selfUsed))
+}
+
+// processCPU returns the CPU time the test's process has used so far.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	_, used, ok := procStat("self")
+	if !ok {
+		t.Skip("no /proc/self/stat")
+	}
+	return used
+}
+
+// procStat returns the parent of process pid and the CPU time it used,
+// from /proc; ok is false if it has none (it ended).
+func procStat(pid string) (ppid string, used time.Duration, ok bool) {
+	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return "", 0, false
+	}
+	// The fields after the command's name, in parentheses: state (3),
+	// ppid (4), ... utime (14), stime (15).
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return "", 0, false
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return f[1], time.Duration(u+s) * time.Second / 100, true // USER_HZ
+}
+
+// ffmpegCPU is CPU time used by the composition's ffmpeg processes: its
+// decoders, its encoder, and its outputs' copies.
+type ffmpegCPU struct{ decoders, encoder, outputs time.Duration }
+
+func (c ffmpegCPU) total() time.Duration { return c.decoders + c.encoder + c.outputs }
+
+// since returns the CPU time used from before to c.
+func (c ffmpegCPU) since(before ffmpegCPU) ffmpegCPU {
+	return ffmpegCPU{c.decoders - before.decoders, c.encoder - before.encoder, c.outputs - before.outputs}
 }
 
 // composerCPU returns the CPU time that this process's ffmpeg children
 // that read a pipe (the composition's: its decoders, encoder and
 // outputs) have used so far, from /proc.
-func composerCPU(t *testing.T) time.Duration {
+func composerCPU(t *testing.T) ffmpegCPU {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Skip("no /proc: ", err)
 	}
 	self := strconv.Itoa(os.Getpid())
-	var ticks int64
+	var cpu ffmpegCPU
 	for _, e := range entries {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil || !strings.Contains(string(cmdline), "ffmpeg\x00") || !strings.Contains(string(cmdline), "-i\x00pipe:0\x00") {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // it ended
-		}
-		// The fields after the command's name, in parentheses: state
-		// (3), ppid (4), ... utime (14), stime (15).
-		_, rest, _ := strings.Cut(string(stat), ") ")
-		f := strings.Fields(rest)
-		if len(f) < 13 || f[1] != self {
+		ppid, used, ok := procStat(e.Name())
+		if !ok || ppid != self {
 			continue
 		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + s
+		switch {
+		case strings.Contains(string(cmdline), "libx264"):
+			cpu.encoder += used
+		case strings.Contains(string(cmdline), "-c\x00copy"):
+			cpu.outputs += used
+		default:
+			cpu.decoders += used
+		}
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return cpu
 }
 
 // lastSegment returns the number of the last segment of an HLS
