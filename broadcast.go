@@ -150,14 +150,18 @@ type broadcasts struct {
 // composition engine (ffmpeg, Config.FFmpeg) cannot start is returned
 // failed, with the reason; an RTMP server that refuses the stream is an
 // output in error, the others go on. The live session is not disturbed
-// either way. Broadcasts are this node's: in a cluster, the node that
-// started one serves it.
+// either way. In a cluster, a broadcast runs on the node that started it
+// (whose Handler serves its HLS playlist); any node gets, lists, stops
+// and changes it, and refuses a second one of its session.
 func (srv *Server) StartBroadcast(ctx context.Context, sessionID string, opts BroadcastOptions) (Broadcast, error) {
 	if err := opts.check(); err != nil {
 		return Broadcast{}, err
 	}
 	s, err := srv.Session(ctx, sessionID)
 	if err != nil {
+		return Broadcast{}, err
+	}
+	if err := srv.broadcastElsewhere(ctx, sessionID, opts.MultiBroadcastTag); err != nil {
 		return Broadcast{}, err
 	}
 	return s.startBroadcast(opts)
@@ -221,20 +225,12 @@ func (o *BroadcastOptions) check() error {
 // ErrBroadcastNotFound for an unknown id, and ErrBroadcastConflict for a
 // broadcast no longer running.
 func (srv *Server) StopBroadcast(ctx context.Context, id string) (Broadcast, error) {
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return Broadcast{}, err
-	}
-	return b.stop("")
+	return srv.broadcastDo(ctx, id, broadcastOp{Op: opStop})
 }
 
-// Broadcast returns a broadcast of this server's, by id.
+// Broadcast returns a broadcast, by id: in a cluster, any node's.
 func (srv *Server) Broadcast(ctx context.Context, id string) (Broadcast, error) {
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return Broadcast{}, err
-	}
-	return b.snapshot(), nil
+	return srv.broadcastDo(ctx, id, broadcastOp{Op: opGet})
 }
 
 // BroadcastListOptions select the broadcasts Broadcasts lists: those of a
@@ -245,8 +241,10 @@ type BroadcastListOptions struct {
 	Offset, Count int
 }
 
-// Broadcasts lists this server's broadcasts, newest first, and returns
-// how many there are in all (as selected by SessionID).
+// Broadcasts lists the broadcasts (in a cluster, every node's), newest
+// first, and returns how many there are in all (as selected by
+// SessionID). Another node's are as their last change of status left
+// them.
 func (srv *Server) Broadcasts(ctx context.Context, opts BroadcastListOptions) ([]Broadcast, int, error) {
 	if opts.Count == 0 {
 		opts.Count = 50
@@ -254,13 +252,14 @@ func (srv *Server) Broadcasts(ctx context.Context, opts BroadcastListOptions) ([
 	if opts.Offset < 0 || opts.Count < 0 || opts.Count > 1000 {
 		return nil, 0, fmt.Errorf("%w: offset %d, count %d (at most 1000)", ErrInvalidOption, opts.Offset, opts.Count)
 	}
-	srv.broadcasts.mu.Lock()
-	all := slices.Clone(srv.broadcasts.list)
-	srv.broadcasts.mu.Unlock()
+	all, err := srv.allBroadcasts(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	var sel []Broadcast
-	for _, b := range slices.Backward(all) {
-		if opts.SessionID == "" || b.s.ID() == opts.SessionID {
-			sel = append(sel, b.snapshot())
+	for _, c := range all {
+		if opts.SessionID == "" || c.SessionID == opts.SessionID {
+			sel = append(sel, c)
 		}
 	}
 	return sel[min(opts.Offset, len(sel)):min(opts.Offset+opts.Count, len(sel))], len(sel), nil
@@ -272,11 +271,8 @@ func (srv *Server) SetBroadcastLayout(ctx context.Context, id string, layout Arc
 	if err := layout.check(); err != nil {
 		return err
 	}
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return err
-	}
-	return b.setLayout(layout)
+	_, err := srv.broadcastDo(ctx, id, broadcastOp{Op: opLayout, Layout: &layout})
+	return err
 }
 
 // AddBroadcastStream adds a stream to a broadcast of manual stream mode,
@@ -289,17 +285,8 @@ func (srv *Server) AddBroadcastStream(ctx context.Context, id string, stream Arc
 	if !stream.HasAudio && !stream.HasVideo {
 		return fmt.Errorf("%w: add stream %q with neither audio nor video", ErrInvalidOption, stream.StreamID)
 	}
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return err
-	}
-	if err := b.manualOnly(); err != nil {
-		return err
-	}
-	if _, err := b.s.Stream(stream.StreamID); err != nil {
-		return err
-	}
-	return b.add(stream.StreamID, stream.HasAudio, stream.HasVideo)
+	_, err := srv.broadcastDo(ctx, id, broadcastOp{Op: opAddStream, Stream: &stream})
+	return err
 }
 
 // RemoveBroadcastStream removes a stream from a broadcast of manual
@@ -307,14 +294,8 @@ func (srv *Server) AddBroadcastStream(ctx context.Context, id string, stream Arc
 // without it. It returns ErrStreamNotFound for a stream the broadcast
 // does not have.
 func (srv *Server) RemoveBroadcastStream(ctx context.Context, id, streamID string) error {
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return err
-	}
-	if err := b.manualOnly(); err != nil {
-		return err
-	}
-	return b.remove(streamID)
+	_, err := srv.broadcastDo(ctx, id, broadcastOp{Op: opRemoveStream, Stream: &ArchiveStream{StreamID: streamID}})
+	return err
 }
 
 // broadcasting returns the broadcast with the given id.

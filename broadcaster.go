@@ -283,6 +283,18 @@ func (b *broadcasting) remove(streamID string) error {
 	return nil
 }
 
+// addManual adds a stream to a manual-mode broadcast (see
+// Server.AddBroadcastStream).
+func (b *broadcasting) addManual(st ArchiveStream) error {
+	if err := b.manualOnly(); err != nil {
+		return err
+	}
+	if _, err := b.s.Stream(st.StreamID); err != nil {
+		return err
+	}
+	return b.add(st.StreamID, st.HasAudio, st.HasVideo)
+}
+
 // manualOnly refuses to change the streams of a broadcast in auto mode,
 // or one no longer running.
 func (b *broadcasting) manualOnly() error {
@@ -381,11 +393,15 @@ func (s *Session) broadcastEnded(b *broadcasting, c Broadcast) {
 	s.emitLocked(broadcastStopped{c})
 }
 
-// broadcastChanged tells the host's webhook of a broadcast's new status
-// (OpenTok's broadcast status callbacks): started, stopped or failed.
+// broadcastChanged tells of a broadcast's new status (started, stopped
+// or failed): the host's webhook (OpenTok's broadcast status callbacks),
+// and the other nodes (its record), in order.
 func (s *Session) broadcastChanged(c Broadcast) {
 	if s.srv.hooks != nil {
 		s.srv.hooks.post(broadcastCallback{s.srv, c})
+	}
+	if s.clustered() {
+		s.onBus("broadcast", s.putRecord(broadcastsSet, c.ID, broadcastRecord{c, s.nodeID()}), nil)
 	}
 }
 

@@ -38,7 +38,7 @@ func TestRESTBroadcast(t *testing.T) {
 			StreamID           string
 			HasAudio, HasVideo bool
 		}
-		Settings                                      struct {
+		Settings struct {
 			HLS struct{ DVR, LowLatency bool }
 		}
 	}
