@@ -502,8 +502,12 @@ func encoderLatency(t *testing.T, rtmp *rtmptest.Server) time.Duration {
 // rate;
 // how long it took to read (the real-time factor: 1 when the composition
 // keeps up) and the CPU of the composition's ffmpeg processes and of the
-// test's process (publishers, forwarding, composing) are logged.
+// test's process (publishers, forwarding, composing) are logged. Not in
+// -short runs.
 func TestBroadcastCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement: 4 streams composed for 10 s, a minute on a busy machine")
+	}
 	mediatest.Need(t)
 	rtmp := rtmptest.Start(t)
 	h := newHarness(t, crossbar.Config{})
