@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/crossbar-rtc/crossbar/cluster"
 )
 
 // Archives across a cluster: an archive records on the node that started
@@ -112,17 +110,7 @@ func (srv *Server) orphanDo(ctx context.Context, r archiveRecord, op archiveOp) 
 // archiveRecord reads an archive's record from the bus.
 func (srv *Server) archiveRecord(ctx context.Context, id string) (archiveRecord, error) {
 	var r archiveRecord
-	b, err := srv.bus.Get(ctx, archivesSet, id)
-	switch {
-	case errors.Is(err, cluster.ErrNotFound):
-		return r, fmt.Errorf("%w: %q", ErrArchiveNotFound, id)
-	case err != nil:
-		return r, fmt.Errorf("%w: %w", ErrClusterUnavailable, err)
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("crossbar: archive record %s: %w", id, err)
-	}
-	return r, nil
+	return r, srv.readRecord(ctx, archivesSet, id, ErrArchiveNotFound, &r)
 }
 
 // archiveOf is the archive a record describes now: one that records has
@@ -243,8 +231,18 @@ func (s *Session) forgetArchive(ctx context.Context, id string) error {
 // callNode asks node to do op on the archive id, and waits for its
 // answer.
 func (srv *Server) callNode(ctx context.Context, node, id string, op archiveOp) (Archive, error) {
-	if err := srv.busUp(); err != nil {
+	m, err := srv.nodeCall(ctx, node, nodeMessage{Kind: kindArchiveCall, ID: id, ArchiveOp: &op})
+	if err != nil || m.Archive == nil {
 		return Archive{}, err
+	}
+	return *m.Archive, nil
+}
+
+// nodeCall sends node the call m (an archive's or a broadcast's) and
+// waits for its answer; the answer's CallError is the error.
+func (srv *Server) nodeCall(ctx context.Context, node string, m nodeMessage) (*nodeMessage, error) {
+	if err := srv.busUp(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, archiveCallTimeout)
 	defer cancel()
@@ -260,19 +258,29 @@ func (srv *Server) callNode(ctx context.Context, node, id string, op archiveOp) 
 		delete(srv.calls, call)
 		srv.mu.Unlock()
 	}()
-	srv.toNode(node, nodeMessage{Kind: kindArchiveCall, Call: call, ID: id, ArchiveOp: &op})
+	m.Call = call
+	srv.toNode(node, m)
 	select {
-	case m := <-answer:
-		if m.CallError != nil {
-			return Archive{}, m.CallError.err()
-		}
-		var a Archive
-		if m.Archive != nil {
-			a = *m.Archive
+	case a := <-answer:
+		if a.CallError != nil {
+			return nil, a.CallError.err()
 		}
 		return a, nil
 	case <-ctx.Done():
-		return Archive{}, fmt.Errorf("%w: node %s did not answer about archive %s: %w", ErrClusterUnavailable, node, id, ctx.Err())
+		return nil, fmt.Errorf("%w: node %s did not answer about %s (%s): %w", ErrClusterUnavailable, node, m.ID, m.Kind, ctx.Err())
+	}
+}
+
+// takeAnswer gives an answer to the call of this node's it answers.
+func (srv *Server) takeAnswer(m *nodeMessage) {
+	srv.mu.Lock()
+	answer := srv.calls[m.Call]
+	srv.mu.Unlock()
+	if answer != nil {
+		select {
+		case answer <- m:
+		default: // answered already
+		}
 	}
 }
 
@@ -301,15 +309,7 @@ func (srv *Server) archiveMessage(m *nodeMessage) {
 			srv.toNode(m.From, answer)
 		}()
 	case kindArchiveAnswer:
-		srv.mu.Lock()
-		answer := srv.calls[m.Call]
-		srv.mu.Unlock()
-		if answer != nil {
-			select {
-			case answer <- m:
-			default: // answered already
-			}
-		}
+		srv.takeAnswer(m)
 	}
 }
 
@@ -320,9 +320,9 @@ type callError struct {
 	Message string `json:"message"`
 }
 
-// callErrors are the errors an archive call's answer keeps.
+// callErrors are the errors an archive or broadcast call's answer keeps.
 var callErrors = []error{ErrArchiveNotFound, ErrArchiveConflict, ErrInvalidOption, ErrBadRequest,
-	ErrStreamNotFound, ErrNotSupported, ErrSessionClosed, ErrClusterUnavailable}
+	ErrStreamNotFound, ErrNotSupported, ErrSessionClosed, ErrClusterUnavailable, ErrBroadcastNotFound, ErrBroadcastConflict}
 
 func callErrorOf(err error) *callError {
 	for i, e := range callErrors {

@@ -74,8 +74,9 @@ type BroadcastOptions struct {
 	// MultiBroadcastTag lets the session have more than one broadcast at
 	// a time: one per tag.
 	MultiBroadcastTag string
-	// StreamMode: auto (default: every stream of the session). Manual is
-	// not supported yet (ErrNotSupported).
+	// StreamMode: auto (default: every stream of the session, with its
+	// audio and video), or manual: those the host adds with
+	// AddBroadcastStream.
 	StreamMode StreamMode
 }
 
@@ -118,7 +119,10 @@ type Broadcast struct {
 	Reason            string
 	MultiBroadcastTag string
 	StreamMode        StreamMode
-	Layout            ArchiveLayout
+	// Streams are, in manual stream mode, the streams added and still
+	// broadcast (by StreamID), with the media of each that is.
+	Streams []ArchiveStream
+	Layout  ArchiveLayout
 	// HLSURL is the HLS playlist's path below Handler's prefix
 	// ("broadcast/<id>/hls/index.m3u8"), served while the broadcast is
 	// started; empty without HLS.
@@ -141,19 +145,23 @@ type broadcasts struct {
 // It returns ErrBroadcastConflict for a relayed session, whose media
 // does not pass through the server, and when the session is already
 // broadcast (unless both have different MultiBroadcastTags),
-// ErrNotSupported for a custom layout or manual stream mode, and
+// ErrNotSupported for a custom layout, and
 // ErrInvalidOption for options out of range. A broadcast whose
 // composition engine (ffmpeg, Config.FFmpeg) cannot start is returned
 // failed, with the reason; an RTMP server that refuses the stream is an
 // output in error, the others go on. The live session is not disturbed
-// either way. Broadcasts are this node's: in a cluster, the node that
-// started one serves it.
+// either way. In a cluster, a broadcast runs on the node that started it
+// (whose Handler serves its HLS playlist); any node gets, lists, stops
+// and changes it, and refuses a second one of its session.
 func (srv *Server) StartBroadcast(ctx context.Context, sessionID string, opts BroadcastOptions) (Broadcast, error) {
 	if err := opts.check(); err != nil {
 		return Broadcast{}, err
 	}
 	s, err := srv.Session(ctx, sessionID)
 	if err != nil {
+		return Broadcast{}, err
+	}
+	if err := srv.broadcastElsewhere(ctx, sessionID, opts.MultiBroadcastTag); err != nil {
 		return Broadcast{}, err
 	}
 	return s.startBroadcast(opts)
@@ -183,10 +191,9 @@ func (o *BroadcastOptions) check() error {
 		return fmt.Errorf("%w: broadcast max bitrate %d, from %d to %d", ErrInvalidOption, o.MaxBitrate, MinBroadcastBitrate, MaxBroadcastBitrate)
 	}
 	switch o.StreamMode {
-	case "", StreamModeAuto:
+	case "":
 		o.StreamMode = StreamModeAuto
-	case StreamModeManual:
-		return fmt.Errorf("%w: broadcasts of manual stream mode", ErrNotSupported)
+	case StreamModeAuto, StreamModeManual:
 	default:
 		return fmt.Errorf("%w: stream mode %q", ErrInvalidOption, o.StreamMode)
 	}
@@ -218,20 +225,12 @@ func (o *BroadcastOptions) check() error {
 // ErrBroadcastNotFound for an unknown id, and ErrBroadcastConflict for a
 // broadcast no longer running.
 func (srv *Server) StopBroadcast(ctx context.Context, id string) (Broadcast, error) {
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return Broadcast{}, err
-	}
-	return b.stop("")
+	return srv.broadcastDo(ctx, id, broadcastOp{Op: opStop})
 }
 
-// Broadcast returns a broadcast of this server's, by id.
+// Broadcast returns a broadcast, by id: in a cluster, any node's.
 func (srv *Server) Broadcast(ctx context.Context, id string) (Broadcast, error) {
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return Broadcast{}, err
-	}
-	return b.snapshot(), nil
+	return srv.broadcastDo(ctx, id, broadcastOp{Op: opGet})
 }
 
 // BroadcastListOptions select the broadcasts Broadcasts lists: those of a
@@ -242,8 +241,10 @@ type BroadcastListOptions struct {
 	Offset, Count int
 }
 
-// Broadcasts lists this server's broadcasts, newest first, and returns
-// how many there are in all (as selected by SessionID).
+// Broadcasts lists the broadcasts (in a cluster, every node's), newest
+// first, and returns how many there are in all (as selected by
+// SessionID). Another node's are as their last change of status left
+// them.
 func (srv *Server) Broadcasts(ctx context.Context, opts BroadcastListOptions) ([]Broadcast, int, error) {
 	if opts.Count == 0 {
 		opts.Count = 50
@@ -251,13 +252,14 @@ func (srv *Server) Broadcasts(ctx context.Context, opts BroadcastListOptions) ([
 	if opts.Offset < 0 || opts.Count < 0 || opts.Count > 1000 {
 		return nil, 0, fmt.Errorf("%w: offset %d, count %d (at most 1000)", ErrInvalidOption, opts.Offset, opts.Count)
 	}
-	srv.broadcasts.mu.Lock()
-	all := slices.Clone(srv.broadcasts.list)
-	srv.broadcasts.mu.Unlock()
+	all, err := srv.allBroadcasts(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
 	var sel []Broadcast
-	for _, b := range slices.Backward(all) {
-		if opts.SessionID == "" || b.s.ID() == opts.SessionID {
-			sel = append(sel, b.snapshot())
+	for _, c := range all {
+		if opts.SessionID == "" || c.SessionID == opts.SessionID {
+			sel = append(sel, c)
 		}
 	}
 	return sel[min(opts.Offset, len(sel)):min(opts.Offset+opts.Count, len(sel))], len(sel), nil
@@ -269,11 +271,31 @@ func (srv *Server) SetBroadcastLayout(ctx context.Context, id string, layout Arc
 	if err := layout.check(); err != nil {
 		return err
 	}
-	b, err := srv.broadcasting(id)
-	if err != nil {
-		return err
+	_, err := srv.broadcastDo(ctx, id, broadcastOp{Op: opLayout, Layout: &layout})
+	return err
+}
+
+// AddBroadcastStream adds a stream to a broadcast of manual stream mode,
+// with its audio or video or both, from the next picture on; a stream
+// added again keeps its place, with the media asked for now. Only
+// streams with video get a tile. It returns ErrStreamNotFound for a
+// stream that is not in the broadcast's session, and
+// ErrBroadcastConflict for a broadcast in auto mode or no longer running.
+func (srv *Server) AddBroadcastStream(ctx context.Context, id string, stream ArchiveStream) error {
+	if !stream.HasAudio && !stream.HasVideo {
+		return fmt.Errorf("%w: add stream %q with neither audio nor video", ErrInvalidOption, stream.StreamID)
 	}
-	return b.setLayout(layout)
+	_, err := srv.broadcastDo(ctx, id, broadcastOp{Op: opAddStream, Stream: &stream})
+	return err
+}
+
+// RemoveBroadcastStream removes a stream from a broadcast of manual
+// stream mode: once it returns, the broadcast's pictures and sound are
+// without it. It returns ErrStreamNotFound for a stream the broadcast
+// does not have.
+func (srv *Server) RemoveBroadcastStream(ctx context.Context, id, streamID string) error {
+	_, err := srv.broadcastDo(ctx, id, broadcastOp{Op: opRemoveStream, Stream: &ArchiveStream{StreamID: streamID}})
+	return err
 }
 
 // broadcasting returns the broadcast with the given id.

@@ -1,8 +1,10 @@
 package crossbar_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -86,20 +88,10 @@ func TestBroadcastRTMPAndHLS(t *testing.T) {
 	blueFrames := publishSwitchable(t, h, s, "blue")
 
 	ctx := context.Background()
-	b, err := h.srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{Outputs: crossbar.BroadcastOutputs{
-		RTMP: []crossbar.RTMPOutput{{ID: "nginx", ServerURL: rtmp.URL, StreamName: "crossbar"}},
-		HLS:  &crossbar.HLSOptions{},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := startRTMPBroadcast(t, h, s, rtmp, "crossbar", crossbar.BroadcastOptions{Outputs: crossbar.BroadcastOutputs{HLS: &crossbar.HLSOptions{}}})
 	if b.Status != crossbar.BroadcastStarted || b.Resolution != "640x480" || b.HLSURL != "broadcast/"+b.ID+"/hls/index.m3u8" || len(b.RTMP) != 1 {
 		t.Fatalf("started: %+v", b)
 	}
-	waitFor(t, 30*time.Second, "the RTMP output to be live", func() bool {
-		b, _ = h.srv.Broadcast(ctx, b.ID)
-		return b.RTMP[0].Status == crossbar.RTMPLive
-	})
 
 	// Blue's video stalls: its last picture stays, the others go on.
 	watchColours(t, rtmp.URL+"/crossbar", 476, 236, blue).when(t, "blue over RTMP")
@@ -137,6 +129,23 @@ func TestBroadcastRTMPAndHLS(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// startRTMPBroadcast starts a broadcast of s with opts and an RTMP
+// output to nginx at stream name, and waits until that output is live.
+func startRTMPBroadcast(t *testing.T, h *harness, s *crossbar.Session, rtmp *rtmptest.Server, name string, opts crossbar.BroadcastOptions) crossbar.Broadcast {
+	t.Helper()
+	ctx := context.Background()
+	opts.Outputs.RTMP = []crossbar.RTMPOutput{{ID: "nginx", ServerURL: rtmp.URL, StreamName: name}}
+	b, err := h.srv.StartBroadcast(ctx, s.ID(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the RTMP output to be live", func() bool {
+		b, _ = h.srv.Broadcast(ctx, b.ID)
+		return b.RTMP[0].Status == crossbar.RTMPLive
+	})
+	return b
 }
 
 // checkTiles checks the picture of a broadcast of red and blue in
@@ -194,7 +203,7 @@ func TestBroadcastBadInput(t *testing.T) {
 		{crossbar.BroadcastOptions{Outputs: hls, Resolution: "100x100"}, crossbar.ErrInvalidOption},
 		{crossbar.BroadcastOptions{Outputs: hls, MaxBitrate: 10}, crossbar.ErrInvalidOption},
 		{crossbar.BroadcastOptions{Outputs: hls, Layout: crossbar.ArchiveLayout{Type: "custom", Stylesheet: "x"}}, crossbar.ErrNotSupported},
-		{crossbar.BroadcastOptions{Outputs: hls, StreamMode: crossbar.StreamModeManual}, crossbar.ErrNotSupported},
+		{crossbar.BroadcastOptions{Outputs: hls, StreamMode: "some"}, crossbar.ErrInvalidOption},
 	} {
 		if _, err := h.srv.StartBroadcast(ctx, s.ID(), c.opts); !errors.Is(err, c.want) {
 			t.Errorf("StartBroadcast %+v: %v, want %v", c.opts, err, c.want)
@@ -208,13 +217,7 @@ func TestBroadcastBadInput(t *testing.T) {
 		t.Errorf("a relayed session: %v", err)
 	}
 
-	// A free port: nothing listens there.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusing := "rtmp://" + l.Addr().String() + "/live"
-	l.Close()
+	refusing := refusingRTMP(t)
 	pub := h.mediaClient(s, h.ws, "pub", nil, client.Options{})
 	publishColour(t, pub, "red", 320, 240)
 
@@ -224,6 +227,13 @@ func TestBroadcastBadInput(t *testing.T) {
 	}
 	if _, err := h.srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{Outputs: hls}); !errors.Is(err, crossbar.ErrBroadcastConflict) {
 		t.Errorf("a second broadcast: %v", err)
+	}
+	streamID := s.Streams()[0].ID()
+	if err := h.srv.AddBroadcastStream(ctx, b.ID, crossbar.ArchiveStream{StreamID: streamID, HasVideo: true}); !errors.Is(err, crossbar.ErrBroadcastConflict) {
+		t.Errorf("adding a stream to an auto-mode broadcast: %v", err)
+	}
+	if err := h.srv.RemoveBroadcastStream(ctx, b.ID, streamID); !errors.Is(err, crossbar.ErrBroadcastConflict) {
+		t.Errorf("removing a stream from an auto-mode broadcast: %v", err)
 	}
 	waitFor(t, 30*time.Second, "the refused RTMP output's error", func() bool {
 		b, _ = h.srv.Broadcast(ctx, b.ID)
@@ -278,6 +288,18 @@ func TestBroadcastBadInput(t *testing.T) {
 	}
 }
 
+// refusingRTMP returns the URL of an RTMP server that refuses
+// connections: a free loopback port, where nothing listens.
+func refusingRTMP(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "rtmp://" + l.Addr().String() + "/live"
+}
+
 // publishSwitchable publishes 320x240 video in colour and a tone from
 // a new Go client of s, and returns the frames it sends: another
 // colourMedia's stored there changes its picture, none stalls it.
@@ -291,15 +313,32 @@ func publishSwitchable(t *testing.T, h *harness, s *crossbar.Session, colour str
 }
 
 // colourWatch reads a live stream of 640x480 with ffmpeg, as a player
-// would, and tells when a point of its picture is first near each of
-// colours, in turn.
+// would, and tells when each of its spots first has its colour, in turn.
 type colourWatch struct {
-	seen chan time.Time // one a colour
+	seen chan time.Time // one a spot
+}
+
+// spot is a colour awaited at a point (x, y) of a 640x480 picture.
+type spot struct {
+	x, y   int
+	colour mediatest.Colour
 }
 
 // watchColours starts reading url until the test ends, and watching its
-// pixel (x, y).
+// pixel (x, y) take each of colours.
 func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colour) *colourWatch {
+	t.Helper()
+	var spots []spot
+	for _, c := range colours {
+		spots = append(spots, spot{x, y, c})
+	}
+	return watchSpots(t, url, spots...)
+}
+
+// watchSpots starts reading url until the test ends, and watching for
+// each of spots in turn. The picture is read at 16x12, so a spot should
+// be 40 pixels inside its tile.
+func watchSpots(t *testing.T, url string, spots ...spot) *colourWatch {
 	t.Helper()
 	const w, h = 16, 12
 	ctx, cancel := context.WithCancel(context.Background())
@@ -312,7 +351,7 @@ func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colou
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	cw := &colourWatch{seen: make(chan time.Time, len(colours))}
+	cw := &colourWatch{seen: make(chan time.Time, len(spots))}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -322,8 +361,12 @@ func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colou
 			if _, err := io.ReadFull(out, pic); err != nil {
 				return
 			}
-			i := 3 * (y*h/480*w + x*w/640)
-			if c := (mediatest.Colour{pic[i], pic[i+1], pic[i+2]}); next < len(colours) && c.Near(colours[next], 60) {
+			for next < len(spots) {
+				sp := spots[next]
+				i := 3 * (sp.y*h/480*w + sp.x*w/640)
+				if c := (mediatest.Colour{pic[i], pic[i+1], pic[i+2]}); !c.Near(sp.colour, 60) {
+					break
+				}
 				cw.seen <- time.Now()
 				next++
 			}
@@ -337,7 +380,7 @@ func watchColours(t *testing.T, url string, x, y int, colours ...mediatest.Colou
 	return cw
 }
 
-// when waits until the watch saw its next colour, and returns when.
+// when waits until the watch saw its next spot, and returns when.
 func (cw *colourWatch) when(t *testing.T, what string) time.Time {
 	t.Helper()
 	select {
@@ -382,7 +425,7 @@ func TestBroadcastLatency(t *testing.T) {
 		return lastSegment(get(t, base+b.HLSURL)) >= segment+5
 	})
 	t.Logf("the composition's ffmpeg processes (a decoder, the encoder, RTMP and HLS copies) used %.1f %% of a core, 1 stream of 320x240 into 640x480",
-		100*(composerCPU(t)-cpu).Seconds()/time.Since(start).Seconds())
+		100*composerCPU(t).since(cpu).total().Seconds()/time.Since(start).Seconds())
 	turned := time.Now()
 	frames.Store(&blueVideo)
 	rtmpLatency := viaRTMP.when(t, "blue over RTMP").Sub(turned)
@@ -391,40 +434,180 @@ func TestBroadcastLatency(t *testing.T) {
 	if rtmpLatency > 5*time.Second || hlsLatency > 20*time.Second {
 		t.Errorf("latency: RTMP %v (want under 5 s), HLS %v (want under 20 s)", rtmpLatency, hlsLatency)
 	}
+	outside := encoderLatency(t, rtmp)
+	t.Logf("of RTMP's, the encoder, nginx and the player: %v; the rest (WebRTC, the Writer, the decoder, the composer, the output's copy): %v",
+		outside.Round(time.Millisecond), (rtmpLatency - outside).Round(time.Millisecond))
+	if outside <= 0 || outside > rtmpLatency+time.Second {
+		t.Errorf("the encoder, nginx and the player alone: %v, more than the broadcast's %v", outside, rtmpLatency)
+	}
+}
+
+// encoderLatency measures the part of a broadcast's RTMP latency that is
+// not Crossbar's: raw pictures written at 30 fps to an ffmpeg encoding
+// them as the broadcast's encoder does, to nginx, turn from red to blue,
+// and the player, as in TestBroadcastLatency, sees them turn.
+func encoderLatency(t *testing.T, rtmp *rtmptest.Server) time.Duration {
+	t.Helper()
+	const w, h = 640, 480
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", fmt.Sprintf("%dx%d", w, h), "-framerate", "30", "-i", "pipe:0",
+		"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-b:v", "768000", "-maxrate", "768000", "-bufsize", "768000",
+		"-f", "flv", rtmp.URL+"/baseline")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// BT.601 limited range: red is Y 81, U 90, V 240; blue 41, 240, 110.
+	fill := func(y, u, v byte) []byte {
+		p := append(bytes.Repeat([]byte{y}, w*h), bytes.Repeat([]byte{u}, w*h/4)...)
+		return append(p, bytes.Repeat([]byte{v}, w*h/4)...)
+	}
+	var picture atomic.Pointer[[]byte]
+	redPic, bluePic := fill(81, 90, 240), fill(41, 240, 110)
+	picture.Store(&redPic)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second / 30)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := in.Write(*picture.Load()); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = cmd.Wait() // killed
+	})
+	watch := watchColours(t, rtmp.URL+"/baseline", w/2, h/2, red, blue)
+	watch.when(t, "red, straight from the encoder")
+	turned := time.Now()
+	picture.Store(&bluePic)
+	return watch.when(t, "blue, straight from the encoder").Sub(turned)
+}
+
+// The cost of a 4-stream 720p broadcast: four Go publishers of a moving
+// test pattern of cpuStreams (VP8 at 1.5 Mbit/s) into a bestFit broadcast
+// of cpuCast to nginx. A player reads cpuCastFor of it at the full frame
+// rate;
+// how long it took to read (the real-time factor: 1 when the composition
+// keeps up) and the CPU of the composition's ffmpeg processes and of the
+// test's process (publishers, forwarding, composing) are logged. Not in
+// -short runs.
+func TestBroadcastCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement: 4 streams composed for 10 s, a minute on a busy machine")
+	}
+	mediatest.Need(t)
+	rtmp := rtmptest.Start(t)
+	h := newHarness(t, crossbar.Config{})
+	s := h.session()
+	size := func(s string) (w, h int) {
+		if _, err := fmt.Sscanf(s, "%dx%d", &w, &h); err != nil {
+			t.Fatal(err)
+		}
+		return w, h
+	}
+	w, ht := size(cpuStreams)
+	video, audio := lavfiMedia(t, "testsrc2=s="+cpuStreams+":r=30:d=2", "-g", "60", "-b:v", "1500k")
+	var frames atomic.Pointer[[][]byte]
+	frames.Store(&video)
+	for i := range 4 {
+		name := fmt.Sprint("pattern", i)
+		publishFrames(t, h.mediaClient(s, h.ws, name, nil, client.Options{}), name, w, ht, &frames, audio)
+	}
+	startRTMPBroadcast(t, h, s, rtmp, "cpu", crossbar.BroadcastOptions{Resolution: cpuCast})
+	cpu, self, start := composerCPU(t), processCPU(t), time.Now()
+	path := capture(t, rtmp.URL+"/cpu", cpuCastFor, "cpu.flv")
+	wall := time.Since(start)
+	used, selfUsed := composerCPU(t).since(cpu), processCPU(t)-self
+	cw, ch := size(cpuCast)
+	got := checkLive(t, path, cw, ch)
+	cores := func(c time.Duration) string { return fmt.Sprintf("%.2f", c.Seconds()/wall.Seconds()) }
+	t.Logf("4 streams of %s into %s: %v of broadcast read in %v (real-time factor %.2f); cores: decoders %s, encoder %s, output %s, the test's process %s",
+		cpuStreams, cpuCast, got.Round(time.Millisecond), wall.Round(time.Millisecond), got.Seconds()/wall.Seconds(), cores(used.decoders), cores(used.encoder), cores(used.outputs), cores(selfUsed))
+}
+
+// processCPU returns the CPU time the test's process has used so far.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	_, used, ok := procStat("self")
+	if !ok {
+		t.Skip("no /proc/self/stat")
+	}
+	return used
+}
+
+// procStat returns the parent of process pid and the CPU time it used,
+// from /proc; ok is false if it has none (it ended).
+func procStat(pid string) (ppid string, used time.Duration, ok bool) {
+	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return "", 0, false
+	}
+	// The fields after the command's name, in parentheses: state (3),
+	// ppid (4), ... utime (14), stime (15).
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return "", 0, false
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return f[1], time.Duration(u+s) * time.Second / 100, true // USER_HZ
+}
+
+// ffmpegCPU is CPU time used by the composition's ffmpeg processes: its
+// decoders, its encoder, and its outputs' copies.
+type ffmpegCPU struct{ decoders, encoder, outputs time.Duration }
+
+func (c ffmpegCPU) total() time.Duration { return c.decoders + c.encoder + c.outputs }
+
+// since returns the CPU time used from before to c.
+func (c ffmpegCPU) since(before ffmpegCPU) ffmpegCPU {
+	return ffmpegCPU{c.decoders - before.decoders, c.encoder - before.encoder, c.outputs - before.outputs}
 }
 
 // composerCPU returns the CPU time that this process's ffmpeg children
 // that read a pipe (the composition's: its decoders, encoder and
 // outputs) have used so far, from /proc.
-func composerCPU(t *testing.T) time.Duration {
+func composerCPU(t *testing.T) ffmpegCPU {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Skip("no /proc: ", err)
 	}
 	self := strconv.Itoa(os.Getpid())
-	var ticks int64
+	var cpu ffmpegCPU
 	for _, e := range entries {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil || !strings.Contains(string(cmdline), "ffmpeg\x00") || !strings.Contains(string(cmdline), "-i\x00pipe:0\x00") {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue // it ended
-		}
-		// The fields after the command's name, in parentheses: state
-		// (3), ppid (4), ... utime (14), stime (15).
-		_, rest, _ := strings.Cut(string(stat), ") ")
-		f := strings.Fields(rest)
-		if len(f) < 13 || f[1] != self {
+		ppid, used, ok := procStat(e.Name())
+		if !ok || ppid != self {
 			continue
 		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + s
+		switch {
+		case strings.Contains(string(cmdline), "libx264"):
+			cpu.encoder += used
+		case strings.Contains(string(cmdline), "-c\x00copy"):
+			cpu.outputs += used
+		default:
+			cpu.decoders += used
+		}
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return cpu
 }
 
 // lastSegment returns the number of the last segment of an HLS

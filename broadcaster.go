@@ -37,11 +37,15 @@ type broadcasting struct {
 	outputs []live.Output          // the RTMP outputs' statuses once it ended
 }
 
-// castStream is one stream of a broadcast; sub and in are nil while it
-// opens.
+// castStream is one stream of a broadcast, with the media asked for;
+// sub and in are nil while it opens. done is closed once it left the
+// composition.
 type castStream struct {
-	sub *Subscriber
-	in  *live.Input
+	audio, video bool
+	sub          *Subscriber
+	in           *live.Input
+	removed      bool // by the host while it opened
+	done         chan struct{}
 }
 
 func (b *broadcasting) running() bool {
@@ -63,6 +67,12 @@ func (b *broadcasting) snapshotLocked() Broadcast {
 		Resolution: b.opts.Resolution, MaxBitrate: b.opts.MaxBitrate, Status: b.status, Reason: b.reason,
 		MultiBroadcastTag: b.opts.MultiBroadcastTag, StreamMode: b.opts.StreamMode, Layout: b.layout,
 		RTMP: slices.Clone(b.opts.Outputs.RTMP),
+	}
+	if b.opts.StreamMode == StreamModeManual && b.status == BroadcastStarted {
+		for id, cs := range b.streams {
+			c.Streams = append(c.Streams, ArchiveStream{StreamID: id, HasAudio: cs.audio, HasVideo: cs.video})
+		}
+		slices.SortFunc(c.Streams, func(x, y ArchiveStream) int { return strings.Compare(x.StreamID, y.StreamID) })
 	}
 	if h := b.opts.Outputs.HLS; h != nil {
 		hls := *h
@@ -114,6 +124,7 @@ func (s *Session) startBroadcast(opts BroadcastOptions) (Broadcast, error) {
 	srv.broadcasts.mu.Unlock()
 	if err != nil {
 		c := b.snapshot()
+		s.broadcastChanged(c)
 		s.emitLocked(broadcastStopped{c})
 		s.unlock()
 		s.log.Error("broadcast failed", "broadcast", b.id, "err", err)
@@ -124,8 +135,11 @@ func (s *Session) startBroadcast(opts BroadcastOptions) (Broadcast, error) {
 	b.limit = srv.cfg.Clock.AfterFunc(opts.MaxDuration, func() { _, _ = b.stop("maxDuration") })
 	c := b.snapshotLocked()
 	b.mu.Unlock()
-	for _, st := range s.streamsLocked() {
-		s.later(func() { b.add(st.id) })
+	s.broadcastChanged(c) // before it can end: the session is locked
+	if opts.StreamMode == StreamModeAuto {
+		for _, st := range s.streamsLocked() {
+			s.later(func() { b.addLogged(st.id) })
+		}
 	}
 	s.unlock()
 	go b.watch()
@@ -169,17 +183,29 @@ func (b *broadcasting) watch() {
 	}
 }
 
-// add starts composing a stream, unless the broadcast has it already.
-func (b *broadcasting) add(streamID string) {
+// add starts composing a stream with the media asked for, unless the
+// broadcast has it so already; with other media, it takes the place of
+// the stream's media composed before. A stream without the media asked
+// for (a signal-only one) is left out.
+func (b *broadcasting) add(streamID string, audio, video bool) error {
 	b.mu.Lock()
-	if b.status != BroadcastStarted || b.streams[streamID] != nil {
+	old := b.streams[streamID]
+	switch {
+	case b.status != BroadcastStarted:
 		b.mu.Unlock()
-		return
+		return fmt.Errorf("%w: broadcast %s is %s", ErrBroadcastConflict, b.id, b.status)
+	case old != nil && (old.sub == nil || old.audio == audio && old.video == video):
+		b.mu.Unlock()
+		return nil // it is there, or about to be
 	}
-	cs := &castStream{}
+	cs := &castStream{audio: audio, video: video, done: make(chan struct{})}
 	b.streams[streamID] = cs // keeps the place while it opens
 	b.mu.Unlock()
-	m, err := b.s.subscribeMedia(streamID, true, true)
+	if old != nil {
+		old.sub.close()
+		<-old.done
+	}
+	m, err := b.s.subscribeMedia(streamID, audio, video)
 	var in *live.Input
 	if err == nil && m.sub != nil {
 		if in, err = b.comp.Add(streamID, m.audio, m.video, m.tile); err == nil && m.video != nil {
@@ -187,14 +213,14 @@ func (b *broadcasting) add(streamID string) {
 		}
 	}
 	b.mu.Lock()
-	if in != nil && b.status == BroadcastStarted {
+	if in != nil && b.status == BroadcastStarted && !cs.removed {
 		cs.sub, cs.in = m.sub, in
 		b.wg.Add(1)
 		go b.compose(streamID, cs)
 		b.mu.Unlock()
-		return
+		return nil
 	}
-	delete(b.streams, streamID)
+	b.forgetLocked(streamID, cs)
 	b.mu.Unlock()
 	if m.sub != nil {
 		m.sub.close()
@@ -202,13 +228,29 @@ func (b *broadcasting) add(streamID string) {
 	if in != nil { // the broadcast ended meanwhile
 		b.comp.Remove(in)
 	}
-	if err != nil {
+	return err
+}
+
+// addLogged adds a stream of an auto-mode broadcast with its media, as
+// add does, and logs why it could not.
+func (b *broadcasting) addLogged(streamID string) {
+	if err := b.add(streamID, true, true); err != nil {
 		b.s.log.Warn("broadcast: stream not composed", "broadcast", b.id, "stream", streamID, "err", err)
 	}
 }
 
+// forgetLocked drops cs, the stream's, from the broadcast's streams,
+// unless another took its place. The caller holds b.mu.
+func (b *broadcasting) forgetLocked(streamID string, cs *castStream) {
+	if b.streams[streamID] == cs {
+		delete(b.streams, streamID)
+	}
+	close(cs.done)
+}
+
 // compose copies a stream's packets to its input of the composition
-// until the subscription ends (the stream ended, or the broadcast did).
+// until the subscription ends (the stream ended, or the broadcast did,
+// or the host removed it).
 func (b *broadcasting) compose(streamID string, cs *castStream) {
 	defer b.wg.Done()
 	err := cs.sub.copyRTP(cs.in.WriteRTP)
@@ -218,8 +260,53 @@ func (b *broadcasting) compose(streamID string, cs *castStream) {
 		b.s.log.Warn("broadcast: stream dropped", "broadcast", b.id, "stream", streamID, "err", errors.Join(err, cs.in.Err()))
 	}
 	b.mu.Lock()
-	delete(b.streams, streamID)
+	b.forgetLocked(streamID, cs)
 	b.mu.Unlock()
+}
+
+// remove takes a stream out of a manual-mode broadcast, and waits until
+// it left the composition.
+func (b *broadcasting) remove(streamID string) error {
+	b.mu.Lock()
+	cs := b.streams[streamID]
+	if cs == nil {
+		b.mu.Unlock()
+		return fmt.Errorf("%w: %q is not in broadcast %s", ErrStreamNotFound, streamID, b.id)
+	}
+	cs.removed = true // if it opens: add drops it once open
+	sub := cs.sub
+	b.mu.Unlock()
+	if sub != nil {
+		sub.close()
+	}
+	<-cs.done
+	return nil
+}
+
+// addManual adds a stream to a manual-mode broadcast (see
+// Server.AddBroadcastStream).
+func (b *broadcasting) addManual(st ArchiveStream) error {
+	if err := b.manualOnly(); err != nil {
+		return err
+	}
+	if _, err := b.s.Stream(st.StreamID); err != nil {
+		return err
+	}
+	return b.add(st.StreamID, st.HasAudio, st.HasVideo)
+}
+
+// manualOnly refuses to change the streams of a broadcast in auto mode,
+// or one no longer running.
+func (b *broadcasting) manualOnly() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.opts.StreamMode != StreamModeManual:
+		return fmt.Errorf("%w: broadcast %s has every stream (auto mode)", ErrBroadcastConflict, b.id)
+	case b.status != BroadcastStarted:
+		return fmt.Errorf("%w: broadcast %s is %s", ErrBroadcastConflict, b.id, b.status)
+	}
+	return nil
 }
 
 // setLayout changes the broadcast's layout.
@@ -302,7 +389,18 @@ func (s *Session) broadcastEnded(b *broadcasting, c Broadcast) {
 	s.mu.Lock()
 	defer s.unlock()
 	s.casts = slices.DeleteFunc(s.casts, func(o *broadcasting) bool { return o == b })
+	s.broadcastChanged(c)
 	s.emitLocked(broadcastStopped{c})
+}
+
+// broadcastChanged tells of a broadcast's new status (started, stopped
+// or failed): the host's webhook (OpenTok's broadcast status callbacks),
+// and the other nodes (its record), in order.
+func (s *Session) broadcastChanged(c Broadcast) {
+	s.srv.hooks.post(broadcastCallback{s.srv, c})
+	if s.clustered() {
+		s.onBus("broadcast", s.putRecord(broadcastsSet, c.ID, broadcastRecord{c, s.nodeID()}), nil)
+	}
 }
 
 // castLocked keeps the session's broadcasts up with ev: each composes
@@ -314,12 +412,14 @@ func (s *Session) castLocked(ev event) {
 	}
 	id := created.st.id
 	for _, b := range s.casts {
-		if created.st.connection.remote() {
+		switch {
+		case b.opts.StreamMode != StreamModeAuto:
+		case created.st.connection.remote():
 			// Its media comes over a node link, whose messages come on
 			// the goroutine that applies this event: not here.
-			s.later(func() { go b.add(id) })
-		} else {
-			s.later(func() { b.add(id) })
+			s.later(func() { go b.addLogged(id) })
+		default:
+			s.later(func() { b.addLogged(id) })
 		}
 	}
 }

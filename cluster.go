@@ -62,11 +62,14 @@ type nodeMessage struct {
 	// A caption of a stream's audio, made on the node that runs the
 	// session's captions (captioner.go).
 	Caption *signaling.Caption `json:"caption,omitempty"`
-	// An archive call, or its answer (archivenode.go).
-	Call      string     `json:"call,omitempty"`
-	ArchiveOp *archiveOp `json:"archiveOp,omitempty"`
-	Archive   *Archive   `json:"archive,omitempty"`
-	CallError *callError `json:"callError,omitempty"`
+	// An archive call, or its answer (archivenode.go); a broadcast's
+	// (broadcastnode.go).
+	Call        string       `json:"call,omitempty"`
+	ArchiveOp   *archiveOp   `json:"archiveOp,omitempty"`
+	Archive     *Archive     `json:"archive,omitempty"`
+	BroadcastOp *broadcastOp `json:"broadcastOp,omitempty"`
+	Broadcast   *Broadcast   `json:"broadcast,omitempty"`
+	CallError   *callError   `json:"callError,omitempty"`
 }
 
 // The kinds of node messages.
@@ -308,6 +311,22 @@ func (s *Session) putRecord(set, key string, v any) func(context.Context) error 
 		}
 		return s.srv.bus.Put(ctx, set, key, b)
 	}
+}
+
+// readRecord reads the record key of set from the bus into v; notFound is
+// the error of an absent one.
+func (srv *Server) readRecord(ctx context.Context, set, key string, notFound error, v any) error {
+	b, err := srv.bus.Get(ctx, set, key)
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
+		return fmt.Errorf("%w: %q", notFound, key)
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrClusterUnavailable, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("crossbar: %s record %s: %w", set, key, err)
+	}
+	return nil
 }
 
 func (s *Session) deleteRecord(set, key string) func(context.Context) error {
@@ -723,9 +742,14 @@ func (h busHandler) Message(topic string, payload []byte) {
 		return // this node's own, applied already
 	}
 	if topic == nodeTopic(srv.bus.Node().ID) {
-		if m.Kind == kindArchiveCall || m.Kind == kindArchiveAnswer {
+		switch m.Kind {
+		case kindArchiveCall, kindArchiveAnswer:
 			srv.archiveMessage(&m)
-		} else {
+		case kindBroadcastCall:
+			srv.broadcastMessage(&m)
+		case kindBroadcastAnswer:
+			srv.takeAnswer(&m)
+		default:
 			srv.linkMessage(&m)
 		}
 		return

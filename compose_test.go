@@ -30,11 +30,19 @@ import (
 // encodes them.
 func colourMedia(t *testing.T, colour string, w, h int) (video, audio [][]byte) {
 	t.Helper()
+	return lavfiMedia(t, fmt.Sprintf("color=c=%s:s=%dx%d:r=30:d=1", colour, w, h), "-g", "1", "-b:v", "300k")
+}
+
+// lavfiMedia is the VP8 video of ffmpeg's lavfi source (at 30 fps), as
+// libvpx encodes it with the options vp8 (a keyframe interval, a
+// bitrate), and a second of a 440 Hz tone in 20 ms Opus packets.
+func lavfiMedia(t *testing.T, source string, vp8 ...string) (video, audio [][]byte) {
+	t.Helper()
 	mediatest.Need(t)
 	dir := t.TempDir()
 	ivf, ogg := filepath.Join(dir, "v.ivf"), filepath.Join(dir, "a.ogg")
 	for _, args := range [][]string{
-		{"-f", "lavfi", "-i", fmt.Sprintf("color=c=%s:s=%dx%d:r=30:d=1", colour, w, h), "-c:v", "libvpx", "-g", "1", "-deadline", "realtime", "-b:v", "300k", "-f", "ivf", ivf},
+		append(append([]string{"-f", "lavfi", "-i", source, "-c:v", "libvpx", "-deadline", "realtime"}, vp8...), "-f", "ivf", ivf),
 		{"-f", "lavfi", "-i", "sine=f=440:sample_rate=48000:d=1", "-c:a", "libopus", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", ogg},
 	} {
 		if out, err := exec.Command("ffmpeg", append([]string{"-v", "error"}, args...)...).CombinedOutput(); err != nil {

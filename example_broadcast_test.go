@@ -2,6 +2,7 @@ package crossbar_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -47,4 +48,32 @@ func ExampleServer_StartBroadcast() {
 	// Output:
 	// started true
 	// stopped
+}
+
+func ExampleServer_AddBroadcastStream() {
+	srv, err := crossbar.New(crossbar.Config{APIKey: "12345678", APISecret: "a-secret-of-at-least-16-bytes"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	s, err := srv.CreateSession(ctx, crossbar.SessionOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// In manual stream mode the broadcast has the streams the host adds,
+	// each with the media it asks for.
+	b, err := srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{
+		StreamMode: crossbar.StreamModeManual,
+		Outputs:    crossbar.BroadcastOutputs{HLS: &crossbar.HLSOptions{}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A stream of the session, heard but given no tile; this session has
+	// none yet.
+	err = srv.AddBroadcastStream(ctx, b.ID, crossbar.ArchiveStream{StreamID: "a-stream-id", HasAudio: true})
+	fmt.Println(errors.Is(err, crossbar.ErrStreamNotFound), len(b.Streams))
+	// Output:
+	// true 0
 }

@@ -37,7 +37,8 @@ type restArchive struct {
 	MultiArchiveTag string              `json:"multiArchiveTag,omitempty"`
 }
 
-// restArchiveStream is a stream a manual-mode archive records.
+// restArchiveStream is a stream a manual-mode archive records, or a
+// manual-mode broadcast has.
 type restArchiveStream struct {
 	StreamID string `json:"streamId"`
 	HasAudio bool   `json:"hasAudio"`
@@ -199,10 +200,22 @@ func answered(w http.ResponseWriter, status int, err error) error {
 	return err
 }
 
-// restArchiveStreams is PATCH .../archive/{id}/streams: {addStream,
-// hasAudio, hasVideo} or {removeStream}. As OpenTok's, it answers 405 for
-// an archive in auto stream mode.
+// restArchiveStreams is PATCH .../archive/{id}/streams (restStreams).
 func (srv *Server) restArchiveStreams(w http.ResponseWriter, r *http.Request) error {
+	mode := func(ctx context.Context, id string) (StreamMode, error) {
+		a, err := srv.Archive(ctx, id)
+		return a.StreamMode, err
+	}
+	return restStreams(w, r, "archive", mode, srv.AddArchiveStream, srv.RemoveArchiveStream)
+}
+
+// restStreams is PATCH .../archive/{id}/streams or
+// .../broadcast/{id}/streams, of what: {addStream, hasAudio, hasVideo} or
+// {removeStream}. As OpenTok's, it answers 405 unless the archive's or
+// broadcast's stream mode (as mode gives it) is manual.
+func restStreams(w http.ResponseWriter, r *http.Request, what string, mode func(context.Context, string) (StreamMode, error),
+	add func(context.Context, string, ArchiveStream) error, remove func(context.Context, string, string) error,
+) error {
 	var body struct {
 		AddStream, RemoveStream string
 		HasAudio, HasVideo      *bool
@@ -214,17 +227,17 @@ func (srv *Server) restArchiveStreams(w http.ResponseWriter, r *http.Request) er
 		return &restError{http.StatusBadRequest, "give one of addStream and removeStream"}
 	}
 	id := r.PathValue("id")
-	a, err := srv.Archive(r.Context(), id)
+	m, err := mode(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	if a.StreamMode != StreamModeManual {
-		return &restError{http.StatusMethodNotAllowed, "archive " + id + " records every stream (stream mode auto)"}
+	if m != StreamModeManual {
+		return &restError{http.StatusMethodNotAllowed, what + " " + id + " has every stream (stream mode auto)"}
 	}
 	if body.AddStream != "" {
-		err = srv.AddArchiveStream(r.Context(), id, ArchiveStream{StreamID: body.AddStream, HasAudio: orTrue(body.HasAudio), HasVideo: orTrue(body.HasVideo)})
+		err = add(r.Context(), id, ArchiveStream{StreamID: body.AddStream, HasAudio: orTrue(body.HasAudio), HasVideo: orTrue(body.HasVideo)})
 	} else {
-		err = srv.RemoveArchiveStream(r.Context(), id, body.RemoveStream)
+		err = remove(r.Context(), id, body.RemoveStream)
 	}
 	return answered(w, http.StatusNoContent, err)
 }

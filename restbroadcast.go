@@ -29,6 +29,10 @@ type restBroadcast struct {
 	HasVideo          bool              `json:"hasVideo"`
 	MultiBroadcastTag string            `json:"multiBroadcastTag,omitempty"`
 	Settings          restBroadcastSet  `json:"settings"`
+	// Streams are a manual-mode broadcast's, while it is started.
+	Streams []restArchiveStream `json:"streams"`
+	// Event is "broadcast" in a broadcast status callback.
+	Event string `json:"event,omitempty"`
 }
 
 // restBroadcastURLs are where a broadcast goes: the HLS playlist's URL
@@ -58,13 +62,17 @@ type restHLS struct {
 }
 
 // restBroadcastOf describes b as OpenTok does; its HLS URL is absolute
-// when the call came through Handler, whose prefix it is below.
+// when the call r came through Handler, whose prefix it is below, else
+// (or without r, in a callback) relative to that prefix.
 func (srv *Server) restBroadcastOf(r *http.Request, b Broadcast) restBroadcast {
 	j := restBroadcast{
 		ID: b.ID, SessionID: b.SessionID, ProjectID: srv.projectID(), CreatedAt: b.CreatedAt.UnixMilli(), UpdatedAt: b.UpdatedAt.UnixMilli(),
 		Resolution: b.Resolution, Status: b.Status, Reason: b.Reason, MaxDuration: int64(b.MaxDuration / time.Second), MaxBitrate: b.MaxBitrate,
 		StreamMode: b.StreamMode, HasAudio: true, HasVideo: true, MultiBroadcastTag: b.MultiBroadcastTag,
-		BroadcastURLs: restBroadcastURLs{RTMP: []restRTMP{}},
+		BroadcastURLs: restBroadcastURLs{RTMP: []restRTMP{}}, Streams: []restArchiveStream{},
+	}
+	for _, st := range b.Streams {
+		j.Streams = append(j.Streams, restArchiveStream(st))
 	}
 	for _, o := range b.RTMP {
 		j.BroadcastURLs.RTMP = append(j.BroadcastURLs.RTMP, restRTMP{ID: o.ID, ServerURL: o.ServerURL, StreamName: o.StreamName, Status: o.Status})
@@ -73,6 +81,9 @@ func (srv *Server) restBroadcastOf(r *http.Request, b Broadcast) restBroadcast {
 		hls := restHLS(*b.HLS)
 		j.Settings.HLS = &hls
 		j.BroadcastURLs.HLS = b.HLSURL
+		if r == nil {
+			return j
+		}
 		if prefix, ok := r.Context().Value(handlerPrefix{}).(string); ok {
 			scheme := "http"
 			if r.TLS != nil {
@@ -174,11 +185,11 @@ func (srv *Server) restSetBroadcastLayout(w http.ResponseWriter, r *http.Request
 	return answered(w, http.StatusOK, srv.SetBroadcastLayout(r.Context(), r.PathValue("id"), ArchiveLayout(body)))
 }
 
-// restBroadcastStreams is PATCH .../broadcast/{id}/streams: broadcasts
-// are all of auto stream mode, so, as OpenTok's, 405.
+// restBroadcastStreams is PATCH .../broadcast/{id}/streams (restStreams).
 func (srv *Server) restBroadcastStreams(w http.ResponseWriter, r *http.Request) error {
-	if _, err := srv.Broadcast(r.Context(), r.PathValue("id")); err != nil {
-		return err
+	mode := func(ctx context.Context, id string) (StreamMode, error) {
+		b, err := srv.Broadcast(ctx, id)
+		return b.StreamMode, err
 	}
-	return &restError{http.StatusMethodNotAllowed, "broadcast " + r.PathValue("id") + " has every stream (stream mode auto)"}
+	return restStreams(w, r, "broadcast", mode, srv.AddBroadcastStream, srv.RemoveBroadcastStream)
 }

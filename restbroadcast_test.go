@@ -14,7 +14,8 @@ import (
 // OpenTok's broadcast endpoints: a broadcast started by REST to HLS is
 // OpenTok's JSON, with the playlist's absolute URL, which serves segments
 // of the broadcast; its layout changes, its streams cannot (405, auto
-// mode), it is listed, and it stops.
+// mode), it is listed, and it stops. One of manual stream mode has the
+// streams PATCH adds, with their media, until PATCH removes them.
 func TestRESTBroadcast(t *testing.T) {
 	mediatest.Need(t)
 	h, api := restHarness(t, crossbar.Config{})
@@ -33,7 +34,11 @@ func TestRESTBroadcast(t *testing.T) {
 		ID, SessionID, Status, Resolution, StreamMode string
 		MaxDuration                                   int
 		BroadcastURLs                                 struct{ HLS string }
-		Settings                                      struct {
+		Streams                                       []struct {
+			StreamID           string
+			HasAudio, HasVideo bool
+		}
+		Settings struct {
 			HLS struct{ DVR, LowLatency bool }
 		}
 	}
@@ -74,4 +79,21 @@ func TestRESTBroadcast(t *testing.T) {
 	}
 	call("POST", cast+"/"+b.ID+"/stop", `{}`, 409)
 	call("GET", cast+"/nope", ``, 404)
+
+	decode(call("POST", cast, `{"sessionId":"`+s.ID()+`","streamMode":"manual","outputs":{"hls":{}}}`, 200))
+	if b.StreamMode != "manual" || b.Streams == nil || len(b.Streams) != 0 {
+		t.Fatalf("started in manual mode: %+v", b)
+	}
+	streams := cast + "/" + b.ID + "/streams"
+	red := s.Streams()[0].ID()
+	call("PATCH", streams, `{"addStream":"`+red+`","hasVideo":false}`, 204)
+	decode(call("GET", cast+"/"+b.ID, ``, 200))
+	if len(b.Streams) != 1 || b.Streams[0].StreamID != red || !b.Streams[0].HasAudio || b.Streams[0].HasVideo {
+		t.Fatalf("the stream added: %+v", b.Streams)
+	}
+	call("PATCH", streams, `{"addStream":"nope"}`, 404)
+	call("PATCH", streams, `{"addStream":"`+red+`","removeStream":"`+red+`"}`, 400)
+	call("PATCH", streams, `{"removeStream":"`+red+`"}`, 204)
+	call("PATCH", streams, `{"removeStream":"`+red+`"}`, 404)
+	decode(call("POST", cast+"/"+b.ID+"/stop", `{}`, 200))
 }

@@ -169,7 +169,7 @@ type Server struct {
 	links     nodeLinks  // media links with other nodes (nodelink.go)
 	linkQueue dispatcher // sends their messages, in order
 
-	claims onceSet   // REST JWTs' jti, without a cluster (restauth.go)
+	claims onceSet // REST JWTs' jti, without a cluster (restauth.go)
 	hooks  *webhooks
 
 	mu       sync.Mutex

@@ -20,6 +20,7 @@ import (
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/internal/mediatest"
 )
 
 const hookSecret = "webhook-signing-secret"
@@ -29,16 +30,17 @@ type delivery struct {
 	Event     string
 	SessionID string
 	ProjectID json.Number // a string in session monitoring, a number in archive callbacks
-	// An archive callback's.
+	// An archive or broadcast callback's.
 	ID, Name, Status, OutputMode string
 	// A captions status callback's.
 	CaptionID, Group, LanguageCode string
-	Size                         int64
-	Duration                     float64
-	URL                          *string
-	Reason                       string
-	Timestamp                    int64
-	Connection                   *struct {
+	Size                           int64
+	Duration                       float64
+	URL                            *string
+	Reason                         string
+	BroadcastURLs                  struct{ HLS string }
+	Timestamp                      int64
+	Connection                     *struct {
 		ID, Data  string
 		CreatedAt int64
 	}
@@ -251,14 +253,14 @@ func TestWebhookHangingReceiverBlocksNothing(t *testing.T) {
 	}
 }
 
-// archiveStatuses returns the statuses the archive callbacks of an
-// archive told, in order.
-func (rc *receiver) archiveStatuses(id string) []string {
+// statuses returns the statuses the callbacks of event ("archive",
+// "broadcast") told of the archive or broadcast id, in order.
+func (rc *receiver) statuses(event, id string) []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	var statuses []string
 	for _, d := range rc.got {
-		if d.Event == "archive" && d.ID == id {
+		if d.Event == event && d.ID == id {
 			statuses = append(statuses, d.Status)
 		}
 	}
@@ -282,7 +284,7 @@ func TestWebhookArchiveStatus(t *testing.T) {
 		t.Helper()
 		want = append(want, statuses...)
 		waitFor(t, 20*time.Second, fmt.Sprintf("archive callbacks %v", want), func() bool {
-			return slices.Equal(rc.archiveStatuses(a.ID), want)
+			return slices.Equal(rc.statuses("archive", a.ID), want)
 		})
 	}
 	until()
@@ -362,6 +364,54 @@ func TestWebhookSessionsDoNotWaitForEachOther(t *testing.T) {
 				t.Errorf("the slow session's events: %q", events)
 			}
 			return
+		}
+	}
+}
+
+// A receiver gets OpenTok's broadcast status callbacks, signed: started
+// and stopped, and failed with the reason for a broadcast whose only
+// RTMP server refuses it.
+func TestWebhookBroadcastStatus(t *testing.T) {
+	mediatest.Need(t)
+	rc := newReceiver(t, ok200)
+	h := newHarness(t, crossbar.Config{Webhook: crossbar.WebhookConfig{URL: rc.url, Secret: hookSecret}})
+	s := h.session()
+	ctx := context.Background()
+	until := func(id string, want ...string) {
+		t.Helper()
+		waitFor(t, 30*time.Second, fmt.Sprintf("broadcast callbacks %v", want), func() bool {
+			return slices.Equal(rc.statuses("broadcast", id), want)
+		})
+	}
+	hls, err := h.srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{Outputs: crossbar.BroadcastOutputs{HLS: &crossbar.HLSOptions{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(hls.ID, "started")
+	if _, err := h.srv.StopBroadcast(ctx, hls.ID); err != nil {
+		t.Fatal(err)
+	}
+	until(hls.ID, "started", "stopped")
+
+	refused, err := h.srv.StartBroadcast(ctx, s.ID(), crossbar.BroadcastOptions{Outputs: crossbar.BroadcastOutputs{
+		RTMP: []crossbar.RTMPOutput{{ServerURL: refusingRTMP(t), StreamName: "s"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(refused.ID, "started", "failed")
+	for _, d := range rc.wait(0) {
+		if d.Event != "broadcast" {
+			continue
+		}
+		if d.SessionID != s.ID() || d.ProjectID.String() != testKey {
+			t.Errorf("broadcast callback %+v", d)
+		}
+		if d.ID == hls.ID && d.BroadcastURLs.HLS != hls.HLSURL {
+			t.Errorf("the HLS broadcast's callback: %+v, want its playlist at %s", d, hls.HLSURL)
+		}
+		if d.Status == "failed" && !strings.Contains(d.Reason, "every output failed") {
+			t.Errorf("the failed broadcast's callback: %+v, want its reason", d)
 		}
 	}
 }

@@ -89,3 +89,19 @@ func (c archiveCallback) MarshalJSON() ([]byte, error) {
 	r.Event = "archive"
 	return json.Marshal(r)
 }
+
+// broadcastCallback is a broadcast status callback: the broadcast as the
+// REST API gives it, with event "broadcast" (its HLS URL relative to
+// Handler's prefix).
+type broadcastCallback struct {
+	srv *Server
+	b   Broadcast
+}
+
+func (c broadcastCallback) session() string { return c.b.SessionID }
+
+func (c broadcastCallback) MarshalJSON() ([]byte, error) {
+	r := c.srv.restBroadcastOf(nil, c.b)
+	r.Event = "broadcast"
+	return json.Marshal(r)
+}

@@ -152,7 +152,7 @@ func hlsArgs(h HLS, seconds int) []string {
 }
 
 // Add adds a stream with the given tracks (nil: absent) to the
-// composition, shown as tile after the others: its decoder starts, and
+// composition, shown as tile after the others if it has video: its decoder starts, and
 // its pictures and sound are in the composition once they come.
 func (c *Composer) Add(id string, audio, video *archive.Track, tile archive.Tile) (*Input, error) {
 	w, h := decodedSize(video, c.cfg.Width, c.cfg.Height)
@@ -192,14 +192,17 @@ func (c *Composer) drawsLocked() []draw {
 	if c.draws != nil {
 		return c.draws
 	}
-	tiles := make([]archive.Tile, len(c.inputs))
-	for i, in := range c.inputs {
-		tiles[i] = in.tile
+	var shown []*Input // those with video: only they have a tile
+	var tiles []archive.Tile
+	for _, in := range c.inputs {
+		if in.video {
+			shown, tiles = append(shown, in), append(tiles, in.tile)
+		}
 	}
 	c.draws = []draw{}
 	for i, r := range archive.Arrange(c.cfg.Layout, c.cfg.ScreenshareType, c.cfg.Width, c.cfg.Height, tiles) {
 		if r != (archive.Rect{}) {
-			c.draws = append(c.draws, draw{c.inputs[i], r})
+			c.draws = append(c.draws, draw{shown[i], r})
 		}
 	}
 	// Small ones (pip's) over large ones.
@@ -225,6 +228,7 @@ func (c *Composer) tick(t *time.Timer, n int, period time.Duration) bool {
 func (c *Composer) drawPictures() {
 	w, h := c.cfg.Width, c.cfg.Height
 	canvas, black := make([]byte, w*h*3/2), make([]byte, w*h*3/2)
+	sums := make([]uint32, w) // blit's; the pictures drawn are at most w wide
 	for i := range black[w*h:] {
 		black[w*h+i] = 128 // U and V; Y is 16
 	}
@@ -241,7 +245,7 @@ func (c *Composer) drawPictures() {
 		for _, d := range c.drawsLocked() {
 			d.in.mu.Lock()
 			if d.in.picture != nil {
-				blit(canvas, w, h, fit(d.rect, d.in.fw, d.in.fh), d.in.picture, d.in.fw, d.in.fh)
+				blit(canvas, w, h, fit(d.rect, d.in.fw, d.in.fh), d.in.picture, d.in.fw, d.in.fh, sums)
 			}
 			d.in.mu.Unlock()
 		}
@@ -310,8 +314,12 @@ func fit(r archive.Rect, w, h int) archive.Rect {
 }
 
 // blit draws the yuv420p picture src, sw x sh, into dst's rectangle r
-// (dst is w x h), scaled by nearest neighbour if its size is not r's.
-func blit(dst []byte, w, h int, r archive.Rect, src []byte, sw, sh int) {
+// (dst is w x h): copied if it is r's size, else scaled by averaging the
+// source pixels under each drawn one (a box filter) when shrunk, which
+// does not alias, and by bilinear interpolation when enlarged, which is
+// not blocky. sums, of sw or more, is its working space: it allocates
+// nothing.
+func blit(dst []byte, w, h int, r archive.Rect, src []byte, sw, sh int, sums []uint32) {
 	// The planes: Y, then U and V at half the size.
 	dOff, sOff := 0, 0
 	for p := range 3 {
@@ -319,21 +327,121 @@ func blit(dst []byte, w, h int, r archive.Rect, src []byte, sw, sh int) {
 		if p > 0 {
 			div = 2
 		}
-		dw, sw2, sh2 := w/div, sw/div, sh/div
-		rx, ry, rw, rh := r.X/div, r.Y/div, r.W/div, r.H/div
-		for y := range rh {
-			drow := dst[dOff+(ry+y)*dw+rx : dOff+(ry+y)*dw+rx+rw]
-			srow := src[sOff+(y*sh2/rh)*sw2 : sOff+(y*sh2/rh+1)*sw2]
-			if rw == sw2 {
-				copy(drow, srow)
-				continue
+		dw := w / div
+		d := plane{pix: dst[dOff:], stride: dw, x: r.X / div, y: r.Y / div, w: r.W / div, h: r.H / div}
+		s := plane{pix: src[sOff:], stride: sw / div, w: sw / div, h: sh / div}
+		switch {
+		case d.w == s.w && d.h == s.h:
+			for y := range d.h {
+				copy(d.row(y), s.row(y))
 			}
-			for x := range drow {
-				drow[x] = srow[x*sw2/rw]
-			}
+		case d.w < s.w || d.h < s.h:
+			shrink(d, s, sums)
+		default:
+			enlarge(d, s)
 		}
 		dOff += dw * (h / div)
-		sOff += sw2 * sh2
+		sOff += s.w * s.h
+	}
+}
+
+// plane is a rectangle of w x h pixels of one plane of a picture, at (x,
+// y) in pix, whose rows are stride apart.
+type plane struct {
+	pix                []byte
+	stride, x, y, w, h int
+}
+
+// row returns the rectangle's row y.
+func (p plane) row(y int) []byte {
+	i := (p.y+y)*p.stride + p.x
+	return p.pix[i : i+p.w]
+}
+
+// shrink draws s into d by a box filter: each pixel of d is the mean of
+// the pixels of s under it (at least one). sums, of s.w or more, is where
+// the columns of a row of d are added up.
+func shrink(d, s plane, sums []uint32) {
+	if s.w == 2*d.w && s.h == 2*d.h {
+		halve(d, s)
+		return
+	}
+	sums = sums[:s.w]
+	step, rest := s.w/d.w, s.w%d.w // x1 = (x+1)*s.w/d.w, kept as x1 + r/d.w
+	for y := range d.h {
+		y0 := y * s.h / d.h
+		y1 := max((y+1)*s.h/d.h, y0+1)
+		copy8(sums, s.row(y0))
+		for sy := y0 + 1; sy < y1; sy++ {
+			for i, v := range s.row(sy) {
+				sums[i] += uint32(v)
+			}
+		}
+		// A box is step or step+1 columns wide (one, when enlarged
+		// across): its mean, sum/n rounded, is (sum+n/2)*recip>>24.
+		var recip, half [2]uint64
+		for i := range recip {
+			n := (y1 - y0) * max(step+i, 1)
+			recip[i], half[i] = uint64((1<<24+n-1)/n), uint64(n/2)
+		}
+		drow := d.row(y)
+		x1, r := 0, 0
+		for x := range drow {
+			x0 := min(x1, s.w-1) // where the last one ended
+			x1, r = x1+step, r+rest
+			if r >= d.w {
+				x1, r = x1+1, r-d.w
+			}
+			hi := max(x1, x0+1) // one at least, when it is enlarged across
+			var sum uint32
+			for _, v := range sums[x0:hi] {
+				sum += v
+			}
+			k := min(max(hi-x0-step, 0), 1)
+			drow[x] = byte((uint64(sum) + half[k]) * recip[k] >> 24)
+		}
+	}
+}
+
+// halve draws s into d, of half its sides: each pixel of d is the mean
+// of 2x2 of s.
+func halve(d, s plane) {
+	for y := range d.h {
+		top, bottom := s.row(2*y), s.row(2*y+1)
+		drow := d.row(y)
+		for x := range drow {
+			drow[x] = byte((uint(top[2*x]) + uint(top[2*x+1]) + uint(bottom[2*x]) + uint(bottom[2*x+1]) + 2) >> 2)
+		}
+	}
+}
+
+// copy8 copies src's bytes to dst's words.
+func copy8(dst []uint32, src []byte) {
+	for i, v := range src {
+		dst[i] = uint32(v)
+	}
+}
+
+// enlarge draws s into d by bilinear interpolation between the four
+// pixels of s nearest each pixel's centre, with 8-bit weights.
+func enlarge(d, s plane) {
+	// Positions in s, in 65536ths of its pixels, of the centres of d's.
+	xStep, yStep := s.w<<16/d.w, s.h<<16/d.h
+	yPos := yStep/2 - 1<<15
+	for y := range d.h {
+		y0, fy := max(yPos>>16, 0), max(yPos, 0)>>8&255
+		top, bottom := s.row(y0), s.row(min(y0+1, s.h-1))
+		drow := d.row(y)
+		xPos := xStep/2 - 1<<15
+		for x := range drow {
+			x0, fx := max(xPos>>16, 0), max(xPos, 0)>>8&255
+			x1 := min(x0+1, s.w-1)
+			t := int(top[x0])*(256-fx) + int(top[x1])*fx
+			b := int(bottom[x0])*(256-fx) + int(bottom[x1])*fx
+			drow[x] = byte((t*(256-fy) + b*fy + 1<<15) >> 16)
+			xPos += xStep
+		}
+		yPos += yStep
 	}
 }
 

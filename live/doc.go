@@ -41,10 +41,14 @@
 // 41 MB/s; pipes and copies move several GB/s on one core, so it is a few
 // percent of a core, below what decoding and encoding cost anyway.
 //
-// What it does not do yet: pictures are scaled by nearest neighbour, so a
-// stream shown much smaller than its size aliases and one shown much
-// larger is blocky (ffmpeg's scaler in a decoder restarted at its tile's
-// size would do better); a stream whose size changes is decoded at the
+// Pictures are scaled to their tiles in Go, at each frame, without
+// allocating: averaged over the source pixels under each drawn one (a box
+// filter; 2x2 when halved, the common case) when shrunk, so fine detail
+// does not alias, and interpolated bilinearly when enlarged, so it is not
+// blocky. That costs at most 2.5 ms of one core for a 640x360 tile on the
+// loaded test machine (BenchmarkBlit), less than a decoder.
+//
+// What it does not do yet: a stream whose size changes is decoded at the
 // size it announced; low-latency HLS is shorter segments and keyframe
 // intervals, not LL-HLS partial segments, which ffmpeg's HLS muxer does
 // not write.

@@ -30,13 +30,14 @@ const (
 // Input is one stream of a composition: its RTP goes in with WriteRTP,
 // and an ffmpeg of its own decodes it for the Composer.
 type Input struct {
-	id   string
-	tile archive.Tile
-	w    *archive.Writer
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the decoder's pipes are drained
-	fw   int           // the decoded pictures' size
-	fh   int
+	id    string
+	tile  archive.Tile
+	video bool // whether it has video, and so a tile
+	w     *archive.Writer
+	cmd   *exec.Cmd
+	done  chan struct{} // closed once the decoder's pipes are drained
+	fw    int           // the decoded pictures' size
+	fh    int
 
 	mu      sync.Mutex
 	picture []byte  // the last decoded picture; nil before the first
@@ -47,7 +48,7 @@ type Input struct {
 // newInput starts the decoder of a stream with the given tracks (nil:
 // absent), whose pictures are to be w x h.
 func newInput(ffmpeg, id string, audio, video *archive.Track, tile archive.Tile, w, h int) (*Input, error) {
-	in := &Input{id: id, tile: tile, fw: w, fh: h, done: make(chan struct{})}
+	in := &Input{id: id, tile: tile, video: video != nil, fw: w, fh: h, done: make(chan struct{})}
 	args := []string{"-nostdin", "-v", "error", "-fflags", "nobuffer", "-probesize", "32768", "-analyzeduration", "0", "-i", "pipe:0"}
 	if video != nil {
 		args = append(args, "-map", "0:v", "-vf", fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,format=yuv420p", w, h, w, h),
