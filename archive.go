@@ -357,7 +357,8 @@ func (srv *Server) recording(id string) (*recording, error) {
 }
 
 // OnArchiveStarted sets the callback run when an archive of the session
-// starts.
+// starts. In a cluster, each node's Session is told of every node's
+// archives, as its clients are.
 func (s *Session) OnArchiveStarted(f func(Archive)) {
 	s.mu.Lock()
 	defer s.unlock()
@@ -365,7 +366,8 @@ func (s *Session) OnArchiveStarted(f func(Archive)) {
 }
 
 // OnArchiveStopped sets the callback run when an archive of the session
-// stops or fails (its Status says which).
+// stops or fails (its Status says which); in a cluster, an archive whose
+// node left fails.
 func (s *Session) OnArchiveStopped(f func(Archive)) {
 	s.mu.Lock()
 	defer s.unlock()

@@ -153,7 +153,7 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	a.Status = ArchiveStarted // not paused before its streams are added
 	rec.tellLocked(a)
 	rec.mu.Unlock()
-	s.emitLocked(archiveStarted{a})
+	s.emitLocked(archiveStarted{a: a})
 	s.unlock()
 	s.log.Info("archive started", "archive", rec.id, "streams", len(streams))
 	for _, id := range streams {
@@ -638,7 +638,7 @@ func (s *Session) archiveEnded(rec *recording, a Archive) {
 	s.mu.Lock()
 	defer s.unlock()
 	s.recordings = slices.DeleteFunc(s.recordings, func(r *recording) bool { return r == rec })
-	s.emitLocked(archiveStopped{a})
+	s.emitLocked(archiveStopped{a: a})
 }
 
 // recordLocked keeps the session's archives up with ev: an archive in
