@@ -69,8 +69,8 @@ const MaxArchiveName = 80
 // OpenTok's (bestFit, pip, verticalPresentation, horizontalPresentation,
 // focus, or custom with a Stylesheet), and for bestFit the type used while
 // a screen is shared. archive.Arrange says where each stream goes; a
-// stream of layout class "focus" (Session.SetLayoutClassLists, as it is
-// when it joins the archive) is the large one of pip and the presentation
+// stream of layout class "focus" (Session.SetLayoutClassLists, whenever
+// it is set or cleared) is the large one of pip and the presentation
 // layouts. Custom layouts (CSS) are not composed: ErrNotSupported.
 type ArchiveLayout struct {
 	Type            string

@@ -638,6 +638,7 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 	}
 	if m.Property == layoutProperty {
 		st.layoutClasses = m.Stream.Layout
+		s.emitLocked(layoutChanged{st}) // for this node's archives and broadcasts
 		return
 	}
 	var old any
