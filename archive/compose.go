@@ -137,9 +137,13 @@ func (c Composition) filterGraph() string {
 		}
 		fmt.Fprintf(&g, "anullsrc=r=48000:cl=stereo:d=%s[s]", seconds(c.Duration))
 		mix := "[s]"
+		// Each input's sound at its timestamps, from the composition's
+		// start: a gap of a packet or more (loss, a stall of its
+		// publisher) is filled with silence, or what follows would be
+		// heard early, out of step with its picture.
 		for i, in := range c.Inputs {
 			if in.HasAudio {
-				fmt.Fprintf(&g, ";\n[%d:a]aresample=async=1:first_pts=0[a%d]", i, i)
+				fmt.Fprintf(&g, ";\n[%d:a]aresample=async=1:min_hard_comp=0.02:first_pts=0[a%d]", i, i)
 				mix += fmt.Sprintf("[a%d]", i)
 			}
 		}
