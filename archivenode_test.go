@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -208,4 +209,31 @@ func TestClusterArchiveEvents(t *testing.T) {
 	if x := <-ended; x.Status != crossbar.ArchiveFailed || x.Reason == "" {
 		t.Errorf("node 1's host was told %+v, want it failed with a reason", x)
 	}
+}
+
+// A Chromium page on node 2 hears of an archive node 1 records, as
+// opentok.js's pages do: archiveStarted and archiveStopped, with its id
+// and name, and archiveStarted as it joins while it records.
+func TestJSClusterArchiveEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	rigs := clusterRigs(t, 2)
+	s := rigs[0].session()
+	r := rigs[1]
+	watcher := joinWatchingArchives(t, r, nodeSession(t, r.srv, s), "watcher")
+	watcher.Wait("connected", `S.connection !== undefined && S.connection !== null`, mediaWait)
+	ctx := context.Background()
+	a, err := rigs[0].srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "across"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rigs[0].srv.DeleteArchive(ctx, a.ID) }) // from the default directory
+	started := fmt.Sprintf(`archives.includes('archiveStarted %s across')`, a.ID)
+	watcher.Wait("archiveStarted", started, mediaWait)
+	joinWatchingArchives(t, r, s, "late").Wait("archiveStarted on joining", started, mediaWait)
+	if _, err := rigs[0].srv.StopArchive(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	watcher.Wait("archiveStopped", fmt.Sprintf(`archives.includes('archiveStopped %s across')`, a.ID), mediaWait)
 }
