@@ -69,8 +69,8 @@ const MaxArchiveName = 80
 // OpenTok's (bestFit, pip, verticalPresentation, horizontalPresentation,
 // focus, or custom with a Stylesheet), and for bestFit the type used while
 // a screen is shared. archive.Arrange says where each stream goes; a
-// stream of layout class "focus" (Session.SetLayoutClassLists, as it is
-// when it joins the archive) is the large one of pip and the presentation
+// stream of layout class "focus" (Session.SetLayoutClassLists, whenever
+// it is set or cleared) is the large one of pip and the presentation
 // layouts. Custom layouts (CSS) are not composed: ErrNotSupported.
 type ArchiveLayout struct {
 	Type            string
@@ -357,7 +357,8 @@ func (srv *Server) recording(id string) (*recording, error) {
 }
 
 // OnArchiveStarted sets the callback run when an archive of the session
-// starts.
+// starts. In a cluster, each node's Session is told of every node's
+// archives, as its clients are.
 func (s *Session) OnArchiveStarted(f func(Archive)) {
 	s.mu.Lock()
 	defer s.unlock()
@@ -365,7 +366,8 @@ func (s *Session) OnArchiveStarted(f func(Archive)) {
 }
 
 // OnArchiveStopped sets the callback run when an archive of the session
-// stops or fails (its Status says which).
+// stops or fails (its Status says which); in a cluster, an archive whose
+// node left fails.
 func (s *Session) OnArchiveStopped(f func(Archive)) {
 	s.mu.Lock()
 	defer s.unlock()

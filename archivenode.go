@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/crossbar-rtc/crossbar/cluster"
 )
 
 // Archives across a cluster: an archive records on the node that started
@@ -350,3 +352,88 @@ type remoteError struct {
 
 func (e *remoteError) Error() string { return e.message }
 func (e *remoteError) Unwrap() error { return e.kind }
+
+// A session's clients hear of its archives whichever node records them:
+// the node that does tells the session's other nodes when one starts and
+// when it ends (kindArchiveStarted, kindArchiveEnded, with the Archive),
+// and keeps it in the session's set of recording archives meanwhile, read
+// by a node where the session comes to life later. Each node tells its
+// own clients and host, and its clients that join, as of its own
+// archives. An archive whose node leaves the cluster ends, failed.
+
+// The kinds of session messages about archives.
+const (
+	kindArchiveStarted = "archiveStarted"
+	kindArchiveEnded   = "archiveEnded"
+)
+
+// archiveSet is the session's set of the archives that record it, by id.
+func (s *Session) archiveSet() string { return s.topic() + ":archives" }
+
+// shareArchiveLocked tells the other nodes that an archive this node
+// records started or ended. The caller holds s.mu.
+func (s *Session) shareArchiveLocked(a Archive, started bool) {
+	if !started {
+		s.sendToNodes(nodeMessage{Kind: kindArchiveEnded, Archive: &a}, s.deleteRecord(s.archiveSet(), a.ID))
+		return
+	}
+	s.sendToNodes(nodeMessage{Kind: kindArchiveStarted, Archive: &a}, s.putRecord(s.archiveSet(), a.ID, archiveRecord{a, s.nodeID()}))
+}
+
+// applyArchiveLocked tells of an archive another node records that
+// started (r) or ended. The caller holds s.mu.
+func (s *Session) applyArchiveLocked(r archiveRecord, started bool) {
+	_, known := s.elsewhere[r.ID]
+	switch {
+	case started && !known && !s.tombstoned(r.ID):
+		if s.elsewhere == nil {
+			s.elsewhere = map[string]archiveRecord{}
+		}
+		s.elsewhere[r.ID] = r
+		s.emitLocked(archiveStarted{a: r.Archive, remote: true})
+	case !started:
+		s.buryLocked(r.ID) // a record read late must not bring it back
+		if known {
+			delete(s.elsewhere, r.ID)
+			s.emitLocked(archiveStopped{a: r.Archive, remote: true})
+		}
+	}
+}
+
+// loadArchivesLocked tells of the archives other nodes record, as the
+// session's set of them has them. The caller holds s.mu.
+func (s *Session) loadArchivesLocked(recs map[string][]byte, alive map[string]cluster.Node) {
+	for _, b := range recs {
+		var r archiveRecord
+		if json.Unmarshal(b, &r) != nil || r.Node == s.nodeID() {
+			continue
+		}
+		if _, ok := alive[r.Node]; ok || alive == nil {
+			s.applyArchiveLocked(r, true)
+		}
+	}
+}
+
+// endArchivesOfLocked ends the archives of nodes that left the cluster:
+// they failed. The caller holds s.mu.
+func (s *Session) endArchivesOfLocked(alive map[string]cluster.Node) {
+	for _, r := range s.elsewhere {
+		if _, ok := alive[r.Node]; !ok {
+			r.Status, r.Reason = ArchiveFailed, "node "+r.Node+" left the cluster while it recorded"
+			s.applyArchiveLocked(r, false)
+		}
+	}
+}
+
+// recordedLocked returns the archives that record the session, on any
+// node. The caller holds s.mu.
+func (s *Session) recordedLocked() []Archive {
+	var list []Archive
+	for _, rec := range s.runningArchivesLocked() {
+		list = append(list, rec.snapshot())
+	}
+	for _, r := range s.elsewhere {
+		list = append(list, r.Archive)
+	}
+	return list
+}

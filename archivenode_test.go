@@ -3,6 +3,7 @@ package crossbar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/archive"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // An archive recorded on node 1 of two, on a real Redis, is got and listed
@@ -137,4 +139,101 @@ func TestClusterArchiveModeAlways(t *testing.T) {
 			t.Errorf("the archive has no file of the stream published on node %d: %+v", i+1, m.Files)
 		}
 	}
+}
+
+// The clients of node 2 hear of an archive node 1 records as node 1's
+// clients do: archiveStarted and archiveStopped, with its id and name, and
+// on joining while it records; node 2's host is told too. A client
+// joining after it stopped hears nothing of it. An archive whose node
+// dies ends, for the clients of the others.
+func TestClusterArchiveEvents(t *testing.T) {
+	_, nodes := newCluster(t, 2, crossbar.Config{Archives: archive.Dir(t.TempDir())})
+	a, b := nodes[0], nodes[1]
+	ctx := context.Background()
+	s := a.session()
+	watcher := b.connect(s, crossbar.RoleSubscriber, "watcher")
+	publishTagged(t, a.mediaClient(s, a.ws, "pub", nil, client.Options{}), "pub")
+	onB := b.on(t, s)
+	told := make(chan crossbar.Archive, 2)
+	onB.OnArchiveStarted(func(x crossbar.Archive) { told <- x })
+	onB.OnArchiveStopped(func(x crossbar.Archive) { told <- x })
+
+	started, err := a.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "across"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(who string, ev client.Event, id string) {
+		t.Helper()
+		if ev.Archive == nil || ev.Archive.ID != id {
+			t.Fatalf("%s: %s of %+v, want archive %s", who, ev.Type, ev.Archive, id)
+		}
+	}
+	ev := next(t, watcher, signaling.TypeArchiveStarted)
+	check("node 2's watcher", ev, started.ID)
+	if ev.Archive.Name != "across" {
+		t.Errorf("archiveStarted names %q, want across", ev.Archive.Name)
+	}
+	check("a client joining node 2", next(t, b.connect(s, crossbar.RoleSubscriber, "late"), signaling.TypeArchiveStarted), started.ID)
+	if x := <-told; x.ID != started.ID || x.Status != crossbar.ArchiveStarted {
+		t.Errorf("node 2's host was told %+v", x)
+	}
+
+	recordFor(t, a.srv, started.ID, time.Second)
+	if _, err := a.srv.StopArchive(ctx, started.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("node 2's watcher", next(t, watcher, signaling.TypeArchiveStopped), started.ID)
+	if x := <-told; x.ID != started.ID || x.Status != crossbar.ArchiveStopped {
+		t.Errorf("node 2's host was told %+v", x)
+	}
+	after := b.connect(s, crossbar.RoleSubscriber, "after")
+	if err := onB.Signal(crossbar.SignalOptions{To: after.Connection().ID, Type: "mark"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, after, signaling.TypeArchiveStarted, signaling.TypeSignal); ev.Type != signaling.TypeSignal {
+		t.Fatalf("a client joining node 2 after the stop was told %s %+v", ev.Type, ev.Archive)
+	}
+
+	// Node 2 records; it dies.
+	onA := a.on(t, s)
+	watcherA := a.connect(s, crossbar.RoleSubscriber, "watcher on node 1")
+	second, err := b.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "on node 2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("node 1's watcher", next(t, watcherA, signaling.TypeArchiveStarted), second.ID)
+	ended := make(chan crossbar.Archive, 1)
+	onA.OnArchiveStopped(func(x crossbar.Archive) { ended <- x })
+	_ = b.rdb.Close() // node 2 can no longer beat
+	check("node 1's watcher", nextWithin(t, watcherA, 15*time.Second, signaling.TypeArchiveStopped), second.ID)
+	if x := <-ended; x.Status != crossbar.ArchiveFailed || x.Reason == "" {
+		t.Errorf("node 1's host was told %+v, want it failed with a reason", x)
+	}
+}
+
+// A Chromium page on node 2 hears of an archive node 1 records, as
+// opentok.js's pages do: archiveStarted and archiveStopped, with its id
+// and name, and archiveStarted as it joins while it records.
+func TestJSClusterArchiveEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	rigs := clusterRigs(t, 2)
+	s := rigs[0].session()
+	r := rigs[1]
+	watcher := joinWatchingArchives(t, r, nodeSession(t, r.srv, s), "watcher")
+	watcher.Wait("connected", `S.connection !== undefined && S.connection !== null`, mediaWait)
+	ctx := context.Background()
+	a, err := rigs[0].srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{Name: "across"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rigs[0].srv.DeleteArchive(ctx, a.ID) }) // from the default directory
+	started := fmt.Sprintf(`archives.includes('archiveStarted %s across')`, a.ID)
+	watcher.Wait("archiveStarted", started, mediaWait)
+	joinWatchingArchives(t, r, s, "late").Wait("archiveStarted on joining", started, mediaWait)
+	if _, err := rigs[0].srv.StopArchive(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	watcher.Wait("archiveStopped", fmt.Sprintf(`archives.includes('archiveStopped %s across')`, a.ID), mediaWait)
 }

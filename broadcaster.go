@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crossbar-rtc/crossbar/archive"
 	"github.com/crossbar-rtc/crossbar/live"
 )
 
@@ -309,6 +310,16 @@ func (b *broadcasting) manualOnly() error {
 	return nil
 }
 
+// retile changes a stream's tile in the composition (its layout classes
+// changed).
+func (b *broadcasting) retile(streamID string, tile archive.Tile) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cs := b.streams[streamID]; cs != nil && cs.in != nil && b.status == BroadcastStarted {
+		b.comp.SetTile(cs.in, tile)
+	}
+}
+
 // setLayout changes the broadcast's layout.
 func (b *broadcasting) setLayout(l ArchiveLayout) error {
 	b.mu.Lock()
@@ -404,8 +415,15 @@ func (s *Session) broadcastChanged(c Broadcast) {
 }
 
 // castLocked keeps the session's broadcasts up with ev: each composes
-// every new stream. The caller holds s.mu.
+// every new stream, and moves a stream whose layout classes changed. The
+// caller holds s.mu.
 func (s *Session) castLocked(ev event) {
+	if changed, ok := ev.(layoutChanged); ok {
+		for _, b := range s.casts {
+			b.retile(changed.st.id, changed.st.tileLocked())
+		}
+		return
+	}
 	created, ok := ev.(streamCreated)
 	if !ok {
 		return

@@ -249,6 +249,16 @@ func (s *Session) shareLocked(ev event) {
 			s.onBus(m.Kind, s.busPublish(m), ev.shared)
 			return
 		}
+	case archiveStarted:
+		if !ev.remote {
+			s.shareArchiveLocked(ev.a, true)
+		}
+		return
+	case archiveStopped:
+		if !ev.remote {
+			s.shareArchiveLocked(ev.a, false)
+		}
+		return
 	case muteForced:
 		if ev.st != nil || ev.remote {
 			return // one stream's: its publisher is here
@@ -366,6 +376,10 @@ func (s *Session) loadRecords(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	archives, err := s.srv.bus.Records(ctx, s.archiveSet())
+	if err != nil {
+		return err
+	}
 	alive := s.srv.members()
 	s.mu.Lock()
 	defer s.unlock()
@@ -387,6 +401,7 @@ func (s *Session) loadRecords(ctx context.Context) error {
 			s.mirrorStreamLocked(&rec)
 		}
 	}
+	s.loadArchivesLocked(archives, alive)
 	return nil
 }
 
@@ -608,6 +623,10 @@ func (s *Session) apply(m *nodeMessage) {
 		if st := s.streams[m.ID]; st != nil && !st.connection.remote() {
 			s.setLayoutLocked(st, m.Classes)
 		}
+	case kindArchiveStarted, kindArchiveEnded:
+		if m.Archive != nil {
+			s.applyArchiveLocked(archiveRecord{*m.Archive, m.From}, m.Kind == kindArchiveStarted)
+		}
 	case kindSessionClosed:
 		s.closeLocked()
 	case kindInventory:
@@ -638,6 +657,7 @@ func (s *Session) applyChangeLocked(m *nodeMessage) {
 	}
 	if m.Property == layoutProperty {
 		st.layoutClasses = m.Stream.Layout
+		s.emitLocked(layoutChanged{st}) // for this node's archives and broadcasts
 		return
 	}
 	var old any
@@ -812,6 +832,7 @@ func (h busHandler) Members(alive map[string]cluster.Node) {
 		if orphans > 0 {
 			s.log.Info("cluster: a node left; its connections wait for their clients", "connections", orphans)
 		}
+		s.endArchivesOfLocked(alive)
 		s.unlock()
 	}
 	for _, node := range srv.linkedNodes() {

@@ -108,6 +108,27 @@ func publishColour(t *testing.T, c *client.Session, colour string, w, h int) *cl
 // the picture at the next frame; none stalls the video.
 func publishFrames(t *testing.T, c *client.Session, name string, w, h int, video *atomic.Pointer[[][]byte], audio [][]byte) *client.Publisher {
 	t.Helper()
+	v, a := 0, 0
+	return publishSamples(t, c, name, w, h, func(kind webrtc.RTPCodecType, _ time.Time) []byte {
+		if kind == webrtc.RTPCodecTypeAudio {
+			a++
+			return audio[(a-1)%len(audio)]
+		}
+		frames := *video.Load()
+		if len(frames) == 0 {
+			return nil
+		}
+		v++
+		return frames[(v-1)%len(frames)]
+	})
+}
+
+// publishSamples publishes from c a stream named name of w x h video
+// (VP8) and Opus audio, until the test ends: a video frame every 30th of
+// a second and an audio packet every 20 ms, each the sample that next
+// returns for the time it is sent (nil: none).
+func publishSamples(t *testing.T, c *client.Session, name string, w, h int, next func(kind webrtc.RTPCodecType, now time.Time) []byte) *client.Publisher {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub, err := c.Publish(ctx, client.PublishOptions{Name: name, Audio: true, Video: true, Width: w, Height: h})
@@ -123,29 +144,26 @@ func publishFrames(t *testing.T, c *client.Session, name string, w, h int, video
 		defer at.Stop()
 		// Each sample lasts until the next, as a camera's do: a busy
 		// machine's late ticks do not slow the stream's clock.
-		last := [2]time.Time{time.Now(), time.Now()}
-		since := func(kind int, now time.Time) time.Duration {
-			d := now.Sub(last[kind])
-			last[kind] = now
-			return d
-		}
-		for v, a := 0, 0; ; {
-			var err error
+		last := map[webrtc.RTPCodecType]time.Time{webrtc.RTPCodecTypeVideo: time.Now(), webrtc.RTPCodecTypeAudio: time.Now()}
+		for {
+			var kind webrtc.RTPCodecType
+			var now time.Time
 			select {
 			case <-sendCtx.Done():
 				return
-			case now := <-vt.C:
-				if frames := *video.Load(); len(frames) > 0 {
-					err = pub.WriteSample(webrtc.RTPCodecTypeVideo, media.Sample{Data: frames[v%len(frames)], Duration: since(0, now)})
-					v++
-				}
-			case now := <-at.C:
-				err = pub.WriteSample(webrtc.RTPCodecTypeAudio, media.Sample{Data: audio[a%len(audio)], Duration: since(1, now)})
-				a++
+			case now = <-vt.C:
+				kind = webrtc.RTPCodecTypeVideo
+			case now = <-at.C:
+				kind = webrtc.RTPCodecTypeAudio
 			}
-			if err != nil {
+			b := next(kind, now)
+			if b == nil {
+				continue
+			}
+			if err := pub.WriteSample(kind, media.Sample{Data: b, Duration: now.Sub(last[kind])}); err != nil {
 				return
 			}
+			last[kind] = now
 		}
 	}()
 	t.Cleanup(func() {

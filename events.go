@@ -82,9 +82,16 @@ type (
 	// concern and the other nodes', not the clients').
 	layoutChanged struct{ st *Stream }
 	// archiveStarted and archiveStopped: an archive of the session
-	// started, or stopped or failed.
-	archiveStarted struct{ a Archive }
-	archiveStopped struct{ a Archive }
+	// started, or stopped or failed; remote is set when another node
+	// records it (archivenode.go).
+	archiveStarted struct {
+		a      Archive
+		remote bool
+	}
+	archiveStopped struct {
+		a      Archive
+		remote bool
+	}
 	// captionsStopped: the session's captions stopped or failed (the
 	// host's concern alone).
 	captionsStopped struct{ c Captions }

@@ -11,12 +11,26 @@ import (
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/archive"
+	"github.com/crossbar-rtc/crossbar/internal/browsertest"
 	"github.com/crossbar-rtc/crossbar/sfu"
 )
 
 // watchArchives is the page code that logs a session's archive events.
 const watchArchives = `window.archives = [];
 for (const t of ['archiveStarted', 'archiveStopped']) S.on(t, (e) => archives.push(e.type + ' ' + e.id + ' ' + e.name));`
+
+// joinWatchingArchives opens a page that joins s, and keeps the archive
+// events it gets, those it gets as it joins too, in its archives.
+func joinWatchingArchives(t *testing.T, r *jsRig, s *crossbar.Session, name string) *browsertest.Page {
+	t.Helper()
+	p := r.browser.Open(t, name, r.url+"/")
+	p.Eval(fmt.Sprintf(`(async () => {
+  window.S = OT.initSession('ignored', %s);
+  %s
+  await S.connect(%s);
+})()`, jsString(s.ID()), watchArchives, jsString(r.token(s, crossbar.RoleSubscriber, name))), nil)
+	return p
+}
 
 // An individual archive of a Chromium page's camera: its file holds VP8
 // and Opus for as long as it recorded, and the page, and one that joins
@@ -36,13 +50,7 @@ func TestJSArchive(t *testing.T) {
 	}
 	p.Wait("archiveStarted", fmt.Sprintf(`archives.includes('archiveStarted %s class')`, a.ID), mediaWait)
 
-	late := r.browser.Open(t, "late", r.url+"/")
-	late.Eval(fmt.Sprintf(`(async () => {
-  window.S = OT.initSession('ignored', %s);
-  %s
-  await S.connect(%s);
-})()`, jsString(s.ID()), watchArchives, jsString(r.token(s, crossbar.RoleSubscriber, "late"))), nil)
-	late.Wait("archiveStarted on joining", fmt.Sprintf(`archives.includes('archiveStarted %s class')`, a.ID), mediaWait)
+	joinWatchingArchives(t, r, s, "late").Wait("archiveStarted on joining", fmt.Sprintf(`archives.includes('archiveStarted %s class')`, a.ID), mediaWait)
 
 	fps := recordPage(t, r, p, a.ID, 5*time.Second)
 	if _, err := r.srv.StopArchive(ctx, a.ID); err != nil {

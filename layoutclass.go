@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/crossbar-rtc/crossbar/archive"
 )
 
 // Layout classes name a stream's place in a composed layout (an archive's
@@ -47,6 +49,7 @@ func (s *Session) SetLayoutClassLists(lists map[string][]string) error {
 			// Its node keeps its record, and tells the others.
 			st.layoutClasses = slices.Clone(lists[id])
 			s.sendToNodes(nodeMessage{Kind: kindSetLayout, ID: id, Classes: lists[id]}, nil)
+			s.emitLocked(layoutChanged{st}) // for this node's archives and broadcasts
 			continue
 		}
 		s.setLayoutLocked(st, lists[id])
@@ -58,6 +61,14 @@ func (s *Session) SetLayoutClassLists(lists map[string][]string) error {
 func (s *Session) setLayoutLocked(st *Stream, classes []string) {
 	st.layoutClasses = slices.Clone(classes)
 	s.emitLocked(layoutChanged{st})
+}
+
+// tileLocked is the stream's place in a composition (an archive's or a
+// broadcast's), by its video type and layout classes: of class "focus",
+// it is the large one of the layouts that have one. The caller holds the
+// session's mu.
+func (st *Stream) tileLocked() archive.Tile {
+	return archive.Tile{Screen: st.videoType == VideoScreen, Focus: slices.Contains(st.layoutClasses, "focus")}
 }
 
 // layoutProperty names a change of layout classes between nodes.

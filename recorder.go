@@ -153,7 +153,7 @@ func (s *Session) startArchive(opts ArchiveOptions) (Archive, error) {
 	a.Status = ArchiveStarted // not paused before its streams are added
 	rec.tellLocked(a)
 	rec.mu.Unlock()
-	s.emitLocked(archiveStarted{a})
+	s.emitLocked(archiveStarted{a: a})
 	s.unlock()
 	s.log.Info("archive started", "archive", rec.id, "streams", len(streams))
 	for _, id := range streams {
@@ -253,6 +253,24 @@ func (rec *recording) setLayout(l ArchiveLayout) error {
 	return nil
 }
 
+// retile notes a stream's new tile in a composed archive, from now on
+// (its layout classes changed).
+func (rec *recording) retile(streamID string, tile archive.Tile) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	f := rec.streams[streamID]
+	if rec.work == "" || f == nil || !rec.runningLocked() {
+		return
+	}
+	last := f.input.Tile
+	if n := len(f.input.TileChanges); n > 0 {
+		last = f.input.TileChanges[n-1].Tile
+	}
+	if tile != last {
+		f.input.TileChanges = append(f.input.TileChanges, archive.TileChange{At: rec.now().Sub(rec.created), Tile: tile})
+	}
+}
+
 // addLogged adds a stream, as add does, and logs why it could not.
 func (rec *recording) addLogged(streamID string, audio, video bool) {
 	if err := rec.add(streamID, audio, video); err != nil {
@@ -274,6 +292,7 @@ func (rec *recording) add(streamID string, audio, video bool) error {
 	opened, err := rec.open(streamID, audio, video)
 	rec.mu.Lock()
 	if err == nil && opened.w != nil && rec.runningLocked() {
+		opened.input.TileChanges = f.input.TileChanges // while it opened
 		*f = opened
 		f.opened = time.Now()
 		rec.wg.Add(1)
@@ -354,7 +373,7 @@ func (s *Session) subscribeMedia(streamID string, audio, video bool) (streamMedi
 	s.mu.Lock()
 	size := sub.stream.dimensions
 	m := streamMedia{sub: sub, data: sub.stream.connection.token.Data,
-		tile: archive.Tile{Screen: sub.stream.videoType == VideoScreen, Focus: slices.Contains(sub.stream.layoutClasses, "focus")}}
+		tile: sub.stream.tileLocked()}
 	s.unlock()
 	for kind := range sub.readers {
 		if kind == webrtc.RTPCodecTypeVideo {
@@ -638,12 +657,13 @@ func (s *Session) archiveEnded(rec *recording, a Archive) {
 	s.mu.Lock()
 	defer s.unlock()
 	s.recordings = slices.DeleteFunc(s.recordings, func(r *recording) bool { return r == rec })
-	s.emitLocked(archiveStopped{a})
+	s.emitLocked(archiveStopped{a: a})
 }
 
 // recordLocked keeps the session's archives up with ev: an archive in
 // auto mode records each new stream; a session in archive mode always
-// starts one with its first stream; archives stop ArchiveIdleTimeout after
+// starts one with its first stream; a composed archive moves a stream
+// whose layout classes changed; archives stop ArchiveIdleTimeout after
 // the last connection left. The caller holds s.mu.
 func (s *Session) recordLocked(ev event) {
 	switch ev := ev.(type) {
@@ -671,6 +691,10 @@ func (s *Session) recordLocked(ev event) {
 					s.later(add)
 				}
 			}
+		}
+	case layoutChanged:
+		for _, rec := range s.runningArchivesLocked() {
+			rec.retile(ev.st.id, ev.st.tileLocked())
 		}
 	case connectionCreated:
 		for _, rec := range s.runningArchivesLocked() {

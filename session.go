@@ -38,6 +38,9 @@ type Session struct {
 	codecs  codecVotes
 	// recordings are its archives that record (recorder.go).
 	recordings []*recording
+	// elsewhere are the archives of the session other nodes record, by
+	// id (archivenode.go).
+	elsewhere map[string]archiveRecord
 	// captions are its live captions while they run (captioner.go).
 	captions *captioning
 	// casts are its broadcasts that run (broadcaster.go).

@@ -225,8 +225,8 @@ func (s *Session) connectedLocked(c *Connection, re uint64, kind attachKind) []b
 	if kind != attachResumed {
 		pieces := splitState(s.stateLocked(c))
 		msg.Connections, msg.Streams, msg.More = pieces[0].Connections, pieces[0].Streams, len(pieces) > 1
-		for _, rec := range s.runningArchivesLocked() {
-			msg.Archives = append(msg.Archives, *describeArchive(rec.snapshot()))
+		for _, a := range s.recordedLocked() {
+			msg.Archives = append(msg.Archives, *describeArchive(a))
 		}
 		for i := 1; i < len(pieces); i++ {
 			pieces[i].Type, pieces[i].More = signaling.TypeSessionState, i < len(pieces)-1

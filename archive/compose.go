@@ -32,6 +32,15 @@ type Input struct {
 	Start, Stop        time.Duration
 	HasAudio, HasVideo bool
 	Tile               Tile
+	// TileChanges are the tiles it takes later (its layout classes
+	// changed), each from its At on, in order.
+	TileChanges []TileChange
+}
+
+// TileChange is a stream's tile in a Composition from At on.
+type TileChange struct {
+	At   time.Duration
+	Tile Tile
 }
 
 // LayoutChange is a layout of a Composition and when it starts.
@@ -128,9 +137,13 @@ func (c Composition) filterGraph() string {
 		}
 		fmt.Fprintf(&g, "anullsrc=r=48000:cl=stereo:d=%s[s]", seconds(c.Duration))
 		mix := "[s]"
+		// Each input's sound at its timestamps, from the composition's
+		// start: a gap of a packet or more (loss, a stall of its
+		// publisher) is filled with silence, or what follows would be
+		// heard early, out of step with its picture.
 		for i, in := range c.Inputs {
 			if in.HasAudio {
-				fmt.Fprintf(&g, ";\n[%d:a]aresample=async=1:first_pts=0[a%d]", i, i)
+				fmt.Fprintf(&g, ";\n[%d:a]aresample=async=1:min_hard_comp=0.02:first_pts=0[a%d]", i, i)
 				mix += fmt.Sprintf("[a%d]", i)
 			}
 		}
@@ -152,14 +165,17 @@ type draw struct {
 	rect  Rect
 }
 
-// pieces cuts the composition where a stream starts or stops or the
-// layout changes, and arranges each piece's streams, large ones first so
+// pieces cuts the composition where a stream starts, stops or changes
+// its tile, or the layout changes, and arranges each piece's streams, large ones first so
 // that small ones (pip's) are drawn over them.
 func (c Composition) pieces() []piece {
 	cuts := []time.Duration{0, c.Duration}
 	for _, in := range c.Inputs {
 		if in.HasVideo {
 			cuts = append(cuts, in.Start, in.Stop)
+			for _, ch := range in.TileChanges {
+				cuts = append(cuts, ch.At)
+			}
 		}
 	}
 	for _, l := range c.Layouts {
@@ -187,7 +203,7 @@ func (c Composition) pieces() []piece {
 		for i, in := range c.Inputs {
 			if in.HasVideo && c.frame(in.Start) <= p.start && c.frame(in.Stop) >= p.end {
 				shown = append(shown, i)
-				tiles = append(tiles, in.Tile)
+				tiles = append(tiles, c.tile(in, p.start))
 			}
 		}
 		for k, r := range Arrange(layout.Type, layout.ScreenshareType, c.Width, c.Height, tiles) {
@@ -199,6 +215,17 @@ func (c Composition) pieces() []piece {
 		list = append(list, p)
 	}
 	return list
+}
+
+// tile is an input's tile at t: its last change's by then.
+func (c Composition) tile(in Input, t time.Duration) Tile {
+	tile := in.Tile
+	for _, ch := range in.TileChanges {
+		if c.frame(ch.At) <= t {
+			tile = ch.Tile
+		}
+	}
+	return tile
 }
 
 // frame rounds t, within the composition, to a frame's time: the picture

@@ -96,3 +96,27 @@ func TestComposeFails(t *testing.T) {
 		t.Fatal("Compose with a missing ffmpeg: no error")
 	}
 }
+
+// A stream whose tile changes (it takes the layout class focus) is
+// arranged by its new tile from the change on: the composition is cut
+// there, and in horizontalPresentation it is the large one after.
+func TestComposeTileChanges(t *testing.T) {
+	c := Composition{
+		Width: 640, Height: 480, Duration: 4 * time.Second,
+		Inputs: []Input{
+			{Stop: 4 * time.Second, HasVideo: true},
+			{Stop: 4 * time.Second, HasVideo: true, TileChanges: []TileChange{{At: 2 * time.Second, Tile: Tile{Focus: true}}}},
+		},
+		Layouts: []LayoutChange{{Type: HorizontalPresentation}},
+	}
+	pieces := c.pieces()
+	if len(pieces) != 2 || pieces[1].start != c.frame(2*time.Second) {
+		t.Fatalf("pieces %+v, want two, cut at 2 s", pieces)
+	}
+	large := Rect{W: 640, H: 384}
+	for i, p := range pieces {
+		if len(p.draws) != 2 || p.draws[0].input != i || p.draws[0].rect != large {
+			t.Errorf("piece %d draws %+v, want input %d at %+v first", i, p.draws, i, large)
+		}
+	}
+}

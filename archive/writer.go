@@ -70,10 +70,11 @@ type track struct {
 	params   [][]byte          // H.264: NAL units that wait for a frame (avc.go)
 	block    webm.BlockWriteCloser
 	started  bool
-	broken   bool   // video lost a frame: it waits for a keyframe
-	base     int64  // ms from the file's start to the track's first sample
-	prevTS   uint32 // RTP timestamp of the last sample
-	elapsed  int64  // RTP ticks since the first sample, unwrapped
+	broken   bool      // video lost a frame: it waits for a keyframe
+	asked    time.Time // when a keyframe was last asked for
+	base     int64     // ms from the file's start to the track's first sample
+	prevTS   uint32    // RTP timestamp of the last sample
+	elapsed  int64     // RTP ticks since the first sample, unwrapped
 }
 
 // NewWriter returns a Writer to dst of a stream with the given tracks
@@ -111,7 +112,7 @@ func NewWriter(dst io.WriteCloser, audio, video *Track) (*Writer, error) {
 		default:
 			return nil, fmt.Errorf("%w: video %s", ErrUnsupportedCodec, video.MimeType)
 		}
-		t.sb = samplebuilder.New(256, d, video.ClockRate)
+		t.sb = samplebuilder.New(256, d, video.ClockRate, samplebuilder.WithMaxTimeDelay(maxVideoDelay))
 		w.tracks[webrtc.RTPCodecTypeVideo] = t
 		w.entries = append(w.entries, webm.TrackEntry{
 			Name: "Video", TrackNumber: t.number, TrackUID: t.number, CodecID: codecID, TrackType: 1,
@@ -121,10 +122,11 @@ func NewWriter(dst io.WriteCloser, audio, video *Track) (*Writer, error) {
 	return w, nil
 }
 
-// OnKeyframeNeeded sets f, called when the video lost a frame: the frames
-// that follow are left out until the next keyframe, which f should ask
-// the publisher for. f runs on the goroutine of WriteRTP, and must not
-// call the Writer.
+// OnKeyframeNeeded sets f, called when the video lost a frame, or its
+// first keyframe has not come: the frames that follow are left out until
+// the next keyframe, which f should ask the publisher for. While none
+// comes (it may be lost too), f is called again every keyframeRetry. f
+// runs on the goroutine of WriteRTP, and must not call the Writer.
 func (w *Writer) OnKeyframeNeeded(f func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -161,10 +163,8 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 	key := t.keyframe == nil || t.keyframe(data)
 	if t.keyframe != nil && t.started && !key && (t.broken || s.PrevDroppedPackets > 0) {
 		// The frames that refer to the one lost would show garbage.
-		if !t.broken && w.askKey != nil {
-			w.askKey()
-		}
 		t.broken = true
+		w.askKeyframe(t)
 		return nil
 	}
 	t.broken = false
@@ -174,7 +174,8 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 	}
 	if !t.started {
 		if !key {
-			return nil // video waits for a keyframe
+			w.askKeyframe(t) // video waits for a keyframe
+			return nil
 		}
 		if w.start.IsZero() {
 			if w.avc && t.keyframe == nil {
@@ -190,6 +191,25 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 	t.prevTS = s.PacketTimestamp
 	_, err := t.block.Write(key, t.base+t.elapsed*1000/int64(t.ClockRate), data)
 	return err
+}
+
+// maxVideoDelay is how long video waits for a missing packet, which the
+// server asks its publisher to send again (NACK), before it gives the
+// frame up, and asks for a keyframe: the frames that follow are lost
+// until one comes.
+const maxVideoDelay = 200 * time.Millisecond
+
+// keyframeRetry is how long a video track waits for the keyframe it asked
+// for before it asks again.
+const keyframeRetry = 500 * time.Millisecond
+
+// askKeyframe asks for a keyframe of t, unless it did within
+// keyframeRetry.
+func (w *Writer) askKeyframe(t *track) {
+	if now := time.Now(); w.askKey != nil && now.Sub(t.asked) >= keyframeRetry {
+		t.asked = now
+		w.askKey()
+	}
 }
 
 // begin writes the file's header.

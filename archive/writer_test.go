@@ -403,3 +403,34 @@ func writeH264(t *testing.T, w *Writer, units [][]byte) {
 		}
 	}
 }
+
+// Video that does not start with a keyframe (the first was lost) is left
+// out until one comes, which the Writer asks for.
+func TestWriterAsksForFirstKeyframe(t *testing.T) {
+	dir := Dir(t.TempDir())
+	f, _ := dir.Create(context.Background(), "a1", "s1.webm")
+	w, err := NewWriter(f, nil, vp8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	w.OnKeyframeNeeded(func() { asked++ })
+	all, _, _ := packets(150, 2400)
+	var video []packet
+	for _, p := range all {
+		if p.kind == webrtc.RTPCodecTypeVideo {
+			video = append(video, p)
+		}
+	}
+	write(t, w, video[3:]) // from frame 1: keyframe 0 is lost
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 {
+		t.Errorf("asked for %d keyframes, want 1", asked)
+	}
+	// Frames 30-148 (149 is held back).
+	if _, _, n := probe(t, dir.Path("a1", "s1.webm")); len(n) != 1 || n[0] != 119 {
+		t.Fatalf("video frames %v, want [119]", n)
+	}
+}

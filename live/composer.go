@@ -187,6 +187,14 @@ func (c *Composer) SetLayout(layout, screenshareType string) {
 	c.cfg.Layout, c.cfg.ScreenshareType, c.draws = layout, screenshareType, nil
 }
 
+// SetTile changes an input's tile (its layout classes changed) from the
+// next picture on.
+func (c *Composer) SetTile(in *Input, tile archive.Tile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in.tile, c.draws = tile, nil
+}
+
 // drawsLocked returns where each input is drawn. The caller holds c.mu.
 func (c *Composer) drawsLocked() []draw {
 	if c.draws != nil {
