@@ -215,6 +215,7 @@ func (s *Session) recordAlways() {
 // archiveChanged tells of an archive's new status: the webhook, and the
 // other nodes (its record), in order.
 func (s *Session) archiveChanged(a Archive) {
+	s.archiveStatusChanged(a)
 	if s.srv.hooks != nil {
 		s.srv.hooks.post(archiveCallback{s.srv, a})
 	}

@@ -541,6 +541,7 @@ func (rec *recording) compose() {
 	defer rec.removeWork()
 	rec.mu.Lock()
 	if rec.status != ArchiveStopped { // a file failed as it closed
+		rec.tellLocked(rec.snapshotLocked())
 		rec.mu.Unlock()
 		return
 	}
@@ -566,10 +567,11 @@ func (rec *recording) compose() {
 	if err != nil {
 		rec.status, rec.reason = ArchiveFailed, err.Error()
 		rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
-		return
+	} else {
+		rec.status, rec.size = ArchiveAvailable, size
+		rec.s.log.Info("archive composed", "archive", rec.id, "size", size, "took", rec.now().Sub(rec.ended))
 	}
-	rec.status, rec.size = ArchiveAvailable, size
-	rec.s.log.Info("archive composed", "archive", rec.id, "size", size, "took", rec.now().Sub(rec.ended))
+	rec.tellLocked(rec.snapshotLocked())
 }
 
 // store copies a composed archive's file to the server's Storage, and
