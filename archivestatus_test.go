@@ -39,6 +39,23 @@ func followArchives(t *testing.T, s *crossbar.Session) (until func(id string) ([
 	}
 }
 
+// recordArchive starts an archive of the session, waits until it has
+// recorded for d, stops it and returns it, stopped.
+func recordArchive(t *testing.T, srv *crossbar.Server, s *crossbar.Session, opts crossbar.ArchiveOptions, d time.Duration) crossbar.Archive {
+	t.Helper()
+	ctx := context.Background()
+	a, err := srv.StartArchive(ctx, s.ID(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordFor(t, srv, a.ID, d)
+	stopped, err := srv.StopArchive(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stopped
+}
+
 // A composed archive that ffmpeg fails to compose is told failed, with
 // the reason, after it stopped: OnArchiveStatus says when.
 func TestArchiveStatusComposedFails(t *testing.T) {
@@ -47,15 +64,7 @@ func TestArchiveStatusComposedFails(t *testing.T) {
 	s := h.session()
 	until := followArchives(t, s)
 	publishTagged(t, h.mediaClient(s, h.ws, "pub", nil, client.Options{}), "pub")
-	ctx := context.Background()
-	a, err := h.srv.StartArchive(ctx, s.ID(), crossbar.ArchiveOptions{OutputMode: crossbar.OutputComposed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recordFor(t, h.srv, a.ID, time.Second)
-	if _, err := h.srv.StopArchive(ctx, a.ID); err != nil {
-		t.Fatal(err)
-	}
+	a := recordArchive(t, h.srv, s, crossbar.ArchiveOptions{OutputMode: crossbar.OutputComposed}, time.Second)
 	seen, last := until(a.ID)
 	if want := []crossbar.ArchiveStatus{crossbar.ArchiveStarted, crossbar.ArchiveStopped, crossbar.ArchiveFailed}; !slices.Equal(seen, want) {
 		t.Fatalf("statuses %v, want %v", seen, want)
