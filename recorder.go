@@ -425,13 +425,16 @@ func (rec *recording) record(streamID string, f *streamFile) {
 	if err := f.sub.copyRTP(f.w.WriteRTP); err != nil {
 		rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
 	}
+	// The file ends with its last sample, before it is closed: a
+	// Storage's Close may take a while (an upload).
+	stop := rec.now().Sub(rec.created).Milliseconds()
 	err := f.w.Close()
 	rec.mu.Lock()
 	if start := f.w.Started(); !start.IsZero() {
 		// The file starts with its first sample (video: a keyframe).
 		f.file.StartTimeOffset += start.Sub(f.opened).Milliseconds()
 	}
-	f.file.StopTimeOffset = rec.now().Sub(rec.created).Milliseconds()
+	f.file.StopTimeOffset = stop
 	f.file.Size = f.w.Size()
 	rec.size += f.file.Size
 	rec.files = append(rec.files, f.file)

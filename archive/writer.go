@@ -192,12 +192,19 @@ func (w *Writer) writeSample(t *track, s *media.Sample) error {
 	return err
 }
 
+// maxInterleave is how far behind one of its tracks a file's other track
+// may come: the blocks of both are held that long to be written in time
+// order, and a block that comes later than that is left out. A track's
+// packets are read on a goroutine of their own: on a busy machine one
+// may lag the other by a second or more.
+const maxInterleave = 2 * time.Second
+
 // begin writes the file's header.
 func (w *Writer) begin() error {
 	opts := []mkvcore.BlockWriterOption{
 		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "crossbar", WritingApp: "crossbar"}),
 		mkvcore.WithBlockInterceptor(mkvcore.MustBlockInterceptor(mkvcore.NewMultiTrackBlockSorter(
-			mkvcore.WithMaxDelayedPackets(16), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
+			mkvcore.WithMaxTimescaleDelay(maxInterleave.Milliseconds()), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
 		mkvcore.WithOnFatalHandler(w.dst.fail),
 	}
 	if w.tracks[webrtc.RTPCodecTypeVideo] != nil {
