@@ -374,6 +374,32 @@ func (s *Session) OnArchiveStopped(f func(Archive)) {
 	s.h.archiveStopped = f
 }
 
+// OnArchiveStatus sets the callback run at each change of status of an
+// archive of the session that this server records: started, paused,
+// stopped, then available or failed, as OpenTok's archive status
+// callbacks (and Config.Webhook) tell them. A composed archive is
+// available, or failed, a while after it stopped, once it is composed
+// and stored: this callback tells when, even after the session closed.
+func (s *Session) OnArchiveStatus(f func(Archive)) {
+	s.mu.Lock()
+	defer s.unlock()
+	s.h.archiveStatus = f
+}
+
+// archiveStatusChanged runs the host's OnArchiveStatus callback with a,
+// in order with the session's other callbacks. Its caller may hold a
+// recording's lock: the callback is looked up when it runs.
+func (s *Session) archiveStatusChanged(a Archive) {
+	s.events.post(func() {
+		s.mu.Lock()
+		f := s.h.archiveStatus
+		s.unlock()
+		if f != nil {
+			f(a)
+		}
+	})
+}
+
 // runningArchivesLocked returns the session's archives that record. The
 // caller holds s.mu.
 func (s *Session) runningArchivesLocked() []*recording {

@@ -205,6 +205,7 @@ func (s *Session) recordAlways() {
 // archiveChanged tells of an archive's new status: the webhook, and the
 // other nodes (its record), in order.
 func (s *Session) archiveChanged(a Archive) {
+	s.archiveStatusChanged(a)
 	s.srv.hooks.post(archiveCallback{s.srv, a})
 	if s.clustered() {
 		s.onBus("archive", s.putRecord(archivesSet, a.ID, archiveRecord{a, s.nodeID()}), nil)

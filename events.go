@@ -170,6 +170,7 @@ type handlers struct {
 	activeSpeaker         func(*Stream)
 	archiveStarted        func(Archive)
 	archiveStopped        func(Archive)
+	archiveStatus         func(Archive)
 	captionsStopped       func(Captions)
 	broadcastStopped      func(Broadcast)
 }

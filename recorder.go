@@ -444,13 +444,16 @@ func (rec *recording) record(streamID string, f *streamFile) {
 	if err := f.sub.copyRTP(f.w.WriteRTP); err != nil {
 		rec.fail(fmt.Errorf("stream %s: %w", streamID, err))
 	}
+	// The file ends with its last sample, before it is closed: a
+	// Storage's Close may take a while (an upload).
+	stop := rec.now().Sub(rec.created).Milliseconds()
 	err := f.w.Close()
 	rec.mu.Lock()
 	if start := f.w.Started(); !start.IsZero() {
 		// The file starts with its first sample (video: a keyframe).
 		f.file.StartTimeOffset += start.Sub(f.opened).Milliseconds()
 	}
-	f.file.StopTimeOffset = rec.now().Sub(rec.created).Milliseconds()
+	f.file.StopTimeOffset = stop
 	f.file.Size = f.w.Size()
 	rec.size += f.file.Size
 	rec.files = append(rec.files, f.file)
@@ -560,6 +563,7 @@ func (rec *recording) compose() {
 	defer rec.removeWork()
 	rec.mu.Lock()
 	if rec.status != ArchiveStopped { // a file failed as it closed
+		rec.tellLocked(rec.snapshotLocked())
 		rec.mu.Unlock()
 		return
 	}
@@ -585,10 +589,11 @@ func (rec *recording) compose() {
 	if err != nil {
 		rec.status, rec.reason = ArchiveFailed, err.Error()
 		rec.s.log.Error("archive failed", "archive", rec.id, "err", err)
-		return
+	} else {
+		rec.status, rec.size = ArchiveAvailable, size
+		rec.s.log.Info("archive composed", "archive", rec.id, "size", size, "took", rec.now().Sub(rec.ended))
 	}
-	rec.status, rec.size = ArchiveAvailable, size
-	rec.s.log.Info("archive composed", "archive", rec.id, "size", size, "took", rec.now().Sub(rec.ended))
+	rec.tellLocked(rec.snapshotLocked())
 }
 
 // store copies a composed archive's file to the server's Storage, and

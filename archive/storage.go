@@ -39,10 +39,10 @@ func (d Dir) Path(id, name string) string { return filepath.Join(string(d), id, 
 
 // Create implements Storage.
 func (d Dir) Create(_ context.Context, id, name string) (io.WriteCloser, error) {
-	if err := checkName(id); err != nil {
+	if err := CheckName(id); err != nil {
 		return nil, err
 	}
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(string(d), id), 0o755); err != nil {
@@ -57,7 +57,7 @@ func (d Dir) Create(_ context.Context, id, name string) (io.WriteCloser, error) 
 
 // Remove implements Storage.
 func (d Dir) Remove(_ context.Context, id string) error {
-	if err := checkName(id); err != nil {
+	if err := CheckName(id); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(filepath.Join(string(d), id)); err != nil {
@@ -69,8 +69,10 @@ func (d Dir) Remove(_ context.Context, id string) error {
 // errBadName: an id or file name that is not one plain path element.
 var errBadName = errors.New("archive: bad file or archive name")
 
-// checkName refuses names that would leave the archive's directory.
-func checkName(s string) error {
+// CheckName refuses an archive id or file name that is not one plain
+// path element: one that would leave the archive's directory, or folder
+// of an object store. Storages check the names they are given with it.
+func CheckName(s string) error {
 	if s == "" || s == "." || s == ".." || strings.ContainsAny(s, `/\`) {
 		return fmt.Errorf("%w: %q", errBadName, s)
 	}

@@ -59,6 +59,8 @@ type Writer struct {
 	// of its first keyframe: the file starts there (avc.go).
 	avc    bool
 	askKey func()
+	// interleave: see SetMaxInterleave.
+	interleave time.Duration
 }
 
 // track is one track of a Writer's file.
@@ -83,7 +85,7 @@ func NewWriter(dst io.WriteCloser, audio, video *Track) (*Writer, error) {
 	if audio == nil && video == nil {
 		return nil, fmt.Errorf("archive: a stream with neither audio nor video")
 	}
-	w := &Writer{dst: newSink(dst), tracks: map[webrtc.RTPCodecType]*track{}}
+	w := &Writer{dst: newSink(dst), tracks: map[webrtc.RTPCodecType]*track{}, interleave: maxInterleave}
 	if audio != nil {
 		if audio.MimeType != webrtc.MimeTypeOpus {
 			return nil, fmt.Errorf("%w: audio %s", ErrUnsupportedCodec, audio.MimeType)
@@ -212,12 +214,31 @@ func (w *Writer) askKeyframe(t *track) {
 	}
 }
 
+// maxInterleave is how far behind one of its tracks a file's other track
+// may come, unless SetMaxInterleave says otherwise: the blocks of both
+// are held that long to be written in time order, and a block that comes
+// later than that is left out. A track's packets are read on a goroutine
+// of their own: on a busy machine one may lag the other by a second or
+// more.
+const maxInterleave = 2 * time.Second
+
+// SetMaxInterleave sets how long the blocks of one track wait for the
+// other's, before the first sample is written: a file read live (a
+// broadcast's decoder) wants its blocks soon more than in order, and
+// sets less than the 2 s default, which a recording can afford. A track
+// that stalls (a muted stream's sound) delays the other that long.
+func (w *Writer) SetMaxInterleave(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.interleave = d
+}
+
 // begin writes the file's header.
 func (w *Writer) begin() error {
 	opts := []mkvcore.BlockWriterOption{
 		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: 1000000, MuxingApp: "crossbar", WritingApp: "crossbar"}),
 		mkvcore.WithBlockInterceptor(mkvcore.MustBlockInterceptor(mkvcore.NewMultiTrackBlockSorter(
-			mkvcore.WithMaxDelayedPackets(16), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
+			mkvcore.WithMaxTimescaleDelay(w.interleave.Milliseconds()), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated)))),
 		mkvcore.WithOnFatalHandler(w.dst.fail),
 	}
 	if w.tracks[webrtc.RTPCodecTypeVideo] != nil {

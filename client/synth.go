@@ -78,11 +78,19 @@ var opusSilence = []byte{0xf8, 0xff, 0xfe}
 
 const opusFrame = 20 * time.Millisecond
 
+// synthBurst is how many video frames Synthesize sends at once when it
+// is behind the clock, as a camera's driver queues a few: the rest go at
+// its next ticks, rather than in one burst that a receiver's socket
+// buffer may not hold.
+const synthBurst = 4
+
 // Synthesize sends synthetic media on the stream until ctx ends, for bots
 // and load tests: Opus silence every 20 ms on the audio track, and on the
 // video track VP8 frames that VP8 decoders (Chromium's included) decode to
 // a still grey picture, keyframes on request and every KeyframeInterval,
-// interframes between them. It needs a stream published with samples (not
+// interframes between them. Each sample is stamped with its place on the
+// wall clock, as a camera's are, even when the machine is too busy to
+// send it on time. It needs a stream published with samples (not
 // PublishOptions.RTP), with Opus audio and VP8 video. Frames written while
 // the kind is not published are dropped. It returns nil when ctx ends, and
 // an error when the stream ended or a write failed.
@@ -129,8 +137,14 @@ func (p *Publisher) Synthesize(ctx context.Context, opts SynthOptions) error {
 		defer t.Stop()
 		videoTick = t.C
 	}
-	lastKey := time.Time{}
-	var frames uint32
+	// Each frame is stamped with its place on the wall clock, as a
+	// camera's are: a sender woken late (a busy machine drops ticks)
+	// sends the frames that fell due meanwhile, synthBurst at a time, so
+	// the stream's timestamps keep up with the clock and no frame goes
+	// missing.
+	start := time.Now()
+	var sounds, frames int64 // sent
+	lastKey := start.Add(-opts.KeyframeInterval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -138,26 +152,31 @@ func (p *Publisher) Synthesize(ctx context.Context, opts SynthOptions) error {
 		case <-p.done:
 			return p.err()
 		case <-audioTick:
-			if err := p.WriteSample(webrtc.RTPCodecTypeAudio, media.Sample{Data: opusSilence, Duration: opusFrame}); err != nil {
-				return err
+			for due := int64(time.Since(start) / opusFrame); sounds < due; sounds++ {
+				if err := p.WriteSample(webrtc.RTPCodecTypeAudio, media.Sample{Data: opusSilence, Duration: opusFrame}); err != nil {
+					return err
+				}
 			}
-		case now := <-videoTick:
-			key := now.Sub(lastKey) >= opts.KeyframeInterval
-			select {
-			case <-p.keyframes:
-				key = true
-			default:
-			}
-			if key {
-				lastKey = now
-			}
-			frame := vp8Frame(key, opts.Width, opts.Height, frameSize)
-			if opts.Tag != "" {
+		case <-videoTick:
+			for due := min(int64(time.Since(start)/frameTime), frames+synthBurst); frames < due; {
 				frames++
-				frame = markFrame(frame, opts.Tag, frames)
-			}
-			if err := p.WriteSample(webrtc.RTPCodecTypeVideo, media.Sample{Data: frame, Duration: frameTime}); err != nil {
-				return err
+				at := start.Add(time.Duration(frames) * frameTime)
+				key := at.Sub(lastKey) >= opts.KeyframeInterval
+				select {
+				case <-p.keyframes:
+					key = true
+				default:
+				}
+				if key {
+					lastKey = at
+				}
+				frame := vp8Frame(key, opts.Width, opts.Height, frameSize)
+				if opts.Tag != "" {
+					frame = markFrame(frame, opts.Tag, uint32(frames))
+				}
+				if err := p.WriteSample(webrtc.RTPCodecTypeVideo, media.Sample{Data: frame, Duration: frameTime}); err != nil {
+					return err
+				}
 			}
 		}
 	}

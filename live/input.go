@@ -22,9 +22,13 @@ const (
 	// maxBuffered bounds an input's buffered sound: beyond it the oldest
 	// is dropped, so a decoder that bursts adds no lasting delay. It
 	// holds the bursts of a stream whose video stalled, whose sound
-	// archive.Writer then holds back up to 16 packets (320 ms) to
-	// interleave them with the video that does not come.
+	// archive.Writer then holds back up to maxInterleave to interleave it
+	// with the video that does not come.
 	maxBuffered = SampleRate * channels / 2 // 500 ms
+	// maxInterleave is how long one track of a stream waits for the
+	// other's before it is decoded: the picture of a stream whose sound
+	// stopped (muted by a moderator) is that late.
+	maxInterleave = 320 * time.Millisecond
 )
 
 // Input is one stream of a composition: its RTP goes in with WriteRTP,
@@ -87,6 +91,7 @@ func newInput(ffmpeg, id string, audio, video *archive.Track, tile archive.Tile,
 		_ = soundR.Close()
 		return nil, fmt.Errorf("live: stream %s: %w", id, err)
 	}
+	in.w.SetMaxInterleave(maxInterleave)
 	var wg sync.WaitGroup
 	wg.Go(func() { in.readPictures(pictures) })
 	wg.Go(func() { in.readSound(soundR) })
