@@ -125,23 +125,18 @@ const relayedPairs = `pcs.length > 0 && pcs.every((pc) => pc.getConfiguration().
     return relayed;
   })).then((all) => all.length > 0 && all.every(Boolean))`
 
+// relayConfig is the session option that sends a page's media through
+// TURN relays only.
+const relayConfig = `{iceConfig: {includeServers: 'all', transportPolicy: 'relay'}}`
+
 // The iceConfig option's transportPolicy 'relay' sends the media of both
 // pages through the server's TURN, as relayOnly does by hand; bad
 // iceConfigs are refused.
 func TestJSIceConfigRelay(t *testing.T) {
 	r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true}, TURN: loopbackTURN})
 	s := r.session()
-	join := func(name string) *browsertest.Page {
-		p := r.browser.Open(t, name, r.url+"/")
-		p.Eval(recordPCs, nil)
-		var res jsResult
-		p.Eval(fmt.Sprintf(`join(%s, %s, {iceConfig: {includeServers: 'all', transportPolicy: 'relay'}})`, jsString(s.ID()), jsString(r.token(s, crossbar.RolePublisher, name))), &res)
-		if res.Error != nil {
-			t.Fatalf("page %s: connect: %+v", name, res.Error)
-		}
-		return p
-	}
-	a, b := join("a"), join("b")
+	a, _ := r.joinWith("a", s, crossbar.RolePublisher, recordPCs, relayConfig)
+	b, _ := r.joinWith("b", s, crossbar.RolePublisher, recordPCs, relayConfig)
 	b.Eval(`subscribeAll()`, nil)
 	publish(t, a, `{resolution: '320x240', frameRate: 15}`)
 	browsertest.WaitDecodedVideo(t, b, "b", mediaWait)
@@ -165,13 +160,8 @@ func TestJSIceConfigRelay(t *testing.T) {
 func TestJSPublishWithoutAMediaPathFails(t *testing.T) {
 	r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true, PublishTimeout: time.Second}})
 	s := r.session()
-	p := r.browser.Open(t, "a", r.url+"/")
-	p.Eval(recordPCs, nil)
+	p, _ := r.joinWith("a", s, crossbar.RolePublisher, recordPCs, relayConfig)
 	var res jsResult
-	p.Eval(fmt.Sprintf(`join(%s, %s, {iceConfig: {includeServers: 'all', transportPolicy: 'relay'}})`, jsString(s.ID()), jsString(r.token(s, crossbar.RolePublisher, "a"))), &res)
-	if res.Error != nil {
-		t.Fatalf("connect: %+v", res.Error)
-	}
 	start := time.Now()
 	p.Eval(`publish({resolution: '320x240'})`, &res)
 	took := time.Since(start)

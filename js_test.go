@@ -143,9 +143,19 @@ func (r *jsRig) token(s *crossbar.Session, role crossbar.Role, data string) stri
 // its connection id.
 func (r *jsRig) join(name string, s *crossbar.Session, role crossbar.Role) (*browsertest.Page, string) {
 	r.t.Helper()
+	return r.joinWith(name, s, role, "", "undefined")
+}
+
+// joinWith is join that first runs setup in the page (empty: nothing),
+// and connects with the session options options (a JavaScript object).
+func (r *jsRig) joinWith(name string, s *crossbar.Session, role crossbar.Role, setup, options string) (*browsertest.Page, string) {
+	r.t.Helper()
 	p := r.browser.Open(r.t, name, r.url+"/")
+	if setup != "" {
+		p.Eval(setup, nil)
+	}
 	var res jsResult
-	p.Eval(call("join", s.ID(), r.token(s, role, name)), &res)
+	p.Eval(fmt.Sprintf("join(%s, %s, %s)", jsString(s.ID()), jsString(r.token(s, role, name)), options), &res)
 	if res.Error != nil {
 		r.t.Fatalf("page %s: connect: %+v", name, res.Error)
 	}

@@ -57,17 +57,9 @@ func TestJSRelayOnlyThroughEmbeddedTURN(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			r := newJSRigConfig(t, crossbar.Config{Media: sfu.Config{LoopbackOnly: true}, TURN: loopbackTURN, Metrics: reg})
 			s := r.session()
-			join := func(name string) *browsertest.Page {
-				p := r.browser.Open(t, name, r.url+"/")
-				p.Eval(fmt.Sprintf(relayOnly, transport), nil)
-				var res jsResult
-				p.Eval(call("join", s.ID(), r.token(s, crossbar.RolePublisher, name)), &res)
-				if res.Error != nil {
-					t.Fatalf("page %s: connect: %+v", name, res.Error)
-				}
-				return p
-			}
-			a, b := join("a"), join("b")
+			setup := fmt.Sprintf(relayOnly, transport)
+			a, _ := r.joinWith("a", s, crossbar.RolePublisher, setup, "undefined")
+			b, _ := r.joinWith("b", s, crossbar.RolePublisher, setup, "undefined")
 			b.Eval(`subscribeAll()`, nil)
 			publish(t, a, `{resolution: '320x240', frameRate: 15}`)
 			b.WaitVideos(subscriberVideos, 1, mediaWait)
