@@ -237,17 +237,19 @@ func benchmarkWriter(b *testing.B, frame int) {
 	b.ReportMetric(float64(w.Size())/media*60/1e6, "MB/min")
 }
 
-// A lost video packet leaves its frame and those that follow out until the
-// next keyframe, which the Writer asks for.
-func TestWriterSkipsToKeyframeAfterLoss(t *testing.T) {
+// videoOnlyWriter returns a Writer of a VP8 stream without audio to a file
+// of dir, the count of its keyframe requests, and 150 frames of video
+// packets (a keyframe every 40) to write to it.
+func videoOnlyWriter(t *testing.T) (*Writer, Dir, *int, []packet) {
+	t.Helper()
 	dir := Dir(t.TempDir())
 	f, _ := dir.Create(context.Background(), "a1", "s1.webm")
 	w, err := NewWriter(f, nil, vp8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	asked := 0
-	w.OnKeyframeNeeded(func() { asked++ })
+	asked := new(int)
+	w.OnKeyframeNeeded(func() { *asked++ })
 	all, _, _ := packets(150, 2400)
 	var video []packet
 	for _, p := range all {
@@ -255,13 +257,20 @@ func TestWriterSkipsToKeyframeAfterLoss(t *testing.T) {
 			video = append(video, p)
 		}
 	}
+	return w, dir, asked, video
+}
+
+// A lost video packet leaves its frame and those that follow out until the
+// next keyframe, which the Writer asks for.
+func TestWriterSkipsToKeyframeAfterLoss(t *testing.T) {
+	w, dir, asked, video := videoOnlyWriter(t)
 	write(t, w, video[:40*3+1]) // frames 0-39, and the first packet of 40
 	write(t, w, video[40*3+2:]) // its second packet is lost
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if asked != 1 {
-		t.Errorf("asked for %d keyframes, want 1", asked)
+	if *asked != 1 {
+		t.Errorf("asked for %d keyframes, want 1", *asked)
 	}
 	_, _, n := probe(t, dir.Path("a1", "s1.webm"))
 	// Frames 0-39 and 60-148 (149 is held back): not 40-59.
@@ -407,27 +416,13 @@ func writeH264(t *testing.T, w *Writer, units [][]byte) {
 // Video that does not start with a keyframe (the first was lost) is left
 // out until one comes, which the Writer asks for.
 func TestWriterAsksForFirstKeyframe(t *testing.T) {
-	dir := Dir(t.TempDir())
-	f, _ := dir.Create(context.Background(), "a1", "s1.webm")
-	w, err := NewWriter(f, nil, vp8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	asked := 0
-	w.OnKeyframeNeeded(func() { asked++ })
-	all, _, _ := packets(150, 2400)
-	var video []packet
-	for _, p := range all {
-		if p.kind == webrtc.RTPCodecTypeVideo {
-			video = append(video, p)
-		}
-	}
+	w, dir, asked, video := videoOnlyWriter(t)
 	write(t, w, video[3:]) // from frame 1: keyframe 0 is lost
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if asked != 1 {
-		t.Errorf("asked for %d keyframes, want 1", asked)
+	if *asked != 1 {
+		t.Errorf("asked for %d keyframes, want 1", *asked)
 	}
 	// Frames 30-148 (149 is held back).
 	if _, _, n := probe(t, dir.Path("a1", "s1.webm")); len(n) != 1 || n[0] != 119 {
