@@ -22,6 +22,15 @@ const (
 	clientBurst = 100
 )
 
+// requestQueue is how many of a client's requests wait while one is
+// carried out. Requests are carried out one at a time, in order, on a
+// goroutine of their own, so that a slow one (a subscription to a stream
+// of another node waits for its media to cross the node link) does not
+// keep the client's pings from being answered: a client takes a link
+// whose pings go unanswered for dead. When the queue is full, reading
+// waits.
+const requestQueue = 32
+
 // ServeTransport runs the client protocol on one transport until the client
 // leaves, the transport fails or ctx ends. The first message must be
 // "connect" with a token; every later action is checked against that token.
@@ -54,10 +63,28 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 		signaling.CloseNow(t)
 	}()
 	s := c.session
+	reqs := make(chan *signaling.Message, requestQueue)
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		for m := range reqs {
+			if m.Type == signaling.TypeDisconnect {
+				s.reply(c, m.ID, nil, nil)
+				_ = s.disconnect(c.id, ReasonClientDisconnected) // already gone: fine
+				continue
+			}
+			r, err := s.handle(ctx, c, m)
+			s.reply(c, m.ID, r, err)
+		}
+	}()
+	// Every request read is carried out before the link is taken for
+	// ended, or the connection for gone.
+	done := func() { close(reqs); <-handled }
 	limit := newRateLimiter(clientRate, clientBurst)
 	for first := true; ; first = false {
 		b, err := readWithin(ctx, t, idle)
 		if err != nil {
+			done()
 			s.linkEnded(c, l, errors.Is(err, signaling.ErrClosed))
 			return err
 		}
@@ -74,17 +101,15 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 			s.reply(c, m.ID, nil, ErrRateLimited) // the request is answered: its caller does not wait
 			continue
 		}
-		switch m.Type {
-		case signaling.TypeDisconnect:
-			s.reply(c, m.ID, nil, nil)
-			_ = s.disconnect(c.id, ReasonClientDisconnected) // already gone: fine
-			return nil
-		case signaling.TypePing: // needs no permission: answered at once
+		if m.Type == signaling.TypePing { // needs no permission, nor to wait for a request: answered at once
 			s.reply(c, m.ID, nil, nil)
 			continue
 		}
-		r, err := s.handle(ctx, c, m)
-		s.reply(c, m.ID, r, err)
+		reqs <- m
+		if m.Type == signaling.TypeDisconnect {
+			done()
+			return nil
+		}
 	}
 }
 
