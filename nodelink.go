@@ -33,8 +33,11 @@ const (
 )
 
 // importTimeout bounds the wait for a stream of another node to arrive; a
-// stream the other node no longer has is refused at once (linkUnknown).
-const importTimeout = 10 * time.Second
+// stream the other node no longer has is refused at once (linkUnknown),
+// and a link that fails ends the wait too. The first stream over a new
+// link waits for its ICE and DTLS handshakes as well: on a node loaded by
+// three browsers and the race detector that took 9 s.
+const importTimeout = 20 * time.Second
 
 func nodeTopic(id string) string { return "node:" + id }
 
@@ -299,45 +302,59 @@ func (s *Session) importStream(st *Stream) error {
 }
 
 // importTracks brings the tracks of the given kinds of a stream another
-// node serves to this node, once; none for a stream of this node's. A
-// stream whose connection moved to another node meanwhile is brought from
-// there.
+// node serves to this node, once, all at the same time; none for a stream
+// of this node's. A stream whose connection moved to another node
+// meanwhile is brought from there.
 func (s *Session) importTracks(ctx context.Context, st *Stream, kinds ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, importTimeout)
 	defer cancel()
-	for _, kind := range kinds {
-		for {
-			s.mu.Lock()
-			node := st.connection.node // it changes when the connection moves
-			if st.repointed == nil {
-				st.repointed = make(chan struct{})
-			}
-			repointed := st.repointed
-			s.unlock()
-			if node == "" {
-				return nil
-			}
-			in, err := s.srv.linkIn(node)
-			if err != nil {
-				return err
-			}
-			t, err := importUnless(ctx, in, linkTrackID(st.id, kind), repointed)
-			if err == nil {
-				st.pub.attach(t)
-				break
-			}
-			s.mu.Lock()
-			moved := !st.gone && st.connection.node != node
-			s.unlock()
-			switch {
-			case moved:
-				continue
-			case errors.Is(err, sfu.ErrUnknownTrack):
-				return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, node), err)
-			default:
-				return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, node), err)
-			}
+	errs := make([]error, len(kinds))
+	var wg sync.WaitGroup
+	for i, kind := range kinds {
+		wg.Go(func() { errs[i] = s.importTrack(ctx, st, kind) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// importTrack brings the track of one kind of a stream another node
+// serves, following the stream's connection when it moves.
+func (s *Session) importTrack(ctx context.Context, st *Stream, kind string) error {
+	for {
+		s.mu.Lock()
+		node := st.connection.node // it changes when the connection moves
+		if st.repointed == nil {
+			st.repointed = make(chan struct{})
+		}
+		repointed := st.repointed
+		s.unlock()
+		if node == "" {
+			return nil
+		}
+		in, err := s.srv.linkIn(node)
+		if err != nil {
+			return err
+		}
+		t, err := importUnless(ctx, in, linkTrackID(st.id, kind), repointed)
+		if err == nil {
+			st.pub.attach(t)
+			return nil
+		}
+		s.mu.Lock()
+		moved := !st.gone && st.connection.node != node
+		s.unlock()
+		switch {
+		case moved:
+			continue
+		case errors.Is(err, sfu.ErrUnknownTrack):
+			return withCause(fmt.Errorf("%w: stream %q is gone from node %s", ErrStreamNotFound, st.id, node), err)
+		default:
+			return withCause(fmt.Errorf("%w: stream %q of node %s did not arrive", ErrStreamNotFound, st.id, node), err)
+		}
+	}
 }

@@ -437,9 +437,16 @@ func (e *Engine) ICEServers() []webrtc.ICEServer {
 
 // newPeerConnection creates a publishing PeerConnection for video of the
 // MIME type video (empty: any), logging to log, behind gate, whose outgoing
-// RTCP is shown to observe (nil: not observed).
+// RTCP is shown to observe (nil: not observed). A node link's importing
+// end keeps the subscribing connections' longer ICE timeouts: a node that
+// is gone is noticed by the cluster, and a link on a loaded node must not
+// fail while its handshakes take a few seconds.
 func (e *Engine) newPeerConnection(log *slog.Logger, video string, gate *ssrcGate, link bool, observe func([]rtcp.Packet)) (*webrtc.PeerConnection, error) {
-	api := e.apiFor(log, e.publishMedia[video], e.pubSettings, e.registry, gate, link)
+	se := e.pubSettings
+	if link {
+		se = e.settings
+	}
+	api := e.apiFor(log, e.publishMedia[video], se, e.registry, gate, link)
 	e.taps.mu.Lock()
 	defer e.taps.mu.Unlock()
 	e.taps.next = observe
