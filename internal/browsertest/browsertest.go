@@ -86,6 +86,7 @@ func New(t testing.TB) *Browser {
 		}
 		t.Skip(msg)
 	}
+	Exclusive(t)
 	process.once.Do(func() { process.err = start(path) })
 	if process.err != nil {
 		t.Fatalf("start %s: %v", path, process.err)

@@ -93,6 +93,7 @@ func New(t testing.TB) *Browser {
 		}
 		t.Skip(msg)
 	}
+	browsertest.Exclusive(t)
 	dir := t.TempDir()
 	var js strings.Builder
 	for k, v := range prefs {
