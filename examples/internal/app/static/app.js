@@ -31,9 +31,11 @@ export function notice(text) {
   notice.timer = setTimeout(() => (box.hidden = true), 5000);
 }
 
-// report shows an OT error, if there is one.
+// report shows an OT error, if there is one, and logs it to the console.
 export function report(err) {
-  if (err) notice(`${err.message} (${err.name} ${err.code})`);
+  if (!err) return;
+  console.error(err);
+  notice(`${err.message} (${err.name} ${err.code})`);
 }
 
 // Widgets fill the tile they are appended to.
