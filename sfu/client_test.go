@@ -69,6 +69,8 @@ type testClient struct {
 	mu       sync.Mutex
 	received map[string]*received // by "streamID/trackID"
 	stop     chan struct{}
+	sending  chan struct{}    // closed when sendMedia returns; nil before publish
+	sent     [2]atomic.Uint32 // audio's and video's last index sent, plus one
 	wg       sync.WaitGroup
 }
 
@@ -304,8 +306,10 @@ func (c *testClient) publish() (audio, video *Track) {
 		c.t.Fatal(err)
 	}
 	c.wg.Add(1)
+	c.sending = make(chan struct{})
 	go func() {
 		defer c.wg.Done()
+		defer close(c.sending)
 		c.sendMedia(a, v, keyframe)
 	}()
 	for range 2 {
@@ -391,6 +395,7 @@ func (c *testClient) sendMedia(audio, video *webrtc.TrackLocalStaticRTP, keyfram
 		}
 		aSeq++
 		aIdx++
+		c.sent[0].Store(aIdx)
 		key := false
 		select {
 		case <-keyframe:
@@ -412,17 +417,30 @@ func (c *testClient) sendMedia(audio, video *webrtc.TrackLocalStaticRTP, keyfram
 			}
 			vSeq++
 			vIdx++
+			c.sent[1].Store(vIdx)
 		}
 	}
 }
 
-// stopPublishing stops sending media.
+// stopPublishing stops sending media, and returns once the last packet
+// is sent.
 func (c *testClient) stopPublishing() {
 	select {
 	case <-c.stop:
 	default:
 		close(c.stop)
 	}
+	if c.sending != nil {
+		<-c.sending
+	}
+}
+
+// lastSent returns the index of the last packet of the kind sent.
+func (c *testClient) lastSent(kind webrtc.RTPCodecType) uint32 {
+	if kind == webrtc.RTPCodecTypeAudio {
+		return c.sent[0].Load() - 1
+	}
+	return c.sent[1].Load() - 1
 }
 
 // subscribe subscribes this client to tr under "stream/track".

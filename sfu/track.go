@@ -360,11 +360,14 @@ func (t *Track) Stats() TrackStats {
 	return st
 }
 
-// layerStats returns the counters of one layer.
+// layerStats returns the counters of one layer. It reads the packets
+// expected before those received, which ingest counts in the other order,
+// so that a packet being received is not taken for lost.
 func (t *Track) layerStats() TrackStats {
+	exp := t.expected.Load()
 	in := t.packetsIn.Load()
 	var lost uint64
-	if exp := t.expected.Load(); exp > in {
+	if exp > in {
 		lost = exp - in
 	}
 	return TrackStats{
@@ -502,9 +505,11 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 		}
 	}
 	if !t.cache.put(ext, payload, meta) {
+		t.expected.Store(t.highest - t.baseExt + 1)
 		return 0
 	}
 	t.packetsIn.Add(1)
+	t.expected.Store(t.highest - t.baseExt + 1) // after packetsIn: see layerStats
 	t.bytesIn.Add(uint64(len(raw)))
 	t.meter.add(8*uint64(len(raw)), now)
 	// Padding-only packets (bandwidth probes, sent even on layers that carry
@@ -593,12 +598,11 @@ func (t *Track) requestLayerKeyframes(set uint8) {
 }
 
 // extend returns the extended sequence number of seq and updates the
-// expected packet count. The caller holds ingestMu.
+// range of those seen. The caller holds ingestMu.
 func (t *Track) extend(seq uint16) uint64 {
 	if t.highest == 0 {
 		t.highest = 1<<16 + uint64(seq)
 		t.baseExt = t.highest
-		t.expected.Store(1)
 		return t.highest
 	}
 	ext := unwrapSeq(t.highest, seq)
@@ -608,7 +612,6 @@ func (t *Track) extend(seq uint16) uint64 {
 	if ext < t.baseExt {
 		t.baseExt = ext
 	}
-	t.expected.Store(t.highest - t.baseExt + 1)
 	return ext
 }
 
