@@ -57,7 +57,11 @@ var ErrDisconnected = errors.New("client: session disconnected")
 // Options tune Connect. The zero value is fine.
 type Options struct {
 	// ReconnectFor is how long the client tries to resume its connection
-	// after the transport drops. Zero means 60 s, the server's default grace
+	// after the transport drops. Requests made meanwhile (Signal, Publish,
+	// Subscribe...) wait for the new transport and go on it, as opentok.js
+	// queues signals while reconnecting; those already sent on the lost
+	// transport fail with ErrDisconnected, as they may or may not have been
+	// carried out. Zero means 60 s, the server's default grace
 	// (crossbar.Config.ReconnectGrace) and OpenTok's; negative, no retries.
 	ReconnectFor time.Duration
 	// PingInterval is how often the client pings the server, and
@@ -95,6 +99,7 @@ type Session struct {
 
 	mu          sync.Mutex
 	t           signaling.Transport
+	relinked    chan struct{} // set while the client reconnects, closed when it is done
 	self        signaling.Connection
 	caps        signaling.Capabilities
 	iceServers  []signaling.ICEServer // from "connected", for the peer connections
@@ -427,7 +432,12 @@ const dialAttemptTimeout = 5 * time.Second
 // reconnect resumes the connection on a new transport, or ends the session
 // when that fails within the reconnect window. It returns the new transport.
 func (s *Session) reconnect() signaling.Transport {
-	s.failPending()
+	// Requests made from now on wait for the new transport; if there is
+	// none, for the session's end.
+	s.mu.Lock()
+	s.relinked = make(chan struct{})
+	s.mu.Unlock()
+	s.failPending() // sent on the lost transport: they may or may not have been carried out
 	if s.opts.ReconnectFor < 0 {
 		return nil
 	}
@@ -477,6 +487,8 @@ func (s *Session) reconnect() signaling.Transport {
 			return nil
 		}
 		s.t = t
+		close(s.relinked)
+		s.relinked = nil
 		s.mu.Unlock()
 		if !moving {
 			s.emit(Event{Type: TypeReconnected})
@@ -675,27 +687,14 @@ func (s *Session) Disconnect() error {
 
 // request sends m and waits for the server's reply.
 func (s *Session) request(ctx context.Context, m *signaling.Message) (*signaling.Message, error) {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
-		return nil, ErrDisconnected
-	}
-	s.nextID++
-	m.ID = s.nextID
 	ch := make(chan *signaling.Message, 1)
-	s.pending[m.ID] = ch
-	t := s.t
-	s.mu.Unlock()
+	err := s.post(ctx, m, ch)
 	defer func() {
 		s.mu.Lock()
 		delete(s.pending, m.ID)
 		s.mu.Unlock()
 	}()
-	b, err := signaling.Encode(m)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.write(ctx, t, b); err != nil {
 		return nil, fmt.Errorf("client: send %s: %w", m.Type, err)
 	}
 	select {
@@ -712,6 +711,66 @@ func (s *Session) request(ctx context.Context, m *signaling.Message) (*signaling
 	case <-s.done:
 		return nil, ErrDisconnected
 	}
+}
+
+// post sends m as a request whose reply goes to ch. Made while the client
+// reconnects, it waits to go on the new transport, as the JavaScript client
+// queues its messages then; so it does when the transport it was to go on
+// is closed before it was written.
+func (s *Session) post(ctx context.Context, m *signaling.Message, ch chan *signaling.Message) error {
+	for {
+		t, err := s.pend(ctx, m, ch)
+		if err != nil {
+			return err
+		}
+		b, err := signaling.Encode(m)
+		if err != nil {
+			return err
+		}
+		err = s.write(ctx, t, b)
+		if err == nil || !s.dropped(t) {
+			return err
+		}
+		s.mu.Lock()
+		delete(s.pending, m.ID)
+		s.mu.Unlock()
+	}
+}
+
+// pend gives m the next request id and has its reply go to ch, once the
+// client is not reconnecting, and returns the transport to send m on.
+func (s *Session) pend(ctx context.Context, m *signaling.Message, ch chan *signaling.Message) (signaling.Transport, error) {
+	for {
+		s.mu.Lock()
+		if s.ended {
+			s.mu.Unlock()
+			return nil, ErrDisconnected
+		}
+		relinked := s.relinked
+		if relinked == nil {
+			defer s.mu.Unlock()
+			s.nextID++
+			m.ID = s.nextID
+			s.pending[m.ID] = ch
+			return s.t, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-relinked:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.done:
+			return nil, ErrDisconnected
+		}
+	}
+}
+
+// dropped reports whether t has been given up: it is no longer the
+// client's transport, or run has seen it fail and is replacing it.
+func (s *Session) dropped(t signaling.Transport) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t != t || s.relinked != nil
 }
 
 // failPending ends every request waiting for a reply from a lost transport.

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ type pipeServer struct {
 	session *crossbar.Session
 	mu      sync.Mutex
 	ends    map[string][]*freezable // the transports dialed, by client name
+	gate    chan struct{}           // when set, dials wait until it is closed
 	serving sync.WaitGroup
 }
 
@@ -60,6 +62,16 @@ func (ps *pipeServer) connect(name string, opts *client.Options) *client.Session
 		ps.t.Fatal(err)
 	}
 	dial := func(ctx context.Context) (signaling.Transport, error) {
+		ps.mu.Lock()
+		gate := ps.gate
+		ps.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		c, s := signaling.Pipe()
 		ps.serving.Add(1)
 		go func() {
@@ -87,6 +99,20 @@ func (ps *pipeServer) dialed(name string) []*freezable {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	return append([]*freezable(nil), ps.ends[name]...)
+}
+
+// holdDials has dials wait until the returned release is called.
+func (ps *pipeServer) holdDials() (release func()) {
+	gate := make(chan struct{})
+	ps.mu.Lock()
+	ps.gate = gate
+	ps.mu.Unlock()
+	return func() {
+		ps.mu.Lock()
+		ps.gate = nil
+		ps.mu.Unlock()
+		close(gate)
+	}
 }
 
 // freezable is a transport that works until frozen; then, as a partition,
@@ -231,5 +257,50 @@ func TestConnectTransportPingsOverPipe(t *testing.T) {
 	waitEvent(t, c, "reconnected", func(ev client.Event) bool { return ev.Type == client.TypeReconnected })
 	if c.Connection().ID != id || len(ps.dialed("c")) < 2 {
 		t.Fatalf("connection %s (was %s) after %d dials", c.Connection().ID, id, len(ps.dialed("c")))
+	}
+}
+
+// A request made while the client reconnects waits for the new transport
+// and goes on it, as opentok.js queues signals then, instead of failing on
+// the lost one; one whose context ends first, or made by a client that
+// cannot come back, fails with the reason.
+func TestRequestsWaitWhileReconnecting(t *testing.T) {
+	ps := newPipeServer(t, crossbar.Config{})
+	c := ps.connect("c", &client.Options{ReconnectFor: 30 * time.Second})
+	other := ps.connect("other", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	release := ps.holdDials()
+	ps.dialed("c")[0].CloseNow()
+	waitEvent(t, c, "reconnecting", func(ev client.Event) bool { return ev.Type == client.TypeReconnecting })
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if err := c.Signal(short, "", "t", "too late"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a signal whose context ended while reconnecting returned %v, want %v", err, context.DeadlineExceeded)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- c.Signal(ctx, other.Connection().ID, "t", "queued") }()
+	select {
+	case err := <-sent:
+		t.Fatalf("a signal made while reconnecting returned %v before the client was back", err)
+	default:
+	}
+	release()
+	waitEvent(t, c, "reconnected", func(ev client.Event) bool { return ev.Type == client.TypeReconnected })
+	if err := <-sent; err != nil {
+		t.Fatalf("the signal made while reconnecting: %v", err)
+	}
+	ev := waitEvent(t, other, "a signal", func(ev client.Event) bool { return ev.Type == signaling.TypeSignal })
+	if ev.Signal.Data != "queued" || ev.Signal.From != c.Connection().ID {
+		t.Fatalf("other got %+v", ev.Signal)
+	}
+
+	gone := ps.connect("gone", &client.Options{ReconnectFor: 300 * time.Millisecond})
+	ps.holdDials() // never released: the client gives up
+	ps.dialed("gone")[0].CloseNow()
+	waitEvent(t, gone, "reconnecting", func(ev client.Event) bool { return ev.Type == client.TypeReconnecting })
+	if err := gone.Signal(ctx, "", "t", "never"); !errors.Is(err, client.ErrDisconnected) {
+		t.Errorf("a signal of a client that could not come back returned %v, want %v", err, client.ErrDisconnected)
 	}
 }
