@@ -1,6 +1,9 @@
 package sfu
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // maxPayload is the largest RTP payload (including padding) the engine
 // forwards; larger packets do not fit a cache slot and are dropped.
@@ -21,40 +24,62 @@ type packetMeta struct {
 // cacheSlot describes one stored packet.
 type cacheSlot struct {
 	ext  uint64 // extended sequence number; 0 means empty
+	at   int64  // when it was stored, in Unix nanoseconds
 	size uint16
 	meta packetMeta
 }
+
+// cacheKeep is how long a packet cache that may still grow keeps packets
+// at least.
+const cacheKeep = time.Second
 
 // packetCache keeps the most recent packets of one Track, indexed by
 // extended sequence number. It is shared by every subscriber of the Track:
 // queued packets are copied out of it by the subscribers' writers, and NACKs
 // are answered from it. Payloads live in one preallocated buffer, so storing
-// and reading never allocate.
+// and reading never allocate, but when the cache grows.
+//
+// A cache starts small and doubles, up to its largest size, while it
+// would otherwise evict a packet stored less than cacheKeep ago (libwebrtc
+// keeps a second of packets at least): a Track keeps what its rate needs,
+// not what the fastest one would (a 400 kbit/s video Track fills 64 slots
+// of 1,500 bytes a second, a 2.5 Mbit/s one 512), and what its
+// subscribers' queues still hold when they fall behind. It never shrinks.
 type packetCache struct {
 	mu      sync.RWMutex
 	mask    uint64
 	slots   []cacheSlot
 	buf     []byte
 	highest uint64 // highest extended sequence number stored; 0 before the first
+	max     int    // the most slots the cache grows to
 }
 
-// newPacketCache returns a cache for size packets, rounded up to a power of two.
-func newPacketCache(size int) *packetCache {
-	n := 1
-	for n < size {
-		n <<= 1
-	}
+// newPacketCache returns a cache for size packets that grows up to max
+// packets (both rounded up to a power of two).
+func newPacketCache(size, max int) *packetCache {
+	n := powerOfTwo(size)
 	return &packetCache{
 		mask:  uint64(n - 1),
 		slots: make([]cacheSlot, n),
 		buf:   make([]byte, n*maxPayload),
+		max:   powerOfTwo(max),
 	}
 }
 
-// put stores a packet's payload and header fields. It reports false, and
+// powerOfTwo returns the smallest power of two not below n.
+func powerOfTwo(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// put stores a packet's payload and header fields, received at now (Unix
+// nanoseconds). It reports false, and
 // stores nothing, for a duplicate, a packet too old for the cache, or a
 // payload larger than maxPayload.
-func (c *packetCache) put(ext uint64, payload []byte, meta packetMeta) bool {
+func (c *packetCache) put(ext uint64, payload []byte, meta packetMeta, now int64) bool {
 	if len(payload) > maxPayload || ext == 0 {
 		return false
 	}
@@ -68,12 +93,33 @@ func (c *packetCache) put(ext uint64, payload []byte, meta packetMeta) bool {
 	if s.ext == ext {
 		return false
 	}
-	s.ext, s.size, s.meta = ext, uint16(len(payload)), meta
+	if s.ext != 0 && now-s.at < int64(cacheKeep) && len(c.slots) < c.max {
+		c.grow()
+		i = ext & c.mask
+		s = &c.slots[i]
+	}
+	s.ext, s.at, s.size, s.meta = ext, now, uint16(len(payload)), meta
 	copy(c.buf[i*maxPayload:], payload)
 	if ext > c.highest {
 		c.highest = ext
 	}
 	return true
+}
+
+// grow doubles the cache, keeping the packets it holds.
+func (c *packetCache) grow() {
+	n := 2 * len(c.slots)
+	slots, buf := make([]cacheSlot, n), make([]byte, n*maxPayload)
+	mask := uint64(n - 1)
+	for i, s := range c.slots {
+		if s.ext == 0 {
+			continue
+		}
+		j := s.ext & mask
+		slots[j] = s
+		copy(buf[j*maxPayload:], c.buf[i*maxPayload:i*maxPayload+int(s.size)])
+	}
+	c.mask, c.slots, c.buf = mask, slots, buf
 }
 
 // get copies the payload of packet ext into dst (at least maxPayload bytes)

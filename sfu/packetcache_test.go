@@ -3,17 +3,18 @@ package sfu
 import (
 	"bytes"
 	"testing"
+	"time"
 )
 
 func TestPacketCachePutGet(t *testing.T) {
-	c := newPacketCache(100) // rounded to 128
+	c := newPacketCache(100, 100) // rounded to 128
 	if len(c.slots) != 128 {
 		t.Fatalf("%d slots", len(c.slots))
 	}
 	buf := make([]byte, maxPayload)
 	for ext := uint64(1 << 16); ext < 1<<16+300; ext++ {
 		payload := bytes.Repeat([]byte{byte(ext)}, int(ext%50)+1)
-		if !c.put(ext, payload, packetMeta{ts: uint32(ext), marker: ext%2 == 0}) {
+		if !c.put(ext, payload, packetMeta{ts: uint32(ext), marker: ext%2 == 0}, 0) {
 			t.Fatalf("put %d refused", ext)
 		}
 		n, meta, ok := c.get(ext, buf)
@@ -28,31 +29,31 @@ func TestPacketCachePutGet(t *testing.T) {
 	if _, _, ok := c.get(last-127, buf); !ok {
 		t.Fatal("oldest kept packet missing")
 	}
-	if c.put(last, []byte{1}, packetMeta{}) {
+	if c.put(last, []byte{1}, packetMeta{}, 0) {
 		t.Fatal("duplicate accepted")
 	}
-	if c.put(last-128, []byte{1}, packetMeta{}) {
+	if c.put(last-128, []byte{1}, packetMeta{}, 0) {
 		t.Fatal("packet older than the cache accepted")
 	}
-	if c.put(last+1, make([]byte, maxPayload+1), packetMeta{}) {
+	if c.put(last+1, make([]byte, maxPayload+1), packetMeta{}, 0) {
 		t.Fatal("oversized payload accepted")
 	}
 	// A late packet within the window fills its hole.
-	c2 := newPacketCache(16)
-	c2.put(100, []byte{1}, packetMeta{})
-	c2.put(102, []byte{3}, packetMeta{})
-	if !c2.put(101, []byte{2}, packetMeta{}) || !c2.contains(101) {
+	c2 := newPacketCache(16, 16)
+	c2.put(100, []byte{1}, packetMeta{}, 0)
+	c2.put(102, []byte{3}, packetMeta{}, 0)
+	if !c2.put(101, []byte{2}, packetMeta{}, 0) || !c2.contains(101) {
 		t.Fatal("late packet refused")
 	}
 }
 
 func TestPacketCacheExtend(t *testing.T) {
-	c := newPacketCache(16)
+	c := newPacketCache(16, 16)
 	if _, ok := c.extend(5); ok {
 		t.Fatal("extend on empty cache")
 	}
 	base := uint64(3<<16 + 65530)
-	c.put(base, []byte{0}, packetMeta{})
+	c.put(base, []byte{0}, packetMeta{}, 0)
 	for _, tc := range []struct {
 		seq  uint16
 		want uint64
@@ -92,5 +93,39 @@ func TestQueue(t *testing.T) {
 			t.Fatalf("pop %d = %v %v", round, e, ok)
 		}
 		q.push(queueEntry{seq: uint16(round + 3)})
+	}
+}
+
+func TestPacketCacheGrowsToKeepASecond(t *testing.T) {
+	// A packet every 10 ms: 100 packets a second need 128 slots.
+	c := newPacketCache(16, 512)
+	buf := make([]byte, maxPayload)
+	ms := int64(time.Millisecond)
+	for ext := uint64(1); ext <= 1000; ext++ {
+		if !c.put(ext, []byte{byte(ext), byte(ext >> 8)}, packetMeta{ts: uint32(ext)}, int64(ext)*10*ms) {
+			t.Fatalf("put %d refused", ext)
+		}
+		// What the cache held before it grew is still there.
+		if ext == 40 {
+			for old := uint64(1); old <= 40; old++ {
+				n, meta, ok := c.get(old, buf)
+				if !ok || n != 2 || buf[0] != byte(old) || meta.ts != uint32(old) {
+					t.Fatalf("packet %d after growing: %v %v %v", old, buf[:n], meta, ok)
+				}
+			}
+		}
+	}
+	if len(c.slots) != 128 {
+		t.Fatalf("%d slots for 100 packets a second, want 128", len(c.slots))
+	}
+	if _, _, ok := c.get(1000-127, buf); !ok {
+		t.Fatal("the oldest of 128 packets is missing")
+	}
+	// Packets ten times as fast grow it to its largest size only.
+	for ext := uint64(1001); ext <= 3000; ext++ {
+		c.put(ext, []byte{1}, packetMeta{}, 10_000*ms+int64(ext)*ms)
+	}
+	if len(c.slots) != 512 {
+		t.Fatalf("%d slots, want the largest, 512", len(c.slots))
 	}
 }

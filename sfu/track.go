@@ -21,8 +21,13 @@ const (
 	// keyframe asks again.
 	keyframeRetryInterval = time.Second
 
-	videoCacheSize = 512 // packets kept per video Track for retransmissions
-	audioCacheSize = 128 // packets kept per audio Track
+	// A Track's packet cache starts at 64 packets (32 for audio) and
+	// grows to keep those of the last second, up to 512 (128): see
+	// packetCache.
+	videoCacheSize    = 64
+	videoCacheMaxSize = 512
+	audioCacheSize    = 32
+	audioCacheMaxSize = 128
 
 	// maxPacket is the size of the buffers raw RTP packets are read into.
 	maxPacket = maxPayload + 100
@@ -100,9 +105,9 @@ type Track struct {
 }
 
 func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) *Track {
-	size := videoCacheSize
+	size, largest := videoCacheSize, videoCacheMaxSize
 	if kind == webrtc.RTPCodecTypeAudio {
-		size = audioCacheSize
+		size, largest = audioCacheSize, audioCacheMaxSize
 	}
 	t := &Track{
 		id:         id,
@@ -111,7 +116,7 @@ func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.
 		codec:      codec,
 		isKeyframe: keyframeDetector(codec.MimeType),
 		isVP8:      strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
-		cache:      newPacketCache(size),
+		cache:      newPacketCache(size, largest),
 	}
 	if strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP9) {
 		t.svc = new(spatialLayers)
@@ -504,7 +509,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 			t.level.add(v[0]&0x7f, now)
 		}
 	}
-	if !t.cache.put(ext, payload, meta) {
+	if !t.cache.put(ext, payload, meta, now) {
 		t.expected.Store(t.highest - t.baseExt + 1)
 		return 0
 	}
