@@ -44,24 +44,31 @@ const cacheKeep = time.Second
 // keeps a second of packets at least): a Track keeps what its rate needs,
 // not what the fastest one would (a 400 kbit/s video Track fills 64 slots
 // of 1,500 bytes a second, a 2.5 Mbit/s one 512), and what its
-// subscribers' queues still hold when they fall behind. It never shrinks.
+// subscribers' queues still hold when they fall behind. Its slots, all of
+// one width, widen when a payload does not fit, up to maxPayload: audio
+// packets (Opus: ~100 bytes) need a sixth of a video packet's. It never
+// shrinks.
 type packetCache struct {
 	mu      sync.RWMutex
 	mask    uint64
 	slots   []cacheSlot
 	buf     []byte
+	width   int    // bytes a slot holds, up to maxPayload
 	highest uint64 // highest extended sequence number stored; 0 before the first
 	max     int    // the most slots the cache grows to
 }
 
-// newPacketCache returns a cache for size packets that grows up to max
-// packets (both rounded up to a power of two).
-func newPacketCache(size, max int) *packetCache {
+// newPacketCache returns a cache for size packets of up to width bytes,
+// which grows up to max packets (both counts rounded up to a power of two)
+// and widens as larger payloads come.
+func newPacketCache(size, max, width int) *packetCache {
 	n := powerOfTwo(size)
+	width = min(width, maxPayload)
 	return &packetCache{
 		mask:  uint64(n - 1),
 		slots: make([]cacheSlot, n),
-		buf:   make([]byte, n*maxPayload),
+		buf:   make([]byte, n*width),
+		width: width,
 		max:   powerOfTwo(max),
 	}
 }
@@ -93,13 +100,20 @@ func (c *packetCache) put(ext uint64, payload []byte, meta packetMeta, now int64
 	if s.ext == ext {
 		return false
 	}
-	if s.ext != 0 && now-s.at < int64(cacheKeep) && len(c.slots) < c.max {
-		c.grow()
+	n, width := len(c.slots), c.width
+	if s.ext != 0 && now-s.at < int64(cacheKeep) && n < c.max {
+		n *= 2
+	}
+	if len(payload) > width {
+		width = min(powerOfTwo(len(payload)), maxPayload)
+	}
+	if n != len(c.slots) || width != c.width {
+		c.resize(n, width)
 		i = ext & c.mask
 		s = &c.slots[i]
 	}
 	s.ext, s.at, s.size, s.meta = ext, now, uint16(len(payload)), meta
-	copy(c.buf[i*maxPayload:], payload)
+	copy(c.buf[i*uint64(c.width):], payload)
 	if ext > c.highest {
 		c.highest = ext
 	}
@@ -107,9 +121,12 @@ func (c *packetCache) put(ext uint64, payload []byte, meta packetMeta, now int64
 }
 
 // grow doubles the cache, keeping the packets it holds.
-func (c *packetCache) grow() {
-	n := 2 * len(c.slots)
-	slots, buf := make([]cacheSlot, n), make([]byte, n*maxPayload)
+func (c *packetCache) grow() { c.resize(2*len(c.slots), c.width) }
+
+// resize makes the cache n slots (a power of two, no fewer than it has) of
+// width bytes (no fewer than it has), keeping the packets it holds.
+func (c *packetCache) resize(n, width int) {
+	slots, buf := make([]cacheSlot, n), make([]byte, n*width)
 	mask := uint64(n - 1)
 	for i, s := range c.slots {
 		if s.ext == 0 {
@@ -117,9 +134,9 @@ func (c *packetCache) grow() {
 		}
 		j := s.ext & mask
 		slots[j] = s
-		copy(buf[j*maxPayload:], c.buf[i*maxPayload:i*maxPayload+int(s.size)])
+		copy(buf[j*uint64(width):], c.buf[i*c.width:i*c.width+int(s.size)])
 	}
-	c.mask, c.slots, c.buf = mask, slots, buf
+	c.mask, c.slots, c.buf, c.width = mask, slots, buf, width
 }
 
 // get copies the payload of packet ext into dst (at least maxPayload bytes)
@@ -133,7 +150,7 @@ func (c *packetCache) get(ext uint64, dst []byte) (n int, meta packetMeta, ok bo
 	if s.ext != ext || ext == 0 {
 		return 0, packetMeta{}, false
 	}
-	off := i * maxPayload
+	off := i * uint64(c.width)
 	n = copy(dst, c.buf[off:off+uint64(s.size)])
 	return n, s.meta, true
 }

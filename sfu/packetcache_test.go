@@ -7,7 +7,7 @@ import (
 )
 
 func TestPacketCachePutGet(t *testing.T) {
-	c := newPacketCache(100, 100) // rounded to 128
+	c := newPacketCache(100, 100, maxPayload) // rounded to 128
 	if len(c.slots) != 128 {
 		t.Fatalf("%d slots", len(c.slots))
 	}
@@ -39,7 +39,7 @@ func TestPacketCachePutGet(t *testing.T) {
 		t.Fatal("oversized payload accepted")
 	}
 	// A late packet within the window fills its hole.
-	c2 := newPacketCache(16, 16)
+	c2 := newPacketCache(16, 16, maxPayload)
 	c2.put(100, []byte{1}, packetMeta{}, 0)
 	c2.put(102, []byte{3}, packetMeta{}, 0)
 	if !c2.put(101, []byte{2}, packetMeta{}, 0) || !c2.contains(101) {
@@ -48,7 +48,7 @@ func TestPacketCachePutGet(t *testing.T) {
 }
 
 func TestPacketCacheExtend(t *testing.T) {
-	c := newPacketCache(16, 16)
+	c := newPacketCache(16, 16, maxPayload)
 	if _, ok := c.extend(5); ok {
 		t.Fatal("extend on empty cache")
 	}
@@ -98,7 +98,7 @@ func TestQueue(t *testing.T) {
 
 func TestPacketCacheGrowsToKeepASecond(t *testing.T) {
 	// A packet every 10 ms: 100 packets a second need 128 slots.
-	c := newPacketCache(16, 512)
+	c := newPacketCache(16, 512, maxPayload)
 	buf := make([]byte, maxPayload)
 	ms := int64(time.Millisecond)
 	for ext := uint64(1); ext <= 1000; ext++ {
@@ -127,5 +127,44 @@ func TestPacketCacheGrowsToKeepASecond(t *testing.T) {
 	}
 	if len(c.slots) != 512 {
 		t.Fatalf("%d slots, want the largest, 512", len(c.slots))
+	}
+}
+
+func TestPacketCacheWidensForLargerPayloads(t *testing.T) {
+	c := newPacketCache(16, 16, 256)
+	buf := make([]byte, maxPayload)
+	payload := func(ext uint64, n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(ext) + byte(i)
+		}
+		return p
+	}
+	for ext := uint64(1); ext <= 8; ext++ {
+		c.put(ext, payload(ext, 100), packetMeta{ts: uint32(ext)}, 0)
+	}
+	if len(c.buf) != 16*256 {
+		t.Fatalf("%d bytes for 16 slots of 256", len(c.buf))
+	}
+	// A payload wider than the slots widens them all, to the next power of
+	// two, keeping what they held; one wider than 1,024 to maxPayload.
+	if !c.put(9, payload(9, 300), packetMeta{ts: 9}, 0) || c.width != 512 {
+		t.Fatalf("a payload of 300 bytes: slots of %d bytes, want 512", c.width)
+	}
+	if !c.put(10, payload(10, 1100), packetMeta{ts: 10}, 0) {
+		t.Fatal("a payload of 1,100 bytes refused")
+	}
+	if c.width != maxPayload || len(c.buf) != 16*maxPayload {
+		t.Fatalf("slots of %d bytes (%d in all) after a payload of 1,100, want %d", c.width, len(c.buf), maxPayload)
+	}
+	for ext := uint64(1); ext <= 10; ext++ {
+		want := map[uint64]int{9: 300, 10: 1100}[ext]
+		if want == 0 {
+			want = 100
+		}
+		n, meta, ok := c.get(ext, buf)
+		if !ok || meta.ts != uint32(ext) || !bytes.Equal(buf[:n], payload(ext, want)) {
+			t.Fatalf("packet %d after widening: %d bytes, %v, %v", ext, n, meta, ok)
+		}
 	}
 }

@@ -24,10 +24,13 @@ const (
 	// A Track's packet cache starts at 64 packets (32 for audio) and
 	// grows to keep those of the last second, up to 512 (128): see
 	// packetCache.
+	// Audio slots start at 256 bytes (Opus sends ~100), video ones at
+	// the largest payload; both widen as needed.
 	videoCacheSize    = 64
 	videoCacheMaxSize = 512
 	audioCacheSize    = 32
 	audioCacheMaxSize = 128
+	audioCacheWidth   = 256
 
 	// maxPacket is the size of the buffers raw RTP packets are read into.
 	maxPacket = maxPayload + 100
@@ -105,9 +108,9 @@ type Track struct {
 }
 
 func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) *Track {
-	size, largest := videoCacheSize, videoCacheMaxSize
+	size, largest, width := videoCacheSize, videoCacheMaxSize, maxPayload
 	if kind == webrtc.RTPCodecTypeAudio {
-		size, largest = audioCacheSize, audioCacheMaxSize
+		size, largest, width = audioCacheSize, audioCacheMaxSize, audioCacheWidth
 	}
 	t := &Track{
 		id:         id,
@@ -116,7 +119,7 @@ func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.
 		codec:      codec,
 		isKeyframe: keyframeDetector(codec.MimeType),
 		isVP8:      strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
-		cache:      newPacketCache(size, largest),
+		cache:      newPacketCache(size, largest, width),
 	}
 	if strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP9) {
 		t.svc = new(spatialLayers)
