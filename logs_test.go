@@ -12,6 +12,7 @@ import (
 
 	"github.com/crossbar-rtc/crossbar"
 	"github.com/crossbar-rtc/crossbar/client"
+	"github.com/crossbar-rtc/crossbar/signaling"
 )
 
 // TestPionLogsBelowInfoWithIDs publishes and subscribes with Go clients and
@@ -129,4 +130,33 @@ func (l *jsonLog) records(t *testing.T) []map[string]any {
 		list = append(list, r)
 	}
 	return list
+}
+
+// TestKeepAliveLogNamesTheConnection: the server's log of a WebSocket
+// client that stops answering pings names its session and connection.
+func TestKeepAliveLogNamesTheConnection(t *testing.T) {
+	logs := &jsonLog{}
+	h := newHarness(t, crossbar.Config{PingInterval: 100 * time.Millisecond, PingTimeout: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	s := h.session()
+	ws := dialRaw(t, h.ws)
+	send(t, ws, &signaling.Message{Type: signaling.TypeConnect, ID: 1, Token: h.token(s, crossbar.RolePublisher, "mute")})
+	m := read(t, ws)
+	if m.Type != signaling.TypeConnected {
+		t.Fatalf("connect: %+v", m)
+	}
+	// The client reads nothing more: it answers no ping.
+	var line map[string]any
+	waitFor(t, 10*time.Second, "the server's log of the unanswered pings", func() bool {
+		for _, r := range logs.records(t) {
+			if r["msg"] == "client stopped answering pings" {
+				line = r
+				return true
+			}
+		}
+		return false
+	})
+	if line["session"] != s.ID() || line["connection"] != m.Connection.ID {
+		t.Fatalf("logged %v, want session %s and connection %s", line, s.ID(), m.Connection.ID)
+	}
 }

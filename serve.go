@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v3"
@@ -46,8 +47,9 @@ const requestQueue = 32
 // the client to resume.
 func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) error {
 	idle := srv.cfg.PingInterval + srv.cfg.PingTimeout
+	var joined atomic.Pointer[Connection] // for the keep-alive's log, once known
 	if ka, ok := t.(signaling.KeepAliver); ok {
-		stop := srv.keepAlive(ctx, ka)
+		stop := srv.keepAlive(ctx, ka, &joined)
 		defer stop()
 		idle = 0 // the transport's keep-alive fails the read
 	}
@@ -55,6 +57,7 @@ func (srv *Server) ServeTransport(ctx context.Context, t signaling.Transport) er
 	if err != nil {
 		return err
 	}
+	joined.Store(c)
 	defer func() {
 		// The writer flushes what a departing client is owed, and closes
 		// t in an orderly way when it can; whatever happened, t is closed
@@ -132,15 +135,22 @@ func readWithin(ctx context.Context, t signaling.Transport, idle time.Duration) 
 // called, which waits for it to stop. A client that stops answering is
 // dropped: a dead network is noticed within PingInterval+PingTimeout, and
 // the connection then waits the reconnect grace period for the client to
-// resume instead of staying open forever.
-func (srv *Server) keepAlive(ctx context.Context, t signaling.KeepAliver) (stop func()) {
+// resume instead of staying open forever. The log says which connection
+// it was, once joined holds it.
+func (srv *Server) keepAlive(ctx context.Context, t signaling.KeepAliver, joined *atomic.Pointer[Connection]) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := t.KeepAlive(ctx, srv.cfg.PingInterval, srv.cfg.PingTimeout); ctx.Err() == nil {
-			srv.log.Info("client stopped answering pings", "err", err)
+		err := t.KeepAlive(ctx, srv.cfg.PingInterval, srv.cfg.PingTimeout)
+		if err == nil || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return // stopped, not failed: a failure ends the link, which stops it too
 		}
+		if c := joined.Load(); c != nil {
+			c.session.log.Info("client stopped answering pings", "connection", c.id, "err", err)
+			return
+		}
+		srv.log.Info("client stopped answering pings before joining", "err", err)
 	}()
 	return func() {
 		cancel()
