@@ -26,7 +26,6 @@ func (discard) Write(b []byte) (int, error) { return len(b), nil }
 // the forwarding goroutine, as over UDP.
 func benchTrack(tb testing.TB, codec webrtc.RTPCodecCapability, n int, inline bool) (tr *Track, downTracks []*DownTrack, stop func()) {
 	tr = NewLocalTrack("bench", codec)
-	growCache(tr)
 	ready, direct := new(atomic.Bool), new(atomic.Bool)
 	ready.Store(true)
 	direct.Store(inline)
@@ -49,15 +48,6 @@ func benchTrack(tb testing.TB, codec webrtc.RTPCodecCapability, n int, inline bo
 	return tr, downTracks, func() {
 		tr.Close()
 		wg.Wait()
-	}
-}
-
-// growCache grows tr's packet cache to its largest size, as the first
-// second of packets at the benchmarks' rate does: they measure a Track in
-// its steady state.
-func growCache(tr *Track) {
-	for len(tr.cache.slots) < tr.cache.max {
-		tr.cache.grow()
 	}
 }
 

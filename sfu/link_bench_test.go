@@ -66,7 +66,6 @@ func BenchmarkLinkForward(b *testing.B) {
 // writes to w, on the forwarding goroutine (as over UDP).
 func linkExport(b *testing.B, w webrtc.TrackLocalWriter) *Track {
 	tr := NewLocalTrack("bench", vp8Codec)
-	growCache(tr)
 	ready := new(atomic.Bool)
 	ready.Store(true)
 	d := newDownTrack(tr, SubscribeOptions{linkLayer: 1}, ready, ready)

@@ -21,16 +21,8 @@ const (
 	// keyframe asks again.
 	keyframeRetryInterval = time.Second
 
-	// A Track's packet cache starts at 64 packets (32 for audio) and
-	// grows to keep those of the last second, up to 512 (128): see
-	// packetCache.
-	// Audio slots start at 256 bytes (Opus sends ~100), video ones at
-	// the largest payload; both widen as needed.
-	videoCacheSize    = 64
-	videoCacheMaxSize = 512
-	audioCacheSize    = 32
-	audioCacheMaxSize = 128
-	audioCacheWidth   = 256
+	videoCacheSize = 512 // packets kept per video Track for retransmissions
+	audioCacheSize = 128 // packets kept per audio Track
 
 	// maxPacket is the size of the buffers raw RTP packets are read into.
 	maxPacket = maxPayload + 100
@@ -108,9 +100,9 @@ type Track struct {
 }
 
 func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.RTPCodecType) *Track {
-	size, largest, width := videoCacheSize, videoCacheMaxSize, maxPayload
+	size := videoCacheSize
 	if kind == webrtc.RTPCodecTypeAudio {
-		size, largest, width = audioCacheSize, audioCacheMaxSize, audioCacheWidth
+		size = audioCacheSize
 	}
 	t := &Track{
 		id:         id,
@@ -119,7 +111,7 @@ func newTrack(id, streamID string, codec webrtc.RTPCodecParameters, kind webrtc.
 		codec:      codec,
 		isKeyframe: keyframeDetector(codec.MimeType),
 		isVP8:      strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8),
-		cache:      newPacketCache(size, largest, width),
+		cache:      newPacketCache(size),
 	}
 	if strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP9) {
 		t.svc = new(spatialLayers)
@@ -512,7 +504,7 @@ func (t *Track) ingest(raw []byte, now int64) (wantKeyframes uint8) {
 			t.level.add(v[0]&0x7f, now)
 		}
 	}
-	if !t.cache.put(ext, payload, meta, now) {
+	if !t.cache.put(ext, payload, meta) {
 		t.expected.Store(t.highest - t.baseExt + 1)
 		return 0
 	}
