@@ -746,15 +746,16 @@ func (s *Session) pend(ctx context.Context, m *signaling.Message, ch chan *signa
 			s.mu.Unlock()
 			return nil, ErrDisconnected
 		}
-		relinked := s.relinked
+		relinked, t := s.relinked, s.t
 		if relinked == nil {
-			defer s.mu.Unlock()
 			s.nextID++
 			m.ID = s.nextID
 			s.pending[m.ID] = ch
-			return s.t, nil
 		}
 		s.mu.Unlock()
+		if relinked == nil {
+			return t, nil
+		}
 		select {
 		case <-relinked:
 		case <-ctx.Done():
