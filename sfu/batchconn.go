@@ -88,13 +88,10 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
 	}
-	if c.n == 0 && c.holds != nil && c.holds.Load() == 0 {
-		return c.UDPConn.WriteTo(b, addr)
-	}
 	c.bufs[c.n] = append(c.bufs[c.n][:0], b...)
 	c.addrs[c.n] = to
 	c.n++
-	if c.n == batchSize {
+	if c.n == batchSize || c.n == 1 && c.holds != nil && c.holds.Load() == 0 {
 		return len(b), c.flushLocked()
 	}
 	if !c.armed {

@@ -5,11 +5,12 @@ package sfu
 import (
 	"encoding/binary"
 	"net"
+	"os"
+	"strconv"
+	"syscall"
 	"time"
 	"unsafe"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,48 +24,277 @@ const (
 // batchIO reads with the kernel's receive times and writes a batch in one
 // sendmmsg call, runs of one size to one address as UDP GSO messages. If
 // the kernel refuses GSO, it falls back to one message per packet.
+//
+// Its recvmsg and sendmmsg are raw system calls, made without telling the
+// Go scheduler (the socket is non-blocking: they never wait; when the
+// kernel would block they return and the runtime's poller waits). Told,
+// the scheduler wakes its monitor thread at each system call of a process
+// that was idle, and the monitor then polls every 20 µs while the process
+// works: on a host whose connections send little (small rooms, idle
+// participants), a context switch or two for every packet received, about
+// a fifth of the server's CPU in a room of 4 (see docs/performance.md).
 type batchIO struct {
-	batch interface {
-		WriteBatch(ms []ipv4.Message, flags int) (int, error)
-	}
-	roob []byte            // control messages of a read: the arrival time
-	msgs []ipv4.Message    // messages of the batch being sent
-	oob  [batchSize][]byte // a UDP_SEGMENT control message per message
-	gso  bool              // the kernel accepts UDP_SEGMENT
+	raw    syscall.RawConn
+	family uint16 // the socket's address family: AF_INET or AF_INET6
+	zones  map[string]uint32
+
+	// A read: recvFn, made once, reads into rbuf.
+	recvFn func(fd uintptr) bool
+	rbuf   []byte
+	rhdr   unix.Msghdr
+	riov   unix.Iovec
+	rname  unix.RawSockaddrInet6 // the sender (an IPv4 one fits too)
+	roob   []byte                // control messages: the arrival time
+	rn     int
+	rerr   error
+
+	// A batch: sendFn, made once, sends hdrs[sent:nhdrs].
+	sendFn  func(fd uintptr) bool
+	hdrs    [batchSize]unix.Mmsghdr
+	iovs    [batchSize]unix.Iovec
+	names   [batchSize]unix.RawSockaddrInet6
+	oob     [batchSize][]byte // a UDP_SEGMENT control message per message
+	packets [batchSize]int    // packets in each message
+	nhdrs   int
+	sent    int
+	wn      int
+	werr    error
+	gso     bool // the kernel accepts UDP_SEGMENT
 }
 
 func (b *batchIO) init(conn *net.UDPConn) {
+	b.family = unix.AF_INET
 	if rc, err := conn.SyscallConn(); err == nil {
+		b.raw = rc
 		_ = rc.Control(func(fd uintptr) {
 			// Without kernel timestamps, reads stamp packets themselves.
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			if sa, err := unix.Getsockname(int(fd)); err == nil {
+				if _, ok := sa.(*unix.SockaddrInet6); ok {
+					b.family = unix.AF_INET6
+				}
+			}
 		})
 	}
 	// Heap-allocated, so 8-byte aligned for the control message header.
 	b.roob = make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
-	if addr, ok := conn.LocalAddr().(*net.UDPAddr); ok && addr.IP.To4() == nil {
-		b.batch = ipv6.NewPacketConn(conn)
-	} else {
-		b.batch = ipv4.NewPacketConn(conn)
-	}
-	b.msgs = make([]ipv4.Message, 0, batchSize)
 	for i := range b.oob {
 		b.oob[i] = make([]byte, unix.CmsgSpace(2))
 	}
+	b.recvFn, b.sendFn = b.recvmsg, b.sendmmsg
 	b.gso = true
 }
 
 // read reads a datagram and returns when the kernel received it (Unix ns).
 func (b *batchIO) read(conn *net.UDPConn, p []byte) (int, net.Addr, int64, error) {
-	n, oobn, _, addr, err := conn.ReadMsgUDP(p, b.roob)
-	if err != nil {
-		return n, nil, 0, err
+	if b.raw == nil || len(p) == 0 {
+		n, addr, err := conn.ReadFromUDP(p)
+		if err != nil {
+			return n, nil, 0, err
+		}
+		return n, addr, time.Now().UnixNano(), nil
 	}
-	at, ok := kernelTime(b.roob[:oobn])
+	b.rbuf = p
+	err := b.raw.Read(b.recvFn)
+	b.rbuf = nil
+	if err == nil {
+		err = b.rerr
+	}
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	at, ok := kernelTime(b.roob[:b.rhdr.Controllen])
 	if !ok {
 		at = time.Now().UnixNano()
 	}
-	return n, addr, at, nil
+	return b.rn, b.sender(), at, nil
+}
+
+// recvmsg reads a datagram into rbuf, reporting false if there is none
+// yet (the poller then waits for one).
+func (b *batchIO) recvmsg(fd uintptr) bool {
+	for {
+		b.riov.Base = &b.rbuf[0]
+		b.riov.SetLen(len(b.rbuf))
+		b.rhdr = unix.Msghdr{
+			Name:    (*byte)(unsafe.Pointer(&b.rname)),
+			Namelen: unix.SizeofSockaddrInet6,
+			Iov:     &b.riov,
+			Control: &b.roob[0],
+		}
+		b.rhdr.SetIovlen(1)
+		b.rhdr.SetControllen(len(b.roob))
+		n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&b.rhdr)), 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case 0:
+			b.rn, b.rerr = int(n), nil
+		default:
+			b.rn, b.rerr = 0, os.NewSyscallError("recvmsg", e)
+		}
+		return true
+	}
+}
+
+// sender returns the address of the datagram just read.
+func (b *batchIO) sender() *net.UDPAddr {
+	port := func(p *uint16) int { return int(binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(p))[:])) }
+	if b.rname.Family == unix.AF_INET {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&b.rname))
+		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: port(&sa.Port)}
+	}
+	a := &net.UDPAddr{IP: append(net.IP(nil), b.rname.Addr[:]...), Port: port(&b.rname.Port)}
+	if b.rname.Scope_id != 0 {
+		a.Zone = zoneName(b.rname.Scope_id)
+	}
+	return a
+}
+
+// zoneName names the interface of an IPv6 scope, as package net does.
+func zoneName(index uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(index), 10)
+}
+
+// send writes the packets bufs[i] to addrs[i].
+func (b *batchIO) send(conn *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) error {
+	if b.raw == nil {
+		return sendEach(conn, bufs, addrs)
+	}
+	b.messages(bufs, addrs, 0)
+	var err error
+	b.sent = 0
+	for packets := 0; b.sent < b.nhdrs; {
+		if err = b.raw.Write(b.sendFn); err == nil {
+			err = b.werr
+		}
+		n := b.wn
+		if err != nil && b.hdrs[b.sent].Hdr.Controllen > 0 {
+			b.gso = false // resend the rest without GSO
+			b.messages(bufs, addrs, packets)
+			b.sent, err = 0, nil
+			continue
+		}
+		if err != nil {
+			n = 1 // skip the message the kernel refused
+		}
+		for _, k := range b.packets[b.sent : b.sent+n] {
+			packets += k
+		}
+		b.sent += n
+	}
+	clear(b.iovs[:]) // the packets' buffers are the caller's
+	return err
+}
+
+// sendmmsg sends the messages from hdrs[sent], reporting false if the
+// socket's buffer is full (the poller then waits for room).
+func (b *batchIO) sendmmsg(fd uintptr) bool {
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.sent])), uintptr(b.nhdrs-b.sent), 0, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		case 0:
+			b.wn, b.werr = int(n), nil
+		default:
+			b.wn, b.werr = 0, os.NewSyscallError("sendmmsg", e)
+		}
+		return true
+	}
+}
+
+// sendEach writes the packets one by one: a socket without a raw handle.
+func sendEach(conn *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) error {
+	var last error
+	for i, p := range bufs {
+		if _, err := conn.WriteToUDP(p, addrs[i]); err != nil {
+			last = err
+		}
+	}
+	return last
+}
+
+// messages builds the sendmmsg messages of the packets from the one at
+// index from in hdrs[:nhdrs].
+func (b *batchIO) messages(bufs [][]byte, addrs []*net.UDPAddr, from int) {
+	m := 0
+	for i := from; i < len(bufs); m++ {
+		size, total := len(bufs[i]), len(bufs[i])
+		j := i + 1
+		for b.gso && j < len(bufs) && j-i < maxGSOSegments && sameAddr(addrs[j], addrs[i]) &&
+			len(bufs[j-1]) == size && len(bufs[j]) <= size && total+len(bufs[j]) <= maxGSOBytes {
+			total += len(bufs[j])
+			j++
+		}
+		for k := i; k < j; k++ {
+			b.iovs[k] = unix.Iovec{}
+			if len(bufs[k]) > 0 {
+				b.iovs[k].Base = &bufs[k][0]
+			}
+			b.iovs[k].SetLen(len(bufs[k]))
+		}
+		h := &b.hdrs[m].Hdr
+		*h = unix.Msghdr{
+			Name:    (*byte)(unsafe.Pointer(&b.names[m])),
+			Namelen: b.sockaddr(&b.names[m], addrs[i]),
+			Iov:     &b.iovs[i],
+		}
+		h.SetIovlen(j - i)
+		if j-i > 1 {
+			oob := segmentSize(b.oob[m], size)
+			h.Control = &oob[0]
+			h.SetControllen(len(oob))
+		}
+		b.packets[m] = j - i
+		i = j
+	}
+	b.nhdrs = m
+}
+
+// sockaddr writes addr as a socket address of the socket's family into sa
+// and returns its length.
+func (b *batchIO) sockaddr(sa *unix.RawSockaddrInet6, addr *net.UDPAddr) uint32 {
+	port := uint16(addr.Port)
+	if b.family == unix.AF_INET {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa4.Port))[:], port)
+		copy(sa4.Addr[:], addr.IP.To4())
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port)
+	copy(sa.Addr[:], addr.IP.To16())
+	if addr.Zone != "" {
+		sa.Scope_id = b.zoneIndex(addr.Zone)
+	}
+	return unix.SizeofSockaddrInet6
+}
+
+// zoneIndex returns the index of the interface named zone, remembered.
+func (b *batchIO) zoneIndex(zone string) uint32 {
+	if i, ok := b.zones[zone]; ok {
+		return i
+	}
+	var i uint32
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		i = uint32(ifi.Index)
+	} else if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		i = uint32(n)
+	}
+	if b.zones == nil {
+		b.zones = make(map[string]uint32)
+	}
+	b.zones[zone] = i
+	return i
 }
 
 // kernelTime returns the receive time (Unix ns) in a read's control
@@ -82,51 +312,6 @@ func kernelTime(oob []byte) (int64, bool) {
 		oob = oob[min(unix.CmsgSpace(size-unix.CmsgLen(0)), len(oob)):]
 	}
 	return 0, false
-}
-
-// send writes the packets bufs[i] to addrs[i].
-func (b *batchIO) send(_ *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) error {
-	msgs := b.messages(bufs, addrs, 0)
-	var err error
-	for sent, packets := 0, 0; sent < len(msgs); {
-		var n int
-		n, err = b.batch.WriteBatch(msgs[sent:], 0)
-		if err != nil && len(msgs[sent].OOB) > 0 {
-			b.gso = false // resend the rest without GSO
-			msgs, sent, err = b.messages(bufs, addrs, packets), 0, nil
-			continue
-		}
-		if err != nil {
-			n = 1 // skip the message the kernel refused
-		}
-		for _, m := range msgs[sent : sent+n] {
-			packets += len(m.Buffers)
-		}
-		sent += n
-	}
-	return err
-}
-
-// messages builds the sendmmsg messages of the packets from the one at
-// index from.
-func (b *batchIO) messages(bufs [][]byte, addrs []*net.UDPAddr, from int) []ipv4.Message {
-	msgs := b.msgs[:0]
-	for i := from; i < len(bufs); {
-		size, total := len(bufs[i]), len(bufs[i])
-		j := i + 1
-		for b.gso && j < len(bufs) && j-i < maxGSOSegments && sameAddr(addrs[j], addrs[i]) &&
-			len(bufs[j-1]) == size && len(bufs[j]) <= size && total+len(bufs[j]) <= maxGSOBytes {
-			total += len(bufs[j])
-			j++
-		}
-		m := ipv4.Message{Buffers: bufs[i:j], Addr: addrs[i]}
-		if j-i > 1 {
-			m.OOB = segmentSize(b.oob[len(msgs)], size)
-		}
-		msgs = append(msgs, m)
-		i = j
-	}
-	return msgs
 }
 
 // segmentSize fills oob with a UDP_SEGMENT control message: the kernel
