@@ -87,14 +87,18 @@ func fitLayer(views []layerView, spatial int8, capBPS uint64, top int8) (best, n
 // wantedLayer returns the highest layer the subscriber would take if every
 // layer were sent: within the spatial cap (layers paused for want of
 // subscribers count with their last known bitrate), top and capBPS; at
-// least best.
+// least best. A layer that never arrived, of unknown size and bitrate, is
+// wanted when the spatial cap allows it: it may be what the preference
+// asks for. (A stream imported over a node link gets a layer only once its
+// packets crossed; one the publisher paused before they did would never
+// be asked for again.)
 func wantedLayer(views []layerView, spatial int8, capBPS uint64, top int8, best int8) int8 {
 	want := best
 	for i, v := range views {
-		if !v.present || int8(i) <= want || (spatial >= 0 && int8(i) > spatial) || int8(i) > top {
+		if int8(i) <= want || (spatial >= 0 && int8(i) > spatial) || int8(i) > top {
 			continue
 		}
-		if capBPS == 0 || v.lastRate <= capBPS {
+		if !v.present || capBPS == 0 || v.lastRate <= capBPS {
 			want = int8(i)
 		}
 	}

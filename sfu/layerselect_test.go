@@ -80,6 +80,19 @@ func TestLayerPreferences(t *testing.T) {
 			t.Errorf("wanted under %d bps: %d, want %d", tc.cap, got, tc.want)
 		}
 	}
+	// A layer that never arrived is wanted unless the spatial cap excludes
+	// it: the layers there do not meet the preference.
+	absent := views([]uint64{150e3, 0, 0}, nil)
+	absent[1].present, absent[2].present = false, false
+	for _, tc := range []struct {
+		spatial int8
+		cap     uint64
+		want    int8
+	}{{-1, 0, 2}, {-1, 100e3, 2}, {1, 0, 1}, {0, 0, 0}} {
+		if got := wantedLayer(absent, tc.spatial, tc.cap, 7, 0); got != tc.want {
+			t.Errorf("layers 1 and 2 absent, spatial cap %d, %d bps: wanted %d, want %d", tc.spatial, tc.cap, got, tc.want)
+		}
+	}
 	full := layerView{maxTID: 2, fps: 30}
 	for fps, want := range map[float64]int8{7.5: 0, 15: 1, 30: -1} {
 		if got := fpsLayer(full, fps); got != want {
