@@ -113,27 +113,34 @@ func (b *batchIO) read(conn *net.UDPConn, p []byte) (int, net.Addr, int64, error
 // recvmsg reads a datagram into rbuf, reporting false if there is none
 // yet (the poller then waits for one).
 func (b *batchIO) recvmsg(fd uintptr) bool {
+	b.riov.Base = &b.rbuf[0]
+	b.riov.SetLen(len(b.rbuf))
+	b.rhdr = unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&b.rname)),
+		Namelen: unix.SizeofSockaddrInet6,
+		Iov:     &b.riov,
+		Control: &b.roob[0],
+	}
+	b.rhdr.SetIovlen(1)
+	b.rhdr.SetControllen(len(b.roob))
+	return rawCall("recvmsg", unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&b.rhdr)), 0, &b.rn, &b.rerr)
+}
+
+// rawCall makes the system call trap on a non-blocking socket, again if a
+// signal interrupted it. It reports false if the call would block; else
+// it sets n and err, named op, to the call's outcome.
+func rawCall(op string, trap, fd, a2, a3 uintptr, n *int, err *error) bool {
 	for {
-		b.riov.Base = &b.rbuf[0]
-		b.riov.SetLen(len(b.rbuf))
-		b.rhdr = unix.Msghdr{
-			Name:    (*byte)(unsafe.Pointer(&b.rname)),
-			Namelen: unix.SizeofSockaddrInet6,
-			Iov:     &b.riov,
-			Control: &b.roob[0],
-		}
-		b.rhdr.SetIovlen(1)
-		b.rhdr.SetControllen(len(b.roob))
-		n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&b.rhdr)), 0)
+		r, _, e := unix.RawSyscall(trap, fd, a2, a3)
 		switch e {
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
 			return false
 		case 0:
-			b.rn, b.rerr = int(n), nil
+			*n, *err = int(r), nil
 		default:
-			b.rn, b.rerr = 0, os.NewSyscallError("recvmsg", e)
+			*n, *err = 0, os.NewSyscallError(op, e)
 		}
 		return true
 	}
@@ -195,20 +202,7 @@ func (b *batchIO) send(conn *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) e
 // sendmmsg sends the messages from hdrs[sent], reporting false if the
 // socket's buffer is full (the poller then waits for room).
 func (b *batchIO) sendmmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.sent])), uintptr(b.nhdrs-b.sent), 0, 0, 0)
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case 0:
-			b.wn, b.werr = int(n), nil
-		default:
-			b.wn, b.werr = 0, os.NewSyscallError("sendmmsg", e)
-		}
-		return true
-	}
+	return rawCall("sendmmsg", unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.sent])), uintptr(b.nhdrs-b.sent), &b.wn, &b.werr)
 }
 
 // sendEach writes the packets one by one: a socket without a raw handle.
