@@ -64,18 +64,16 @@ type batchIO struct {
 
 func (b *batchIO) init(conn *net.UDPConn) {
 	b.family = unix.AF_INET
-	if rc, err := conn.SyscallConn(); err == nil {
-		b.raw = rc
-		_ = rc.Control(func(fd uintptr) {
-			// Without kernel timestamps, reads stamp packets themselves.
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-			if sa, err := unix.Getsockname(int(fd)); err == nil {
-				if _, ok := sa.(*unix.SockaddrInet6); ok {
-					b.family = unix.AF_INET6
-				}
+	b.raw, _ = conn.SyscallConn() // fails only for a nil conn
+	_ = b.raw.Control(func(fd uintptr) {
+		// Without kernel timestamps, reads stamp packets themselves.
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			if _, ok := sa.(*unix.SockaddrInet6); ok {
+				b.family = unix.AF_INET6
 			}
-		})
-	}
+		}
+	})
 	// Heap-allocated, so 8-byte aligned for the control message header.
 	b.roob = make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
 	for i := range b.oob {
@@ -86,14 +84,7 @@ func (b *batchIO) init(conn *net.UDPConn) {
 }
 
 // read reads a datagram and returns when the kernel received it (Unix ns).
-func (b *batchIO) read(conn *net.UDPConn, p []byte) (int, net.Addr, int64, error) {
-	if b.raw == nil || len(p) == 0 {
-		n, addr, err := conn.ReadFromUDP(p)
-		if err != nil {
-			return n, nil, 0, err
-		}
-		return n, addr, time.Now().UnixNano(), nil
-	}
+func (b *batchIO) read(_ *net.UDPConn, p []byte) (int, net.Addr, int64, error) {
 	b.rbuf = p
 	err := b.raw.Read(b.recvFn)
 	b.rbuf = nil
@@ -113,7 +104,10 @@ func (b *batchIO) read(conn *net.UDPConn, p []byte) (int, net.Addr, int64, error
 // recvmsg reads a datagram into rbuf, reporting false if there is none
 // yet (the poller then waits for one).
 func (b *batchIO) recvmsg(fd uintptr) bool {
-	b.riov.Base = &b.rbuf[0]
+	b.riov = unix.Iovec{}
+	if len(b.rbuf) > 0 {
+		b.riov.Base = &b.rbuf[0]
+	}
 	b.riov.SetLen(len(b.rbuf))
 	b.rhdr = unix.Msghdr{
 		Name:    (*byte)(unsafe.Pointer(&b.rname)),
@@ -169,10 +163,7 @@ func zoneName(index uint32) string {
 }
 
 // send writes the packets bufs[i] to addrs[i].
-func (b *batchIO) send(conn *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) error {
-	if b.raw == nil {
-		return sendEach(conn, bufs, addrs)
-	}
+func (b *batchIO) send(_ *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) error {
 	b.messages(bufs, addrs, 0)
 	var err error
 	b.sent = 0
@@ -203,17 +194,6 @@ func (b *batchIO) send(conn *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) e
 // socket's buffer is full (the poller then waits for room).
 func (b *batchIO) sendmmsg(fd uintptr) bool {
 	return rawCall("sendmmsg", unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[b.sent])), uintptr(b.nhdrs-b.sent), &b.wn, &b.werr)
-}
-
-// sendEach writes the packets one by one: a socket without a raw handle.
-func sendEach(conn *net.UDPConn, bufs [][]byte, addrs []*net.UDPAddr) error {
-	var last error
-	for i, p := range bufs {
-		if _, err := conn.WriteToUDP(p, addrs[i]); err != nil {
-			last = err
-		}
-	}
-	return last
 }
 
 // messages builds the sendmmsg messages of the packets from the one at
