@@ -76,12 +76,15 @@ func TestMetricsDuringMedia(t *testing.T) {
 	// Once the publisher stops and the last packets arrived, the server
 	// forwarded exactly what the subscriber counted.
 	stop()
+	matchesSubscriber := func(m map[string]float64) bool {
+		st := sub.Stats()
+		return m["crossbar_media_forwarded_packets_total"] == float64(st.Audio.Packets+st.Video.Packets) &&
+			m["crossbar_media_forwarded_bytes_total"] == float64(st.Audio.Bytes+st.Video.Bytes)
+	}
 	var last map[string]float64
 	waitFor(t, 5*time.Second, "the forwarded packets to match the subscriber's", func() bool {
 		last = scrape(t, handler)
-		st := sub.Stats()
-		return last["crossbar_media_forwarded_packets_total"] == float64(st.Audio.Packets+st.Video.Packets) &&
-			last["crossbar_media_forwarded_bytes_total"] == float64(st.Audio.Bytes+st.Video.Bytes)
+		return matchesSubscriber(last)
 	})
 	t.Logf("forwarded %v packets, %v bytes, as the subscriber counted; received %v packets; %v joins took %v s in all",
 		last["crossbar_media_forwarded_packets_total"], last["crossbar_media_forwarded_bytes_total"], last["crossbar_media_received_packets_total"],
@@ -110,11 +113,9 @@ func TestMetricsDuringMedia(t *testing.T) {
 	if err := pc.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the publisher's connection and stream to end", func() bool {
+	waitFor(t, 5*time.Second, "the publisher's connection and stream to end, and the forwarded packets to match the subscriber's", func() bool {
 		m = scrape(t, handler)
-		st := sub.Stats()
-		return m["crossbar_connections"] == 2 && m["crossbar_streams"] == 0 && m["crossbar_subscriptions"] == 0 &&
-			m["crossbar_media_forwarded_packets_total"] == float64(st.Audio.Packets+st.Video.Packets)
+		return m["crossbar_connections"] == 2 && m["crossbar_streams"] == 0 && m["crossbar_subscriptions"] == 0 && matchesSubscriber(m)
 	})
 	for _, series := range []string{"crossbar_media_forwarded_packets_total", "crossbar_media_forwarded_bytes_total", "crossbar_media_received_packets_total"} {
 		if m[series] < last[series] {
